@@ -1,0 +1,104 @@
+"""Exceptions raised by rampwire.
+
+Every exception derives from :class:`RampwireError`; the docstring of each class is its default
+message. Errors a client can cause carry an HTTP ``status`` and a problem ``code`` and are rendered
+as RFC 9457 problem documents by :mod:`rampwire.api.problems`::
+
+    RampwireError
+    ├── StorageError                  database or migration failure (500, never user-caused)
+    └── ClientError                   something the caller can fix (4xx)
+        ├── BadRequest                400
+        ├── Unauthorized              401
+        ├── Forbidden                 403
+        ├── NotFound                  404
+        ├── Conflict                  409
+        │   ├── IllegalTransition     409: the change would move an order backwards
+        │   └── IdempotencyConflict   409: same Idempotency-Key, different request
+        ├── PayloadTooLarge           413
+        └── UnsupportedMediaType      415
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RampwireError(Exception):
+    """Something went wrong in rampwire."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or type(self).__name__).strip()
+        super().__init__(self.message)
+
+
+class StorageError(RampwireError):
+    """The database failed."""
+
+
+class ClientError(RampwireError):
+    """The request cannot be processed as sent."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str | None = None, **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class BadRequest(ClientError):
+    """The request is malformed."""
+
+
+class Unauthorized(ClientError):
+    """A valid API key is required: send `Authorization: Bearer <key>`."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ClientError):
+    """This API key is not allowed to do that."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ClientError):
+    """No such resource."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ClientError):
+    """The request conflicts with the current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    """That status change would move the order backwards or overwrite a final status."""
+
+    code = "illegal_transition"
+
+
+class IdempotencyConflict(Conflict):
+    """This Idempotency-Key was already used with a different request."""
+
+    code = "idempotency_conflict"
+
+
+class PayloadTooLarge(ClientError):
+    """The request body is larger than the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ClientError):
+    """Send the body as JSON with `Content-Type: application/json`."""
+
+    status = 415
+    code = "unsupported_media_type"

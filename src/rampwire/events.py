@@ -1,0 +1,114 @@
+"""Events: what the outbox holds and what subscribers receive.
+
+Every change to an order writes one event in the same transaction (transactional outbox):
+``order.<status>`` for a status change, ``order.updated`` for other changes, and
+``order.anomaly`` beside it when the change raised an anomaly. The envelope is written once, at
+commit, and sent byte for byte afterwards::
+
+    {"id": "evt_...", "type": "order.completed", "created_at": "...",
+     "data": {"order": {...}, "previous_status": "processing", "sequence": 4,
+              "source": {"provider": null, "provider_event": null, "received_at": "..."}}}
+
+``sequence`` is the order's version after the change; the event id is stable across retries and
+is sent as the ``webhook-id`` header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import ConfigDict
+
+from . import serde
+from .ids import new_id
+from .lifecycle import Outcome
+from .orders import Order, OrderStatus
+from .types import JSONObject, Timestamp
+
+EVENT_ID_PREFIX = "evt"
+
+ORDER_EVENT_TYPES: tuple[str, ...] = (
+    *(f"order.{status.value}" for status in OrderStatus),
+    "order.updated",
+    "order.anomaly",
+    "order.stuck",
+)
+EVENT_TYPES: tuple[str, ...] = (*ORDER_EVENT_TYPES, "endpoint.disabled")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Source:
+    """Where a change came from: a provider's webhook, or the API (provider None)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
+    provider: str | None = None
+    provider_event: str | None = None
+    received_at: Timestamp
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    """One outbox row: an event and its envelope, serialised once."""
+
+    id: str
+    type: str
+    created_at: datetime
+    order_id: str | None
+    sequence: int | None
+    payload: bytes  # the JSON envelope, exactly as delivered
+
+
+def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Event]:
+    """The events a merge outcome produces: none, one, or one plus ``order.anomaly``."""
+    events: list[Event] = []
+    if outcome.event_type is not None:
+        events.append(
+            _order_event(outcome.event_type, outcome.order, outcome.previous_status, source, now)
+        )
+    if outcome.anomaly is not None:
+        anomaly = {
+            "code": outcome.anomaly.code,
+            "detail": outcome.anomaly.detail,
+            "statuses": list(outcome.anomaly.statuses),
+        }
+        events.append(
+            _order_event(
+                "order.anomaly", outcome.order, outcome.previous_status, source, now, anomaly
+            )
+        )
+    return events
+
+
+def created_event(order: Order, source: Source, *, now: datetime) -> Event:
+    """The event for a new order: ``order.<status>`` with no previous status."""
+    return _order_event(f"order.{order.status.value}", order, None, source, now)
+
+
+def _order_event(
+    event_type: str,
+    order: Order,
+    previous: OrderStatus | None,
+    source: Source,
+    now: datetime,
+    anomaly: JSONObject | None = None,
+) -> Event:
+    event_id = new_id(EVENT_ID_PREFIX)
+    data: JSONObject = {
+        "order": serde.dump(order),
+        "previous_status": None if previous is None else previous.value,
+        "sequence": order.version,
+        "source": serde.dump(source),
+    }
+    if anomaly is not None:
+        data["anomaly"] = anomaly
+    envelope = {"id": event_id, "type": event_type, "created_at": now, "data": data}
+    return Event(
+        id=event_id,
+        type=event_type,
+        created_at=now,
+        order_id=order.id,
+        sequence=order.version,
+        payload=serde.to_json(envelope),
+    )

@@ -1,0 +1,39 @@
+"""Prefixed, time-sortable identifiers: ``ord_01JD...``, ``evt_...``, ``key_...``.
+
+The body is a ULID (48-bit millisecond time, 80 random bits, Crockford base32), so ids sort by
+creation time, which makes them usable as pagination cursors and index-friendly in both databases.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ULID_LENGTH = 26
+
+
+def ulid(now_ms: int | None = None) -> str:
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(ULID_LENGTH):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    """A new id such as ``ord_01JD3W6Q9R...``."""
+    return f"{prefix}_{ulid()}"
+
+
+def has_prefix(value: str, prefix: str) -> bool:
+    """True when ``value`` looks like an id made by :func:`new_id` with ``prefix``."""
+    head, sep, body = value.partition("_")
+    return (
+        sep == "_"
+        and head == prefix
+        and len(body) == ULID_LENGTH
+        and all(c in _ALPHABET for c in body)
+    )

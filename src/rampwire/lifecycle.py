@@ -1,0 +1,249 @@
+"""The canonical lifecycle and its merge rule.
+
+:func:`merge` is the one rule by which any change, from the API or from a provider, is folded into
+an order. It is a pure function, built so that folding the same changes in any order gives the
+same order:
+
+- **Status** is the maximum, over every change seen, of :func:`status_key`: lifecycle rank first,
+  so no change moves an order backwards; ``processing`` and ``on_hold`` share a rank and the later
+  provider event time decides between them; terminal statuses outrank all others and, among
+  themselves, follow :data:`TERMINAL_PRECEDENCE`. A maximum does not depend on arrival order.
+- **Fields** are merged one by one, last writer wins by provider event time (ties broken by the
+  value itself), with the time each field was last written kept in :class:`Stamps`.
+- A **terminal conflict** (``completed`` and ``failed`` for one order, or ``refunded`` after
+  ``completed``) is never applied silently: the outcome carries an :class:`Anomaly` whichever
+  status wins. ``refunded`` after ``failed`` is not a conflict: money taken can be returned.
+
+``strict`` mode is the API's: the caller is the authority on its own orders, so a change that
+would be stale or conflicting is refused with :class:`~rampwire.errors.IllegalTransition`
+instead of being recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from .errors import IllegalTransition
+from .orders import Order, OrderStatus
+
+S = OrderStatus
+
+RANK: Mapping[OrderStatus, int] = {
+    S.CREATED: 0,
+    S.PENDING_USER_ACTION: 1,
+    S.AWAITING_PAYMENT: 2,
+    S.PAYMENT_SUBMITTED: 3,
+    S.PAYMENT_VERIFYING: 4,
+    S.AMOUNT_MISMATCH: 5,
+    S.PAYMENT_RECEIVED: 6,
+    S.PROCESSING: 7,
+    S.ON_HOLD: 7,
+    S.DELIVERY_SENT: 8,
+    S.COMPLETED: 9,
+    S.FAILED: 9,
+    S.CANCELLED: 9,
+    S.EXPIRED: 9,
+    S.REFUNDED: 9,
+}
+"""Lifecycle rank: an order only moves to an equal (alternating) or higher rank."""
+
+ALTERNATING = frozenset({S.PROCESSING, S.ON_HOLD})
+"""Statuses of one rank that may follow each other, the later event time deciding."""
+
+TERMINAL_PRECEDENCE: tuple[OrderStatus, ...] = (
+    S.FAILED,
+    S.REFUNDED,
+    S.EXPIRED,
+    S.CANCELLED,
+    S.COMPLETED,
+)
+"""Which terminal status holds when two are seen, lowest first: ``refunded`` supersedes
+``failed`` (the legitimate path); every other pair is a conflict, resolved by this fixed order
+so that the result does not depend on arrival order, and flagged as an anomaly."""
+
+REFUNDABLE_FROM = frozenset(
+    {S.AMOUNT_MISMATCH, S.PAYMENT_RECEIVED, S.PROCESSING, S.ON_HOLD, S.DELIVERY_SENT, S.FAILED}
+)
+"""Where ``refunded`` may legitimately follow: money was taken, so it can be returned."""
+
+LEGITIMATE_TERMINAL_SUCCESSIONS = frozenset({(S.FAILED, S.REFUNDED)})
+
+_EPOCH_KEY = ""
+
+
+def status_key(status: OrderStatus, occurred_at: datetime) -> tuple[int, int, str, str, datetime]:
+    """The total preorder on (status, time) whose maximum is an order's status."""
+    rank = RANK[status]
+    if status.is_terminal:
+        return (rank, TERMINAL_PRECEDENCE.index(status), _EPOCH_KEY, "", occurred_at)
+    if status in ALTERNATING:
+        return (rank, 0, occurred_at.isoformat(), status.value, occurred_at)
+    return (rank, 0, _EPOCH_KEY, "", occurred_at)
+
+
+class StatusResult(StrEnum):
+    ADVANCED = "advanced"  # the change set a new status
+    SAME = "same"  # the change named the current status again (or none)
+    STALE = "stale"  # the change named a status the order has moved past
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    """One change to an order: a status, fields, or both, at a provider (or caller) time."""
+
+    occurred_at: datetime
+    status: OrderStatus | None = None
+    patch: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Anomaly:
+    code: str  # terminal_conflict
+    detail: str
+    statuses: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stamps:
+    """When the current status and each field were last written, by provider event time."""
+
+    status_at: datetime
+    fields: Mapping[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    order: Order
+    stamps: Stamps
+    previous_status: OrderStatus
+    status_result: StatusResult
+    changed_fields: tuple[str, ...]
+    anomaly: Anomaly | None
+
+    @property
+    def changed(self) -> bool:
+        return self.status_result is StatusResult.ADVANCED or bool(self.changed_fields)
+
+    @property
+    def event_type(self) -> str | None:
+        """``order.<status>`` for a status change, ``order.updated`` for fields, else None."""
+        if self.status_result is StatusResult.ADVANCED:
+            return f"order.{self.order.status.value}"
+        if self.changed_fields:
+            return "order.updated"
+        return None
+
+
+def check_transition(current: OrderStatus, new: OrderStatus) -> None:
+    """Raise :class:`IllegalTransition` unless ``current → new`` is a legal forward move."""
+    if new == current:
+        return
+    if current.is_terminal:
+        if (current, new) in LEGITIMATE_TERMINAL_SUCCESSIONS:
+            return
+        raise IllegalTransition(
+            f"order is {current.value}, a final status; it cannot become {new.value}",
+            from_status=current.value,
+            to_status=new.value,
+        )
+    if new is S.REFUNDED and current not in REFUNDABLE_FROM:
+        raise IllegalTransition(
+            f"an order that is {current.value} has taken no money and cannot be refunded",
+            from_status=current.value,
+            to_status=new.value,
+        )
+    if RANK[new] < RANK[current]:
+        raise IllegalTransition(
+            f"order is {current.value}; {new.value} would move it backwards",
+            from_status=current.value,
+            to_status=new.value,
+        )
+
+
+def merge(
+    order: Order,
+    stamps: Stamps,
+    change: Change,
+    *,
+    strict: bool,
+    now: datetime,
+) -> Outcome:
+    """Fold ``change`` into ``order``. Pure: it reads nothing and writes nothing.
+
+    ``now`` becomes ``updated_at`` when something changed. ``change.patch`` holds validated
+    domain values for names in :data:`~rampwire.orders.PATCHABLE_FIELDS`.
+    """
+    current = order.status
+    new_status = current
+    status_at = stamps.status_at
+    result = StatusResult.SAME
+    anomaly: Anomaly | None = None
+
+    if change.status is not None and change.status != current:
+        if strict:
+            check_transition(current, change.status)
+        incoming = status_key(change.status, change.occurred_at)
+        held = status_key(current, stamps.status_at)
+        if current.is_terminal and change.status.is_terminal:
+            pair = (current, change.status)
+            if pair not in LEGITIMATE_TERMINAL_SUCCESSIONS and pair[::-1] not in (
+                LEGITIMATE_TERMINAL_SUCCESSIONS
+            ):
+                anomaly = Anomaly(
+                    code="terminal_conflict",
+                    detail=(
+                        f"order was {current.value} and a change says {change.status.value}; "
+                        f"{max(pair, key=TERMINAL_PRECEDENCE.index).value} holds"
+                    ),
+                    statuses=(current.value, change.status.value),
+                )
+        if incoming > held:
+            new_status, status_at, result = change.status, change.occurred_at, StatusResult.ADVANCED
+        else:
+            result = StatusResult.STALE
+    elif change.status is not None and change.occurred_at > stamps.status_at:
+        status_at = change.occurred_at  # same status seen again, later: keep the latest time
+
+    fields = dict(stamps.fields)
+    updates: dict[str, Any] = {}
+    for name, value in change.patch.items():
+        if _field_wins(name, value, change.occurred_at, order, fields):
+            fields[name] = change.occurred_at
+            if getattr(order, name) != value:
+                updates[name] = value
+
+    changed_fields = tuple(sorted(updates))
+    if result is StatusResult.ADVANCED or changed_fields:
+        new_order = order.evolve(
+            **updates,
+            status=new_status,
+            version=order.version + 1,
+            updated_at=max(now, order.updated_at),
+        )
+    else:
+        new_order = order
+    return Outcome(
+        order=new_order,
+        stamps=Stamps(status_at=status_at, fields=fields),
+        previous_status=current,
+        status_result=result,
+        changed_fields=changed_fields,
+        anomaly=anomaly,
+    )
+
+
+def _field_wins(
+    name: str, value: Any, at: datetime, order: Order, fields: Mapping[str, datetime]
+) -> bool:
+    """Last writer wins by event time; at equal times the larger value's repr wins, so the
+    result is the same whatever the arrival order."""
+    written = fields.get(name)
+    if written is None or at > written:
+        return True
+    if at < written:
+        return False
+    return repr(value) > repr(getattr(order, name))

@@ -1,0 +1,223 @@
+"""The canonical order: one model for every provider, rich enough that no dialect loses data.
+
+:class:`OrderData` holds what a caller or a provider says about an order; :class:`Order` adds its
+identity, status and bookkeeping. Every record is a frozen, keyword-only dataclass; pydantic
+validates and serialises them at the edges (:mod:`rampwire.serde`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, ConfigDict
+
+from .execution import ExecutionDetails, ExecutionStep, Receipt, Settlement, Via
+from .money import Crypto, Fee, Money
+from .payments import PaymentInstructions
+from .types import Amount, Timestamp
+
+_FORBID = ConfigDict(extra="forbid")
+
+ORDER_ID_PREFIX = "ord"
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 64  # characters
+MAX_METADATA_VALUE_LENGTH = 500  # characters
+
+
+class Side(StrEnum):
+    BUY = "buy"  # on-ramp: fiat in, crypto out
+    SELL = "sell"  # off-ramp: crypto in, fiat out
+
+
+class OrderStatus(StrEnum):
+    CREATED = "created"
+    PENDING_USER_ACTION = "pending_user_action"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAYMENT_SUBMITTED = "payment_submitted"
+    PAYMENT_VERIFYING = "payment_verifying"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    PAYMENT_RECEIVED = "payment_received"
+    PROCESSING = "processing"
+    ON_HOLD = "on_hold"
+    DELIVERY_SENT = "delivery_sent"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        OrderStatus.COMPLETED,
+        OrderStatus.FAILED,
+        OrderStatus.CANCELLED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REFUNDED,
+    }
+)
+
+
+class Provider(StrEnum):
+    REVOLUT = "revolut"
+    SABER = "saber"
+    FIREBLOCKS = "fireblocks"
+    KOYWE = "koywe"
+    TRANSAK = "transak"
+
+
+class FailureReason(StrEnum):
+    """Why an order failed: Fireblocks' 17 reasons, plus the ones other providers name."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    UNKNOWN_REASON = "unknown_reason"
+    INITIATE_PAYMENT_FAILURE = "initiate_payment_failure"
+    POLICY_REJECTION = "policy_rejection"
+    TRANSACTION_FAILED = "transaction_failed"
+    ACCOUNT_NOT_ACTIVE = "account_not_active"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    BAD_REQUEST = "bad_request"
+    QUOTE_NOT_READY = "quote_not_ready"
+    INVALID_DATA = "invalid_data"
+    UNSUPPORTED_CONVERSION = "unsupported_conversion"
+    REFUNDED = "refunded"
+    FAILED_BY_PROVIDER = "failed_by_provider"
+    ORDER_EXPIRED = "order_expired"
+    TRANSACTION_CANCELLED = "transaction_cancelled"
+    TRANSACTION_REJECTED = "transaction_rejected"
+    TRANSACTION_BLOCKED = "transaction_blocked"
+    # Revolut's fail_reason values, and Saber's "payment not found"
+    PAYMENT_NOT_RECEIVED = "payment_not_received"
+    PAYMENT_DECLINED = "payment_declined"
+    CRYPTO_WITHDRAWAL_FAILED = "crypto_withdrawal_failed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Failure:
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID
+    reason: FailureReason
+    description: str | None = None
+    provider_code: str | None = None  # the provider's own code, kept verbatim
+    info: dict[str, str] = field(default_factory=dict)  # Fireblocks failureInfo
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Payment:
+    """How the user paid or is paid: method, bank references and instructions."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID
+    method: str | None = None  # upi_transfer, card, bank_transfer, sepa, pix...
+    option_id: str | None = None  # Transak paymentOptionId
+    bank_transaction_id: str | None = None  # Saber: the reconciled bank transfer
+    bank_reference_id: str | None = None  # Saber sell: the payout's bank reference
+    amount_paid: Amount | None = None  # Transak amountPaid
+    instructions: PaymentInstructions | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AmountMismatch:
+    """A payment of a different amount was found (Saber ONRAMP_INCONSISTENT)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID
+    received: Amount
+    expected: Amount | None = None
+    currency: str | None = None
+    bank_transaction_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class References:
+    """Identifiers that partners and providers attach to an order."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID
+    partner_order_id: str | None = None  # Transak partnerOrderId
+    partner_customer_id: str | None = None  # Transak partnerCustomerId
+    customer_internal_reference_id: str | None = None  # Fireblocks
+    user_id: str | None = None  # Saber user_id
+    user_email: str | None = None  # Koywe email; the authorization callback's subject
+    source_id: str | None = None  # Saber source_id
+    quote_id: str | None = None  # Transak quoteId
+    created_by: str | None = None  # Fireblocks createdBy
+
+
+def _check_metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"holds at most {MAX_METADATA_KEYS} keys")
+    for key, item in value.items():
+        if not key or len(key) > MAX_METADATA_KEY_LENGTH:
+            raise ValueError(f"keys are 1 to {MAX_METADATA_KEY_LENGTH} characters")
+        if len(item) > MAX_METADATA_VALUE_LENGTH:
+            raise ValueError(f"values are at most {MAX_METADATA_VALUE_LENGTH} characters")
+    return value
+
+
+Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
+"""Free key-value pairs for the caller's own use."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderData:
+    """What is known about an order, apart from its identity, status and bookkeeping."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID
+    side: Side
+    provider: Provider | None = None  # None: an order of rampwire's own user
+    provider_order_id: str | None = None
+    fiat: Money | None = None
+    crypto: Crypto | None = None
+    wallet_address: str | None = None
+    wallet_tag: str | None = None  # memo or destination tag
+    exchange_rate: Amount | None = None
+    fees: tuple[Fee, ...] = ()
+    payment: Payment | None = None
+    execution: ExecutionDetails | None = None
+    execution_steps: tuple[ExecutionStep, ...] = ()
+    receipt: Receipt | None = None
+    settlement: Settlement | None = None
+    via: Via | None = None
+    transaction_hash: str | None = None
+    transaction_link: str | None = None
+    failure: Failure | None = None
+    amount_mismatch: AmountMismatch | None = None
+    references: References = field(default_factory=References)
+    note: str | None = None
+    expires_at: Timestamp | None = None
+    metadata: Metadata = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.provider is None) != (self.provider_order_id is None):
+            raise ValueError("provider and provider_order_id go together")
+
+
+IDENTITY_FIELDS = frozenset({"side", "provider", "provider_order_id"})
+"""Fields fixed at creation: a change may not alter them."""
+
+PATCHABLE_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(OrderData) if f.name not in IDENTITY_FIELDS
+)
+"""Fields a change may set; the lifecycle merges them field by field."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Order(OrderData):
+    """An order with its identity, status and bookkeeping."""
+
+    id: str
+    status: OrderStatus
+    version: int  # +1 on every change
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    def evolve(self, **changes: Any) -> Order:
+        return dataclasses.replace(self, **changes)
+
+    def data(self) -> dict[str, Any]:
+        """The patchable fields, by name."""
+        return {name: getattr(self, name) for name in PATCHABLE_FIELDS}

@@ -1,0 +1,19 @@
+"""Domain operations on storage: each method is one transaction, and the only SQL in rampwire."""
+
+from .keys import KeyRepository
+from .orders import (
+    ChangeResult,
+    CreateResult,
+    IdempotencyClaim,
+    OrderFilter,
+    OrderRepository,
+)
+
+__all__ = [
+    "ChangeResult",
+    "CreateResult",
+    "IdempotencyClaim",
+    "KeyRepository",
+    "OrderFilter",
+    "OrderRepository",
+]

@@ -1,0 +1,356 @@
+"""Orders, their timeline and their outbox events, written together in one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .. import serde
+from ..errors import IdempotencyConflict, NotFound
+from ..events import Event, Source, created_event, order_events
+from ..ids import new_id
+from ..lifecycle import Change, Outcome, Stamps, merge
+from ..orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderData, OrderStatus
+from ..storage import Connection, Database, Row
+from ..storage.database import from_us, to_us
+from ..timeline import EntryKind, TimelineEntry, entry_kind
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IdempotencyClaim:
+    api_key_id: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CreateResult:
+    order: Order
+    event: Event | None  # None when replayed: the event was published the first time
+    replayed: bool
+    response: dict[str, Any]  # the order as first created, for idempotent replays
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChangeResult:
+    order: Order
+    outcome: Outcome
+    events: list[Event]
+    entry: TimelineEntry
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderFilter:
+    statuses: Sequence[OrderStatus] = ()
+    provider: str | None = None
+    side: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+
+
+class _Replay(Exception):
+    """Another request with the same Idempotency-Key committed first."""
+
+
+class OrderRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        data: OrderData,
+        *,
+        status: OrderStatus,
+        occurred_at: datetime,
+        source: Source,
+        now: datetime,
+        actor: str | None = None,
+        idempotency: IdempotencyClaim | None = None,
+    ) -> CreateResult:
+        """Create an order with its first timeline entry and its first event."""
+        if idempotency is not None:
+            replay = await self._replay(idempotency)
+            if replay is not None:
+                return replay
+        order = Order(
+            **{f.name: getattr(data, f.name) for f in dataclasses.fields(OrderData)},
+            id=new_id(ORDER_ID_PREFIX),
+            status=status,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        stamps = Stamps(
+            status_at=occurred_at,
+            fields={name: occurred_at for name in PATCHABLE_FIELDS if name in _given(data)},
+        )
+        event = created_event(order, source, now=now)
+        response = serde.dump(order)
+        entry = TimelineEntry(
+            order_id=order.id,
+            seq=1,
+            kind=EntryKind.CREATED,
+            recorded_at=now,
+            occurred_at=occurred_at,
+            status=status.value,
+            from_status=status.value,
+            to_status=status.value,
+            version=1,
+            changed_fields=(),
+            event_ids=(event.id,),
+            source=source,
+            actor=actor,
+        )
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO orders (id, provider, provider_order_id, side, status, version,"
+                    " created_at, updated_at, status_at, field_times, body)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    order.id,
+                    order.provider,
+                    order.provider_order_id,
+                    order.side.value,
+                    order.status.value,
+                    order.version,
+                    to_us(order.created_at),
+                    to_us(order.updated_at),
+                    *_stamp_columns(stamps),
+                    serde.to_json(response).decode(),
+                )
+                await _insert_entry(conn, entry)
+                await _insert_events(conn, [event])
+                if idempotency is not None:
+                    claimed = await conn.execute(
+                        "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash,"
+                        " order_id, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                        " ON CONFLICT DO NOTHING",
+                        idempotency.api_key_id,
+                        idempotency.key,
+                        idempotency.request_hash,
+                        order.id,
+                        serde.to_json(response).decode(),
+                        to_us(now),
+                    )
+                    if claimed == 0:
+                        raise _Replay
+        except _Replay:
+            replay = await self._replay(idempotency)  # type: ignore[arg-type]
+            if replay is None:  # pragma: no cover - the row was there a moment ago
+                raise
+            return replay
+        return CreateResult(order=order, event=event, replayed=False, response=response)
+
+    async def _replay(self, claim: IdempotencyClaim) -> CreateResult | None:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(
+                "SELECT request_hash, order_id, response FROM idempotency_keys"
+                " WHERE api_key_id = $1 AND idempotency_key = $2",
+                claim.api_key_id,
+                claim.key,
+            )
+        if row is None:
+            return None
+        if row["request_hash"] != claim.request_hash:
+            raise IdempotencyConflict(
+                f"Idempotency-Key {claim.key!r} was used for a different request; "
+                "use a new key for a new order",
+                order_id=row["order_id"],
+            )
+        response = serde.from_json(row["response"])
+        return CreateResult(
+            order=serde.load(Order, response), event=None, replayed=True, response=response
+        )
+
+    async def change(
+        self,
+        order_id: str,
+        change: Change,
+        *,
+        source: Source,
+        strict: bool,
+        now: datetime,
+        actor: str | None = None,
+        note: str | None = None,
+    ) -> ChangeResult:
+        """Merge ``change`` into the order, record it on the timeline and publish its events.
+
+        In ``strict`` mode an illegal transition raises before anything is written.
+        """
+        async with self._db.transaction() as conn:
+            row = await conn.fetchrow(
+                "SELECT body, status_at, field_times FROM orders WHERE id = $1"
+                f" {self._db.for_update}",
+                order_id,
+            )
+            if row is None:
+                raise NotFound(f"no order {order_id!r}")
+            order = serde.order_from_json(row["body"])
+            stamps = Stamps(
+                status_at=from_us(row["status_at"]),
+                fields={k: from_us(v) for k, v in serde.from_json(row["field_times"]).items()},
+            )
+            outcome = merge(order, stamps, change, strict=strict, now=now)
+            events = order_events(outcome, source, now=now)
+            new = outcome.order
+            if outcome.changed or outcome.stamps != stamps:
+                await conn.execute(
+                    "UPDATE orders SET status = $2, version = $3, updated_at = $4,"
+                    " status_at = $5, field_times = $6, body = $7 WHERE id = $1",
+                    order_id,
+                    new.status.value,
+                    new.version,
+                    to_us(new.updated_at),
+                    *_stamp_columns(outcome.stamps),
+                    serde.order_to_json(new).decode(),
+                )
+            seq = await conn.fetchval(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM timeline WHERE order_id = $1", order_id
+            )
+            entry = TimelineEntry(
+                order_id=order_id,
+                seq=int(seq),
+                kind=entry_kind(outcome),
+                recorded_at=now,
+                occurred_at=change.occurred_at,
+                status=None if change.status is None else change.status.value,
+                from_status=outcome.previous_status.value,
+                to_status=new.status.value,
+                version=new.version,
+                changed_fields=outcome.changed_fields,
+                event_ids=tuple(e.id for e in events),
+                source=source,
+                anomaly=None
+                if outcome.anomaly is None
+                else {
+                    "code": outcome.anomaly.code,
+                    "detail": outcome.anomaly.detail,
+                    "statuses": list(outcome.anomaly.statuses),
+                },
+                actor=actor,
+                note=note,
+            )
+            await _insert_entry(conn, entry)
+            await _insert_events(conn, events)
+        return ChangeResult(order=new, outcome=outcome, events=events, entry=entry)
+
+    async def get(self, order_id: str) -> Order:
+        async with self._db.connection() as conn:
+            body = await conn.fetchval("SELECT body FROM orders WHERE id = $1", order_id)
+        if body is None:
+            raise NotFound(f"no order {order_id!r}")
+        return serde.order_from_json(body)
+
+    async def find(
+        self, filters: OrderFilter, *, limit: int, before: str | None = None
+    ) -> list[Order]:
+        """Orders newest first; ``before`` is the id of the last order of the previous page."""
+        where: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if filters.statuses:
+            where.append(f"status IN ({', '.join(arg(s.value) for s in filters.statuses)})")
+        if filters.provider is not None:
+            where.append(f"provider = {arg(filters.provider)}")
+        if filters.side is not None:
+            where.append(f"side = {arg(filters.side)}")
+        if filters.created_from is not None:
+            where.append(f"created_at >= {arg(to_us(filters.created_from))}")
+        if filters.created_to is not None:
+            where.append(f"created_at < {arg(to_us(filters.created_to))}")
+        if before is not None:
+            where.append(f"id < {arg(before)}")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT body FROM orders {clause} ORDER BY id DESC LIMIT {arg(limit)}"
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [serde.order_from_json(row["body"]) for row in rows]
+
+    async def timeline(self, order_id: str) -> list[TimelineEntry]:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT seq, recorded_at, occurred_at, kind, body FROM timeline"
+                " WHERE order_id = $1 ORDER BY seq",
+                order_id,
+            )
+            if not rows and not await conn.fetchval(
+                "SELECT 1 FROM orders WHERE id = $1", order_id
+            ):
+                raise NotFound(f"no order {order_id!r}")
+        return [_entry(order_id, row) for row in rows]
+
+
+def _given(data: OrderData) -> set[str]:
+    """The fields that hold something: those are stamped with the creation time."""
+    empty: tuple[Any, ...] = (None, (), {})
+    return {name for name in PATCHABLE_FIELDS if getattr(data, name) not in empty}
+
+
+def _stamp_columns(stamps: Stamps) -> tuple[int, str]:
+    fields = {name: to_us(at) for name, at in sorted(stamps.fields.items())}
+    return to_us(stamps.status_at), serde.to_json(fields).decode()
+
+
+async def _insert_entry(conn: Connection, entry: TimelineEntry) -> None:
+    body = {
+        "status": entry.status,
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "version": entry.version,
+        "changed_fields": list(entry.changed_fields),
+        "event_ids": list(entry.event_ids),
+        "source": serde.dump(entry.source),
+        "anomaly": entry.anomaly,
+        "actor": entry.actor,
+        "note": entry.note,
+    }
+    await conn.execute(
+        "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        entry.order_id,
+        entry.seq,
+        to_us(entry.recorded_at),
+        to_us(entry.occurred_at),
+        entry.kind.value,
+        serde.to_json(body).decode(),
+    )
+
+
+async def _insert_events(conn: Connection, events: Sequence[Event]) -> None:
+    if events:
+        await conn.executemany(
+            "INSERT INTO events (id, type, order_id, sequence, created_at, payload)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (e.id, e.type, e.order_id, e.sequence, to_us(e.created_at), e.payload.decode())
+                for e in events
+            ],
+        )
+
+
+def _entry(order_id: str, row: Row) -> TimelineEntry:
+    body = serde.from_json(row["body"])
+    return TimelineEntry(
+        order_id=order_id,
+        seq=row["seq"],
+        kind=EntryKind(row["kind"]),
+        recorded_at=from_us(row["recorded_at"]),
+        occurred_at=from_us(row["occurred_at"]),
+        status=body["status"],
+        from_status=body["from_status"],
+        to_status=body["to_status"],
+        version=body["version"],
+        changed_fields=tuple(body["changed_fields"]),
+        event_ids=tuple(body["event_ids"]),
+        source=serde.load(Source, body["source"]),
+        anomaly=body["anomaly"],
+        actor=body["actor"],
+        note=body["note"],
+    )

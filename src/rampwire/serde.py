@@ -1,0 +1,117 @@
+"""JSON in and out of domain records, through pydantic's validators and serialisers.
+
+Domain records stay plain frozen dataclasses; this module is the one place that turns them into
+JSON-ready values and back. Decimals become strings and datetimes ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any, TypeVar, get_type_hints
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from .orders import PATCHABLE_FIELDS, Order, OrderData
+from .types import JSONObject, Timestamp, format_decimal
+
+T = TypeVar("T")
+
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}  # built once per record type
+
+
+def adapter(cls: type[T]) -> TypeAdapter[T]:
+    found = _ADAPTERS.get(cls)
+    if found is None:
+        found = _ADAPTERS[cls] = TypeAdapter(cls)
+    return found
+
+
+def dump(record: Any) -> JSONObject:
+    """A dataclass record as a JSON-ready dict."""
+    result: JSONObject = adapter(type(record)).dump_python(record, mode="json")
+    return result
+
+
+def load(cls: type[T], data: Any) -> T:
+    """Validate ``data`` (JSON-ready values) into a ``cls`` record; raises ValidationError."""
+    return adapter(cls).validate_python(data)
+
+
+def load_json(cls: type[T], raw: bytes | str) -> T:
+    return adapter(cls).validate_json(raw)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dump(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def to_json(value: Any) -> bytes:
+    """Compact JSON bytes; datetimes as ISO 8601 with ``Z``, Decimals as strings."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
+
+
+def from_json(raw: bytes | str) -> Any:
+    return orjson.loads(raw)
+
+
+def order_to_json(order: Order) -> bytes:
+    return adapter(Order).dump_json(order)
+
+
+def order_from_json(raw: bytes | str) -> Order:
+    return adapter(Order).validate_json(raw)
+
+
+@cache
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(get_type_hints(OrderData, include_extras=True)[name])
+
+
+def load_patch(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a partial order, field by field, into domain values.
+
+    Raises :class:`PatchError` listing every bad field; unknown and fixed fields are errors too.
+    """
+    errors: list[tuple[str, str]] = []
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in PATCHABLE_FIELDS:
+            reason = (
+                "is fixed when the order is created"
+                if name in {f.name for f in dataclasses.fields(OrderData)}
+                else "is not an order field"
+            )
+            errors.append((name, reason))
+            continue
+        try:
+            values[name] = _field_adapter(name).validate_python(value)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in (name, *err["loc"]))
+                errors.append((loc, err["msg"]))
+    if errors:
+        raise PatchError(errors)
+    return values
+
+
+class PatchError(ValueError):
+    """Some fields of a partial order are invalid."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+        self.errors = errors
+
+
+def parse_time(value: str) -> datetime:
+    """An aware ISO 8601 time in UTC; raises ValidationError for naive or malformed ones."""
+    return adapter(Timestamp).validate_python(value)

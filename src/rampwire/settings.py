@@ -1,0 +1,96 @@
+"""One settings object, built at start-up from ``RAMPWIRE_*`` environment variables.
+
+Nothing reads the environment after start-up: the :class:`Settings` instance is passed down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from .errors import RampwireError
+
+DEFAULT_DATA_DIR: Final = "var"
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8080
+DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024  # 1 MiB
+DEFAULT_PAGE_LIMIT: Final = 50  # items per page when the client names none
+MAX_PAGE_LIMIT: Final = 500  # items per page, at most
+IDEMPOTENCY_TTL_SECONDS: Final = 24 * 3600  # how long an Idempotency-Key is remembered
+DB_POOL_SIZE: Final = 10  # PostgreSQL connections per process
+
+
+class ConfigError(RampwireError):
+    """The configuration is invalid."""
+
+
+class Secret:
+    """A string that does not show itself in ``repr`` or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    log_format: str = "text"  # "text" or "json"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("RAMPWIRE_DATA_DIR", DEFAULT_DATA_DIR))
+        default_db = f"sqlite:///{data_dir / 'rampwire.db'}"
+        log_format = env.get("RAMPWIRE_LOG_FORMAT", "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"RAMPWIRE_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
+        return cls(
+            database_url=env.get("RAMPWIRE_DATABASE_URL", default_db),
+            data_dir=data_dir,
+            host=env.get("RAMPWIRE_HOST", DEFAULT_HOST),
+            port=_int(env, "RAMPWIRE_PORT", DEFAULT_PORT),
+            max_body_bytes=_int(env, "RAMPWIRE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            log_format=log_format,
+            log_level=env.get("RAMPWIRE_LOG_LEVEL", "INFO").upper(),
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    return value

@@ -1,0 +1,121 @@
+"""Versioned migrations, applied by ``rampwire migrate`` and on ``serve``.
+
+An empty database gets :file:`schema.sql` in one piece and every migration marked applied; an
+existing one gets the migrations it lacks, in order, each in its own transaction. On PostgreSQL an
+advisory lock keeps two processes from migrating at once; on SQLite the write lock does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from ..errors import StorageError
+from ..types import utcnow
+from .database import Connection, Database, Dialect, to_us
+
+_ADVISORY_LOCK_ID = 0x72616D70  # "ramp"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_TYPES: dict[Dialect, dict[str, str]] = {
+    "sqlite": {"JSON": "TEXT"},
+    "postgresql": {"JSON": "JSONB"},
+}
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def render(sql: str, dialect: Dialect) -> str:
+    for placeholder, concrete in _TYPES[dialect].items():
+        sql = sql.replace("{{" + placeholder + "}}", concrete)
+    return sql
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(
+                Migration(version=int(match[1]), name=match[2], sql=entry.read_text("utf-8"))
+            )
+    found.sort(key=lambda m: m.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise StorageError("migration versions must run 0001, 0002, ... without gaps")
+    return found
+
+
+def fresh_schema() -> str:
+    return resources.files(__package__).joinpath("schema.sql").read_text("utf-8")
+
+
+async def migrate(db: Database, *, from_scratch: bool = True) -> list[int]:
+    """Bring ``db`` to the current schema; return the versions applied now.
+
+    ``from_scratch=False`` builds even an empty database migration by migration (the schema
+    test uses it to compare both paths).
+    """
+    applied_now: list[int] = []
+    async with db.transaction() as conn:
+        if db.dialect == "postgresql":
+            await conn.execute(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_ID})")
+        await conn.execute(_LEDGER)
+        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        if not done and from_scratch:
+            await conn.executescript(render(fresh_schema(), db.dialect))
+            for migration in migrations():
+                await _record(conn, migration)
+                applied_now.append(migration.version)
+            return applied_now
+    for migration in migrations():
+        if migration.version in done:
+            continue
+        async with db.transaction() as conn:
+            if db.dialect == "postgresql":
+                await conn.execute(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_ID})")
+            if await conn.fetchval(
+                "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
+            ):
+                continue  # another process applied it meanwhile
+            await conn.executescript(render(migration.sql, db.dialect))
+            await _record(conn, migration)
+            applied_now.append(migration.version)
+    return applied_now
+
+
+async def pending(db: Database) -> list[int]:
+    """The migrations ``db`` still lacks (all of them for an empty database)."""
+    async with db.connection() as conn:
+        done: set[int] = set()
+        if await _has_ledger(conn, db.dialect):
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    return [m.version for m in migrations() if m.version not in done]
+
+
+async def _has_ledger(conn: Connection, dialect: Dialect) -> bool:
+    if dialect == "sqlite":
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    else:
+        sql = "SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    return bool(await conn.fetchval(sql))
+
+
+async def _record(conn: Connection, migration: Migration) -> None:
+    await conn.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        migration.version,
+        migration.name,
+        to_us(utcnow()),
+    )

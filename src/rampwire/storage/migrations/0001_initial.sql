@@ -1,0 +1,59 @@
+-- 0001: orders, their timeline, the event outbox, API keys and idempotency keys.
+
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    provider TEXT,
+    provider_order_id TEXT,
+    side TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    status_at BIGINT NOT NULL,
+    field_times {{JSON}} NOT NULL,
+    body {{JSON}} NOT NULL
+);
+CREATE UNIQUE INDEX orders_provider_ref ON orders (provider, provider_order_id)
+    WHERE provider IS NOT NULL;
+CREATE INDEX orders_status ON orders (status, id);
+CREATE INDEX orders_created ON orders (created_at, id);
+
+CREATE TABLE timeline (
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    seq BIGINT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    occurred_at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    body {{JSON}} NOT NULL,
+    PRIMARY KEY (order_id, seq)
+);
+
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    order_id TEXT REFERENCES orders (id),
+    sequence BIGINT,
+    created_at BIGINT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX events_order ON events (order_id, sequence);
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    token_prefix TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+
+CREATE TABLE idempotency_keys (
+    api_key_id TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    response {{JSON}} NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (api_key_id, idempotency_key)
+);

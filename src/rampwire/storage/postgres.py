@@ -1,0 +1,97 @@
+"""The PostgreSQL back-end: an asyncpg pool; row locks and ``SKIP LOCKED`` do the hard work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from ..errors import StorageError
+from .database import Dialect, Row, redact
+
+POOL_MIN_SIZE = 1
+POOL_MAX_SIZE = 10  # connections per process
+COMMAND_TIMEOUT_S = 30.0
+
+
+class PostgresConnection:
+    def __init__(self, conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        try:
+            status = await self._conn.execute(sql, *args)
+        except asyncpg.PostgresError as exc:
+            raise StorageError(f"PostgreSQL: {exc}") from exc
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            await self._conn.executemany(sql, rows)
+        except asyncpg.PostgresError as exc:
+            raise StorageError(f"PostgreSQL: {exc}") from exc
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        try:
+            return list(await self._conn.fetch(sql, *args))
+        except asyncpg.PostgresError as exc:
+            raise StorageError(f"PostgreSQL: {exc}") from exc
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        try:
+            return await self._conn.fetchrow(sql, *args)
+        except asyncpg.PostgresError as exc:
+            raise StorageError(f"PostgreSQL: {exc}") from exc
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        try:
+            return await self._conn.fetchval(sql, *args)
+        except asyncpg.PostgresError as exc:
+            raise StorageError(f"PostgreSQL: {exc}") from exc
+
+    async def executescript(self, script: str) -> None:
+        await self.execute(script)
+
+
+class PostgresDatabase:
+    dialect: Dialect = "postgresql"
+    for_update = "FOR UPDATE"
+
+    def __init__(self, url: str, *, max_size: int = POOL_MAX_SIZE) -> None:
+        self.url = url
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=POOL_MIN_SIZE,
+                max_size=self._max_size,
+                command_timeout=COMMAND_TIMEOUT_S,
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StorageError(f"cannot connect to {redact(self.url)}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresConnection]:
+        if self._pool is None:
+            raise StorageError("database is not open")
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PostgresConnection(conn)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PostgresConnection]:
+        if self._pool is None:
+            raise StorageError("database is not open")
+        async with self._pool.acquire() as conn:
+            yield PostgresConnection(conn)

@@ -1,0 +1,140 @@
+"""The SQLite back-end: one file in WAL mode, one writer, readers beside it.
+
+SQLite allows one writer at a time, so write transactions queue on an :class:`asyncio.Lock` and
+run ``BEGIN IMMEDIATE`` on a dedicated connection: that is the single-writer equivalent of row
+locks, and it also holds off writers in other processes (the CLI) through SQLite's own lock,
+waited on for ``BUSY_TIMEOUT_MS``. Reads use a second connection and see committed data (WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..errors import StorageError
+from .database import Dialect, Row
+
+BUSY_TIMEOUT_MS = 10_000  # how long to wait for another process's write lock
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _convert(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 - a deliberate memo
+    converted = cache.get(sql)
+    if converted is None:
+        converted = cache[sql] = _PLACEHOLDER.sub(r"?\1", sql)
+    return converted
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///var/x.db`` → ``var/x.db``; ``sqlite:////abs/x.db`` → ``/abs/x.db``."""
+    rest = url.split(":", 1)[1]
+    if rest.startswith("///"):
+        return rest[3:]
+    if rest in ("", "//", "///:memory:", ":memory:"):
+        raise StorageError("an in-memory SQLite database cannot be shared; give a file path")
+    raise StorageError(f"write SQLite URLs as sqlite:///rel/path or sqlite:////abs/path: {url}")
+
+
+class SqliteConnection:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        try:
+            cursor = await self._conn.execute(_convert(sql), args)
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite: {exc}") from exc
+        return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            await self._conn.executemany(_convert(sql), rows)
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite: {exc}") from exc
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        try:
+            return list(await self._conn.execute_fetchall(_convert(sql), args))
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite: {exc}") from exc
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    async def executescript(self, script: str) -> None:
+        """Run a DDL script inside the current transaction (sqlite3's own executescript
+        would commit first). Statements are separated by ``;`` at the end of a line."""
+        for statement in re.split(r";\s*$", script, flags=re.MULTILINE):
+            if statement.strip():
+                await self.execute(statement)
+
+
+class SqliteDatabase:
+    dialect: Dialect = "sqlite"
+    for_update = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._writer = await self._connect()
+            self._reader = await self._connect()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteConnection]:
+        if self._writer is None:
+            raise StorageError("database is not open")
+        async with self._write_lock:
+            conn = SqliteConnection(self._writer)
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            else:
+                try:
+                    await self._writer.commit()
+                except sqlite3.Error as exc:
+                    raise StorageError(f"SQLite commit failed: {exc}") from exc
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[SqliteConnection]:
+        if self._reader is None:
+            raise StorageError("database is not open")
+        yield SqliteConnection(self._reader)
