@@ -1,0 +1,26 @@
+"""rampwire: order lifecycle and webhooks for crypto on/off-ramps."""
+
+from .errors import ClientError, RampwireError
+from .events import Event, Source
+from .lifecycle import Change, Outcome, merge
+from .orders import Order, OrderData, OrderStatus, Provider, Side
+from .settings import Settings
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Change",
+    "ClientError",
+    "Event",
+    "Order",
+    "OrderData",
+    "OrderStatus",
+    "Outcome",
+    "Provider",
+    "RampwireError",
+    "Settings",
+    "Side",
+    "Source",
+    "__version__",
+    "merge",
+]

@@ -1,0 +1,85 @@
+"""Request body limits, enforced before the body reaches a route (pure ASGI middleware)."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
+
+
+class BodyLimit:
+    """Refuse bodies over ``max_bytes`` with 413, by Content-Length or by counting chunks."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await self._refuse(send, 400, "bad_request", "Content-Length is not a number")
+                    return
+                if declared > self.max_bytes:
+                    await self._too_large(send)
+                    return
+        received = 0
+        too_large = False
+
+        async def limited() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True  # raised as an HTTPException so the framework passes it on
+                    raise HTTPException(413, self._detail)
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracking_send)
+        except Exception:
+            if too_large and not started:
+                await self._too_large(send)
+            else:
+                raise
+
+    async def _too_large(self, send: Send) -> None:
+        await self._refuse(send, 413, "payload_too_large", self._detail)
+
+    @property
+    def _detail(self) -> str:
+        return f"the body is larger than the limit of {self.max_bytes} bytes"
+
+    async def _refuse(self, send: Send, status: int, code: str, detail: str) -> None:
+        body = orjson.dumps(
+            {"type": PROBLEM_TYPE_PREFIX + code, "title": "Request refused", "status": status,
+             "detail": detail}
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,224 @@
+"""Orders: create, read, list, change, timeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from .. import serde
+from ..apikeys import ApiKey, Scope
+from ..errors import BadRequest, ClientError, UnsupportedMediaType
+from ..events import Source
+from ..ids import has_prefix
+from ..lifecycle import Change
+from ..orders import ORDER_ID_PREFIX, Order, OrderData, OrderStatus, Provider, Side
+from ..repository import IdempotencyClaim, OrderFilter, OrderRepository
+from ..serde import PatchError
+from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from ..timeline import TimelineEntry
+from ..types import utcnow
+from .schemas import ChangeResponse, OrderChange, OrderCreate, OrderPage, Timeline
+from .security import require
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+JSON = "application/json"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
+
+
+class ValidationFailed(ClientError):
+    """The request is invalid."""
+
+    status = 422
+    code = "validation_error"
+
+
+def require_json(request: Request) -> None:
+    """Bodies are JSON: anything else is a 415 before it is parsed."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != JSON and not media.endswith("+json"):
+        shown = media or "none"
+        raise UnsupportedMediaType(f"Content-Type is {shown}; send application/json")
+
+
+def repo(request: Request) -> OrderRepository:
+    return request.app.state.orders  # type: ignore[no-any-return]
+
+
+def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+def _order_id(order_id: str) -> str:
+    if not has_prefix(order_id, ORDER_ID_PREFIX):
+        raise BadRequest(f"{order_id!r} is not an order id (ord_ followed by 26 characters)")
+    return order_id
+
+
+def _source(now: datetime) -> Source:
+    return Source(provider=None, provider_event="api", received_at=now)
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(require_json)],
+    responses={201: {"model": Order}},
+    summary="Create an order",
+)
+async def create_order(
+    body: OrderCreate,
+    request: Request,
+    key: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """Create an order. With an `Idempotency-Key` header, a retry returns the same order (and
+    the header `Idempotent-Replayed: true`); the same key with a different body is a 409."""
+    now = utcnow()
+    claim = None
+    if idempotency_key is not None:
+        if len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH or not _IDEMPOTENCY_KEY.match(
+            idempotency_key
+        ):
+            raise BadRequest(
+                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII "
+                "characters without spaces"
+            )
+        digest = hashlib.sha256(serde.to_json(serde.dump(body))).hexdigest()
+        claim = IdempotencyClaim(api_key_id=key.id, key=idempotency_key, request_hash=digest)
+    data = OrderData(**{f.name: getattr(body, f.name) for f in dataclasses.fields(OrderData)})
+    result = await repo(request).create(
+        data,
+        status=body.status,
+        occurred_at=body.occurred_at or now,
+        source=_source(now),
+        now=now,
+        actor=key.id,
+        idempotency=claim,
+    )
+    headers = {"Location": f"/v1/orders/{result.order.id}"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(serde.to_json(result.response), 201, headers)
+
+
+@router.get("", responses={200: {"model": OrderPage}}, summary="List orders")
+async def list_orders(
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    status: Annotated[list[OrderStatus] | None, Query()] = None,
+    provider: Provider | None = None,
+    side: Side | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    cursor: str | None = None,
+) -> Response:
+    """Orders, newest first. Filter by status (repeat it for several), provider, side and a
+    creation range (`created_from` inclusive, `created_to` exclusive); page with `cursor`."""
+    for name, value in (("created_from", created_from), ("created_to", created_to)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationFailed(
+                f"{name}: must carry a timezone, for example 2024-01-15T10:30:00Z",
+                errors=[{"field": name, "reason": "must carry a timezone"}],
+            )
+    if cursor is not None and not has_prefix(cursor, ORDER_ID_PREFIX):
+        raise BadRequest("cursor is not one this API returned; pass next_cursor unchanged")
+    filters = OrderFilter(
+        statuses=tuple(status or ()),
+        provider=None if provider is None else provider.value,
+        side=None if side is None else side.value,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    orders = await repo(request).find(filters, limit=limit, before=cursor)
+    next_cursor = orders[-1].id if len(orders) == limit else None
+    body = serde.to_json({"data": [serde.dump(o) for o in orders], "next_cursor": next_cursor})
+    return _json(body)
+
+
+@router.get("/{order_id}", responses={200: {"model": Order}})
+async def get_order(
+    order_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+) -> Response:
+    """One order, as it is now."""
+    order = await repo(request).get(_order_id(order_id))
+    return _json(serde.order_to_json(order))
+
+
+@router.post(
+    "/{order_id}/changes",
+    dependencies=[Depends(require_json)],
+    responses={200: {"model": ChangeResponse}},
+    summary="Change an order's status or fields",
+)
+async def change_order(
+    order_id: str,
+    body: OrderChange,
+    request: Request,
+    key: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+) -> Response:
+    """Apply a status change, field updates (`set`), or both. The caller is the authority on
+    its own orders: a change that would move the order backwards, or replace a final status,
+    is refused with 409 and nothing is written. Returns the order and the event produced
+    (null when nothing changed)."""
+    _order_id(order_id)
+    if body.status is None and not body.set:
+        raise ValidationFailed(
+            "give a status, fields to set, or both",
+            errors=[{"field": "body", "reason": "needs status or set"}],
+        )
+    try:
+        patch = serde.load_patch(body.set)
+    except PatchError as exc:
+        errors = [{"field": f"set.{f}", "reason": r} for f, r in exc.errors]
+        raise ValidationFailed(
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
+        ) from exc
+    now = utcnow()
+    result = await repo(request).change(
+        order_id,
+        Change(occurred_at=body.occurred_at or now, status=body.status, patch=patch),
+        source=_source(now),
+        strict=True,
+        now=now,
+        actor=key.id,
+        note=body.note,
+    )
+    event = result.events[0].payload if result.events else b"null"
+    return _json(b'{"order":' + serde.order_to_json(result.order) + b',"event":' + event + b"}")
+
+
+@router.get("/{order_id}/timeline", responses={200: {"model": Timeline}})
+async def order_timeline(
+    order_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+) -> Response:
+    """Every change that touched the order, in arrival order: applied, stale or unchanged."""
+    entries = await repo(request).timeline(_order_id(order_id))
+    return _json(serde.to_json({"order_id": order_id, "data": [_item(e) for e in entries]}))
+
+
+def _item(entry: TimelineEntry) -> dict[str, object]:
+    return {
+        "seq": entry.seq,
+        "kind": entry.kind.value,
+        "recorded_at": entry.recorded_at,
+        "occurred_at": entry.occurred_at,
+        "status": entry.status,
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "version": entry.version,
+        "changed_fields": list(entry.changed_fields),
+        "event_ids": list(entry.event_ids),
+        "source": serde.dump(entry.source),
+        "anomaly": entry.anomaly,
+        "actor": entry.actor,
+        "note": entry.note,
+    }

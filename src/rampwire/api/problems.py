@@ -1,0 +1,132 @@
+"""RFC 9457 problem documents, and the exception handlers that produce them.
+
+Every error a client can cause becomes ``application/problem+json`` with a 4xx status naming what
+is wrong; anything else is a bare 500 problem, logged with its trace but never showing it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ClientError
+
+log = logging.getLogger("rampwire.api")
+
+PROBLEM_TYPE_PREFIX = "urn:rampwire:problem:"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    500: "Internal server error",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: Sequence[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    body.update(extensions)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers
+    )
+
+
+def field_errors(errors: Iterable[Any]) -> list[dict[str, str]]:
+    """Pydantic errors as ``[{"field": "fiat.amount", "reason": "..."}]``."""
+    result = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "header", "path")]
+        field = ".".join(loc) or "body"
+        reason = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        if error.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):
+            reason = "is not a known field"
+        elif error.get("type") == "missing":
+            reason = "is required"
+        result.append({"field": field, "reason": reason})
+    return result
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+
+    async def client_error(request: Request, exc: Exception) -> Response:
+        exc = cast(ClientError, exc)  # FastAPI routes only ClientError here
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem(
+            exc.status,
+            exc.code,
+            exc.message,
+            instance=request.url.path,
+            headers=headers,
+            **exc.extensions,
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        exc = cast(RequestValidationError, exc)
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            where = next(e for e in errors if e.get("type") == "json_invalid")
+            reason = where.get("ctx", {}).get("error", "malformed JSON")
+            return problem(
+                400,
+                "malformed_json",
+                f"the body is not valid JSON: {reason}",
+                instance=request.url.path,
+            )
+        fields = field_errors(errors)
+        summary = "; ".join(f"{e['field']}: {e['reason']}" for e in fields)
+        return problem(
+            422, "validation_error", summary, instance=request.url.path, errors=fields
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        exc = cast(StarletteHTTPException, exc)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        return problem(
+            exc.status_code,
+            code,
+            str(exc.detail),
+            instance=request.url.path,
+            headers=dict(exc.headers or {}),
+        )
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+    app.add_exception_handler(ClientError, client_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,39 @@
+"""Bearer authentication with API keys, and scope checks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+
+from ..apikeys import ApiKey, Scope
+from ..errors import Forbidden, Unauthorized
+
+
+async def authenticate(request: Request) -> ApiKey:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("missing Authorization header: send `Authorization: Bearer <key>`")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be `Bearer <key>`")
+    key = await request.app.state.keys.authenticate(token.strip())
+    if key is None:
+        raise Unauthorized("this API key is unknown or revoked")
+    request.state.api_key = key
+    return key  # type: ignore[no-any-return]
+
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[ApiKey]]:
+    """A dependency: the caller's key, which must hold ``scope``."""
+
+    async def dependency(request: Request) -> ApiKey:
+        key = await authenticate(request)
+        if not key.scope.allows(scope):
+            raise Forbidden(
+                f"this API key has scope {key.scope.value!r}; this needs {scope.value!r}",
+                required_scope=scope.value,
+            )
+        return key
+
+    return dependency

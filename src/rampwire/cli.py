@@ -1,0 +1,152 @@
+"""The ``rampwire`` command: serve, migrate, keys. Sync at this edge, async inside."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+import uvicorn
+
+from . import logs
+from .apikeys import Scope
+from .errors import RampwireError
+from .repository import KeyRepository
+from .settings import Settings
+from .storage import Database, migrate, open_database
+from .storage.database import redact
+
+T = TypeVar("T")
+log = logging.getLogger("rampwire")
+
+
+def _run(work: Callable[[Database], Awaitable[T]], settings: Settings) -> T:
+    async def main() -> T:
+        db = open_database(settings.database_url)
+        await db.open()
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except RampwireError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@click.group()
+@click.version_option(package_name="rampwire")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """rampwire: order lifecycle and webhooks for crypto on/off-ramps."""
+    try:
+        ctx.obj = Settings.from_env()
+    except RampwireError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@main.command("migrate")
+@click.pass_obj
+def migrate_command(settings: Settings) -> None:
+    """Apply the database migrations that are missing."""
+
+    async def work(db: Database) -> list[int]:
+        return await migrate(db)
+
+    applied = _run(work, settings)
+    where = redact(settings.database_url)
+    click.echo(f"applied {applied} to {where}" if applied else f"{where} is up to date")
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on [RAMPWIRE_HOST].")
+@click.option("--port", type=int, default=None, help="Port to listen on [RAMPWIRE_PORT].")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """Migrate, then serve the API."""
+    settings = settings.replace(host=host or settings.host, port=port or settings.port)
+    logs.configure(settings.log_format, settings.log_level)
+
+    async def prepare(db: Database) -> str | None:
+        await migrate(db)
+        keys = KeyRepository(db)
+        if not await keys.all():  # first start: no key was ever made
+            _, token = await keys.create("admin (first start)", Scope.ADMIN)
+            return token
+        return None
+
+    token = _run(prepare, settings)
+    from .api import create_app
+
+    url = f"http://{settings.host}:{settings.port}"
+    click.echo(f"rampwire listening on {url} (database {redact(settings.database_url)})")
+    click.echo(f"API docs: {url}/docs")
+    if token is not None:
+        click.echo(f"admin API key (shown once, keep it): {token}")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=settings.log_level == "DEBUG",
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for.")
+@click.option(
+    "--scope",
+    type=click.Choice([s.value for s in Scope]),
+    default=Scope.WRITE.value,
+    show_default=True,
+)
+@click.pass_obj
+def keys_create(settings: Settings, name: str, scope: str) -> None:
+    """Create a key and print its token (shown once)."""
+
+    async def work(db: Database) -> Any:
+        await migrate(db)
+        return await KeyRepository(db).create(name, Scope(scope))
+
+    key, token = _run(work, settings)
+    click.echo(f"{key.id}\t{key.scope.value}\t{token}")
+
+
+@keys.command("list")
+@click.pass_obj
+def keys_list(settings: Settings) -> None:
+    """List keys (never their tokens)."""
+
+    async def work(db: Database) -> Any:
+        return await KeyRepository(db).all()
+
+    for key in _run(work, settings):
+        state = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
+        click.echo(
+            f"{key.id}\t{key.scope.value}\t{key.token_prefix}...\t{state}\t{key.name}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.pass_obj
+def keys_revoke(settings: Settings, key_id: str) -> None:
+    """Revoke a key: it stops working at once."""
+
+    async def work(db: Database) -> Any:
+        return await KeyRepository(db).revoke(key_id)
+
+    key = _run(work, settings)
+    click.echo(f"revoked {key.id}")
