@@ -60,6 +60,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_format: str = "text"  # "text" or "json"
     log_level: str = "INFO"
+    master_key: Secret | None = None  # URL-safe base64 of 32 bytes; None: <data_dir>/master.key
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +78,7 @@ class Settings:
             max_body_bytes=_int(env, "RAMPWIRE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             log_format=log_format,
             log_level=env.get("RAMPWIRE_LOG_LEVEL", "INFO").upper(),
+            master_key=Secret(master) if (master := env.get("RAMPWIRE_MASTER_KEY")) else None,
         )
 
     def replace(self, **changes: object) -> Settings:

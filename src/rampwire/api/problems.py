@@ -36,6 +36,8 @@ _TITLES = {
     500: "Internal server error",
 }
 
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
 
 def problem(
     status: int,
@@ -113,7 +115,7 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         exc = cast(StarletteHTTPException, exc)
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
         return problem(
             exc.status_code,
             code,

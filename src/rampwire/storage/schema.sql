@@ -59,3 +59,22 @@ CREATE TABLE idempotency_keys (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (api_key_id, idempotency_key)
 );
+CREATE TABLE authorization_config (
+    id TEXT PRIMARY KEY,
+    config {{JSON}} NOT NULL,
+    secret TEXT,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE authorization_decisions (
+    id TEXT PRIMARY KEY,
+    decided_at BIGINT NOT NULL,
+    operation TEXT NOT NULL,
+    subject TEXT,
+    order_id TEXT,
+    allowed INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    body {{JSON}} NOT NULL
+);
+CREATE INDEX authorization_decisions_order ON authorization_decisions (order_id);
+CREATE INDEX authorization_decisions_time ON authorization_decisions (decided_at);
