@@ -81,6 +81,25 @@ def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Eve
     return events
 
 
+def endpoint_disabled_event(endpoint_id: str, url: str, reason: str, *, now: datetime) -> Event:
+    """``endpoint.disabled``: an endpoint stopped receiving (410 Gone, or failing for days)."""
+    event_id = new_id(EVENT_ID_PREFIX)
+    envelope = {
+        "id": event_id,
+        "type": "endpoint.disabled",
+        "created_at": now,
+        "data": {"endpoint_id": endpoint_id, "url": url, "reason": reason, "disabled_at": now},
+    }
+    return Event(
+        id=event_id,
+        type="endpoint.disabled",
+        created_at=now,
+        order_id=None,
+        sequence=None,
+        payload=serde.to_json(envelope),
+    )
+
+
 def created_event(order: Order, source: Source, *, now: datetime) -> Event:
     """The event for a new order: ``order.<status>`` with no previous status."""
     return _order_event(f"order.{order.status.value}", order, None, source, now)

@@ -13,9 +13,20 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ULID_LENGTH = 26
 
 
+class _Monotonic:
+    """Within one process, each ULID is greater than the one before, even in the same
+    millisecond: the random part is incremented instead of drawn again."""
+
+    last = 0
+
+
 def ulid(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    if now_ms is None:
+        if value >> 80 <= _Monotonic.last >> 80:
+            value = _Monotonic.last + 1
+        _Monotonic.last = value
     chars = []
     for _ in range(ULID_LENGTH):
         chars.append(_ALPHABET[value & 31])

@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .errors import RampwireError
+
+if TYPE_CHECKING:
+    from .delivery.ssrf import TargetPolicy
 
 DEFAULT_DATA_DIR: Final = "var"
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -51,6 +54,18 @@ class Secret:
         return hash(self._value)
 
 
+def _strict_targets() -> TargetPolicy:
+    from .delivery.ssrf import TargetPolicy
+
+    return TargetPolicy()
+
+
+def _targets_from_env(env: Mapping[str, str]) -> TargetPolicy:
+    from .delivery.ssrf import TargetPolicy
+
+    return TargetPolicy.from_env(env)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     database_url: str
@@ -61,6 +76,8 @@ class Settings:
     log_format: str = "text"  # "text" or "json"
     log_level: str = "INFO"
     master_key: Secret | None = None  # URL-safe base64 of 32 bytes; None: <data_dir>/master.key
+    target_policy: TargetPolicy = field(default_factory=_strict_targets)  # where webhooks may go
+    run_worker: bool = True  # `serve` runs a delivery worker in its process
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +96,8 @@ class Settings:
             log_format=log_format,
             log_level=env.get("RAMPWIRE_LOG_LEVEL", "INFO").upper(),
             master_key=Secret(master) if (master := env.get("RAMPWIRE_MASTER_KEY")) else None,
+            target_policy=_targets_from_env(env),
+            run_worker=env.get("RAMPWIRE_SERVE_WORKER", "1").lower() not in ("0", "false", "no"),
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from ..orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderData, OrderS
 from ..storage import Connection, Database, Row
 from ..storage.database import from_us, to_us
 from ..timeline import EntryKind, TimelineEntry, entry_kind
+from .deliveries import fan_out
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,8 +57,22 @@ class _Replay(Exception):
 
 
 class OrderRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_publish: Callable[[], None] | None = None) -> None:
+        """``on_publish`` runs after a commit that created deliveries (a worker's wake-up)."""
         self._db = db
+        self._on_publish = on_publish
+
+    async def _publish(self, conn: Connection, events: Sequence[Event], now: datetime) -> int:
+        """The outbox rows and their deliveries, in the caller's transaction; on PostgreSQL a
+        NOTIFY that reaches every worker when the transaction commits."""
+        made = await _insert_events(conn, events, now)
+        if made and self._db.dialect == "postgresql":
+            await conn.execute("SELECT pg_notify('rampwire_deliveries', '')")
+        return made
+
+    def _published(self, made: int) -> None:
+        if made and self._on_publish is not None:
+            self._on_publish()
 
     async def create(
         self,
@@ -122,7 +137,7 @@ class OrderRepository:
                     serde.to_json(response).decode(),
                 )
                 await _insert_entry(conn, entry)
-                await _insert_events(conn, [event])
+                made = await self._publish(conn, [event], now)
                 if idempotency is not None:
                     claimed = await conn.execute(
                         "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash,"
@@ -142,6 +157,7 @@ class OrderRepository:
             if replay is None:  # pragma: no cover - the row was there a moment ago
                 raise
             return replay
+        self._published(made)
         return CreateResult(order=order, event=event, replayed=False, response=response)
 
     async def _replay(self, claim: IdempotencyClaim) -> CreateResult | None:
@@ -234,7 +250,8 @@ class OrderRepository:
                 note=note,
             )
             await _insert_entry(conn, entry)
-            await _insert_events(conn, events)
+            made = await self._publish(conn, events, now)
+        self._published(made)
         return ChangeResult(order=new, outcome=outcome, events=events, entry=entry)
 
     async def get(self, order_id: str) -> Order:
@@ -323,16 +340,19 @@ async def _insert_entry(conn: Connection, entry: TimelineEntry) -> None:
     )
 
 
-async def _insert_events(conn: Connection, events: Sequence[Event]) -> None:
-    if events:
-        await conn.executemany(
-            "INSERT INTO events (id, type, order_id, sequence, created_at, payload)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            [
-                (e.id, e.type, e.order_id, e.sequence, to_us(e.created_at), e.payload.decode())
-                for e in events
-            ],
-        )
+async def _insert_events(conn: Connection, events: Sequence[Event], now: datetime) -> int:
+    """The outbox rows and their deliveries; returns how many deliveries were made."""
+    if not events:
+        return 0
+    await conn.executemany(
+        "INSERT INTO events (id, type, order_id, sequence, created_at, payload)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            (e.id, e.type, e.order_id, e.sequence, to_us(e.created_at), e.payload.decode())
+            for e in events
+        ],
+    )
+    return await fan_out(conn, events, now=now)
 
 
 def _entry(order_id: str, row: Row) -> TimelineEntry:

@@ -7,7 +7,7 @@ payloads as text so they are sent byte for byte as written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -54,6 +54,12 @@ class Database(Protocol):
 
     def connection(self) -> AbstractAsyncContextManager[Connection]:
         """A connection for reads, outside any write transaction."""
+
+    def listen(
+        self, channel: str, callback: Callable[[], None]
+    ) -> AbstractAsyncContextManager[None]:
+        """Call ``callback`` on each notification on ``channel`` while the context is open
+        (PostgreSQL LISTEN); a no-op where the back-end has no notifications."""
 
     @property
     def for_update(self) -> str:

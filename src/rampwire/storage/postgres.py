@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -88,6 +88,19 @@ class PostgresDatabase:
             raise StorageError("database is not open")
         async with self._pool.acquire() as conn, conn.transaction():
             yield PostgresConnection(conn)
+
+    @asynccontextmanager
+    async def listen(self, channel: str, callback: Callable[[], None]) -> AsyncIterator[None]:
+        """A dedicated connection LISTENs on ``channel`` while the context is open."""
+        try:
+            conn = await asyncpg.connect(self.url)
+            await conn.add_listener(channel, lambda *_: callback())
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StorageError(f"cannot LISTEN on {redact(self.url)}: {exc}") from exc
+        try:
+            yield
+        finally:
+            await conn.close()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PostgresConnection]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,10 @@ class SqliteDatabase:
                     await self._writer.commit()
                 except sqlite3.Error as exc:
                     raise StorageError(f"SQLite commit failed: {exc}") from exc
+
+    @asynccontextmanager
+    async def listen(self, channel: str, callback: Callable[[], None]) -> AsyncIterator[None]:
+        yield  # SQLite has no notifications: in-process wake-ups and polling do the work
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[SqliteConnection]:

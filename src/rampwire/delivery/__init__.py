@@ -1,0 +1,1 @@
+"""The delivery engine: endpoints' deliveries, sent, retried and logged."""

@@ -1,0 +1,204 @@
+"""One attempt: prepare (sign) → send → on success or on failure, with a typed result.
+
+Nothing here touches the database: the worker claims, the sender sends, the result is recorded
+in batches. A receiver that hangs, resets, redirects, answers 5xx, sends a huge body or trickles
+bytes holds the attempt no longer than the total timeout, and each becomes a failed attempt
+with its :class:`ErrorClass`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp
+
+from .. import __version__
+from ..dialects import standard
+from ..dialects.base import DeliveryPolicy
+from ..ids import new_id
+from ..types import utcnow
+from .records import (
+    ATTEMPT_ID_PREFIX,
+    BODY_CAP_BYTES,
+    Attempt,
+    Claimed,
+    DeliveryStatus,
+    ErrorClass,
+    Result,
+)
+from .retry import next_attempt_at
+
+CONNECT_TIMEOUT_S = 5.0
+TOTAL_TIMEOUT_S = 15.0
+USER_AGENT = f"rampwire/{__version__} (+webhooks)"
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Target:
+    """What the sender needs of an endpoint, prepared once and cached by the worker."""
+
+    endpoint_id: str
+    url: str
+    credentials: standard.StandardCredentials
+    headers: Mapping[str, str]
+    policy: DeliveryPolicy
+    max_in_flight: int
+    rate_limit: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Answer:
+    status: int | None
+    headers: dict[str, str] | None
+    body: str | None
+    error_class: ErrorClass | None
+    error: str | None
+    retry_after: str | None
+
+
+def _never(_: BaseException) -> bool:
+    return False
+
+
+class Sender:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: aiohttp.ClientTimeout | None = None,
+        is_forbidden: Callable[[BaseException], bool] = _never,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._session = session
+        self._timeout = timeout or aiohttp.ClientTimeout(
+            total=TOTAL_TIMEOUT_S, connect=CONNECT_TIMEOUT_S
+        )
+        self._is_forbidden = is_forbidden
+        self._rng = rng or random.Random()
+
+    async def attempt(self, claimed: Claimed, target: Target) -> Result:
+        started = utcnow()
+        headers = self._prepare(claimed, target, started)
+        clock = time.perf_counter()
+        answer = await self._send(target.url, headers, claimed.payload)
+        duration_us = int((time.perf_counter() - clock) * 1_000_000)
+        return self._conclude(claimed, target, headers, answer, started, duration_us)
+
+    def _prepare(self, claimed: Claimed, target: Target, now: datetime) -> dict[str, str]:
+        signed = standard.sign(claimed.event_id, claimed.payload, target.credentials, now=now)
+        return {**target.headers, **signed.headers, "user-agent": USER_AGENT}
+
+    async def _send(self, url: str, headers: dict[str, str], body: bytes) -> _Answer:
+        try:
+            async with self._session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                content = await _read_capped(response.content)
+                status = response.status
+                error_class = None
+                error = None
+                if 300 <= status < 400:
+                    error_class = ErrorClass.REDIRECT
+                    error = f"redirect to {response.headers.get('location', '?')} not followed"
+                elif not 200 <= status < 300:
+                    error_class, error = ErrorClass.HTTP_STATUS, f"HTTP {status}"
+                return _Answer(
+                    status=status,
+                    headers=dict(response.headers),
+                    body=content.decode("utf-8", "replace"),
+                    error_class=error_class,
+                    error=error,
+                    retry_after=response.headers.get("retry-after"),
+                )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            return _failure(ErrorClass.TIMEOUT, f"no complete answer within the timeout ({exc!r})")
+        except (aiohttp.ClientError, OSError) as exc:
+            if self._is_forbidden(exc):
+                return _failure(ErrorClass.FORBIDDEN_TARGET, str(exc))
+            return _failure(ErrorClass.CONNECTION, f"{type(exc).__name__}: {exc}")
+
+    def _conclude(
+        self,
+        claimed: Claimed,
+        target: Target,
+        headers: dict[str, str],
+        answer: _Answer,
+        started: datetime,
+        duration_us: int,
+    ) -> Result:
+        attempt_no = claimed.attempts + 1
+        logged = {k: (REDACTED if k in target.headers else v) for k, v in headers.items()}
+        attempt = Attempt(
+            id=new_id(ATTEMPT_ID_PREFIX),
+            delivery_id=claimed.id,
+            attempt=attempt_no,
+            started_at=started,
+            duration_us=duration_us,
+            request_url=target.url,
+            request_headers=logged,
+            request_body=None,  # the event payload, sent verbatim
+            response_status=answer.status,
+            response_headers=answer.headers,
+            response_body=answer.body,
+            error_class=answer.error_class,
+            error=answer.error,
+        )
+        if answer.error_class is None:
+            return Result(
+                claimed=claimed,
+                attempt=attempt,
+                status=DeliveryStatus.SUCCEEDED,
+                next_attempt_at=None,
+                succeeded=True,
+            )
+        gone = answer.status == 410
+        retry_at = None
+        if not gone:
+            retry_at = next_attempt_at(
+                target.policy,
+                attempts_made=attempt_no,
+                status=answer.status,
+                error_class=answer.error_class,
+                retry_after=answer.retry_after,
+                now=utcnow(),
+                rng=self._rng,
+            )
+        return Result(
+            claimed=claimed,
+            attempt=attempt,
+            status=DeliveryStatus.DEAD if retry_at is None else DeliveryStatus.RETRYING,
+            next_attempt_at=retry_at,
+            succeeded=False,
+            disable_endpoint="the receiver answered 410 Gone" if gone else None,
+        )
+
+
+async def _read_capped(stream: aiohttp.StreamReader) -> bytes:
+    """At most :data:`BODY_CAP_BYTES` of the answer; the rest is never read."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < BODY_CAP_BYTES:
+        chunk = await stream.read(BODY_CAP_BYTES - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _failure(error_class: ErrorClass, error: str) -> _Answer:
+    return _Answer(
+        status=None, headers=None, body=None, error_class=error_class, error=error, retry_after=None
+    )
+
+
+__all__ = ["Sender", "Target"]

@@ -1,0 +1,206 @@
+"""Small pieces every dialect needs on the wire: headers, JSON, times, HMAC, decimal strings.
+
+Parsing helpers raise plain ``ValueError``/``TypeError``; each decoder runs them inside
+:func:`~rampwire.dialects.base.translate_errors`, which turns them into ``MalformedPayload``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any, Final
+
+import orjson
+
+from ..types import format_decimal, parse_decimal, require_utc
+from .base import MalformedHeader, MissingHeader, TimestampOutOfWindow
+
+DEFAULT_TOLERANCE: Final = timedelta(minutes=5)  # how far a signed timestamp may be from now
+JSON_HEADERS: Final = {"content-type": "application/json"}
+
+_MS_MIN, _MS_MAX = 0, 253_402_300_799_999  # epoch milliseconds, 1970 to the end of year 9999
+_DIGITS_RE = re.compile(r"^[0-9]{1,16}$")
+_WIDE_CONTEXT = Context(prec=100)
+
+
+# --- headers ------------------------------------------------------------------------------------
+
+
+def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header names are case-insensitive: index them by their lower-case name."""
+    result: dict[str, str] = {}
+    for name, value in headers.items():
+        if isinstance(name, str) and isinstance(value, str):
+            result[name.lower()] = value
+    return result
+
+
+def require_header(headers: Mapping[str, str], name: str) -> str:
+    """The value of header ``name`` (``headers`` from :func:`lower_headers`), or MissingHeader."""
+    value = headers.get(name.lower())
+    if value is None or not value.strip():
+        raise MissingHeader(f"the {name} header is missing", header=name)
+    return value.strip()
+
+
+def header_integer(headers: Mapping[str, str], name: str) -> int:
+    """A header holding a non-negative integer in ASCII digits (no sign, no spaces, no exotic
+    digits that ``int()`` would accept)."""
+    value = require_header(headers, name)
+    if not _DIGITS_RE.match(value):
+        raise MalformedHeader(f"the {name} header must be an integer, not {value[:40]!r}")
+    return int(value)
+
+
+def check_window(
+    signed_ms: int, now: datetime, tolerance: timedelta, what: str = "timestamp"
+) -> None:
+    """Refuse a signed epoch time (milliseconds) more than ``tolerance`` away from ``now``.
+
+    Works on integers, so an absurd header value is "out of window", never an overflow.
+    """
+    skew_ms = abs(signed_ms - to_ms(now))
+    if skew_ms > tolerance // timedelta(milliseconds=1):
+        raise TimestampOutOfWindow(
+            f"the {what} is {skew_ms / 1000:.0f} s from now; at most "
+            f"{int(tolerance.total_seconds())} s are accepted"
+        )
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_object(body: bytes, *, decimals: bool = False) -> dict[str, Any]:
+    """Parse a JSON object. With ``decimals``, every JSON number with a fraction or exponent
+    becomes a Decimal (never a binary float); NaN and Infinity are refused.
+
+    The result must serialise back to UTF-8: unpaired surrogates are refused too.
+    """
+    text = body.decode("utf-8")  # strict: the standard parser would guess UTF-16 otherwise
+    if decimals:
+        value = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+        orjson.dumps(value, default=format_decimal)  # refuses unpaired surrogates
+    else:
+        value = orjson.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"the body must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON; Decimals as JSON numbers written exactly (see :func:`number`)."""
+    return orjson.dumps(value)
+
+
+def number(value: Decimal) -> orjson.Fragment:
+    """A Decimal written as an exact JSON number: ``Decimal("850.00")`` -> ``850.00``."""
+    return orjson.Fragment(format_decimal(value).encode("ascii"))
+
+
+def text(data: Mapping[str, Any], key: str) -> str | None:
+    """A string field; None when absent or null."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{key!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def required_text(data: Mapping[str, Any], key: str) -> str:
+    """A string field that must be present and non-empty."""
+    value = text(data, key)
+    if not value:
+        raise ValueError(f"{key!r} is missing or empty")
+    return value
+
+
+def mapping(data: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"{key!r} must be an object, not {type(value).__name__}")
+    return value
+
+
+def amount(data: Mapping[str, Any], key: str) -> Decimal | None:
+    """A money field given as a decimal string or an exact JSON number; never a float."""
+    value = data.get(key)
+    return None if value is None else parse_decimal(value)
+
+
+def compact(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """A dict without the None values: optional fields are left out, not sent as null."""
+    return {key: value for key, value in pairs if value is not None}
+
+
+# --- times --------------------------------------------------------------------------------------
+
+
+def to_ms(value: datetime) -> int:
+    """Epoch milliseconds, computed exactly (no float rounding)."""
+    delta = require_utc(value) - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta // timedelta(milliseconds=1)
+
+
+def from_ms(value: object) -> datetime:
+    """Epoch milliseconds (a JSON integer) as an aware UTC datetime."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"an epoch time in milliseconds must be an integer, not {value!r}")
+    if not _MS_MIN <= value <= _MS_MAX:
+        raise ValueError(f"{value} is not a plausible epoch time in milliseconds")
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=value)
+
+
+def iso_ms(value: datetime) -> str:
+    """JavaScript's ``Date.prototype.toISOString``: ``2022-10-26T22:36:41.658Z``."""
+    utc = require_utc(value)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: object) -> datetime:
+    """An ISO 8601 time with a zone (``Z`` or an offset), as aware UTC."""
+    if not isinstance(value, str):
+        raise TypeError(f"a time must be an ISO 8601 string, not {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"the time {value!r} has no zone")
+    return require_utc(parsed)
+
+
+# --- HMAC and decimals --------------------------------------------------------------------------
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def matches_any(expected: Iterable[str], received: Iterable[str]) -> bool:
+    """Constant-time comparison of every expected signature with every received one."""
+    found = False
+    received = list(received)
+    for mine in expected:
+        for theirs in received:
+            # compare_digest on ASCII bytes: both sides may be any length
+            found |= hmac.compare_digest(mine.encode(), theirs.encode("utf-8", "replace"))
+    return found
+
+
+def fixed_places(value: Decimal, places: int) -> str:
+    """``value`` with exactly ``places`` decimals when that loses nothing; otherwise every digit
+    it has (money is never rounded to fit a format)."""
+    try:
+        quantized = value.quantize(Decimal(1).scaleb(-places), context=_WIDE_CONTEXT)
+    except InvalidOperation:
+        return format_decimal(value)
+    return format_decimal(quantized if quantized == value else value)

@@ -1,0 +1,161 @@
+"""Endpoints: where events go, in which wire format, and how fast.
+
+An endpoint subscribes to event types by pattern (``order.*``, ``order.completed``, ``*``),
+signs with its ``whsec_`` secrets (a rotated-out secret keeps signing for
+:data:`ROTATION_OVERLAP`), and may ask for per-order FIFO delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .events import EVENT_TYPES
+from .settings import Secret
+
+ENDPOINT_ID_PREFIX = "ep"
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 24  # random bytes in a generated secret
+MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # for secrets a user brings
+ROTATION_OVERLAP = timedelta(hours=24)  # an old secret keeps signing this long after rotation
+DEFAULT_MAX_IN_FLIGHT = 50  # concurrent requests to one endpoint
+MAX_MAX_IN_FLIGHT = 1000
+MAX_RATE_LIMIT = 10_000  # requests per second
+MAX_HEADERS = 20
+MAX_HEADER_VALUE_LENGTH = 1024
+MAX_PATTERNS = 50
+
+_PATTERN = re.compile(r"^(\*|[a-z][a-z_]*(\.([a-z][a-z_]*|\*))*)$")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "host", "content-length", "content-type", "transfer-encoding", "connection",
+        "keep-alive", "upgrade", "te", "trailer", "expect", "proxy-authorization",
+        "proxy-connection", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature",
+    }
+)  # fmt: skip
+
+
+class Ordering(StrEnum):
+    NONE = "none"
+    PER_ORDER_FIFO = "per_order_fifo"
+
+
+class EndpointError(ValueError):
+    """An endpoint setting is invalid; ``field`` names it."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SigningSecret:
+    value: Secret
+    created_at: datetime
+    expires_at: datetime | None = None  # set when rotated out
+
+    def active(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Endpoint:
+    id: str
+    url: str
+    event_types: tuple[str, ...]
+    dialect: str
+    secrets: tuple[SigningSecret, ...]
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    rate_limit: int | None = None  # requests per second; None: unlimited
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    ordering: Ordering = Ordering.NONE
+    retry_policy: Mapping[str, object] | None = None  # overrides the dialect's
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
+    last_success_at: datetime | None = None
+    failing_since: datetime | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_at is None
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return matches(self.event_types, event_type)
+
+    def signing_secrets(self, now: datetime) -> list[Secret]:
+        """Newest first; rotated-out secrets until they expire."""
+        live = [s for s in self.secrets if s.active(now)]
+        live.sort(key=lambda s: s.created_at, reverse=True)
+        return [s.value for s in live]
+
+
+def matches(patterns: Iterable[str], event_type: str) -> bool:
+    for pattern in patterns:
+        if pattern == "*" or pattern == event_type:
+            return True
+        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+def check_patterns(patterns: list[str]) -> tuple[str, ...]:
+    if not patterns:
+        raise EndpointError("event_types", "give at least one pattern, such as \"order.*\"")
+    if len(patterns) > MAX_PATTERNS:
+        raise EndpointError("event_types", f"at most {MAX_PATTERNS} patterns")
+    for index, pattern in enumerate(patterns):
+        where = f"event_types.{index}"
+        if not _PATTERN.match(pattern) or ("*" in pattern and not pattern.endswith("*")):
+            raise EndpointError(
+                where, f"{pattern!r} is not a pattern; use \"*\", \"order.*\" or a full type"
+            )
+        if not any(matches([pattern], known) for known in EVENT_TYPES):
+            raise EndpointError(where, f"{pattern!r} matches no event type")
+    return tuple(dict.fromkeys(patterns))
+
+
+def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    if len(headers) > MAX_HEADERS:
+        raise EndpointError("headers", f"at most {MAX_HEADERS} custom headers")
+    for name, value in headers.items():
+        where = f"headers.{name}"
+        if not _TOKEN.match(name):
+            raise EndpointError(where, "is not a valid header name")
+        lowered = name.lower()
+        if lowered in FORBIDDEN_HEADERS or lowered.startswith("proxy-"):
+            raise EndpointError(where, "is set by rampwire and cannot be overridden")
+        if len(value) > MAX_HEADER_VALUE_LENGTH:
+            raise EndpointError(where, f"is longer than {MAX_HEADER_VALUE_LENGTH} characters")
+        if any(c in value for c in "\r\n\x00"):
+            raise EndpointError(where, "must not contain line breaks or NUL")
+    return dict(headers)
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def check_secret(value: str) -> str:
+    """A user-supplied secret: ``whsec_`` and base64 of 24 to 64 bytes."""
+    if not value.startswith(SECRET_PREFIX):
+        raise EndpointError("secret", f"must start with {SECRET_PREFIX}")
+    try:
+        raw = base64.b64decode(value[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise EndpointError("secret", "must be whsec_ followed by base64") from exc
+    if not MIN_SECRET_BYTES <= len(raw) <= MAX_SECRET_BYTES:
+        raise EndpointError(
+            "secret", f"must hold {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes, not {len(raw)}"
+        )
+    return value

@@ -1,0 +1,430 @@
+"""Deliveries in storage: fan-out inside the order's transaction, claiming under a lease,
+recording attempts in batches, listing, replay and the pull API.
+
+A waiting delivery has ``next_attempt_at`` set: it is due when that time has passed. Claiming
+pushes ``next_attempt_at`` to the end of the lease and stamps a ``lease_token``; recording the
+result clears both, fenced on the token, so a worker whose lease expired (and whose delivery was
+claimed again) cannot overwrite the newer state. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps
+concurrent workers apart; on SQLite the single write transaction does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import serde
+from ..delivery.records import (
+    DELIVERY_ID_PREFIX,
+    Attempt,
+    Claimed,
+    Delivery,
+    DeliveryStatus,
+    ErrorClass,
+    Result,
+)
+from ..endpoints import Ordering, matches
+from ..errors import NotFound
+from ..events import Event, endpoint_disabled_event
+from ..ids import new_id
+from ..storage import Connection, Database, Row
+from ..storage.database import from_us, to_us
+from .endpoints import cancel_waiting
+
+_DELIVERY = (
+    "id, endpoint_id, event_id, event_type, order_id, status, attempts, next_attempt_at,"
+    " last_status_code, last_error, created_at, updated_at"
+)
+_ATTEMPT = (
+    "id, delivery_id, attempt, started_at, duration_us, request_url, request_headers,"
+    " request_body, response_status, response_headers, response_body, error_class, error"
+)
+
+
+async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -> int:
+    """One delivery per event and matching enabled endpoint, in the caller's transaction."""
+    if not events:
+        return 0
+    endpoints = await conn.fetch(
+        "SELECT id, event_types, ordering FROM endpoints"
+        " WHERE disabled_at IS NULL AND deleted_at IS NULL"
+    )
+    if not endpoints:
+        return 0
+    rows = []
+    now_us = to_us(now)
+    for index, event in enumerate(events):
+        for endpoint in endpoints:
+            if not matches(serde.from_json(endpoint["event_types"]), event.type):
+                continue
+            fifo = endpoint["ordering"] == Ordering.PER_ORDER_FIFO and event.order_id is not None
+            rows.append(
+                (
+                    new_id(DELIVERY_ID_PREFIX),
+                    endpoint["id"],
+                    event.id,
+                    event.type,
+                    event.order_id,
+                    f"{endpoint['id']}:{event.order_id}" if fifo else None,
+                    (event.sequence or 0) * 4 + index if fifo else None,
+                    now_us,
+                )
+            )
+    if rows:
+        await conn.executemany(
+            "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, order_id, fifo_key,"
+            " fifo_seq, status, attempts, next_attempt_at, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",
+            rows,
+        )
+    return len(rows)
+
+
+def _delivery(row: Row) -> Delivery:
+    next_at = row["next_attempt_at"]
+    return Delivery(
+        id=row["id"],
+        endpoint_id=row["endpoint_id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        order_id=row["order_id"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=None if next_at is None else from_us(next_at),
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        created_at=from_us(row["created_at"]),
+        updated_at=from_us(row["updated_at"]),
+    )
+
+
+def _attempt(row: Row) -> Attempt:
+    headers = row["response_headers"]
+    return Attempt(
+        id=row["id"],
+        delivery_id=row["delivery_id"],
+        attempt=row["attempt"],
+        started_at=from_us(row["started_at"]),
+        duration_us=row["duration_us"],
+        request_url=row["request_url"],
+        request_headers=serde.from_json(row["request_headers"]),
+        request_body=row["request_body"],
+        response_status=row["response_status"],
+        response_headers=None if headers is None else serde.from_json(headers),
+        response_body=row["response_body"],
+        error_class=None if row["error_class"] is None else ErrorClass(row["error_class"]),
+        error=row["error"],
+    )
+
+
+class DeliveryRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(
+        self, *, limit: int, lease: timedelta, token: str, now: datetime
+    ) -> list[Claimed]:
+        """Up to ``limit`` due deliveries, leased to ``token`` until ``now + lease``."""
+        lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        now_us = to_us(now)
+        async with self._db.transaction() as conn:
+            rows = await conn.fetch(
+                "UPDATE deliveries SET next_attempt_at = $1, lease_token = $2 WHERE id IN ("
+                " SELECT d.id FROM deliveries d WHERE d.next_attempt_at <= $3"
+                " AND (d.fifo_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
+                "  WHERE p.fifo_key = d.fifo_key AND p.fifo_seq < d.fifo_seq"
+                "  AND p.next_attempt_at IS NOT NULL))"
+                f" ORDER BY d.next_attempt_at LIMIT $4{lock})"
+                " RETURNING id, endpoint_id, event_id, event_type, attempts",
+                to_us(now + lease),
+                token,
+                now_us,
+                limit,
+            )
+            if not rows:
+                return []
+            ids = sorted({row["event_id"] for row in rows})
+            marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
+            payloads = {
+                row["id"]: row["payload"]
+                for row in await conn.fetch(
+                    f"SELECT id, payload FROM events WHERE id IN ({marks})", *ids
+                )
+            }
+        return [
+            Claimed(
+                id=row["id"],
+                endpoint_id=row["endpoint_id"],
+                event_id=row["event_id"],
+                event_type=row["event_type"],
+                attempts=row["attempts"],
+                lease_token=token,
+                payload=payloads[row["event_id"]].encode("utf-8"),
+            )
+            for row in rows
+        ]
+
+    async def release(self, claimed: Sequence[Claimed], *, now: datetime) -> None:
+        """Give leases back unsent: the deliveries are due again at once."""
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "UPDATE deliveries SET next_attempt_at = $3, lease_token = NULL"
+                " WHERE id = $1 AND lease_token = $2",
+                [(c.id, c.lease_token, to_us(now)) for c in claimed],
+            )
+
+    async def cancel_claimed(
+        self, claimed: Sequence[Claimed], *, reason: str, now: datetime
+    ) -> None:
+        """Claimed deliveries whose endpoint went away: cancelled, unsent, replayable."""
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL,"
+                " lease_token = NULL, last_error = $3, updated_at = $4"
+                " WHERE id = $1 AND lease_token = $2",
+                [(c.id, c.lease_token, reason, to_us(now)) for c in claimed],
+            )
+
+    async def record(
+        self, results: Sequence[Result], *, now: datetime, disable_after: timedelta
+    ) -> list[Event]:
+        """Store a batch of attempts and their consequences in one transaction.
+
+        Returns the ``endpoint.disabled`` events it published, if any.
+        """
+        if not results:
+            return []
+        now_us = to_us(now)
+        attempts = [_attempt_row(r.attempt) for r in results]
+        updates = [
+            (
+                r.claimed.id,
+                r.claimed.lease_token,
+                r.status.value,
+                None if r.next_attempt_at is None else to_us(r.next_attempt_at),
+                r.attempt.response_status,
+                r.attempt.error,
+                now_us,
+            )
+            for r in results
+        ]
+        succeeded = sorted({r.claimed.endpoint_id for r in results if r.succeeded})
+        failed = sorted(
+            {r.claimed.endpoint_id for r in results if not r.succeeded} - set(succeeded)
+        )
+        gone = {r.claimed.endpoint_id: r.disable_endpoint for r in results if r.disable_endpoint}
+        published: list[Event] = []
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                f"INSERT INTO attempts ({_ATTEMPT}) VALUES"
+                " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                attempts,
+            )
+            await conn.executemany(
+                "UPDATE deliveries SET status = $3, attempts = attempts + 1,"
+                " next_attempt_at = $4, lease_token = NULL, last_status_code = $5,"
+                " last_error = $6, updated_at = $7 WHERE id = $1 AND lease_token = $2",
+                updates,
+            )
+            if succeeded:
+                await conn.executemany(
+                    "UPDATE endpoints SET last_success_at = $2, failing_since = NULL WHERE id = $1",
+                    [(endpoint_id, now_us) for endpoint_id in succeeded],
+                )
+            if failed:
+                await conn.executemany(
+                    "UPDATE endpoints SET failing_since = COALESCE(failing_since, $2)"
+                    " WHERE id = $1",
+                    [(endpoint_id, now_us) for endpoint_id in failed],
+                )
+                cutoff = to_us(now - disable_after)
+                marks = ", ".join(f"${i}" for i in range(2, len(failed) + 2))
+                for row in await conn.fetch(
+                    "SELECT id FROM endpoints WHERE failing_since <= $1"
+                    f" AND disabled_at IS NULL AND id IN ({marks})",
+                    cutoff,
+                    *failed,
+                ):
+                    gone.setdefault(
+                        row["id"], f"no successful delivery for {disable_after.days} days"
+                    )
+            for endpoint_id, reason in sorted(gone.items()):
+                event = await disable_endpoint(conn, endpoint_id, reason=reason, now=now)
+                if event is not None:
+                    published.append(event)
+        return published
+
+    async def get(self, delivery_id: str) -> tuple[Delivery, list[Attempt]]:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_DELIVERY} FROM deliveries WHERE id = $1", delivery_id
+            )
+            if row is None:
+                raise NotFound(f"no delivery {delivery_id!r}")
+            attempts = await conn.fetch(
+                f"SELECT {_ATTEMPT} FROM attempts WHERE delivery_id = $1 ORDER BY attempt, id",
+                delivery_id,
+            )
+        return _delivery(row), [_attempt(a) for a in attempts]
+
+    async def find(
+        self,
+        *,
+        endpoint_id: str | None = None,
+        event_id: str | None = None,
+        statuses: Sequence[DeliveryStatus] = (),
+        limit: int,
+        before: str | None = None,
+    ) -> list[Delivery]:
+        where: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if endpoint_id is not None:
+            where.append(f"endpoint_id = {arg(endpoint_id)}")
+        if event_id is not None:
+            where.append(f"event_id = {arg(event_id)}")
+        if statuses:
+            where.append(f"status IN ({', '.join(arg(s.value) for s in statuses)})")
+        if before is not None:
+            where.append(f"id < {arg(before)}")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_DELIVERY} FROM deliveries {clause} ORDER BY id DESC LIMIT {arg(limit)}",
+                *args,
+            )
+        return [_delivery(row) for row in rows]
+
+    async def replay(self, delivery_id: str, *, now: datetime) -> Delivery:
+        """Send one delivery again: a new delivery of the same event to the same endpoint."""
+        async with self._db.transaction() as conn:
+            row = await conn.fetchrow(
+                "SELECT d.endpoint_id, d.event_id, e.disabled_at, e.deleted_at FROM deliveries d"
+                " JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = $1",
+                delivery_id,
+            )
+            if row is None or row["deleted_at"] is not None:
+                raise NotFound(f"no delivery {delivery_id!r}")
+            new = await _redeliver(conn, [row["event_id"]], row["endpoint_id"], now=now)
+        found, _ = await self.get(new[0])
+        return found
+
+    async def replay_failed(self, endpoint_id: str, *, since: datetime, now: datetime) -> int:
+        """Retry now what is retrying, and send again what is dead or cancelled, since ``since``."""
+        since_us, now_us = to_us(since), to_us(now)
+        async with self._db.transaction() as conn:
+            hurried = await conn.execute(
+                "UPDATE deliveries SET next_attempt_at = $3, updated_at = $3"
+                " WHERE endpoint_id = $1 AND created_at >= $2 AND status = 'retrying'"
+                " AND lease_token IS NULL",
+                endpoint_id,
+                since_us,
+                now_us,
+            )
+            rows = await conn.fetch(
+                "SELECT DISTINCT event_id FROM deliveries WHERE endpoint_id = $1"
+                " AND created_at >= $2 AND status IN ('dead', 'cancelled')",
+                endpoint_id,
+                since_us,
+            )
+            new = await _redeliver(conn, [r["event_id"] for r in rows], endpoint_id, now=now)
+        return hurried + len(new)
+
+    async def pending_events(
+        self, endpoint_id: str, *, limit: int, after: str | None = None
+    ) -> list[tuple[str, bytes]]:
+        """Deliveries the endpoint has not received yet, oldest first: (delivery id, payload)."""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT d.id, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id"
+                " WHERE d.endpoint_id = $1 AND d.status <> 'succeeded' AND d.id > $2"
+                " ORDER BY d.id LIMIT $3",
+                endpoint_id,
+                after or "",
+                limit,
+            )
+        return [(row["id"], row["payload"].encode("utf-8")) for row in rows]
+
+
+async def _redeliver(
+    conn: Connection, event_ids: Sequence[str], endpoint_id: str, *, now: datetime
+) -> list[str]:
+    endpoint = await conn.fetchrow("SELECT ordering FROM endpoints WHERE id = $1", endpoint_id)
+    fifo = endpoint is not None and endpoint["ordering"] == Ordering.PER_ORDER_FIFO
+    made = []
+    for event_id in event_ids:
+        event = await conn.fetchrow(
+            "SELECT type, order_id, sequence FROM events WHERE id = $1", event_id
+        )
+        if event is None:
+            continue
+        delivery_id = new_id(DELIVERY_ID_PREFIX)
+        use_fifo = fifo and event["order_id"] is not None
+        await conn.execute(
+            "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, order_id, fifo_key,"
+            " fifo_seq, status, attempts, next_attempt_at, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",
+            delivery_id,
+            endpoint_id,
+            event_id,
+            event["type"],
+            event["order_id"],
+            f"{endpoint_id}:{event['order_id']}" if use_fifo else None,
+            (event["sequence"] or 0) * 4 if use_fifo else None,
+            to_us(now),
+        )
+        made.append(delivery_id)
+    return made
+
+
+async def disable_endpoint(
+    conn: Connection, endpoint_id: str, *, reason: str, now: datetime
+) -> Event | None:
+    """Disable, cancel what waits, and publish ``endpoint.disabled`` (fanned out like any event)."""
+    row = await conn.fetchrow(
+        "SELECT url FROM endpoints WHERE id = $1 AND disabled_at IS NULL", endpoint_id
+    )
+    if row is None:
+        return None
+    await conn.execute(
+        "UPDATE endpoints SET disabled_at = $2, disabled_reason = $3, updated_at = $2"
+        " WHERE id = $1",
+        endpoint_id,
+        to_us(now),
+        reason,
+    )
+    await cancel_waiting(conn, endpoint_id, now=now, reason=f"endpoint disabled: {reason}")
+    event = endpoint_disabled_event(endpoint_id, row["url"], reason, now=now)
+    await conn.execute(
+        "INSERT INTO events (id, type, order_id, sequence, created_at, payload)"
+        " VALUES ($1, $2, NULL, NULL, $3, $4)",
+        event.id,
+        event.type,
+        to_us(event.created_at),
+        event.payload.decode(),
+    )
+    await fan_out(conn, [event], now=now)
+    return event
+
+
+def _attempt_row(a: Attempt) -> tuple[Any, ...]:
+    return (
+        a.id,
+        a.delivery_id,
+        a.attempt,
+        to_us(a.started_at),
+        a.duration_us,
+        a.request_url,
+        serde.to_json(a.request_headers).decode(),
+        a.request_body,
+        a.response_status,
+        None if a.response_headers is None else serde.to_json(a.response_headers).decode(),
+        a.response_body,
+        None if a.error_class is None else a.error_class.value,
+        a.error,
+    )

@@ -1,0 +1,229 @@
+"""Endpoints in storage; their secrets are encrypted with the master key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .. import serde
+from ..crypto import SecretBox
+from ..endpoints import ENDPOINT_ID_PREFIX, ROTATION_OVERLAP, Endpoint, Ordering, SigningSecret
+from ..errors import NotFound
+from ..ids import new_id
+from ..settings import Secret
+from ..storage import Connection, Database, Row
+from ..storage.database import from_us, to_us
+
+_COLUMNS = (
+    "id, url, description, event_types, dialect, headers, secrets, rate_limit, max_in_flight,"
+    " ordering, retry_policy, disabled_at, disabled_reason, last_success_at, failing_since,"
+    " created_at, updated_at"
+)
+MUTABLE = (
+    "url", "description", "event_types", "dialect", "headers", "rate_limit", "max_in_flight",
+    "ordering", "retry_policy",
+)  # fmt: skip
+
+
+def _time(value: int | None) -> datetime | None:
+    return None if value is None else from_us(value)
+
+
+class EndpointRepository:
+    def __init__(self, db: Database, box: SecretBox) -> None:
+        self._db = db
+        self._box = box
+
+    def _context(self, endpoint_id: str) -> str:
+        return f"endpoint:{endpoint_id}"
+
+    def _seal(self, endpoint_id: str, secrets: tuple[SigningSecret, ...]) -> str:
+        return serde.to_json(
+            [
+                {
+                    "secret": self._box.encrypt(
+                        s.value.reveal(), context=self._context(endpoint_id)
+                    ),
+                    "created_at": to_us(s.created_at),
+                    "expires_at": None if s.expires_at is None else to_us(s.expires_at),
+                }
+                for s in secrets
+            ]
+        ).decode()
+
+    def _endpoint(self, row: Row) -> Endpoint:
+        sealed = serde.from_json(row["secrets"])
+        secrets = tuple(
+            SigningSecret(
+                value=self._box.decrypt(s["secret"], context=self._context(row["id"])),
+                created_at=from_us(s["created_at"]),
+                expires_at=_time(s["expires_at"]),
+            )
+            for s in sealed
+        )
+        policy = row["retry_policy"]
+        return Endpoint(
+            id=row["id"],
+            url=row["url"],
+            description=row["description"],
+            event_types=tuple(serde.from_json(row["event_types"])),
+            dialect=row["dialect"],
+            headers=serde.from_json(row["headers"]),
+            secrets=secrets,
+            rate_limit=row["rate_limit"],
+            max_in_flight=row["max_in_flight"],
+            ordering=Ordering(row["ordering"]),
+            retry_policy=None if policy is None else serde.from_json(policy),
+            disabled_at=_time(row["disabled_at"]),
+            disabled_reason=row["disabled_reason"],
+            last_success_at=_time(row["last_success_at"]),
+            failing_since=_time(row["failing_since"]),
+            created_at=from_us(row["created_at"]),
+            updated_at=from_us(row["updated_at"]),
+        )
+
+    async def create(self, endpoint: Endpoint) -> Endpoint:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO endpoints ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+                " $10, $11, $12, $13, $14, $15, $16, $17)",
+                endpoint.id,
+                endpoint.url,
+                endpoint.description,
+                serde.to_json(list(endpoint.event_types)).decode(),
+                endpoint.dialect,
+                serde.to_json(dict(endpoint.headers)).decode(),
+                self._seal(endpoint.id, endpoint.secrets),
+                endpoint.rate_limit,
+                endpoint.max_in_flight,
+                endpoint.ordering.value,
+                None
+                if endpoint.retry_policy is None
+                else serde.to_json(endpoint.retry_policy).decode(),
+                None if endpoint.disabled_at is None else to_us(endpoint.disabled_at),
+                endpoint.disabled_reason,
+                None,
+                None,
+                to_us(endpoint.created_at),
+                to_us(endpoint.updated_at),
+            )
+        return endpoint
+
+    async def get(self, endpoint_id: str) -> Endpoint:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM endpoints WHERE id = $1 AND deleted_at IS NULL",
+                endpoint_id,
+            )
+        if row is None:
+            raise NotFound(f"no endpoint {endpoint_id!r}")
+        return self._endpoint(row)
+
+    async def all(self, *, limit: int, before: str | None = None) -> list[Endpoint]:
+        async with self._db.connection() as conn:
+            if before is None:
+                rows = await conn.fetch(
+                    f"SELECT {_COLUMNS} FROM endpoints WHERE deleted_at IS NULL"
+                    " ORDER BY id DESC LIMIT $1",
+                    limit,
+                )
+            else:
+                rows = await conn.fetch(
+                    f"SELECT {_COLUMNS} FROM endpoints WHERE deleted_at IS NULL AND id < $1"
+                    " ORDER BY id DESC LIMIT $2",
+                    before,
+                    limit,
+                )
+        return [self._endpoint(row) for row in rows]
+
+    async def update(
+        self, endpoint_id: str, changes: Mapping[str, Any], *, now: datetime
+    ) -> Endpoint:
+        """Set the given fields (names from :data:`MUTABLE`, plus ``enabled``)."""
+        sets: list[str] = []
+        args: list[Any] = [endpoint_id]
+
+        def put(column: str, value: Any) -> None:
+            args.append(value)
+            sets.append(f"{column} = ${len(args)}")
+
+        for name, value in changes.items():
+            if name in ("event_types", "headers"):
+                put(
+                    name,
+                    serde.to_json(list(value) if name == "event_types" else dict(value)).decode(),
+                )
+            elif name == "retry_policy":
+                put(name, None if value is None else serde.to_json(value).decode())
+            elif name == "ordering":
+                put(name, Ordering(value).value)
+            elif name in MUTABLE:
+                put(name, value)
+        if "enabled" in changes:
+            enabled = changes["enabled"]
+            put("disabled_at", None if enabled else to_us(now))
+            put(
+                "disabled_reason", None if enabled else changes.get("disabled_reason") or "disabled"
+            )
+            if enabled:
+                put("failing_since", None)
+        put("updated_at", to_us(now))
+        async with self._db.transaction() as conn:
+            changed = await conn.execute(
+                f"UPDATE endpoints SET {', '.join(sets)} WHERE id = $1 AND deleted_at IS NULL",
+                *args,
+            )
+        if not changed:
+            raise NotFound(f"no endpoint {endpoint_id!r}")
+        return await self.get(endpoint_id)
+
+    async def rotate_secret(self, endpoint_id: str, new_secret: str, *, now: datetime) -> Endpoint:
+        """Make ``new_secret`` current; the current one keeps signing for the overlap."""
+        endpoint = await self.get(endpoint_id)
+        kept = tuple(
+            s
+            if s.expires_at is not None
+            else SigningSecret(
+                value=s.value, created_at=s.created_at, expires_at=now + ROTATION_OVERLAP
+            )
+            for s in endpoint.secrets
+            if s.active(now)
+        )
+        secrets = (*kept, SigningSecret(value=Secret(new_secret), created_at=now))
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE endpoints SET secrets = $2, updated_at = $3 WHERE id = $1",
+                endpoint_id,
+                self._seal(endpoint_id, secrets),
+                to_us(now),
+            )
+        return await self.get(endpoint_id)
+
+    async def delete(self, endpoint_id: str, *, now: datetime) -> None:
+        """Remove the endpoint; its waiting deliveries are cancelled, its history kept."""
+        async with self._db.transaction() as conn:
+            changed = await conn.execute(
+                "UPDATE endpoints SET deleted_at = $2, disabled_at = COALESCE(disabled_at, $2),"
+                " disabled_reason = COALESCE(disabled_reason, 'deleted') WHERE id = $1"
+                " AND deleted_at IS NULL",
+                endpoint_id,
+                to_us(now),
+            )
+            if not changed:
+                raise NotFound(f"no endpoint {endpoint_id!r}")
+            await cancel_waiting(conn, endpoint_id, now=now, reason="endpoint deleted")
+
+    @staticmethod
+    def new_id() -> str:
+        return new_id(ENDPOINT_ID_PREFIX)
+
+
+async def cancel_waiting(conn: Connection, endpoint_id: str, *, now: datetime, reason: str) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, last_error = $2,"
+        " updated_at = $3 WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL",
+        endpoint_id,
+        reason,
+        to_us(now),
+    )
