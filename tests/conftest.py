@@ -18,6 +18,7 @@ import pytest
 
 from rampwire.api import create_app
 from rampwire.apikeys import Scope
+from rampwire.delivery.ssrf import TargetPolicy
 from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.storage import Database, migrate, open_database
@@ -100,7 +101,12 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path)
+    """Webhooks may go to 127.0.0.1 here: the receivers in tests listen there."""
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        target_policy=TargetPolicy(allow_private=True),
+    )
 
 
 @pytest.fixture

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 import uvicorn
+import uvloop
 
 from . import logs
 from .apikeys import Scope
+from .crypto import secret_box
+from .delivery.worker import Worker, WorkerOptions
 from .errors import RampwireError
 from .repository import KeyRepository
 from .settings import Settings
@@ -32,7 +36,8 @@ def _run(work: Callable[[Database], Awaitable[T]], settings: Settings) -> T:
             await db.close()
 
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(main())
     except RampwireError as exc:
         raise click.ClickException(exc.message) from exc
 
@@ -97,6 +102,28 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         server_header=False,
     )
     uvicorn.Server(config).run()
+
+
+@main.command()
+@click.option("--concurrency", type=int, default=None, help="Sends in flight, at most.")
+@click.pass_obj
+def worker(settings: Settings, concurrency: int | None) -> None:
+    """Run only a delivery worker (scale out: several, on one PostgreSQL)."""
+    logs.configure(settings.log_format, settings.log_level)
+
+    async def work(db: Database) -> None:
+        await migrate(db)
+        options = WorkerOptions() if concurrency is None else WorkerOptions(concurrency=concurrency)
+        running = Worker(db, secret_box(settings), policy=settings.target_policy, options=options)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        log.info("worker started on %s", redact(settings.database_url))
+        await running.run(stop)
+        log.info("worker stopped")
+
+    _run(work, settings)
 
 
 @main.group()

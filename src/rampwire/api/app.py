@@ -3,17 +3,26 @@ database and builds the repositories."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from .. import __version__
+from ..crypto import secret_box
+from ..delivery.worker import Worker
 from ..repository import KeyRepository, OrderRepository
+from ..repository.deliveries import DeliveryRepository
+from ..repository.endpoints import EndpointRepository
 from ..settings import Settings
 from ..storage import Database, migrate, open_database
-from . import health, orders, problems
+from . import deliveries, endpoints, health, orders, problems
 from .limits import BodyLimit
+
+
+def _nothing() -> None:
+    """No worker in this process: other processes pick work up (NOTIFY, or polling)."""
 
 
 def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
@@ -27,13 +36,28 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             database = open_database(settings.database_url)
             await database.open()
             await migrate(database)
+        box = secret_box(settings)
+        worker = (
+            Worker(database, box, policy=settings.target_policy) if settings.run_worker else None
+        )
         app.state.db = database
         app.state.settings = settings
-        app.state.orders = OrderRepository(database)
+        app.state.wake = worker.wake if worker is not None else _nothing
+        app.state.orders = OrderRepository(database, on_publish=app.state.wake)
         app.state.keys = KeyRepository(database)
+        app.state.endpoints = EndpointRepository(database, box)
+        app.state.deliveries = DeliveryRepository(database)
+        stop = asyncio.Event()
+        running = None
+        if worker is not None:
+            running = asyncio.create_task(worker.run(stop), name="rampwire-worker")
+        app.state.worker = worker
         try:
             yield
         finally:
+            stop.set()
+            if running is not None:
+                await running
             if db is None:
                 await database.close()
 
@@ -46,5 +70,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(orders.router)
+    app.include_router(endpoints.router)
+    app.include_router(deliveries.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -113,7 +113,7 @@ class Sender:
                     error_class, error = ErrorClass.HTTP_STATUS, f"HTTP {status}"
                 return _Answer(
                     status=status,
-                    headers=dict(response.headers),
+                    headers=_plain(response.headers),
                     body=content.decode("utf-8", "replace"),
                     error_class=error_class,
                     error=error,
@@ -193,6 +193,15 @@ async def _read_capped(stream: aiohttp.StreamReader) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+def _plain(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header names as plain lower-case strings; repeated headers joined with a comma."""
+    plain: dict[str, str] = {}
+    for name, value in headers.items():
+        key = str(name).lower()
+        plain[key] = f"{plain[key]}, {value}" if key in plain else value
+    return plain
 
 
 def _failure(error_class: ErrorClass, error: str) -> _Answer:

@@ -245,7 +245,6 @@ def _network(text: str) -> IPNetwork:
     try:
         return ip_network(text)
     except ValueError as exc:
-        hint = ""
         try:
             hint = f"; did you mean {ip_network(text, strict=False)}?"
         except ValueError:
@@ -284,7 +283,7 @@ class ParsedTarget:
 
 
 _AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
-_ENDS_IN_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?$")  # WHATWG: IPv4-like
+_ENDS_IN_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?\Z")  # WHATWG: IPv4-like
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}\.?\Z){_LABEL}(?:\.{_LABEL})*\.?")  # 253: DNS limit
 

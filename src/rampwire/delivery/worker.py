@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -35,6 +35,7 @@ from .limits import EndpointLimiter
 from .records import Claimed, Result
 from .retry import DEFAULT_POLICY, policy_from_json
 from .sender import TOTAL_TIMEOUT_S, Sender, Target
+from .ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 
 log = logging.getLogger("rampwire.worker")
 
@@ -64,10 +65,8 @@ class Worker:
         db: Database,
         box: SecretBox,
         *,
+        policy: TargetPolicy,
         options: WorkerOptions | None = None,
-        connector_factory: type[aiohttp.TCPConnector] | None = None,
-        connector_kwargs: dict[str, object] | None = None,
-        is_forbidden: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self._db = db
         self._options = options or WorkerOptions()
@@ -79,8 +78,7 @@ class Worker:
         self._outstanding: set[asyncio.Task[None]] = set()
         self._targets: dict[str, tuple[float, Target | None]] = {}
         self._limiters: dict[str, EndpointLimiter] = {}
-        self._connector_kwargs = connector_kwargs or {}
-        self._is_forbidden = is_forbidden
+        self._policy = policy
         self._token_prefix = new_id("lease")
         self._claims = 0
         self.sent = 0  # attempts made, for tests and benchmarks
@@ -90,14 +88,11 @@ class Worker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._options.concurrency,
-            ttl_dns_cache=60,
-            **self._connector_kwargs,  # type: ignore[arg-type]
+        connector = GuardedConnector(
+            self._policy, limit=self._options.concurrency, ttl_dns_cache=60
         )
         async with aiohttp.ClientSession(connector=connector) as session:
-            kwargs = {} if self._is_forbidden is None else {"is_forbidden": self._is_forbidden}
-            sender = Sender(session, **kwargs)  # type: ignore[arg-type]
+            sender = Sender(session, is_forbidden=is_forbidden_target)
             recorder = asyncio.create_task(self._record_loop(), name="rampwire-recorder")
             async with self._db.listen(NOTIFY_CHANNEL, self.wake):
                 await self._claim_loop(sender, stop)
@@ -202,6 +197,9 @@ class Worker:
                 batch.append(self._results.get_nowait())
             try:
                 published = await self._record(batch)
+            except Exception:  # the loop must outlive any one batch; leases expire and retry
+                log.exception("recording %d results failed", len(batch))
+                published = 0
             finally:
                 for _ in batch:
                     self._results.task_done()

@@ -353,11 +353,6 @@ def announced_status(event: EventLike, order: Order) -> OrderStatus:
     raise UnsupportedEvent(f"provider formats carry order statuses only, not {event.type!r}")
 
 
-def check_side(side: Side, sides: frozenset[Side], provider: Provider) -> None:
-    if side not in sides:
-        raise UnsupportedEvent(f"{provider.value} has no {side.value} orders")
-
-
 def wire_order_id(order: Order, provider: Provider) -> str:
     """The provider's order id for an order of that provider, else rampwire's own ``ord_`` id."""
     if order.provider == provider and order.provider_order_id:

@@ -198,9 +198,7 @@ def encode(
         raise InvalidCredentials("encoding for Fireblocks needs a signing key")
     status = announced_status(event, order)
     wire = TABLE.to_provider(status, order.side)
-    data = details.order_details(
-        order, wire.status or "", failure_reason=_REASON_SENT.get(status)
-    )
+    data = details.order_details(order, wire.status or "", failure_reason=_REASON_SENT.get(status))
     envelope: dict[str, Any]
     if credentials.envelope is Envelope.SEED:
         envelope = {"event": {"type": EVENT_TYPE, "data": data}}

@@ -278,9 +278,7 @@ def decode(
     ``created_at``/``invested_at`` is the order's), so it is the time received.
     """
     with translate_errors("Saber webhook"):
-        authenticate(
-            headers, body, credentials, now=now, peer_ip=peer_ip, url_token=url_token
-        )
+        authenticate(headers, body, credentials, now=now, peer_ip=peer_ip, url_token=url_token)
         raw = parse_object(body)
         return [_read(raw, now)]
 

@@ -94,9 +94,7 @@ def _provider_order_id(dialect: DialectName) -> str | None:
     return str(uuid.uuid4())
 
 
-def sample_order(
-    dialect: DialectName, status: OrderStatus, side: Side, *, now: datetime
-) -> Order:
+def sample_order(dialect: DialectName, status: OrderStatus, side: Side, *, now: datetime) -> Order:
     """One order as that provider would describe it, at ``status``; updated ``now``."""
     now = require_utc(now)
     currency, fiat_amount, asset, network, crypto_amount = _STYLE[dialect]
@@ -112,7 +110,8 @@ def sample_order(
             Fee(type=FeeType.NETWORK, amount=D("0.50"), asset=currency),
         ),
         "payment": Payment(method="card" if side is Side.BUY else "bank_transfer"),
-        "transaction_hash": _tx_hash() if _moved(status) or (side is Side.SELL and _paid(status))
+        "transaction_hash": _tx_hash()
+        if _moved(status) or (side is Side.SELL and _paid(status))
         else None,
         "failure": (
             Failure(reason=FailureReason.PAYMENT_DECLINED, description="Card declined")
@@ -226,8 +225,12 @@ def _fireblocks_fields(status: OrderStatus, side: Side, base: dict[str, Any]) ->
     return {
         "fees": (
             Fee(type=FeeType.ORDER, amount=D("10.00"), asset=fiat.currency),
-            Fee(type=FeeType.NETWORK, amount=D("50"), asset=crypto.asset,
-                amount_type=FeeAmountType.BPS),
+            Fee(
+                type=FeeType.NETWORK,
+                amount=D("50"),
+                asset=crypto.asset,
+                amount_type=FeeAmountType.BPS,
+            ),
         ),
         "payment": Payment(instructions=instructions),
         "execution": ExecutionDetails(
@@ -248,8 +251,9 @@ def _fireblocks_fields(status: OrderStatus, side: Side, base: dict[str, Any]) ->
             step(StepType.SETTLEMENT, S.DELIVERY_SENT, S.DELIVERY_SENT),
         ),
         "receipt": (
-            Receipt(type=ReceiptType.BLOCKCHAIN, tx_hash=base["transaction_hash"],
-                    amount=crypto.amount)
+            Receipt(
+                type=ReceiptType.BLOCKCHAIN, tx_hash=base["transaction_hash"], amount=crypto.amount
+            )
             if buy and delivered and base["transaction_hash"]
             else Receipt(type=ReceiptType.FIAT, amount=fiat.amount, reference_id="wire-001")
             if not buy and delivered
@@ -264,8 +268,11 @@ def _fireblocks_fields(status: OrderStatus, side: Side, base: dict[str, Any]) ->
                 type=AccountType.EXCHANGE_ACCOUNT, account_id="exchange-account-456"
             ),
         ),
-        "via": Via(type="PROVIDER_ACCOUNT", account_id="provider-account-789",
-                   provider_id="provider-coinbase"),
+        "via": Via(
+            type="PROVIDER_ACCOUNT",
+            account_id="provider-account-789",
+            provider_id="provider-coinbase",
+        ),
         "references": References(
             customer_internal_reference_id="customer-ref-001", created_by="user-12345"
         ),

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets as _random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from secrets import token_bytes
 from typing import Final
 
 from .. import serde
@@ -61,7 +61,7 @@ POLICY = DeliveryPolicy(retry_delays=STANDARD_RETRY_DELAYS, jitter=STANDARD_JITT
 
 
 def generate_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(_random.token_bytes(SECRET_BYTES)).decode("ascii")
+    return SECRET_PREFIX + base64.b64encode(token_bytes(SECRET_BYTES)).decode("ascii")
 
 
 def _key(secret: Secret) -> bytes:
@@ -99,9 +99,7 @@ def credentials_from_secrets(secrets: Sequence[str]) -> StandardCredentials:
 
 def _signatures(keys: Sequence[bytes], message_id: str, timestamp: str, body: bytes) -> list[str]:
     signed = f"{message_id}.{timestamp}.".encode() + body
-    return [
-        "v1," + base64.b64encode(hmac_sha256(key, signed)).decode("ascii") for key in keys
-    ]
+    return ["v1," + base64.b64encode(hmac_sha256(key, signed)).decode("ascii") for key in keys]
 
 
 def sign(
@@ -212,13 +210,16 @@ def order_snapshot(payload: bytes) -> Order:
         return serde.load(Order, data["order"])
 
 
+_STATUS_VALUES = frozenset(status.value for status in OrderStatus)
+
+
 def to_provider(status: OrderStatus, side: Side) -> ProviderEvent:
     return ProviderEvent(name=f"order.{status.value}")
 
 
 def from_provider(event: ProviderEvent, side: Side | None = None) -> OrderStatus | None:
     prefix, _, name = event.name.partition(".")
-    if prefix != "order" or name not in OrderStatus.__members__.values():
+    if prefix != "order" or name not in _STATUS_VALUES:
         return None
     return OrderStatus(name)
 

@@ -104,7 +104,11 @@ async def trigger(
     request = chosen.encode(outbound, order, credentials, now=moment)
     response = await _post(url, request, timeout=timeout, session=session)
     return Exchange(
-        url=url, dialect=chosen.name, order=order, event=outbound, request=request,
+        url=url,
+        dialect=chosen.name,
+        order=order,
+        event=outbound,
+        request=request,
         response=response,
     )
 

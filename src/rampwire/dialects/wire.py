@@ -88,7 +88,10 @@ def parse_object(body: bytes, *, decimals: bool = False) -> dict[str, Any]:
     text = body.decode("utf-8")  # strict: the standard parser would guess UTF-16 otherwise
     if decimals:
         value = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
-        orjson.dumps(value, default=format_decimal)  # refuses unpaired surrogates
+        try:
+            orjson.dumps(value, default=format_decimal)
+        except TypeError as exc:  # unpaired surrogates cannot be stored or forwarded
+            raise ValueError(f"the body cannot be re-encoded as UTF-8: {exc}") from exc
     else:
         value = orjson.loads(text)
     if not isinstance(value, dict):

@@ -1,0 +1,102 @@
+"""Deliveries and their attempts: read them, and replay one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from .. import serde
+from ..apikeys import ApiKey, Scope
+from ..delivery.records import Attempt, Delivery
+from ..errors import BadRequest
+from ..ids import has_prefix
+from ..repository.deliveries import DeliveryRepository
+from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from ..types import utcnow
+from .orders import JSON
+from .security import require
+
+router = APIRouter(prefix="/v1", tags=["deliveries"])
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "endpoint_id": delivery.endpoint_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "order_id": delivery.order_id,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "created_at": delivery.created_at,
+        "updated_at": delivery.updated_at,
+    }
+
+
+def attempt_json(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "attempt": attempt.attempt,
+        "started_at": attempt.started_at,
+        "duration_ms": round(attempt.duration_us / 1000, 3),
+        "request": {
+            "url": attempt.request_url,
+            "headers": attempt.request_headers,
+            "body": attempt.request_body,  # null: the event payload, unchanged
+        },
+        "response": None
+        if attempt.response_status is None
+        else {
+            "status": attempt.response_status,
+            "headers": attempt.response_headers,
+            "body": attempt.response_body,  # the first 16 KiB
+        },
+        "error_class": None if attempt.error_class is None else attempt.error_class.value,
+        "error": attempt.error,
+    }
+
+
+def _repo(request: Request) -> DeliveryRepository:
+    return request.app.state.deliveries  # type: ignore[no-any-return]
+
+
+def _json(body: Any) -> Response:
+    return Response(serde.to_json(body), media_type=JSON)
+
+
+@router.get("/deliveries/{delivery_id}")
+async def get_delivery(
+    delivery_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+) -> Response:
+    """One delivery and every attempt: request, response (bodies capped), duration, error."""
+    if not has_prefix(delivery_id, "dlv"):
+        raise BadRequest(f"{delivery_id!r} is not a delivery id")
+    delivery, attempts = await _repo(request).get(delivery_id)
+    return _json({**delivery_json(delivery), "attempt_log": [attempt_json(a) for a in attempts]})
+
+
+@router.post("/deliveries/{delivery_id}/replay", status_code=201)
+async def replay_delivery(
+    delivery_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """Send the same event to the same endpoint again, as a new delivery."""
+    if not has_prefix(delivery_id, "dlv"):
+        raise BadRequest(f"{delivery_id!r} is not a delivery id")
+    replayed = await _repo(request).replay(delivery_id, now=utcnow())
+    request.app.state.wake()
+    return Response(serde.to_json(delivery_json(replayed)), status_code=201, media_type=JSON)
+
+
+@router.get("/events/{event_id}/deliveries")
+async def event_deliveries(
+    event_id: str,
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+) -> Response:
+    """Every delivery of one event, one per endpoint (plus replays)."""
+    found = await _repo(request).find(event_id=event_id, limit=limit)
+    return _json({"data": [delivery_json(d) for d in found]})

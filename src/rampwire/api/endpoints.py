@@ -1,0 +1,328 @@
+"""Endpoints: create, list, get, update, delete; secrets and their rotation; replay and pull."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import serde
+from ..apikeys import ApiKey, Scope
+from ..delivery.records import DeliveryStatus
+from ..delivery.retry import policy_from_json
+from ..delivery.ssrf import ForbiddenTarget, check_url, resolve_and_check
+from ..endpoints import (
+    DEFAULT_MAX_IN_FLIGHT,
+    MAX_MAX_IN_FLIGHT,
+    MAX_RATE_LIMIT,
+    Endpoint,
+    EndpointError,
+    Ordering,
+    SigningSecret,
+    check_headers,
+    check_patterns,
+    check_secret,
+    new_secret,
+)
+from ..errors import BadRequest, ClientError
+from ..ids import has_prefix
+from ..repository.deliveries import DeliveryRepository
+from ..repository.endpoints import EndpointRepository
+from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Secret, Settings
+from ..types import utcnow
+from .deliveries import delivery_json
+from .orders import JSON, require_json
+from .security import require
+
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+MAX_DESCRIPTION = 500
+
+
+class Invalid(ClientError):
+    """The endpoint settings are invalid."""
+
+    status = 422
+    code = "validation_error"
+
+
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    event_types: list[str] = Field(default_factory=lambda: ["*"])
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    disabled_reason: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT, description="requests/s")
+    max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=MAX_MAX_IN_FLIGHT)
+    ordering: Ordering = Ordering.NONE
+    dialect: str = "standard"
+    retry_policy: dict[str, Any] | None = None
+    secret: str | None = Field(None, description="a whsec_ secret; generated when omitted")
+
+
+class EndpointPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = None
+    event_types: list[str] | None = None
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    headers: dict[str, str] | None = None
+    enabled: bool | None = None
+    disabled_reason: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
+    max_in_flight: int | None = Field(None, ge=1, le=MAX_MAX_IN_FLIGHT)
+    ordering: Ordering | None = None
+    retry_policy: dict[str, Any] | None = None
+
+
+class RotateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret: str | None = None
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: datetime
+
+
+def _endpoints(request: Request) -> EndpointRepository:
+    return request.app.state.endpoints  # type: ignore[no-any-return]
+
+
+def _deliveries(request: Request) -> DeliveryRepository:
+    return request.app.state.deliveries  # type: ignore[no-any-return]
+
+
+def _id(endpoint_id: str) -> str:
+    if not has_prefix(endpoint_id, "ep"):
+        raise BadRequest(f"{endpoint_id!r} is not an endpoint id (ep_ followed by 26 characters)")
+    return endpoint_id
+
+
+def _invalid(field: str, reason: str) -> Invalid:
+    return Invalid(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+
+
+async def _check_url(url: str, settings: Settings) -> str:
+    try:
+        target = check_url(url, settings.target_policy)
+        await resolve_and_check(target.host, target.port, settings.target_policy)
+    except ForbiddenTarget as exc:
+        raise _invalid("url", exc.message) from exc
+    except OSError as exc:
+        raise _invalid("url", f"the host does not resolve ({exc})") from exc
+    return url
+
+
+def _check(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate the fields that need more than their types; raise 422 naming the field."""
+    try:
+        if changes.get("event_types") is not None:
+            changes["event_types"] = check_patterns(changes["event_types"])
+        if changes.get("headers") is not None:
+            changes["headers"] = check_headers(changes["headers"])
+        if changes.get("secret") is not None:
+            check_secret(changes["secret"])
+    except EndpointError as exc:
+        raise _invalid(exc.field, exc.reason) from exc
+    if changes.get("retry_policy") is not None:
+        try:
+            policy_from_json(changes["retry_policy"])
+        except ValueError as exc:
+            raise _invalid("retry_policy", str(exc)) from exc
+    if changes.get("dialect", "standard") != "standard":
+        raise _invalid("dialect", 'only "standard" is delivered so far')
+    return changes
+
+
+def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": list(endpoint.event_types),
+        "dialect": endpoint.dialect,
+        "headers": dict(endpoint.headers),
+        "enabled": endpoint.enabled,
+        "disabled_at": endpoint.disabled_at,
+        "disabled_reason": endpoint.disabled_reason,
+        "rate_limit": endpoint.rate_limit,
+        "max_in_flight": endpoint.max_in_flight,
+        "ordering": endpoint.ordering.value,
+        "retry_policy": endpoint.retry_policy,
+        "last_success_at": endpoint.last_success_at,
+        "failing_since": endpoint.failing_since,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+    }
+
+
+def _secrets_json(endpoint: Endpoint) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "secrets": [
+            {"secret": s.value.reveal(), "created_at": s.created_at, "expires_at": s.expires_at}
+            for s in endpoint.secrets
+            if s.active(now)
+        ]
+    }
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(serde.to_json(body), status_code=status, media_type=JSON)
+
+
+@router.post("", status_code=201, dependencies=[Depends(require_json)])
+async def create_endpoint(
+    body: EndpointIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """Subscribe a URL to events. The response carries the signing secret (also readable later
+    at `/v1/endpoints/{id}/secret`)."""
+    fields = _check(body.model_dump())
+    await _check_url(body.url, request.app.state.settings)
+    now = utcnow()
+    secret = fields["secret"] or new_secret()
+    endpoint = Endpoint(
+        id=EndpointRepository.new_id(),
+        url=body.url,
+        description=body.description,
+        event_types=fields["event_types"],
+        dialect=body.dialect,
+        headers=fields["headers"],
+        secrets=(SigningSecret(value=Secret(secret), created_at=now),),
+        rate_limit=body.rate_limit,
+        max_in_flight=body.max_in_flight,
+        ordering=body.ordering,
+        retry_policy=body.retry_policy,
+        disabled_at=None if body.enabled else now,
+        disabled_reason=None if body.enabled else (body.disabled_reason or "disabled"),
+        created_at=now,
+        updated_at=now,
+    )
+    await _endpoints(request).create(endpoint)
+    return _json({**endpoint_json(endpoint), "secret": secret}, 201)
+
+
+@router.get("")
+async def list_endpoints(
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    cursor: str | None = None,
+) -> Response:
+    found = await _endpoints(request).all(limit=limit, before=cursor)
+    next_cursor = found[-1].id if len(found) == limit else None
+    return _json({"data": [endpoint_json(e) for e in found], "next_cursor": next_cursor})
+
+
+@router.get("/{endpoint_id}")
+async def get_endpoint(
+    endpoint_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+) -> Response:
+    return _json(endpoint_json(await _endpoints(request).get(_id(endpoint_id))))
+
+
+@router.patch("/{endpoint_id}", dependencies=[Depends(require_json)])
+async def update_endpoint(
+    endpoint_id: str,
+    body: EndpointPatch,
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+) -> Response:
+    """Change some settings; `enabled: false` (with `disabled_reason`) pauses deliveries."""
+    changes = _check({name: getattr(body, name) for name in body.model_fields_set})
+    if "url" in changes:
+        if changes["url"] is None:
+            raise _invalid("url", "cannot be null")
+        await _check_url(changes["url"], request.app.state.settings)
+    for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled"):
+        if name in changes and changes[name] is None:
+            raise _invalid(name, "cannot be null")
+    updated = await _endpoints(request).update(_id(endpoint_id), changes, now=utcnow())
+    return _json(endpoint_json(updated))
+
+
+@router.delete("/{endpoint_id}", status_code=204)
+async def delete_endpoint(
+    endpoint_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """Remove the endpoint; waiting deliveries are cancelled, the history is kept."""
+    await _endpoints(request).delete(_id(endpoint_id), now=utcnow())
+    return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/secret")
+async def get_secret(
+    endpoint_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """The signing secrets in use, newest first (two during a rotation's 24 h overlap)."""
+    return _json(_secrets_json(await _endpoints(request).get(_id(endpoint_id))))
+
+
+@router.post("/{endpoint_id}/secret/rotate")
+async def rotate_secret(
+    endpoint_id: str,
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+    body: RotateIn | None = None,
+) -> Response:
+    """Start signing with a new secret; the old one keeps signing for 24 hours."""
+    secret = body.secret if body and body.secret else new_secret()
+    _check({"secret": secret})
+    endpoint = await _endpoints(request).rotate_secret(_id(endpoint_id), secret, now=utcnow())
+    return _json(_secrets_json(endpoint))
+
+
+@router.get("/{endpoint_id}/deliveries")
+async def endpoint_deliveries(
+    endpoint_id: str,
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    status: Annotated[list[DeliveryStatus] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    cursor: str | None = None,
+) -> Response:
+    """This endpoint's deliveries, newest first, with their status."""
+    await _endpoints(request).get(_id(endpoint_id))
+    found = await _deliveries(request).find(
+        endpoint_id=endpoint_id, statuses=tuple(status or ()), limit=limit, before=cursor
+    )
+    next_cursor = found[-1].id if len(found) == limit else None
+    return _json({"data": [delivery_json(d) for d in found], "next_cursor": next_cursor})
+
+
+@router.post("/{endpoint_id}/replay", dependencies=[Depends(require_json)])
+async def replay_endpoint(
+    endpoint_id: str,
+    body: ReplayIn,
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+) -> Response:
+    """Retry now every failed delivery since `since`, and send the dead ones again."""
+    if body.since.tzinfo is None:
+        raise _invalid("since", "must carry a timezone")
+    await _endpoints(request).get(_id(endpoint_id))
+    count = await _deliveries(request).replay_failed(endpoint_id, since=body.since, now=utcnow())
+    request.app.state.wake()
+    return _json({"replayed": count})
+
+
+@router.get("/{endpoint_id}/pending-events")
+async def pending_events(
+    endpoint_id: str,
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    cursor: str | None = None,
+) -> Response:
+    """Pull: the events this endpoint has not received yet, oldest first, from `cursor`."""
+    await _endpoints(request).get(_id(endpoint_id))
+    rows = await _deliveries(request).pending_events(endpoint_id, limit=limit, after=cursor)
+    items = b",".join(
+        b'{"delivery_id":"' + d.encode() + b'","event":' + payload + b"}" for d, payload in rows
+    )
+    next_cursor = rows[-1][0] if len(rows) == limit else None
+    tail = serde.to_json(next_cursor)
+    return Response(b'{"data":[' + items + b'],"next_cursor":' + tail + b"}", media_type=JSON)

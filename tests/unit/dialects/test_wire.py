@@ -1,0 +1,109 @@
+"""Wire helpers: headers, JSON with exact decimals, times, HMAC, fixed places."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from rampwire.dialects import MalformedHeader, MissingHeader, TimestampOutOfWindow, wire
+
+from .support import NOW
+
+
+def test_headers_are_looked_up_case_insensitively() -> None:
+    headers = wire.lower_headers({"X-Thing": " 42 ", "other": "x"})
+    assert wire.require_header(headers, "x-THING") == "42"
+    assert wire.header_integer(headers, "X-Thing") == 42
+    with pytest.raises(MissingHeader):
+        wire.require_header(headers, "absent")
+    with pytest.raises(MissingHeader):
+        wire.require_header({"blank": "  "}, "blank")
+
+
+@pytest.mark.parametrize("value", ["-1", "+1", "1.0", "1e3", "0x10", "١٢", "1 2", "9" * 17])
+def test_integer_headers_are_ascii_digits_only(value: str) -> None:
+    with pytest.raises(MalformedHeader):
+        wire.header_integer({"t": value}, "t")
+
+
+def test_the_window_is_inclusive_and_symmetric() -> None:
+    ms = wire.to_ms(NOW)
+    five = timedelta(minutes=5)
+    wire.check_window(ms - 300_000, NOW, five)
+    wire.check_window(ms + 300_000, NOW, five)
+    for signed in (ms - 300_001, ms + 300_001, 0, 10**16):
+        with pytest.raises(TimestampOutOfWindow):
+            wire.check_window(signed, NOW, five)
+
+
+def test_json_money_is_read_as_decimal_never_float() -> None:
+    value = wire.parse_object(b'{"a": 0.1, "b": 1e-3, "c": 7, "d": "x"}', decimals=True)
+    assert value == {"a": Decimal("0.1"), "b": Decimal("0.001"), "c": 7, "d": "x"}
+    assert isinstance(value["a"], Decimal)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": "\\ud800"}',
+        b"[1]",
+        b"\xff",
+        '{"a":1}'.encode("utf-16"),
+        b"\xef\xbb\xbf{}",
+    ],
+)
+def test_json_that_cannot_be_money_safe_utf8_objects_is_refused(body: bytes) -> None:
+    for decimals in (True, False):
+        with pytest.raises(ValueError):
+            wire.parse_object(body, decimals=decimals)
+
+
+def test_exact_json_numbers_are_written_from_decimals() -> None:
+    assert wire.dumps({"n": wire.number(Decimal("850.00000000"))}) == b'{"n":850.00000000}'
+    assert wire.dumps({"n": wire.number(Decimal("1E+3"))}) == b'{"n":1000}'
+
+
+def test_times_convert_exactly() -> None:
+    moment = datetime(2022, 10, 26, 22, 36, 41, 658999, tzinfo=UTC)
+    assert wire.to_ms(moment) == 1666823801658
+    assert wire.from_ms(1666823801658) == moment.replace(microsecond=658000)
+    assert wire.iso_ms(moment) == "2022-10-26T22:36:41.658Z"
+    east = moment.astimezone(timezone(timedelta(hours=5)))
+    assert wire.iso_ms(east) == "2022-10-26T22:36:41.658Z"
+    assert wire.parse_iso("2022-10-26T22:36:41.658Z") == moment.replace(microsecond=658000)
+    assert wire.parse_iso("2022-10-27T03:36:41+05:00") == moment.replace(microsecond=0)
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "1", -1, 253_402_300_800_000])
+def test_implausible_epoch_times_are_refused(value: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        wire.from_ms(value)
+
+
+@pytest.mark.parametrize("value", ["2022-10-26T22:36:41", "yesterday", 1666823801, None])
+def test_times_without_a_zone_are_refused(value: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        wire.parse_iso(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("850", "850.00000000"),
+        ("0.576471", "0.57647100"),
+        ("1.123456789", "1.123456789"),
+        ("1E+40", "1" + "0" * 40 + ".00000000"),
+        ("1E+200", "1" + "0" * 200),
+    ],
+)
+def test_fixed_places_never_lose_a_digit(value: str, expected: str) -> None:
+    assert wire.fixed_places(Decimal(value), 8) == expected
+
+
+def test_signatures_are_compared_all_against_all() -> None:
+    assert wire.matches_any(["aa", "bb"], ["cc", "bb"])
+    assert not wire.matches_any(["aa"], ["a", "aaa", "\udcff"])
