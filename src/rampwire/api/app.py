@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..crypto import secret_box
-from ..delivery.worker import Worker
+from ..delivery.worker import Worker, WorkerOptions
 from ..repository import KeyRepository, OrderRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
@@ -25,7 +25,9 @@ def _nothing() -> None:
     """No worker in this process: other processes pick work up (NOTIFY, or polling)."""
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, db: Database | None = None, worker_options: WorkerOptions | None = None
+) -> FastAPI:
     """The API. With ``db`` given, the caller owns it (opened and migrated); otherwise the
     lifespan opens one from ``settings.database_url`` and migrates it."""
 
@@ -38,7 +40,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             await migrate(database)
         box = secret_box(settings)
         worker = (
-            Worker(database, box, policy=settings.target_policy) if settings.run_worker else None
+            Worker(database, box, policy=settings.target_policy, options=worker_options)
+            if settings.run_worker
+            else None
         )
         app.state.db = database
         app.state.settings = settings

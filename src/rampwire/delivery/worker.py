@@ -34,7 +34,7 @@ from ..types import utcnow
 from .limits import EndpointLimiter
 from .records import Claimed, Result
 from .retry import DEFAULT_POLICY, policy_from_json
-from .sender import TOTAL_TIMEOUT_S, Sender, Target
+from .sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
 from .ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 
 log = logging.getLogger("rampwire.worker")
@@ -57,6 +57,8 @@ class WorkerOptions:
     disable_after: timedelta = DISABLE_AFTER
     poll_interval_s: float = POLL_INTERVAL_S
     lease: timedelta = LEASE
+    connect_timeout_s: float = CONNECT_TIMEOUT_S
+    total_timeout_s: float = TOTAL_TIMEOUT_S
 
 
 class Worker:
@@ -92,7 +94,10 @@ class Worker:
             self._policy, limit=self._options.concurrency, ttl_dns_cache=60
         )
         async with aiohttp.ClientSession(connector=connector) as session:
-            sender = Sender(session, is_forbidden=is_forbidden_target)
+            timeout = aiohttp.ClientTimeout(
+                total=self._options.total_timeout_s, connect=self._options.connect_timeout_s
+            )
+            sender = Sender(session, timeout=timeout, is_forbidden=is_forbidden_target)
             recorder = asyncio.create_task(self._record_loop(), name="rampwire-recorder")
             async with self._db.listen(NOTIFY_CHANNEL, self.wake):
                 await self._claim_loop(sender, stop)
