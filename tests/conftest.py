@@ -10,6 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -26,7 +27,7 @@ from rampwire.storage import Database, migrate, open_database
 PG_ADMIN_URL = os.environ.get(
     "RAMPWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TEMPLATE = "rampwire_test_template"
+TEMPLATE = f"rampwire_test_template_{os.getpid()}"  # one per test session: runs may overlap
 
 
 def _pg_url(database: str) -> str:
@@ -43,7 +44,7 @@ async def _pg_admin(*statements: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> str:
+def postgres_template() -> Iterator[str]:
     """A migrated template database; the reason to skip if PostgreSQL is unreachable."""
 
     async def build() -> None:
@@ -61,7 +62,8 @@ def postgres_template() -> str:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_ADMIN_URL}: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
-    return TEMPLATE
+    yield TEMPLATE
+    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
 
 
 @pytest.fixture
@@ -112,8 +114,23 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 async def api(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app (ASGI transport), authenticated with a write key."""
+    async with _client(settings, db, Scope.WRITE) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin_api(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The same, with an admin key."""
+    async with _client(settings, db, Scope.ADMIN) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _client(
+    settings: Settings, db: Database, scope: Scope
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, db=db)
-    _, token = await KeyRepository(db).create("tests", Scope.WRITE)
+    _, token = await KeyRepository(db).create("tests", scope)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

@@ -7,17 +7,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 from fastapi import FastAPI
 
 from .. import __version__
+from ..authorization import AuthorizationClient
 from ..crypto import secret_box
+from ..delivery.ssrf import GuardedConnector
 from ..delivery.worker import Worker, WorkerOptions
 from ..repository import KeyRepository, OrderRepository
+from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..settings import Settings
 from ..storage import Database, migrate, open_database
-from . import deliveries, endpoints, health, orders, problems
+from . import authorization, deliveries, endpoints, health, orders, problems
 from .limits import BodyLimit
 
 
@@ -51,6 +55,9 @@ def create_app(
         app.state.keys = KeyRepository(database)
         app.state.endpoints = EndpointRepository(database, box)
         app.state.deliveries = DeliveryRepository(database)
+        app.state.authorization = AuthorizationRepository(database, box)
+        session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
+        app.state.authorizer = AuthorizationClient(session=session)
         stop = asyncio.Event()
         running = None
         if worker is not None:
@@ -62,6 +69,7 @@ def create_app(
             stop.set()
             if running is not None:
                 await running
+            await session.close()
             if db is None:
                 await database.close()
 
@@ -76,5 +84,6 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(endpoints.router)
     app.include_router(deliveries.router)
+    app.include_router(authorization.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

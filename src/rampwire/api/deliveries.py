@@ -14,7 +14,7 @@ from ..ids import has_prefix
 from ..repository.deliveries import DeliveryRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
-from .orders import JSON
+from .bodies import JSON
 from .security import require
 
 router = APIRouter(prefix="/v1", tags=["deliveries"])

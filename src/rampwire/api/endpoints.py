@@ -32,8 +32,8 @@ from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Secret, Settings
 from ..types import utcnow
+from .bodies import JSON, require_json
 from .deliveries import delivery_json
-from .orders import JSON, require_json
 from .security import require
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])

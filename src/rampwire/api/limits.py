@@ -68,8 +68,12 @@ class BodyLimit:
 
     async def _refuse(self, send: Send, status: int, code: str, detail: str) -> None:
         body = orjson.dumps(
-            {"type": PROBLEM_TYPE_PREFIX + code, "title": "Request refused", "status": status,
-             "detail": detail}
+            {
+                "type": PROBLEM_TYPE_PREFIX + code,
+                "title": "Request refused",
+                "status": status,
+                "detail": detail,
+            }
         )
         await send(
             {

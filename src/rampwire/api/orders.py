@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from .. import serde
 from ..apikeys import ApiKey, Scope
-from ..errors import BadRequest, ClientError, UnsupportedMediaType
+from ..authorization import Operation
+from ..errors import BadRequest, ClientError
 from ..events import Source
 from ..ids import has_prefix
 from ..lifecycle import Change
@@ -22,12 +23,13 @@ from ..serde import PatchError
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..timeline import TimelineEntry
 from ..types import utcnow
+from . import authorization
+from .bodies import JSON, require_json
 from .schemas import ChangeResponse, OrderChange, OrderCreate, OrderPage, Timeline
 from .security import require
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-JSON = "application/json"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
 
@@ -37,15 +39,6 @@ class ValidationFailed(ClientError):
 
     status = 422
     code = "validation_error"
-
-
-def require_json(request: Request) -> None:
-    """Bodies are JSON: anything else is a 415 before it is parsed."""
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media != JSON and not media.endswith("+json"):
-        shown = media or "none"
-        raise UnsupportedMediaType(f"Content-Type is {shown}; send application/json")
 
 
 def repo(request: Request) -> OrderRepository:
@@ -94,6 +87,8 @@ async def create_order(
         digest = hashlib.sha256(serde.to_json(serde.dump(body))).hexdigest()
         claim = IdempotencyClaim(api_key_id=key.id, key=idempotency_key, request_hash=digest)
     data = OrderData(**{f.name: getattr(body, f.name) for f in dataclasses.fields(OrderData)})
+    if claim is None or not await repo(request).is_replay(claim):
+        await authorization.check(request, Operation.for_side(data.side), data, order_id=None)
     result = await repo(request).create(
         data,
         status=body.status,
@@ -150,6 +145,7 @@ async def get_order(
 ) -> Response:
     """One order, as it is now."""
     order = await repo(request).get(_order_id(order_id))
+    await authorization.check(request, Operation.READ, order, order_id=order.id)
     return _json(serde.order_to_json(order))
 
 
@@ -201,7 +197,9 @@ async def order_timeline(
     order_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """Every change that touched the order, in arrival order: applied, stale or unchanged."""
-    entries = await repo(request).timeline(_order_id(order_id))
+    order = await repo(request).get(_order_id(order_id))
+    await authorization.check(request, Operation.READ, order, order_id=order.id)
+    entries = await repo(request).timeline(order_id)
     return _json(serde.to_json({"order_id": order_id, "data": [_item(e) for e in entries]}))
 
 

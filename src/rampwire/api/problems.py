@@ -109,9 +109,7 @@ def install(app: FastAPI) -> None:
             )
         fields = field_errors(errors)
         summary = "; ".join(f"{e['field']}: {e['reason']}" for e in fields)
-        return problem(
-            422, "validation_error", summary, instance=request.url.path, errors=fields
-        )
+        return problem(422, "validation_error", summary, instance=request.url.path, errors=fields)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         exc = cast(StarletteHTTPException, exc)

@@ -160,6 +160,10 @@ class OrderRepository:
         self._published(made)
         return CreateResult(order=order, event=event, replayed=False, response=response)
 
+    async def is_replay(self, claim: IdempotencyClaim) -> bool:
+        """Whether this key was already used (a retry replays; nothing new is created)."""
+        return await self._replay(claim) is not None
+
     async def _replay(self, claim: IdempotencyClaim) -> CreateResult | None:
         async with self._db.connection() as conn:
             row = await conn.fetchrow(
