@@ -31,8 +31,13 @@ def parse_retry_after(value: str | None, *, now: datetime) -> timedelta | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return timedelta(seconds=int(text))
+    if text.isascii() and text.isdigit():  # str.isdigit alone accepts "²"
+        seconds = int(text)
+        return (
+            RETRY_AFTER_CAP
+            if seconds > RETRY_AFTER_CAP.total_seconds()
+            else timedelta(seconds=seconds)
+        )
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -86,8 +91,8 @@ def policy_from_json(data: Mapping[str, Any]) -> DeliveryPolicy:
     if len(delays) > MAX_RETRIES or any(not 0 <= d <= MAX_DELAY_S for d in delays):
         raise ValueError(f"at most {MAX_RETRIES} delays, each 0 to {MAX_DELAY_S} seconds")
     jitter = data.get("jitter", STANDARD_JITTER)
-    if not isinstance(jitter, int | float) or isinstance(jitter, bool):
-        raise ValueError("jitter must be a number")
+    if not isinstance(jitter, int | float) or isinstance(jitter, bool) or not 0 <= jitter < 1:
+        raise ValueError("jitter must be a number from 0 up to (not including) 1")
     retry_client_errors = data.get("retry_client_errors", True)
     if not isinstance(retry_client_errors, bool):
         raise ValueError("retry_client_errors must be true or false")
