@@ -164,7 +164,7 @@ def _secrets_json(endpoint: Endpoint) -> dict[str, Any]:
     return {
         "secrets": [
             {"secret": s.value.reveal(), "created_at": s.created_at, "expires_at": s.expires_at}
-            for s in endpoint.secrets
+            for s in sorted(endpoint.secrets, key=lambda s: s.created_at, reverse=True)
             if s.active(now)
         ]
     }

@@ -246,9 +246,7 @@ class DeliveryRepository:
                     cutoff,
                     *failed,
                 ):
-                    gone.setdefault(
-                        row["id"], f"no successful delivery for {disable_after.days} days"
-                    )
+                    gone.setdefault(row["id"], f"no successful delivery for {_span(disable_after)}")
             for endpoint_id, reason in sorted(gone.items()):
                 event = await disable_endpoint(conn, endpoint_id, reason=reason, now=now)
                 if event is not None:
@@ -338,11 +336,17 @@ class DeliveryRepository:
     async def pending_events(
         self, endpoint_id: str, *, limit: int, after: str | None = None
     ) -> list[tuple[str, bytes]]:
-        """Deliveries the endpoint has not received yet, oldest first: (delivery id, payload)."""
+        """Events the endpoint has not received yet, oldest first: (delivery id, payload).
+
+        An event counts as received once any of its deliveries (a replay included) succeeded;
+        one that was replayed is listed once, under its newest delivery.
+        """
         async with self._db.connection() as conn:
             rows = await conn.fetch(
                 "SELECT d.id, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id"
-                " WHERE d.endpoint_id = $1 AND d.status <> 'succeeded' AND d.id > $2"
+                " WHERE d.endpoint_id = $1 AND d.id > $2"
+                " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.endpoint_id = d.endpoint_id"
+                "  AND o.event_id = d.event_id AND (o.status = 'succeeded' OR o.id > d.id))"
                 " ORDER BY d.id LIMIT $3",
                 endpoint_id,
                 after or "",
@@ -410,6 +414,11 @@ async def disable_endpoint(
     )
     await fan_out(conn, [event], now=now)
     return event
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
 
 
 def _attempt_row(a: Attempt) -> tuple[Any, ...]:

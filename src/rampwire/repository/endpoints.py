@@ -174,6 +174,9 @@ class EndpointRepository:
                 f"UPDATE endpoints SET {', '.join(sets)} WHERE id = $1 AND deleted_at IS NULL",
                 *args,
             )
+            if changed and changes.get("enabled") is False:
+                reason = changes.get("disabled_reason") or "disabled"
+                await cancel_waiting(conn, endpoint_id, now=now, reason=f"endpoint {reason}")
         if not changed:
             raise NotFound(f"no endpoint {endpoint_id!r}")
         return await self.get(endpoint_id)
@@ -220,9 +223,11 @@ class EndpointRepository:
 
 
 async def cancel_waiting(conn: Connection, endpoint_id: str, *, now: datetime, reason: str) -> None:
+    """Cancel what waits, in flight included: clearing the lease token makes a late result
+    from a worker that still holds it a no-op (its attempt is logged, the status stays)."""
     await conn.execute(
-        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, last_error = $2,"
-        " updated_at = $3 WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL",
+        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_token = NULL,"
+        " last_error = $2, updated_at = $3 WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL",
         endpoint_id,
         reason,
         to_us(now),
