@@ -73,9 +73,7 @@ class AuthorizationRepository:
             )
         return decision_id
 
-    async def decisions(
-        self, *, order_id: str | None = None, limit: int
-    ) -> list[dict[str, Any]]:
+    async def decisions(self, *, order_id: str | None = None, limit: int) -> list[dict[str, Any]]:
         sql = "SELECT id, decided_at, order_id, body FROM authorization_decisions"
         args: list[Any] = []
         if order_id is not None:

@@ -301,9 +301,7 @@ class OrderRepository:
                 " WHERE order_id = $1 ORDER BY seq",
                 order_id,
             )
-            if not rows and not await conn.fetchval(
-                "SELECT 1 FROM orders WHERE id = $1", order_id
-            ):
+            if not rows and not await conn.fetchval("SELECT 1 FROM orders WHERE id = $1", order_id):
                 raise NotFound(f"no order {order_id!r}")
         return [_entry(order_id, row) for row in rows]
 
