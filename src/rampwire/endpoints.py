@@ -90,9 +90,6 @@ class Endpoint:
     def enabled(self) -> bool:
         return self.disabled_at is None
 
-    def subscribes_to(self, event_type: str) -> bool:
-        return matches(self.event_types, event_type)
-
     def signing_secrets(self, now: datetime) -> list[Secret]:
         """Newest first; rotated-out secrets until they expire."""
         live = [s for s in self.secrets if s.active(now)]
@@ -111,14 +108,14 @@ def matches(patterns: Iterable[str], event_type: str) -> bool:
 
 def check_patterns(patterns: list[str]) -> tuple[str, ...]:
     if not patterns:
-        raise EndpointError("event_types", "give at least one pattern, such as \"order.*\"")
+        raise EndpointError("event_types", 'give at least one pattern, such as "order.*"')
     if len(patterns) > MAX_PATTERNS:
         raise EndpointError("event_types", f"at most {MAX_PATTERNS} patterns")
     for index, pattern in enumerate(patterns):
         where = f"event_types.{index}"
         if not _PATTERN.match(pattern) or ("*" in pattern and not pattern.endswith("*")):
             raise EndpointError(
-                where, f"{pattern!r} is not a pattern; use \"*\", \"order.*\" or a full type"
+                where, f'{pattern!r} is not a pattern; use "*", "order.*" or a full type'
             )
         if not any(matches([pattern], known) for known in EVENT_TYPES):
             raise EndpointError(where, f"{pattern!r} matches no event type")

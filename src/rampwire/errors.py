@@ -14,6 +14,7 @@ as RFC 9457 problem documents by :mod:`rampwire.api.problems`::
         ├── Conflict                  409
         │   ├── IllegalTransition     409: the change would move an order backwards
         │   └── IdempotencyConflict   409: same Idempotency-Key, different request
+        ├── InvalidRequest            422: fields that fail validation
         ├── PayloadTooLarge           413
         └── UnsupportedMediaType      415
 """
@@ -88,6 +89,13 @@ class IdempotencyConflict(Conflict):
     """This Idempotency-Key was already used with a different request."""
 
     code = "idempotency_conflict"
+
+
+class InvalidRequest(ClientError):
+    """The request is well-formed but invalid; ``errors`` names each field and why."""
+
+    status = 422
+    code = "validation_error"
 
 
 class PayloadTooLarge(ClientError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar, get_type_hints
@@ -17,7 +16,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from .orders import PATCHABLE_FIELDS, Order, OrderData
-from .types import JSONObject, Timestamp, format_decimal
+from .types import JSONObject, format_decimal
 
 T = TypeVar("T")
 
@@ -41,10 +40,6 @@ def dump(record: Any) -> JSONObject:
 def load(cls: type[T], data: Any) -> T:
     """Validate ``data`` (JSON-ready values) into a ``cls`` record; raises ValidationError."""
     return adapter(cls).validate_python(data)
-
-
-def load_json(cls: type[T], raw: bytes | str) -> T:
-    return adapter(cls).validate_json(raw)
 
 
 def _default(value: Any) -> Any:
@@ -110,8 +105,3 @@ class PatchError(ValueError):
     def __init__(self, errors: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
         self.errors = errors
-
-
-def parse_time(value: str) -> datetime:
-    """An aware ISO 8601 time in UTC; raises ValidationError for naive or malformed ones."""
-    return adapter(Timestamp).validate_python(value)

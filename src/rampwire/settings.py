@@ -23,8 +23,6 @@ DEFAULT_PORT: Final = 8080
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024  # 1 MiB
 DEFAULT_PAGE_LIMIT: Final = 50  # items per page when the client names none
 MAX_PAGE_LIMIT: Final = 500  # items per page, at most
-IDEMPOTENCY_TTL_SECONDS: Final = 24 * 3600  # how long an Idempotency-Key is remembered
-DB_POOL_SIZE: Final = 10  # PostgreSQL connections per process
 
 
 class ConfigError(RampwireError):

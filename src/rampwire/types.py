@@ -27,7 +27,7 @@ def parse_decimal(value: object) -> Decimal:
     Floats are refused: ``0.1`` cannot be represented and money must not lose a cent.
     """
     if isinstance(value, bool):
-        raise ValueError("must be a decimal string such as \"10.50\", not a boolean")
+        raise ValueError('must be a decimal string such as "10.50", not a boolean')
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
@@ -41,9 +41,9 @@ def parse_decimal(value: object) -> Decimal:
         except InvalidOperation as exc:  # pragma: no cover - the regex already filters
             raise ValueError(f"{value!r} is not a decimal number") from exc
     elif isinstance(value, float):
-        raise ValueError("must be a decimal string such as \"10.50\", not a JSON float")
+        raise ValueError('must be a decimal string such as "10.50", not a JSON float')
     else:
-        raise ValueError("must be a decimal string such as \"10.50\"")
+        raise ValueError('must be a decimal string such as "10.50"')
     if not result.is_finite():
         raise ValueError("must be a finite decimal")
     if len(result.as_tuple().digits) > MAX_AMOUNT_DIGITS:

@@ -22,7 +22,7 @@ from ..authorization import (
     Subject,
 )
 from ..authorization.config import STORAGE_VERSION
-from ..errors import ClientError, NotFound
+from ..errors import InvalidRequest, NotFound
 from ..orders import OrderData
 from ..repository.authorization import AuthorizationRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
@@ -38,13 +38,6 @@ _AUTH_FIELDS = {
     AuthKind.HEADER: ({"value"}, {"name"}),
     AuthKind.HMAC_SHA256: ({"secret"}, set()),
 }  # method: (secret fields, plain fields)
-
-
-class NoSubject(ClientError):
-    """The authorization callback needs to know who the user is."""
-
-    status = 422
-    code = "validation_error"
 
 
 class AuthIn(BaseModel):
@@ -75,7 +68,7 @@ def config_from_request(body: AuthorizationIn) -> AuthorizationConfig:
     stray = given - secret_fields - plain_fields
     if stray:
         field = f"auth.{sorted(stray)[0]}"
-        raise NoSubject(
+        raise InvalidRequest(
             f"{field}: is not used by the {body.auth.method.value} method",
             errors=[{"field": field, "reason": f"not used by {body.auth.method.value}"}],
         )
@@ -113,7 +106,7 @@ async def check(
     try:
         subject = Subject.from_order(data)
     except ValueError as exc:
-        raise NoSubject(
+        raise InvalidRequest(
             "references.user_email (or references.partner_customer_id) is required while the "
             "authorization callback is enabled",
             errors=[{"field": "references.user_email", "reason": "is required"}],

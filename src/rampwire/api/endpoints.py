@@ -26,7 +26,7 @@ from ..endpoints import (
     check_secret,
     new_secret,
 )
-from ..errors import BadRequest, ClientError
+from ..errors import BadRequest, InvalidRequest
 from ..ids import has_prefix
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
@@ -38,13 +38,6 @@ from .security import require
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 MAX_DESCRIPTION = 500
-
-
-class Invalid(ClientError):
-    """The endpoint settings are invalid."""
-
-    status = 422
-    code = "validation_error"
 
 
 class EndpointIn(BaseModel):
@@ -101,8 +94,8 @@ def _id(endpoint_id: str) -> str:
     return endpoint_id
 
 
-def _invalid(field: str, reason: str) -> Invalid:
-    return Invalid(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+def _invalid(field: str, reason: str) -> InvalidRequest:
+    return InvalidRequest(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
 
 
 async def _check_url(url: str, settings: Settings) -> str:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from .. import serde
 from ..apikeys import ApiKey, Scope
 from ..authorization import Operation
-from ..errors import BadRequest, ClientError
+from ..errors import BadRequest, InvalidRequest
 from ..events import Source
 from ..ids import has_prefix
 from ..lifecycle import Change
@@ -32,13 +32,6 @@ router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
-
-
-class ValidationFailed(ClientError):
-    """The request is invalid."""
-
-    status = 422
-    code = "validation_error"
 
 
 def repo(request: Request) -> OrderRepository:
@@ -120,7 +113,7 @@ async def list_orders(
     creation range (`created_from` inclusive, `created_to` exclusive); page with `cursor`."""
     for name, value in (("created_from", created_from), ("created_to", created_to)):
         if value is not None and value.tzinfo is None:
-            raise ValidationFailed(
+            raise InvalidRequest(
                 f"{name}: must carry a timezone, for example 2024-01-15T10:30:00Z",
                 errors=[{"field": name, "reason": "must carry a timezone"}],
             )
@@ -167,7 +160,7 @@ async def change_order(
     (null when nothing changed)."""
     _order_id(order_id)
     if body.status is None and not body.set:
-        raise ValidationFailed(
+        raise InvalidRequest(
             "give a status, fields to set, or both",
             errors=[{"field": "body", "reason": "needs status or set"}],
         )
@@ -175,7 +168,7 @@ async def change_order(
         patch = serde.load_patch(body.set)
     except PatchError as exc:
         errors = [{"field": f"set.{f}", "reason": r} for f, r in exc.errors]
-        raise ValidationFailed(
+        raise InvalidRequest(
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
         ) from exc
     now = utcnow()

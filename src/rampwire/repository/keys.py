@@ -56,12 +56,6 @@ class KeyRepository:
             rows = await conn.fetch(f"SELECT {_COLUMNS} FROM api_keys ORDER BY id")
         return [_key(row) for row in rows]
 
-    async def count_active(self) -> int:
-        async with self._db.connection() as conn:
-            return int(
-                await conn.fetchval("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
-            )
-
     async def revoke(self, key_id: str) -> ApiKey:
         async with self._db.transaction() as conn:
             await conn.execute(

@@ -20,6 +20,7 @@ class Row(Protocol):
 
     def __getitem__(self, key: str | int, /) -> Any: ...
 
+
 Dialect = Literal["sqlite", "postgresql"]
 
 
@@ -100,5 +101,3 @@ def from_us(value: int) -> datetime:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
