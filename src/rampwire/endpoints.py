@@ -1,8 +1,14 @@
 """Endpoints: where events go, in which wire format, and how fast.
 
 An endpoint subscribes to event types by pattern (``order.*``, ``order.completed``, ``*``),
-signs with its ``whsec_`` secrets (a rotated-out secret keeps signing for
-:data:`ROTATION_OVERLAP`), and may ask for per-order FIFO delivery.
+speaks one wire format (its *dialect*: ``standard`` or a provider's), signs with its secrets (a
+rotated-out secret keeps signing for :data:`ROTATION_OVERLAP`), and may ask for per-order FIFO
+delivery.
+
+What a secret is depends on the dialect: ``whsec_`` + base64 for ``standard``; Revolut's
+``wsk_`` signing secret; a shared secret for Saber and Koywe; the partner access token for
+Transak. Fireblocks endpoints have none: rampwire's own RSA key signs, and its public half is
+served at ``/.well-known/jwks.json``.
 """
 
 from __future__ import annotations
@@ -16,13 +22,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from .dialects import get_dialect
+from .dialects.base import DialectName, UnknownDialect
 from .events import EVENT_TYPES
 from .settings import Secret
 
 ENDPOINT_ID_PREFIX = "ep"
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24  # random bytes in a generated secret
-MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # for secrets a user brings
+MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # for whsec_ secrets a user brings
+MIN_SHARED_SECRET, MAX_SHARED_SECRET = 16, 2048  # characters, for the providers' secrets
+KEY_SIGNED = frozenset({DialectName.FIREBLOCKS})  # signed with rampwire's key, no secret
+_SHARED_PREFIX = {DialectName.REVOLUT: "wsk_"}  # generated secrets look like the provider's
 ROTATION_OVERLAP = timedelta(hours=24)  # an old secret keeps signing this long after rotation
 DEFAULT_MAX_IN_FLIGHT = 50  # concurrent requests to one endpoint
 MAX_MAX_IN_FLIGHT = 1000
@@ -38,6 +49,8 @@ FORBIDDEN_HEADERS = frozenset(
         "host", "content-length", "content-type", "transfer-encoding", "connection",
         "keep-alive", "upgrade", "te", "trailer", "expect", "proxy-authorization",
         "proxy-connection", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature",
+        "revolut-request-timestamp", "revolut-signature", "x-saber-timestamp",
+        "x-saber-signature", "fireblocks-signature", "fireblocks-webhook-signature",
     }
 )  # fmt: skip
 
@@ -106,7 +119,11 @@ def matches(patterns: Iterable[str], event_type: str) -> bool:
     return False
 
 
-def check_patterns(patterns: list[str]) -> tuple[str, ...]:
+def check_patterns(
+    patterns: list[str], dialect: DialectName = DialectName.STANDARD
+) -> tuple[str, ...]:
+    """The patterns, deduplicated; each must match an event type the dialect can carry."""
+    carried = [t for t in EVENT_TYPES if get_dialect(dialect).can_encode(t)]
     if not patterns:
         raise EndpointError("event_types", 'give at least one pattern, such as "order.*"')
     if len(patterns) > MAX_PATTERNS:
@@ -119,6 +136,10 @@ def check_patterns(patterns: list[str]) -> tuple[str, ...]:
             )
         if not any(matches([pattern], known) for known in EVENT_TYPES):
             raise EndpointError(where, f"{pattern!r} matches no event type")
+        if not any(matches([pattern], known) for known in carried):
+            raise EndpointError(
+                where, f"{pattern!r} matches no event the {dialect.value} format can carry"
+            )
     return tuple(dict.fromkeys(patterns))
 
 
@@ -139,12 +160,38 @@ def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return dict(headers)
 
 
-def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+def check_dialect(name: str) -> DialectName:
+    try:
+        return get_dialect(name).name
+    except UnknownDialect as exc:
+        known = ", ".join(d.value for d in DialectName)
+        raise EndpointError("dialect", f"{name!r} is not a dialect; use one of {known}") from exc
 
 
-def check_secret(value: str) -> str:
-    """A user-supplied secret: ``whsec_`` and base64 of 24 to 64 bytes."""
+def new_secret(dialect: DialectName = DialectName.STANDARD) -> str | None:
+    """A fresh secret in the dialect's format; None where rampwire's own key signs."""
+    if dialect in KEY_SIGNED:
+        return None
+    if dialect is DialectName.STANDARD:
+        raw = secrets.token_bytes(SECRET_BYTES)
+        return SECRET_PREFIX + base64.b64encode(raw).decode("ascii")
+    return _SHARED_PREFIX.get(dialect, "") + secrets.token_urlsafe(32)
+
+
+def check_secret(value: str, dialect: DialectName = DialectName.STANDARD) -> str:
+    """A secret a user brings, in the dialect's format."""
+    if dialect in KEY_SIGNED:
+        raise EndpointError(
+            "secret", f"{dialect.value} endpoints are signed with rampwire's key; give no secret"
+        )
+    if dialect is not DialectName.STANDARD:
+        if not MIN_SHARED_SECRET <= len(value) <= MAX_SHARED_SECRET:
+            raise EndpointError(
+                "secret", f"must be {MIN_SHARED_SECRET} to {MAX_SHARED_SECRET} characters"
+            )
+        if not value.isascii() or not value.isprintable() or " " in value:
+            raise EndpointError("secret", "must be printable ASCII without spaces")
+        return value
     if not value.startswith(SECRET_PREFIX):
         raise EndpointError("secret", f"must start with {SECRET_PREFIX}")
     try:

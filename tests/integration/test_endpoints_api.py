@@ -327,8 +327,23 @@ CREATE_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("max-in-flight-zero", {"max_in_flight": 0}, "max_in_flight"),
     ("ordering", {"ordering": "random"}, "ordering"),
     ("unknown-field", {"colour": "red"}, "colour"),
-    ("dialect-provider", {"dialect": "fireblocks"}, "dialect"),
     ("dialect-unknown", {"dialect": "carrier-pigeon"}, "dialect"),
+    ("dialect-not-a-string", {"dialect": 7}, "dialect"),
+    ("fireblocks-with-secret", {"dialect": "fireblocks", "secret": "x" * 32}, "secret"),
+    ("revolut-short-secret", {"dialect": "revolut", "secret": "wsk_short"}, "secret"),
+    ("koywe-secret-with-space", {"dialect": "koywe", "secret": "a b" * 8}, "secret"),
+    ("transak-non-ascii-secret", {"dialect": "transak", "secret": "é" * 20}, "secret"),
+    ("standard-secret-for-saber", {"dialect": "saber", "secret": "x"}, "secret"),
+    (
+        "provider-filter-carries-nothing",
+        {"dialect": "revolut", "event_types": ["endpoint.disabled"]},
+        "event_types.0",
+    ),
+    (
+        "provider-filter-anomaly",
+        {"dialect": "transak", "event_types": ["order.completed", "order.anomaly"]},
+        "event_types.1",
+    ),
 ]
 
 

@@ -19,9 +19,10 @@ from ..repository import KeyRepository, OrderRepository
 from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
+from ..repository.signing_keys import SigningKeyRepository
 from ..settings import Settings
 from ..storage import Database, migrate, open_database
-from . import authorization, deliveries, endpoints, health, orders, problems
+from . import authorization, deliveries, endpoints, health, jwks, orders, problems
 from .limits import BodyLimit
 
 
@@ -56,6 +57,7 @@ def create_app(
         app.state.endpoints = EndpointRepository(database, box)
         app.state.deliveries = DeliveryRepository(database)
         app.state.authorization = AuthorizationRepository(database, box)
+        app.state.signing_keys = SigningKeyRepository(database, box)
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         app.state.authorizer = AuthorizationClient(session=session)
         stop = asyncio.Event()
@@ -85,5 +87,6 @@ def create_app(
     app.include_router(endpoints.router)
     app.include_router(deliveries.router)
     app.include_router(authorization.router)
+    app.include_router(jwks.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

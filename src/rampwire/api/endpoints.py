@@ -13,6 +13,7 @@ from ..apikeys import ApiKey, Scope
 from ..delivery.records import DeliveryStatus
 from ..delivery.retry import policy_from_json
 from ..delivery.ssrf import ForbiddenTarget, check_url, resolve_and_check
+from ..dialects.base import DialectName
 from ..endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
     MAX_MAX_IN_FLIGHT,
@@ -21,6 +22,7 @@ from ..endpoints import (
     EndpointError,
     Ordering,
     SigningSecret,
+    check_dialect,
     check_headers,
     check_patterns,
     check_secret,
@@ -51,9 +53,17 @@ class EndpointIn(BaseModel):
     rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT, description="requests/s")
     max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=MAX_MAX_IN_FLIGHT)
     ordering: Ordering = Ordering.NONE
-    dialect: str = "standard"
-    retry_policy: dict[str, Any] | None = None
-    secret: str | None = Field(None, description="a whsec_ secret; generated when omitted")
+    dialect: str = Field(
+        "standard", description="standard, revolut, saber, fireblocks, koywe or transak"
+    )
+    retry_policy: dict[str, Any] | None = Field(
+        None, description="overrides the dialect's retry policy"
+    )
+    secret: str | None = Field(
+        None,
+        description="whsec_ for standard, the provider's secret or access token otherwise;"
+        " generated when omitted (none for fireblocks: rampwire's RSA key signs)",
+    )
 
 
 class EndpointPatch(BaseModel):
@@ -109,15 +119,15 @@ async def _check_url(url: str, settings: Settings) -> str:
     return url
 
 
-def _check(changes: dict[str, Any]) -> dict[str, Any]:
+def _check(changes: dict[str, Any], dialect: DialectName) -> dict[str, Any]:
     """Validate the fields that need more than their types; raise 422 naming the field."""
     try:
         if changes.get("event_types") is not None:
-            changes["event_types"] = check_patterns(changes["event_types"])
+            changes["event_types"] = check_patterns(changes["event_types"], dialect)
         if changes.get("headers") is not None:
             changes["headers"] = check_headers(changes["headers"])
         if changes.get("secret") is not None:
-            check_secret(changes["secret"])
+            check_secret(changes["secret"], dialect)
     except EndpointError as exc:
         raise _invalid(exc.field, exc.reason) from exc
     if changes.get("retry_policy") is not None:
@@ -125,9 +135,14 @@ def _check(changes: dict[str, Any]) -> dict[str, Any]:
             policy_from_json(changes["retry_policy"])
         except ValueError as exc:
             raise _invalid("retry_policy", str(exc)) from exc
-    if changes.get("dialect", "standard") != "standard":
-        raise _invalid("dialect", 'only "standard" is delivered so far')
     return changes
+
+
+def _dialect(name: str) -> DialectName:
+    try:
+        return check_dialect(name)
+    except EndpointError as exc:
+        raise _invalid(exc.field, exc.reason) from exc
 
 
 def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
@@ -173,18 +188,19 @@ async def create_endpoint(
 ) -> Response:
     """Subscribe a URL to events. The response carries the signing secret (also readable later
     at `/v1/endpoints/{id}/secret`)."""
-    fields = _check(body.model_dump())
+    dialect = _dialect(body.dialect)
+    fields = _check(body.model_dump(), dialect)
     await _check_url(body.url, request.app.state.settings)
     now = utcnow()
-    secret = fields["secret"] or new_secret()
+    secret = fields["secret"] or new_secret(dialect)
     endpoint = Endpoint(
         id=EndpointRepository.new_id(),
         url=body.url,
         description=body.description,
         event_types=fields["event_types"],
-        dialect=body.dialect,
+        dialect=dialect.value,
         headers=fields["headers"],
-        secrets=(SigningSecret(value=Secret(secret), created_at=now),),
+        secrets=() if secret is None else (SigningSecret(value=Secret(secret), created_at=now),),
         rate_limit=body.rate_limit,
         max_in_flight=body.max_in_flight,
         ordering=body.ordering,
@@ -225,7 +241,10 @@ async def update_endpoint(
     _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
 ) -> Response:
     """Change some settings; `enabled: false` (with `disabled_reason`) pauses deliveries."""
-    changes = _check({name: getattr(body, name) for name in body.model_fields_set})
+    endpoints = _endpoints(request)
+    current = await endpoints.get(_id(endpoint_id))
+    fields = {name: getattr(body, name) for name in body.model_fields_set}
+    changes = _check(fields, _dialect(current.dialect))
     if "url" in changes:
         if changes["url"] is None:
             raise _invalid("url", "cannot be null")
@@ -233,7 +252,7 @@ async def update_endpoint(
     for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled"):
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
-    updated = await _endpoints(request).update(_id(endpoint_id), changes, now=utcnow())
+    updated = await endpoints.update(current.id, changes, now=utcnow())
     return _json(endpoint_json(updated))
 
 
@@ -262,9 +281,14 @@ async def rotate_secret(
     body: RotateIn | None = None,
 ) -> Response:
     """Start signing with a new secret; the old one keeps signing for 24 hours."""
-    secret = body.secret if body and body.secret else new_secret()
-    _check({"secret": secret})
-    endpoint = await _endpoints(request).rotate_secret(_id(endpoint_id), secret, now=utcnow())
+    endpoints = _endpoints(request)
+    current = await endpoints.get(_id(endpoint_id))
+    dialect = _dialect(current.dialect)
+    secret = body.secret if body and body.secret else new_secret(dialect)
+    if secret is None:
+        raise _invalid("dialect", f"{dialect.value} endpoints have no secret to rotate")
+    _check({"secret": secret}, dialect)
+    endpoint = await endpoints.rotate_secret(current.id, secret, now=utcnow())
     return _json(_secrets_json(endpoint))
 
 

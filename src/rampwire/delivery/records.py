@@ -32,6 +32,7 @@ class ErrorClass(StrEnum):
     CONNECTION = "connection"  # refused, reset, DNS failure, TLS
     FORBIDDEN_TARGET = "forbidden_target"  # the SSRF guard refused the resolved address
     BAD_CONFIGURATION = "bad_configuration"  # e.g. the dialect lacks credentials
+    UNENCODABLE = "unencodable"  # the endpoint's dialect cannot express this event: not sent
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,7 +73,7 @@ class Attempt:
     duration_us: int
     request_url: str
     request_headers: dict[str, str]
-    request_body: str | None  # None: the event payload itself, unchanged
+    request_body: str | None  # None: the event payload itself, unchanged (standard dialect)
     response_status: int | None
     response_headers: dict[str, str] | None
     response_body: str | None

@@ -58,8 +58,8 @@ def next_attempt_at(
     rng: random.Random | None = None,
 ) -> datetime | None:
     """When to try again after the ``attempts_made``-th attempt failed; None: it is dead."""
-    if error_class is ErrorClass.BAD_CONFIGURATION:
-        return None
+    if error_class in (ErrorClass.BAD_CONFIGURATION, ErrorClass.UNENCODABLE):
+        return None  # sending it again cannot help
     if status is not None and not policy.should_retry(status):
         return None
     spread = (rng or random).uniform(-1.0, 1.0)

@@ -1,4 +1,9 @@
-"""One attempt: prepare (sign) → send → on success or on failure, with a typed result.
+"""One attempt: prepare (encode and sign in the endpoint's dialect) → send → on success or on
+failure, with a typed result.
+
+A ``standard`` endpoint gets the stored envelope byte for byte; a provider dialect re-encodes the
+event and the order snapshot inside it in that provider's wire format, signed its way. An event
+the dialect cannot express (an off-ramp order to a buy-only format) is dead at once, unsent.
 
 Nothing here touches the database: the worker claims, the sender sends, the result is recorded
 in batches. A receiver that hangs, resets, redirects, answers 5xx, sends a huge body or trickles
@@ -13,12 +18,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 
 from .. import __version__
 from ..dialects import standard
-from ..dialects.base import DeliveryPolicy
+from ..dialects.base import DeliveryPolicy, Dialect, DialectError, DialectName, WireRequest
 from ..ids import new_id
 from ..types import utcnow
 from .records import (
@@ -44,7 +50,8 @@ class Target:
 
     endpoint_id: str
     url: str
-    credentials: standard.StandardCredentials
+    dialect: Dialect[Any]
+    credentials: Any  # the dialect's credentials type
     headers: Mapping[str, str]
     policy: DeliveryPolicy
     max_in_flight: int
@@ -83,15 +90,17 @@ class Sender:
 
     async def attempt(self, claimed: Claimed, target: Target) -> Result:
         started = utcnow()
-        headers = self._prepare(claimed, target, started)
+        try:
+            wire = _prepare(claimed, target, started)
+        except DialectError as exc:
+            answer = _failure(ErrorClass.UNENCODABLE, f"{target.dialect.name.value}: {exc}")
+            return self._conclude(claimed, target, {}, None, answer, started, 0)
+        headers = {**target.headers, **wire.headers, "user-agent": USER_AGENT}
         clock = time.perf_counter()
-        answer = await self._send(target.url, headers, claimed.payload)
+        answer = await self._send(target.url, headers, wire.body)
         duration_us = int((time.perf_counter() - clock) * 1_000_000)
-        return self._conclude(claimed, target, headers, answer, started, duration_us)
-
-    def _prepare(self, claimed: Claimed, target: Target, now: datetime) -> dict[str, str]:
-        signed = standard.sign(claimed.event_id, claimed.payload, target.credentials, now=now)
-        return {**target.headers, **signed.headers, "user-agent": USER_AGENT}
+        body = None if wire.body is claimed.payload else wire.body
+        return self._conclude(claimed, target, headers, body, answer, started, duration_us)
 
     async def _send(self, url: str, headers: dict[str, str], body: bytes) -> _Answer:
         try:
@@ -131,6 +140,7 @@ class Sender:
         claimed: Claimed,
         target: Target,
         headers: dict[str, str],
+        body: bytes | None,
         answer: _Answer,
         started: datetime,
         duration_us: int,
@@ -145,7 +155,7 @@ class Sender:
             duration_us=duration_us,
             request_url=target.url,
             request_headers=logged,
-            request_body=None,  # the event payload, sent verbatim
+            request_body=None if body is None else _capped_text(body),
             response_status=answer.status,
             response_headers=answer.headers,
             response_body=answer.body,
@@ -180,6 +190,17 @@ class Sender:
             succeeded=False,
             disable_endpoint="the receiver answered 410 Gone" if gone else None,
         )
+
+
+def _prepare(claimed: Claimed, target: Target, now: datetime) -> WireRequest:
+    if target.dialect.name is DialectName.STANDARD:
+        return standard.sign(claimed.event_id, claimed.payload, target.credentials, now=now)
+    event, order = standard.stored_event(claimed.payload)
+    return target.dialect.encode(event, order, target.credentials, now=now)
+
+
+def _capped_text(body: bytes) -> str:
+    return body[:BODY_CAP_BYTES].decode("utf-8", "replace")
 
 
 async def _read_capped(stream: aiohttp.StreamReader) -> bytes:

@@ -23,17 +23,19 @@ from typing import Any
 import aiohttp
 
 from ..crypto import SecretBox
-from ..dialects import standard
-from ..endpoints import Endpoint
+from ..dialects import FireblocksCredentials, get_dialect
+from ..dialects.base import DialectError
+from ..endpoints import KEY_SIGNED, Endpoint
 from ..errors import NotFound, StorageError
 from ..ids import new_id
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
+from ..repository.signing_keys import SigningKeyRepository
 from ..storage import Database
 from ..types import utcnow
 from .limits import EndpointLimiter
 from .records import Claimed, Result
-from .retry import DEFAULT_POLICY, policy_from_json
+from .retry import policy_from_json
 from .sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
 from .ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 
@@ -74,11 +76,12 @@ class Worker:
         self._options = options or WorkerOptions()
         self._deliveries = DeliveryRepository(db)
         self._endpoints = EndpointRepository(db, box)
+        self._signing_keys = SigningKeyRepository(db, box)
         self._wake = asyncio.Event()
         self._capacity = asyncio.Event()
         self._results: asyncio.Queue[Result] = asyncio.Queue()
         self._outstanding: set[asyncio.Task[None]] = set()
-        self._targets: dict[str, tuple[float, Target | None]] = {}
+        self._targets: dict[str, tuple[float, Target | str | None]] = {}
         self._limiters: dict[str, EndpointLimiter] = {}
         self._policy = policy
         self._token_prefix = new_id("lease")
@@ -154,10 +157,9 @@ class Worker:
 
     async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
         target = await self._target(claimed.endpoint_id)
-        if target is None:
-            await self._deliveries.cancel_claimed(
-                [claimed], reason="endpoint disabled", now=utcnow()
-            )
+        if isinstance(target, str) or target is None:
+            reason = target or "endpoint disabled"
+            await self._deliveries.cancel_claimed([claimed], reason=reason, now=utcnow())
             return
         limiter = self._limiter(claimed.endpoint_id, target)
         try:
@@ -172,20 +174,49 @@ class Worker:
         self.sent += 1
         await self._results.put(result)
 
-    async def _target(self, endpoint_id: str) -> Target | None:
+    async def _target(self, endpoint_id: str) -> Target | str | None:
+        """The endpoint's send settings; None when it is gone or disabled, a reason when its
+        credentials are unusable."""
         cached = self._targets.get(endpoint_id)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
-        target: Target | None = None
+        target: Target | str | None = None
         try:
             endpoint = await self._endpoints.get(endpoint_id)
         except NotFound:
             endpoint = None
         if endpoint is not None and endpoint.enabled:
-            target = _target(endpoint)
+            try:
+                target = await self._build(endpoint)
+            except DialectError as exc:
+                log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
+                target = f"endpoint credentials unusable: {exc}"
         self._targets[endpoint_id] = (now + ENDPOINT_CACHE_S, target)
         return target
+
+    async def _build(self, endpoint: Endpoint) -> Target:
+        dialect = get_dialect(endpoint.dialect)
+        policy = dialect.policy
+        if endpoint.retry_policy is not None:
+            policy = policy_from_json(endpoint.retry_policy)
+        credentials: object
+        if dialect.name in KEY_SIGNED:
+            key = await self._signing_keys.current(now=utcnow())
+            credentials = FireblocksCredentials(signing_key=key)
+        else:
+            secrets = [s.reveal() for s in endpoint.signing_secrets(utcnow())]
+            credentials = dialect.credentials_from_secrets(secrets)
+        return Target(
+            endpoint_id=endpoint.id,
+            url=endpoint.url,
+            dialect=dialect,
+            credentials=credentials,
+            headers=dict(endpoint.headers),
+            policy=policy,
+            max_in_flight=endpoint.max_in_flight,
+            rate_limit=endpoint.rate_limit,
+        )
 
     def _limiter(self, endpoint_id: str, target: Target) -> EndpointLimiter:
         found = self._limiters.get(endpoint_id)
@@ -230,22 +261,6 @@ class Worker:
                     self._targets.pop(result.claimed.endpoint_id, None)
             return len(events)
         return 0
-
-
-def _target(endpoint: Endpoint) -> Target:
-    policy = DEFAULT_POLICY
-    if endpoint.retry_policy is not None:
-        policy = policy_from_json(endpoint.retry_policy)
-    secrets = tuple(endpoint.signing_secrets(utcnow()))
-    return Target(
-        endpoint_id=endpoint.id,
-        url=endpoint.url,
-        credentials=standard.StandardCredentials(secrets=secrets),
-        headers=dict(endpoint.headers),
-        policy=policy,
-        max_in_flight=endpoint.max_in_flight,
-        rate_limit=endpoint.rate_limit,
-    )
 
 
 async def _first(

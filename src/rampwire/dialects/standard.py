@@ -36,6 +36,7 @@ from .base import (
     EventLike,
     InvalidCredentials,
     MalformedHeader,
+    OutboundEvent,
     ProviderEvent,
     SignatureMismatch,
     WireRequest,
@@ -201,13 +202,20 @@ def decode(
         ]
 
 
-def order_snapshot(payload: bytes) -> Order:
-    """The order inside a stored envelope, for encoding it into a provider dialect."""
+def stored_event(payload: bytes) -> tuple[OutboundEvent, Order]:
+    """The event and the order inside a stored envelope, to encode them in a provider dialect."""
     with translate_errors("stored event"):
-        data = parse_object(payload).get("data")
+        raw = parse_object(payload)
+        data = raw.get("data")
         if not isinstance(data, dict) or data.get("order") is None:
             raise ValueError("the event carries no order")
-        return serde.load(Order, data["order"])
+        event = OutboundEvent(
+            id=str(raw["id"]),
+            type=str(raw["type"]),
+            created_at=parse_iso(raw.get("created_at")),
+            payload=payload,
+        )
+        return event, serde.load(Order, data["order"])
 
 
 _STATUS_VALUES = frozenset(status.value for status in OrderStatus)

@@ -24,6 +24,7 @@ from ..delivery.records import (
     ErrorClass,
     Result,
 )
+from ..dialects import get_dialect
 from ..endpoints import Ordering, matches
 from ..errors import NotFound
 from ..events import Event, endpoint_disabled_event
@@ -47,7 +48,7 @@ async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -
     if not events:
         return 0
     endpoints = await conn.fetch(
-        "SELECT id, event_types, ordering FROM endpoints"
+        "SELECT id, event_types, ordering, dialect FROM endpoints"
         " WHERE disabled_at IS NULL AND deleted_at IS NULL"
     )
     if not endpoints:
@@ -58,6 +59,8 @@ async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -
         for endpoint in endpoints:
             if not matches(serde.from_json(endpoint["event_types"]), event.type):
                 continue
+            if not get_dialect(endpoint["dialect"]).can_encode(event.type):
+                continue  # e.g. order.anomaly to an endpoint speaking a provider's format
             fifo = endpoint["ordering"] == Ordering.PER_ORDER_FIFO and event.order_id is not None
             rows.append(
                 (

@@ -137,3 +137,12 @@ CREATE TABLE attempts (
     error TEXT
 );
 CREATE INDEX attempts_delivery ON attempts (delivery_id, attempt);
+
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    algorithm TEXT NOT NULL,
+    private_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    retired_at BIGINT
+);
+CREATE UNIQUE INDEX signing_keys_current ON signing_keys (algorithm) WHERE retired_at IS NULL;

@@ -98,7 +98,14 @@ def test_a_stored_payload_is_sent_verbatim_on_every_attempt() -> None:
     assert first.headers["webhook-id"] == later.headers["webhook-id"] == stored.id
     assert first.headers["webhook-signature"] != later.headers["webhook-signature"]
     assert std.sign(stored.id, stored.payload, CREDS, now=NOW) == first
-    assert std.order_snapshot(stored.payload) == order
+    event, snapshot = std.stored_event(stored.payload)
+    assert snapshot == order
+    assert (event.id, event.type, event.created_at, event.payload) == (
+        stored.id,
+        stored.type,
+        stored.created_at,
+        stored.payload,
+    )
 
 
 def test_non_order_events_decode_to_nothing() -> None:
