@@ -64,9 +64,10 @@ def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Eve
     """The events a merge outcome produces: none, one, or one plus ``order.anomaly``."""
     events: list[Event] = []
     if outcome.event_type is not None:
-        events.append(
-            _order_event(outcome.event_type, outcome.order, outcome.previous_status, source, now)
-        )
+        order = outcome.order
+        if outcome.anomaly is not None:  # the anomaly takes the last version, each its own
+            order = order.evolve(version=order.version - 1)
+        events.append(_order_event(outcome.event_type, order, outcome.previous_status, source, now))
     if outcome.anomaly is not None:
         anomaly = {
             "code": outcome.anomaly.code,

@@ -13,6 +13,9 @@ same order:
 - A **terminal conflict** (``completed`` and ``failed`` for one order, or ``refunded`` after
   ``completed``) is never applied silently: the outcome carries an :class:`Anomaly` whichever
   status wins. ``refunded`` after ``failed`` is not a conflict: money taken can be returned.
+- An **amount mismatch** (the ``amount_mismatch`` status reached, or a mismatch recorded) is an
+  anomaly too. An anomaly is an event about the order of its own, so it takes a version: the
+  order's version, which is also its events' sequence, grows by one more.
 
 ``strict`` mode is the API's: the caller is the authority on its own orders, so a change that
 would be stale or conflicting is refused with :class:`~rampwire.errors.IllegalTransition`
@@ -102,7 +105,7 @@ class Change:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Anomaly:
-    code: str  # terminal_conflict
+    code: str  # terminal_conflict, amount_mismatch
     detail: str
     statuses: tuple[str, ...]
 
@@ -126,6 +129,11 @@ class Outcome:
 
     @property
     def changed(self) -> bool:
+        """Whether the order must be written: a new status, new fields or an anomaly."""
+        return self.state_changed or self.anomaly is not None
+
+    @property
+    def state_changed(self) -> bool:
         return self.status_result is StatusResult.ADVANCED or bool(self.changed_fields)
 
     @property
@@ -217,11 +225,14 @@ def merge(
                 updates[name] = value
 
     changed_fields = tuple(sorted(updates))
-    if result is StatusResult.ADVANCED or changed_fields:
+    if anomaly is None:
+        anomaly = _amount_mismatch(updates, new_status if result is StatusResult.ADVANCED else None)
+    steps = (result is StatusResult.ADVANCED or bool(changed_fields)) + (anomaly is not None)
+    if steps:
         new_order = order.evolve(
             **updates,
             status=new_status,
-            version=order.version + 1,
+            version=order.version + steps,
             updated_at=max(now, order.updated_at),
         )
     else:
@@ -234,6 +245,18 @@ def merge(
         changed_fields=changed_fields,
         anomaly=anomaly,
     )
+
+
+def _amount_mismatch(updates: Mapping[str, Any], reached: OrderStatus | None) -> Anomaly | None:
+    mismatch = updates.get("amount_mismatch")
+    if mismatch is None and reached is not S.AMOUNT_MISMATCH:
+        return None
+    detail = "the payment received does not match the order's amount"
+    if mismatch is not None:
+        expected = "?" if mismatch.expected is None else mismatch.expected
+        currency = f" {mismatch.currency}" if mismatch.currency else ""
+        detail = f"received {mismatch.received}{currency}, expected {expected}{currency}"
+    return Anomaly(code="amount_mismatch", detail=detail, statuses=(S.AMOUNT_MISMATCH.value,))
 
 
 def _field_wins(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -19,7 +20,7 @@ from rampwire.lifecycle import (
     check_transition,
     merge,
 )
-from rampwire.orders import Order, OrderStatus, Side
+from rampwire.orders import AmountMismatch, Order, OrderStatus, Side
 
 S = OrderStatus
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
@@ -183,6 +184,46 @@ def test_version_counts_changes_and_event_types_follow() -> None:
     )
     assert [o.event_type for o in outcomes] == ["order.processing", "order.updated", None]
     assert [o.order.version for o in outcomes] == [2, 3, 3]
+
+
+def test_an_anomaly_takes_a_version_of_its_own() -> None:
+    outcomes = fold(
+        [
+            Change(occurred_at=T0, status=S.COMPLETED),  # version 2
+            Change(occurred_at=T0, status=S.FAILED),  # stale, an anomaly: 3
+            Change(occurred_at=T0, status=S.FAILED),  # seen again, again an anomaly: 4
+        ]
+    )
+    assert [o.order.version for o in outcomes] == [2, 3, 4]
+    assert [o.changed for o in outcomes] == [True, True, True]
+    assert [o.state_changed for o in outcomes] == [True, False, False]
+
+
+def test_an_amount_mismatch_is_an_anomaly_once() -> None:
+    mismatch = AmountMismatch(received=Decimal("90"), expected=Decimal("100"), currency="INR")
+    outcomes = fold(
+        [
+            Change(occurred_at=T0, status=S.AMOUNT_MISMATCH, patch={"amount_mismatch": mismatch}),
+            Change(occurred_at=T0, patch={"amount_mismatch": mismatch}),
+        ]
+    )
+    first = outcomes[0]
+    assert first.anomaly is not None and first.anomaly.code == "amount_mismatch"
+    assert "received 90 INR, expected 100 INR" in first.anomaly.detail
+    assert first.order.version == 3  # the status change, then the anomaly
+    assert outcomes[1].anomaly is None and not outcomes[1].changed
+
+
+def test_reaching_the_amount_mismatch_status_alone_is_an_anomaly() -> None:
+    outcome = fold([Change(occurred_at=T0, status=S.AMOUNT_MISMATCH)])[0]
+    assert outcome.anomaly is not None and outcome.anomaly.code == "amount_mismatch"
+    stale = fold(
+        [
+            Change(occurred_at=T0, status=S.PROCESSING),
+            Change(occurred_at=T0, status=S.AMOUNT_MISMATCH),
+        ]
+    )[1]
+    assert stale.anomaly is None  # moved past it: nothing was reached
 
 
 @pytest.mark.parametrize(

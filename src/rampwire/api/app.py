@@ -15,14 +15,27 @@ from ..authorization import AuthorizationClient
 from ..crypto import secret_box
 from ..delivery.ssrf import GuardedConnector
 from ..delivery.worker import Worker, WorkerOptions
+from ..ingest import Ingestor
 from ..repository import KeyRepository, OrderRepository
 from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
+from ..repository.inbound import InboundRepository
 from ..repository.signing_keys import SigningKeyRepository
+from ..repository.sources import SourceRepository
 from ..settings import Settings
 from ..storage import Database, migrate, open_database
-from . import authorization, deliveries, endpoints, health, jwks, orders, problems
+from . import (
+    authorization,
+    deliveries,
+    endpoints,
+    health,
+    ingest,
+    jwks,
+    orders,
+    problems,
+    sources,
+)
 from .limits import BodyLimit
 
 
@@ -58,6 +71,9 @@ def create_app(
         app.state.deliveries = DeliveryRepository(database)
         app.state.authorization = AuthorizationRepository(database, box)
         app.state.signing_keys = SigningKeyRepository(database, box)
+        app.state.sources = SourceRepository(database, box)
+        app.state.inbound = InboundRepository(database, app.state.orders)
+        app.state.ingestor = Ingestor(app.state.sources, app.state.inbound)
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         app.state.authorizer = AuthorizationClient(session=session)
         stop = asyncio.Event()
@@ -88,5 +104,7 @@ def create_app(
     app.include_router(deliveries.router)
     app.include_router(authorization.router)
     app.include_router(jwks.router)
+    app.include_router(sources.router)
+    app.include_router(ingest.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

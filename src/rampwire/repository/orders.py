@@ -13,7 +13,15 @@ from ..errors import IdempotencyConflict, NotFound
 from ..events import Event, Source, created_event, order_events
 from ..ids import new_id
 from ..lifecycle import Change, Outcome, Stamps, merge
-from ..orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderData, OrderStatus
+from ..orders import (
+    ORDER_ID_PREFIX,
+    PATCHABLE_FIELDS,
+    Order,
+    OrderData,
+    OrderStatus,
+    Provider,
+    Side,
+)
 from ..storage import Connection, Database, Row
 from ..storage.database import from_us, to_us
 from ..timeline import EntryKind, TimelineEntry, entry_kind
@@ -70,7 +78,7 @@ class OrderRepository:
             await conn.execute("SELECT pg_notify('rampwire_deliveries', '')")
         return made
 
-    def _published(self, made: int) -> None:
+    def published(self, made: int) -> None:
         if made and self._on_publish is not None:
             self._on_publish()
 
@@ -104,38 +112,10 @@ class OrderRepository:
         )
         event = created_event(order, source, now=now)
         response = serde.dump(order)
-        entry = TimelineEntry(
-            order_id=order.id,
-            seq=1,
-            kind=EntryKind.CREATED,
-            recorded_at=now,
-            occurred_at=occurred_at,
-            status=status.value,
-            from_status=status.value,
-            to_status=status.value,
-            version=1,
-            changed_fields=(),
-            event_ids=(event.id,),
-            source=source,
-            actor=actor,
-        )
+        entry = _created_entry(order, occurred_at, event, source, actor=actor)
         try:
             async with self._db.transaction() as conn:
-                await conn.execute(
-                    "INSERT INTO orders (id, provider, provider_order_id, side, status, version,"
-                    " created_at, updated_at, status_at, field_times, body)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    order.id,
-                    order.provider,
-                    order.provider_order_id,
-                    order.side.value,
-                    order.status.value,
-                    order.version,
-                    to_us(order.created_at),
-                    to_us(order.updated_at),
-                    *_stamp_columns(stamps),
-                    serde.to_json(response).decode(),
-                )
+                await _insert_order(conn, order, stamps)
                 await _insert_entry(conn, entry)
                 made = await self._publish(conn, [event], now)
                 if idempotency is not None:
@@ -157,7 +137,7 @@ class OrderRepository:
             if replay is None:  # pragma: no cover - the row was there a moment ago
                 raise
             return replay
-        self._published(made)
+        self.published(made)
         return CreateResult(order=order, event=event, replayed=False, response=response)
 
     async def is_replay(self, claim: IdempotencyClaim) -> bool:
@@ -201,62 +181,128 @@ class OrderRepository:
         In ``strict`` mode an illegal transition raises before anything is written.
         """
         async with self._db.transaction() as conn:
-            row = await conn.fetchrow(
-                "SELECT body, status_at, field_times FROM orders WHERE id = $1"
-                f" {self._db.for_update}",
-                order_id,
-            )
-            if row is None:
+            found = await self._locked(conn, "id = $1", order_id)
+            if found is None:
                 raise NotFound(f"no order {order_id!r}")
-            order = serde.order_from_json(row["body"])
-            stamps = Stamps(
-                status_at=from_us(row["status_at"]),
-                fields={k: from_us(v) for k, v in serde.from_json(row["field_times"]).items()},
+            result, made = await self.apply(
+                conn, *found, change, source=source, strict=strict, now=now, actor=actor, note=note
             )
-            outcome = merge(order, stamps, change, strict=strict, now=now)
-            events = order_events(outcome, source, now=now)
-            new = outcome.order
-            if outcome.changed or outcome.stamps != stamps:
-                await conn.execute(
-                    "UPDATE orders SET status = $2, version = $3, updated_at = $4,"
-                    " status_at = $5, field_times = $6, body = $7 WHERE id = $1",
-                    order_id,
-                    new.status.value,
-                    new.version,
-                    to_us(new.updated_at),
-                    *_stamp_columns(outcome.stamps),
-                    serde.order_to_json(new).decode(),
-                )
-            seq = await conn.fetchval(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM timeline WHERE order_id = $1", order_id
+        self.published(made)
+        return result
+
+    async def _locked(
+        self, conn: Connection, where: str, *args: Any
+    ) -> tuple[Order, Stamps] | None:
+        """The order and its stamps, locked until the transaction ends (PostgreSQL)."""
+        row = await conn.fetchrow(
+            f"SELECT body, status_at, field_times FROM orders WHERE {where} {self._db.for_update}",
+            *args,
+        )
+        if row is None:
+            return None
+        stamps = Stamps(
+            status_at=from_us(row["status_at"]),
+            fields={k: from_us(v) for k, v in serde.from_json(row["field_times"]).items()},
+        )
+        return serde.order_from_json(row["body"]), stamps
+
+    async def apply(
+        self,
+        conn: Connection,
+        order: Order,
+        stamps: Stamps,
+        change: Change,
+        *,
+        source: Source,
+        strict: bool,
+        now: datetime,
+        actor: str | None = None,
+        note: str | None = None,
+    ) -> tuple[ChangeResult, int]:
+        """Merge ``change`` into a locked order inside the caller's transaction: the order row,
+        a timeline entry, the events and their deliveries. Returns the deliveries made; the
+        caller calls :meth:`published` after the commit."""
+        outcome = merge(order, stamps, change, strict=strict, now=now)
+        events = order_events(outcome, source, now=now)
+        new = outcome.order
+        if outcome.changed or outcome.stamps != stamps:
+            await conn.execute(
+                "UPDATE orders SET status = $2, version = $3, updated_at = $4,"
+                " status_at = $5, field_times = $6, body = $7 WHERE id = $1",
+                order.id,
+                new.status.value,
+                new.version,
+                to_us(new.updated_at),
+                *_stamp_columns(outcome.stamps),
+                serde.order_to_json(new).decode(),
             )
-            entry = TimelineEntry(
-                order_id=order_id,
-                seq=int(seq),
-                kind=entry_kind(outcome),
-                recorded_at=now,
-                occurred_at=change.occurred_at,
-                status=None if change.status is None else change.status.value,
-                from_status=outcome.previous_status.value,
-                to_status=new.status.value,
-                version=new.version,
-                changed_fields=outcome.changed_fields,
-                event_ids=tuple(e.id for e in events),
-                source=source,
-                anomaly=None
-                if outcome.anomaly is None
-                else {
-                    "code": outcome.anomaly.code,
-                    "detail": outcome.anomaly.detail,
-                    "statuses": list(outcome.anomaly.statuses),
-                },
-                actor=actor,
-                note=note,
+        entry = TimelineEntry(
+            order_id=order.id,
+            seq=await _next_seq(conn, order.id),
+            kind=entry_kind(outcome),
+            recorded_at=now,
+            occurred_at=change.occurred_at,
+            status=None if change.status is None else change.status.value,
+            from_status=outcome.previous_status.value,
+            to_status=new.status.value,
+            version=new.version,
+            changed_fields=outcome.changed_fields,
+            event_ids=tuple(e.id for e in events),
+            source=source,
+            anomaly=None
+            if outcome.anomaly is None
+            else {
+                "code": outcome.anomaly.code,
+                "detail": outcome.anomaly.detail,
+                "statuses": list(outcome.anomaly.statuses),
+            },
+            actor=actor,
+            note=note,
+        )
+        await _insert_entry(conn, entry)
+        made = await self._publish(conn, events, now)
+        return ChangeResult(order=new, outcome=outcome, events=events, entry=entry), made
+
+    async def apply_provider_change(
+        self,
+        conn: Connection,
+        *,
+        provider: Provider,
+        provider_order_id: str,
+        side: Side | None,
+        change: Change,
+        source: Source,
+        now: datetime,
+    ) -> tuple[ChangeResult | None, list[Event], int]:
+        """Fold a provider's change into its order, inside the caller's transaction, creating
+        the order (status ``created``, with the change's fields) on first sight.
+
+        Returns the change's result (None when the order is unknown and ``side`` is too, so it
+        cannot be created), every event published (``order.created`` first when it was made)
+        and the deliveries made.
+        """
+        where = "provider = $1 AND provider_order_id = $2"
+        found = await self._locked(conn, where, provider.value, provider_order_id)
+        events: list[Event] = []
+        made = 0
+        if found is None:
+            if side is None:
+                return None, [], 0
+            order, stamps, event = _first_sight(
+                provider, provider_order_id, side, change, source, now
             )
-            await _insert_entry(conn, entry)
-            made = await self._publish(conn, events, now)
-        self._published(made)
-        return ChangeResult(order=new, outcome=outcome, events=events, entry=entry)
+            inserted = await _insert_order(conn, order, stamps, ignore_conflict=True)
+            if inserted:
+                await _insert_entry(conn, _created_entry(order, change.occurred_at, event, source))
+                made += await self._publish(conn, [event], now)
+                events.append(event)
+                found = (order, stamps)
+            else:  # another transaction created it first; it has committed: lock it
+                found = await self._locked(conn, where, provider.value, provider_order_id)
+                if found is None:  # pragma: no cover - the conflicting row is visible now
+                    raise NotFound(f"no {provider.value} order {provider_order_id!r}")
+        result, more = await self.apply(conn, *found, change, source=source, strict=False, now=now)
+        return result, [*events, *result.events], made + more
 
     async def get(self, order_id: str) -> Order:
         async with self._db.connection() as conn:
@@ -304,6 +350,84 @@ class OrderRepository:
             if not rows and not await conn.fetchval("SELECT 1 FROM orders WHERE id = $1", order_id):
                 raise NotFound(f"no order {order_id!r}")
         return [_entry(order_id, row) for row in rows]
+
+
+def _first_sight(
+    provider: Provider,
+    provider_order_id: str,
+    side: Side,
+    change: Change,
+    source: Source,
+    now: datetime,
+) -> tuple[Order, Stamps, Event]:
+    """A provider's order seen for the first time: ``created``, holding the change's fields."""
+    fields = {name: value for name, value in change.patch.items() if name in PATCHABLE_FIELDS}
+    order = Order(
+        **fields,
+        side=side,
+        provider=provider,
+        provider_order_id=provider_order_id,
+        id=new_id(ORDER_ID_PREFIX),
+        status=OrderStatus.CREATED,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    stamps = Stamps(
+        status_at=change.occurred_at,
+        fields={name: change.occurred_at for name in fields},
+    )
+    return order, stamps, created_event(order, source, now=now)
+
+
+def _created_entry(
+    order: Order, occurred_at: datetime, event: Event, source: Source, actor: str | None = None
+) -> TimelineEntry:
+    return TimelineEntry(
+        order_id=order.id,
+        seq=1,
+        kind=EntryKind.CREATED,
+        recorded_at=order.created_at,
+        occurred_at=occurred_at,
+        status=order.status.value,
+        from_status=order.status.value,
+        to_status=order.status.value,
+        version=order.version,
+        changed_fields=(),
+        event_ids=(event.id,),
+        source=source,
+        actor=actor,
+    )
+
+
+async def _insert_order(
+    conn: Connection, order: Order, stamps: Stamps, *, ignore_conflict: bool = False
+) -> bool:
+    """Insert the order row; with ``ignore_conflict``, False when its provider id exists."""
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflict else ""
+    inserted = await conn.execute(
+        "INSERT INTO orders (id, provider, provider_order_id, side, status, version,"
+        " created_at, updated_at, status_at, field_times, body)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){conflict}",
+        order.id,
+        order.provider,
+        order.provider_order_id,
+        order.side.value,
+        order.status.value,
+        order.version,
+        to_us(order.created_at),
+        to_us(order.updated_at),
+        *_stamp_columns(stamps),
+        serde.order_to_json(order).decode(),
+    )
+    return inserted > 0
+
+
+async def _next_seq(conn: Connection, order_id: str) -> int:
+    seq = await conn.fetchval(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM timeline WHERE order_id = $1", order_id
+    )
+    return int(seq)
 
 
 def _given(data: OrderData) -> set[str]:

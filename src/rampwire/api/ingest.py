@@ -1,0 +1,158 @@
+"""The inbound URL of each source, and the raw inbound log.
+
+``POST /ingest/{source_id}`` (and ``/ingest/{source_id}/{token}`` for a Saber source verified by
+a URL token) takes no API key: the provider's signature is the proof. Answers:
+
+- 200 once the request is recorded and applied (committed), or when it is a duplicate;
+- 401 when it is not proven authentic, 400 when it is not the provider's format, 415 when it is
+  not JSON, 413 when too large, 404 for an unknown source: nothing is written;
+- 503 when the source is disabled or storage fails, so the provider retries.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from .. import serde
+from ..apikeys import ApiKey, Scope
+from ..errors import BadRequest, StorageError
+from ..ids import has_prefix
+from ..inbound import INBOUND_ID_PREFIX, InboundOutcome, InboundRecord, InboundRequest
+from ..ingest import Ingestor, SourceDisabled
+from ..repository.inbound import InboundRepository
+from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from ..types import utcnow
+from .bodies import JSON, require_json
+from .problems import problem
+from .security import require
+from .sources import source_id
+
+router = APIRouter(tags=["ingest"])
+RETRY_AFTER_S = 5
+
+
+def _ingestor(request: Request) -> Ingestor:
+    return request.app.state.ingestor  # type: ignore[no-any-return]
+
+
+def _inbound(request: Request) -> InboundRepository:
+    return request.app.state.inbound  # type: ignore[no-any-return]
+
+
+def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": record.id,
+        "source_id": record.source_id,
+        "provider": record.provider.value,
+        "received_at": record.received_at,
+        "processed_at": record.processed_at,
+        "verification": "verified",  # refused requests are never recorded
+        "outcome": record.outcome.value,
+        "detail": record.detail,
+        "provider_order_id": record.provider_order_id,
+        "provider_event": record.provider_event,
+        "order_id": record.order_id,
+        "event_ids": list(record.event_ids),
+        "attempts": record.attempts,
+    }
+    if full:
+        body |= {
+            "dedupe_key": record.dedupe_key,
+            "peer_ip": record.peer_ip,
+            "headers": record.headers,
+            "body": record.body,
+        }
+    return body
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(serde.to_json(body), status_code=status, media_type=JSON)
+
+
+async def _receive(source: str, request: Request, token: str | None) -> Response:
+    body = await request.body()
+    inbound = InboundRequest(
+        headers=dict(request.headers),
+        body=body,
+        received_at=utcnow(),
+        peer_ip=request.client.host if request.client else None,
+        url_token=token,
+    )
+    try:
+        result = await _ingestor(request).receive(
+            source_id(source), inbound, now=inbound.received_at
+        )
+    except SourceDisabled as exc:
+        return problem(
+            503, "source_disabled", exc.message, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
+    except StorageError:
+        return problem(
+            503,
+            "storage_unavailable",
+            "the request could not be stored; nothing was applied, send it again",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    if result.record is None:
+        return _json({"received": True, "duplicate": True})
+    return _json({"received": True, "duplicate": False, **record_json(result.record)})
+
+
+@router.post("/ingest/{source}", dependencies=[Depends(require_json)])
+async def ingest(source: str, request: Request) -> Response:
+    """A provider's webhook, verified with the source's credentials."""
+    return await _receive(source, request, None)
+
+
+@router.post("/ingest/{source}/{token}", dependencies=[Depends(require_json)])
+async def ingest_with_token(source: str, token: str, request: Request) -> Response:
+    """The same, for a Saber source verified by a secret token in its URL."""
+    return await _receive(source, request, token)
+
+
+def _record_id(value: str) -> str:
+    if not has_prefix(value, INBOUND_ID_PREFIX):
+        raise BadRequest(f"{value!r} is not an inbound request id (inb_ followed by 26 characters)")
+    return value
+
+
+@router.get("/v1/inbound")
+async def list_inbound(
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    source: str | None = None,
+    outcome: InboundOutcome | None = None,
+    order_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    cursor: str | None = None,
+) -> Response:
+    """Received requests, newest first, with what became of each."""
+    found = await _inbound(request).find(
+        limit=limit,
+        before=cursor,
+        source_id=None if source is None else source_id(source),
+        outcome=outcome,
+        order_id=order_id,
+    )
+    next_cursor = found[-1].id if len(found) == limit else None
+    return _json({"data": [record_json(r) for r in found], "next_cursor": next_cursor})
+
+
+@router.get("/v1/inbound/{record}")
+async def get_inbound(
+    record: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+) -> Response:
+    """One received request: its headers and body as received, and its outcome."""
+    return _json(record_json(await _inbound(request).get(_record_id(record)), full=True))
+
+
+@router.post("/v1/inbound/{record}/reprocess")
+async def reprocess_inbound(
+    record: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """Verify the logged request again and apply it (after a fix, or once its order exists)."""
+    found = await _inbound(request).get(_record_id(record))
+    done = await _ingestor(request).reprocess(found, now=utcnow())
+    return _json(record_json(done, full=True))

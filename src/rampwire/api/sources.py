@@ -1,0 +1,180 @@
+"""Sources: the providers rampwire receives webhooks from. Credentials go in, never come out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import serde
+from ..apikeys import ApiKey, Scope
+from ..errors import BadRequest, InvalidRequest
+from ..ids import has_prefix
+from ..ingest import Ingestor, SourceStats
+from ..orders import Provider
+from ..repository.sources import SourceRepository
+from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from ..sources import SOURCE_ID_PREFIX, IngestSource, SourceError, check_credentials
+from ..types import utcnow
+from .bodies import JSON, require_json
+from .security import require
+
+router = APIRouter(prefix="/v1/sources", tags=["sources"])
+MAX_NAME = 200
+
+
+class SourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Provider
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    credentials: dict[str, Any]
+    options: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class SourcePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=MAX_NAME)
+    credentials: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+def _sources(request: Request) -> SourceRepository:
+    return request.app.state.sources  # type: ignore[no-any-return]
+
+
+def _ingestor(request: Request) -> Ingestor:
+    return request.app.state.ingestor  # type: ignore[no-any-return]
+
+
+def source_id(value: str) -> str:
+    if not has_prefix(value, SOURCE_ID_PREFIX):
+        raise BadRequest(f"{value!r} is not a source id (src_ followed by 26 characters)")
+    return value
+
+
+def _checked(
+    provider: Provider, credentials: dict[str, Any], options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        return check_credentials(provider, credentials, options)
+    except SourceError as exc:
+        raise InvalidRequest(
+            f"{exc.field}: {exc.reason}", errors=[{"field": exc.field, "reason": exc.reason}]
+        ) from exc
+
+
+def source_json(source: IngestSource, stats: SourceStats | None = None) -> dict[str, Any]:
+    seen = stats or SourceStats()
+    return {
+        "id": source.id,
+        "provider": source.provider.value,
+        "name": source.name,
+        "ingest_path": f"/ingest/{source.id}",
+        "enabled": source.enabled,
+        "disabled_at": source.disabled_at,
+        "credentials": sorted(source.credentials),  # which are set; never their values
+        "options": dict(source.options),
+        "stats": {
+            "scope": "this process, since it started",
+            "accepted": seen.accepted,
+            "duplicates": seen.duplicates,
+            "rejected": seen.rejected,
+            "last_rejected_at": seen.last_rejected_at,
+            "last_rejection": seen.last_rejection,
+        },
+        "created_at": source.created_at,
+        "updated_at": source.updated_at,
+    }
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(serde.to_json(body), status_code=status, media_type=JSON)
+
+
+@router.post("", status_code=201, dependencies=[Depends(require_json)])
+async def create_source(
+    body: SourceIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """Receive a provider's webhooks at `/ingest/{id}`, verified with these credentials."""
+    credentials, options = _checked(body.provider, body.credentials, body.options)
+    now = utcnow()
+    source = IngestSource(
+        id=SourceRepository.new_id(),
+        provider=body.provider,
+        name=body.name,
+        credentials=credentials,
+        options=options,
+        disabled_at=None if body.enabled else now,
+        created_at=now,
+        updated_at=now,
+    )
+    await _sources(request).create(source)
+    return _json(source_json(source), 201)
+
+
+@router.get("")
+async def list_sources(
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    cursor: str | None = None,
+) -> Response:
+    found = await _sources(request).all(limit=limit, before=cursor)
+    stats = _ingestor(request).stats
+    next_cursor = found[-1].id if len(found) == limit else None
+    return _json(
+        {"data": [source_json(s, stats.get(s.id)) for s in found], "next_cursor": next_cursor}
+    )
+
+
+@router.get("/{source}")
+async def get_source(
+    source: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+) -> Response:
+    found = await _sources(request).get(source_id(source))
+    return _json(source_json(found, _ingestor(request).stats.get(found.id)))
+
+
+@router.patch("/{source}", dependencies=[Depends(require_json)])
+async def update_source(
+    source: str,
+    body: SourcePatch,
+    request: Request,
+    _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+) -> Response:
+    """Change the name, replace the credentials or the options, enable or disable."""
+    current = await _sources(request).get(source_id(source))
+    given = body.model_fields_set
+    for name in ("name", "credentials", "options", "enabled"):
+        if name in given and getattr(body, name) is None:
+            raise InvalidRequest(
+                f"{name}: cannot be null", errors=[{"field": name, "reason": "cannot be null"}]
+            )
+    credentials, options = _checked(
+        current.provider,
+        dict(current.credentials) if body.credentials is None else body.credentials,
+        dict(current.options) if body.options is None else body.options,
+    )
+    updated = await _sources(request).update(
+        current.id,
+        now=utcnow(),
+        name=body.name,
+        credentials=credentials if body.credentials is not None else None,
+        options=options if body.options is not None else None,
+        enabled=body.enabled,
+    )
+    _ingestor(request).forget(current.id)
+    return _json(source_json(updated, _ingestor(request).stats.get(updated.id)))
+
+
+@router.delete("/{source}", status_code=204)
+async def delete_source(
+    source: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """Stop receiving: the inbound URL answers 404; the log and the orders are kept."""
+    await _sources(request).delete(source_id(source), now=utcnow())
+    _ingestor(request).forget(source)
+    return Response(status_code=204)

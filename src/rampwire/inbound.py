@@ -1,0 +1,84 @@
+"""The raw inbound log: every authentic provider request, kept for audit and re-processing.
+
+A request is recorded only after its dialect verified it; a forged or malformed request writes
+nothing (it is counted and logged). Each record says what became of the request:
+
+- ``applied``: it changed an order (or created one);
+- ``unchanged``: authentic but nothing new: stale, or the same values again;
+- ``unmapped``: authentic, but it carries no canonical status and no field rampwire reads;
+- ``unapplied``: it names an order rampwire has not seen and does not say the order's side, so
+  the order cannot be created; re-process it once the order is known.
+
+De-duplication is on the provider's own identity: Fireblocks' notification id; otherwise the
+order id, the event and status, and a hash of the body, so a retried request adds nothing while
+a second, different event for the same status is still applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from .dialects.base import DecodedEvent
+from .orders import Provider
+
+INBOUND_ID_PREFIX = "inb"
+KEPT_HEADERS_EXCLUDED = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+class InboundOutcome(StrEnum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    UNMAPPED = "unmapped"
+    UNAPPLIED = "unapplied"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InboundRequest:
+    """A provider's request as received: what the log keeps, and what re-processing reads."""
+
+    headers: dict[str, str]
+    body: bytes
+    received_at: datetime
+    peer_ip: str | None = None
+    url_token: str | None = None  # not stored: it is a credential
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InboundRecord:
+    id: str
+    source_id: str
+    provider: Provider
+    dedupe_key: str
+    received_at: datetime
+    processed_at: datetime
+    outcome: InboundOutcome
+    detail: str | None
+    provider_order_id: str | None
+    order_id: str | None
+    provider_event: str | None
+    event_ids: tuple[str, ...]
+    headers: dict[str, str]
+    body: str
+    peer_ip: str | None
+    attempts: int  # 1, plus one per re-processing
+
+
+def kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The headers the log keeps: lower-cased names, credentials left out."""
+    return {
+        name.lower(): value
+        for name, value in headers.items()
+        if name.lower() not in KEPT_HEADERS_EXCLUDED
+    }
+
+
+def dedupe_key(provider: Provider, events: Sequence[DecodedEvent], body: bytes) -> str:
+    """The request's identity at its provider (see the module docstring)."""
+    keys = ",".join(sorted(event.dedupe_key for event in events)) or "-"
+    if provider is Provider.FIREBLOCKS:
+        return keys
+    return f"{keys}:{hashlib.sha256(body).hexdigest()[:32]}"

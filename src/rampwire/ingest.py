@@ -1,0 +1,167 @@
+"""The inbound pipeline: a provider's request → verified → recorded and applied, or refused.
+
+Per request, in order: the size limit (the API's body limit, before anything is read), the
+source's dialect verifies and decodes it, then :meth:`InboundRepository.receive` de-duplicates,
+stores the raw request, maps and merges it into the order and writes the canonical events and
+their deliveries, all in one transaction. A refused request writes nothing; it is counted in
+:class:`SourceStats` (per process) and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .dialects import SaberAuth, get_dialect
+from .dialects.base import DecodedEvent, DialectError
+from .errors import Conflict, RampwireError
+from .inbound import InboundRecord, InboundRequest
+from .orders import Provider, Side
+from .repository.inbound import InboundRepository, IngestResult
+from .repository.sources import SourceRepository
+from .sources import IngestSource, SourceError, build_credentials
+
+log = logging.getLogger("rampwire.ingest")
+
+SOURCE_CACHE_S = 2.0  # how long a source's settings are reused before they are read again
+
+
+class SourceDisabled(RampwireError):
+    """The source is disabled: the provider should retry later."""
+
+
+@dataclass(kw_only=True, slots=True)
+class SourceStats:
+    """What this process saw for one source since it started."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    last_rejected_at: datetime | None = None
+    last_rejection: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Verifier:
+    source: IngestSource
+    credentials: Any
+    expires: float
+
+
+class Ingestor:
+    def __init__(self, sources: SourceRepository, inbound: InboundRepository) -> None:
+        self._sources = sources
+        self._inbound = inbound
+        self._verifiers: dict[str, _Verifier] = {}
+        self.stats: dict[str, SourceStats] = {}
+
+    def forget(self, source_id: str) -> None:
+        """The source changed: read it again on its next request."""
+        self._verifiers.pop(source_id, None)
+
+    async def _verifier(self, source_id: str) -> _Verifier:
+        found = self._verifiers.get(source_id)
+        now = time.monotonic()
+        if found is None or found.expires <= now:
+            source = await self._sources.get(source_id)
+            try:
+                credentials = build_credentials(source.provider, source.credentials, source.options)
+            except SourceError as exc:  # stored credentials were checked on the way in
+                raise Conflict(f"source {source_id} has unusable credentials: {exc}") from exc
+            found = self._verifiers[source_id] = _Verifier(
+                source=source, credentials=credentials, expires=now + SOURCE_CACHE_S
+            )
+        return found
+
+    async def receive(
+        self, source_id: str, request: InboundRequest, *, now: datetime
+    ) -> IngestResult:
+        verifier = await self._verifier(source_id)
+        source = verifier.source
+        if not source.enabled:
+            raise SourceDisabled(f"source {source_id} is disabled")
+        stats = self.stats.setdefault(source_id, SourceStats())
+        try:
+            events = self._decode(verifier, request, now=now, url_token=request.url_token)
+        except DialectError as exc:
+            stats.rejected += 1
+            stats.last_rejected_at = now
+            stats.last_rejection = f"{exc.code}: {exc.message}"
+            log.warning(
+                "ingest %s (%s) refused a request from %s: %s: %s",
+                source_id,
+                source.provider.value,
+                request.peer_ip or "?",
+                type(exc).__name__,
+                exc.message,
+            )
+            raise
+        result = await self._inbound.receive(source, request, events, now=now)
+        if result.duplicate:
+            stats.duplicates += 1
+        else:
+            stats.accepted += 1
+        record = result.record
+        if record is not None and record.order_id and record.provider_order_id:
+            await self._catch_up(record.provider, record.provider_order_id, now=now)
+        return result
+
+    async def _catch_up(self, provider: Provider, provider_order_id: str, *, now: datetime) -> None:
+        """Apply the requests that arrived before their order could be created (they named no
+        side). Each is its own transaction; one that fails stays ``unapplied`` in the log."""
+        for waiting in await self._inbound.unapplied(provider, provider_order_id):
+            try:
+                await self.reprocess(waiting, now=now)
+            except RampwireError:
+                log.exception("re-processing %s for %s failed", waiting.id, provider_order_id)
+
+    async def reprocess(self, record: InboundRecord, *, now: datetime) -> InboundRecord:
+        """Decode a logged request again and apply it.
+
+        Signatures are checked again against the source's current credentials, at the time the
+        request was received (so signed-time windows and token expiry hold as they did then). A
+        Saber ``token`` source's URL token is not logged; the log's record of it stands in.
+        """
+        verifier = await self._verifier(record.source_id)
+        request = InboundRequest(
+            headers=record.headers,
+            body=record.body.encode("utf-8"),
+            received_at=record.received_at,
+            peer_ip=record.peer_ip,
+        )
+        token = None
+        credentials = verifier.credentials
+        if getattr(credentials, "mode", None) is SaberAuth.TOKEN:
+            token = credentials.url_token.reveal()
+        try:
+            events = self._decode(verifier, request, now=record.received_at, url_token=token)
+        except DialectError as exc:
+            raise Conflict(f"the logged request no longer verifies: {exc.message}") from exc
+        side = verifier.source.options.get("default_side")
+        return await self._inbound.reprocess(
+            record, request, events, now=now, default_side=None if side is None else Side(side)
+        )
+
+    def _decode(
+        self,
+        verifier: _Verifier,
+        request: InboundRequest,
+        *,
+        now: datetime,
+        url_token: str | None,
+    ) -> list[DecodedEvent]:
+        dialect = get_dialect(verifier.source.provider.value)
+        return dialect.decode(
+            request.headers,
+            request.body,
+            verifier.credentials,
+            now=now,
+            peer_ip=request.peer_ip,
+            url_token=url_token,
+        )
+
+
+__all__ = ["Ingestor", "SourceDisabled", "SourceStats"]
