@@ -5,43 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 import orjson
 import uvicorn
-import uvloop
 
 from . import logs
 from .apikeys import Scope
+from .cli_run import run_with_database
+from .cli_sources import sources_group
 from .crypto import secret_box
 from .delivery.worker import Worker, WorkerOptions
 from .errors import RampwireError
-from .repository import KeyRepository
+from .repository import KeyRepository, OrderRepository
 from .settings import Settings
-from .storage import Database, migrate, open_database
+from .storage import Database, migrate
 from .storage.database import redact
+from .sweeper import Sweeper
 from .types import utcnow
 
 T = TypeVar("T")
 log = logging.getLogger("rampwire")
-
-
-def _run(work: Callable[[Database], Awaitable[T]], settings: Settings) -> T:
-    async def main() -> T:
-        db = open_database(settings.database_url)
-        await db.open()
-        try:
-            return await work(db)
-        finally:
-            await db.close()
-
-    try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(main())
-    except RampwireError as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 @click.group()
@@ -63,7 +48,7 @@ def migrate_command(settings: Settings) -> None:
     async def work(db: Database) -> list[int]:
         return await migrate(db)
 
-    applied = _run(work, settings)
+    applied = run_with_database(work, settings)
     where = redact(settings.database_url)
     click.echo(f"applied {applied} to {where}" if applied else f"{where} is up to date")
 
@@ -85,7 +70,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
             return token
         return None
 
-    token = _run(prepare, settings)
+    token = run_with_database(prepare, settings)
     from .api import create_app
 
     url = f"http://{settings.host}:{settings.port}"
@@ -110,7 +95,8 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
 @click.option("--concurrency", type=int, default=None, help="Sends in flight, at most.")
 @click.pass_obj
 def worker(settings: Settings, concurrency: int | None) -> None:
-    """Run only a delivery worker (scale out: several, on one PostgreSQL)."""
+    """Run only a delivery worker and the stuck-order sweeper (scale out: several, on one
+    PostgreSQL)."""
     logs.configure(settings.log_format, settings.log_level)
 
     async def work(db: Database) -> None:
@@ -121,11 +107,13 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        orders = OrderRepository(db, on_publish=running.wake)
+        sweeper = Sweeper(orders, settings.stuck_slas, interval_s=settings.sweep_interval_s)
         log.info("worker started on %s", redact(settings.database_url))
-        await running.run(stop)
+        await asyncio.gather(running.run(stop), sweeper.run(stop))
         log.info("worker stopped")
 
-    _run(work, settings)
+    run_with_database(work, settings)
 
 
 @main.command()
@@ -258,7 +246,7 @@ def authorization_set(settings: Settings, /, **options: Any) -> None:
         await AuthorizationRepository(db, secret_box(settings)).put(config, now=utcnow())
         return config.to_public_dict()
 
-    click.echo(orjson.dumps(_run(work, settings), option=orjson.OPT_INDENT_2).decode())
+    click.echo(orjson.dumps(run_with_database(work, settings), option=orjson.OPT_INDENT_2).decode())
 
 
 @authorization_group.command("show")
@@ -271,7 +259,7 @@ def authorization_show(settings: Settings) -> None:
         config = await AuthorizationRepository(db, secret_box(settings)).get()
         return None if config is None else config.to_public_dict()
 
-    shown = _run(work, settings)
+    shown = run_with_database(work, settings)
     click.echo("no authorization callback" if shown is None else orjson.dumps(shown).decode())
 
 
@@ -284,7 +272,7 @@ def authorization_clear(settings: Settings) -> None:
     async def work(db: Database) -> bool:
         return await AuthorizationRepository(db, secret_box(settings)).delete()
 
-    click.echo("cleared" if _run(work, settings) else "no authorization callback")
+    click.echo("cleared" if run_with_database(work, settings) else "no authorization callback")
 
 
 @main.group()
@@ -308,7 +296,7 @@ def keys_create(settings: Settings, name: str, scope: str) -> None:
         await migrate(db)
         return await KeyRepository(db).create(name, Scope(scope))
 
-    key, token = _run(work, settings)
+    key, token = run_with_database(work, settings)
     click.echo(f"{key.id}\t{key.scope.value}\t{token}")
 
 
@@ -320,7 +308,7 @@ def keys_list(settings: Settings) -> None:
     async def work(db: Database) -> Any:
         return await KeyRepository(db).all()
 
-    for key in _run(work, settings):
+    for key in run_with_database(work, settings):
         state = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
         click.echo(f"{key.id}\t{key.scope.value}\t{key.token_prefix}...\t{state}\t{key.name}")
 
@@ -334,5 +322,8 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
     async def work(db: Database) -> Any:
         return await KeyRepository(db).revoke(key_id)
 
-    key = _run(work, settings)
+    key = run_with_database(work, settings)
     click.echo(f"revoked {key.id}")
+
+
+main.add_command(sources_group)

@@ -106,6 +106,11 @@ def created_event(order: Order, source: Source, *, now: datetime) -> Event:
     return _order_event(f"order.{order.status.value}", order, None, source, now)
 
 
+def stuck_event(order: Order, stuck: JSONObject, source: Source, *, now: datetime) -> Event:
+    """``order.stuck``: the order stayed in its status past that status's SLA."""
+    return _order_event("order.stuck", order, order.status, source, now, stuck=stuck)
+
+
 def _order_event(
     event_type: str,
     order: Order,
@@ -113,6 +118,7 @@ def _order_event(
     source: Source,
     now: datetime,
     anomaly: JSONObject | None = None,
+    stuck: JSONObject | None = None,
 ) -> Event:
     event_id = new_id(EVENT_ID_PREFIX)
     data: JSONObject = {
@@ -123,6 +129,8 @@ def _order_event(
     }
     if anomaly is not None:
         data["anomaly"] = anomaly
+    if stuck is not None:
+        data["stuck"] = stuck
     envelope = {"id": event_id, "type": event_type, "created_at": now, "data": data}
     return Event(
         id=event_id,

@@ -9,10 +9,13 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from .errors import RampwireError
+from .orders import OrderStatus
+from .stuck import DEFAULT_SLAS, SlaError, parse_slas
 
 if TYPE_CHECKING:
     from .delivery.ssrf import TargetPolicy
@@ -75,7 +78,9 @@ class Settings:
     log_level: str = "INFO"
     master_key: Secret | None = None  # URL-safe base64 of 32 bytes; None: <data_dir>/master.key
     target_policy: TargetPolicy = field(default_factory=_strict_targets)  # where webhooks may go
-    run_worker: bool = True  # `serve` runs a delivery worker in its process
+    run_worker: bool = True  # `serve` runs a delivery worker (and the sweeper) in its process
+    stuck_slas: Mapping[OrderStatus, timedelta] = field(default_factory=lambda: dict(DEFAULT_SLAS))
+    sweep_interval_s: int = 60  # how often the stuck-order sweeper looks
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,10 +101,19 @@ class Settings:
             master_key=Secret(master) if (master := env.get("RAMPWIRE_MASTER_KEY")) else None,
             target_policy=_targets_from_env(env),
             run_worker=env.get("RAMPWIRE_SERVE_WORKER", "1").lower() not in ("0", "false", "no"),
+            stuck_slas=_slas(env.get("RAMPWIRE_STUCK_AFTER", "")),
+            sweep_interval_s=_int(env, "RAMPWIRE_STUCK_SWEEP_SECONDS", 60),
         )
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _slas(text: str) -> dict[OrderStatus, timedelta]:
+    try:
+        return parse_slas(text)
+    except SlaError as exc:
+        raise ConfigError(f"RAMPWIRE_STUCK_AFTER: {exc}") from exc
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -16,6 +16,7 @@ class EntryKind(StrEnum):
     APPLIED = "applied"  # it advanced the status or changed fields
     STALE = "stale"  # its status was behind the order's: kept here, not applied
     UNCHANGED = "unchanged"  # it said nothing new (a duplicate, or the same values)
+    STUCK = "stuck"  # the sweeper found it past its status's SLA (order.stuck)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

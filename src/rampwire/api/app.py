@@ -25,6 +25,7 @@ from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
 from ..settings import Settings
 from ..storage import Database, migrate, open_database
+from ..sweeper import Sweeper
 from . import (
     authorization,
     deliveries,
@@ -77,16 +78,21 @@ def create_app(
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         app.state.authorizer = AuthorizationClient(session=session)
         stop = asyncio.Event()
-        running = None
+        running = []
         if worker is not None:
-            running = asyncio.create_task(worker.run(stop), name="rampwire-worker")
+            sweeper = Sweeper(
+                app.state.orders, settings.stuck_slas, interval_s=settings.sweep_interval_s
+            )
+            running = [
+                asyncio.create_task(worker.run(stop), name="rampwire-worker"),
+                asyncio.create_task(sweeper.run(stop), name="rampwire-sweeper"),
+            ]
         app.state.worker = worker
         try:
             yield
         finally:
             stop.set()
-            if running is not None:
-                await running
+            await asyncio.gather(*running)
             await session.close()
             if db is None:
                 await database.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import serde
 from ..errors import IdempotencyConflict, NotFound
-from ..events import Event, Source, created_event, order_events
+from ..events import Event, Source, created_event, order_events, stuck_event
 from ..ids import new_id
 from ..lifecycle import Change, Outcome, Stamps, merge
 from ..orders import (
@@ -303,6 +303,76 @@ class OrderRepository:
                     raise NotFound(f"no {provider.value} order {provider_order_id!r}")
         result, more = await self.apply(conn, *found, change, source=source, strict=False, now=now)
         return result, [*events, *result.events], made + more
+
+    async def flag_stuck(
+        self, status: OrderStatus, sla: timedelta, *, now: datetime, limit: int = 200
+    ) -> list[Event]:
+        """``order.stuck`` for up to ``limit`` orders in ``status`` since before ``now - sla``
+        that were not flagged for this stay yet; each takes a version of its own."""
+        lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        source = Source(received_at=now)
+        events: list[Event] = []
+        async with self._db.transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT o.id, o.body, o.status_at FROM orders o WHERE o.status = $1"
+                " AND o.status_at < $2 AND NOT EXISTS (SELECT 1 FROM order_stuck s"
+                "  WHERE s.order_id = o.id AND s.status = o.status AND s.status_at = o.status_at)"
+                f" ORDER BY o.status_at LIMIT $3{lock}",
+                status.value,
+                to_us(now - sla),
+                limit,
+            )
+            for row in rows:
+                order = serde.order_from_json(row["body"])
+                since = from_us(row["status_at"])
+                order = order.evolve(
+                    version=order.version + 1, updated_at=max(now, order.updated_at)
+                )
+                stuck = {
+                    "status": status.value,
+                    "since": since,
+                    "sla_seconds": int(sla.total_seconds()),
+                    "for_seconds": int((now - since).total_seconds()),
+                }
+                event = stuck_event(order, stuck, source, now=now)
+                await conn.execute(
+                    "INSERT INTO order_stuck (order_id, status, status_at, flagged_at, event_id)"
+                    " VALUES ($1, $2, $3, $4, $5)",
+                    order.id,
+                    status.value,
+                    row["status_at"],
+                    to_us(now),
+                    event.id,
+                )
+                await conn.execute(
+                    "UPDATE orders SET version = $2, updated_at = $3, body = $4 WHERE id = $1",
+                    order.id,
+                    order.version,
+                    to_us(order.updated_at),
+                    serde.order_to_json(order).decode(),
+                )
+                await _insert_entry(
+                    conn,
+                    TimelineEntry(
+                        order_id=order.id,
+                        seq=await _next_seq(conn, order.id),
+                        kind=EntryKind.STUCK,
+                        recorded_at=now,
+                        occurred_at=now,
+                        status=None,
+                        from_status=status.value,
+                        to_status=status.value,
+                        version=order.version,
+                        changed_fields=(),
+                        event_ids=(event.id,),
+                        source=source,
+                        note=f"in {status.value} since {since.isoformat()}, past its SLA of {sla}",
+                    ),
+                )
+                events.append(event)
+            made = await self._publish(conn, events, now)
+        self.published(made)
+        return events
 
     async def get(self, order_id: str) -> Order:
         async with self._db.connection() as conn:

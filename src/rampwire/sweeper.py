@@ -1,0 +1,68 @@
+"""The stuck-order sweeper: a periodic task beside the delivery worker.
+
+Every :data:`SWEEP_INTERVAL_S` it asks, status by status, for the orders past their SLA
+(:mod:`rampwire.stuck`) and emits ``order.stuck`` for each, in batches. Several processes may
+sweep one PostgreSQL database: rows are claimed with ``SKIP LOCKED`` and each stay is flagged
+once (a primary key on order, status and the time the status was entered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+from .errors import StorageError
+from .orders import OrderStatus
+from .repository.orders import OrderRepository
+from .types import utcnow
+
+log = logging.getLogger("rampwire.sweeper")
+
+SWEEP_INTERVAL_S = 60.0
+BATCH = 200
+
+
+class Sweeper:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        slas: Mapping[OrderStatus, timedelta],
+        *,
+        interval_s: float = SWEEP_INTERVAL_S,
+    ) -> None:
+        self._orders = orders
+        self._slas = dict(slas)
+        self._interval_s = interval_s
+        self.flagged = 0  # order.stuck events emitted by this sweeper
+        self.sweeps = 0  # passes made
+
+    async def sweep(self) -> int:
+        """One pass over every watched status; returns how many orders it flagged."""
+        flagged = 0
+        for status, sla in self._slas.items():
+            while True:
+                events = await self._orders.flag_stuck(status, sla, now=utcnow(), limit=BATCH)
+                flagged += len(events)
+                if len(events) < BATCH:
+                    break
+        self.flagged += flagged
+        self.sweeps += 1
+        return flagged
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep every interval, the first time one interval after start, until ``stop``."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
+            if stop.is_set():
+                return
+            try:
+                found = await self.sweep()
+            except StorageError:
+                log.exception("the stuck-order sweep failed; trying again next time")
+            else:
+                if found:
+                    log.info("flagged %d stuck orders", found)

@@ -1,0 +1,55 @@
+"""``rampwire sources``: add, list, disable, enable, delete, on the embedded SQLite default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from rampwire.cli import main
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    env = {"RAMPWIRE_DATA_DIR": str(tmp_path), "RAMPWIRE_DATABASE_URL": None}
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_a_source_is_managed_from_the_command_line(tmp_path: Path) -> None:
+    token = "tok_0123456789abcdef"
+    code, out = run(
+        tmp_path,
+        "sources", "add", "--provider", "transak", "--name", "Transak prod",
+        "--credentials", orjson.dumps({"access_token": token}).decode(),
+        "--options", '{"default_side": "buy"}',
+    )  # fmt: skip
+    assert code == 0, out
+    source_id, provider, state, path, credentials, name = out.strip().split("\t")
+    assert (provider, state, path, credentials, name) == (
+        "transak", "enabled", f"/ingest/{source_id}", "credentials: access_token", "Transak prod"
+    )  # fmt: skip
+    assert token not in out
+    code, out = run(tmp_path, "sources", "disable", source_id)
+    assert code == 0 and "\tdisabled\t" in out
+    code, out = run(tmp_path, "sources", "enable", source_id)
+    assert code == 0 and "\tenabled\t" in out
+    code, out = run(tmp_path, "sources", "list")
+    assert code == 0 and out.startswith(source_id) and token not in out
+    assert run(tmp_path, "sources", "delete", source_id) == (0, f"deleted {source_id}\n")
+    assert run(tmp_path, "sources", "list") == (0, "")
+
+
+def test_bad_credentials_name_the_field_and_write_nothing(tmp_path: Path) -> None:
+    code, out = run(
+        tmp_path, "sources", "add", "--provider", "revolut", "--name", "r",
+        "--credentials", '{"secrets": []}',
+    )  # fmt: skip
+    assert code == 2 and "credentials.secrets" in out
+    code, out = run(
+        tmp_path, "sources", "add", "--provider", "koywe", "--name", "k", "--credentials", "{nope",
+    )  # fmt: skip
+    assert code == 2 and "not JSON" in out
+    assert run(tmp_path, "sources", "list") == (0, "")
+    code, out = run(tmp_path, "sources", "delete", "src_01JAAAAAAAAAAAAAAAAAAAAAAA")
+    assert code == 1 and "no source" in out

@@ -1,0 +1,127 @@
+"""The stuck-order sweeper: one order.stuck per stay past the status's SLA, on both back-ends."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from rampwire.orders import OrderStatus
+from rampwire.repository import OrderRepository
+from rampwire.settings import ConfigError, Settings
+from rampwire.storage import Database
+from rampwire.stuck import DEFAULT_SLAS, SlaError, parse_slas
+from rampwire.sweeper import Sweeper
+from rampwire.types import utcnow
+
+S = OrderStatus
+HOUR = timedelta(hours=1)
+
+
+async def stuck_events(db: Database) -> list[dict[str, Any]]:
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT payload FROM events WHERE type = 'order.stuck' ORDER BY id")
+    return [orjson.loads(row["payload"]) for row in rows]
+
+
+async def order_at(api: httpx.AsyncClient, status: str, ago: timedelta) -> dict[str, Any]:
+    body = {"side": "buy", "status": status, "occurred_at": (utcnow() - ago).isoformat()}
+    response = await api.post("/v1/orders", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_an_order_past_its_sla_is_flagged_once_per_stay(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    late = await order_at(api, "processing", 3 * HOUR)
+    fresh = await order_at(api, "processing", timedelta(minutes=5))
+    done = await order_at(api, "completed", 30 * HOUR)
+    sweeper = Sweeper(OrderRepository(db), {S.PROCESSING: 2 * HOUR, S.ON_HOLD: HOUR})
+    assert await sweeper.sweep() == 1
+    assert await sweeper.sweep() == 0  # the same stay is flagged once
+    (event,) = await stuck_events(db)
+    assert event["data"]["order"]["id"] == late["id"]
+    assert event["data"]["stuck"]["status"] == "processing"
+    assert event["data"]["stuck"]["sla_seconds"] == 7200
+    assert event["data"]["stuck"]["for_seconds"] >= 3 * 3600
+    assert event["data"]["sequence"] == late["version"] + 1
+    flagged = (await api.get(f"/v1/orders/{late['id']}")).json()
+    assert flagged["version"] == late["version"] + 1 and flagged["status"] == "processing"
+    timeline = (await api.get(f"/v1/orders/{late['id']}/timeline")).json()["data"]
+    assert timeline[-1]["kind"] == "stuck"
+    for other in (fresh, done):
+        assert (await api.get(f"/v1/orders/{other['id']}")).json()["version"] == 1
+
+    # it moves on and gets stuck again in the next status: a new stay, a new event
+    moved = await api.post(
+        f"/v1/orders/{late['id']}/changes",
+        json={"status": "on_hold", "occurred_at": (utcnow() - 2 * HOUR).isoformat()},
+    )
+    assert moved.status_code == 200, moved.text
+    assert await sweeper.sweep() == 1
+    events = await stuck_events(db)
+    assert [e["data"]["stuck"]["status"] for e in events] == ["processing", "on_hold"]
+    sequences = [e["data"]["sequence"] for e in events]
+    assert sequences == sorted(set(sequences))
+
+
+async def test_order_stuck_is_delivered_to_subscribers(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    endpoint = await api.post(
+        "/v1/endpoints", json={"url": "http://127.0.0.1:9/hooks", "event_types": ["order.stuck"]}
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    await order_at(api, "awaiting_payment", 5 * HOUR)
+    assert await Sweeper(OrderRepository(db), DEFAULT_SLAS).sweep() == 1
+    async with db.connection() as conn:
+        types = [r["event_type"] for r in await conn.fetch("SELECT event_type FROM deliveries")]
+    assert types == ["order.stuck"]
+
+
+def test_slas_are_read_from_the_environment(tmp_path: Any) -> None:
+    env = {
+        "RAMPWIRE_DATA_DIR": str(tmp_path),
+        "RAMPWIRE_STUCK_AFTER": "processing=90s, on_hold=off",
+    }
+    settings = Settings.from_env(env)
+    assert settings.stuck_slas[S.PROCESSING] == timedelta(seconds=90)
+    assert S.ON_HOLD not in settings.stuck_slas
+    assert settings.stuck_slas[S.AWAITING_PAYMENT] == DEFAULT_SLAS[S.AWAITING_PAYMENT]
+    with pytest.raises(ConfigError, match="RAMPWIRE_STUCK_AFTER"):
+        Settings.from_env({**env, "RAMPWIRE_STUCK_AFTER": "processing=soon"})
+
+
+async def test_the_sweeper_task_sweeps_every_interval_and_stops(db: Database) -> None:
+    orders = OrderRepository(db)
+    sweeper = Sweeper(orders, {S.PROCESSING: HOUR}, interval_s=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sweeper.run(stop))
+    for _ in range(500):  # bounded: at most ~5 s
+        if sweeper.sweeps >= 2:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert sweeper.sweeps >= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bogus=1h", "not a status"),
+        ("completed=1h", "final"),
+        ("processing", "<status>=<duration>"),
+        ("processing=0s", "not a duration"),
+        ("processing=1w", "not a duration"),
+        ("processing=-5m", "not a duration"),
+    ],
+)
+def test_bad_sla_settings_say_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(SlaError, match=message):
+        parse_slas(text)
