@@ -14,6 +14,7 @@ import uvicorn
 from . import logs
 from .apikeys import Scope
 from .cli_run import run_with_database
+from .cli_signing import signing_key_group
 from .cli_sources import sources_group
 from .crypto import secret_box
 from .delivery.worker import Worker, WorkerOptions
@@ -327,3 +328,4 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
 
 
 main.add_command(sources_group)
+main.add_command(signing_key_group)

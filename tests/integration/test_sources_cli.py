@@ -53,3 +53,15 @@ def test_bad_credentials_name_the_field_and_write_nothing(tmp_path: Path) -> Non
     assert run(tmp_path, "sources", "list") == (0, "")
     code, out = run(tmp_path, "sources", "delete", "src_01JAAAAAAAAAAAAAAAAAAAAAAA")
     assert code == 1 and "no source" in out
+
+
+def test_the_signing_key_is_shown_and_rotated(tmp_path: Path) -> None:
+    code, out = run(tmp_path, "signing-key", "show")
+    assert code == 0, out
+    first = orjson.loads(out)["keys"]
+    assert len(first) == 1 and first[0]["kty"] == "RSA" and "d" not in first[0]
+    assert run(tmp_path, "signing-key", "show") == (0, out)  # persisted, not made again
+    code, out = run(tmp_path, "signing-key", "rotate")
+    rotated = orjson.loads(out)["keys"]
+    assert code == 0 and len(rotated) == 2
+    assert rotated[1]["kid"] == first[0]["kid"] != rotated[0]["kid"]  # the new one signs first
