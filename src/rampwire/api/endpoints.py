@@ -284,7 +284,7 @@ async def rotate_secret(
     endpoints = _endpoints(request)
     current = await endpoints.get(_id(endpoint_id))
     dialect = _dialect(current.dialect)
-    secret = body.secret if body and body.secret else new_secret(dialect)
+    secret = body.secret if body and body.secret is not None else new_secret(dialect)
     if secret is None:
         raise _invalid("dialect", f"{dialect.value} endpoints have no secret to rotate")
     _check({"secret": secret}, dialect)
