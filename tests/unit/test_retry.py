@@ -291,10 +291,20 @@ def test_an_empty_ladder_means_a_single_attempt() -> None:
     assert wait(policy_from_json({"retry_delays": []}), 1) is None
 
 
+def test_an_override_keeps_what_it_leaves_out_from_the_dialect_policy() -> None:
+    fireblocks = get_dialect("fireblocks").policy
+    policy = policy_from_json({"retry_delays": [1, 2]}, base=fireblocks)
+    assert policy.retry_delays == (1.0, 2.0)
+    assert policy.jitter == fireblocks.jitter
+    assert policy.retry_client_errors is fireblocks.retry_client_errors is False
+    assert policy.retried_client_errors == fireblocks.retried_client_errors
+    assert policy_from_json({}, base=fireblocks) == fireblocks
+    assert policy_from_json({"retry_client_errors": True}, base=fireblocks).should_retry(400)
+
+
 @pytest.mark.parametrize(
     ("data", "names"),
     [
-        ({}, "retry_delays"),
         ({"retry_delays": None}, "retry_delays"),
         ({"retry_delays": "5"}, "retry_delays"),
         ({"retry_delays": {"1": 5}}, "retry_delays"),

@@ -75,28 +75,31 @@ def next_attempt_at(
     return now + delay
 
 
-def policy_from_json(data: Mapping[str, Any]) -> DeliveryPolicy:
-    """An endpoint's own ladder: ``{"retry_delays": [5, 60], "jitter": 0.2, ...}``.
+def policy_from_json(
+    data: Mapping[str, Any], base: DeliveryPolicy = DEFAULT_POLICY
+) -> DeliveryPolicy:
+    """An endpoint's own ladder: ``{"retry_delays": [5, 60], "jitter": 0.2, ...}``; what it
+    leaves out comes from ``base`` (the endpoint dialect's policy).
 
     Raises ValueError naming the bad part.
     """
     unknown = set(data) - {"retry_delays", "jitter", "retry_client_errors", "retried_client_errors"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
-    delays = data.get("retry_delays")
+    delays = data.get("retry_delays", list(base.retry_delays))
     if not isinstance(delays, list) or not all(
         isinstance(d, int | float) and not isinstance(d, bool) for d in delays
     ):
         raise ValueError("retry_delays must be a list of seconds")
     if len(delays) > MAX_RETRIES or any(not 0 <= d <= MAX_DELAY_S for d in delays):
         raise ValueError(f"at most {MAX_RETRIES} delays, each 0 to {MAX_DELAY_S} seconds")
-    jitter = data.get("jitter", STANDARD_JITTER)
+    jitter = data.get("jitter", base.jitter)
     if not isinstance(jitter, int | float) or isinstance(jitter, bool) or not 0 <= jitter < 1:
         raise ValueError("jitter must be a number from 0 up to (not including) 1")
-    retry_client_errors = data.get("retry_client_errors", True)
+    retry_client_errors = data.get("retry_client_errors", base.retry_client_errors)
     if not isinstance(retry_client_errors, bool):
         raise ValueError("retry_client_errors must be true or false")
-    retried = data.get("retried_client_errors", [])
+    retried = data.get("retried_client_errors", sorted(base.retried_client_errors))
     if not isinstance(retried, list) or not all(
         isinstance(c, int) and 400 <= c < 500 for c in retried
     ):
