@@ -281,6 +281,14 @@ class OrderRepository:
         cannot be created), every event published (``order.created`` first when it was made)
         and the deliveries made.
         """
+        if self._db.dialect == "postgresql":
+            # One transaction at a time per provider order, existing or not: a request that
+            # finds no order and one that creates it cannot pass each other (SQLite has a
+            # single writer already). Released at commit.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                f"{provider.value}:{provider_order_id}",
+            )
         where = "provider = $1 AND provider_order_id = $2"
         found = await self._locked(conn, where, provider.value, provider_order_id)
         events: list[Event] = []

@@ -1,0 +1,656 @@
+"""Ingest benchmark: verified provider webhooks per second and their latency, through the real
+server stack, on SQLite and PostgreSQL, against a bare ASGI app on the same stack.
+
+    .venv/bin/python bench/ingest.py [--backend sqlite|postgresql|both] [--requests N]
+                                     [--duration S] [--rate R] [--in-flight N]
+
+Per back-end (a fresh database each: a temporary SQLite file, or a PostgreSQL database
+``rampwire_bench_<random>`` dropped at the end), a server process runs what ``rampwire serve``
+runs (uvicorn, uvloop, httptools, the real app with its in-process delivery worker) on
+127.0.0.1, with a Transak and a Revolut source. A load generator in its own process (so it does
+not share the server's event loop) pre-signs every request before the clock starts: each one a
+new event for a new order (half Transak JWTs, half Revolut HMACs), so none is a duplicate and
+each creates an order with two canonical events. Then:
+
+1. max throughput: up to ``--requests`` requests, ``--in-flight`` at a time, for at most
+   ``--duration`` seconds; verified ingests/s (200 answers) and latency p50/p99;
+2. paced: ``--rate`` requests/s offered for ``--duration`` seconds (at most ``--in-flight``
+   waiting; when more would be, the pace slips and that is counted); latency p50/p99 measured
+   from each request's scheduled time, so a server that falls behind shows it; the achieved
+   rate is printed;
+3. baseline (once per run): a bare ASGI app that reads the body and answers 200, on the same
+   server stack, driven by the same client with the same requests, as in 1.
+
+CPU seconds per request are printed for the server, PostgreSQL's backends and the load
+generator, with the machine's other load, because the machine may be shared. Every loop has a
+count and a deadline; every process started is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import secrets
+import select
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import uvloop
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+START_S = 30.0  # for a server or a load generator to be ready
+STOP_S = 10.0  # for a process to exit after SIGTERM
+PRESIGN_S = 120.0  # for the load generator to sign its requests
+SLACK_S = 30.0  # a phase ends at most this long after its duration
+TRANSAK_TOKEN = "bench-access-token-" + "0" * 16
+REVOLUT_SECRET = "wsk_bench-secret-" + "0" * 16
+TARGETS = {"ingests_per_s": 3_000.0, "p99_ms": 50.0}  # on PostgreSQL; p99 at 1,000/s
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Config:
+    requests: int = 20_000  # at most, in a max-throughput phase
+    duration: float = 10.0  # seconds, at most, per phase
+    rate: float = 1_000.0  # requests/s offered in the paced phase
+    in_flight: int = 64  # requests in flight, at most
+
+
+# --- CPU accounting ---------------------------------------------------------------------------
+
+
+def pid_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / TICK, sum(values) / TICK
+
+
+# --- server process -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Reads the request and answers 200 with a short JSON body: the stack's own cost."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    body = b'{"received":true,"duplicate":false}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> None:
+    """What ``rampwire serve`` runs, without the migration and key banner (done beforehand)."""
+    import uvicorn
+
+    from rampwire.api import create_app
+    from rampwire.settings import Secret, Settings
+
+    app: Any = bare_app
+    if app_name == "ingest":
+        settings = Settings(
+            database_url=database_url,
+            data_dir=Path(data_dir),
+            master_key=Secret(os.environ["BENCH_MASTER_KEY"]),
+        )
+        app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
+    profile = os.environ.get("BENCH_PROFILE")
+    if not profile:
+        uvicorn.Server(config).run()
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+
+    def dump(*_: object) -> None:  # uvicorn re-raises SIGTERM once it has shut down
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.{app_name}")
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, dump)
+    profiler.enable()
+    uvicorn.Server(config).run()
+    dump()
+
+
+class Process:
+    """A child process of this script, stopped by its pid."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def read_line(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return self.proc.stdout.readline().decode().strip() if ready else ""
+
+    def write_line(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=STOP_S)
+
+
+@contextlib.contextmanager
+def server(app_name: str, database_url: str, data_dir: str, master_key: str) -> Iterator[Any]:
+    port = free_port()
+    process = Process(
+        [
+            "--role",
+            "server",
+            "--app",
+            app_name,
+            "--database-url",
+            database_url,
+            "--data-dir",
+            data_dir,
+            "--port",
+            str(port),
+        ],
+        env={"BENCH_MASTER_KEY": master_key}
+        | ({"BENCH_PROFILE": profile} if (profile := os.environ.get("BENCH_PROFILE_TO")) else {}),
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_S
+        while time.monotonic() < deadline:
+            if process.proc.poll() is not None:
+                raise RuntimeError(f"the {app_name} server exited")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"the {app_name} server did not start")
+        yield url, process
+    finally:
+        process.stop()
+
+
+# --- load generator process ---------------------------------------------------------------------
+
+
+def presign(count: int, sources: dict[str, str]) -> list[tuple[str, dict[str, str], bytes]]:
+    """``count`` requests, alternately Transak and Revolut, each a new order at processing."""
+    from rampwire.dialects import RevolutCredentials, TransakCredentials, get_dialect
+    from rampwire.dialects.base import DialectName, OutboundEvent
+    from rampwire.dialects.samples import sample_order
+    from rampwire.ids import new_id
+    from rampwire.orders import OrderStatus, Side
+    from rampwire.settings import Secret
+    from rampwire.types import utcnow
+
+    kinds = [
+        ("transak", Side.SELL, TransakCredentials(access_tokens=(Secret(TRANSAK_TOKEN),))),
+        ("revolut", Side.BUY, RevolutCredentials(secrets=(Secret(REVOLUT_SECRET),))),
+    ]
+    made = []
+    now = utcnow()
+    for index in range(count):
+        name, side, credentials = kinds[index % 2]
+        at = now + timedelta(microseconds=index)
+        order = sample_order(DialectName(name), OrderStatus.CREATED, side, now=at)
+        order = order.evolve(status=OrderStatus.PROCESSING)
+        event = OutboundEvent(id=new_id("evt"), type="order.processing", created_at=at)
+        wire = get_dialect(name).encode(event, order, credentials, now=at)
+        made.append((f"/ingest/{sources[name]}", wire.headers, wire.body))
+    return made
+
+
+async def fire(
+    spec: dict[str, Any], requests: list[tuple[str, dict[str, str], bytes]]
+) -> dict[str, Any]:
+    """Send the requests (flood, or paced at ``spec["rate"]``); latencies in seconds."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    behind = 0
+    in_flight = spec["in_flight"]
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=in_flight, limit_per_host=in_flight)
+    async with aiohttp.ClientSession(spec["url"], connector=connector, timeout=timeout) as http:
+
+        async def one(request: tuple[str, dict[str, str], bytes], since: float) -> None:
+            nonlocal errors
+            path, headers, body = request
+            try:
+                async with http.post(path, data=body, headers=headers) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if response.status == 200:
+                        latencies.append(time.perf_counter() - since)
+            except (aiohttp.ClientError, TimeoutError):
+                errors += 1
+
+        cpu = time.process_time()
+        start = time.perf_counter()
+        deadline = start + spec["duration"]
+        if spec["rate"]:
+            pending: set[asyncio.Task[None]] = set()
+            total = min(len(requests), int(spec["rate"] * spec["duration"]))
+            for index in range(total):
+                due = start + index / spec["rate"]
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if time.perf_counter() > deadline:
+                    break  # the server fell behind: offering more would only queue it
+                if len(pending) >= in_flight:
+                    behind += 1
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                task = asyncio.create_task(one(requests[index], due))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            if pending:
+                await asyncio.wait(pending, timeout=SLACK_S)
+        else:
+            queue = iter(requests)
+
+            async def loop() -> None:
+                for request in queue:
+                    if time.perf_counter() > deadline:
+                        return
+                    await one(request, time.perf_counter())
+
+            await asyncio.gather(*(loop() for _ in range(in_flight)))
+        elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+    return {
+        "ok": len(latencies),
+        "statuses": statuses,
+        "errors": errors,
+        "elapsed": elapsed,
+        "latencies": latencies,
+        "cpu": cpu,
+        "behind": behind,
+    }
+
+
+def run_load(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    count = spec["count"]
+    requests = presign(count, spec["sources"])
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    if sys.stdin.readline().strip() != "GO":
+        return
+    result = uvloop.run(fire(spec, requests))
+    Path(spec["out"]).write_text(json.dumps(result))
+    sys.stdout.write("DONE\n")
+    sys.stdout.flush()
+
+
+# --- phases -------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Measured:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    ok: int
+    elapsed: float
+    note: str
+
+
+async def postgres_pids(database_url: str | None) -> list[int]:
+    if database_url is None:
+        return []
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [row["pid"] for row in rows]
+
+
+async def measure(
+    url: str,
+    server_pid: int,
+    sources: dict[str, str],
+    config: Config,
+    *,
+    paced: bool,
+    pg_url: str | None,
+) -> Measured:
+    """One load-generator run against ``url``; CPU read around its firing only."""
+    count = min(config.requests, int(config.rate * config.duration)) if paced else config.requests
+    handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
+    os.close(handle)
+    spec = {
+        "url": url,
+        "sources": sources,
+        "count": count,
+        "duration": config.duration,
+        "rate": config.rate if paced else 0.0,
+        "in_flight": config.in_flight if not paced else max(config.in_flight, 256),
+        "out": out,
+    }
+    spec_path = out + ".spec"
+    Path(spec_path).write_text(json.dumps(spec))
+    load = Process(["--role", "load", "--spec", spec_path])
+    try:
+        if load.read_line(PRESIGN_S) != "READY":
+            raise RuntimeError("the load generator did not get ready")
+        pg_pids = await postgres_pids(pg_url)
+        pg_before = {pid: pid_cpu(pid) for pid in pg_pids}
+        server_before, load_before = pid_cpu(server_pid), pid_cpu(load.pid)
+        busy_before, total_before = machine_cpu()
+        wall = time.perf_counter()
+        load.write_line("GO")
+        line = await asyncio.to_thread(load.read_line, config.duration + 2 * SLACK_S)
+        wall = time.perf_counter() - wall
+        if line != "DONE":
+            raise RuntimeError("the load generator did not finish")
+        server_cpu = pid_cpu(server_pid) - server_before
+        load_cpu = pid_cpu(load.pid) - load_before
+        # backends the pool opened during the run count from zero
+        pg_after = await postgres_pids(pg_url)
+        pg_cpu = sum(pid_cpu(pid) - pg_before.get(pid, 0.0) for pid in {*pg_before, *pg_after})
+        busy, total = machine_cpu()
+        result = json.loads(Path(out).read_text())
+    finally:
+        load.stop()
+        for path in (out, spec_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    ok = result["ok"]
+    cores = os.cpu_count() or 1
+    machine = (busy - busy_before) * cores * wall / max(total - total_before, 1e-9)
+    other = max(machine - server_cpu - load_cpu - pg_cpu, 0.0)
+
+    def per(seconds: float) -> str:
+        return f"{seconds / max(ok, 1) * 1e6:,.0f} us"
+
+    note = (
+        f"{ok:,} ok in {result['elapsed']:.1f} s, statuses {result['statuses']},"
+        f" errors {result['errors']}; CPU per request: server {per(server_cpu)}"
+        + (f", postgres {per(pg_cpu)}" if pg_url else "")
+        + f", load generator {per(load_cpu)}; machine busy {100 * machine / wall:.0f} %"
+        f" of {100 * cores} %, other load {100 * other / wall:.0f} %"
+    )
+    if paced:
+        note += f"; offered {config.rate:,.0f}/s, pace slipped {result['behind']} times"
+    latencies = [x * 1000 for x in result["latencies"]] or [float("nan")]
+    return Measured(
+        rate=ok / result["elapsed"],
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        ok=ok,
+        elapsed=result["elapsed"],
+        note=note,
+    )
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(backend: str, admin_url: str) -> AsyncIterator[tuple[str, str]]:
+    """(database URL, data directory): migrated, with nothing in it; removed on exit."""
+    folder = tempfile.mkdtemp(prefix="rampwire_bench_")
+    name = f"rampwire_bench_{uuid.uuid4().hex[:12]}"
+    url = f"sqlite:///{folder}/rampwire.db"
+    if backend == "postgresql":
+        admin = await asyncpg.connect(admin_url, timeout=10)
+        try:
+            await admin.execute(f"CREATE DATABASE {name}")
+        finally:
+            await admin.close()
+        url = admin_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url, folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if backend == "postgresql":
+            admin = await asyncpg.connect(admin_url, timeout=10)
+            try:
+                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            finally:
+                await admin.close()
+
+
+async def prepare(url: str) -> str:
+    """Migrate and make a write key (what ``rampwire serve`` does on a first start)."""
+    from rampwire.apikeys import Scope
+    from rampwire.repository import KeyRepository
+    from rampwire.storage import migrate, open_database
+
+    db = open_database(url)
+    await db.open()
+    try:
+        await migrate(db)
+        _, token = await KeyRepository(db).create("bench", Scope.WRITE)
+    finally:
+        await db.close()
+    return token
+
+
+async def make_sources(url: str, token: str) -> dict[str, str]:
+    bodies = {
+        "transak": {"access_token": TRANSAK_TOKEN},
+        "revolut": {"secrets": [REVOLUT_SECRET]},
+    }
+    found = {}
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(url, headers=headers) as http:
+        for provider, credentials in bodies.items():
+            body = {"provider": provider, "name": f"bench {provider}", "credentials": credentials}
+            async with http.post("/v1/sources", json=body) as response:
+                if response.status != 201:
+                    raise RuntimeError(
+                        f"POST /v1/sources: {response.status} {await response.text()}"
+                    )
+                found[provider] = (await response.json())["id"]
+    return found
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    packages = ", ".join(
+        f"{name} {version(name)}"
+        for name in (
+            "uvicorn",
+            "uvloop",
+            "httptools",
+            "fastapi",
+            "starlette",
+            "aiohttp",
+            "asyncpg",
+            "aiosqlite",
+            "orjson",
+        )
+    )
+    return [
+        f"cores: {os.cpu_count()}, CPU: {cpu}",
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {packages}",
+        f"load average at the start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",
+    ]
+
+
+def show(label: str, measured: Measured, target: str = "") -> None:
+    print(
+        f"  {label}: {measured.rate:,.0f} req/s, p50 {measured.p50_ms:.1f} ms,"
+        f" p99 {measured.p99_ms:.1f} ms{target}\n    [{measured.note}]",
+        flush=True,
+    )
+
+
+async def run(args: argparse.Namespace, config: Config) -> None:
+    for line in machine():
+        print(line)
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    summary: list[str] = []
+    bare: Measured | None = None
+    with server("bare", "", tempfile.gettempdir(), master_key) as (url, proc):
+        print("\n== bare ASGI app (uvicorn + uvloop + httptools), same client ==", flush=True)
+        bare = await measure(
+            url, proc.pid, {"transak": "x", "revolut": "y"}, config, paced=False, pg_url=None
+        )
+        show("max throughput", bare)
+    for backend in backends:
+        async with fresh_database(backend, args.postgres_url) as (db_url, folder):
+            token = await prepare(db_url)
+            with server("ingest", db_url, folder, master_key) as (url, proc):
+                sources = await make_sources(url, token)
+                pg = db_url if backend == "postgresql" else None
+                print(f"\n== ingest on {backend} ==", flush=True)
+                flood = await measure(url, proc.pid, sources, config, paced=False, pg_url=pg)
+                met = flood.rate >= TARGETS["ingests_per_s"]
+                show(
+                    "max throughput",
+                    flood,
+                    f" (target >= {TARGETS['ingests_per_s']:,.0f}/s on PostgreSQL:"
+                    f" {'MET' if met else 'NOT MET'})"
+                    if pg
+                    else "",
+                )
+                paced = await measure(url, proc.pid, sources, config, paced=True, pg_url=pg)
+                achieved = paced.rate  # answered per second while it ran, drain included
+                p99_met = paced.p99_ms <= TARGETS["p99_ms"] and achieved >= 0.95 * config.rate
+                show(
+                    f"paced at {config.rate:,.0f}/s offered ({achieved:,.0f}/s achieved)",
+                    paced,
+                    f" (target p99 <= {TARGETS['p99_ms']:.0f} ms at the offered rate:"
+                    f" {'MET' if p99_met else 'NOT MET'})",
+                )
+                ratio = flood.rate / bare.rate if bare.rate else 0.0
+                print(f"  ingest / bare: {ratio:.3f}", flush=True)
+                summary.append(
+                    f"{backend:10} max {flood.rate:8,.0f}/s p50 {flood.p50_ms:6.1f} ms"
+                    f" p99 {flood.p99_ms:6.1f} ms | @{config.rate:,.0f}/s offered:"
+                    f" {achieved:6,.0f}/s p50 {paced.p50_ms:6.1f} ms p99 {paced.p99_ms:7.1f} ms"
+                    f" | ingest/bare {ratio:.3f}"
+                )
+    print(
+        f"\nbare       max {bare.rate:8,.0f}/s p50 {bare.p50_ms:6.1f} ms p99 {bare.p99_ms:6.1f} ms"
+    )
+    for line in summary:
+        print(line)
+    print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+
+
+def main() -> None:
+    defaults = Config()
+    parser = argparse.ArgumentParser(description="rampwire ingest benchmark")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--requests", type=int, default=defaults.requests)
+    parser.add_argument("--duration", type=float, default=defaults.duration)
+    parser.add_argument("--rate", type=float, default=defaults.rate)
+    parser.add_argument("--in-flight", type=int, default=defaults.in_flight)
+    parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
+    # internal: the child processes
+    parser.add_argument("--role", choices=["main", "server", "load"], default="main")
+    parser.add_argument("--app", default="ingest")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--data-dir", default="")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--spec", default="")
+    args = parser.parse_args()
+    if args.role == "server":
+        run_server(args.app, args.database_url, args.data_dir, args.port)
+        return
+    if args.role == "load":
+        run_load(args.spec)
+        return
+    config = Config(
+        requests=args.requests, duration=args.duration, rate=args.rate, in_flight=args.in_flight
+    )
+    started = time.perf_counter()
+    uvloop.run(run(args, config))
+    print(f"total time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
