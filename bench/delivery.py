@@ -488,6 +488,16 @@ async def worker_running(db: Database, box: SecretBox, concurrency: int) -> Asyn
             print("  warning: the worker did not stop in time", flush=True)
 
 
+def batching(worker: Worker, claims: int, records: int, sent: int) -> str:
+    """How many claim queries and record transactions the worker made since the counts given,
+    and how many attempts each carried on average."""
+    made, written = worker.claims - claims, worker.record_batches - records
+    return (
+        f"{made:,} claims ({sent / max(made, 1):.1f} per claim),"
+        f" {written:,} record transactions ({sent / max(written, 1):.1f} each)"
+    )
+
+
 # --- publishers -----------------------------------------------------------------------------
 
 
@@ -662,11 +672,13 @@ class Bench:
     backend: str
     db: Database
     box: SecretBox
+    key: bytes  # the box's master key, for worker processes
     fast: ReceiverProcess
     slow: ReceiverProcess
     http: aiohttp.ClientSession  # talks to the receivers' control paths
     config: Config
     report: Report
+    figures: dict[str, float] = field(default_factory=dict)  # single-process rates, for ratios
 
     @property
     def publisher(self) -> str:
@@ -721,6 +733,7 @@ async def phase_drain(bench: Bench) -> None:
                 bench, worker, endpoint.id, count, time.perf_counter() + PHASE_DEADLINE_S
             )
             elapsed = cpu.elapsed()
+            batches = batching(worker, 0, 0, worker.sent)
     received = (await bench.fast.call(bench.http, "GET", "/__stats"))["count"]
     drain = done / elapsed
     drain_cpu = cpu.own / max(done, 1) * 1e6
@@ -728,7 +741,8 @@ async def phase_drain(bench: Bench) -> None:
         "drain",
         drain,
         "deliveries/s",
-        note=f"{done:,} succeeded in {elapsed:.2f} s; receiver saw {received:,}; {cpu.note()}",
+        note=f"{done:,} succeeded in {elapsed:.2f} s; receiver saw {received:,}; {batches};"
+        f" {cpu.note()}",
     )
 
     secret = endpoint.secrets[0].value.reveal()
@@ -743,6 +757,7 @@ async def phase_drain(bench: Bench) -> None:
         "requests/s",
         note=f"{len(payload)} B body, concurrency {config.concurrency}; {cpu.note()}",
     )
+    bench.figures["drain"], bench.figures["bare"] = drain, bare
     ratio = drain / bare if bare else 0.0
     bench.row(
         "drain / bare loop",
@@ -810,9 +825,11 @@ async def phase_sustained(bench: Bench) -> None:
             async with CpuMeter(bench) as cpu:
                 before = await count_succeeded(bench.db, endpoint.id)
                 sent_before = worker.sent
+                claims, records = worker.claims, worker.record_batches
                 await asyncio.sleep(config.window)
                 after = await count_succeeded(bench.db, endpoint.id)
                 sent = worker.sent - sent_before
+                batches = batching(worker, claims, records, sent)
                 window = cpu.elapsed()
             backlog = await count_waiting(bench.db)
             published = await publisher.result()
@@ -847,7 +864,8 @@ async def phase_sustained(bench: Bench) -> None:
         "sustained: worker CPU per delivery",
         cpu.own / max(sent, 1) * 1e6,
         "us",
-        note=cpu.note() + ("" if separate else " (publisher included: same process)"),
+        note=f"{batches}; {cpu.note()}"
+        + ("" if separate else " (publisher included: same process)"),
     )
     await endpoints.delete(endpoint.id, now=utcnow())
 
@@ -879,6 +897,7 @@ async def measure_latency(bench: Bench, rate: float, *, judged: bool) -> None:
             if stats["received"] >= published.events:
                 break
             await asyncio.sleep(0.05)
+        batches = batching(worker, 0, 0, worker.sent)
     arrivals: dict[str, float] = await bench.fast.call(bench.http, "GET", "/__arrivals")
     await bench.fast.call(bench.http, "POST", "/__reset")
     await endpoints.delete(endpoint.id, now=utcnow())
@@ -912,7 +931,7 @@ async def measure_latency(bench: Bench, rate: float, *, judged: bool) -> None:
         target=target,
         met=met,
         note=f"{len(matched):,} matched, {missing} missing; max {max(waits):.0f} ms,"
-        f" min {min(waits):.1f} ms",
+        f" min {min(waits):.1f} ms; {batches}",
     )
     bench.row(
         f"latency p99 from created_at {at}",
@@ -943,6 +962,7 @@ async def phase_slow(bench: Bench) -> None:
                 await asyncio.sleep(0.1)
             done = await waiting
             elapsed = cpu.elapsed()
+            batches = batching(worker, 0, 0, worker.sent)
     rate = done / elapsed
     bench.row(
         "slow receiver (250 ms)",
@@ -958,7 +978,7 @@ async def phase_slow(bench: Bench) -> None:
         "requests",
         note=f"seen by the receiver; {cpu.note()}",
     )
-    bench.row("slow receiver: CPU per delivery", cpu.own / max(done, 1) * 1e6, "us")
+    bench.row("slow receiver: CPU per delivery", cpu.own / max(done, 1) * 1e6, "us", note=batches)
     event_id, payload = await one_payload(bench.db)
     secret = endpoint.secrets[0].value.reveal()
     async with CpuMeter(bench) as cpu:
@@ -972,8 +992,159 @@ async def phase_slow(bench: Bench) -> None:
         note=f"concurrency {config.slow_concurrency}; {cpu.own / max(sent, 1) * 1e6:,.0f} us CPU"
         f" per request; {cpu.note()}",
     )
+    bench.figures["slow"], bench.figures["slow_bare"] = rate, bare
     bench.row("slow receiver / bare loop", rate / bare if bare else 0.0, "x")
     await endpoints.delete(endpoint.id, now=utcnow())
+
+
+# --- several worker processes (PostgreSQL) ---------------------------------------------------
+
+WORKER_PROCESSES = 2
+
+
+def _worker_process(
+    url: str, key: bytes, concurrency: int, ready: Any, go: Any, done: Any, out: str
+) -> None:
+    """One ``rampwire worker`` equivalent: its own pool, its own LISTEN, claims beside the
+    others under ``FOR UPDATE SKIP LOCKED``. Starts when ``go`` is set, stops when ``done`` is."""
+
+    async def main() -> None:
+        db = open_database(url)
+        await db.open()
+        try:
+            worker = Worker(
+                db,
+                SecretBox(key),
+                policy=TargetPolicy(allow_private=True),
+                options=WorkerOptions(concurrency=concurrency),
+            )
+            ready.set()
+            await asyncio.to_thread(go.wait, PHASE_DEADLINE_S)
+            stop = asyncio.Event()
+            task = asyncio.create_task(worker.run(stop))
+            await asyncio.to_thread(done.wait, PHASE_DEADLINE_S + 5)
+            stop.set()
+            await asyncio.wait_for(task, timeout=STOP_DEADLINE_S)
+            Path(out).write_text(json.dumps({"sent": worker.sent, "claims": worker.claims}))
+        finally:
+            await db.close()
+
+    uvloop.run(main())
+
+
+async def drain_with_processes(
+    bench: Bench, receiver: ReceiverProcess, count: int, concurrency: int
+) -> tuple[float, int, float, str]:
+    """Queue ``count`` orders, then drain them with :data:`WORKER_PROCESSES` worker processes of
+    ``concurrency`` each: (deliveries/s, succeeded, CPU seconds of the workers, CPU note)."""
+    endpoints = EndpointRepository(bench.db, bench.box)
+    endpoint = await make_endpoint(endpoints, receiver.url, concurrency * WORKER_PROCESSES)
+    await queue_orders(OrderRepository(bench.db), count)
+    await receiver.call(bench.http, "POST", "/__reset")
+    context = multiprocessing.get_context("spawn")
+    go, done = context.Event(), context.Event()
+    procs: list[tuple[Any, str]] = []
+    try:
+        for _ in range(WORKER_PROCESSES):
+            ready = context.Event()
+            handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
+            os.close(handle)
+            proc = context.Process(
+                target=_worker_process,
+                args=(bench.db.url, bench.key, concurrency, ready, go, done, out),
+                daemon=True,
+            )
+            proc.start()
+            procs.append((proc, out))
+            if not await asyncio.to_thread(ready.wait, 30):
+                raise RuntimeError("a worker process did not start")
+        before = [_pid_cpu(proc.pid) for proc, _ in procs]
+        async with CpuMeter(bench) as cpu:
+            go.set()
+            deadline = time.perf_counter() + PHASE_DEADLINE_S
+            succeeded = 0
+            while time.perf_counter() < deadline:
+                succeeded = await count_succeeded(bench.db, endpoint.id)
+                if succeeded >= count:
+                    break
+                await asyncio.sleep(0.02)
+            elapsed = cpu.elapsed()
+            workers_cpu = sum(_pid_cpu(proc.pid) for proc, _ in procs) - sum(before)
+            cpu.extra = workers_cpu
+        done.set()
+        sent = []
+        for proc, out in procs:
+            await asyncio.to_thread(proc.join, STOP_DEADLINE_S)
+            with contextlib.suppress(OSError, ValueError):
+                sent.append(json.loads(Path(out).read_text())["sent"])
+    finally:
+        done.set()
+        for proc, out in procs:
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+                proc.join(5)
+                if proc.is_alive():
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.join(5)
+            with contextlib.suppress(OSError):
+                os.unlink(out)
+    await endpoints.delete(endpoint.id, now=utcnow())
+    note = f"attempts per process {sent}; {cpu.note().replace('publisher', 'worker processes')}"
+    return succeeded / elapsed, succeeded, workers_cpu, note
+
+
+async def phase_drain_processes(bench: Bench) -> None:
+    """The drain phase with two worker processes on one PostgreSQL (a supported deployment)."""
+    if bench.backend != "postgresql":
+        print("  drain, 2 worker processes: PostgreSQL only (SQLite has one writer)", flush=True)
+        return
+    concurrency = bench.config.concurrency
+    rate, done, cpu, note = await drain_with_processes(bench, bench.fast, bench.events, concurrency)
+    bench.row(
+        f"drain, {WORKER_PROCESSES} worker processes",
+        rate,
+        "deliveries/s",
+        note=f"{done:,} succeeded, concurrency {concurrency} each; {note}",
+    )
+    bench.row(
+        f"drain, {WORKER_PROCESSES} worker processes: CPU per delivery",
+        cpu / max(done, 1) * 1e6,
+        "us",
+        note="both processes",
+    )
+    if "bare" in bench.figures:
+        single = bench.figures["drain"] / bench.figures["bare"]
+        bench.row(
+            f"drain, {WORKER_PROCESSES} processes / single-process bare loop",
+            rate / bench.figures["bare"],
+            "x",
+            note=f"one process: {single:.3f}",
+        )
+
+
+async def phase_slow_processes(bench: Bench) -> None:
+    """The slow-receiver phase with two worker processes, each at half the concurrency."""
+    if bench.backend != "postgresql":
+        print("  slow receiver, 2 worker processes: PostgreSQL only", flush=True)
+        return
+    concurrency = bench.config.slow_concurrency // WORKER_PROCESSES
+    rate, done, cpu, note = await drain_with_processes(
+        bench, bench.slow, bench.slow_events, concurrency
+    )
+    bench.row(
+        f"slow receiver (250 ms), {WORKER_PROCESSES} worker processes",
+        rate,
+        "deliveries/s",
+        target=f">= {TARGETS['slow']:,.0f}",
+        met=rate >= TARGETS["slow"],
+        note=f"{done:,} succeeded, concurrency {concurrency} each; {note}",
+    )
+    bench.row(
+        f"slow receiver, {WORKER_PROCESSES} worker processes: CPU per delivery",
+        cpu / max(done, 1) * 1e6,
+        "us",
+        note="both processes",
+    )
 
 
 PHASES = {
@@ -981,6 +1152,8 @@ PHASES = {
     "sustained": phase_sustained,
     "latency": phase_latency,
     "slow": phase_slow,
+    "drain2": phase_drain_processes,
+    "slow2": phase_slow_processes,
 }
 
 
@@ -1038,10 +1211,12 @@ async def run(args: argparse.Namespace, config: Config) -> Report:
             for backend in backends:
                 print(f"\n== {backend} == (load average {_loadavg()})", flush=True)
                 async with fresh_database(backend, args.postgres_url) as db:
+                    key = secrets.token_bytes(32)
                     bench = Bench(
                         backend=backend,
                         db=db,
-                        box=SecretBox(secrets.token_bytes(32)),
+                        box=SecretBox(key),
+                        key=key,
                         fast=fast,
                         slow=slow,
                         http=http,
@@ -1060,7 +1235,7 @@ def main() -> None:
     defaults = Config()
     parser = argparse.ArgumentParser(description="rampwire delivery engine benchmark")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--phases", default="drain,sustained,latency,slow")
+    parser.add_argument("--phases", default="drain,sustained,latency,slow,drain2,slow2")
     parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
     parser.add_argument("--events", type=int, default=defaults.events)
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency)

@@ -55,6 +55,7 @@ ALLOW_PRIVATE_ENV: Final = "RAMPWIRE_ALLOW_PRIVATE_TARGETS"
 HTTPS_ONLY_ENV: Final = "RAMPWIRE_HTTPS_ONLY_TARGETS"
 ALLOWLIST_ENV: Final = "RAMPWIRE_TARGET_ALLOWLIST"  # comma-separated CIDRs
 PORTS_ENV: Final = "RAMPWIRE_TARGET_PORTS"  # comma-separated; empty: any port
+_PASSED_MAX: Final = 4096  # (scheme, host, port) triples a connector remembers as allowed
 _HINT: Final = f"set {ALLOW_PRIVATE_ENV} for development or allow-list the network"
 
 
@@ -448,7 +449,8 @@ class GuardedConnector(aiohttp.TCPConnector):
     """A ``TCPConnector`` that applies ``policy`` to every connection it makes.
 
     Names go through a :class:`GuardedResolver` around ``resolver``; every request, redirect hop
-    included, first passes :func:`check_request_url` (IP literals, scheme, port). Proxies are
+    included, first passes :func:`check_request_url` (IP literals, scheme, port; the verdict for a
+    scheme, host and port that passed is remembered, see :meth:`_check`). Proxies are
     refused: through one, the guard could not see the address finally connected to. Other
     keyword arguments go to ``aiohttp.TCPConnector``. Build it inside a running event loop.
     """
@@ -459,6 +461,8 @@ class GuardedConnector(aiohttp.TCPConnector):
         self._guard = GuardedResolver(policy, resolver)
         super().__init__(resolver=self._guard, **kwargs)
         self.policy = policy
+        self._passed: set[tuple[str, str | None, int | None]] = set()
+        self._passed_policy = policy
 
     async def connect(
         self, req: aiohttp.ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
@@ -466,10 +470,30 @@ class GuardedConnector(aiohttp.TCPConnector):
         try:
             if req.proxy is not None:
                 raise ForbiddenTarget("deliveries cannot go through a proxy")
-            check_request_url(req.url, self.policy)
+            self._check(req.url)
         except ForbiddenTarget as exc:
             raise aiohttp.ClientConnectorError(req.connection_key, exc) from exc
         return await super().connect(req, traces, timeout)
+
+    def _check(self, url: URL) -> None:
+        """:func:`check_request_url`, remembering the (scheme, host, port) triples that passed.
+
+        The static check reads only those three parts of the URL and the policy, so its verdict
+        for a triple never changes while the policy stays the same; remembering it skips the
+        ``ipaddress`` parsing on every request. Refusals are not remembered (each raises afresh),
+        and DNS answers are not covered by this: :class:`GuardedResolver` still checks every
+        answer when a new connection is made, so a name that re-binds is refused as before.
+        """
+        if self._passed_policy is not self.policy:  # replaced: forget what the old one allowed
+            self._passed.clear()
+            self._passed_policy = self.policy
+        key = (url.scheme, url.raw_host, url.port)
+        if key in self._passed:
+            return
+        check_request_url(url, self.policy)
+        if len(self._passed) >= _PASSED_MAX:
+            self._passed.clear()
+        self._passed.add(key)
 
     async def close(self, *, abort_ssl: bool = False) -> None:
         try:

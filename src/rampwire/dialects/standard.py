@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from secrets import token_bytes
 from typing import Final
@@ -46,7 +47,6 @@ from .wire import (
     DEFAULT_TOLERANCE,
     check_window,
     header_integer,
-    hmac_sha256,
     lower_headers,
     matches_any,
     parse_iso,
@@ -82,16 +82,17 @@ class StandardCredentials:
 
     secrets: tuple[Secret, ...]
     tolerance: timedelta = DEFAULT_TOLERANCE
+    # decoded once here, not on every sign: the delivery engine signs with these per attempt
+    _keys: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.secrets:
             raise InvalidCredentials("at least one whsec_ secret is needed")
-        for secret in self.secrets:
-            _key(secret)
+        object.__setattr__(self, "_keys", tuple(_key(secret) for secret in self.secrets))
 
     @property
     def keys(self) -> tuple[bytes, ...]:
-        return tuple(_key(secret) for secret in self.secrets)
+        return self._keys
 
 
 def credentials_from_secrets(secrets: Sequence[str]) -> StandardCredentials:
@@ -100,7 +101,10 @@ def credentials_from_secrets(secrets: Sequence[str]) -> StandardCredentials:
 
 def _signatures(keys: Sequence[bytes], message_id: str, timestamp: str, body: bytes) -> list[str]:
     signed = f"{message_id}.{timestamp}.".encode() + body
-    return ["v1," + base64.b64encode(hmac_sha256(key, signed)).decode("ascii") for key in keys]
+    return [
+        "v1," + binascii.b2a_base64(hmac.digest(key, signed, "sha256"), newline=False).decode()
+        for key in keys
+    ]
 
 
 def sign(

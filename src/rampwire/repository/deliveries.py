@@ -42,6 +42,33 @@ _ATTEMPT = (
     " request_body, response_status, response_headers, response_body, error_class, error"
 )
 
+# Claiming. A delivery of a per-order FIFO endpoint is due only once no earlier delivery of its
+# order to that endpoint waits. $1 lease end, $2 lease token, $3 now, $4 how many at most.
+_DUE = (
+    "SELECT d.id FROM deliveries d WHERE d.next_attempt_at <= $3"
+    " AND (d.fifo_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
+    "  WHERE p.fifo_key = d.fifo_key AND p.fifo_seq < d.fifo_seq"
+    "  AND p.next_attempt_at IS NOT NULL))"
+    " ORDER BY d.next_attempt_at LIMIT $4"
+)
+_LEASE = "UPDATE deliveries SET next_attempt_at = $1, lease_token = $2"
+_CLAIMED = "id, endpoint_id, event_id, event_type, attempts"
+# PostgreSQL: ``id = ANY(ARRAY(...))`` makes the update a primary-key lookup of the locked ids
+# whatever the table's statistics say (``id IN (subquery)`` is planned as a join, and with missing
+# or stale statistics as a sequential scan of all deliveries); the payloads come back in the same
+# statement, one index lookup per row.
+_CLAIM_POSTGRESQL = (
+    f"WITH claimed AS ({_LEASE} WHERE id = ANY(ARRAY({_DUE} FOR UPDATE SKIP LOCKED))"
+    f" RETURNING {_CLAIMED})"
+    f" SELECT {_CLAIMED}, (SELECT e.payload FROM events e WHERE e.id = claimed.event_id)"
+    " AS payload FROM claimed"
+)
+# SQLite: no row locks (the write transaction is single), no arrays, no RETURNING inside a CTE.
+# The payloads are fetched with one statement shape whatever the number of events: the ids go
+# in as one JSON array.
+_CLAIM_SQLITE = f"{_LEASE} WHERE id IN ({_DUE}) RETURNING {_CLAIMED}"
+_PAYLOADS_SQLITE = "SELECT id, payload FROM events WHERE id IN (SELECT value FROM json_each($1))"
+
 
 async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -> int:
     """One delivery per event and matching enabled endpoint, in the caller's transaction."""
@@ -74,14 +101,18 @@ async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -
                     now_us,
                 )
             )
-    if rows:
-        await conn.executemany(
-            "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, order_id, fifo_key,"
-            " fifo_seq, status, attempts, next_attempt_at, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",
-            rows,
-        )
+    if len(rows) == 1:  # the common case, one subscriber: a plain statement costs less
+        await conn.execute(_INSERT_DELIVERY, *rows[0])
+    elif rows:
+        await conn.executemany(_INSERT_DELIVERY, rows)
     return len(rows)
+
+
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, order_id, fifo_key,"
+    " fifo_seq, status, attempts, next_attempt_at, created_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)"
+)
 
 
 def _delivery(row: Row) -> Delivery:
@@ -129,32 +160,22 @@ class DeliveryRepository:
         self, *, limit: int, lease: timedelta, token: str, now: datetime
     ) -> list[Claimed]:
         """Up to ``limit`` due deliveries, leased to ``token`` until ``now + lease``."""
-        lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
-        now_us = to_us(now)
-        async with self._db.transaction() as conn:
-            rows = await conn.fetch(
-                "UPDATE deliveries SET next_attempt_at = $1, lease_token = $2 WHERE id IN ("
-                " SELECT d.id FROM deliveries d WHERE d.next_attempt_at <= $3"
-                " AND (d.fifo_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
-                "  WHERE p.fifo_key = d.fifo_key AND p.fifo_seq < d.fifo_seq"
-                "  AND p.next_attempt_at IS NOT NULL))"
-                f" ORDER BY d.next_attempt_at LIMIT $4{lock})"
-                " RETURNING id, endpoint_id, event_id, event_type, attempts",
-                to_us(now + lease),
-                token,
-                now_us,
-                limit,
-            )
-            if not rows:
-                return []
-            ids = sorted({row["event_id"] for row in rows})
-            marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
-            payloads = {
-                row["id"]: row["payload"]
-                for row in await conn.fetch(
-                    f"SELECT id, payload FROM events WHERE id IN ({marks})", *ids
-                )
-            }
+        args = (to_us(now + lease), token, to_us(now), limit)
+        if self._db.dialect == "postgresql":
+            # One statement, so no explicit transaction: its row locks last as long as it does.
+            async with self._db.connection() as conn:
+                rows = await conn.fetch(_CLAIM_POSTGRESQL, *args)
+            payloads = {row["event_id"]: row["payload"] for row in rows}
+        else:
+            async with self._db.transaction() as conn:
+                rows = await conn.fetch(_CLAIM_SQLITE, *args)
+                if not rows:
+                    return []
+                ids = serde.to_json(sorted({row["event_id"] for row in rows})).decode()
+                payloads = {
+                    row["id"]: row["payload"] for row in await conn.fetch(_PAYLOADS_SQLITE, ids)
+                }
+        encoded = {event_id: payload.encode("utf-8") for event_id, payload in payloads.items()}
         return [
             Claimed(
                 id=row["id"],
@@ -163,7 +184,7 @@ class DeliveryRepository:
                 event_type=row["event_type"],
                 attempts=row["attempts"],
                 lease_token=token,
-                payload=payloads[row["event_id"]].encode("utf-8"),
+                payload=encoded[row["event_id"]],
             )
             for row in rows
         ]
@@ -214,7 +235,8 @@ class DeliveryRepository:
         ]
         succeeded = sorted({r.claimed.endpoint_id for r in results if r.succeeded})
         failed = sorted(
-            {r.claimed.endpoint_id for r in results if not r.succeeded} - set(succeeded)
+            {r.claimed.endpoint_id for r in results if not r.succeeded and r.contacted}
+            - set(succeeded)
         )
         gone = {r.claimed.endpoint_id: r.disable_endpoint for r in results if r.disable_endpoint}
         published: list[Event] = []

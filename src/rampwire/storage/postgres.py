@@ -57,6 +57,14 @@ class PostgresConnection:
         await self.execute(script)
 
 
+async def _no_session_state(conn: asyncpg.Connection[Any]) -> None:
+    """The pool's reset on release. asyncpg's default runs ``SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL`` on every release, one more round trip per transaction.
+    rampwire leaves no session state on pooled connections (LISTEN has its own connection,
+    advisory locks are transaction-scoped, no ``SET``, no cursors), and asyncpg still rolls back
+    a transaction left open and drops listeners before calling this."""
+
+
 class PostgresDatabase:
     dialect: Dialect = "postgresql"
     for_update = "FOR UPDATE"
@@ -73,6 +81,7 @@ class PostgresDatabase:
                 min_size=POOL_MIN_SIZE,
                 max_size=self._max_size,
                 command_timeout=COMMAND_TIMEOUT_S,
+                reset=_no_session_state,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot connect to {redact(self.url)}: {exc}") from exc

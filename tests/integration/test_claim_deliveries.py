@@ -1,0 +1,118 @@
+"""Claiming due deliveries on each back-end: payloads, leases, limits and per-order FIFO."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rampwire.crypto import SecretBox
+from rampwire.dialects import standard
+from rampwire.endpoints import Endpoint, Ordering, SigningSecret
+from rampwire.events import Event
+from rampwire.ids import new_id
+from rampwire.repository.deliveries import DeliveryRepository, fan_out
+from rampwire.repository.endpoints import EndpointRepository
+from rampwire.settings import Secret
+from rampwire.storage import Database
+from rampwire.storage.database import to_us
+from rampwire.types import utcnow
+
+LEASE = timedelta(seconds=60)
+
+
+async def _endpoint(db: Database, ordering: Ordering = Ordering.NONE) -> str:
+    now = utcnow()
+    endpoint = await EndpointRepository(db, SecretBox(b"k" * 32)).create(
+        Endpoint(
+            id=EndpointRepository.new_id(),
+            url="https://example.com/hook",
+            event_types=("order.*",),
+            dialect="standard",
+            secrets=(SigningSecret(value=Secret(standard.generate_secret()), created_at=now),),
+            created_at=now,
+            updated_at=now,
+            ordering=ordering,
+        )
+    )
+    return endpoint.id
+
+
+async def _publish(db: Database, count: int, *, order_id: str | None = None) -> list[Event]:
+    """``count`` events fanned out to every endpoint; the event rows carry no order (no order
+    rows here), the fan-out sees ``order_id`` so that FIFO endpoints get a FIFO key."""
+    now = utcnow()
+    events = [
+        Event(
+            id=new_id("evt"),
+            type="order.created",
+            created_at=now,
+            order_id=order_id,
+            sequence=index + 1,
+            payload=f'{{"n": {index}, "text": "caf\u00e9"}}'.encode(),
+        )
+        for index in range(count)
+    ]
+    async with db.transaction() as conn:
+        for event in events:
+            await conn.execute(
+                "INSERT INTO events (id, type, order_id, sequence, created_at, payload)"
+                " VALUES ($1, $2, NULL, $3, $4, $5)",
+                event.id,
+                event.type,
+                event.sequence,
+                to_us(event.created_at),
+                event.payload.decode(),
+            )
+        await fan_out(conn, events, now=now)
+    return events
+
+
+async def test_a_claim_leases_each_due_delivery_once_with_its_payload(db: Database) -> None:
+    first, second = await _endpoint(db), await _endpoint(db)
+    events = await _publish(db, 7)
+    repository = DeliveryRepository(db)
+    now = utcnow()
+
+    claimed = await repository.claim(limit=100, lease=LEASE, token="lease.1", now=now)
+
+    assert len(claimed) == 14  # every event to both endpoints
+    payloads = {event.id: event.payload for event in events}
+    assert all(c.payload == payloads[c.event_id] for c in claimed)
+    assert sorted(c.endpoint_id for c in claimed) == sorted([first, second] * 7)
+    assert {c.lease_token for c in claimed} == {"lease.1"}
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT next_attempt_at, lease_token FROM deliveries")
+    assert {(row["next_attempt_at"], row["lease_token"]) for row in rows} == {
+        (to_us(now + LEASE), "lease.1")
+    }
+    assert await repository.claim(limit=100, lease=LEASE, token="lease.2", now=now) == []
+    later = now + LEASE + timedelta(seconds=1)  # the lease ran out: claimable again
+    again = await repository.claim(limit=100, lease=LEASE, token="lease.3", now=later)
+    assert {c.id for c in again} == {c.id for c in claimed}
+
+
+async def test_a_claim_takes_at_most_its_limit(db: Database) -> None:
+    await _endpoint(db)
+    await _publish(db, 5)
+    repository = DeliveryRepository(db)
+    now = utcnow()
+    taken: list[str] = []
+    for number, expected in enumerate((2, 2, 1, 0)):
+        claimed = await repository.claim(limit=2, lease=LEASE, token=f"t.{number}", now=now)
+        assert len(claimed) == expected
+        taken.extend(c.id for c in claimed)
+    assert len(set(taken)) == 5
+
+
+async def test_per_order_fifo_claims_one_delivery_of_an_order_at_a_time(db: Database) -> None:
+    await _endpoint(db, Ordering.PER_ORDER_FIFO)
+    events = await _publish(db, 3, order_id="ord_fifo")
+    await _publish(db, 2)  # no order: not held back
+    repository = DeliveryRepository(db)
+    now = utcnow()
+
+    claimed = await repository.claim(limit=100, lease=LEASE, token="t.1", now=now)
+
+    fifo = [c for c in claimed if c.event_id in {e.id for e in events}]
+    assert [c.event_id for c in fifo] == [events[0].id]
+    assert len(claimed) == 3
+    assert await repository.claim(limit=100, lease=LEASE, token="t.2", now=now) == []
