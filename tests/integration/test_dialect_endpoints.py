@@ -747,13 +747,6 @@ async def test_an_event_the_dialect_cannot_express_is_dead_at_once_and_never_sen
     assert len(hooks.requests) == 1  # the sell order never arrived
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an unencodable result counts as a receiver failure: record() puts every unsucceeded"
-    " result in `failed` (src/rampwire/repository/deliveries.py:233-234, from the Result built at"
-    " src/rampwire/delivery/sender.py:96), so failing_since is set for a receiver never contacted"
-    " and, after DISABLE_AFTER (5 days) of sell orders only, a healthy endpoint is disabled",
-)
 async def test_an_event_never_sent_does_not_mark_the_receiver_as_failing(
     api: httpx.AsyncClient,
 ) -> None:

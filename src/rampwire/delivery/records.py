@@ -91,3 +91,8 @@ class Result:
     next_attempt_at: datetime | None
     succeeded: bool
     disable_endpoint: str | None = None  # a reason, when the answer was 410 Gone
+
+    @property
+    def contacted(self) -> bool:
+        """Whether a request was attempted: an unencodable event says nothing of the receiver."""
+        return self.attempt.error_class is not ErrorClass.UNENCODABLE
