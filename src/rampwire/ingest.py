@@ -105,13 +105,14 @@ class Ingestor:
         else:
             stats.accepted += 1
         record = result.record
-        if record is not None and record.order_id and record.provider_order_id:
+        if result.created_order and record is not None and record.provider_order_id:
             await self._catch_up(record.provider, record.provider_order_id, now=now)
         return result
 
     async def _catch_up(self, provider: Provider, provider_order_id: str, *, now: datetime) -> None:
-        """Apply the requests that arrived before their order could be created (they named no
-        side). Each is its own transaction; one that fails stays ``unapplied`` in the log."""
+        """Apply the requests that arrived before this request created their order (they named
+        no side). They have all committed: ingest holds one transaction per provider order at a
+        time. Each is applied in its own transaction; one that fails stays ``unapplied``."""
         for waiting in await self._inbound.unapplied(provider, provider_order_id):
             try:
                 await self.reprocess(waiting, now=now)

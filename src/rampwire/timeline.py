@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from . import serde
 from .events import Source
 from .lifecycle import Outcome, StatusResult
 
@@ -36,6 +37,22 @@ class TimelineEntry:
     anomaly: dict[str, Any] | None = None
     actor: str | None = None  # the API key id, for changes made through the API
     note: str | None = None
+
+
+def entry_body(entry: TimelineEntry) -> dict[str, Any]:
+    """What an entry says beyond its place (seq, kind, times): as stored and as shown."""
+    return {
+        "status": entry.status,
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "version": entry.version,
+        "changed_fields": list(entry.changed_fields),
+        "event_ids": list(entry.event_ids),
+        "source": serde.dump(entry.source),
+        "anomaly": entry.anomaly,
+        "actor": entry.actor,
+        "note": entry.note,
+    }
 
 
 def entry_kind(outcome: Outcome) -> EntryKind:

@@ -21,7 +21,7 @@ from ..orders import ORDER_ID_PREFIX, Order, OrderData, OrderStatus, Provider, S
 from ..repository import IdempotencyClaim, OrderFilter, OrderRepository
 from ..serde import PatchError
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
-from ..timeline import TimelineEntry
+from ..timeline import TimelineEntry, entry_body
 from ..types import utcnow
 from . import authorization
 from .bodies import JSON, require_json
@@ -202,14 +202,5 @@ def _item(entry: TimelineEntry) -> dict[str, object]:
         "kind": entry.kind.value,
         "recorded_at": entry.recorded_at,
         "occurred_at": entry.occurred_at,
-        "status": entry.status,
-        "from_status": entry.from_status,
-        "to_status": entry.to_status,
-        "version": entry.version,
-        "changed_fields": list(entry.changed_fields),
-        "event_ids": list(entry.event_ids),
-        "source": serde.dump(entry.source),
-        "anomaly": entry.anomaly,
-        "actor": entry.actor,
-        "note": entry.note,
+        **entry_body(entry),
     }

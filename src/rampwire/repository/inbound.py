@@ -48,6 +48,7 @@ _RANK = (
 class IngestResult:
     record: InboundRecord | None  # None: a duplicate, nothing was written
     duplicate: bool = False
+    created_order: bool = False  # requests waiting for that order can be applied now
 
 
 @dataclass(kw_only=True, slots=True)
@@ -57,6 +58,7 @@ class _Applied:
     order_id: str | None = None
     event_ids: list[str] = field(default_factory=list)
     made: int = 0
+    created: bool = False  # an order was made: requests waiting for it can be applied now
 
     @property
     def outcome(self) -> InboundOutcome:
@@ -124,7 +126,7 @@ class InboundRepository:
             applied = await self._apply(conn, source.provider, request, events, now, default_side)
             row = await self._conclude(conn, record_id, applied, now, retry=False)
         self._orders.published(applied.made)
-        return IngestResult(record=_record(row))
+        return IngestResult(record=_record(row), created_order=applied.created)
 
     async def reprocess(
         self,
@@ -164,7 +166,7 @@ class InboundRepository:
                 provider_event=event.provider_event,
                 received_at=request.received_at,
             )
-            result, published, made = await self._orders.apply_provider_change(
+            applied_change = await self._orders.apply_provider_change(
                 conn,
                 provider=provider,
                 provider_order_id=event.provider_order_id,
@@ -173,6 +175,7 @@ class InboundRepository:
                 source=origin,
                 now=now,
             )
+            result = applied_change.result
             if result is None:
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)
                 applied.details.append(
@@ -181,10 +184,11 @@ class InboundRepository:
                 )
                 continue
             applied.order_id = applied.order_id or result.order.id
-            applied.event_ids.extend(e.id for e in published)
-            applied.made += made
+            applied.event_ids.extend(e.id for e in applied_change.events)
+            applied.made += applied_change.made
+            applied.created = applied.created or applied_change.created
             applied.outcomes.append(
-                InboundOutcome.APPLIED if published else InboundOutcome.UNCHANGED
+                InboundOutcome.APPLIED if applied_change.events else InboundOutcome.UNCHANGED
             )
         return applied
 
@@ -197,9 +201,10 @@ class InboundRepository:
             event_ids = [*serde.from_json(previous), *applied.event_ids]
         else:
             event_ids = applied.event_ids
-        await conn.execute(
+        row = await conn.fetchrow(
             "UPDATE inbound SET outcome = $2, detail = $3, order_id = COALESCE($4, order_id),"
-            " event_ids = $5, processed_at = $6, attempts = attempts + $7 WHERE id = $1",
+            " event_ids = $5, processed_at = $6, attempts = attempts + $7 WHERE id = $1"
+            f" RETURNING {_COLUMNS}",
             record_id,
             applied.outcome.value,
             detail,
@@ -208,7 +213,6 @@ class InboundRepository:
             to_us(now),
             1 if retry else 0,
         )
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM inbound WHERE id = $1", record_id)
         if row is None:  # pragma: no cover - written above in this transaction
             raise NotFound(f"no inbound request {record_id!r}")
         return row

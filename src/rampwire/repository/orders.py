@@ -24,7 +24,7 @@ from ..orders import (
 )
 from ..storage import Connection, Database, Row
 from ..storage.database import from_us, to_us
-from ..timeline import EntryKind, TimelineEntry, entry_kind
+from ..timeline import EntryKind, TimelineEntry, entry_body, entry_kind
 from .deliveries import fan_out
 
 
@@ -49,6 +49,14 @@ class ChangeResult:
     outcome: Outcome
     events: list[Event]
     entry: TimelineEntry
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderChange:
+    result: ChangeResult | None  # None: the order is unknown and no side says how to create it
+    events: list[Event]  # every event published, ``order.created`` first when it was made
+    made: int  # deliveries
+    created: bool = False  # the change made the order
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -273,14 +281,9 @@ class OrderRepository:
         change: Change,
         source: Source,
         now: datetime,
-    ) -> tuple[ChangeResult | None, list[Event], int]:
+    ) -> ProviderChange:
         """Fold a provider's change into its order, inside the caller's transaction, creating
-        the order (status ``created``, with the change's fields) on first sight.
-
-        Returns the change's result (None when the order is unknown and ``side`` is too, so it
-        cannot be created), every event published (``order.created`` first when it was made)
-        and the deliveries made.
-        """
+        the order (status ``created``, with the change's fields) on first sight."""
         if self._db.dialect == "postgresql":
             # One transaction at a time per provider order, existing or not: a request that
             # finds no order and one that creates it cannot pass each other (SQLite has a
@@ -289,28 +292,26 @@ class OrderRepository:
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                 f"{provider.value}:{provider_order_id}",
             )
-        where = "provider = $1 AND provider_order_id = $2"
-        found = await self._locked(conn, where, provider.value, provider_order_id)
-        events: list[Event] = []
-        made = 0
-        if found is None:
-            if side is None:
-                return None, [], 0
-            order, stamps, event = _first_sight(
-                provider, provider_order_id, side, change, source, now
+        found = await self._locked(
+            conn, "provider = $1 AND provider_order_id = $2", provider.value, provider_order_id
+        )
+        if found is not None:
+            result, made = await self.apply(
+                conn, *found, change, source=source, strict=False, now=now
             )
-            inserted = await _insert_order(conn, order, stamps, ignore_conflict=True)
-            if inserted:
-                await _insert_entry(conn, _created_entry(order, change.occurred_at, event, source))
-                made += await self._publish(conn, [event], now)
-                events.append(event)
-                found = (order, stamps)
-            else:  # another transaction created it first; it has committed: lock it
-                found = await self._locked(conn, where, provider.value, provider_order_id)
-                if found is None:  # pragma: no cover - the conflicting row is visible now
-                    raise NotFound(f"no {provider.value} order {provider_order_id!r}")
-        result, more = await self.apply(conn, *found, change, source=source, strict=False, now=now)
-        return result, [*events, *result.events], made + more
+            return ProviderChange(result=result, events=result.events, made=made)
+        if side is None:
+            return ProviderChange(result=None, events=[], made=0)
+        order, stamps, event = _first_sight(provider, provider_order_id, side, change, source, now)
+        await _insert_order(conn, order, stamps)
+        await _insert_entry(conn, _created_entry(order, change.occurred_at, event, source))
+        made = await self._publish(conn, [event], now)
+        result, more = await self.apply(
+            conn, order, stamps, change, source=source, strict=False, now=now
+        )
+        return ProviderChange(
+            result=result, events=[event, *result.events], made=made + more, created=True
+        )
 
     async def flag_stuck(
         self, status: OrderStatus, sla: timedelta, *, now: datetime, limit: int = 200
@@ -478,15 +479,11 @@ def _created_entry(
     )
 
 
-async def _insert_order(
-    conn: Connection, order: Order, stamps: Stamps, *, ignore_conflict: bool = False
-) -> bool:
-    """Insert the order row; with ``ignore_conflict``, False when its provider id exists."""
-    conflict = " ON CONFLICT DO NOTHING" if ignore_conflict else ""
-    inserted = await conn.execute(
+async def _insert_order(conn: Connection, order: Order, stamps: Stamps) -> None:
+    await conn.execute(
         "INSERT INTO orders (id, provider, provider_order_id, side, status, version,"
         " created_at, updated_at, status_at, field_times, body)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){conflict}",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         order.id,
         order.provider,
         order.provider_order_id,
@@ -498,7 +495,6 @@ async def _insert_order(
         *_stamp_columns(stamps),
         serde.order_to_json(order).decode(),
     )
-    return inserted > 0
 
 
 async def _next_seq(conn: Connection, order_id: str) -> int:
@@ -520,18 +516,6 @@ def _stamp_columns(stamps: Stamps) -> tuple[int, str]:
 
 
 async def _insert_entry(conn: Connection, entry: TimelineEntry) -> None:
-    body = {
-        "status": entry.status,
-        "from_status": entry.from_status,
-        "to_status": entry.to_status,
-        "version": entry.version,
-        "changed_fields": list(entry.changed_fields),
-        "event_ids": list(entry.event_ids),
-        "source": serde.dump(entry.source),
-        "anomaly": entry.anomaly,
-        "actor": entry.actor,
-        "note": entry.note,
-    }
     await conn.execute(
         "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
@@ -540,7 +524,7 @@ async def _insert_entry(conn: Connection, entry: TimelineEntry) -> None:
         to_us(entry.recorded_at),
         to_us(entry.occurred_at),
         entry.kind.value,
-        serde.to_json(body).decode(),
+        serde.to_json(entry_body(entry)).decode(),
     )
 
 
