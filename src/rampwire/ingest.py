@@ -105,7 +105,7 @@ class Ingestor:
         else:
             stats.accepted += 1
         record = result.record
-        if result.created_order and record is not None and record.provider_order_id:
+        if result.waiting and record is not None and record.provider_order_id:
             await self._catch_up(record.provider, record.provider_order_id, now=now)
         return result
 

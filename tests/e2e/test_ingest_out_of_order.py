@@ -527,7 +527,7 @@ BEGIN
     PERFORM pg_sleep({seconds});
     RETURN NEW;
 END $$;
-CREATE TRIGGER e2e_slow_unapplied BEFORE UPDATE ON inbound FOR EACH ROW
+CREATE TRIGGER e2e_slow_unapplied BEFORE INSERT ON inbound FOR EACH ROW
     WHEN (NEW.outcome = 'unapplied' AND NEW.attempts = 1)
     EXECUTE FUNCTION e2e_slow_unapplied();
 """

@@ -31,7 +31,7 @@ from ..dialects.base import DialectError
 from ..endpoints import KEY_SIGNED, Endpoint
 from ..errors import NotFound, StorageError
 from ..ids import new_id
-from ..repository.deliveries import DeliveryRepository
+from ..repository.deliveries import NOTIFY_CHANNEL, DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..storage import Database
@@ -56,7 +56,6 @@ ENDPOINT_CACHE_S = 2.0  # how long an endpoint's settings are reused
 ENDPOINT_REFRESH_S = 0.5  # an entry this close to expiry is reloaded in the background
 SHUTDOWN_TIMEOUT_S = 20.0
 DISABLE_AFTER = timedelta(days=5)  # no success for this long disables an endpoint
-NOTIFY_CHANNEL = "rampwire_deliveries"
 _SLOT_WAIT_S = LEASE.total_seconds() - TOTAL_TIMEOUT_S - 10  # after the claim: give it back
 
 

@@ -30,7 +30,7 @@ from ..errors import NotFound
 from ..events import Event, endpoint_disabled_event
 from ..ids import new_id
 from ..storage import Connection, Database, Row
-from ..storage.database import from_us, to_us
+from ..storage.database import from_us, insert_rows, to_us
 from .endpoints import cancel_waiting
 
 _DELIVERY = (
@@ -70,8 +70,16 @@ _CLAIM_SQLITE = f"{_LEASE} WHERE id IN ({_DUE}) RETURNING {_CLAIMED}"
 _PAYLOADS_SQLITE = "SELECT id, payload FROM events WHERE id IN (SELECT value FROM json_each($1))"
 
 
-async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -> int:
-    """One delivery per event and matching enabled endpoint, in the caller's transaction."""
+NOTIFY_CHANNEL = "rampwire_deliveries"  # PostgreSQL: workers LISTEN; new deliveries NOTIFY
+
+
+async def fan_out(
+    conn: Connection, events: Sequence[Event], *, now: datetime, notify: bool = False
+) -> int:
+    """One delivery per event and matching enabled endpoint, in the caller's transaction.
+
+    With ``notify`` (PostgreSQL), the same statement NOTIFYs :data:`NOTIFY_CHANNEL`; listeners
+    hear it once, when the transaction commits (PostgreSQL folds identical notifications)."""
     if not events:
         return 0
     endpoints = await conn.fetch(
@@ -101,18 +109,16 @@ async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -
                     now_us,
                 )
             )
-    if len(rows) == 1:  # the common case, one subscriber: a plain statement costs less
-        await conn.execute(_INSERT_DELIVERY, *rows[0])
-    elif rows:
-        await conn.executemany(_INSERT_DELIVERY, rows)
+    tail = f" RETURNING pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
+    await insert_rows(conn, _INSERT_DELIVERY, _DELIVERY_ROW, rows, tail=tail)
     return len(rows)
 
 
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, order_id, fifo_key,"
-    " fifo_seq, status, attempts, next_attempt_at, created_at, updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)"
+    " fifo_seq, status, attempts, next_attempt_at, created_at, updated_at) VALUES"
 )
+_DELIVERY_ROW = "($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)"
 
 
 def _delivery(row: Row) -> Delivery:

@@ -1,9 +1,10 @@
 """The inbound pipeline's transaction, and the raw inbound log.
 
-:meth:`InboundRepository.receive` does, in one transaction: de-duplicate (the log's unique key
-claims the request), store the raw request, fold each decoded event into its order (created on
-first sight), write the timeline, the canonical events and their deliveries. The caller answers
-2xx only after it returns, i.e. after the commit.
+:meth:`InboundRepository.receive` does, in one transaction: fold each decoded event into its
+order (created on first sight), write the timeline, the canonical events and their deliveries,
+and store the raw request, whose unique de-duplication key makes a second copy of a request
+roll all of that back (it is a duplicate; nothing stays written). The caller answers 2xx only
+after it returns, i.e. after the commit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from .. import serde
 from ..dialects.base import DecodedEvent
 from ..errors import NotFound
-from ..events import Source
+from ..events import Event, Source
 from ..ids import new_id
 from ..inbound import (
     INBOUND_ID_PREFIX,
@@ -48,7 +49,11 @@ _RANK = (
 class IngestResult:
     record: InboundRecord | None  # None: a duplicate, nothing was written
     duplicate: bool = False
-    created_order: bool = False  # requests waiting for that order can be applied now
+    waiting: bool = False  # the request made its order, and earlier requests wait for it
+
+
+class _Duplicate(Exception):
+    """The request was received before: roll its transaction back."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -56,13 +61,38 @@ class _Applied:
     outcomes: list[InboundOutcome] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
     order_id: str | None = None
-    event_ids: list[str] = field(default_factory=list)
-    made: int = 0
-    created: bool = False  # an order was made: requests waiting for it can be applied now
+    events: list[Event] = field(default_factory=list)  # to publish
+    waiting: bool = False  # an order was made and requests logged before wait for it
+
+    @property
+    def detail(self) -> str | None:
+        return "; ".join(self.details) or None
 
     @property
     def outcome(self) -> InboundOutcome:
         return min(self.outcomes or [InboundOutcome.UNMAPPED], key=_RANK.index)
+
+
+def _row(record: InboundRecord) -> tuple[Any, ...]:
+    """The columns of :data:`_COLUMNS`, in order."""
+    return (
+        record.id,
+        record.source_id,
+        record.provider.value,
+        record.dedupe_key,
+        to_us(record.received_at),
+        to_us(record.processed_at),
+        record.outcome.value,
+        record.detail,
+        record.provider_order_id,
+        record.order_id,
+        record.provider_event,
+        serde.to_json(list(record.event_ids)).decode(),
+        serde.to_json(record.headers).decode(),
+        record.body,
+        record.peer_ip,
+        record.attempts,
+    )
 
 
 def _record(row: Row) -> InboundRecord:
@@ -99,34 +129,51 @@ class InboundRepository:
         *,
         now: datetime,
     ) -> IngestResult:
-        """Record and apply one verified request, unless it was received before."""
-        record_id = new_id(INBOUND_ID_PREFIX)
+        """Apply and record one verified request, unless it was received before.
+
+        The log row is written last, so a fresh request costs one statement for it; a
+        duplicate's unique key conflicts there and its transaction is rolled back."""
         first = events[0] if events else None
-        async with self._db.transaction() as conn:
-            claimed = await conn.execute(
-                f"INSERT INTO inbound ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8,"
-                " NULL, $9, '[]', $10, $11, $12, 1) ON CONFLICT DO NOTHING",
-                record_id,
-                source.id,
-                source.provider.value,
-                dedupe_key(source.provider, events, request.body),
-                to_us(request.received_at),
-                to_us(now),
-                InboundOutcome.UNMAPPED.value,
-                None if first is None else first.provider_order_id,
-                None if first is None else first.provider_event,
-                serde.to_json(kept_headers(request.headers)).decode(),
-                request.body.decode("utf-8", "replace"),
-                request.peer_ip,
-            )
-            if not claimed:
-                return IngestResult(record=None, duplicate=True)
-            side = source.options.get("default_side")
-            default_side = None if side is None else Side(side)
-            applied = await self._apply(conn, source.provider, request, events, now, default_side)
-            row = await self._conclude(conn, record_id, applied, now, retry=False)
-        self._orders.published(applied.made)
-        return IngestResult(record=_record(row), created_order=applied.created)
+        side = source.options.get("default_side")
+        try:
+            async with self._db.transaction() as conn:
+                applied = await self._apply(
+                    conn,
+                    source.provider,
+                    request,
+                    events,
+                    now,
+                    None if side is None else Side(side),
+                )
+                made = await self._orders.publish(conn, applied.events, now)
+                record = InboundRecord(
+                    id=new_id(INBOUND_ID_PREFIX),
+                    source_id=source.id,
+                    provider=source.provider,
+                    dedupe_key=dedupe_key(source.provider, events, request.body),
+                    received_at=request.received_at,
+                    processed_at=now,
+                    outcome=applied.outcome,
+                    detail=applied.detail,
+                    provider_order_id=None if first is None else first.provider_order_id,
+                    order_id=applied.order_id,
+                    provider_event=None if first is None else first.provider_event,
+                    event_ids=tuple(e.id for e in applied.events),
+                    headers=kept_headers(request.headers),
+                    body=request.body.decode("utf-8", "replace"),
+                    peer_ip=request.peer_ip,
+                    attempts=1,
+                )
+                if not await conn.execute(
+                    f"INSERT INTO inbound ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                    " $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING",
+                    *_row(record),
+                ):
+                    raise _Duplicate
+        except _Duplicate:
+            return IngestResult(record=None, duplicate=True)
+        self._orders.published(made)
+        return IngestResult(record=record, waiting=applied.waiting)
 
     async def reprocess(
         self,
@@ -140,8 +187,24 @@ class InboundRepository:
         """Apply a logged request again (after a fix, or once its order is known)."""
         async with self._db.transaction() as conn:
             applied = await self._apply(conn, record.provider, request, events, now, default_side)
-            row = await self._conclude(conn, record.id, applied, now, retry=True)
-        self._orders.published(applied.made)
+            made = await self._orders.publish(conn, applied.events, now)
+            before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
+            row = await conn.fetchrow(
+                "UPDATE inbound SET outcome = $2, detail = $3, order_id = COALESCE($4, order_id),"
+                " event_ids = $5, processed_at = $6, attempts = attempts + 1 WHERE id = $1"
+                f" RETURNING {_COLUMNS}",
+                record.id,
+                applied.outcome.value,
+                applied.detail,
+                applied.order_id,
+                serde.to_json(
+                    [*serde.from_json(before or "[]"), *(e.id for e in applied.events)]
+                ).decode(),
+                to_us(now),
+            )
+        if row is None:
+            raise NotFound(f"no inbound request {record.id!r}")
+        self._orders.published(made)
         return _record(row)
 
     async def _apply(
@@ -184,38 +247,12 @@ class InboundRepository:
                 )
                 continue
             applied.order_id = applied.order_id or result.order.id
-            applied.event_ids.extend(e.id for e in applied_change.events)
-            applied.made += applied_change.made
-            applied.created = applied.created or applied_change.created
+            applied.events.extend(applied_change.events)
+            applied.waiting = applied.waiting or applied_change.waiting
             applied.outcomes.append(
                 InboundOutcome.APPLIED if applied_change.events else InboundOutcome.UNCHANGED
             )
         return applied
-
-    async def _conclude(
-        self, conn: Connection, record_id: str, applied: _Applied, now: datetime, *, retry: bool
-    ) -> Row:
-        detail = "; ".join(applied.details) or None
-        if retry:
-            previous = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record_id)
-            event_ids = [*serde.from_json(previous), *applied.event_ids]
-        else:
-            event_ids = applied.event_ids
-        row = await conn.fetchrow(
-            "UPDATE inbound SET outcome = $2, detail = $3, order_id = COALESCE($4, order_id),"
-            " event_ids = $5, processed_at = $6, attempts = attempts + $7 WHERE id = $1"
-            f" RETURNING {_COLUMNS}",
-            record_id,
-            applied.outcome.value,
-            detail,
-            applied.order_id,
-            serde.to_json(event_ids).decode(),
-            to_us(now),
-            1 if retry else 0,
-        )
-        if row is None:  # pragma: no cover - written above in this transaction
-            raise NotFound(f"no inbound request {record_id!r}")
-        return row
 
     async def unapplied(self, provider: Provider, provider_order_id: str) -> list[InboundRecord]:
         """Requests for this order that waited for it to be known, oldest first."""

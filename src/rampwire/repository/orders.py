@@ -23,7 +23,7 @@ from ..orders import (
     Side,
 )
 from ..storage import Connection, Database, Row
-from ..storage.database import from_us, to_us
+from ..storage.database import from_us, insert_rows, to_us
 from ..timeline import EntryKind, TimelineEntry, entry_body, entry_kind
 from .deliveries import fan_out
 
@@ -54,9 +54,8 @@ class ChangeResult:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProviderChange:
     result: ChangeResult | None  # None: the order is unknown and no side says how to create it
-    events: list[Event]  # every event published, ``order.created`` first when it was made
-    made: int  # deliveries
-    created: bool = False  # the change made the order
+    events: list[Event]  # to publish, ``order.created`` first when the change made the order
+    waiting: bool = False  # the change made the order and requests logged before wait for it
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,15 +77,17 @@ class OrderRepository:
         self._db = db
         self._on_publish = on_publish
 
-    async def _publish(self, conn: Connection, events: Sequence[Event], now: datetime) -> int:
-        """The outbox rows and their deliveries, in the caller's transaction; on PostgreSQL a
-        NOTIFY that reaches every worker when the transaction commits."""
-        made = await _insert_events(conn, events, now)
-        if made and self._db.dialect == "postgresql":
-            await conn.execute("SELECT pg_notify('rampwire_deliveries', '')")
-        return made
+    async def publish(self, conn: Connection, events: Sequence[Event], now: datetime) -> int:
+        """The outbox rows and their deliveries, in the caller's transaction (on PostgreSQL with
+        a NOTIFY that reaches every worker at commit); returns the deliveries made. The caller
+        calls :meth:`published` with it after the commit."""
+        if not events:
+            return 0
+        await insert_rows(conn, _INSERT_EVENT, _EVENT_ROW, [_event_row(e) for e in events])
+        return await fan_out(conn, events, now=now, notify=self._db.dialect == "postgresql")
 
     def published(self, made: int) -> None:
+        """After the commit: wake this process's worker when deliveries were made."""
         if made and self._on_publish is not None:
             self._on_publish()
 
@@ -123,9 +124,9 @@ class OrderRepository:
         entry = _created_entry(order, occurred_at, event, source, actor=actor)
         try:
             async with self._db.transaction() as conn:
-                await _insert_order(conn, order, stamps)
-                await _insert_entry(conn, entry)
-                made = await self._publish(conn, [event], now)
+                await conn.execute(_INSERT_ORDER, *_order_row(order, stamps))
+                await _insert_entries(conn, [entry])
+                made = await self.publish(conn, [event], now)
                 if idempotency is not None:
                     claimed = await conn.execute(
                         "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash,"
@@ -192,9 +193,10 @@ class OrderRepository:
             found = await self._locked(conn, "id = $1", order_id)
             if found is None:
                 raise NotFound(f"no order {order_id!r}")
-            result, made = await self.apply(
+            result = await self.apply(
                 conn, *found, change, source=source, strict=strict, now=now, actor=actor, note=note
             )
+            made = await self.publish(conn, result.events, now)
         self.published(made)
         return result
 
@@ -226,10 +228,9 @@ class OrderRepository:
         now: datetime,
         actor: str | None = None,
         note: str | None = None,
-    ) -> tuple[ChangeResult, int]:
-        """Merge ``change`` into a locked order inside the caller's transaction: the order row,
-        a timeline entry, the events and their deliveries. Returns the deliveries made; the
-        caller calls :meth:`published` after the commit."""
+    ) -> ChangeResult:
+        """Merge ``change`` into a locked order inside the caller's transaction: the order row
+        and a timeline entry. The caller publishes the result's events (:meth:`publish`)."""
         outcome = merge(order, stamps, change, strict=strict, now=now)
         events = order_events(outcome, source, now=now)
         new = outcome.order
@@ -244,32 +245,9 @@ class OrderRepository:
                 *_stamp_columns(outcome.stamps),
                 serde.order_to_json(new).decode(),
             )
-        entry = TimelineEntry(
-            order_id=order.id,
-            seq=await _next_seq(conn, order.id),
-            kind=entry_kind(outcome),
-            recorded_at=now,
-            occurred_at=change.occurred_at,
-            status=None if change.status is None else change.status.value,
-            from_status=outcome.previous_status.value,
-            to_status=new.status.value,
-            version=new.version,
-            changed_fields=outcome.changed_fields,
-            event_ids=tuple(e.id for e in events),
-            source=source,
-            anomaly=None
-            if outcome.anomaly is None
-            else {
-                "code": outcome.anomaly.code,
-                "detail": outcome.anomaly.detail,
-                "statuses": list(outcome.anomaly.statuses),
-            },
-            actor=actor,
-            note=note,
-        )
-        await _insert_entry(conn, entry)
-        made = await self._publish(conn, events, now)
-        return ChangeResult(order=new, outcome=outcome, events=events, entry=entry), made
+        entry = _change_entry(outcome, change, events, source, now, actor=actor, note=note)
+        entry = dataclasses.replace(entry, seq=await _append_entry(conn, entry))
+        return ChangeResult(order=new, outcome=outcome, events=events, entry=entry)
 
     async def apply_provider_change(
         self,
@@ -283,7 +261,8 @@ class OrderRepository:
         now: datetime,
     ) -> ProviderChange:
         """Fold a provider's change into its order, inside the caller's transaction, creating
-        the order (status ``created``, with the change's fields) on first sight."""
+        the order (status ``created``, with the change's fields) on first sight. The caller
+        publishes the events (:meth:`publish`)."""
         if self._db.dialect == "postgresql":
             # One transaction at a time per provider order, existing or not: a request that
             # finds no order and one that creates it cannot pass each other (SQLite has a
@@ -296,22 +275,30 @@ class OrderRepository:
             conn, "provider = $1 AND provider_order_id = $2", provider.value, provider_order_id
         )
         if found is not None:
-            result, made = await self.apply(
-                conn, *found, change, source=source, strict=False, now=now
-            )
-            return ProviderChange(result=result, events=result.events, made=made)
+            result = await self.apply(conn, *found, change, source=source, strict=False, now=now)
+            return ProviderChange(result=result, events=result.events)
         if side is None:
-            return ProviderChange(result=None, events=[], made=0)
-        order, stamps, event = _first_sight(provider, provider_order_id, side, change, source, now)
-        await _insert_order(conn, order, stamps)
-        await _insert_entry(conn, _created_entry(order, change.occurred_at, event, source))
-        made = await self._publish(conn, [event], now)
-        result, more = await self.apply(
-            conn, order, stamps, change, source=source, strict=False, now=now
+            return ProviderChange(result=None, events=[])
+        # First sight: the order is made and the change merged into it before anything is
+        # written, so the row is inserted once, in its final state, with both timeline entries.
+        order, stamps, created = _first_sight(
+            provider, provider_order_id, side, change, source, now
         )
-        return ProviderChange(
-            result=result, events=[event, *result.events], made=made + more, created=True
+        outcome = merge(order, stamps, change, strict=False, now=now)
+        events = order_events(outcome, source, now=now)
+        entry = dataclasses.replace(_change_entry(outcome, change, events, source, now), seq=2)
+        waiting = await conn.fetchval(
+            # Requests for this order that ingest logged ``unapplied`` before it existed (they
+            # named no side); all have committed, as ingest holds the order's lock.
+            _INSERT_ORDER + " RETURNING EXISTS (SELECT 1 FROM inbound WHERE outcome = 'unapplied'"
+            " AND provider = $2 AND provider_order_id = $3)",
+            *_order_row(outcome.order, outcome.stamps),
         )
+        await _insert_entries(
+            conn, [_created_entry(order, change.occurred_at, created, source), entry]
+        )
+        result = ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)
+        return ProviderChange(result=result, events=[created, *events], waiting=bool(waiting))
 
     async def flag_stuck(
         self, status: OrderStatus, sla: timedelta, *, now: datetime, limit: int = 200
@@ -360,11 +347,11 @@ class OrderRepository:
                     to_us(order.updated_at),
                     serde.order_to_json(order).decode(),
                 )
-                await _insert_entry(
+                await _append_entry(
                     conn,
                     TimelineEntry(
                         order_id=order.id,
-                        seq=await _next_seq(conn, order.id),
+                        seq=0,  # the next one
                         kind=EntryKind.STUCK,
                         recorded_at=now,
                         occurred_at=now,
@@ -379,7 +366,7 @@ class OrderRepository:
                     ),
                 )
                 events.append(event)
-            made = await self._publish(conn, events, now)
+            made = await self.publish(conn, events, now)
         self.published(made)
         return events
 
@@ -479,11 +466,15 @@ def _created_entry(
     )
 
 
-async def _insert_order(conn: Connection, order: Order, stamps: Stamps) -> None:
-    await conn.execute(
-        "INSERT INTO orders (id, provider, provider_order_id, side, status, version,"
-        " created_at, updated_at, status_at, field_times, body)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+_INSERT_ORDER = (
+    "INSERT INTO orders (id, provider, provider_order_id, side, status, version,"
+    " created_at, updated_at, status_at, field_times, body)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+)
+
+
+def _order_row(order: Order, stamps: Stamps) -> tuple[Any, ...]:
+    return (
         order.id,
         order.provider,
         order.provider_order_id,
@@ -497,11 +488,38 @@ async def _insert_order(conn: Connection, order: Order, stamps: Stamps) -> None:
     )
 
 
-async def _next_seq(conn: Connection, order_id: str) -> int:
-    seq = await conn.fetchval(
-        "SELECT COALESCE(MAX(seq), 0) + 1 FROM timeline WHERE order_id = $1", order_id
+def _change_entry(
+    outcome: Outcome,
+    change: Change,
+    events: Sequence[Event],
+    source: Source,
+    now: datetime,
+    *,
+    actor: str | None = None,
+    note: str | None = None,
+) -> TimelineEntry:
+    """The timeline entry of a merge; its ``seq`` is set where it is written."""
+    new = outcome.order
+    anomaly = outcome.anomaly
+    return TimelineEntry(
+        order_id=new.id,
+        seq=0,
+        kind=entry_kind(outcome),
+        recorded_at=now,
+        occurred_at=change.occurred_at,
+        status=None if change.status is None else change.status.value,
+        from_status=outcome.previous_status.value,
+        to_status=new.status.value,
+        version=new.version,
+        changed_fields=outcome.changed_fields,
+        event_ids=tuple(e.id for e in events),
+        source=source,
+        anomaly=None
+        if anomaly is None
+        else {"code": anomaly.code, "detail": anomaly.detail, "statuses": list(anomaly.statuses)},
+        actor=actor,
+        note=note,
     )
-    return int(seq)
 
 
 def _given(data: OrderData) -> set[str]:
@@ -515,10 +533,14 @@ def _stamp_columns(stamps: Stamps) -> tuple[int, str]:
     return to_us(stamps.status_at), serde.to_json(fields).decode()
 
 
-async def _insert_entry(conn: Connection, entry: TimelineEntry) -> None:
-    await conn.execute(
-        "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+_INSERT_ENTRY = "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body) VALUES"
+_ENTRY_ROW = "($1, $2, $3, $4, $5, $6)"
+_INSERT_EVENT = "INSERT INTO events (id, type, order_id, sequence, created_at, payload) VALUES"
+_EVENT_ROW = "($1, $2, $3, $4, $5, $6)"
+
+
+def _entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
+    return (
         entry.order_id,
         entry.seq,
         to_us(entry.recorded_at),
@@ -528,19 +550,33 @@ async def _insert_entry(conn: Connection, entry: TimelineEntry) -> None:
     )
 
 
-async def _insert_events(conn: Connection, events: Sequence[Event], now: datetime) -> int:
-    """The outbox rows and their deliveries; returns how many deliveries were made."""
-    if not events:
-        return 0
-    await conn.executemany(
-        "INSERT INTO events (id, type, order_id, sequence, created_at, payload)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        [
-            (e.id, e.type, e.order_id, e.sequence, to_us(e.created_at), e.payload.decode())
-            for e in events
-        ],
+async def _insert_entries(conn: Connection, entries: Sequence[TimelineEntry]) -> None:
+    """Entries whose ``seq`` is known (a new order's)."""
+    await insert_rows(conn, _INSERT_ENTRY, _ENTRY_ROW, [_entry_row(e) for e in entries])
+
+
+async def _append_entry(conn: Connection, entry: TimelineEntry) -> int:
+    """Write ``entry`` after the order's last one (the order is locked); returns its seq."""
+    order_id, _, *rest = _entry_row(entry)
+    seq = await conn.fetchval(
+        "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body)"
+        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM timeline WHERE order_id = $1"
+        " RETURNING seq",
+        order_id,
+        *rest,
     )
-    return await fan_out(conn, events, now=now)
+    return int(seq)
+
+
+def _event_row(event: Event) -> tuple[Any, ...]:
+    return (
+        event.id,
+        event.type,
+        event.order_id,
+        event.sequence,
+        to_us(event.created_at),
+        event.payload.decode(),
+    )
 
 
 def _entry(order_id: str, row: Row) -> TimelineEntry:
