@@ -88,6 +88,27 @@ def status_key(status: OrderStatus, occurred_at: datetime) -> tuple[int, int, st
     return (rank, 0, _EPOCH_KEY, "", occurred_at)
 
 
+Step = tuple[int, int]  # a status's place in the lifecycle: (rank, terminal precedence)
+_NO_STEP: Step = (-1, 0)
+
+
+def step(status: OrderStatus | None) -> Step:
+    if status is None:
+        return _NO_STEP
+    return (RANK[status], TERMINAL_PRECEDENCE.index(status) if status.is_terminal else 0)
+
+
+def write_key(at: datetime, untimed: Step | None) -> tuple[int, int, int, datetime]:
+    """The order in which writes of one field supersede each other: the maximum holds.
+
+    A timed write (the provider said when) is ordered by that time. An untimed one (Saber's
+    CRYPTO_BUY and SELL events carry no time, so ``at`` is only when it was received) is
+    ordered by its status's lifecycle step first, then by that time, and after every timed
+    write: a late copy of an early step must not overwrite what a later step wrote, and the
+    key depends on the write alone, so the result does not depend on arrival order."""
+    return (0, 0, 0, at) if untimed is None else (1, *untimed, at)
+
+
 class StatusResult(StrEnum):
     ADVANCED = "advanced"  # the change set a new status
     SAME = "same"  # the change named the current status again (or none)
@@ -101,6 +122,7 @@ class Change:
     occurred_at: datetime
     status: OrderStatus | None = None
     patch: Mapping[str, Any] = field(default_factory=dict)
+    timed: bool = True  # False: no event time was given; ``occurred_at`` is when it came
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -112,10 +134,14 @@ class Anomaly:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Stamps:
-    """When the current status and each field were last written, by provider event time."""
+    """When the current status and each field were last written, by provider event time.
+
+    ``ranks`` holds the fields whose last write came from an untimed change, with that change's
+    :func:`step` (see :func:`write_key`)."""
 
     status_at: datetime
     fields: Mapping[str, datetime] = field(default_factory=dict)
+    ranks: Mapping[str, Step] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -216,11 +242,17 @@ def merge(
     elif change.status is not None and change.occurred_at > stamps.status_at:
         status_at = change.occurred_at  # same status seen again, later: keep the latest time
 
-    fields = dict(stamps.fields)
+    fields, ranks = dict(stamps.fields), dict(stamps.ranks)
+    untimed = None if change.timed else step(change.status)
+    key = write_key(change.occurred_at, untimed)
     updates: dict[str, Any] = {}
     for name, value in change.patch.items():
-        if _field_wins(name, value, change.occurred_at, order, fields):
+        if _field_wins(name, value, key, order, stamps):
             fields[name] = change.occurred_at
+            if untimed is None:
+                ranks.pop(name, None)
+            else:
+                ranks[name] = untimed
             if getattr(order, name) != value:
                 updates[name] = value
 
@@ -239,7 +271,7 @@ def merge(
         new_order = order
     return Outcome(
         order=new_order,
-        stamps=Stamps(status_at=status_at, fields=fields),
+        stamps=Stamps(status_at=status_at, fields=fields, ranks=ranks),
         previous_status=current,
         status_result=result,
         changed_fields=changed_fields,
@@ -260,13 +292,14 @@ def _amount_mismatch(updates: Mapping[str, Any], reached: OrderStatus | None) ->
 
 
 def _field_wins(
-    name: str, value: Any, at: datetime, order: Order, fields: Mapping[str, datetime]
+    name: str, value: Any, key: tuple[int, int, int, datetime], order: Order, stamps: Stamps
 ) -> bool:
-    """Last writer wins by event time; at equal times the larger value's repr wins, so the
-    result is the same whatever the arrival order."""
-    written = fields.get(name)
-    if written is None or at > written:
+    """The last writer by :func:`write_key` wins; at equal keys the larger value's repr wins,
+    so the result is the same whatever the arrival order."""
+    written = stamps.fields.get(name)
+    if written is None:
         return True
-    if at < written:
-        return False
+    held = write_key(written, stamps.ranks.get(name))
+    if key != held:
+        return key > held
     return repr(value) > repr(getattr(order, name))

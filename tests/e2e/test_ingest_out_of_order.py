@@ -483,20 +483,15 @@ async def test_shuffled_duplicated_concurrent_ingest_ends_as_in_order_ingest(
         assert sequences_by_order(sent) == by_table
 
 
-# --- known defects, each shown on its own ---------------------------------------------------------
+# --- Saber's untimed events, on their own -------------------------------------------------------
 
 SABER_ORDERS = 6  # buy and sell, on each of their paths
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/rampwire/dialects/saber.py:297-305 takes the time received as the event time of"
-    " CRYPTO_BUY and SELL events (X-Saber-Timestamp, signed in hmac mode, is not used), and"
-    " lifecycle.merge writes whole fields last-writer-wins by that time: a Saber request that"
-    " arrives late overwrites `payment` (bank_transaction_id, bank_reference_id) written by a"
-    " later lifecycle step, so the final order depends on arrival order",
-)
 async def test_saber_orders_end_the_same_whatever_the_arrival_order(tmp_path: Path) -> None:
+    """CRYPTO_BUY and SELL carry no event time, so each is stamped with when it came: played
+    backwards, an early step comes last and looks newest. Its fields must still yield to the
+    later steps' (lifecycle.write_key), so both runs end with the same orders."""
     planned = plan(utcnow() - timedelta(seconds=60), providers=[Provider.SABER])
     by_order: dict[str, list[Planned]] = defaultdict(list)
     for request in planned:
@@ -541,7 +536,8 @@ async def test_a_request_waiting_for_its_order_is_applied_when_the_order_appears
     """Two concurrent Koywe requests for a new order: ``payment_rejected`` (names no side: it
     must wait for the order) and ``crypto_tx_sent`` (names the buy side: it creates the order).
     A trigger in the test database holds the first one's transaction open for ``HOLD_S``
-    after it found no order, so the second commits and runs its catch-up meanwhile."""
+    after it found no order; the second waits for the order's lock meanwhile, then creates the
+    order, sees the first one logged ``unapplied`` and applies it (the catch-up)."""
     db = open_database(postgres_url)
     await db.open()
     try:

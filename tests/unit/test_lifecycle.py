@@ -64,6 +64,7 @@ changes = st.builds(
     occurred_at=st.integers(0, 20).map(lambda m: T0 + timedelta(minutes=m)),
     status=st.none() | st.sampled_from(list(OrderStatus)),
     patch=st.fixed_dictionaries({}, optional=PATCH_VALUES),
+    timed=st.booleans(),  # untimed: a provider that sends no event time (Saber's CRYPTO_BUY)
 )
 
 
@@ -152,6 +153,43 @@ def test_a_late_event_is_stale_and_changes_no_status() -> None:
     assert outcomes[-1].status_result is StatusResult.STALE
     assert outcomes[-1].order.status is S.PROCESSING
     assert outcomes[-1].event_type is None
+
+
+def test_an_untimed_early_step_arriving_late_does_not_overwrite_a_later_steps_fields() -> None:
+    """Saber's CRYPTO_BUY events carry no time: each is stamped with when it came, so a late
+    copy of an early step looks newest. Its fields yield to those of a later step."""
+    early = Change(
+        occurred_at=T0 + timedelta(minutes=9),  # received last
+        status=S.PAYMENT_RECEIVED,
+        patch={"transaction_hash": None, "note": "early"},
+        timed=False,
+    )
+    later = Change(
+        occurred_at=T0 + timedelta(minutes=1),  # received first
+        status=S.COMPLETED,
+        patch={"transaction_hash": "0xaa", "note": "later"},
+        timed=False,
+    )
+    for arrival in ([early, later], [later, early]):
+        order = fold(arrival)[-1].order
+        assert (order.status, order.transaction_hash, order.note) == (S.COMPLETED, "0xaa", "later")
+
+
+def test_an_untimed_write_of_the_same_step_is_ordered_by_when_it_came() -> None:
+    first = Change(
+        occurred_at=T0 + timedelta(minutes=1),
+        status=S.PROCESSING,
+        timed=False,
+        patch={"note": "first"},
+    )
+    second = Change(
+        occurred_at=T0 + timedelta(minutes=2),
+        status=S.PROCESSING,
+        timed=False,
+        patch={"note": "second"},
+    )
+    assert fold([first, second])[-1].order.note == "second"
+    assert fold([second, first])[-1].order.note == "second"
 
 
 def test_processing_and_on_hold_alternate_by_event_time() -> None:

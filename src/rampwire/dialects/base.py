@@ -219,12 +219,18 @@ class DecodedEvent:
     patch: Mapping[str, Any]  # canonical field name -> validated domain value
     raw: dict[str, Any]  # the decoded provider payload
     issues: tuple[str, ...] = ()  # fields that were present but could not be read
+    timed: bool = True  # False: the provider sent no time, ``occurred_at`` is the time received
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "occurred_at", require_utc(self.occurred_at))
 
     def change(self) -> Change:
-        return Change(occurred_at=self.occurred_at, status=self.status, patch=dict(self.patch))
+        return Change(
+            occurred_at=self.occurred_at,
+            status=self.status,
+            patch=dict(self.patch),
+            timed=self.timed,
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -301,7 +301,7 @@ def _read(
     status = TABLE.from_provider(event)
     if status is S.FAILED:
         status = FAILURE_STATUS.get(details.failure_reason(data) or "", S.FAILED)
-    occurred_at = now
+    occurred_at: datetime | None = None
     for value in (data.get("updatedAt"), raw.get("createdAt"), data.get("createdAt")):
         if value is not None:
             occurred_at = from_ms(value) if isinstance(value, int) else parse_iso(value)
@@ -315,7 +315,8 @@ def _read(
         provider_event=str(event),
         provider_order_id=order_id,
         dedupe_key=notification,
-        occurred_at=occurred_at,
+        occurred_at=now if occurred_at is None else occurred_at,
+        timed=occurred_at is not None,
         side=details.side_of(data),
         status=status,
         patch=patch,

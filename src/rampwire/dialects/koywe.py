@@ -186,6 +186,7 @@ def decode(
                 provider_order_id=order_id,
                 dedupe_key=f"{order_id}:{name}",
                 occurred_at=now if stamp is None else parse_iso(stamp),
+                timed=stamp is not None,
                 side=_SIDE_OF.get(name),
                 status=TABLE.from_provider(event),
                 patch={},

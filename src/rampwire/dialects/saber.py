@@ -275,7 +275,8 @@ def decode(
     """Authenticate in the configured mode, then read one event of any of the four shapes.
 
     Event time: ``updated_at`` for deposit and withdraw; CRYPTO_BUY and SELL carry none (their
-    ``created_at``/``invested_at`` is the order's), so it is the time received.
+    ``created_at``/``invested_at`` is the order's), so it is the time received and the event is
+    untimed: its fields are ordered by lifecycle step (:func:`rampwire.lifecycle.write_key`).
     """
     with translate_errors("Saber webhook"):
         authenticate(headers, body, credentials, now=now, peer_ip=peer_ip, url_token=url_token)
@@ -294,7 +295,7 @@ def _read(raw: dict[str, Any], now: datetime) -> DecodedEvent:
     if not isinstance(status, str) or not isinstance(order_id, str) or not order_id:
         raise ValueError(f"{status_key!r} and {order_key!r} must be non-empty strings")
     event = ProviderEvent(name=name, status=status.upper())
-    occurred_at = now
+    occurred_at: datetime | None = None  # CRYPTO_BUY and SELL carry no event time
     patch_source: dict[str, Any] = {}
     side: Side | None = Side.SELL
     if name == shapes.CRYPTO_BUY:
@@ -302,7 +303,7 @@ def _read(raw: dict[str, Any], now: datetime) -> DecodedEvent:
     elif name == shapes.SELL:
         patch_source = shapes.sell_patch(raw)
     elif name in (shapes.DEPOSIT, shapes.WITHDRAW):
-        occurred_at = from_ms(raw["updated_at"]) if raw.get("updated_at") is not None else now
+        occurred_at = from_ms(raw["updated_at"]) if raw.get("updated_at") is not None else None
         patch_source = shapes.deposit_patch(raw) if name == shapes.DEPOSIT else {}
     else:
         side = None
@@ -313,7 +314,8 @@ def _read(raw: dict[str, Any], now: datetime) -> DecodedEvent:
         provider_event=str(event),
         provider_order_id=order_id,
         dedupe_key=f"{order_id}:{name}:{event.status}",
-        occurred_at=occurred_at,
+        occurred_at=now if occurred_at is None else occurred_at,
+        timed=occurred_at is not None,
         side=side,
         status=TABLE.from_provider(event),
         patch=patch,

@@ -197,6 +197,7 @@ def decode(
                 provider_order_id=order_id,
                 dedupe_key=f"{order_id}:{status or name}",
                 occurred_at=now if created is None else parse_iso(created),
+                timed=created is not None,
                 side=_side(data.get("isBuyOrSell")),
                 status=TABLE.from_provider(event),
                 patch=patch,

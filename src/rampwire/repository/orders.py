@@ -12,7 +12,7 @@ from .. import serde
 from ..errors import IdempotencyConflict, NotFound
 from ..events import Event, Source, created_event, order_events, stuck_event
 from ..ids import new_id
-from ..lifecycle import Change, Outcome, Stamps, merge
+from ..lifecycle import Change, Outcome, Stamps, Step, merge
 from ..orders import (
     ORDER_ID_PREFIX,
     PATCHABLE_FIELDS,
@@ -210,11 +210,7 @@ class OrderRepository:
         )
         if row is None:
             return None
-        stamps = Stamps(
-            status_at=from_us(row["status_at"]),
-            fields={k: from_us(v) for k, v in serde.from_json(row["field_times"]).items()},
-        )
-        return serde.order_from_json(row["body"]), stamps
+        return serde.order_from_json(row["body"]), _stamps(row["status_at"], row["field_times"])
 
     async def apply(
         self,
@@ -439,10 +435,8 @@ def _first_sight(
         created_at=now,
         updated_at=now,
     )
-    stamps = Stamps(
-        status_at=change.occurred_at,
-        fields={name: change.occurred_at for name in fields},
-    )
+    # The fields are stamped by the merge of ``change`` that follows (with its step if untimed).
+    stamps = Stamps(status_at=change.occurred_at)
     return order, stamps, created_event(order, source, now=now)
 
 
@@ -529,8 +523,25 @@ def _given(data: OrderData) -> set[str]:
 
 
 def _stamp_columns(stamps: Stamps) -> tuple[int, str]:
-    fields = {name: to_us(at) for name, at in sorted(stamps.fields.items())}
+    """``status_at`` and ``field_times``: per field, the time in microseconds, or
+    ``[time, rank, precedence]`` when an untimed change wrote it (its lifecycle step)."""
+    fields: dict[str, int | list[int]] = {}
+    for name, at in sorted(stamps.fields.items()):
+        untimed = stamps.ranks.get(name)
+        fields[name] = to_us(at) if untimed is None else [to_us(at), *untimed]
     return to_us(stamps.status_at), serde.to_json(fields).decode()
+
+
+def _stamps(status_at: int, field_times: str) -> Stamps:
+    """The inverse of :func:`_stamp_columns`."""
+    fields: dict[str, datetime] = {}
+    ranks: dict[str, Step] = {}
+    for name, value in serde.from_json(field_times).items():
+        if isinstance(value, list):
+            value, rank, precedence = value
+            ranks[name] = (rank, precedence)
+        fields[name] = from_us(value)
+    return Stamps(status_at=from_us(status_at), fields=fields, ranks=ranks)
 
 
 _INSERT_ENTRY = "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body) VALUES"
