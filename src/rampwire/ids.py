@@ -11,6 +11,8 @@ import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ULID_LENGTH = 26
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> two characters
+_PAIR_SHIFTS = range(ULID_LENGTH * 5 - 10, -1, -10)  # 130 bits, most significant pair first
 
 
 class _Monotonic:
@@ -27,11 +29,7 @@ def ulid(now_ms: int | None = None) -> str:
         if value >> 80 <= _Monotonic.last >> 80:
             value = _Monotonic.last + 1
         _Monotonic.last = value
-    chars = []
-    for _ in range(ULID_LENGTH):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def new_id(prefix: str) -> str:

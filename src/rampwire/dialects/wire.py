@@ -6,7 +6,6 @@ Parsing helpers raise plain ``ValueError``/``TypeError``; each decoder runs them
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -79,6 +78,9 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECIMAL_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)  # made once
+
+
 def parse_object(body: bytes, *, decimals: bool = False) -> dict[str, Any]:
     """Parse a JSON object. With ``decimals``, every JSON number with a fraction or exponent
     becomes a Decimal (never a binary float); NaN and Infinity are refused.
@@ -87,7 +89,7 @@ def parse_object(body: bytes, *, decimals: bool = False) -> dict[str, Any]:
     """
     text = body.decode("utf-8")  # strict: the standard parser would guess UTF-16 otherwise
     if decimals:
-        value = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+        value = _DECIMAL_JSON.decode(text)
         try:
             orjson.dumps(value, default=format_decimal)
         except TypeError as exc:  # unpaired surrogates cannot be stored or forwarded
@@ -185,7 +187,7 @@ def parse_iso(value: object) -> datetime:
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return hmac.digest(key, message, "sha256")  # the one-shot C path, no HMAC object
 
 
 def matches_any(expected: Iterable[str], received: Iterable[str]) -> bool:
