@@ -1,14 +1,18 @@
 """The inbound pipeline's transaction, and the raw inbound log.
 
-:meth:`InboundRepository.receive` does, in one transaction: fold each decoded event into its
-order (created on first sight), write the timeline, the canonical events and their deliveries,
-and store the raw request, whose unique de-duplication key makes a second copy of a request
-roll all of that back (it is a duplicate; nothing stays written). The caller answers 2xx only
-after it returns, i.e. after the commit.
+:meth:`InboundRepository.receive` does, in one transaction: skip a request the log holds
+already (a duplicate: nothing is written), fold each decoded event into its order (created on
+first sight), write the timeline, the canonical events and their deliveries, and store the raw
+request; the log's unique key catches a copy that another process logged meanwhile, and the
+transaction is then rolled back and written again. Requests that arrive together share one
+transaction (group commit); the caller answers 2xx only after its request's commit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,8 +34,10 @@ from ..inbound import (
 from ..orders import Provider, Side
 from ..sources import IngestSource
 from ..storage import Connection, Database, Row
-from ..storage.database import from_us, to_us
+from ..storage.database import from_us, insert_rows, rows_sql, to_us
 from .orders import OrderRepository
+
+log = logging.getLogger("rampwire.ingest")
 
 _COLUMNS = (
     "id, source_id, provider, dedupe_key, received_at, processed_at, outcome, detail,"
@@ -52,16 +58,13 @@ class IngestResult:
     waiting: bool = False  # the request made its order, and earlier requests wait for it
 
 
-class _Duplicate(Exception):
-    """The request was received before: roll its transaction back."""
-
-
 @dataclass(kw_only=True, slots=True)
 class _Applied:
     outcomes: list[InboundOutcome] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
     order_id: str | None = None
     events: list[Event] = field(default_factory=list)  # to publish
+    created: list[tuple[Provider, str]] = field(default_factory=list)  # orders made
     waiting: bool = False  # an order was made and requests logged before wait for it
 
     @property
@@ -71,6 +74,44 @@ class _Applied:
     @property
     def outcome(self) -> InboundOutcome:
         return min(self.outcomes or [InboundOutcome.UNMAPPED], key=_RANK.index)
+
+
+_INSERT = f"INSERT INTO inbound ({_COLUMNS}) VALUES"
+_ROW = "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+
+
+async def _logged(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (source id, de-duplication key) pairs the log holds already."""
+    sql = rows_sql(
+        "SELECT source_id, dedupe_key FROM inbound WHERE (source_id, dedupe_key) IN (VALUES",
+        "($1, $2)",
+        len(keys),
+        ")",
+    )
+    rows = await conn.fetch(sql, *(part for key in keys for part in key))
+    return {(row["source_id"], row["dedupe_key"]) for row in rows}
+
+
+def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
+    first = job.events[0] if job.events else None
+    return InboundRecord(
+        id=new_id(INBOUND_ID_PREFIX),
+        source_id=job.source.id,
+        provider=job.source.provider,
+        dedupe_key=job.key[1],
+        received_at=job.request.received_at,
+        processed_at=job.now,
+        outcome=applied.outcome,
+        detail=applied.detail,
+        provider_order_id=None if first is None else first.provider_order_id,
+        order_id=applied.order_id,
+        provider_event=None if first is None else first.provider_event,
+        event_ids=tuple(e.id for e in applied.events),
+        headers=kept_headers(job.request.headers),
+        body=job.request.body.decode("utf-8", "replace"),
+        peer_ip=job.request.peer_ip,
+        attempts=1,
+    )
 
 
 def _row(record: InboundRecord) -> tuple[Any, ...]:
@@ -116,10 +157,32 @@ def _record(row: Row) -> InboundRecord:
     )
 
 
+MAX_BATCH = 64  # requests written in one transaction, at most
+WRITERS = 2  # transactions in flight at once per process: one is filled while another commits
+
+
+@dataclass(kw_only=True, slots=True, eq=False)
+class _Job:
+    source: IngestSource
+    request: InboundRequest
+    events: Sequence[DecodedEvent]
+    now: datetime
+    key: tuple[str, str]  # (source id, de-duplication key): the log's unique key
+    result: asyncio.Future[IngestResult]
+    taken: bool = False  # a writer has it
+
+
+class _Raced(Exception):
+    """Another process logged one of the batch's requests after the batch looked."""
+
+
 class InboundRepository:
     def __init__(self, db: Database, orders: OrderRepository) -> None:
         self._db = db
         self._orders = orders
+        self._queue: deque[_Job] = deque()
+        self._writers = asyncio.Semaphore(WRITERS)
+        self._writing: set[asyncio.Task[None]] = set()
 
     async def receive(
         self,
@@ -131,49 +194,111 @@ class InboundRepository:
     ) -> IngestResult:
         """Apply and record one verified request, unless it was received before.
 
-        The log row is written last, so a fresh request costs one statement for it; a
-        duplicate's unique key conflicts there and its transaction is rolled back."""
-        first = events[0] if events else None
-        side = source.options.get("default_side")
+        Group commit: requests that arrive while a writer is busy queue, and the next writer
+        takes up to :data:`MAX_BATCH` of them into one transaction, so its fixed costs (begin,
+        the duplicate check, the locks, publishing, the log rows, commit) are paid once per
+        batch. Each caller waits for its own request's commit. A batch that fails is written
+        again one request at a time, so a request only ever fails for its own reasons."""
+        job = _Job(
+            source=source,
+            request=request,
+            events=events,
+            now=now,
+            key=(source.id, dedupe_key(source.provider, events, request.body)),
+            result=asyncio.get_running_loop().create_future(),
+        )
+        self._queue.append(job)
+        while not job.taken:
+            async with self._writers:
+                if not job.taken:
+                    # Shielded: the batch holds other callers' requests, so it is finished
+                    # even if this caller goes away.
+                    writing = asyncio.create_task(self._write(self._take()))
+                    self._writing.add(writing)
+                    writing.add_done_callback(self._writing.discard)
+                    await asyncio.shield(writing)
+        return await job.result
+
+    def _take(self) -> list[_Job]:
+        batch: list[_Job] = []
+        while self._queue and len(batch) < MAX_BATCH:
+            job = self._queue.popleft()
+            job.taken = True
+            batch.append(job)
+        return batch
+
+    async def _write(self, batch: list[_Job]) -> None:
+        """Settle every request of the batch: its result, or its own exception."""
         try:
-            async with self._db.transaction() as conn:
+            try:
+                results = await self._write_batch(batch)
+            except _Raced:  # written again, the duplicate check sees what raced it
+                log.debug("another process logged a request of this batch meanwhile; again")
+                results = await self._write_batch(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].result.set_exception(exc)
+                return
+            log.warning("a batch of %d requests failed (%s); writing each alone", len(batch), exc)
+            for job in batch:
+                await self._write([job])
+            return
+        for job, result in zip(batch, results, strict=True):
+            job.result.set_result(result)
+
+    async def _write_batch(self, batch: list[_Job]) -> list[IngestResult]:
+        """One transaction: skip what the log already holds, lock the batch's provider orders,
+        apply each request in arrival order, publish every event, log every request."""
+        duplicate = IngestResult(record=None, duplicate=True)
+        results: dict[int, IngestResult] = {}
+        fresh: list[tuple[int, _Job]] = []
+        async with self._db.transaction() as conn:
+            seen = await _logged(conn, [job.key for job in batch])
+            for index, job in enumerate(batch):
+                if job.key in seen:
+                    results[index] = duplicate
+                else:
+                    seen.add(job.key)
+                    fresh.append((index, job))
+            await self._orders.lock_provider_orders(
+                conn,
+                {
+                    (job.source.provider, e.provider_order_id)
+                    for _, job in fresh
+                    for e in job.events
+                },
+            )
+            records: dict[int, tuple[InboundRecord, _Applied]] = {}
+            for index, job in fresh:
+                side = job.source.options.get("default_side")
                 applied = await self._apply(
                     conn,
-                    source.provider,
-                    request,
-                    events,
-                    now,
+                    job.source.provider,
+                    job.request,
+                    job.events,
+                    job.now,
                     None if side is None else Side(side),
                 )
-                made = await self._orders.publish(conn, applied.events, now)
-                record = InboundRecord(
-                    id=new_id(INBOUND_ID_PREFIX),
-                    source_id=source.id,
-                    provider=source.provider,
-                    dedupe_key=dedupe_key(source.provider, events, request.body),
-                    received_at=request.received_at,
-                    processed_at=now,
-                    outcome=applied.outcome,
-                    detail=applied.detail,
-                    provider_order_id=None if first is None else first.provider_order_id,
-                    order_id=applied.order_id,
-                    provider_event=None if first is None else first.provider_event,
-                    event_ids=tuple(e.id for e in applied.events),
-                    headers=kept_headers(request.headers),
-                    body=request.body.decode("utf-8", "replace"),
-                    peer_ip=request.peer_ip,
-                    attempts=1,
-                )
-                if not await conn.execute(
-                    f"INSERT INTO inbound ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-                    " $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING",
-                    *_row(record),
-                ):
-                    raise _Duplicate
-        except _Duplicate:
-            return IngestResult(record=None, duplicate=True)
+                records[index] = (_new_record(job, applied), applied)
+            events = [e for _, applied in records.values() for e in applied.events]
+            made = await self._orders.publish(conn, events, max(job.now for job in batch))
+            rows = [_row(record) for record, _ in records.values()]
+            if await insert_rows(conn, _INSERT, _ROW, rows, tail=" ON CONFLICT DO NOTHING") < len(
+                rows
+            ):
+                raise _Raced
         self._orders.published(made)
-        return IngestResult(record=record, waiting=applied.waiting)
+        # A request that waited for its order here (logged ``unapplied``) while a later one in
+        # the same batch made that order: the maker's caller catches it up after the commit.
+        late = {
+            (record.provider, record.provider_order_id)
+            for record, _ in records.values()
+            if record.outcome is InboundOutcome.UNAPPLIED
+        }
+        for index, (record, applied) in records.items():
+            waiting = applied.waiting or bool(late & set(applied.created))
+            results[index] = IngestResult(record=record, waiting=waiting)
+        return [results[index] for index in range(len(batch))]
 
     async def reprocess(
         self,
@@ -186,6 +311,9 @@ class InboundRepository:
     ) -> InboundRecord:
         """Apply a logged request again (after a fix, or once its order is known)."""
         async with self._db.transaction() as conn:
+            await self._orders.lock_provider_orders(
+                conn, {(record.provider, e.provider_order_id) for e in events}
+            )
             applied = await self._apply(conn, record.provider, request, events, now, default_side)
             made = await self._orders.publish(conn, applied.events, now)
             before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
@@ -249,6 +377,8 @@ class InboundRepository:
             applied.order_id = applied.order_id or result.order.id
             applied.events.extend(applied_change.events)
             applied.waiting = applied.waiting or applied_change.waiting
+            if applied_change.created:
+                applied.created.append((provider, event.provider_order_id))
             applied.outcomes.append(
                 InboundOutcome.APPLIED if applied_change.events else InboundOutcome.UNCHANGED
             )

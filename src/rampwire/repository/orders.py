@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,7 +55,8 @@ class ChangeResult:
 class ProviderChange:
     result: ChangeResult | None  # None: the order is unknown and no side says how to create it
     events: list[Event]  # to publish, ``order.created`` first when the change made the order
-    waiting: bool = False  # the change made the order and requests logged before wait for it
+    created: bool = False  # the change made the order
+    waiting: bool = False  # ... and requests logged before wait for it
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -245,6 +246,21 @@ class OrderRepository:
         entry = dataclasses.replace(entry, seq=await _append_entry(conn, entry))
         return ChangeResult(order=new, outcome=outcome, events=events, entry=entry)
 
+    async def lock_provider_orders(
+        self, conn: Connection, orders: Iterable[tuple[Provider, str]]
+    ) -> None:
+        """Until the transaction ends, hold these provider orders, existing or not: a request
+        that finds no order and one that creates it cannot pass each other. On PostgreSQL,
+        transaction-scoped advisory locks, taken in one statement in one global order (by lock
+        key) so that two transactions cannot deadlock on them; SQLite has a single writer."""
+        keys = sorted({f"{provider.value}:{order_id}" for provider, order_id in orders})
+        if keys and self._db.dialect == "postgresql":
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
+                " hashtextextended(unnest($1::text[]), 0) AS k ORDER BY k) AS keys",
+                keys,
+            )
+
     async def apply_provider_change(
         self,
         conn: Connection,
@@ -258,15 +274,8 @@ class OrderRepository:
     ) -> ProviderChange:
         """Fold a provider's change into its order, inside the caller's transaction, creating
         the order (status ``created``, with the change's fields) on first sight. The caller
-        publishes the events (:meth:`publish`)."""
-        if self._db.dialect == "postgresql":
-            # One transaction at a time per provider order, existing or not: a request that
-            # finds no order and one that creates it cannot pass each other (SQLite has a
-            # single writer already). Released at commit.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                f"{provider.value}:{provider_order_id}",
-            )
+        holds the order's lock (:meth:`lock_provider_orders`) and publishes the events
+        (:meth:`publish`)."""
         found = await self._locked(
             conn, "provider = $1 AND provider_order_id = $2", provider.value, provider_order_id
         )
@@ -294,7 +303,9 @@ class OrderRepository:
             conn, [_created_entry(order, change.occurred_at, created, source), entry]
         )
         result = ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)
-        return ProviderChange(result=result, events=[created, *events], waiting=bool(waiting))
+        return ProviderChange(
+            result=result, events=[created, *events], created=True, waiting=bool(waiting)
+        )
 
     async def flag_stuck(
         self, status: OrderStatus, sla: timedelta, *, now: datetime, limit: int = 200

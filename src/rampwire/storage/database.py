@@ -89,13 +89,16 @@ def rows_sql(head: str, row: str, count: int, tail: str = "") -> str:
 
 async def insert_rows(
     conn: Connection, head: str, row: str, rows: Sequence[Sequence[Any]], *, tail: str = ""
-) -> None:
+) -> int:
     """Insert ``rows`` with :func:`rows_sql`, in one statement per
-    :data:`MAX_ROWS_PER_INSERT` rows (``executemany`` runs the statement once per row)."""
+    :data:`MAX_ROWS_PER_INSERT` rows (``executemany`` runs the statement once per row);
+    returns how many were written (fewer with ``ON CONFLICT DO NOTHING``)."""
+    written = 0
     for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
         chunk = rows[start : start + MAX_ROWS_PER_INSERT]
         args = [value for values in chunk for value in values]
-        await conn.execute(rows_sql(head, row, len(chunk), tail), *args)
+        written += await conn.execute(rows_sql(head, row, len(chunk), tail), *args)
+    return written
 
 
 def open_database(url: str) -> Database:

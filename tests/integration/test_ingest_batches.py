@@ -1,0 +1,169 @@
+"""Group commit: requests that arrive together are written in one transaction, and still each
+succeeds, fails or is a duplicate on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+import pytest
+from tests.ingest_kit import make_source, send, webhook
+
+from rampwire.api import create_app
+from rampwire.dialects.base import DialectName
+from rampwire.dialects.samples import sample_order
+from rampwire.orders import Order, OrderStatus, Provider, Side
+from rampwire.repository.inbound import WRITERS
+from rampwire.settings import Settings
+from rampwire.storage import Database
+from rampwire.types import utcnow
+
+S = OrderStatus
+# Sent at once: the first WRITERS requests are written as they come, the rest queue meanwhile
+# and are written together, in one transaction, when a writer is free.
+AT_ONCE = WRITERS + 10
+
+POISON = {
+    "sqlite": "CREATE TRIGGER poison BEFORE INSERT ON orders"
+    " WHEN NEW.provider_order_id = '{order_id}' BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    "postgresql": "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN RAISE EXCEPTION 'poisoned'; END $$;"
+    " CREATE TRIGGER poison BEFORE INSERT ON orders FOR EACH ROW"
+    " WHEN (NEW.provider_order_id = '{order_id}') EXECUTE FUNCTION poison()",
+}
+
+
+def orders(count: int) -> list[Order]:
+    now = utcnow()
+    return [
+        sample_order(DialectName.TRANSAK, S.CREATED, Side.SELL, now=now + timedelta(seconds=i))
+        for i in range(count)
+    ]
+
+
+async def table_counts(db: Database) -> dict[str, int]:
+    async with db.connection() as conn:
+        return {
+            table: int(await conn.fetchval(f"SELECT COUNT(*) FROM {table}"))
+            for table in ("orders", "inbound", "events", "timeline")
+        }
+
+
+async def test_requests_sent_at_once_are_each_applied_once(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    made = orders(AT_ONCE)
+    now = utcnow()
+    requests = [webhook(Provider.TRANSAK, o, S.PROCESSING, now=now) for o in made]
+    answers = await asyncio.gather(*(send(api, source, r) for r in requests))
+    assert [a.status_code for a in answers] == [200] * AT_ONCE
+    assert {a.json()["provider_order_id"] for a in answers} == {o.provider_order_id for o in made}
+    assert all(a.json()["outcome"] == "applied" for a in answers)
+    # each: an order, a log row, order.created and order.processing, two timeline entries
+    assert await table_counts(db) == {
+        "orders": AT_ONCE,
+        "inbound": AT_ONCE,
+        "events": 2 * AT_ONCE,
+        "timeline": 2 * AT_ONCE,
+    }
+
+
+async def test_copies_of_one_request_sent_at_once_are_applied_once(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    [order] = orders(1)
+    request = webhook(Provider.TRANSAK, order, S.PROCESSING, now=utcnow())
+    answers = await asyncio.gather(*(send(api, source, request) for _ in range(AT_ONCE)))
+    assert [a.status_code for a in answers] == [200] * AT_ONCE
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * (AT_ONCE - 1)
+    assert await table_counts(db) == {"orders": 1, "inbound": 1, "events": 2, "timeline": 2}
+
+
+async def test_requests_for_one_new_order_sent_at_once_keep_its_sequences(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    [order] = orders(1)
+    now = utcnow()
+    steps = (S.AWAITING_PAYMENT, S.PAYMENT_SUBMITTED, S.PROCESSING, S.COMPLETED)
+    requests = [
+        webhook(Provider.TRANSAK, order, status, now=now + timedelta(seconds=i))
+        for i, status in enumerate(steps)
+    ]
+    answers = await asyncio.gather(*(send(api, source, r) for r in reversed(requests)))
+    assert [a.status_code for a in answers] == [200] * len(steps)
+    [found] = (await api.get("/v1/orders", params={"provider": "transak"})).json()["data"]
+    assert found["status"] == "completed"
+    async with db.connection() as conn:
+        sequences = [
+            row["sequence"]
+            for row in await conn.fetch(
+                "SELECT sequence FROM events WHERE order_id = $1 ORDER BY sequence", found["id"]
+            )
+        ]
+        entries = [
+            row["seq"]
+            for row in await conn.fetch(
+                "SELECT seq FROM timeline WHERE order_id = $1 ORDER BY seq", found["id"]
+            )
+        ]
+    assert sequences == list(range(1, found["version"] + 1))
+    assert entries == list(range(1, len(steps) + 2))  # order.created's entry, then one each
+
+
+async def test_a_request_that_fails_in_a_batch_fails_alone(
+    api: httpx.AsyncClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    made = orders(AT_ONCE)
+    poisoned = made[-1]  # queued behind the first writers: it is written in a batch
+    async with db.transaction() as conn:
+        await conn.executescript(POISON[db.dialect].format(order_id=poisoned.provider_order_id))
+    now = utcnow()
+    requests = [webhook(Provider.TRANSAK, o, S.PROCESSING, now=now) for o in made]
+    with caplog.at_level(logging.WARNING, logger="rampwire.ingest"):
+        answers = await asyncio.gather(*(send(api, source, r) for r in requests))
+    assert [a.status_code for a in answers] == [200] * (AT_ONCE - 1) + [503]
+    assert answers[-1].json()["type"].endswith("storage_unavailable")
+    assert any("writing each alone" in r.getMessage() for r in caplog.records)
+    assert await table_counts(db) == {
+        "orders": AT_ONCE - 1,
+        "inbound": AT_ONCE - 1,
+        "events": 2 * (AT_ONCE - 1),
+        "timeline": 2 * (AT_ONCE - 1),
+    }
+
+
+@asynccontextmanager
+async def another_process(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the same database: its own ingest queue, writers and caches."""
+    app = create_app(settings, db=db)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://other.test") as client,
+    ):
+        yield client
+
+
+async def test_one_request_received_by_two_processes_at_once_is_applied_once(
+    api: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    made = orders(4)
+    now = utcnow()
+    requests = [webhook(Provider.TRANSAK, o, S.PROCESSING, now=now) for o in made]
+    async with another_process(settings, db) as other:
+        answers = await asyncio.gather(
+            *(send(client, source, r) for r in requests for client in (api, other))
+        )
+    assert [a.status_code for a in answers] == [200] * 8
+    for pair in zip(answers[::2], answers[1::2], strict=True):
+        assert sorted(a.json()["duplicate"] for a in pair) == [False, True]
+    assert await table_counts(db) == {"orders": 4, "inbound": 4, "events": 8, "timeline": 8}
