@@ -2,7 +2,7 @@
 server stack, on SQLite and PostgreSQL, against a bare ASGI app on the same stack.
 
     .venv/bin/python bench/ingest.py [--backend sqlite|postgresql|both] [--requests N]
-                                     [--duration S] [--rate R] [--in-flight N]
+                                     [--duration S] [--rate R] [--in-flight N] [--servers N]
 
 Per back-end (a fresh database each: a temporary SQLite file, or a PostgreSQL database
 ``rampwire_bench_<random>`` dropped at the end), a server process runs what ``rampwire serve``
@@ -43,6 +43,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -149,9 +150,23 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
         server_header=False,
         lifespan="on",
     )
+    # SO_REUSEPORT: with --servers N, N processes listen on one port and the kernel spreads
+    # the connections between them (what N API processes behind a balancer get).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    server = uvicorn.Server(config)
+
+    def announce() -> None:  # the parent waits for every server before it fires
+        deadline = time.monotonic() + START_S
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        print("READY" if server.started else "NOT READY", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
     profile = os.environ.get("BENCH_PROFILE")
     if not profile:
-        uvicorn.Server(config).run()
+        server.run(sockets=[sock])
         return
     import cProfile
 
@@ -164,7 +179,7 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
 
     signal.signal(signal.SIGTERM, dump)
     profiler.enable()
-    uvicorn.Server(config).run()
+    server.run(sockets=[sock])
     dump()
 
 
@@ -204,40 +219,26 @@ class Process:
 
 
 @contextlib.contextmanager
-def server(app_name: str, database_url: str, data_dir: str, master_key: str) -> Iterator[Any]:
+def server(
+    app_name: str, database_url: str, data_dir: str, master_key: str, count: int = 1
+) -> Iterator[tuple[str, list[Process]]]:
+    """``count`` server processes on one port (SO_REUSEPORT), each ready before this yields."""
     port = free_port()
-    process = Process(
-        [
-            "--role",
-            "server",
-            "--app",
-            app_name,
-            "--database-url",
-            database_url,
-            "--data-dir",
-            data_dir,
-            "--port",
-            str(port),
-        ],
-        env={"BENCH_MASTER_KEY": master_key}
-        | ({"BENCH_PROFILE": profile} if (profile := os.environ.get("BENCH_PROFILE_TO")) else {}),
+    env = {"BENCH_MASTER_KEY": master_key} | (
+        {"BENCH_PROFILE": profile} if (profile := os.environ.get("BENCH_PROFILE_TO")) else {}
     )
+    args = ["--role", "server", "--app", app_name, "--database-url", database_url]
+    args += ["--data-dir", data_dir, "--port", str(port)]
+    processes: list[Process] = []
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_S
-        while time.monotonic() < deadline:
-            if process.proc.poll() is not None:
-                raise RuntimeError(f"the {app_name} server exited")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"the {app_name} server did not start")
-        yield url, process
+        for _ in range(count):
+            processes.append(Process(args, env=env))
+            if processes[-1].read_line(START_S) != "READY":
+                raise RuntimeError(f"the {app_name} server did not start")
+        yield f"http://127.0.0.1:{port}", processes
     finally:
-        process.stop()
+        for process in processes:
+            process.stop()
 
 
 # --- load generator process ---------------------------------------------------------------------
@@ -388,7 +389,7 @@ async def postgres_pids(database_url: str | None) -> list[int]:
 
 async def measure(
     url: str,
-    server_pid: int,
+    server_pids: list[int],
     sources: dict[str, str],
     config: Config,
     *,
@@ -416,7 +417,8 @@ async def measure(
             raise RuntimeError("the load generator did not get ready")
         pg_pids = await postgres_pids(pg_url)
         pg_before = {pid: pid_cpu(pid) for pid in pg_pids}
-        server_before, load_before = pid_cpu(server_pid), pid_cpu(load.pid)
+        server_before = sum(pid_cpu(pid) for pid in server_pids)
+        load_before = pid_cpu(load.pid)
         busy_before, total_before = machine_cpu()
         wall = time.perf_counter()
         load.write_line("GO")
@@ -424,7 +426,7 @@ async def measure(
         wall = time.perf_counter() - wall
         if line != "DONE":
             raise RuntimeError("the load generator did not finish")
-        server_cpu = pid_cpu(server_pid) - server_before
+        server_cpu = sum(pid_cpu(pid) for pid in server_pids) - server_before
         load_cpu = pid_cpu(load.pid) - load_before
         # backends the pool opened during the run count from zero
         pg_after = await postgres_pids(pg_url)
@@ -573,20 +575,24 @@ async def run(args: argparse.Namespace, config: Config) -> None:
     master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
     summary: list[str] = []
     bare: Measured | None = None
-    with server("bare", "", tempfile.gettempdir(), master_key) as (url, proc):
-        print("\n== bare ASGI app (uvicorn + uvloop + httptools), same client ==", flush=True)
+    count = args.servers
+    plural = f"{count} server processes" if count > 1 else "one server process"
+    with server("bare", "", tempfile.gettempdir(), master_key, count) as (url, procs):
+        print(f"\n== bare ASGI app (uvicorn + uvloop + httptools), {plural}, same client ==")
+        pids = [p.pid for p in procs]
         bare = await measure(
-            url, proc.pid, {"transak": "x", "revolut": "y"}, config, paced=False, pg_url=None
+            url, pids, {"transak": "x", "revolut": "y"}, config, paced=False, pg_url=None
         )
         show("max throughput", bare)
     for backend in backends:
         async with fresh_database(backend, args.postgres_url) as (db_url, folder):
             token = await prepare(db_url)
-            with server("ingest", db_url, folder, master_key) as (url, proc):
+            with server("ingest", db_url, folder, master_key, count) as (url, procs):
+                pids = [p.pid for p in procs]
                 sources = await make_sources(url, token)
                 pg = db_url if backend == "postgresql" else None
-                print(f"\n== ingest on {backend} ==", flush=True)
-                flood = await measure(url, proc.pid, sources, config, paced=False, pg_url=pg)
+                print(f"\n== ingest on {backend}, {plural} ==", flush=True)
+                flood = await measure(url, pids, sources, config, paced=False, pg_url=pg)
                 met = flood.rate >= TARGETS["ingests_per_s"]
                 show(
                     "max throughput",
@@ -596,7 +602,7 @@ async def run(args: argparse.Namespace, config: Config) -> None:
                     if pg
                     else "",
                 )
-                paced = await measure(url, proc.pid, sources, config, paced=True, pg_url=pg)
+                paced = await measure(url, pids, sources, config, paced=True, pg_url=pg)
                 achieved = paced.rate  # answered per second while it ran, drain included
                 p99_met = paced.p99_ms <= TARGETS["p99_ms"] and achieved >= 0.95 * config.rate
                 show(
@@ -629,6 +635,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=defaults.duration)
     parser.add_argument("--rate", type=float, default=defaults.rate)
     parser.add_argument("--in-flight", type=int, default=defaults.in_flight)
+    parser.add_argument(
+        "--servers", type=int, default=1, help="server processes on one port (SO_REUSEPORT)"
+    )
     parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
     # internal: the child processes
     parser.add_argument("--role", choices=["main", "server", "load"], default="main")
