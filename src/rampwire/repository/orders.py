@@ -253,7 +253,7 @@ class OrderRepository:
         that finds no order and one that creates it cannot pass each other. On PostgreSQL,
         transaction-scoped advisory locks, taken in one statement in one global order (by lock
         key) so that two transactions cannot deadlock on them; SQLite has a single writer."""
-        keys = sorted({f"{provider.value}:{order_id}" for provider, order_id in orders})
+        keys = list({f"{provider.value}:{order_id}" for provider, order_id in orders})
         if keys and self._db.dialect == "postgresql":
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
@@ -555,7 +555,8 @@ def _stamps(status_at: int, field_times: str) -> Stamps:
     return Stamps(status_at=from_us(status_at), fields=fields, ranks=ranks)
 
 
-_INSERT_ENTRY = "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body) VALUES"
+_TIMELINE = "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body)"
+_INSERT_ENTRY = f"{_TIMELINE} VALUES"
 _ENTRY_ROW = "($1, $2, $3, $4, $5, $6)"
 _INSERT_EVENT = "INSERT INTO events (id, type, order_id, sequence, created_at, payload) VALUES"
 _EVENT_ROW = "($1, $2, $3, $4, $5, $6)"
@@ -581,9 +582,8 @@ async def _append_entry(conn: Connection, entry: TimelineEntry) -> int:
     """Write ``entry`` after the order's last one (the order is locked); returns its seq."""
     order_id, _, *rest = _entry_row(entry)
     seq = await conn.fetchval(
-        "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body)"
-        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM timeline WHERE order_id = $1"
-        " RETURNING seq",
+        f"{_TIMELINE} SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM timeline"
+        " WHERE order_id = $1 RETURNING seq",
         order_id,
         *rest,
     )
