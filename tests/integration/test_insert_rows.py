@@ -1,30 +1,93 @@
-"""Several rows in one INSERT: placeholders shifted per row, chunked below parameter limits."""
+"""Many rows in one statement: typed arrays on PostgreSQL, VALUES lists chunked on SQLite."""
 
 from __future__ import annotations
 
 from rampwire.storage import Database
-from rampwire.storage.database import MAX_ROWS_PER_INSERT, insert_rows, rows_sql
+from rampwire.storage.database import (
+    MAX_ROWS_PER_STATEMENT,
+    Columns,
+    execute_rows,
+    fetch_rows,
+    insert_rows,
+    rows_clause,
+)
+
+COLUMNS = Columns.of("id text, n bigint, s text, j jsonb")
+TABLE = "CREATE TABLE rows_test (id TEXT PRIMARY KEY, n BIGINT, s TEXT, j {json})"
 
 
-def test_each_row_takes_the_next_placeholders_and_repeats_its_own() -> None:
-    sql = rows_sql("INSERT INTO t (a, b, c) VALUES", "($1, 'k', $2, $2)", 3, " RETURNING a")
-    assert sql == (
-        "INSERT INTO t (a, b, c) VALUES ($1, 'k', $2, $2), ($3, 'k', $4, $4),"
-        " ($5, 'k', $6, $6) RETURNING a"
+def test_postgresql_takes_one_typed_array_per_column_whatever_the_count() -> None:
+    one = rows_clause("postgresql", COLUMNS, 1)
+    assert one == rows_clause("postgresql", COLUMNS, 500)
+    assert one == (
+        "WITH v (id, n, s, j) AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[],"
+        " $4::jsonb[]))"
     )
 
 
-async def test_rows_past_one_statement_are_all_written_in_order(db: Database) -> None:
-    count = MAX_ROWS_PER_INSERT * 2 + 7  # three statements, the last one short
-    rows = [(f"r{index:05}", index, "x" * (index % 5)) for index in range(count)]
+def test_sqlite_numbers_each_rows_placeholders_after_the_last() -> None:
+    assert rows_clause("sqlite", COLUMNS, 2) == (
+        "WITH v (id, n, s, j) AS (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8))"
+    )
+
+
+async def _table(db: Database) -> None:
     async with db.transaction() as conn:
-        await conn.execute("CREATE TABLE rows_test (id TEXT PRIMARY KEY, n BIGINT, s TEXT)")
-        await insert_rows(conn, "INSERT INTO rows_test (id, n, s) VALUES", "($1, $2, $3)", rows)
+        kind = "JSONB" if db.dialect == "postgresql" else "TEXT"
+        await conn.execute(TABLE.format(json=kind))
+
+
+async def test_rows_past_one_statement_are_all_written_and_read_back(db: Database) -> None:
+    await _table(db)
+    count = MAX_ROWS_PER_STATEMENT * 2 + 7  # three statements on SQLite, the last one short
+    rows = [
+        (f"r{i:05}", i, None if i % 7 == 0 else "x" * (i % 5), f'{{"i": {i}}}')
+        for i in range(count)
+    ]
+    async with db.transaction() as conn:
+        assert await insert_rows(conn, "rows_test", COLUMNS, rows) == count
     async with db.connection() as conn:
         found = await conn.fetch("SELECT id, n, s FROM rows_test ORDER BY id")
-    assert [tuple(row) for row in found] == rows
+        picked = await fetch_rows(
+            conn,
+            Columns.of("id text"),
+            [("r00003",), ("r01000",), ("absent",)],
+            "SELECT id, n FROM rows_test WHERE id IN (SELECT id FROM v) ORDER BY id",
+        )
+    assert [tuple(row) for row in found] == [row[:3] for row in rows]
+    assert [tuple(row) for row in picked] == [("r00003", 3), ("r01000", 1000)]
+
+
+async def test_conflicting_rows_are_skipped_and_counted_out(db: Database) -> None:
+    await _table(db)
+    async with db.transaction() as conn:
+        await insert_rows(conn, "rows_test", COLUMNS, [("a", 1, "x", "{}")])
+        written = await insert_rows(
+            conn,
+            "rows_test",
+            COLUMNS,
+            [("a", 2, "y", "{}"), ("b", 3, "z", "{}")],
+            " ON CONFLICT DO NOTHING",
+        )
+    assert written == 1
+
+
+async def test_an_update_reads_its_new_values_from_the_rows(db: Database) -> None:
+    await _table(db)
+    async with db.transaction() as conn:
+        await insert_rows(conn, "rows_test", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, "y", "{}")])
+        changed = await execute_rows(
+            conn,
+            Columns.of("id text, n bigint"),
+            [("a", 10), ("c", 30)],
+            "UPDATE rows_test AS t SET n = v.n FROM v WHERE t.id = v.id",
+        )
+    async with db.connection() as conn:
+        found = await conn.fetch("SELECT id, n FROM rows_test ORDER BY id")
+    assert changed == 1
+    assert [tuple(row) for row in found] == [("a", 10), ("b", 2)]
 
 
 async def test_nothing_to_insert_runs_no_statement(db: Database) -> None:
     async with db.transaction() as conn:
-        await insert_rows(conn, "INSERT INTO no_such_table (a) VALUES", "($1)", [])
+        assert await insert_rows(conn, "no_such_table", COLUMNS, []) == 0

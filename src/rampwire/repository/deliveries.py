@@ -30,7 +30,7 @@ from ..errors import NotFound
 from ..events import Event, endpoint_disabled_event
 from ..ids import new_id
 from ..storage import Connection, Database, Row
-from ..storage.database import from_us, insert_rows, to_us
+from ..storage.database import Columns, from_us, insert_rows, to_us
 from .endpoints import cancel_waiting
 
 _DELIVERY = (
@@ -106,19 +106,23 @@ async def fan_out(
                     event.order_id,
                     f"{endpoint['id']}:{event.order_id}" if fifo else None,
                     (event.sequence or 0) * 4 + index if fifo else None,
+                    "pending",
+                    0,
+                    now_us,
+                    now_us,
                     now_us,
                 )
             )
     tail = f" RETURNING pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
-    await insert_rows(conn, _INSERT_DELIVERY, _DELIVERY_ROW, rows, tail=tail)
+    await insert_rows(conn, "deliveries", _NEW_DELIVERY, rows, tail)
     return len(rows)
 
 
-_INSERT_DELIVERY = (
-    "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, order_id, fifo_key,"
-    " fifo_seq, status, attempts, next_attempt_at, created_at, updated_at) VALUES"
+_NEW_DELIVERY = Columns.of(
+    "id text, endpoint_id text, event_id text, event_type text, order_id text, fifo_key text,"
+    " fifo_seq bigint, status text, attempts integer, next_attempt_at bigint,"
+    " created_at bigint, updated_at bigint"
 )
-_DELIVERY_ROW = "($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)"
 
 
 def _delivery(row: Row) -> Delivery:

@@ -34,15 +34,20 @@ from ..inbound import (
 from ..orders import Provider, Side
 from ..sources import IngestSource
 from ..storage import Connection, Database, Row
-from ..storage.database import from_us, insert_rows, rows_sql, to_us
-from .orders import OrderRepository
+from ..storage.database import Columns, fetch_rows, from_us, insert_rows, to_us
+from .orders import OrderRepository, ProviderUpdate
 
 log = logging.getLogger("rampwire.ingest")
 
-_COLUMNS = (
-    "id, source_id, provider, dedupe_key, received_at, processed_at, outcome, detail,"
-    " provider_order_id, order_id, provider_event, event_ids, headers, body, peer_ip, attempts"
+_INBOUND = Columns.of(
+    "id text, source_id text, provider text, dedupe_key text, received_at bigint,"
+    " processed_at bigint, outcome text, detail text, provider_order_id text, order_id text,"
+    " provider_event text, event_ids jsonb, headers jsonb, body text, peer_ip text,"
+    " attempts integer"
 )
+_COLUMNS = _INBOUND.listed
+_LOG_KEY = Columns.of("source_id text, dedupe_key text")
+_PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
 _RANK = (
     InboundOutcome.APPLIED,
     InboundOutcome.UNCHANGED,
@@ -76,20 +81,31 @@ class _Applied:
         return min(self.outcomes or [InboundOutcome.UNMAPPED], key=_RANK.index)
 
 
-_INSERT = f"INSERT INTO inbound ({_COLUMNS}) VALUES"
-_ROW = "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-
-
 async def _logged(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of these (source id, de-duplication key) pairs the log holds already."""
-    sql = rows_sql(
-        "SELECT source_id, dedupe_key FROM inbound WHERE (source_id, dedupe_key) IN (VALUES",
-        "($1, $2)",
-        len(keys),
-        ")",
+    rows = await fetch_rows(
+        conn,
+        _LOG_KEY,
+        keys,
+        "SELECT source_id, dedupe_key FROM inbound"
+        " WHERE (source_id, dedupe_key) IN (SELECT source_id, dedupe_key FROM v)",
     )
-    rows = await conn.fetch(sql, *(part for key in keys for part in key))
     return {(row["source_id"], row["dedupe_key"]) for row in rows}
+
+
+async def _waiting(
+    conn: Connection, orders: set[tuple[Provider, str]]
+) -> set[tuple[Provider, str]]:
+    """Which of these orders, made just now, have requests logged ``unapplied`` before they
+    existed (those named no side): each has committed, as the caller holds the orders' locks."""
+    rows = await fetch_rows(
+        conn,
+        _PROVIDER_KEY,
+        [(provider.value, order_id) for provider, order_id in orders],
+        "SELECT DISTINCT provider, provider_order_id FROM inbound WHERE outcome = 'unapplied'"
+        " AND (provider, provider_order_id) IN (SELECT provider, provider_order_id FROM v)",
+    )
+    return {(Provider(row["provider"]), row["provider_order_id"]) for row in rows}
 
 
 def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
@@ -114,8 +130,14 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
     )
 
 
+def _side(job: _Job) -> Side | None:
+    """The side the source says its orders take when a request does not say."""
+    side = job.source.options.get("default_side")
+    return None if side is None else Side(side)
+
+
 def _row(record: InboundRecord) -> tuple[Any, ...]:
-    """The columns of :data:`_COLUMNS`, in order."""
+    """The columns of :data:`_INBOUND`, in order."""
     return (
         record.id,
         record.source_id,
@@ -268,22 +290,20 @@ class InboundRepository:
                     for e in job.events
                 },
             )
-            records: dict[int, tuple[InboundRecord, _Applied]] = {}
-            for index, job in fresh:
-                side = job.source.options.get("default_side")
-                applied = await self._apply(
-                    conn,
-                    job.source.provider,
-                    job.request,
-                    job.events,
-                    job.now,
-                    None if side is None else Side(side),
-                )
-                records[index] = (_new_record(job, applied), applied)
+            now = max(job.now for job in batch)
+            every = await self._apply(
+                conn,
+                [(job.source.provider, job.request, job.events, _side(job)) for _, job in fresh],
+                now,
+            )
+            records = {
+                index: (_new_record(job, applied), applied)
+                for (index, job), applied in zip(fresh, every, strict=True)
+            }
             events = [e for _, applied in records.values() for e in applied.events]
-            made = await self._orders.publish(conn, events, max(job.now for job in batch))
+            made = await self._orders.publish(conn, events, now)
             rows = [_row(record) for record, _ in records.values()]
-            if await insert_rows(conn, _INSERT, _ROW, rows, tail=" ON CONFLICT DO NOTHING") < len(
+            if await insert_rows(conn, "inbound", _INBOUND, rows, " ON CONFLICT DO NOTHING") < len(
                 rows
             ):
                 raise _Raced
@@ -314,7 +334,9 @@ class InboundRepository:
             await self._orders.lock_provider_orders(
                 conn, {(record.provider, e.provider_order_id) for e in events}
             )
-            applied = await self._apply(conn, record.provider, request, events, now, default_side)
+            (applied,) = await self._apply(
+                conn, [(record.provider, request, events, default_side)], now
+            )
             made = await self._orders.publish(conn, applied.events, now)
             before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
             row = await conn.fetchrow(
@@ -338,51 +360,60 @@ class InboundRepository:
     async def _apply(
         self,
         conn: Connection,
-        provider: Provider,
-        request: InboundRequest,
-        events: Sequence[DecodedEvent],
+        requests: Sequence[tuple[Provider, InboundRequest, Sequence[DecodedEvent], Side | None]],
         now: datetime,
-        default_side: Side | None,
-    ) -> _Applied:
-        applied = _Applied()
-        for event in events:
-            if event.issues:
-                applied.details.append("fields left out: " + "; ".join(event.issues))
-            if event.status is None and not event.patch:
-                applied.outcomes.append(InboundOutcome.UNMAPPED)
-                applied.details.append(f"{event.provider_event} maps to no canonical status")
-                continue
-            origin = Source(
-                provider=provider.value,
-                provider_event=event.provider_event,
-                received_at=request.received_at,
-            )
-            applied_change = await self._orders.apply_provider_change(
-                conn,
-                provider=provider,
-                provider_order_id=event.provider_order_id,
-                side=event.side or default_side,
-                change=event.change(),
-                source=origin,
-                now=now,
-            )
-            result = applied_change.result
-            if result is None:
+    ) -> list[_Applied]:
+        """Fold each request's events (provider, request, events, side for orders not known
+        yet) into their orders, in the order given, in one set-based pass
+        (:meth:`OrderRepository.apply_provider_changes`)."""
+        every = [_Applied() for _ in requests]
+        updates: list[ProviderUpdate] = []
+        owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
+        for applied, (provider, request, events, side) in zip(every, requests, strict=True):
+            for event in events:
+                if event.issues:
+                    applied.details.append("fields left out: " + "; ".join(event.issues))
+                if event.status is None and not event.patch:
+                    applied.outcomes.append(InboundOutcome.UNMAPPED)
+                    applied.details.append(f"{event.provider_event} maps to no canonical status")
+                    continue
+                source = Source(
+                    provider=provider.value,
+                    provider_event=event.provider_event,
+                    received_at=request.received_at,
+                )
+                updates.append(
+                    ProviderUpdate(
+                        provider=provider,
+                        provider_order_id=event.provider_order_id,
+                        side=event.side or side,
+                        change=event.change(),
+                        source=source,
+                    )
+                )
+                owners.append((applied, provider, event))
+        changes = await self._orders.apply_provider_changes(conn, updates, now=now)
+        for (applied, provider, event), change in zip(owners, changes, strict=True):
+            if change.result is None:
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)
                 applied.details.append(
                     f"order {event.provider_order_id!r} is not known yet and the request does"
                     " not say its side; re-process it once the order is known"
                 )
                 continue
-            applied.order_id = applied.order_id or result.order.id
-            applied.events.extend(applied_change.events)
-            applied.waiting = applied.waiting or applied_change.waiting
-            if applied_change.created:
+            applied.order_id = applied.order_id or change.result.order.id
+            applied.events.extend(change.events)
+            if change.created:
                 applied.created.append((provider, event.provider_order_id))
             applied.outcomes.append(
-                InboundOutcome.APPLIED if applied_change.events else InboundOutcome.UNCHANGED
+                InboundOutcome.APPLIED if change.events else InboundOutcome.UNCHANGED
             )
-        return applied
+        created = {order for applied in every for order in applied.created}
+        if created:
+            waiting = await _waiting(conn, created)
+            for applied in every:
+                applied.waiting = not waiting.isdisjoint(applied.created)
+        return every
 
     async def unapplied(self, provider: Provider, provider_order_id: str) -> list[InboundRecord]:
         """Requests for this order that waited for it to be known, oldest first."""

@@ -23,7 +23,7 @@ from ..orders import (
     Side,
 )
 from ..storage import Connection, Database, Row
-from ..storage.database import from_us, insert_rows, to_us
+from ..storage.database import Columns, execute_rows, fetch_rows, from_us, insert_rows, to_us
 from ..timeline import EntryKind, TimelineEntry, entry_body, entry_kind
 from .deliveries import fan_out
 
@@ -52,11 +52,33 @@ class ChangeResult:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderUpdate:
+    """A provider's change to one of its orders, to fold in (:meth:`apply_provider_changes`)."""
+
+    provider: Provider
+    provider_order_id: str
+    side: Side | None  # how to create the order if it is not known yet; None: do not
+    change: Change
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ProviderChange:
     result: ChangeResult | None  # None: the order is unknown and no side says how to create it
     events: list[Event]  # to publish, ``order.created`` first when the change made the order
     created: bool = False  # the change made the order
-    waiting: bool = False  # ... and requests logged before wait for it
+
+
+@dataclass(kw_only=True, slots=True)
+class _Held:
+    """An order locked in this transaction, as the changes folded so far leave it; written
+    once, after the last of them (:func:`_write`)."""
+
+    order: Order
+    stamps: Stamps
+    seq: int  # its last timeline entry's
+    new: bool = False  # not in the table yet
+    changed: bool = False  # differs from its row
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,7 +106,7 @@ class OrderRepository:
         calls :meth:`published` with it after the commit."""
         if not events:
             return 0
-        await insert_rows(conn, _INSERT_EVENT, _EVENT_ROW, [_event_row(e) for e in events])
+        await insert_rows(conn, "events", _EVENT, [_event_row(e) for e in events])
         return await fan_out(conn, events, now=now, notify=self._db.dialect == "postgresql")
 
     def published(self, made: int) -> None:
@@ -125,8 +147,7 @@ class OrderRepository:
         entry = _created_entry(order, occurred_at, event, source, actor=actor)
         try:
             async with self._db.transaction() as conn:
-                await conn.execute(_INSERT_ORDER, *_order_row(order, stamps))
-                await _insert_entries(conn, [entry])
+                await _write(conn, [_Held(order=order, stamps=stamps, seq=1, new=True)], [entry])
                 made = await self.publish(conn, [event], now)
                 if idempotency is not None:
                     claimed = await conn.execute(
@@ -191,60 +212,19 @@ class OrderRepository:
         In ``strict`` mode an illegal transition raises before anything is written.
         """
         async with self._db.transaction() as conn:
-            found = await self._locked(conn, "id = $1", order_id)
-            if found is None:
-                raise NotFound(f"no order {order_id!r}")
-            result = await self.apply(
-                conn, *found, change, source=source, strict=strict, now=now, actor=actor, note=note
+            row = await conn.fetchrow(
+                f"SELECT {_HELD} FROM orders o WHERE id = $1 {self._db.for_update}", order_id
             )
+            if row is None:
+                raise NotFound(f"no order {order_id!r}")
+            held = _held(row)
+            result = _fold(
+                held, change, source=source, strict=strict, now=now, actor=actor, note=note
+            )
+            await _write(conn, [held], [result.entry])
             made = await self.publish(conn, result.events, now)
         self.published(made)
         return result
-
-    async def _locked(
-        self, conn: Connection, where: str, *args: Any
-    ) -> tuple[Order, Stamps] | None:
-        """The order and its stamps, locked until the transaction ends (PostgreSQL)."""
-        row = await conn.fetchrow(
-            f"SELECT body, status_at, field_times FROM orders WHERE {where} {self._db.for_update}",
-            *args,
-        )
-        if row is None:
-            return None
-        return serde.order_from_json(row["body"]), _stamps(row["status_at"], row["field_times"])
-
-    async def apply(
-        self,
-        conn: Connection,
-        order: Order,
-        stamps: Stamps,
-        change: Change,
-        *,
-        source: Source,
-        strict: bool,
-        now: datetime,
-        actor: str | None = None,
-        note: str | None = None,
-    ) -> ChangeResult:
-        """Merge ``change`` into a locked order inside the caller's transaction: the order row
-        and a timeline entry. The caller publishes the result's events (:meth:`publish`)."""
-        outcome = merge(order, stamps, change, strict=strict, now=now)
-        events = order_events(outcome, source, now=now)
-        new = outcome.order
-        if outcome.changed or outcome.stamps != stamps:
-            await conn.execute(
-                "UPDATE orders SET status = $2, version = $3, updated_at = $4,"
-                " status_at = $5, field_times = $6, body = $7 WHERE id = $1",
-                order.id,
-                new.status.value,
-                new.version,
-                to_us(new.updated_at),
-                *_stamp_columns(outcome.stamps),
-                serde.order_to_json(new).decode(),
-            )
-        entry = _change_entry(outcome, change, events, source, now, actor=actor, note=note)
-        entry = dataclasses.replace(entry, seq=await _append_entry(conn, entry))
-        return ChangeResult(order=new, outcome=outcome, events=events, entry=entry)
 
     async def lock_provider_orders(
         self, conn: Connection, orders: Iterable[tuple[Provider, str]]
@@ -261,51 +241,46 @@ class OrderRepository:
                 keys,
             )
 
-    async def apply_provider_change(
-        self,
-        conn: Connection,
-        *,
-        provider: Provider,
-        provider_order_id: str,
-        side: Side | None,
-        change: Change,
-        source: Source,
-        now: datetime,
-    ) -> ProviderChange:
-        """Fold a provider's change into its order, inside the caller's transaction, creating
-        the order (status ``created``, with the change's fields) on first sight. The caller
-        holds the order's lock (:meth:`lock_provider_orders`) and publishes the events
-        (:meth:`publish`)."""
-        found = await self._locked(
-            conn, "provider = $1 AND provider_order_id = $2", provider.value, provider_order_id
+    async def apply_provider_changes(
+        self, conn: Connection, updates: Sequence[ProviderUpdate], *, now: datetime
+    ) -> list[ProviderChange]:
+        """Fold providers' changes into their orders, in the order given, inside the caller's
+        transaction; an order is created (status ``created``, with the change's fields) on
+        first sight. The caller holds the orders' locks (:meth:`lock_provider_orders`) and
+        publishes the events (:meth:`publish`).
+
+        Set-based: one statement reads every order concerned, and each order is written once,
+        in its final state, whatever the number of changes: one statement inserts the new
+        orders, one updates the others, one inserts every timeline entry."""
+        lock = "FOR UPDATE OF o" if conn.dialect == "postgresql" else ""
+        rows = await fetch_rows(
+            conn,
+            _PROVIDER_KEY,
+            list({(u.provider.value, u.provider_order_id): None for u in updates}),
+            f"SELECT o.provider, o.provider_order_id, {_HELD} FROM orders o"
+            " WHERE (o.provider, o.provider_order_id)"
+            f" IN (SELECT provider, provider_order_id FROM v) {lock}",
         )
-        if found is not None:
-            result = await self.apply(conn, *found, change, source=source, strict=False, now=now)
-            return ProviderChange(result=result, events=result.events)
-        if side is None:
-            return ProviderChange(result=None, events=[])
-        # First sight: the order is made and the change merged into it before anything is
-        # written, so the row is inserted once, in its final state, with both timeline entries.
-        order, stamps, created = _first_sight(
-            provider, provider_order_id, side, change, source, now
-        )
-        outcome = merge(order, stamps, change, strict=False, now=now)
-        events = order_events(outcome, source, now=now)
-        entry = dataclasses.replace(_change_entry(outcome, change, events, source, now), seq=2)
-        waiting = await conn.fetchval(
-            # Requests for this order that ingest logged ``unapplied`` before it existed (they
-            # named no side); all have committed, as ingest holds the order's lock.
-            _INSERT_ORDER + " RETURNING EXISTS (SELECT 1 FROM inbound WHERE outcome = 'unapplied'"
-            " AND provider = $2 AND provider_order_id = $3)",
-            *_order_row(outcome.order, outcome.stamps),
-        )
-        await _insert_entries(
-            conn, [_created_entry(order, change.occurred_at, created, source), entry]
-        )
-        result = ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)
-        return ProviderChange(
-            result=result, events=[created, *events], created=True, waiting=bool(waiting)
-        )
+        held = {(row["provider"], row["provider_order_id"]): _held(row) for row in rows}
+        entries: list[TimelineEntry] = []
+        changes: list[ProviderChange] = []
+        for update in updates:
+            key = (update.provider.value, update.provider_order_id)
+            order = held.get(key)
+            created: Event | None = None
+            if order is None:
+                if update.side is None:
+                    changes.append(ProviderChange(result=None, events=[]))
+                    continue
+                order, created, entry = _first_sight(update, now)
+                held[key] = order
+                entries.append(entry)
+            result = _fold(order, update.change, source=update.source, strict=False, now=now)
+            entries.append(result.entry)
+            events = result.events if created is None else [created, *result.events]
+            changes.append(ProviderChange(result=result, events=events, created=bool(created)))
+        await _write(conn, list(held.values()), entries)
+        return changes
 
     async def flag_stuck(
         self, status: OrderStatus, sla: timedelta, *, now: datetime, limit: int = 200
@@ -317,7 +292,7 @@ class OrderRepository:
         events: list[Event] = []
         async with self._db.transaction() as conn:
             rows = await conn.fetch(
-                "SELECT o.id, o.body, o.status_at FROM orders o WHERE o.status = $1"
+                f"SELECT {_HELD} FROM orders o WHERE o.status = $1"
                 " AND o.status_at < $2 AND NOT EXISTS (SELECT 1 FROM order_stuck s"
                 "  WHERE s.order_id = o.id AND s.status = o.status AND s.status_at = o.status_at)"
                 f" ORDER BY o.status_at LIMIT $3{lock}",
@@ -325,9 +300,12 @@ class OrderRepository:
                 to_us(now - sla),
                 limit,
             )
-            for row in rows:
-                order = serde.order_from_json(row["body"])
-                since = from_us(row["status_at"])
+            held = [_held(row) for row in rows]
+            entries: list[TimelineEntry] = []
+            stuck_rows: list[tuple[Any, ...]] = []
+            for order_held in held:
+                order = order_held.order
+                since = order_held.stamps.status_at
                 order = order.evolve(
                     version=order.version + 1, updated_at=max(now, order.updated_at)
                 )
@@ -338,27 +316,14 @@ class OrderRepository:
                     "for_seconds": int((now - since).total_seconds()),
                 }
                 event = stuck_event(order, stuck, source, now=now)
-                await conn.execute(
-                    "INSERT INTO order_stuck (order_id, status, status_at, flagged_at, event_id)"
-                    " VALUES ($1, $2, $3, $4, $5)",
-                    order.id,
-                    status.value,
-                    row["status_at"],
-                    to_us(now),
-                    event.id,
-                )
-                await conn.execute(
-                    "UPDATE orders SET version = $2, updated_at = $3, body = $4 WHERE id = $1",
-                    order.id,
-                    order.version,
-                    to_us(order.updated_at),
-                    serde.order_to_json(order).decode(),
-                )
-                await _append_entry(
-                    conn,
+                stuck_rows.append((order.id, status.value, to_us(since), to_us(now), event.id))
+                order_held.order = order
+                order_held.changed = True
+                order_held.seq += 1
+                entries.append(
                     TimelineEntry(
                         order_id=order.id,
-                        seq=0,  # the next one
+                        seq=order_held.seq,
                         kind=EntryKind.STUCK,
                         recorded_at=now,
                         occurred_at=now,
@@ -370,9 +335,11 @@ class OrderRepository:
                         event_ids=(event.id,),
                         source=source,
                         note=f"in {status.value} since {since.isoformat()}, past its SLA of {sla}",
-                    ),
+                    )
                 )
                 events.append(event)
+            await insert_rows(conn, "order_stuck", _STUCK, stuck_rows)
+            await _write(conn, held, entries)
             made = await self.publish(conn, events, now)
         self.published(made)
         return events
@@ -425,21 +392,17 @@ class OrderRepository:
         return [_entry(order_id, row) for row in rows]
 
 
-def _first_sight(
-    provider: Provider,
-    provider_order_id: str,
-    side: Side,
-    change: Change,
-    source: Source,
-    now: datetime,
-) -> tuple[Order, Stamps, Event]:
-    """A provider's order seen for the first time: ``created``, holding the change's fields."""
+def _first_sight(update: ProviderUpdate, now: datetime) -> tuple[_Held, Event, TimelineEntry]:
+    """A provider's order seen for the first time: ``created``, holding the change's fields,
+    with its ``order.created`` event and first timeline entry. ``update`` then folds in."""
+    change = update.change
+    assert update.side is not None
     fields = {name: value for name, value in change.patch.items() if name in PATCHABLE_FIELDS}
     order = Order(
         **fields,
-        side=side,
-        provider=provider,
-        provider_order_id=provider_order_id,
+        side=update.side,
+        provider=update.provider,
+        provider_order_id=update.provider_order_id,
         id=new_id(ORDER_ID_PREFIX),
         status=OrderStatus.CREATED,
         version=1,
@@ -447,8 +410,60 @@ def _first_sight(
         updated_at=now,
     )
     # The fields are stamped by the merge of ``change`` that follows (with its step if untimed).
-    stamps = Stamps(status_at=change.occurred_at)
-    return order, stamps, created_event(order, source, now=now)
+    held = _Held(order=order, stamps=Stamps(status_at=change.occurred_at), seq=1, new=True)
+    created = created_event(order, update.source, now=now)
+    return held, created, _created_entry(order, change.occurred_at, created, update.source)
+
+
+def _fold(
+    held: _Held,
+    change: Change,
+    *,
+    source: Source,
+    strict: bool,
+    now: datetime,
+    actor: str | None = None,
+    note: str | None = None,
+) -> ChangeResult:
+    """Merge ``change`` into a held order: its events and its next timeline entry, none of
+    them written yet. In ``strict`` mode an illegal transition raises."""
+    outcome = merge(held.order, held.stamps, change, strict=strict, now=now)
+    events = order_events(outcome, source, now=now)
+    held.seq += 1
+    entry = _change_entry(outcome, change, events, source, now, actor=actor, note=note)
+    entry = dataclasses.replace(entry, seq=held.seq)
+    held.changed = held.changed or outcome.changed or outcome.stamps != held.stamps
+    held.order, held.stamps = outcome.order, outcome.stamps
+    return ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)
+
+
+async def _write(conn: Connection, held: Sequence[_Held], entries: Sequence[TimelineEntry]) -> None:
+    """The held orders in their final state, and the timeline entries: new orders in one
+    statement, changed ones in another, entries in a third."""
+    await insert_rows(conn, "orders", _ORDER, [_order_row(h) for h in held if h.new])
+    await execute_rows(
+        conn,
+        _ORDER_UPDATE,
+        [_update_row(h) for h in held if h.changed and not h.new],
+        "UPDATE orders AS o SET status = v.status, version = v.version,"
+        " updated_at = v.updated_at, status_at = v.status_at, field_times = v.field_times,"
+        " body = v.body FROM v WHERE o.id = v.id",
+    )
+    await insert_rows(conn, "timeline", _ENTRY, [_entry_row(e) for e in entries])
+
+
+_HELD = (
+    "o.body, o.status_at, o.field_times,"
+    " (SELECT COALESCE(MAX(t.seq), 0) FROM timeline t WHERE t.order_id = o.id) AS seq"
+)  # what :func:`_held` reads: the order, its stamps, its last timeline entry
+
+
+def _held(row: Row) -> _Held:
+    return _Held(
+        order=serde.order_from_json(row["body"]),
+        stamps=_stamps(row["status_at"], row["field_times"]),
+        seq=row["seq"],
+    )
 
 
 def _created_entry(
@@ -471,14 +486,23 @@ def _created_entry(
     )
 
 
-_INSERT_ORDER = (
-    "INSERT INTO orders (id, provider, provider_order_id, side, status, version,"
-    " created_at, updated_at, status_at, field_times, body)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+_PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
+_ORDER = Columns.of(
+    "id text, provider text, provider_order_id text, side text, status text, version bigint,"
+    " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb"
+)
+_ORDER_UPDATE = Columns.of(
+    "id text, status text, version bigint, updated_at bigint, status_at bigint,"
+    " field_times jsonb, body jsonb"
+)
+_STUCK = Columns.of(
+    "order_id text, status text, status_at bigint, flagged_at bigint, event_id text"
 )
 
 
-def _order_row(order: Order, stamps: Stamps) -> tuple[Any, ...]:
+def _order_row(held: _Held) -> tuple[Any, ...]:
+    """The columns of :data:`_ORDER`."""
+    order = held.order
     return (
         order.id,
         order.provider,
@@ -488,9 +512,15 @@ def _order_row(order: Order, stamps: Stamps) -> tuple[Any, ...]:
         order.version,
         to_us(order.created_at),
         to_us(order.updated_at),
-        *_stamp_columns(stamps),
+        *_stamp_columns(held.stamps),
         serde.order_to_json(order).decode(),
     )
+
+
+def _update_row(held: _Held) -> tuple[Any, ...]:
+    """The columns of :data:`_ORDER_UPDATE`."""
+    row = _order_row(held)
+    return (row[0], row[4], row[5], *row[7:])
 
 
 def _change_entry(
@@ -555,14 +585,16 @@ def _stamps(status_at: int, field_times: str) -> Stamps:
     return Stamps(status_at=from_us(status_at), fields=fields, ranks=ranks)
 
 
-_TIMELINE = "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind, body)"
-_INSERT_ENTRY = f"{_TIMELINE} VALUES"
-_ENTRY_ROW = "($1, $2, $3, $4, $5, $6)"
-_INSERT_EVENT = "INSERT INTO events (id, type, order_id, sequence, created_at, payload) VALUES"
-_EVENT_ROW = "($1, $2, $3, $4, $5, $6)"
+_ENTRY = Columns.of(
+    "order_id text, seq bigint, recorded_at bigint, occurred_at bigint, kind text, body jsonb"
+)
+_EVENT = Columns.of(
+    "id text, type text, order_id text, sequence bigint, created_at bigint, payload text"
+)
 
 
 def _entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
+    """The columns of :data:`_ENTRY`."""
     return (
         entry.order_id,
         entry.seq,
@@ -571,23 +603,6 @@ def _entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
         entry.kind.value,
         serde.to_json(entry_body(entry)).decode(),
     )
-
-
-async def _insert_entries(conn: Connection, entries: Sequence[TimelineEntry]) -> None:
-    """Entries whose ``seq`` is known (a new order's)."""
-    await insert_rows(conn, _INSERT_ENTRY, _ENTRY_ROW, [_entry_row(e) for e in entries])
-
-
-async def _append_entry(conn: Connection, entry: TimelineEntry) -> int:
-    """Write ``entry`` after the order's last one (the order is locked); returns its seq."""
-    order_id, _, *rest = _entry_row(entry)
-    seq = await conn.fetchval(
-        f"{_TIMELINE} SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM timeline"
-        " WHERE order_id = $1 RETURNING seq",
-        order_id,
-        *rest,
-    )
-    return int(seq)
 
 
 def _event_row(event: Event) -> tuple[Any, ...]:

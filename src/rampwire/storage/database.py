@@ -7,9 +7,9 @@ payloads as text so they are sent byte for byte as written.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, Protocol
@@ -28,6 +28,8 @@ Dialect = Literal["sqlite", "postgresql"]
 
 class Connection(Protocol):
     """A connection inside a transaction (or, for reads, in autocommit)."""
+
+    dialect: Dialect
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -69,36 +71,94 @@ class Database(Protocol):
         """``FOR UPDATE`` where row locks exist; empty on SQLite (its writer is single)."""
 
 
-MAX_ROWS_PER_INSERT = 500  # rows times columns stays far below both back-ends' parameter limits
-_PLACEHOLDER = re.compile(r"\$(\d+)")
+MAX_ROWS_PER_STATEMENT = 500  # on SQLite: rows times columns stays below its parameter limit
 
 
-@lru_cache(maxsize=512)
-def rows_sql(head: str, row: str, count: int, tail: str = "") -> str:
-    """``head`` (``INSERT INTO t (a, b) VALUES``), then ``count`` copies of the ``row`` template
-    (``($1, $2)``) whose placeholders are shifted past the previous copy's, then ``tail``:
-    several rows in one statement, one round trip."""
-    width = max(int(n) for n in _PLACEHOLDER.findall(row))
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The shape of rows passed many at a time: column names with their PostgreSQL types.
 
-    def copy(index: int) -> str:
-        return _PLACEHOLDER.sub(lambda m: f"${int(m[1]) + index * width}", row)
+    A statement over such rows reads them as the relation ``v``; see :func:`execute_rows`."""
 
-    copies = (copy(index) for index in range(count))
-    return f"{head} {', '.join(copies)}{tail}"
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+
+    @classmethod
+    def of(cls, spec: str) -> Columns:
+        """``Columns.of("id text, version bigint, body jsonb")``."""
+        pairs = [column.split() for column in spec.split(",")]
+        return cls(tuple(name for name, _ in pairs), tuple(kind for _, kind in pairs))
+
+    @property
+    def listed(self) -> str:
+        return ", ".join(self.names)
+
+
+@lru_cache(maxsize=256)
+def rows_clause(dialect: Dialect, columns: Columns, count: int) -> str:
+    """``WITH v (a, b) AS (...)``: ``count`` rows as a relation. On PostgreSQL, one typed array
+    per column (``unnest``), so the statement is the same text, and prepared once, whatever the
+    count; on SQLite, a ``VALUES`` list (preparing is in-process there)."""
+    if dialect == "postgresql":
+        arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(columns.types, start=1))
+        return f"WITH v ({columns.listed}) AS (SELECT * FROM unnest({arrays}))"
+    width = len(columns.names)
+    rows = (
+        "(" + ", ".join(f"${row * width + n}" for n in range(1, width + 1)) + ")"
+        for row in range(count)
+    )
+    return f"WITH v ({columns.listed}) AS (VALUES {', '.join(rows)})"
+
+
+def _statements(
+    conn: Connection, columns: Columns, rows: Sequence[Sequence[Any]], sql: str
+) -> Iterator[tuple[str, list[Any]]]:
+    """``sql`` (which reads ``v``) with its arguments: one statement on PostgreSQL, one per
+    :data:`MAX_ROWS_PER_STATEMENT` rows on SQLite."""
+    if conn.dialect == "postgresql":
+        yield (
+            f"{rows_clause(conn.dialect, columns, 0)} {sql}",
+            [list(c) for c in zip(*rows, strict=True)],
+        )
+        return
+    for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + MAX_ROWS_PER_STATEMENT]
+        clause = rows_clause(conn.dialect, columns, len(chunk))
+        yield f"{clause} {sql}", [value for row in chunk for value in row]
+
+
+async def execute_rows(
+    conn: Connection, columns: Columns, rows: Sequence[Sequence[Any]], sql: str
+) -> int:
+    """Run ``sql``, which reads ``rows`` as the relation ``v``, in as few statements as the
+    back-end allows (one round trip for any count on PostgreSQL); returns the rows changed.
+    Nothing runs when there are no rows."""
+    changed = 0
+    if rows:
+        for statement, args in _statements(conn, columns, rows, sql):
+            changed += await conn.execute(statement, *args)
+    return changed
+
+
+async def fetch_rows(
+    conn: Connection, columns: Columns, rows: Sequence[Sequence[Any]], sql: str
+) -> list[Row]:
+    """Like :func:`execute_rows`, for a query: the rows it returns."""
+    found: list[Row] = []
+    if rows:
+        for statement, args in _statements(conn, columns, rows, sql):
+            found.extend(await conn.fetch(statement, *args))
+    return found
 
 
 async def insert_rows(
-    conn: Connection, head: str, row: str, rows: Sequence[Sequence[Any]], *, tail: str = ""
+    conn: Connection, table: str, columns: Columns, rows: Sequence[Sequence[Any]], tail: str = ""
 ) -> int:
-    """Insert ``rows`` with :func:`rows_sql`, in one statement per
-    :data:`MAX_ROWS_PER_INSERT` rows (``executemany`` runs the statement once per row);
-    returns how many were written (fewer with ``ON CONFLICT DO NOTHING``)."""
-    written = 0
-    for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
-        chunk = rows[start : start + MAX_ROWS_PER_INSERT]
-        args = [value for values in chunk for value in values]
-        written += await conn.execute(rows_sql(head, row, len(chunk), tail), *args)
-    return written
+    """Insert ``rows`` into ``columns`` of ``table``; returns how many were written (fewer
+    with ``tail`` ``ON CONFLICT DO NOTHING``)."""
+    # ``WHERE true`` keeps SQLite from reading ``ON CONFLICT`` as a join constraint.
+    sql = f"INSERT INTO {table} ({columns.listed}) SELECT * FROM v WHERE true{tail}"
+    return await execute_rows(conn, columns, rows, sql)
 
 
 def open_database(url: str) -> Database:

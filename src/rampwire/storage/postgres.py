@@ -18,6 +18,8 @@ COMMAND_TIMEOUT_S = 30.0
 
 
 class PostgresConnection:
+    dialect: Dialect = "postgresql"
+
     def __init__(self, conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self._conn = conn
 

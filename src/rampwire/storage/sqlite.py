@@ -43,15 +43,20 @@ def path_from_url(url: str) -> str:
 
 
 class SqliteConnection:
+    dialect: Dialect = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
+        before = self._conn.total_changes
         try:
             cursor = await self._conn.execute(_convert(sql), args)
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite: {exc}") from exc
-        return cursor.rowcount
+        # sqlite3 counts rows only for statements that begin with INSERT, UPDATE or DELETE,
+        # not for ``WITH ... INSERT``; the connection's running total counts every one.
+        return cursor.rowcount if cursor.rowcount >= 0 else self._conn.total_changes - before
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
