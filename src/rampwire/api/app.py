@@ -104,7 +104,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    app.include_router(ingest.router)  # first: routes are matched in order, and it is the hot one
+    app.include_router(ingest.router)
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(endpoints.router)
@@ -112,5 +112,6 @@ def create_app(
     app.include_router(authorization.router)
     app.include_router(jwks.router)
     app.include_router(sources.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ingest.IngestRoute)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: outermost
     return app

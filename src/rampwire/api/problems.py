@@ -65,6 +65,14 @@ def problem(
     )
 
 
+def client_problem(exc: ClientError, path: str) -> Response:
+    """The problem document for an error the client caused."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem(
+        exc.status, exc.code, exc.message, instance=path, headers=headers, **exc.extensions
+    )
+
+
 def field_errors(errors: Iterable[Any]) -> list[dict[str, str]]:
     """Pydantic errors as ``[{"field": "fiat.amount", "reason": "..."}]``."""
     result = []
@@ -84,16 +92,7 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
 
     async def client_error(request: Request, exc: Exception) -> Response:
-        exc = cast(ClientError, exc)  # FastAPI routes only ClientError here
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem(
-            exc.status,
-            exc.code,
-            exc.message,
-            instance=request.url.path,
-            headers=headers,
-            **exc.extensions,
-        )
+        return client_problem(cast(ClientError, exc), request.url.path)  # only ClientError here
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         exc = cast(RequestValidationError, exc)
