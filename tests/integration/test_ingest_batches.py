@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,15 +18,19 @@ from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.orders import Order, OrderStatus, Provider, Side
-from rampwire.repository.inbound import WRITERS
-from rampwire.settings import Settings
+from rampwire.settings import (
+    DEFAULT_INGEST_BATCH,
+    DEFAULT_INGEST_WRITERS,
+    ConfigError,
+    Settings,
+)
 from rampwire.storage import Database
 from rampwire.types import utcnow
 
 S = OrderStatus
-# Sent at once: the first WRITERS requests are written as they come, the rest queue meanwhile
-# and are written together, in one transaction, when a writer is free.
-AT_ONCE = WRITERS + 10
+# Sent at once: the first DEFAULT_INGEST_WRITERS requests are written as they come, the rest
+# queue meanwhile and are written together, in one transaction, when a writer is free.
+AT_ONCE = DEFAULT_INGEST_WRITERS + 10
 
 POISON = {
     "sqlite": "CREATE TRIGGER poison BEFORE INSERT ON orders"
@@ -167,3 +172,34 @@ async def test_one_request_received_by_two_processes_at_once_is_applied_once(
     for pair in zip(answers[::2], answers[1::2], strict=True):
         assert sorted(a.json()["duplicate"] for a in pair) == [False, True]
     assert await table_counts(db) == {"orders": 4, "inbound": 4, "events": 8, "timeline": 8}
+
+
+@pytest.mark.parametrize(("batch", "writers"), [(1, 1), (3, 1), (2, 4)])
+async def test_batch_size_and_writers_are_settings_and_keep_each_request_whole(
+    api: httpx.AsyncClient, db: Database, settings: Settings, batch: int, writers: int
+) -> None:
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    made = orders(AT_ONCE)
+    now = utcnow()
+    requests = [webhook(Provider.TRANSAK, o, S.PROCESSING, now=now) for o in made]
+    tuned = settings.replace(ingest_batch=batch, ingest_writers=writers)
+    async with another_process(tuned, db) as other:
+        answers = await asyncio.gather(*(send(other, source, r) for r in [*requests, *requests]))
+    assert [a.status_code for a in answers] == [200] * 2 * AT_ONCE
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] * AT_ONCE + [True] * AT_ONCE
+    assert await table_counts(db) == {
+        "orders": AT_ONCE,
+        "inbound": AT_ONCE,
+        "events": 2 * AT_ONCE,
+        "timeline": 2 * AT_ONCE,
+    }
+
+
+def test_batch_size_and_writers_are_read_from_the_environment(tmp_path: Path) -> None:
+    env = {"RAMPWIRE_DATA_DIR": str(tmp_path)}
+    tuned = Settings.from_env({**env, "RAMPWIRE_INGEST_BATCH": "8", "RAMPWIRE_INGEST_WRITERS": "3"})
+    assert (tuned.ingest_batch, tuned.ingest_writers) == (8, 3)
+    assert Settings.from_env(env).ingest_batch == DEFAULT_INGEST_BATCH
+    for name in ("RAMPWIRE_INGEST_BATCH", "RAMPWIRE_INGEST_WRITERS"):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({**env, name: "0"})

@@ -73,7 +73,12 @@ def create_app(
         app.state.authorization = AuthorizationRepository(database, box)
         app.state.signing_keys = SigningKeyRepository(database, box)
         app.state.sources = SourceRepository(database, box)
-        app.state.inbound = InboundRepository(database, app.state.orders)
+        app.state.inbound = InboundRepository(
+            database,
+            app.state.orders,
+            max_batch=settings.ingest_batch,
+            writers=settings.ingest_writers,
+        )
         app.state.ingestor = Ingestor(app.state.sources, app.state.inbound)
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         app.state.authorizer = AuthorizationClient(session=session)

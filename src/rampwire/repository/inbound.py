@@ -32,6 +32,7 @@ from ..inbound import (
     kept_headers,
 )
 from ..orders import Provider, Side
+from ..settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS
 from ..sources import IngestSource
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, fetch_rows, from_us, insert_rows, to_us
@@ -179,10 +180,6 @@ def _record(row: Row) -> InboundRecord:
     )
 
 
-MAX_BATCH = 64  # requests written in one transaction, at most
-WRITERS = 2  # transactions in flight at once per process: one is filled while another commits
-
-
 @dataclass(kw_only=True, slots=True, eq=False)
 class _Job:
     source: IngestSource
@@ -199,11 +196,19 @@ class _Raced(Exception):
 
 
 class InboundRepository:
-    def __init__(self, db: Database, orders: OrderRepository) -> None:
+    def __init__(
+        self,
+        db: Database,
+        orders: OrderRepository,
+        *,
+        max_batch: int = DEFAULT_INGEST_BATCH,
+        writers: int = DEFAULT_INGEST_WRITERS,
+    ) -> None:
         self._db = db
         self._orders = orders
+        self._max_batch = max_batch
         self._queue: deque[_Job] = deque()
-        self._writers = asyncio.Semaphore(WRITERS)
+        self._writers = asyncio.Semaphore(writers)
         self._writing: set[asyncio.Task[None]] = set()
 
     async def receive(
@@ -217,7 +222,7 @@ class InboundRepository:
         """Apply and record one verified request, unless it was received before.
 
         Group commit: requests that arrive while a writer is busy queue, and the next writer
-        takes up to :data:`MAX_BATCH` of them into one transaction, so its fixed costs (begin,
+        takes up to ``max_batch`` of them into one transaction, so its fixed costs (begin,
         the duplicate check, the locks, publishing, the log rows, commit) are paid once per
         batch. Each caller waits for its own request's commit. A batch that fails is written
         again one request at a time, so a request only ever fails for its own reasons."""
@@ -243,7 +248,7 @@ class InboundRepository:
 
     def _take(self) -> list[_Job]:
         batch: list[_Job] = []
-        while self._queue and len(batch) < MAX_BATCH:
+        while self._queue and len(batch) < self._max_batch:
             job = self._queue.popleft()
             job.taken = True
             batch.append(job)
