@@ -73,13 +73,19 @@ _PAYLOADS_SQLITE = "SELECT id, payload FROM events WHERE id IN (SELECT value FRO
 NOTIFY_CHANNEL = "rampwire_deliveries"  # PostgreSQL: workers LISTEN; new deliveries NOTIFY
 
 
-async def fan_out(
-    conn: Connection, events: Sequence[Event], *, now: datetime, notify: bool = False
-) -> int:
-    """One delivery per event and matching enabled endpoint, in the caller's transaction.
+async def publish(conn: Connection, events: Sequence[Event], *, now: datetime) -> int:
+    """The outbox, in the caller's transaction: ``events``, and one delivery per event and
+    matching enabled endpoint. Returns the deliveries made; on PostgreSQL the statement that
+    makes them NOTIFYs :data:`NOTIFY_CHANNEL`, heard by every worker once the transaction
+    commits (PostgreSQL folds identical notifications)."""
+    if not events:
+        return 0
+    await insert_rows(conn, "events", _EVENT, [_event_row(e) for e in events])
+    return await fan_out(conn, events, now=now)
 
-    With ``notify`` (PostgreSQL), the same statement NOTIFYs :data:`NOTIFY_CHANNEL`; listeners
-    hear it once, when the transaction commits (PostgreSQL folds identical notifications)."""
+
+async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -> int:
+    """The deliveries of events already written (:func:`publish`)."""
     if not events:
         return 0
     endpoints = await conn.fetch(
@@ -113,9 +119,27 @@ async def fan_out(
                     now_us,
                 )
             )
+    notify = conn.dialect == "postgresql"
     tail = f" RETURNING pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
     await insert_rows(conn, "deliveries", _NEW_DELIVERY, rows, tail)
     return len(rows)
+
+
+_EVENT = Columns.of(
+    "id text, type text, order_id text, sequence bigint, created_at bigint, payload text"
+)
+
+
+def _event_row(event: Event) -> tuple[Any, ...]:
+    """The columns of :data:`_EVENT`."""
+    return (
+        event.id,
+        event.type,
+        event.order_id,
+        event.sequence,
+        to_us(event.created_at),
+        event.payload.decode(),
+    )
 
 
 _NEW_DELIVERY = Columns.of(
@@ -439,15 +463,7 @@ async def disable_endpoint(
     )
     await cancel_waiting(conn, endpoint_id, now=now, reason=f"endpoint disabled: {reason}")
     event = endpoint_disabled_event(endpoint_id, row["url"], reason, now=now)
-    await conn.execute(
-        "INSERT INTO events (id, type, order_id, sequence, created_at, payload)"
-        " VALUES ($1, $2, NULL, NULL, $3, $4)",
-        event.id,
-        event.type,
-        to_us(event.created_at),
-        event.payload.decode(),
-    )
-    await fan_out(conn, [event], now=now)
+    await publish(conn, [event], now=now)
     return event
 
 

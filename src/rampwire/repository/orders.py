@@ -25,7 +25,7 @@ from ..orders import (
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, execute_rows, fetch_rows, from_us, insert_rows, to_us
 from ..timeline import EntryKind, TimelineEntry, entry_body, entry_kind
-from .deliveries import fan_out
+from .deliveries import publish
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -104,10 +104,7 @@ class OrderRepository:
         """The outbox rows and their deliveries, in the caller's transaction (on PostgreSQL with
         a NOTIFY that reaches every worker at commit); returns the deliveries made. The caller
         calls :meth:`published` with it after the commit."""
-        if not events:
-            return 0
-        await insert_rows(conn, "events", _EVENT, [_event_row(e) for e in events])
-        return await fan_out(conn, events, now=now, notify=self._db.dialect == "postgresql")
+        return await publish(conn, events, now=now)
 
     def published(self, made: int) -> None:
         """After the commit: wake this process's worker when deliveries were made."""
@@ -588,9 +585,6 @@ def _stamps(status_at: int, field_times: str) -> Stamps:
 _ENTRY = Columns.of(
     "order_id text, seq bigint, recorded_at bigint, occurred_at bigint, kind text, body jsonb"
 )
-_EVENT = Columns.of(
-    "id text, type text, order_id text, sequence bigint, created_at bigint, payload text"
-)
 
 
 def _entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
@@ -602,17 +596,6 @@ def _entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
         to_us(entry.occurred_at),
         entry.kind.value,
         serde.to_json(entry_body(entry)).decode(),
-    )
-
-
-def _event_row(event: Event) -> tuple[Any, ...]:
-    return (
-        event.id,
-        event.type,
-        event.order_id,
-        event.sequence,
-        to_us(event.created_at),
-        event.payload.decode(),
     )
 
 
