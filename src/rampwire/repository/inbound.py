@@ -10,9 +10,7 @@ transaction (group commit); the caller answers 2xx only after its request's comm
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +34,7 @@ from ..settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS
 from ..sources import IngestSource
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, fetch_rows, from_us, insert_rows, to_us
+from .batching import GroupCommit
 from .orders import OrderRepository, ProviderUpdate
 
 log = logging.getLogger("rampwire.ingest")
@@ -180,15 +179,13 @@ def _record(row: Row) -> InboundRecord:
     )
 
 
-@dataclass(kw_only=True, slots=True, eq=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _Job:
     source: IngestSource
     request: InboundRequest
     events: Sequence[DecodedEvent]
     now: datetime
     key: tuple[str, str]  # (source id, de-duplication key): the log's unique key
-    result: asyncio.Future[IngestResult]
-    taken: bool = False  # a writer has it
 
 
 class _Raced(Exception):
@@ -206,10 +203,9 @@ class InboundRepository:
     ) -> None:
         self._db = db
         self._orders = orders
-        self._max_batch = max_batch
-        self._queue: deque[_Job] = deque()
-        self._writers = asyncio.Semaphore(writers)
-        self._writing: set[asyncio.Task[None]] = set()
+        self._commits: GroupCommit[_Job, IngestResult] = GroupCommit(
+            self._write, max_batch=max_batch, writers=writers, log=log
+        )
 
     async def receive(
         self,
@@ -232,46 +228,15 @@ class InboundRepository:
             events=events,
             now=now,
             key=(source.id, dedupe_key(source.provider, events, request.body)),
-            result=asyncio.get_running_loop().create_future(),
         )
-        self._queue.append(job)
-        while not job.taken:
-            async with self._writers:
-                if not job.taken:
-                    # Shielded: the batch holds other callers' requests, so it is finished
-                    # even if this caller goes away.
-                    writing = asyncio.create_task(self._write(self._take()))
-                    self._writing.add(writing)
-                    writing.add_done_callback(self._writing.discard)
-                    await asyncio.shield(writing)
-        return await job.result
+        return await self._commits.submit(job)
 
-    def _take(self) -> list[_Job]:
-        batch: list[_Job] = []
-        while self._queue and len(batch) < self._max_batch:
-            job = self._queue.popleft()
-            job.taken = True
-            batch.append(job)
-        return batch
-
-    async def _write(self, batch: list[_Job]) -> None:
-        """Settle every request of the batch: its result, or its own exception."""
+    async def _write(self, batch: list[_Job]) -> list[IngestResult]:
         try:
-            try:
-                results = await self._write_batch(batch)
-            except _Raced:  # written again, the duplicate check sees what raced it
-                log.debug("another process logged a request of this batch meanwhile; again")
-                results = await self._write_batch(batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                batch[0].result.set_exception(exc)
-                return
-            log.warning("a batch of %d requests failed (%s); writing each alone", len(batch), exc)
-            for job in batch:
-                await self._write([job])
-            return
-        for job, result in zip(batch, results, strict=True):
-            job.result.set_result(result)
+            return await self._write_batch(batch)
+        except _Raced:  # written again, the duplicate check sees what raced it
+            log.debug("another process logged a request of this batch meanwhile; again")
+            return await self._write_batch(batch)
 
     async def _write_batch(self, batch: list[_Job]) -> list[IngestResult]:
         """One transaction: skip what the log already holds, lock the batch's provider orders,

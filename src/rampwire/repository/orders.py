@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from .. import serde
-from ..errors import IdempotencyConflict, NotFound
+from ..errors import IdempotencyConflict, IllegalTransition, NotFound
 from ..events import Event, Source, created_event, order_events, stuck_event
 from ..ids import new_id
 from ..lifecycle import Change, Outcome, Stamps, Step, merge
@@ -25,7 +26,14 @@ from ..orders import (
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, execute_rows, fetch_rows, from_us, insert_rows, to_us
 from ..timeline import EntryKind, TimelineEntry, entry_body, entry_kind
+from .batching import GroupCommit
 from .deliveries import publish
+
+log = logging.getLogger("rampwire.orders")
+
+# Group commit of API order changes: a second writer fills one batch while the other commits.
+DEFAULT_CHANGE_BATCH = 64
+DEFAULT_CHANGE_WRITERS = 2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,15 +98,39 @@ class OrderFilter:
     created_to: datetime | None = None  # exclusive
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _ChangeJob:
+    """One call of :meth:`OrderRepository.change`, queued for its batch."""
+
+    order_id: str
+    change: Change
+    source: Source
+    strict: bool
+    now: datetime
+    actor: str | None
+    note: str | None
+
+
 class _Replay(Exception):
     """Another request with the same Idempotency-Key committed first."""
 
 
 class OrderRepository:
-    def __init__(self, db: Database, *, on_publish: Callable[[], None] | None = None) -> None:
-        """``on_publish`` runs after a commit that created deliveries (a worker's wake-up)."""
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_publish: Callable[[], None] | None = None,
+        max_batch: int = DEFAULT_CHANGE_BATCH,
+        writers: int = DEFAULT_CHANGE_WRITERS,
+    ) -> None:
+        """``on_publish`` runs after a commit that created deliveries (a worker's wake-up);
+        ``max_batch`` and ``writers`` shape the group commit of :meth:`change`."""
         self._db = db
         self._on_publish = on_publish
+        self._changes: GroupCommit[_ChangeJob, ChangeResult] = GroupCommit(
+            self._write_changes, max_batch=max_batch, writers=writers, log=log
+        )
 
     async def publish(self, conn: Connection, events: Sequence[Event], now: datetime) -> int:
         """The outbox rows and their deliveries, in the caller's transaction (on PostgreSQL with
@@ -206,22 +238,65 @@ class OrderRepository:
     ) -> ChangeResult:
         """Merge ``change`` into the order, record it on the timeline and publish its events.
 
-        In ``strict`` mode an illegal transition raises before anything is written.
-        """
+        In ``strict`` mode an illegal transition raises before anything is written. Group
+        commit: changes that arrive while a writer is busy are written together, in arrival
+        order, in one transaction (:meth:`_write_changes`); each caller gets its own result or
+        its own error."""
+        job = _ChangeJob(
+            order_id=order_id,
+            change=change,
+            source=source,
+            strict=strict,
+            now=now,
+            actor=actor,
+            note=note,
+        )
+        return await self._changes.submit(job)
+
+    async def _write_changes(self, jobs: list[_ChangeJob]) -> list[ChangeResult | Exception]:
+        """One transaction, set-based: one statement reads and locks every order concerned (in
+        id order, so that two batches cannot deadlock), each change is folded in memory, then
+        each order is written once and every event published together. A change to an unknown
+        order or an illegal one fails alone and writes nothing."""
+        outcomes: list[ChangeResult | Exception] = []
+        events: list[Event] = []
+        entries: list[TimelineEntry] = []
+        lock = self._db.for_update
         async with self._db.transaction() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_HELD} FROM orders o WHERE id = $1 {self._db.for_update}", order_id
+            rows = await fetch_rows(
+                conn,
+                _ORDER_ID,
+                [(order_id,) for order_id in dict.fromkeys(job.order_id for job in jobs)],
+                f"SELECT o.id, {_HELD} FROM orders o WHERE o.id IN (SELECT id FROM v)"
+                f" ORDER BY o.id {lock}",
             )
-            if row is None:
-                raise NotFound(f"no order {order_id!r}")
-            held = _held(row)
-            result = _fold(
-                held, change, source=source, strict=strict, now=now, actor=actor, note=note
-            )
-            await _write(conn, [held], [result.entry])
-            made = await self.publish(conn, result.events, now)
+            held = {row["id"]: _held(row) for row in rows}
+            await _number(conn, held.values())
+            for job in jobs:
+                order = held.get(job.order_id)
+                if order is None:
+                    outcomes.append(NotFound(f"no order {job.order_id!r}"))
+                    continue
+                try:
+                    result = _fold(
+                        order,
+                        job.change,
+                        source=job.source,
+                        strict=job.strict,
+                        now=job.now,
+                        actor=job.actor,
+                        note=job.note,
+                    )
+                except IllegalTransition as exc:  # raised before the fold changed anything
+                    outcomes.append(exc)
+                    continue
+                outcomes.append(result)
+                entries.append(result.entry)
+                events.extend(result.events)
+            await _write(conn, list(held.values()), entries)
+            made = await self.publish(conn, events, max(job.now for job in jobs))
         self.published(made)
-        return result
+        return outcomes
 
     async def lock_provider_orders(
         self, conn: Connection, orders: Iterable[tuple[Provider, str]]
@@ -249,16 +324,17 @@ class OrderRepository:
         Set-based: one statement reads every order concerned, and each order is written once,
         in its final state, whatever the number of changes: one statement inserts the new
         orders, one updates the others, one inserts every timeline entry."""
-        lock = "FOR UPDATE OF o" if conn.dialect == "postgresql" else ""
+        lock = self._db.for_update
         rows = await fetch_rows(
             conn,
             _PROVIDER_KEY,
             list({(u.provider.value, u.provider_order_id): None for u in updates}),
             f"SELECT o.provider, o.provider_order_id, {_HELD} FROM orders o"
             " WHERE (o.provider, o.provider_order_id)"
-            f" IN (SELECT provider, provider_order_id FROM v) {lock}",
+            f" IN (SELECT provider, provider_order_id FROM v) ORDER BY o.id {lock}",
         )
         held = {(row["provider"], row["provider_order_id"]): _held(row) for row in rows}
+        await _number(conn, held.values())
         entries: list[TimelineEntry] = []
         changes: list[ProviderChange] = []
         for update in updates:
@@ -298,6 +374,7 @@ class OrderRepository:
                 limit,
             )
             held = [_held(row) for row in rows]
+            await _number(conn, held)
             entries: list[TimelineEntry] = []
             stuck_rows: list[tuple[Any, ...]] = []
             for order_held in held:
@@ -449,18 +526,33 @@ async def _write(conn: Connection, held: Sequence[_Held], entries: Sequence[Time
     await insert_rows(conn, "timeline", _ENTRY, [_entry_row(e) for e in entries])
 
 
-_HELD = (
-    "o.body, o.status_at, o.field_times,"
-    " (SELECT COALESCE(MAX(t.seq), 0) FROM timeline t WHERE t.order_id = o.id) AS seq"
-)  # what :func:`_held` reads: the order, its stamps, its last timeline entry
+_HELD = "o.body, o.status_at, o.field_times"  # what :func:`_held` reads
 
 
 def _held(row: Row) -> _Held:
+    """An order and its stamps, as locked; its timeline ``seq`` comes from :func:`_number`."""
     return _Held(
         order=serde.order_from_json(row["body"]),
         stamps=_stamps(row["status_at"], row["field_times"]),
-        seq=row["seq"],
+        seq=0,
     )
+
+
+async def _number(conn: Connection, held: Iterable[_Held]) -> None:
+    """Each held order's last timeline ``seq``, read in a statement of its own once the orders
+    are locked: a statement that waited for a lock reads other tables as they were before the
+    wait (READ COMMITTED), so the locking statement would miss the entries its lock holder
+    wrote."""
+    by_id = {h.order.id: h for h in held}
+    rows = await fetch_rows(
+        conn,
+        _ORDER_ID,
+        [(order_id,) for order_id in by_id],
+        "SELECT order_id, MAX(seq) AS seq FROM timeline WHERE order_id IN (SELECT id FROM v)"
+        " GROUP BY order_id",
+    )
+    for row in rows:
+        by_id[row["order_id"]].seq = row["seq"]
 
 
 def _created_entry(
@@ -484,6 +576,7 @@ def _created_entry(
 
 
 _PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
+_ORDER_ID = Columns.of("id text")
 _ORDER = Columns.of(
     "id text, provider text, provider_order_id text, side text, status text, version bigint,"
     " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb"

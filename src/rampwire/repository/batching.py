@@ -1,0 +1,86 @@
+"""Group commit: writes that arrive while a writer is busy are written together, in one
+transaction, and each caller still gets its own result or its own error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+WriteBatch = Callable[[list[J]], Awaitable[Sequence[R | Exception]]]
+"""Writes jobs in one transaction: per job, in order, its result or the error that is its own
+(nothing of that job written). Raising fails the whole batch."""
+
+
+@dataclass(eq=False, slots=True)
+class _Entry(Generic[J, R]):
+    job: J
+    result: asyncio.Future[R] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    taken: bool = False  # a writer has it
+
+
+class GroupCommit(Generic[J, R]):
+    """Up to ``writers`` transactions at once; each takes up to ``max_batch`` queued jobs, so its
+    fixed costs (begin, commit, the statements it runs once per batch) are shared. A batch that
+    raises is written again one job at a time, so a job only ever fails for its own reasons."""
+
+    def __init__(
+        self, write: WriteBatch[J, R], *, max_batch: int, writers: int, log: logging.Logger
+    ) -> None:
+        self._write_batch = write
+        self._log = log
+        self._max_batch = max_batch
+        self._writers = asyncio.Semaphore(writers)
+        self._queue: deque[_Entry[J, R]] = deque()
+        self._writing: set[asyncio.Task[None]] = set()
+
+    async def submit(self, job: J) -> R:
+        """Queue ``job`` and wait for its batch's commit: its result, or its error."""
+        entry: _Entry[J, R] = _Entry(job)
+        self._queue.append(entry)
+        while not entry.taken:
+            async with self._writers:
+                if not entry.taken:
+                    # Shielded: the batch holds other callers' jobs, so it is finished even if
+                    # this caller goes away.
+                    writing = asyncio.create_task(self._write(self._take()))
+                    self._writing.add(writing)
+                    writing.add_done_callback(self._writing.discard)
+                    await asyncio.shield(writing)
+        return await entry.result
+
+    def _take(self) -> list[_Entry[J, R]]:
+        batch: list[_Entry[J, R]] = []
+        while self._queue and len(batch) < self._max_batch:
+            entry = self._queue.popleft()
+            entry.taken = True
+            batch.append(entry)
+        return batch
+
+    async def _write(self, batch: list[_Entry[J, R]]) -> None:
+        """Settle every job of the batch: its result, or its own exception."""
+        try:
+            outcomes = await self._write_batch([entry.job for entry in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].result.set_exception(exc)
+                return
+            self._log.warning(
+                "a batch of %d writes failed (%s); writing each alone", len(batch), exc
+            )
+            for entry in batch:
+                await self._write([entry])
+            return
+        for entry, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                entry.result.set_exception(outcome)
+            else:
+                entry.result.set_result(outcome)
