@@ -30,7 +30,7 @@ from ..errors import NotFound
 from ..events import Event, endpoint_disabled_event
 from ..ids import new_id
 from ..storage import Connection, Database, Row
-from ..storage.database import Columns, from_us, insert_rows, to_us
+from ..storage.database import Columns, Where, from_us, insert_rows, to_us
 from .endpoints import cancel_waiting
 
 _DELIVERY = (
@@ -334,27 +334,13 @@ class DeliveryRepository:
         limit: int,
         before: str | None = None,
     ) -> list[Delivery]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if endpoint_id is not None:
-            where.append(f"endpoint_id = {arg(endpoint_id)}")
-        if event_id is not None:
-            where.append(f"event_id = {arg(event_id)}")
-        if statuses:
-            where.append(f"status IN ({', '.join(arg(s.value) for s in statuses)})")
-        if before is not None:
-            where.append(f"id < {arg(before)}")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        where = Where()
+        where.equals("endpoint_id", endpoint_id)
+        where.equals("event_id", event_id)
+        where.one_of("status", [s.value for s in statuses])
+        sql = where.newest_first(f"SELECT {_DELIVERY} FROM deliveries", before=before, limit=limit)
         async with self._db.connection() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_DELIVERY} FROM deliveries {clause} ORDER BY id DESC LIMIT {arg(limit)}",
-                *args,
-            )
+            rows = await conn.fetch(sql, *where.args)
         return [_delivery(row) for row in rows]
 
     async def replay(self, delivery_id: str, *, now: datetime) -> Delivery:

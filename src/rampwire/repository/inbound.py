@@ -33,7 +33,7 @@ from ..orders import Provider, Side
 from ..settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS
 from ..sources import IngestSource
 from ..storage import Connection, Database, Row
-from ..storage.database import Columns, fetch_rows, from_us, insert_rows, to_us
+from ..storage.database import Columns, Where, fetch_rows, from_us, insert_rows, to_us
 from .batching import GroupCommit
 from .orders import OrderRepository, ProviderUpdate
 
@@ -413,23 +413,11 @@ class InboundRepository:
         order_id: str | None = None,
     ) -> list[InboundRecord]:
         """Newest first; ``before`` is the last id of the previous page."""
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if source_id is not None:
-            where.append(f"source_id = {arg(source_id)}")
-        if outcome is not None:
-            where.append(f"outcome = {arg(outcome.value)}")
-        if order_id is not None:
-            where.append(f"order_id = {arg(order_id)}")
-        if before is not None:
-            where.append(f"id < {arg(before)}")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT {_COLUMNS} FROM inbound {clause} ORDER BY id DESC LIMIT {arg(limit)}"
+        where = Where()
+        where.equals("source_id", source_id)
+        where.equals("outcome", None if outcome is None else outcome.value)
+        where.equals("order_id", order_id)
+        sql = where.newest_first(f"SELECT {_COLUMNS} FROM inbound", before=before, limit=limit)
         async with self._db.connection() as conn:
-            rows = await conn.fetch(sql, *args)
+            rows = await conn.fetch(sql, *where.args)
         return [_record(row) for row in rows]

@@ -24,7 +24,15 @@ from ..orders import (
     Side,
 )
 from ..storage import Connection, Database, Row
-from ..storage.database import Columns, execute_rows, fetch_rows, from_us, insert_rows, to_us
+from ..storage.database import (
+    Columns,
+    Where,
+    execute_rows,
+    fetch_rows,
+    from_us,
+    insert_rows,
+    to_us,
+)
 from ..timeline import EntryKind, TimelineEntry, entry_body, entry_kind
 from .batching import GroupCommit
 from .deliveries import publish
@@ -429,29 +437,17 @@ class OrderRepository:
         self, filters: OrderFilter, *, limit: int, before: str | None = None
     ) -> list[Order]:
         """Orders newest first; ``before`` is the id of the last order of the previous page."""
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if filters.statuses:
-            where.append(f"status IN ({', '.join(arg(s.value) for s in filters.statuses)})")
-        if filters.provider is not None:
-            where.append(f"provider = {arg(filters.provider)}")
-        if filters.side is not None:
-            where.append(f"side = {arg(filters.side)}")
+        where = Where()
+        where.one_of("status", [s.value for s in filters.statuses])
+        where.equals("provider", filters.provider)
+        where.equals("side", filters.side)
         if filters.created_from is not None:
-            where.append(f"created_at >= {arg(to_us(filters.created_from))}")
+            where.add(f"created_at >= {where.arg(to_us(filters.created_from))}")
         if filters.created_to is not None:
-            where.append(f"created_at < {arg(to_us(filters.created_to))}")
-        if before is not None:
-            where.append(f"id < {arg(before)}")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT body FROM orders {clause} ORDER BY id DESC LIMIT {arg(limit)}"
+            where.add(f"created_at < {where.arg(to_us(filters.created_to))}")
+        sql = where.newest_first("SELECT body FROM orders", before=before, limit=limit)
         async with self._db.connection() as conn:
-            rows = await conn.fetch(sql, *args)
+            rows = await conn.fetch(sql, *where.args)
         return [serde.order_from_json(row["body"]) for row in rows]
 
     async def timeline(self, order_id: str) -> list[TimelineEntry]:

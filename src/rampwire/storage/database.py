@@ -161,6 +161,40 @@ async def insert_rows(
     return await execute_rows(conn, columns, rows, sql)
 
 
+class Where:
+    """A listing's filters, condition by condition; each value becomes the next ``$n``."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+        self._conditions: list[str] = []
+
+    def arg(self, value: Any) -> str:
+        """The placeholder of ``value``, for a condition written by hand."""
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, condition: str) -> None:
+        self._conditions.append(condition)
+
+    def equals(self, column: str, value: Any) -> None:
+        """``column = value``; no condition when ``value`` is None (not filtered on)."""
+        if value is not None:
+            self.add(f"{column} = {self.arg(value)}")
+
+    def one_of(self, column: str, values: Sequence[Any]) -> None:
+        """``column IN (values)``; no condition when ``values`` is empty (not filtered on)."""
+        if values:
+            self.add(f"{column} IN ({', '.join(self.arg(value) for value in values)})")
+
+    def newest_first(self, select: str, *, before: str | None, limit: int) -> str:
+        """``select`` (``SELECT ... FROM t``) with these filters, one page newest id first;
+        ``before`` is the last id of the previous page. Run it with :attr:`args`."""
+        if before is not None:
+            self.add(f"id < {self.arg(before)}")
+        clause = f" WHERE {' AND '.join(self._conditions)}" if self._conditions else ""
+        return f"{select}{clause} ORDER BY id DESC LIMIT {self.arg(limit)}"
+
+
 def open_database(url: str) -> Database:
     """A database for ``url`` (``sqlite:///path`` or ``postgresql://...``), not yet opened."""
     if url.startswith("sqlite:"):
