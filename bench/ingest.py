@@ -133,7 +133,9 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
 
     app: Any = bare_app
     if app_name == "ingest":
-        settings = Settings(
+        # The other settings come from RAMPWIRE_* as for ``rampwire serve`` (for instance
+        # RAMPWIRE_INGEST_BATCH and RAMPWIRE_INGEST_WRITERS).
+        settings = Settings.from_env().replace(
             database_url=database_url,
             data_dir=Path(data_dir),
             master_key=Secret(os.environ["BENCH_MASTER_KEY"]),

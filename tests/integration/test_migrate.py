@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 import re
+
+import pytest
 
 from rampwire.storage import Database, migrate, open_database
 from rampwire.storage.migrate import migrations, pending
+
+migrate_module = importlib.import_module("rampwire.storage.migrate")  # not the function
+
+
+def _spaced(sql: str) -> str:
+    """SQLite keeps a table's text as written, and ``ALTER TABLE ADD COLUMN`` splices the new
+    column in before the closing parenthesis: compare without the whitespace around it."""
+    return re.sub(r"\s*([,()])\s*", r"\1 ", re.sub(r"\s+", " ", sql)).strip()
 
 
 async def describe(db: Database) -> dict[str, object]:
@@ -17,7 +28,7 @@ async def describe(db: Database) -> dict[str, object]:
                 " WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
             )
             return {
-                row["name"]: (row["type"], row["tbl_name"], re.sub(r"\s+", " ", row["sql"] or ""))
+                row["name"]: (row["type"], row["tbl_name"], _spaced(row["sql"] or ""))
                 for row in rows
             }
         columns = await conn.fetch(
@@ -55,3 +66,41 @@ async def test_fresh_schema_equals_migrated_schema(empty_database_urls: tuple[st
     finally:
         await fresh.close()
         await migrated.close()
+
+
+async def test_order_seq_is_backfilled_from_the_timeline(
+    empty_database_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0006 gives each existing order the seq of its last timeline entry."""
+    every = migrations()
+    db = open_database(empty_database_urls[0])
+    await db.open()
+    try:
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every[:5])
+        assert await migrate(db, from_scratch=False) == [1, 2, 3, 4, 5]
+        async with db.transaction() as conn:
+            for order_id, entries in (("ord_a", 3), ("ord_b", 1), ("ord_c", 0)):
+                await conn.execute(
+                    "INSERT INTO orders (id, side, status, version, created_at, updated_at,"
+                    " status_at, field_times, body) VALUES ($1, 'buy', 'created', 1, 0, 0, 0,"
+                    " '{}', '{}')",
+                    order_id,
+                )
+                for seq in range(1, entries + 1):
+                    await conn.execute(
+                        "INSERT INTO timeline (order_id, seq, recorded_at, occurred_at, kind,"
+                        " body) VALUES ($1, $2, 0, 0, 'changed', '{}')",
+                        order_id,
+                        seq,
+                    )
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every)
+        assert await migrate(db) == [m.version for m in every[5:]]
+        async with db.connection() as conn:
+            rows = await conn.fetch("SELECT id, seq FROM orders ORDER BY id")
+        assert [(row["id"], row["seq"]) for row in rows] == [
+            ("ord_a", 3),
+            ("ord_b", 1),
+            ("ord_c", 0),
+        ]
+    finally:
+        await db.close()

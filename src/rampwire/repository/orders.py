@@ -279,7 +279,6 @@ class OrderRepository:
                 f" ORDER BY o.id {lock}",
             )
             held = {row["id"]: _held(row) for row in rows}
-            await _number(conn, held.values())
             for job in jobs:
                 order = held.get(job.order_id)
                 if order is None:
@@ -342,7 +341,6 @@ class OrderRepository:
             f" IN (SELECT provider, provider_order_id FROM v) ORDER BY o.id {lock}",
         )
         held = {(row["provider"], row["provider_order_id"]): _held(row) for row in rows}
-        await _number(conn, held.values())
         entries: list[TimelineEntry] = []
         changes: list[ProviderChange] = []
         for update in updates:
@@ -382,7 +380,6 @@ class OrderRepository:
                 limit,
             )
             held = [_held(row) for row in rows]
-            await _number(conn, held)
             entries: list[TimelineEntry] = []
             stuck_rows: list[tuple[Any, ...]] = []
             for order_held in held:
@@ -502,7 +499,7 @@ def _fold(
     held.seq += 1
     entry = _change_entry(outcome, change, events, source, now, actor=actor, note=note)
     entry = dataclasses.replace(entry, seq=held.seq)
-    held.changed = held.changed or outcome.changed or outcome.stamps != held.stamps
+    held.changed = True  # its seq, at least
     held.order, held.stamps = outcome.order, outcome.stamps
     return ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)
 
@@ -517,38 +514,24 @@ async def _write(conn: Connection, held: Sequence[_Held], entries: Sequence[Time
         [_update_row(h) for h in held if h.changed and not h.new],
         "UPDATE orders AS o SET status = v.status, version = v.version,"
         " updated_at = v.updated_at, status_at = v.status_at, field_times = v.field_times,"
-        " body = v.body FROM v WHERE o.id = v.id",
+        " body = v.body, seq = v.seq FROM v WHERE o.id = v.id",
     )
     await insert_rows(conn, "timeline", _ENTRY, [_entry_row(e) for e in entries])
 
 
-_HELD = "o.body, o.status_at, o.field_times"  # what :func:`_held` reads
+# What :func:`_held` reads. The last timeline ``seq`` is a column of the order, not read from
+# the timeline: after a lock wait, PostgreSQL (READ COMMITTED) hands the locking statement the
+# order's newest row version, but shows it other tables as they were before the wait.
+_HELD = "o.body, o.status_at, o.field_times, o.seq"
 
 
 def _held(row: Row) -> _Held:
-    """An order and its stamps, as locked; its timeline ``seq`` comes from :func:`_number`."""
+    """An order, its stamps and its last timeline ``seq``, as locked."""
     return _Held(
         order=serde.order_from_json(row["body"]),
         stamps=_stamps(row["status_at"], row["field_times"]),
-        seq=0,
+        seq=row["seq"],
     )
-
-
-async def _number(conn: Connection, held: Iterable[_Held]) -> None:
-    """Each held order's last timeline ``seq``, read in a statement of its own once the orders
-    are locked: a statement that waited for a lock reads other tables as they were before the
-    wait (READ COMMITTED), so the locking statement would miss the entries its lock holder
-    wrote."""
-    by_id = {h.order.id: h for h in held}
-    rows = await fetch_rows(
-        conn,
-        _ORDER_ID,
-        [(order_id,) for order_id in by_id],
-        "SELECT order_id, MAX(seq) AS seq FROM timeline WHERE order_id IN (SELECT id FROM v)"
-        " GROUP BY order_id",
-    )
-    for row in rows:
-        by_id[row["order_id"]].seq = row["seq"]
 
 
 def _created_entry(
@@ -575,11 +558,12 @@ _PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
 _ORDER_ID = Columns.of("id text")
 _ORDER = Columns.of(
     "id text, provider text, provider_order_id text, side text, status text, version bigint,"
-    " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb"
+    " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb,"
+    " seq bigint"
 )
 _ORDER_UPDATE = Columns.of(
     "id text, status text, version bigint, updated_at bigint, status_at bigint,"
-    " field_times jsonb, body jsonb"
+    " field_times jsonb, body jsonb, seq bigint"
 )
 _STUCK = Columns.of(
     "order_id text, status text, status_at bigint, flagged_at bigint, event_id text"
@@ -600,6 +584,7 @@ def _order_row(held: _Held) -> tuple[Any, ...]:
         to_us(order.updated_at),
         *_stamp_columns(held.stamps),
         serde.order_to_json(order).decode(),
+        held.seq,
     )
 
 

@@ -13,7 +13,8 @@ CREATE TABLE orders (
     updated_at BIGINT NOT NULL,
     status_at BIGINT NOT NULL,
     field_times {{JSON}} NOT NULL,
-    body {{JSON}} NOT NULL
+    body {{JSON}} NOT NULL,
+    seq BIGINT NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX orders_provider_ref ON orders (provider, provider_order_id)
     WHERE provider IS NOT NULL;
