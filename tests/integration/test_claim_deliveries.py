@@ -9,11 +9,11 @@ from rampwire.dialects import standard
 from rampwire.endpoints import Endpoint, Ordering, SigningSecret
 from rampwire.events import Event
 from rampwire.ids import new_id
-from rampwire.repository.deliveries import DeliveryRepository, fan_out
+from rampwire.repository.deliveries import DeliveryRepository, fan_out, live_endpoints
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.settings import Secret
 from rampwire.storage import Database
-from rampwire.storage.database import to_us
+from rampwire.storage.database import Writes, to_us
 from rampwire.types import utcnow
 
 LEASE = timedelta(seconds=60)
@@ -62,7 +62,9 @@ async def _publish(db: Database, count: int, *, order_id: str | None = None) -> 
                 to_us(event.created_at),
                 event.payload.decode(),
             )
-        await fan_out(conn, events, now=now)
+        writes = Writes(conn.dialect)
+        fan_out(writes, events, await live_endpoints(conn), now=now)
+        await writes.run(conn)
     return events
 
 

@@ -1,11 +1,16 @@
-"""Many rows in one statement: typed arrays on PostgreSQL, VALUES lists chunked on SQLite."""
+"""Many rows in one statement: typed arrays on PostgreSQL, VALUES lists chunked on SQLite; and
+several such writes sent together (:class:`Writes`)."""
 
 from __future__ import annotations
 
+import pytest
+
+from rampwire.errors import StorageError
 from rampwire.storage import Database
 from rampwire.storage.database import (
     MAX_ROWS_PER_STATEMENT,
     Columns,
+    Writes,
     execute_rows,
     fetch_rows,
     insert_rows,
@@ -28,6 +33,15 @@ def test_postgresql_takes_one_typed_array_per_column_whatever_the_count() -> Non
 def test_sqlite_numbers_each_rows_placeholders_after_the_last() -> None:
     assert rows_clause("sqlite", COLUMNS, 2) == (
         "WITH v (id, n, s, j) AS (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8))"
+    )
+
+
+def test_placeholders_can_start_after_other_parameters() -> None:
+    assert rows_clause("postgresql", Columns.of("id text, n bigint"), 0, 5) == (
+        "WITH v (id, n) AS (SELECT * FROM unnest($5::text[], $6::bigint[]))"
+    )
+    assert (
+        rows_clause("sqlite", Columns.of("id text"), 2, 3) == "WITH v (id) AS (VALUES ($3), ($4))"
     )
 
 
@@ -91,3 +105,43 @@ async def test_an_update_reads_its_new_values_from_the_rows(db: Database) -> Non
 async def test_nothing_to_insert_runs_no_statement(db: Database) -> None:
     async with db.transaction() as conn:
         assert await insert_rows(conn, "no_such_table", COLUMNS, []) == 0
+
+
+async def test_writes_run_together_and_each_is_counted(db: Database) -> None:
+    await _table(db)
+    async with db.transaction() as conn:
+        await insert_rows(conn, "rows_test", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, "y", "{}")])
+    async with db.transaction() as conn:
+        writes = Writes(conn.dialect)
+        inserted = writes.insert(
+            "rows_test",
+            COLUMNS,
+            [("b", 20, "dup", "{}"), ("c", 3, "z", '{"k": [1]}')],
+            " ON CONFLICT DO NOTHING",
+        )
+        nothing = writes.insert("no_such_table", COLUMNS, [])  # no rows: not sent
+        updated = writes.execute(
+            Columns.of("id text, s text"),
+            [("a", "changed"), ("absent", "-")],
+            "UPDATE rows_test AS t SET s = v.s FROM v WHERE t.id = v.id",
+        )
+        changed = await writes.run(conn)
+    async with db.connection() as conn:
+        found = await conn.fetch("SELECT id, n, s FROM rows_test ORDER BY id")
+    assert (changed[inserted], changed[nothing], changed[updated]) == (1, 0, 1)
+    assert [tuple(row) for row in found] == [("a", 1, "changed"), ("b", 2, "y"), ("c", 3, "z")]
+
+
+async def test_writes_fail_together(db: Database) -> None:
+    """One write breaking a constraint fails them all: nothing is written."""
+    await _table(db)
+    async with db.transaction() as conn:
+        await insert_rows(conn, "rows_test", COLUMNS, [("a", 1, "x", "{}")])
+    with pytest.raises(StorageError):
+        async with db.transaction() as conn:
+            writes = Writes(conn.dialect)
+            writes.insert("rows_test", COLUMNS, [("b", 2, "y", "{}")])
+            writes.insert("rows_test", COLUMNS, [("a", 3, "again", "{}")])  # the same key
+            await writes.run(conn)
+    async with db.connection() as conn:
+        assert [row["id"] for row in await conn.fetch("SELECT id FROM rows_test")] == ["a"]

@@ -30,7 +30,7 @@ from ..errors import NotFound
 from ..events import Event, endpoint_disabled_event
 from ..ids import new_id
 from ..storage import Connection, Database, Row
-from ..storage.database import Columns, Where, from_us, insert_rows, to_us
+from ..storage.database import Columns, Where, Writes, from_us, to_us
 from .endpoints import cancel_waiting
 
 _DELIVERY = (
@@ -75,43 +75,67 @@ NOTIFY_CHANNEL = "rampwire_deliveries"  # PostgreSQL: workers LISTEN; new delive
 
 async def publish(conn: Connection, events: Sequence[Event], *, now: datetime) -> int:
     """The outbox, in the caller's transaction: ``events``, and one delivery per event and
-    matching enabled endpoint. Returns the deliveries made; on PostgreSQL the statement that
-    makes them NOTIFYs :data:`NOTIFY_CHANNEL`, heard by every worker once the transaction
-    commits (PostgreSQL folds identical notifications)."""
+    matching enabled endpoint (:func:`outbox`). Returns the deliveries made; on PostgreSQL
+    they NOTIFY :data:`NOTIFY_CHANNEL`, heard by every worker once the transaction commits."""
     if not events:
         return 0
-    await insert_rows(conn, "events", _EVENT, [_event_row(e) for e in events])
-    return await fan_out(conn, events, now=now)
+    writes = Writes(conn.dialect)
+    made = outbox(writes, events, await live_endpoints(conn), now=now)
+    await writes.run(conn)
+    return made
 
 
-async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -> int:
-    """The deliveries of events already written (:func:`publish`)."""
-    if not events:
-        return 0
-    endpoints = await conn.fetch(
-        "SELECT id, event_types, ordering, dialect FROM endpoints"
-        " WHERE disabled_at IS NULL AND deleted_at IS NULL"
-    )
-    if not endpoints:
-        return 0
+async def live_endpoints(conn: Connection) -> list[Row]:
+    """The endpoints that get deliveries (enabled, not deleted), as :func:`outbox` takes them."""
+    return await conn.fetch(f"SELECT {LIVE_ENDPOINT} FROM endpoints WHERE {IS_LIVE}")
+
+
+LIVE_ENDPOINT = "id, event_types, ordering, dialect"  # the columns :func:`outbox` reads
+IS_LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
+
+
+def outbox(
+    writes: Writes, events: Sequence[Event], endpoints: Sequence[Row], *, now: datetime
+) -> int:
+    """Add ``events`` and their deliveries, one per event and matching endpoint of
+    ``endpoints`` (:func:`live_endpoints`, read in the same transaction), to ``writes``;
+    returns the deliveries made. On PostgreSQL the statement that writes them NOTIFYs
+    :data:`NOTIFY_CHANNEL` (PostgreSQL folds identical notifications)."""
+    writes.insert("events", _EVENT, [_event_row(e) for e in events])
+    return fan_out(writes, events, endpoints, now=now)
+
+
+def fan_out(
+    writes: Writes, events: Sequence[Event], endpoints: Sequence[Row], *, now: datetime
+) -> int:
+    """The deliveries of :func:`outbox`, for events written already."""
+    subscribers = [
+        (
+            endpoint["id"],
+            serde.from_json(endpoint["event_types"]),
+            get_dialect(endpoint["dialect"]),
+            endpoint["ordering"] == Ordering.PER_ORDER_FIFO,
+        )
+        for endpoint in endpoints
+    ]
     rows = []
     now_us = to_us(now)
     for index, event in enumerate(events):
-        for endpoint in endpoints:
-            if not matches(serde.from_json(endpoint["event_types"]), event.type):
+        for endpoint_id, types, dialect, fifo in subscribers:
+            if not matches(types, event.type):
                 continue
-            if not get_dialect(endpoint["dialect"]).can_encode(event.type):
+            if not dialect.can_encode(event.type):
                 continue  # e.g. order.anomaly to an endpoint speaking a provider's format
-            fifo = endpoint["ordering"] == Ordering.PER_ORDER_FIFO and event.order_id is not None
+            in_order = fifo and event.order_id is not None
             rows.append(
                 (
                     new_id(DELIVERY_ID_PREFIX),
-                    endpoint["id"],
+                    endpoint_id,
                     event.id,
                     event.type,
                     event.order_id,
-                    f"{endpoint['id']}:{event.order_id}" if fifo else None,
-                    (event.sequence or 0) * 4 + index if fifo else None,
+                    f"{endpoint_id}:{event.order_id}" if in_order else None,
+                    (event.sequence or 0) * 4 + index if in_order else None,
                     "pending",
                     0,
                     now_us,
@@ -119,9 +143,9 @@ async def fan_out(conn: Connection, events: Sequence[Event], *, now: datetime) -
                     now_us,
                 )
             )
-    notify = conn.dialect == "postgresql"
+    notify = writes.dialect == "postgresql"
     tail = f" RETURNING pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
-    await insert_rows(conn, "deliveries", _NEW_DELIVERY, rows, tail)
+    writes.insert("deliveries", _NEW_DELIVERY, rows, tail)
     return len(rows)
 
 

@@ -33,8 +33,9 @@ from ..orders import Provider, Side
 from ..settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS
 from ..sources import IngestSource
 from ..storage import Connection, Database, Row
-from ..storage.database import Columns, Where, fetch_rows, from_us, insert_rows, to_us
+from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
 from .batching import GroupCommit
+from .deliveries import live_endpoints, outbox
 from .orders import OrderRepository, ProviderUpdate
 
 log = logging.getLogger("rampwire.ingest")
@@ -261,8 +262,11 @@ class InboundRepository:
                 },
             )
             now = max(job.now for job in batch)
+            endpoints = await live_endpoints(conn)
+            writes = Writes(conn.dialect)
             every = await self._apply(
                 conn,
+                writes,
                 [(job.source.provider, job.request, job.events, _side(job)) for _, job in fresh],
                 now,
             )
@@ -271,11 +275,10 @@ class InboundRepository:
                 for (index, job), applied in zip(fresh, every, strict=True)
             }
             events = [e for _, applied in records.values() for e in applied.events]
-            made = await self._orders.publish(conn, events, now)
+            made = outbox(writes, events, endpoints, now=now)
             rows = [_row(record) for record, _ in records.values()]
-            if await insert_rows(conn, "inbound", _INBOUND, rows, " ON CONFLICT DO NOTHING") < len(
-                rows
-            ):
+            logged = writes.insert("inbound", _INBOUND, rows, " ON CONFLICT DO NOTHING")
+            if (await writes.run(conn))[logged] < len(rows):
                 raise _Raced
         self._orders.published(made)
         # A request that waited for its order here (logged ``unapplied``) while a later one in
@@ -304,10 +307,12 @@ class InboundRepository:
             await self._orders.lock_provider_orders(
                 conn, {(record.provider, e.provider_order_id) for e in events}
             )
+            writes = Writes(conn.dialect)
             (applied,) = await self._apply(
-                conn, [(record.provider, request, events, default_side)], now
+                conn, writes, [(record.provider, request, events, default_side)], now
             )
-            made = await self._orders.publish(conn, applied.events, now)
+            made = outbox(writes, applied.events, await live_endpoints(conn), now=now)
+            await writes.run(conn)
             before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
             row = await conn.fetchrow(
                 "UPDATE inbound SET outcome = $2, detail = $3, order_id = COALESCE($4, order_id),"
@@ -330,12 +335,13 @@ class InboundRepository:
     async def _apply(
         self,
         conn: Connection,
+        writes: Writes,
         requests: Sequence[tuple[Provider, InboundRequest, Sequence[DecodedEvent], Side | None]],
         now: datetime,
     ) -> list[_Applied]:
         """Fold each request's events (provider, request, events, side for orders not known
         yet) into their orders, in the order given, in one set-based pass
-        (:meth:`OrderRepository.apply_provider_changes`)."""
+        (:meth:`OrderRepository.apply_provider_changes`), whose writes go to ``writes``."""
         every = [_Applied() for _ in requests]
         updates: list[ProviderUpdate] = []
         owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
@@ -362,7 +368,7 @@ class InboundRepository:
                     )
                 )
                 owners.append((applied, provider, event))
-        changes = await self._orders.apply_provider_changes(conn, updates, now=now)
+        changes = await self._orders.apply_provider_changes(conn, writes, updates, now=now)
         for (applied, provider, event), change in zip(owners, changes, strict=True):
             if change.result is None:
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)

@@ -24,18 +24,10 @@ from ..orders import (
     Side,
 )
 from ..storage import Connection, Database, Row
-from ..storage.database import (
-    Columns,
-    Where,
-    execute_rows,
-    fetch_rows,
-    from_us,
-    insert_rows,
-    to_us,
-)
+from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
 from ..timeline import EntryKind, TimelineEntry, entry_body, entry_kind
 from .batching import GroupCommit
-from .deliveries import publish
+from .deliveries import live_endpoints, outbox
 
 log = logging.getLogger("rampwire.orders")
 
@@ -140,12 +132,6 @@ class OrderRepository:
             self._write_changes, max_batch=max_batch, writers=writers, log=log
         )
 
-    async def publish(self, conn: Connection, events: Sequence[Event], now: datetime) -> int:
-        """The outbox rows and their deliveries, in the caller's transaction (on PostgreSQL with
-        a NOTIFY that reaches every worker at commit); returns the deliveries made. The caller
-        calls :meth:`published` with it after the commit."""
-        return await publish(conn, events, now=now)
-
     def published(self, made: int) -> None:
         """After the commit: wake this process's worker when deliveries were made."""
         if made and self._on_publish is not None:
@@ -184,22 +170,29 @@ class OrderRepository:
         entry = _created_entry(order, occurred_at, event, source, actor=actor)
         try:
             async with self._db.transaction() as conn:
-                await _write(conn, [_Held(order=order, stamps=stamps, seq=1, new=True)], [entry])
-                made = await self.publish(conn, [event], now)
+                writes = Writes(conn.dialect)
+                _write(writes, [_Held(order=order, stamps=stamps, seq=1, new=True)], [entry])
+                made = outbox(writes, [event], await live_endpoints(conn), now=now)
+                claim = None
                 if idempotency is not None:
-                    claimed = await conn.execute(
-                        "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash,"
-                        " order_id, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                    claim = writes.insert(
+                        "idempotency_keys",
+                        _CLAIM,
+                        [
+                            (
+                                idempotency.api_key_id,
+                                idempotency.key,
+                                idempotency.request_hash,
+                                order.id,
+                                serde.to_json(response).decode(),
+                                to_us(now),
+                            )
+                        ],
                         " ON CONFLICT DO NOTHING",
-                        idempotency.api_key_id,
-                        idempotency.key,
-                        idempotency.request_hash,
-                        order.id,
-                        serde.to_json(response).decode(),
-                        to_us(now),
                     )
-                    if claimed == 0:
-                        raise _Replay
+                written = await writes.run(conn)
+                if claim is not None and written[claim] == 0:
+                    raise _Replay
         except _Replay:
             replay = await self._replay(idempotency)  # type: ignore[arg-type]
             if replay is None:  # pragma: no cover - the row was there a moment ago
@@ -271,6 +264,7 @@ class OrderRepository:
         entries: list[TimelineEntry] = []
         lock = self._db.for_update
         async with self._db.transaction() as conn:
+            endpoints = await live_endpoints(conn)
             rows = await fetch_rows(
                 conn,
                 _ORDER_ID,
@@ -300,8 +294,10 @@ class OrderRepository:
                 outcomes.append(result)
                 entries.append(result.entry)
                 events.extend(result.events)
-            await _write(conn, list(held.values()), entries)
-            made = await self.publish(conn, events, max(job.now for job in jobs))
+            writes = Writes(conn.dialect)
+            _write(writes, list(held.values()), entries)
+            made = outbox(writes, events, endpoints, now=max(job.now for job in jobs))
+            await writes.run(conn)
         self.published(made)
         return outcomes
 
@@ -321,16 +317,21 @@ class OrderRepository:
             )
 
     async def apply_provider_changes(
-        self, conn: Connection, updates: Sequence[ProviderUpdate], *, now: datetime
+        self,
+        conn: Connection,
+        writes: Writes,
+        updates: Sequence[ProviderUpdate],
+        *,
+        now: datetime,
     ) -> list[ProviderChange]:
         """Fold providers' changes into their orders, in the order given, inside the caller's
         transaction; an order is created (status ``created``, with the change's fields) on
-        first sight. The caller holds the orders' locks (:meth:`lock_provider_orders`) and
-        publishes the events (:meth:`publish`).
+        first sight. The caller holds the orders' locks (:meth:`lock_provider_orders`), and
+        publishes the events (:func:`~rampwire.repository.deliveries.outbox`) and runs
+        ``writes`` once it has added its own.
 
         Set-based: one statement reads every order concerned, and each order is written once,
-        in its final state, whatever the number of changes: one statement inserts the new
-        orders, one updates the others, one inserts every timeline entry."""
+        in its final state, whatever the number of changes (:func:`_write`)."""
         lock = self._db.for_update
         rows = await fetch_rows(
             conn,
@@ -358,7 +359,7 @@ class OrderRepository:
             entries.append(result.entry)
             events = result.events if created is None else [created, *result.events]
             changes.append(ProviderChange(result=result, events=events, created=bool(created)))
-        await _write(conn, list(held.values()), entries)
+        _write(writes, list(held.values()), entries)
         return changes
 
     async def flag_stuck(
@@ -370,6 +371,7 @@ class OrderRepository:
         source = Source(received_at=now)
         events: list[Event] = []
         async with self._db.transaction() as conn:
+            endpoints = await live_endpoints(conn)
             rows = await conn.fetch(
                 f"SELECT {_HELD} FROM orders o WHERE o.status = $1"
                 " AND o.status_at < $2 AND NOT EXISTS (SELECT 1 FROM order_stuck s"
@@ -417,9 +419,11 @@ class OrderRepository:
                     )
                 )
                 events.append(event)
-            await insert_rows(conn, "order_stuck", _STUCK, stuck_rows)
-            await _write(conn, held, entries)
-            made = await self.publish(conn, events, now)
+            writes = Writes(conn.dialect)
+            writes.insert("order_stuck", _STUCK, stuck_rows)
+            _write(writes, held, entries)
+            made = outbox(writes, events, endpoints, now=now)
+            await writes.run(conn)
         self.published(made)
         return events
 
@@ -504,19 +508,18 @@ def _fold(
     return ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)
 
 
-async def _write(conn: Connection, held: Sequence[_Held], entries: Sequence[TimelineEntry]) -> None:
-    """The held orders in their final state, and the timeline entries: new orders in one
-    statement, changed ones in another, entries in a third."""
-    await insert_rows(conn, "orders", _ORDER, [_order_row(h) for h in held if h.new])
-    await execute_rows(
-        conn,
+def _write(writes: Writes, held: Sequence[_Held], entries: Sequence[TimelineEntry]) -> None:
+    """The held orders in their final state, and the timeline entries: new orders, changed
+    ones and entries, each set in one write."""
+    writes.insert("orders", _ORDER, [_order_row(h) for h in held if h.new])
+    writes.execute(
         _ORDER_UPDATE,
         [_update_row(h) for h in held if h.changed and not h.new],
         "UPDATE orders AS o SET status = v.status, version = v.version,"
         " updated_at = v.updated_at, status_at = v.status_at, field_times = v.field_times,"
         " body = v.body, seq = v.seq FROM v WHERE o.id = v.id",
     )
-    await insert_rows(conn, "timeline", _ENTRY, [_entry_row(e) for e in entries])
+    writes.insert("timeline", _ENTRY, [_entry_row(e) for e in entries])
 
 
 # What :func:`_held` reads. The last timeline ``seq`` is a column of the order, not read from
@@ -564,6 +567,10 @@ _ORDER = Columns.of(
 _ORDER_UPDATE = Columns.of(
     "id text, status text, version bigint, updated_at bigint, status_at bigint,"
     " field_times jsonb, body jsonb, seq bigint"
+)
+_CLAIM = Columns.of(
+    "api_key_id text, idempotency_key text, request_hash text, order_id text, response jsonb,"
+    " created_at bigint"
 )
 _STUCK = Columns.of(
     "order_id text, status text, status_at bigint, flagged_at bigint, event_id text"

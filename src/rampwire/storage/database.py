@@ -95,16 +95,17 @@ class Columns:
 
 
 @lru_cache(maxsize=256)
-def rows_clause(dialect: Dialect, columns: Columns, count: int) -> str:
-    """``WITH v (a, b) AS (...)``: ``count`` rows as a relation. On PostgreSQL, one typed array
-    per column (``unnest``), so the statement is the same text, and prepared once, whatever the
-    count; on SQLite, a ``VALUES`` list (preparing is in-process there)."""
+def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) -> str:
+    """``WITH v (a, b) AS (...)``: ``count`` rows as a relation, their parameters numbered from
+    ``$first``. On PostgreSQL, one typed array per column (``unnest``), so the statement is the
+    same text, and prepared once, whatever the count; on SQLite, a ``VALUES`` list (preparing is
+    in-process there)."""
     if dialect == "postgresql":
-        arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(columns.types, start=1))
+        arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(columns.types, start=first))
         return f"WITH v ({columns.listed}) AS (SELECT * FROM unnest({arrays}))"
     width = len(columns.names)
     rows = (
-        "(" + ", ".join(f"${row * width + n}" for n in range(1, width + 1)) + ")"
+        "(" + ", ".join(f"${row * width + n}" for n in range(first, first + width)) + ")"
         for row in range(count)
     )
     return f"WITH v ({columns.listed}) AS (VALUES {', '.join(rows)})"
@@ -156,9 +157,75 @@ async def insert_rows(
 ) -> int:
     """Insert ``rows`` into ``columns`` of ``table``; returns how many were written (fewer
     with ``tail`` ``ON CONFLICT DO NOTHING``)."""
+    return await execute_rows(conn, columns, rows, _insert(table, columns, tail))
+
+
+def _insert(table: str, columns: Columns, tail: str) -> str:
     # ``WHERE true`` keeps SQLite from reading ``ON CONFLICT`` as a join constraint.
-    sql = f"INSERT INTO {table} ({columns.listed}) SELECT * FROM v WHERE true{tail}"
-    return await execute_rows(conn, columns, rows, sql)
+    return f"INSERT INTO {table} ({columns.listed}) SELECT * FROM v WHERE true{tail}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    columns: Columns
+    rows: Sequence[Sequence[Any]]
+    sql: str  # reads the rows as ``v``
+
+
+class Writes:
+    """Row-set writes of one transaction, sent together: on PostgreSQL as one statement (each
+    write a data-modifying ``WITH`` query over its own rows), on SQLite one after another.
+
+    They must not depend on each other's effects: PostgreSQL runs them on one snapshot, in no
+    set order, and none sees what another writes (constraints, foreign keys included, are
+    checked once all are done). A write without rows is not sent."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect  # of the connection :meth:`run` will take
+        self._writes: list[_Write] = []
+
+    def execute(self, columns: Columns, rows: Sequence[Sequence[Any]], sql: str) -> int:
+        """Add ``sql``, which reads ``rows`` as the relation ``v`` (as for
+        :func:`execute_rows`); returns its index in what :meth:`run` returns."""
+        self._writes.append(_Write(columns, rows, sql))
+        return len(self._writes) - 1
+
+    def insert(
+        self, table: str, columns: Columns, rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> int:
+        """Add an insert of ``rows`` (as for :func:`insert_rows`); returns its index."""
+        return self.execute(columns, rows, _insert(table, columns, tail))
+
+    async def run(self, conn: Connection) -> list[int]:
+        """Send every write; the rows each changed, in the order they were added."""
+        assert conn.dialect == self.dialect
+        changed = [0] * len(self._writes)
+        live = [(index, w) for index, w in enumerate(self._writes) if w.rows]
+        if self.dialect == "postgresql" and len(live) > 1:
+            return await self._together(conn, live, changed)
+        for index, w in live:
+            changed[index] = await execute_rows(conn, w.columns, w.rows, w.sql)
+        return changed
+
+    @staticmethod
+    async def _together(
+        conn: Connection, live: list[tuple[int, _Write]], changed: list[int]
+    ) -> list[int]:
+        """PostgreSQL: ``WITH w0 AS (INSERT ... RETURNING 1), w1 AS (...) SELECT count(*)
+        of each``; a data-modifying ``WITH`` query runs to its end whether read or not."""
+        queries: list[str] = []
+        args: list[Any] = []
+        for n, (_, w) in enumerate(live):
+            clause = rows_clause(conn.dialect, w.columns, 0, len(args) + 1)
+            returning = "" if " RETURNING " in w.sql else " RETURNING 1"
+            queries.append(f"w{n} AS ({clause} {w.sql}{returning})")
+            args.extend(list(column) for column in zip(*w.rows, strict=True))
+        counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(live)))
+        row = await conn.fetchrow(f"WITH {', '.join(queries)} SELECT {counts}", *args)
+        assert row is not None
+        for n, (index, _) in enumerate(live):
+            changed[index] = row[n]
+        return changed
 
 
 class Where:
