@@ -11,7 +11,7 @@ import click
 import orjson
 import uvicorn
 
-from . import logs
+from . import heap, logs
 from .apikeys import Scope
 from .cli_run import run_with_database
 from .cli_signing import signing_key_group
@@ -111,7 +111,8 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         orders = OrderRepository(db, on_publish=running.wake)
         sweeper = Sweeper(orders, settings.stuck_slas, interval_s=settings.sweep_interval_s)
         log.info("worker started on %s", redact(settings.database_url))
-        await asyncio.gather(running.run(stop), sweeper.run(stop))
+        with heap.settled():
+            await asyncio.gather(running.run(stop), sweeper.run(stop))
         log.info("worker stopped")
 
     run_with_database(work, settings)

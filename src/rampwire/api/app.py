@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from fastapi import FastAPI
 
-from .. import __version__
+from .. import __version__, heap
 from ..authorization import AuthorizationClient
 from ..crypto import secret_box
 from ..delivery.ssrf import GuardedConnector
@@ -94,7 +94,8 @@ def create_app(
             ]
         app.state.worker = worker
         try:
-            yield
+            with heap.settled():
+                yield
         finally:
             stop.set()
             await asyncio.gather(*running)
