@@ -11,6 +11,7 @@ concurrent workers apart; on SQLite the single write transaction does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..delivery.records import (
     ErrorClass,
     Result,
 )
-from ..dialects import get_dialect
+from ..dialects import Dialect, get_dialect
 from ..endpoints import Ordering, matches
 from ..errors import NotFound
 from ..events import Event, endpoint_disabled_event
@@ -85,17 +86,51 @@ async def publish(conn: Connection, events: Sequence[Event], *, now: datetime) -
     return made
 
 
-async def live_endpoints(conn: Connection) -> list[Row]:
-    """The endpoints that get deliveries (enabled, not deleted), as :func:`outbox` takes them."""
-    return await conn.fetch(f"SELECT {LIVE_ENDPOINT} FROM endpoints WHERE {IS_LIVE}")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Subscriber:
+    """An endpoint that gets deliveries (enabled, not deleted), as the fan-out sees it."""
+
+    id: str
+    event_types: Sequence[str]  # patterns (:func:`~rampwire.endpoints.matches`)
+    dialect: Dialect[Any]
+    fifo: bool  # per-order FIFO
+
+    @classmethod
+    def of(cls, id: str, event_types: Sequence[str], ordering: str, dialect: str) -> Subscriber:
+        return cls(
+            id=id,
+            event_types=event_types,
+            dialect=get_dialect(dialect),
+            fifo=ordering == Ordering.PER_ORDER_FIFO,
+        )
 
 
-LIVE_ENDPOINT = "id, event_types, ordering, dialect"  # the columns :func:`outbox` reads
-IS_LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
+async def live_endpoints(conn: Connection) -> list[Subscriber]:
+    """The endpoints that get deliveries, as :func:`outbox` takes them."""
+    rows = await conn.fetch(
+        f"SELECT id, event_types, ordering, dialect FROM endpoints WHERE {_LIVE}"
+    )
+    return [
+        Subscriber.of(r["id"], serde.from_json(r["event_types"]), r["ordering"], r["dialect"])
+        for r in rows
+    ]
+
+
+_LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
+# PostgreSQL: the same, as one JSON value, for a statement that reads other things too.
+LIVE_ENDPOINTS_JSON = (
+    "SELECT json_agg(json_build_array(id, event_types, ordering, dialect)) FROM endpoints"
+    f" WHERE {_LIVE}"
+)
+
+
+def subscribers(live_endpoints_json: str | None) -> list[Subscriber]:
+    """The endpoints read with :data:`LIVE_ENDPOINTS_JSON`."""
+    return [Subscriber.of(*e) for e in serde.from_json(live_endpoints_json or "[]")]
 
 
 def outbox(
-    writes: Writes, events: Sequence[Event], endpoints: Sequence[Row], *, now: datetime
+    writes: Writes, events: Sequence[Event], endpoints: Sequence[Subscriber], *, now: datetime
 ) -> int:
     """Add ``events`` and their deliveries, one per event and matching endpoint of
     ``endpoints`` (:func:`live_endpoints`, read in the same transaction), to ``writes``;
@@ -106,27 +141,19 @@ def outbox(
 
 
 def fan_out(
-    writes: Writes, events: Sequence[Event], endpoints: Sequence[Row], *, now: datetime
+    writes: Writes, events: Sequence[Event], endpoints: Sequence[Subscriber], *, now: datetime
 ) -> int:
     """The deliveries of :func:`outbox`, for events written already."""
-    subscribers = [
-        (
-            endpoint["id"],
-            serde.from_json(endpoint["event_types"]),
-            get_dialect(endpoint["dialect"]),
-            endpoint["ordering"] == Ordering.PER_ORDER_FIFO,
-        )
-        for endpoint in endpoints
-    ]
     rows = []
     now_us = to_us(now)
     for index, event in enumerate(events):
-        for endpoint_id, types, dialect, fifo in subscribers:
-            if not matches(types, event.type):
+        for endpoint in endpoints:
+            if not matches(endpoint.event_types, event.type):
                 continue
-            if not dialect.can_encode(event.type):
+            if not endpoint.dialect.can_encode(event.type):
                 continue  # e.g. order.anomaly to an endpoint speaking a provider's format
-            in_order = fifo and event.order_id is not None
+            endpoint_id = endpoint.id
+            in_order = endpoint.fifo and event.order_id is not None
             rows.append(
                 (
                     new_id(DELIVERY_ID_PREFIX),

@@ -35,8 +35,8 @@ from ..sources import IngestSource
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
 from .batching import GroupCommit
-from .deliveries import live_endpoints, outbox
-from .orders import OrderRepository, ProviderUpdate
+from .deliveries import LIVE_ENDPOINTS_JSON, Subscriber, live_endpoints, outbox, subscribers
+from .orders import LOCK_PROVIDER_ORDERS, OrderRepository, ProviderUpdate, provider_lock_keys
 
 log = logging.getLogger("rampwire.ingest")
 
@@ -246,23 +246,14 @@ class InboundRepository:
         results: dict[int, IngestResult] = {}
         fresh: list[tuple[int, _Job]] = []
         async with self._db.transaction() as conn:
-            seen = await _logged(conn, [job.key for job in batch])
+            seen, endpoints = await self._open(conn, batch)
             for index, job in enumerate(batch):
                 if job.key in seen:
                     results[index] = duplicate
                 else:
                     seen.add(job.key)
                     fresh.append((index, job))
-            await self._orders.lock_provider_orders(
-                conn,
-                {
-                    (job.source.provider, e.provider_order_id)
-                    for _, job in fresh
-                    for e in job.events
-                },
-            )
             now = max(job.now for job in batch)
-            endpoints = await live_endpoints(conn)
             writes = Writes(conn.dialect)
             every = await self._apply(
                 conn,
@@ -292,6 +283,34 @@ class InboundRepository:
             waiting = applied.waiting or bool(late & set(applied.created))
             results[index] = IngestResult(record=record, waiting=waiting)
         return [results[index] for index in range(len(batch))]
+
+    async def _open(
+        self, conn: Connection, batch: list[_Job]
+    ) -> tuple[set[tuple[str, str]], list[Subscriber]]:
+        """A batch's first statement: lock its provider orders (duplicates' too, which does no
+        harm), and read which of its requests the log holds already and the endpoints to fan
+        out to. Both reads see the database as the statement began, maybe before a lock wait:
+        a request logged meanwhile by another process is caught by the log's unique key when
+        the batch writes (:class:`_Raced`), and an endpoint is as new as at any time in the
+        transaction."""
+        keys = [job.key for job in batch]
+        orders = {(job.source.provider, e.provider_order_id) for job in batch for e in job.events}
+        if conn.dialect != "postgresql":  # one writer at a time: no locks
+            return await _logged(conn, keys), await live_endpoints(conn)
+        row = await conn.fetchrow(
+            f"WITH locked (n) AS ({LOCK_PROVIDER_ORDERS.format(keys='$3')})"
+            " SELECT (SELECT n FROM locked) AS locked,"
+            " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
+            "  WHERE (i.source_id, i.dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))"
+            " AS logged,"
+            f" ({LIVE_ENDPOINTS_JSON}) AS endpoints",
+            [source_id for source_id, _ in keys],
+            [key for _, key in keys],
+            provider_lock_keys(orders),
+        )
+        assert row is not None
+        logged = {(source_id, key) for source_id, key in serde.from_json(row["logged"] or "[]")}
+        return logged, subscribers(row["endpoints"])
 
     async def reprocess(
         self,

@@ -306,15 +306,11 @@ class OrderRepository:
     ) -> None:
         """Until the transaction ends, hold these provider orders, existing or not: a request
         that finds no order and one that creates it cannot pass each other. On PostgreSQL,
-        transaction-scoped advisory locks, taken in one statement in one global order (by lock
-        key) so that two transactions cannot deadlock on them; SQLite has a single writer."""
-        keys = list({f"{provider.value}:{order_id}" for provider, order_id in orders})
+        transaction-scoped advisory locks (:data:`LOCK_PROVIDER_ORDERS`); SQLite has a single
+        writer."""
+        keys = provider_lock_keys(orders)
         if keys and self._db.dialect == "postgresql":
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
-                " hashtextextended(unnest($1::text[]), 0) AS k ORDER BY k) AS keys",
-                keys,
-            )
+            await conn.execute(LOCK_PROVIDER_ORDERS.format(keys="$1"), keys)
 
     async def apply_provider_changes(
         self,
@@ -461,6 +457,19 @@ class OrderRepository:
             if not rows and not await conn.fetchval("SELECT 1 FROM orders WHERE id = $1", order_id):
                 raise NotFound(f"no order {order_id!r}")
         return [_entry(order_id, row) for row in rows]
+
+
+# PostgreSQL: the advisory locks of :meth:`OrderRepository.lock_provider_orders`, taken in one
+# statement in one global order (by lock key), so that two transactions cannot deadlock on
+# them; ``{keys}`` is the parameter holding :func:`provider_lock_keys`. It returns how many.
+LOCK_PROVIDER_ORDERS = (
+    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
+    " hashtextextended(unnest({keys}::text[]), 0) AS k ORDER BY k) AS keys"
+)
+
+
+def provider_lock_keys(orders: Iterable[tuple[Provider, str]]) -> list[str]:
+    return list({f"{provider.value}:{order_id}" for provider, order_id in orders})
 
 
 def _first_sight(update: ProviderUpdate, now: datetime) -> tuple[_Held, Event, TimelineEntry]:
