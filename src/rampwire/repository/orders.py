@@ -367,7 +367,6 @@ class OrderRepository:
         source = Source(received_at=now)
         events: list[Event] = []
         async with self._db.transaction() as conn:
-            endpoints = await live_endpoints(conn)
             rows = await conn.fetch(
                 f"SELECT {_HELD} FROM orders o WHERE o.status = $1"
                 " AND o.status_at < $2 AND NOT EXISTS (SELECT 1 FROM order_stuck s"
@@ -377,6 +376,8 @@ class OrderRepository:
                 to_us(now - sla),
                 limit,
             )
+            if not rows:  # the sweeper's usual answer: nothing more to read or write
+                return events
             held = [_held(row) for row in rows]
             entries: list[TimelineEntry] = []
             stuck_rows: list[tuple[Any, ...]] = []
@@ -418,7 +419,7 @@ class OrderRepository:
             writes = Writes(conn.dialect)
             writes.insert("order_stuck", _STUCK, stuck_rows)
             _write(writes, held, entries)
-            made = outbox(writes, events, endpoints, now=now)
+            made = outbox(writes, events, await live_endpoints(conn), now=now)
             await writes.run(conn)
         self.published(made)
         return events
