@@ -10,11 +10,11 @@ their deliveries, all in one transaction. A refused request writes nothing; it i
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .cache import Loaded
 from .dialects import SaberAuth, get_dialect
 from .dialects.base import DecodedEvent, DialectError
 from .errors import Conflict, RampwireError
@@ -27,6 +27,7 @@ from .sources import IngestSource, SourceError, build_credentials
 log = logging.getLogger("rampwire.ingest")
 
 SOURCE_CACHE_S = 2.0  # how long a source's settings are reused before they are read again
+SOURCE_REFRESH_S = 0.5  # a source this close to expiry is read again in the background
 
 
 class SourceDisabled(RampwireError):
@@ -48,33 +49,33 @@ class SourceStats:
 class _Verifier:
     source: IngestSource
     credentials: Any
-    expires: float
 
 
 class Ingestor:
     def __init__(self, sources: SourceRepository, inbound: InboundRepository) -> None:
         self._sources = sources
         self._inbound = inbound
-        self._verifiers: dict[str, _Verifier] = {}
+        self._verifiers: Loaded[str, _Verifier] = Loaded(
+            self._read, ttl_s=SOURCE_CACHE_S, refresh_s=SOURCE_REFRESH_S, name="source", log=log
+        )
         self.stats: dict[str, SourceStats] = {}
 
     def forget(self, source_id: str) -> None:
         """The source changed: read it again on its next request."""
-        self._verifiers.pop(source_id, None)
+        self._verifiers.forget(source_id)
 
     async def _verifier(self, source_id: str) -> _Verifier:
-        found = self._verifiers.get(source_id)
-        now = time.monotonic()
-        if found is None or found.expires <= now:
-            source = await self._sources.get(source_id)
-            try:
-                credentials = build_credentials(source.provider, source.credentials, source.options)
-            except SourceError as exc:  # stored credentials were checked on the way in
-                raise Conflict(f"source {source_id} has unusable credentials: {exc}") from exc
-            found = self._verifiers[source_id] = _Verifier(
-                source=source, credentials=credentials, expires=now + SOURCE_CACHE_S
-            )
-        return found
+        """The source and its credentials, read once per :data:`SOURCE_CACHE_S` however many
+        requests arrive meanwhile (:class:`~rampwire.cache.Loaded`)."""
+        return await self._verifiers.get(source_id)
+
+    async def _read(self, source_id: str) -> _Verifier:
+        source = await self._sources.get(source_id)
+        try:
+            credentials = build_credentials(source.provider, source.credentials, source.options)
+        except SourceError as exc:  # stored credentials were checked on the way in
+            raise Conflict(f"source {source_id} has unusable credentials: {exc}") from exc
+        return _Verifier(source=source, credentials=credentials)
 
     async def receive(
         self, source_id: str, request: InboundRequest, *, now: datetime

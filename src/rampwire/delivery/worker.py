@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
 
+from ..cache import Loaded
 from ..crypto import SecretBox
 from ..dialects import FireblocksCredentials, get_dialect
 from ..dialects.base import DialectError
@@ -93,8 +93,13 @@ class Worker:
         self._ahead = min(CLAIM_BATCH, max(1, int(concurrency * CLAIM_AHEAD)))
         self._claim_at_least = max(1, self._ahead // 2)  # while busy: no tiny claims
         self._sender: Sender | None = None  # while running
-        self._targets: dict[str, tuple[float, Target | str | None]] = {}
-        self._loading: dict[str, asyncio.Task[Target | str | None]] = {}
+        self._targets: Loaded[str, Target | str | None] = Loaded(
+            self._lookup,
+            ttl_s=ENDPOINT_CACHE_S,
+            refresh_s=ENDPOINT_REFRESH_S,
+            name="endpoint",
+            log=log,
+        )
         self._limiters: dict[str, EndpointLimiter] = {}
         self._policy = policy
         self._token_prefix = new_id("lease")
@@ -132,8 +137,7 @@ class Worker:
                 recorder.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await recorder
-                for loading in self._loading.values():
-                    loading.cancel()
+                self._targets.close()
 
     def _room(self) -> int:
         """How many more deliveries may be claimed: free slots plus the reserve's free places."""
@@ -242,43 +246,16 @@ class Worker:
 
     async def _target(self, endpoint_id: str) -> Target | str | None:
         """The endpoint's send settings; None when it is gone or disabled, a reason when its
-        credentials are unusable.
-
-        Cached for :data:`ENDPOINT_CACHE_S`. One lookup per endpoint at a time: sends that need
-        an endpoint whose entry is missing or expired all wait for the same lookup, and an entry
-        about to expire is reloaded in the background while it is still served.
+        credentials are unusable. Cached for :data:`ENDPOINT_CACHE_S`, one lookup per endpoint
+        at a time, reloaded in the background before it expires (:class:`~rampwire.cache.Loaded`).
         """
-        cached = self._targets.get(endpoint_id)
-        if cached is not None:
-            left = cached[0] - time.monotonic()
-            if left > 0:
-                if left < ENDPOINT_REFRESH_S:
-                    self._load(endpoint_id)
-                return cached[1]
-        return await asyncio.shield(self._load(endpoint_id))
-
-    def _load(self, endpoint_id: str) -> asyncio.Task[Target | str | None]:
-        """The lookup of ``endpoint_id`` in progress, started if there is none."""
-        task = self._loading.get(endpoint_id)
-        if task is None:
-            task = asyncio.create_task(self._lookup(endpoint_id), name="rampwire-endpoint")
-            self._loading[endpoint_id] = task
-            task.add_done_callback(lambda done: self._loaded(endpoint_id, done))
-        return task
-
-    def _loaded(self, endpoint_id: str, task: asyncio.Task[Target | str | None]) -> None:
-        if self._loading.get(endpoint_id) is task:
-            del self._loading[endpoint_id]
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.warning("looking up endpoint %s failed: %s", endpoint_id, exc)
+        return await self._targets.get(endpoint_id)
 
     def _forget(self, endpoint_id: str) -> None:
         """Drop the cached settings, and keep a lookup in progress from caching its answer."""
-        self._targets.pop(endpoint_id, None)
-        self._loading.pop(endpoint_id, None)
+        self._targets.forget(endpoint_id)
 
     async def _lookup(self, endpoint_id: str) -> Target | str | None:
-        started = time.monotonic()
         target: Target | str | None = None
         try:
             endpoint = await self._endpoints.get(endpoint_id)
@@ -290,8 +267,6 @@ class Worker:
             except DialectError as exc:
                 log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                 target = f"endpoint credentials unusable: {exc}"
-        if self._loading.get(endpoint_id) is asyncio.current_task():  # not forgotten meanwhile
-            self._targets[endpoint_id] = (started + ENDPOINT_CACHE_S, target)
         return target
 
     async def _build(self, endpoint: Endpoint) -> Target:

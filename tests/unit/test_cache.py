@@ -1,0 +1,129 @@
+import asyncio
+import logging
+
+import pytest
+
+from rampwire.cache import Loaded
+from rampwire.errors import NotFound
+
+log = logging.getLogger("test")
+
+
+class _Source:
+    """Counts loads; each waits for ``release`` and answers ``value`` or raises ``error``."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.value = "v1"
+        self.error: Exception | None = None
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def load(self, key: str) -> str:
+        self.calls += 1
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return f"{key}:{self.value}"
+
+
+def _cache(source: _Source, *, ttl_s: float = 60.0, refresh_s: float = 0.0) -> Loaded[str, str]:
+    return Loaded(source.load, ttl_s=ttl_s, refresh_s=refresh_s, name="thing", log=log)
+
+
+async def test_callers_of_a_missing_key_share_one_load_and_then_the_cached_value() -> None:
+    source = _Source()
+    source.release.clear()
+    cache = _cache(source)
+    callers = [asyncio.create_task(cache.get("a")) for _ in range(100)]
+    await asyncio.sleep(0)
+    source.release.set()
+    assert await asyncio.gather(*callers) == ["a:v1"] * 100
+    assert source.calls == 1
+    assert await cache.get("a") == "a:v1"
+    assert await cache.get("b") == "b:v1"
+    assert source.calls == 2
+
+
+async def test_an_expired_value_is_loaded_again() -> None:
+    source = _Source()
+    cache = _cache(source, ttl_s=0.01)
+    assert await cache.get("a") == "a:v1"
+    source.value = "v2"
+    await asyncio.sleep(0.02)
+    assert await cache.get("a") == "a:v2"
+    assert source.calls == 2
+
+
+async def test_a_value_about_to_expire_is_served_while_it_is_reloaded() -> None:
+    source = _Source()
+    cache = _cache(source, ttl_s=60.0, refresh_s=61.0)  # always in its refresh window
+    assert await cache.get("a") == "a:v1"
+    source.value = "v2"
+    source.release.clear()
+    assert await cache.get("a") == "a:v1"  # served at once; the reload waits
+    assert await cache.get("a") == "a:v1"  # one reload at a time
+    await asyncio.sleep(0)
+    assert source.calls == 2
+    source.release.set()
+    await asyncio.sleep(0.01)
+    assert await cache.get("a") == "a:v2"
+
+
+async def test_forget_reads_again_and_a_load_in_progress_does_not_cache_its_answer() -> None:
+    source = _Source()
+    cache = _cache(source)
+    assert await cache.get("a") == "a:v1"
+    source.release.clear()
+    source.value = "v2"
+    cache.forget("a")
+    stale = asyncio.create_task(cache.get("a"))
+    await asyncio.sleep(0)
+    cache.forget("a")  # the source changed again while it was being read
+    source.value = "v3"
+    source.release.set()
+    assert await stale == "a:v3"  # its caller gets what the load read
+    assert await cache.get("a") == "a:v3"
+    assert source.calls == 3  # ... but nothing read before the second forget was kept
+
+
+async def test_an_error_reaches_every_waiting_caller_and_is_not_cached() -> None:
+    source = _Source()
+    source.error = NotFound("no thing 'a'")
+    source.release.clear()
+    cache = _cache(source)
+    callers = [asyncio.create_task(cache.get("a")) for _ in range(3)]
+    await asyncio.sleep(0)
+    source.release.set()
+    for result in await asyncio.gather(*callers, return_exceptions=True):
+        assert isinstance(result, NotFound)
+    assert source.calls == 1
+    source.error = None
+    assert await cache.get("a") == "a:v1"
+    assert source.calls == 2
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_load_others_wait_for() -> None:
+    source = _Source()
+    source.release.clear()
+    cache = _cache(source)
+    first = asyncio.create_task(cache.get("a"))
+    second = asyncio.create_task(cache.get("a"))
+    await asyncio.sleep(0)
+    first.cancel()
+    source.release.set()
+    assert await second == "a:v1"
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert source.calls == 1
+
+
+async def test_close_cancels_the_loads_in_progress() -> None:
+    source = _Source()
+    source.release.clear()
+    cache = _cache(source)
+    waiting = asyncio.create_task(cache.get("a"))
+    await asyncio.sleep(0)
+    cache.close()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
