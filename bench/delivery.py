@@ -55,6 +55,7 @@ import aiohttp
 import asyncpg
 import uvloop
 
+from rampwire import heap
 from rampwire.crypto import SecretBox
 from rampwire.delivery.sender import USER_AGENT
 from rampwire.delivery.ssrf import TargetPolicy
@@ -599,7 +600,8 @@ def _publisher_process(url: str, plan: dict[str, Any], out: str, ready: Any) -> 
             await db.close()
         Path(out).write_text(json.dumps(asdict(result)))
 
-    uvloop.run(main())
+    with heap.settled():  # as in `rampwire serve` and `rampwire worker`
+        uvloop.run(main())
 
 
 class Publisher:
@@ -1029,7 +1031,8 @@ def _worker_process(
         finally:
             await db.close()
 
-    uvloop.run(main())
+    with heap.settled():  # as in `rampwire serve` and `rampwire worker`
+        uvloop.run(main())
 
 
 async def drain_with_processes(
@@ -1245,6 +1248,12 @@ def main() -> None:
     parser.add_argument(
         "--publisher", choices=["auto", "inline", "process"], default=defaults.publisher
     )
+    parser.add_argument(
+        "--publish-tasks",
+        type=int,
+        default=defaults.publish_tasks,
+        help="sustained: concurrent API callers, each creating an order and changing it twice",
+    )
     args = parser.parse_args()
     config = Config(
         events=args.events,
@@ -1253,9 +1262,11 @@ def main() -> None:
         slow_events=args.slow_events,
         slow_concurrency=args.slow_concurrency,
         publisher=args.publisher,
+        publish_tasks=args.publish_tasks,
     )
     started = time.perf_counter()
-    report = uvloop.run(run(args, config))
+    with heap.settled():  # the worker's process, as in `rampwire worker`
+        report = uvloop.run(run(args, config))
     print(f"\n{report.table()}")
     print(f"\nload average at the end: {_loadavg()}")
     print(f"\ntotal time {time.perf_counter() - started:.0f} s")

@@ -1,16 +1,25 @@
-"""Group commit of API order changes: changes sent at once are written together, and each still
-succeeds or fails on its own, with the order's timeline and event sequences whole."""
+"""Group commit of API order creates and changes: those sent at once are written together, and
+each still succeeds, fails or replays on its own, with the order's timeline and event sequences
+whole."""
 
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import httpx
-from tests.integration.test_api_orders import create
+import pytest
+from tests.integration.test_api_orders import counts, create
 
+from rampwire.events import Source
 from rampwire.ids import new_id
+from rampwire.money import Money
+from rampwire.orders import OrderData, OrderStatus, Side
+from rampwire.repository import OrderRepository
+from rampwire.repository.orders import IdempotencyClaim
 from rampwire.storage import Database
+from rampwire.types import utcnow
 
 NOTES = 6
 
@@ -54,3 +63,44 @@ async def test_changes_sent_at_once_each_get_their_own_answer(
     assert (await api.get(f"/v1/orders/{moving['id']}")).json()["status"] == "processing"
     assert (await api.get(f"/v1/orders/{done['id']}")).json()["status"] == "completed"
     assert await order_events(db, done["id"]) == [1, 2]  # the refused change wrote nothing
+
+
+async def test_creates_sent_at_once_share_transactions_and_a_raced_key_replays_alone(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    write_creates = OrderRepository._write_creates
+
+    async def counted(self: OrderRepository, jobs: list[Any]) -> list[None]:
+        batches.append(len(jobs))
+        return await write_creates(self, jobs)
+
+    monkeypatch.setattr(OrderRepository, "_write_creates", counted)
+    orders = OrderRepository(db)
+
+    def claim(key: str) -> IdempotencyClaim:
+        return IdempotencyClaim(api_key_id="key_1", key=key, request_hash="h-" + key)
+
+    async def one(key: str | None) -> Any:
+        now = utcnow()
+        return await orders.create(
+            OrderData(side=Side.BUY, fiat=Money(currency="EUR", amount=Decimal("10.00"))),
+            status=OrderStatus.CREATED,
+            occurred_at=now,
+            source=Source(provider_event="api", received_at=now),
+            now=now,
+            idempotency=None if key is None else claim(key),
+        )
+
+    # Four calls with one key, none of which finds it taken before it joins a batch.
+    keys = [f"k{i}" for i in range(12)] + [None] * 8 + ["same"] * 4
+    results = await asyncio.gather(*(one(key) for key in keys))
+
+    assert max(batches) > 1  # written together
+    same = results[-4:]
+    assert len({r.order.id for r in same}) == 1  # one order for the raced key...
+    assert sorted(r.replayed for r in same) == [False, True, True, True]  # ...made once
+    assert all(r.event is None for r in same if r.replayed)
+    assert not any(r.replayed for r in results[:-4])
+    assert len({r.order.id for r in results}) == 21
+    assert await counts(db) == (21, 21, 21, 13)  # orders, timeline, events, idempotency keys

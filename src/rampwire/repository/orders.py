@@ -31,7 +31,8 @@ from .deliveries import live_endpoints, outbox
 
 log = logging.getLogger("rampwire.orders")
 
-# Group commit of API order changes: a second writer fills one batch while the other commits.
+# Group commit of API order creates and changes: a second writer fills one batch while the
+# other commits.
 DEFAULT_CHANGE_BATCH = 64
 DEFAULT_CHANGE_WRITERS = 2
 
@@ -99,6 +100,18 @@ class OrderFilter:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class _CreateJob:
+    """One call of :meth:`OrderRepository.create`, queued for its batch."""
+
+    held: _Held
+    entry: TimelineEntry
+    event: Event
+    response: dict[str, Any]
+    idempotency: IdempotencyClaim | None
+    now: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _ChangeJob:
     """One call of :meth:`OrderRepository.change`, queued for its batch."""
 
@@ -125,9 +138,13 @@ class OrderRepository:
         writers: int = DEFAULT_CHANGE_WRITERS,
     ) -> None:
         """``on_publish`` runs after a commit that created deliveries (a worker's wake-up);
-        ``max_batch`` and ``writers`` shape the group commit of :meth:`change`."""
+        ``max_batch`` and ``writers`` shape the group commits of :meth:`create` and
+        :meth:`change`."""
         self._db = db
         self._on_publish = on_publish
+        self._creates: GroupCommit[_CreateJob, None] = GroupCommit(
+            self._write_creates, max_batch=max_batch, writers=writers, log=log
+        )
         self._changes: GroupCommit[_ChangeJob, ChangeResult] = GroupCommit(
             self._write_changes, max_batch=max_batch, writers=writers, log=log
         )
@@ -148,7 +165,10 @@ class OrderRepository:
         actor: str | None = None,
         idempotency: IdempotencyClaim | None = None,
     ) -> CreateResult:
-        """Create an order with its first timeline entry and its first event."""
+        """Create an order with its first timeline entry and its first event.
+
+        Group commit, as for :meth:`change`: creates that arrive while a writer is busy are
+        written together in one transaction (:meth:`_write_creates`)."""
         if idempotency is not None:
             replay = await self._replay(idempotency)
             if replay is not None:
@@ -167,39 +187,52 @@ class OrderRepository:
         )
         event = created_event(order, source, now=now)
         response = serde.dump(order)
-        entry = _created_entry(order, occurred_at, event, source, actor=actor)
+        job = _CreateJob(
+            held=_Held(order=order, stamps=stamps, seq=1, new=True),
+            entry=_created_entry(order, occurred_at, event, source, actor=actor),
+            event=event,
+            response=response,
+            idempotency=idempotency,
+            now=now,
+        )
         try:
-            async with self._db.transaction() as conn:
-                writes = Writes(conn.dialect)
-                _write(writes, [_Held(order=order, stamps=stamps, seq=1, new=True)], [entry])
-                made = outbox(writes, [event], await live_endpoints(conn), now=now)
-                claim = None
-                if idempotency is not None:
-                    claim = writes.insert(
-                        "idempotency_keys",
-                        _CLAIM,
-                        [
-                            (
-                                idempotency.api_key_id,
-                                idempotency.key,
-                                idempotency.request_hash,
-                                order.id,
-                                serde.to_json(response).decode(),
-                                to_us(now),
-                            )
-                        ],
-                        " ON CONFLICT DO NOTHING",
-                    )
-                written = await writes.run(conn)
-                if claim is not None and written[claim] == 0:
-                    raise _Replay
+            await self._creates.submit(job)
         except _Replay:
             replay = await self._replay(idempotency)  # type: ignore[arg-type]
             if replay is None:  # pragma: no cover - the row was there a moment ago
                 raise
             return replay
-        self.published(made)
         return CreateResult(order=order, event=event, replayed=False, response=response)
+
+    async def _write_creates(self, jobs: list[_CreateJob]) -> list[None]:
+        """One transaction for orders created together: their rows, first timeline entries,
+        ``order.created`` events and deliveries, and their idempotency claims, in one write
+        (:class:`~rampwire.storage.database.Writes`). A claim that another request took first
+        (the same key, committed after this caller looked) raises :class:`_Replay`; the batch
+        is then written again one order at a time, so only that order's caller replays."""
+        claims = [
+            (
+                job.idempotency.api_key_id,
+                job.idempotency.key,
+                job.idempotency.request_hash,
+                job.held.order.id,
+                serde.to_json(job.response).decode(),
+                to_us(job.now),
+            )
+            for job in jobs
+            if job.idempotency is not None
+        ]
+        async with self._db.transaction() as conn:
+            endpoints = await live_endpoints(conn)
+            writes = Writes(conn.dialect)
+            _write(writes, [job.held for job in jobs], [job.entry for job in jobs])
+            now = max(job.now for job in jobs)
+            made = outbox(writes, [job.event for job in jobs], endpoints, now=now)
+            claimed = writes.insert("idempotency_keys", _CLAIM, claims, " ON CONFLICT DO NOTHING")
+            if (await writes.run(conn))[claimed] < len(claims):
+                raise _Replay("an Idempotency-Key of the batch was claimed meanwhile")
+        self.published(made)
+        return [None] * len(jobs)
 
     async def is_replay(self, claim: IdempotencyClaim) -> bool:
         """Whether this key was already used (a retry replays; nothing new is created)."""
