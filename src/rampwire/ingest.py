@@ -64,6 +64,10 @@ class Ingestor:
         """The source changed: read it again on its next request."""
         self._verifiers.forget(source_id)
 
+    def close(self) -> None:
+        """Stop the source reads in progress (before the database closes)."""
+        self._verifiers.close()
+
     async def _verifier(self, source_id: str) -> _Verifier:
         """The source and its credentials, read once per :data:`SOURCE_CACHE_S` however many
         requests arrive meanwhile (:class:`~rampwire.cache.Loaded`)."""

@@ -99,6 +99,7 @@ def create_app(
         finally:
             stop.set()
             await asyncio.gather(*running)
+            app.state.ingestor.close()
             await session.close()
             if db is None:
                 await database.close()
