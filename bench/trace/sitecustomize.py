@@ -6,7 +6,8 @@ and read ``$BENCH_TRACE_TO`` (default ``/tmp/rampwire-trace.txt``), rewritten ev
 statement its count and mean wall time (the wait for PostgreSQL *and* for the event loop to run
 the reply), per ingest batch its mean wall time and size, the event loop's lag (a 1 ms sleeper),
 and every garbage collection's pause by generation. Only the ingest server processes load it
-(``--role server --app ingest``); it changes nothing they do but add the timers.
+(``--role server --app ingest``); it changes nothing they do but add the timers, and, with
+``BENCH_GC_THRESHOLDS=700,10,10``, the collector thresholds ``heap.settled()`` sets.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def _timed(method: Any) -> Any:
 
 
 def _install() -> None:
+    from rampwire import heap
     from rampwire.ingest import Ingestor
     from rampwire.repository.inbound import InboundRepository
     from rampwire.storage.postgres import PostgresConnection
@@ -94,6 +96,8 @@ def _install() -> None:
             pauses.append((info["generation"], time.perf_counter() - began[0]))
 
     gc.callbacks.append(collected)
+    if thresholds := os.environ.get("BENCH_GC_THRESHOLDS"):  # e.g. "700,10,10": Python's default
+        heap.THRESHOLDS = tuple(int(n) for n in thresholds.split(","))  # type: ignore[assignment]
     threading.Thread(target=_report, daemon=True).start()
 
 

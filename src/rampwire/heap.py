@@ -22,9 +22,9 @@ def settled() -> Iterator[None]:
     Without the freeze, each full collection walked all of it with the event loop stopped: 11
     of them in 25 s of the ingest benchmark, up to 75 ms each, which was most of its p99
     latency. With Python's default thresholds, the collector still took 850 ms of the server's
-    CPU in 25 s of that benchmark (1,160 young passes); at these, 46 ms (6 passes). Reference
-    counting still frees almost everything; on exit the collector takes the frozen objects
-    back and its thresholds are restored."""
+    CPU in 25 s of that benchmark (1,160 passes); at these, about 100 ms, mostly at startup.
+    Reference counting still frees almost everything; on exit the collector takes the frozen
+    objects back and its thresholds are restored."""
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)

@@ -3,17 +3,18 @@ several such writes sent together (:class:`Writes`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from rampwire.errors import StorageError
-from rampwire.storage import Database
+from rampwire.storage import Connection, Database
 from rampwire.storage.database import (
     MAX_ROWS_PER_STATEMENT,
     Columns,
     Writes,
     execute_rows,
     fetch_rows,
-    insert_rows,
     rows_clause,
 )
 
@@ -43,6 +44,15 @@ def test_placeholders_can_start_after_other_parameters() -> None:
     assert (
         rows_clause("sqlite", Columns.of("id text"), 2, 3) == "WITH v (id) AS (VALUES ($3), ($4))"
     )
+
+
+async def insert_rows(
+    conn: Connection, table: str, columns: Columns, rows: list[Any], tail: str = ""
+) -> int:
+    """One insert through :class:`Writes` (alone, it runs as :func:`execute_rows`)."""
+    writes = Writes(conn.dialect)
+    inserted = writes.insert(table, columns, rows, tail)
+    return (await writes.run(conn))[inserted]
 
 
 async def _table(db: Database) -> None:

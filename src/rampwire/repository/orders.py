@@ -33,8 +33,8 @@ log = logging.getLogger("rampwire.orders")
 
 # Group commit of API order creates and changes: a second writer fills one batch while the
 # other commits.
-DEFAULT_CHANGE_BATCH = 64
-DEFAULT_CHANGE_WRITERS = 2
+DEFAULT_BATCH = 64
+DEFAULT_WRITERS = 2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -134,8 +134,8 @@ class OrderRepository:
         db: Database,
         *,
         on_publish: Callable[[], None] | None = None,
-        max_batch: int = DEFAULT_CHANGE_BATCH,
-        writers: int = DEFAULT_CHANGE_WRITERS,
+        max_batch: int = DEFAULT_BATCH,
+        writers: int = DEFAULT_WRITERS,
     ) -> None:
         """``on_publish`` runs after a commit that created deliveries (a worker's wake-up);
         ``max_batch`` and ``writers`` shape the group commits of :meth:`create` and
@@ -181,10 +181,7 @@ class OrderRepository:
             created_at=now,
             updated_at=now,
         )
-        stamps = Stamps(
-            status_at=occurred_at,
-            fields={name: occurred_at for name in PATCHABLE_FIELDS if name in _given(data)},
-        )
+        stamps = Stamps(status_at=occurred_at, fields=dict.fromkeys(_given(data), occurred_at))
         event = created_event(order, source, now=now)
         response = serde.dump(order)
         job = _CreateJob(

@@ -152,14 +152,6 @@ async def fetch_rows(
     return found
 
 
-async def insert_rows(
-    conn: Connection, table: str, columns: Columns, rows: Sequence[Sequence[Any]], tail: str = ""
-) -> int:
-    """Insert ``rows`` into ``columns`` of ``table``; returns how many were written (fewer
-    with ``tail`` ``ON CONFLICT DO NOTHING``)."""
-    return await execute_rows(conn, columns, rows, _insert(table, columns, tail))
-
-
 def _insert(table: str, columns: Columns, tail: str) -> str:
     # ``WHERE true`` keeps SQLite from reading ``ON CONFLICT`` as a join constraint.
     return f"INSERT INTO {table} ({columns.listed}) SELECT * FROM v WHERE true{tail}"
@@ -193,7 +185,8 @@ class Writes:
     def insert(
         self, table: str, columns: Columns, rows: Sequence[Sequence[Any]], tail: str = ""
     ) -> int:
-        """Add an insert of ``rows`` (as for :func:`insert_rows`); returns its index."""
+        """Add an insert of ``rows`` into ``columns`` of ``table``; ``tail`` may be ``ON
+        CONFLICT DO NOTHING`` (its count is then of the rows written). Returns its index."""
         return self.execute(columns, rows, _insert(table, columns, tail))
 
     async def run(self, conn: Connection) -> list[int]:
