@@ -46,6 +46,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
@@ -57,19 +58,28 @@ import uvloop
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
+from rampwire.delivery.records import (
+    ATTEMPT_ID_PREFIX,
+    Attempt,
+    Claimed,
+    DeliveryStatus,
+    Result,
+)
 from rampwire.delivery.sender import USER_AGENT
 from rampwire.delivery.ssrf import TargetPolicy
 from rampwire.delivery.worker import Worker, WorkerOptions
 from rampwire.dialects import standard
 from rampwire.endpoints import Endpoint, SigningSecret
 from rampwire.events import Source
+from rampwire.ids import new_id
 from rampwire.lifecycle import Change
 from rampwire.money import Crypto, Fee, FeeType, Money
 from rampwire.orders import OrderData, OrderStatus, References, Side
 from rampwire.repository import OrderRepository
+from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.settings import Secret
-from rampwire.storage import Database, migrate, open_database
+from rampwire.storage import Database, migrate, open_database, statistics
 from rampwire.types import utcnow
 
 RECEIVER = Path(__file__).with_name("_receiver.py")
@@ -101,6 +111,7 @@ class Config:
     slow_events: int = 0  # slow phase: events queued (0: per back-end)
     slow_concurrency: int = 2_048  # worker concurrency = endpoint max_in_flight, slow phase
     publisher: str = "auto"  # auto | inline | process
+    history: int = 20_000  # delivered orders in the database before the first phase
 
 
 # --- results --------------------------------------------------------------------------------
@@ -444,6 +455,93 @@ async def queue_orders(orders: OrderRepository, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+class Deliverer:
+    """A worker's storage work without HTTP: claim due deliveries, record each as answered
+    200, as :class:`~rampwire.delivery.sender.Sender` would log it."""
+
+    def __init__(self, db: Database, batch: int) -> None:
+        self._deliveries = DeliveryRepository(db)
+        self._batch = batch
+        self.transactions = 0
+
+    async def drain(self) -> int:
+        """Until nothing is due; returns the deliveries recorded."""
+        done = 0
+        deadline = time.monotonic() + PHASE_DEADLINE_S * 4
+        while time.monotonic() < deadline:
+            now = utcnow()
+            claimed = await self._deliveries.claim(
+                limit=self._batch, lease=timedelta(seconds=30), token=new_id("lease"), now=now
+            )
+            if not claimed:
+                return done
+            results = [_answered(c, now) for c in claimed]
+            await self._deliveries.record(results, now=utcnow(), disable_after=timedelta(days=5))
+            self.transactions += 2
+            done += len(claimed)
+        raise RuntimeError("deliveries still due after the deadline")
+
+
+def _answered(claimed: Claimed, now: datetime) -> Result:
+    headers = {
+        "webhook-id": claimed.event_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": "v1," + "A" * 44,
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+    attempt = Attempt(
+        id=new_id(ATTEMPT_ID_PREFIX),
+        delivery_id=claimed.id,
+        attempt=claimed.attempts + 1,
+        started_at=now,
+        duration_us=900,
+        request_url="http://127.0.0.1:9/hook",
+        request_headers=headers,
+        request_body=None,
+        response_status=200,
+        response_headers={"content-type": "text/plain", "content-length": "2"},
+        response_body="ok",
+        error_class=None,
+        error=None,
+    )
+    return Result(
+        claimed=claimed,
+        attempt=attempt,
+        status=DeliveryStatus.SUCCEEDED,
+        next_attempt_at=None,
+        succeeded=True,
+    )
+
+
+async def make_history(db: Database, box: SecretBox, orders: int) -> None:
+    """A database that has been running: ``orders`` orders made through the API's path, their
+    deliveries claimed and recorded as delivered (no HTTP), then, on PostgreSQL, ``ANALYZE``
+    as autovacuum would have run by then. Without it every phase measures a database in its
+    first minute, with no statistics yet (see ``rampwire.storage.statistics``)."""
+    if orders <= 0:
+        return
+    started = time.perf_counter()
+    endpoints = EndpointRepository(db, box)
+    endpoint = await make_endpoint(endpoints, "http://127.0.0.1:9/history", 256)
+    repository = OrderRepository(db)
+    left = orders
+
+    async def loop() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await create_order(repository)
+
+    await asyncio.gather(*(loop() for _ in range(64)))
+    await Deliverer(db, 256).drain()
+    await endpoints.delete(endpoint.id, now=utcnow())
+    if db.dialect == "postgresql":
+        async with db.connection() as conn:
+            await conn.execute("ANALYZE")
+    print(f"  history: {orders:,} delivered orders ({time.perf_counter() - started:.0f} s)")
+
+
 async def count_succeeded(db: Database, endpoint_id: str) -> int:
     async with db.connection() as conn:
         return int(
@@ -478,7 +576,8 @@ async def worker_running(db: Database, box: SecretBox, concurrency: int) -> Asyn
         options=WorkerOptions(concurrency=concurrency),
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop), name="bench-worker")
+    # as `rampwire worker` runs them (its sweeper has nothing to do here)
+    task = asyncio.gather(worker.run(stop), statistics.keep(db, stop))
     try:
         yield worker
     finally:
@@ -1226,6 +1325,7 @@ async def run(args: argparse.Namespace, config: Config) -> Report:
                         config=config,
                         report=report,
                     )
+                    await make_history(db, bench.box, config.history)
                     for phase in phases:
                         await phase(bench)
     finally:
@@ -1254,8 +1354,15 @@ def main() -> None:
         default=defaults.publish_tasks,
         help="sustained: concurrent API callers, each creating an order and changing it twice",
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=defaults.history,
+        help="delivered orders in the database before the first phase (0: a new database)",
+    )
     args = parser.parse_args()
     config = Config(
+        history=args.history,
         events=args.events,
         concurrency=args.concurrency,
         window=args.window,

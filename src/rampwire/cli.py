@@ -21,7 +21,7 @@ from .delivery.worker import Worker, WorkerOptions
 from .errors import RampwireError
 from .repository import KeyRepository, OrderRepository
 from .settings import Settings
-from .storage import Database, migrate
+from .storage import Database, migrate, statistics
 from .storage.database import redact
 from .sweeper import Sweeper
 from .types import utcnow
@@ -112,7 +112,7 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         sweeper = Sweeper(orders, settings.stuck_slas, interval_s=settings.sweep_interval_s)
         log.info("worker started on %s", redact(settings.database_url))
         with heap.settled():
-            await asyncio.gather(running.run(stop), sweeper.run(stop))
+            await asyncio.gather(running.run(stop), sweeper.run(stop), statistics.keep(db, stop))
         log.info("worker stopped")
 
     run_with_database(work, settings)

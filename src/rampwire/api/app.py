@@ -24,7 +24,7 @@ from ..repository.inbound import InboundRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
 from ..settings import Settings
-from ..storage import Database, migrate, open_database
+from ..storage import Database, migrate, open_database, statistics
 from ..sweeper import Sweeper
 from . import (
     authorization,
@@ -91,6 +91,7 @@ def create_app(
             running = [
                 asyncio.create_task(worker.run(stop), name="rampwire-worker"),
                 asyncio.create_task(sweeper.run(stop), name="rampwire-sweeper"),
+                asyncio.create_task(statistics.keep(database, stop), name="rampwire-statistics"),
             ]
         app.state.worker = worker
         try:

@@ -41,6 +41,7 @@ class GroupCommit(Generic[J, R]):
         self._writers = asyncio.Semaphore(writers)
         self._queue: deque[_Entry[J, R]] = deque()
         self._writing: set[asyncio.Task[None]] = set()
+        self.transactions = 0  # batches written, counting each retry of a failed batch's jobs
 
     async def submit(self, job: J) -> R:
         """Queue ``job`` and wait for its batch's commit: its result, or its error."""
@@ -67,6 +68,7 @@ class GroupCommit(Generic[J, R]):
 
     async def _write(self, batch: list[_Entry[J, R]]) -> None:
         """Settle every job of the batch: its result, or its own exception."""
+        self.transactions += 1
         try:
             outcomes = await self._write_batch([entry.job for entry in batch])
         except Exception as exc:

@@ -149,6 +149,11 @@ class OrderRepository:
             self._write_changes, max_batch=max_batch, writers=writers, log=log
         )
 
+    @property
+    def transactions(self) -> int:
+        """The transactions :meth:`create` and :meth:`change` have written (each a batch)."""
+        return self._creates.transactions + self._changes.transactions
+
     def published(self, made: int) -> None:
         """After the commit: wake this process's worker when deliveries were made."""
         if made and self._on_publish is not None:

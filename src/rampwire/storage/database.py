@@ -70,6 +70,10 @@ class Database(Protocol):
     def for_update(self) -> str:
         """``FOR UPDATE`` where row locks exist; empty on SQLite (its writer is single)."""
 
+    async def analyze_new_tables(self) -> list[str]:
+        """Give statistics to the tables that have grown without any (a new database, before
+        autovacuum's first pass); returns their names. See :mod:`.statistics`."""
+
 
 MAX_ROWS_PER_STATEMENT = 500  # on SQLite: rows times columns stays below its parameter limit
 

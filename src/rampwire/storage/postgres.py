@@ -12,6 +12,8 @@ from asyncpg.pool import PoolConnectionProxy
 from ..errors import StorageError
 from .database import Dialect, Row, redact
 
+# A table this big (in 8 KiB pages) without statistics is analyzed: see :mod:`.statistics`.
+UNANALYZED_PAGES = 16
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 10  # connections per process
 COMMAND_TIMEOUT_S = 30.0
@@ -99,6 +101,25 @@ class PostgresDatabase:
             raise StorageError("database is not open")
         async with self._pool.acquire() as conn, conn.transaction():
             yield PostgresConnection(conn)
+
+    async def analyze_new_tables(self) -> list[str]:
+        """``ANALYZE`` each table of the current schema that has never had statistics
+        (``reltuples`` -1, or 0 before PostgreSQL 14) and holds :data:`UNANALYZED_PAGES` pages
+        or more."""
+        analyzed: list[str] = []
+        async with self.connection() as conn:
+            tables = await conn.fetch(
+                "SELECT c.relname FROM pg_class c"
+                " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
+                " AND c.reltuples <= 0 AND pg_relation_size(c.oid) >= $1 * current_setting("
+                "'block_size')::bigint ORDER BY c.relname",
+                UNANALYZED_PAGES,
+            )
+            for row in tables:
+                name = row["relname"]
+                await conn.execute(f'ANALYZE "{name.replace(chr(34), chr(34) * 2)}"')
+                analyzed.append(name)
+        return analyzed
 
     @asynccontextmanager
     async def listen(self, channel: str, callback: Callable[[], None]) -> AsyncIterator[None]:

@@ -138,6 +138,10 @@ class SqliteDatabase:
                 except sqlite3.Error as exc:
                     raise StorageError(f"SQLite commit failed: {exc}") from exc
 
+    async def analyze_new_tables(self) -> list[str]:
+        """Nothing to do: SQLite plans a table without statistics as a large one, on its indexes."""
+        return []
+
     @asynccontextmanager
     async def listen(self, channel: str, callback: Callable[[], None]) -> AsyncIterator[None]:
         yield  # SQLite has no notifications: in-process wake-ups and polling do the work

@@ -1,0 +1,187 @@
+"""The database cost of the engine's writes on PostgreSQL: CPU of this process and of
+PostgreSQL per API create, per API change, and per delivery for a worker's claim and record.
+
+    .venv/bin/python bench/writes.py [--postgres-url URL] [--calls N] [--history N]
+                                     [--tasks 1,64] [--rounds R]
+
+A fresh database ``rampwire_bench_<random>`` (dropped at the end) gets ``--history`` delivered
+orders and ``ANALYZE`` (``bench/delivery.py``'s ``make_history``), then one subscribed
+endpoint. Then, for each number of concurrent callers and each of ``--rounds`` rounds: ``--calls``
+creates through ``OrderRepository.create``, then one change of each of those orders through
+``OrderRepository.change`` (``awaiting_payment`` → ``processing``): the API's code path
+without HTTP, each write with its timeline entry, its event and one delivery. Printed per
+call: wall time, this process's CPU and the CPU of the PostgreSQL backends serving the
+database (read from /proc), and the calls per transaction. Then ``deliver``: the deliveries
+those writes queued are claimed through ``DeliveryRepository.claim`` (``--claim`` at a time,
+the worker's batch size under load) and recorded as successful attempts, with the headers a
+real send logs, through ``DeliveryRepository.record``: a worker's storage work per delivery,
+without HTTP. The best round of each shape is printed last (the least disturbed by the
+machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import uvloop
+from delivery import (
+    PG_ADMIN_URL,
+    Deliverer,
+    _pid_cpu,
+    create_order,
+    fresh_database,
+    make_endpoint,
+    make_history,
+)
+
+from rampwire import heap
+from rampwire.crypto import SecretBox
+from rampwire.events import Source
+from rampwire.lifecycle import Change
+from rampwire.orders import OrderStatus
+from rampwire.repository import OrderRepository
+from rampwire.repository.endpoints import EndpointRepository
+from rampwire.storage import Database
+from rampwire.types import utcnow
+
+DEADLINE_S = 120.0  # no measured loop runs longer than this
+
+
+@dataclass(frozen=True)
+class Cost:
+    shape: str
+    tasks: int
+    calls: int
+    transactions: int
+    wall: float
+    own: float
+    postgres: float
+
+    def line(self) -> str:
+        per = 1e6 / max(self.calls, 1)
+        return (
+            f"{self.shape:<7} {self.tasks:>5} tasks  {self.calls / self.wall:>7,.0f} calls/s"
+            f"  wall {self.wall * per:>6,.0f} us  client CPU {self.own * per:>5,.0f} us"
+            f"  PostgreSQL CPU {self.postgres * per:>5,.0f} us"
+            f"  calls/transaction {self.calls / max(self.transactions, 1):>5.1f}"
+        )
+
+
+async def _backends_cpu(db: Database) -> float:
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        )
+    return sum(_pid_cpu(row["pid"]) for row in rows)
+
+
+async def measure(
+    db: Database,
+    shape: str,
+    tasks: int,
+    work: Callable[[], Awaitable[int]],
+    count_transactions: Callable[[], int],
+) -> Cost:
+    """``work`` run ``tasks`` times at once; each run returns the calls it made."""
+    transactions = count_transactions()
+    pg = await _backends_cpu(db)
+    own, wall = time.process_time(), time.perf_counter()
+    calls = sum(await asyncio.gather(*(work() for _ in range(tasks))))
+    wall, own = time.perf_counter() - wall, time.process_time() - own
+    return Cost(
+        shape=shape,
+        tasks=tasks,
+        calls=calls,
+        transactions=count_transactions() - transactions,
+        wall=wall,
+        own=own,
+        postgres=await _backends_cpu(db) - pg,
+    )
+
+
+def each(items: list[str], call: Callable[[str], Awaitable[None]]) -> Callable[[], Awaitable[int]]:
+    """A loop calling ``call`` on the next of ``items`` (shared by every loop) until none is
+    left; returns how many it took."""
+    queue = list(reversed(items))
+
+    async def loop() -> int:
+        done = 0
+        deadline = time.monotonic() + DEADLINE_S
+        while queue:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(queue)} calls left after {DEADLINE_S:.0f} s")
+            await call(queue.pop())
+            done += 1
+        return done
+
+    return loop
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with fresh_database("postgresql", args.postgres_url) as db:
+        box = SecretBox(b"\x07" * 32)
+        await make_history(db, box, args.history)
+        await make_endpoint(EndpointRepository(db, box), "http://127.0.0.1:9/hook", 256)
+        orders = OrderRepository(db)
+        deliverer = Deliverer(db, args.claim)
+        made: list[str] = []
+
+        async def create(_: str) -> None:
+            made.append((await create_order(orders))[0])
+
+        async def change(order_id: str) -> None:
+            now = utcnow()
+            await orders.change(
+                order_id,
+                Change(occurred_at=now, status=OrderStatus.PROCESSING),
+                source=Source(provider=None, provider_event="api", received_at=now),
+                strict=True,
+                now=now,
+            )
+
+        def writes() -> int:
+            return orders.transactions
+
+        def worker() -> int:
+            return deliverer.transactions
+
+        best: dict[tuple[str, int], Cost] = {}
+        for tasks in args.tasks:
+            for _ in range(args.rounds):
+                made = []
+                costs = [
+                    await measure(db, "create", tasks, each([""] * args.calls, create), writes),
+                    await measure(db, "change", tasks, each(made, change), writes),
+                    await measure(db, "deliver", 1, deliverer.drain, worker),
+                ]
+                for cost in costs:
+                    print(cost.line(), flush=True)
+                    key = (cost.shape, tasks)
+                    if key not in best or cost.postgres + cost.own < (
+                        best[key].postgres + best[key].own
+                    ):
+                        best[key] = cost
+        print("best round of each (least client + PostgreSQL CPU):")
+        for cost in best.values():
+            print(cost.line())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres-url", default=PG_ADMIN_URL)
+    parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument("--history", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--claim", type=int, default=64, help="deliveries per claim")
+    parser.add_argument("--tasks", type=lambda s: [int(n) for n in s.split(",")], default=[1, 64])
+    args = parser.parse_args()
+    with heap.settled():
+        uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
