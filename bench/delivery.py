@@ -4,7 +4,8 @@ PostgreSQL, through the real code paths (``OrderRepository`` to publish, ``Worke
     .venv/bin/python bench/delivery.py [--backend sqlite|postgresql|both]
 
 Phases, per back-end (one fresh database each: a temporary SQLite file, or a PostgreSQL database
-``rampwire_bench_<random>`` dropped at the end):
+``rampwire_bench_<random>`` dropped at the end, first given ``--history`` delivered orders and,
+on PostgreSQL, an ``ANALYZE``, so that it is measured as a database that has been running):
 
 1. drain: N orders created through ``OrderRepository.create`` with one subscribed endpoint and
    no worker running; then a real ``Worker`` starts and the clock runs until all N deliveries are

@@ -103,22 +103,23 @@ class PostgresDatabase:
             yield PostgresConnection(conn)
 
     async def analyze_new_tables(self) -> list[str]:
-        """``ANALYZE`` each table of the current schema that has never had statistics
-        (``reltuples`` -1, or 0 before PostgreSQL 14) and holds :data:`UNANALYZED_PAGES` pages
-        or more."""
+        """``ANALYZE`` each table of the current schema that holds :data:`UNANALYZED_PAGES`
+        pages or more and has never been analyzed or vacuumed (``reltuples`` -1 since
+        PostgreSQL 14; ``relpages`` 0 after an ``ANALYZE`` of it empty, and before 14). A table
+        emptied later keeps its ``relpages`` and is left to autovacuum."""
         analyzed: list[str] = []
         async with self.connection() as conn:
             tables = await conn.fetch(
-                "SELECT c.relname FROM pg_class c"
+                "SELECT c.relname, quote_ident(c.relname) AS quoted FROM pg_class c"
                 " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
-                " AND c.reltuples <= 0 AND pg_relation_size(c.oid) >= $1 * current_setting("
-                "'block_size')::bigint ORDER BY c.relname",
+                " AND (c.reltuples < 0 OR (c.reltuples = 0 AND c.relpages = 0))"
+                " AND pg_relation_size(c.oid) >= $1 * current_setting('block_size')::bigint"
+                " ORDER BY c.relname",
                 UNANALYZED_PAGES,
             )
             for row in tables:
-                name = row["relname"]
-                await conn.execute(f'ANALYZE "{name.replace(chr(34), chr(34) * 2)}"')
-                analyzed.append(name)
+                await conn.execute(f"ANALYZE {row['quoted']}")
+                analyzed.append(row["relname"])
         return analyzed
 
     @asynccontextmanager

@@ -1,7 +1,7 @@
 """Planner statistics for a new PostgreSQL database, until autovacuum takes over.
 
-PostgreSQL caches a generic plan for a prepared statement after its first executions, and
-keeps it until the statistics of a table it reads change. On a new database autovacuum's first
+After five executions of a prepared statement PostgreSQL may switch to a generic plan, which
+it keeps until the statistics of a table it reads change. On a new database autovacuum's first
 ``ANALYZE`` comes a minute or more after the first rows: a plan cached while ``deliveries`` was
 nearly empty (a sequential scan) stays while the table grows to thousands of rows. Traced in
 ``bench/delivery.py``'s sustained phase on a fresh database, the worker's claim ran as a
