@@ -200,6 +200,49 @@ def _machine_busy() -> tuple[float, float, float]:
     return (sum(values) - idle - steal) / _TICK, steal / _TICK, sum(values) / _TICK
 
 
+class PostgresCpu:
+    """CPU of the PostgreSQL backends serving a database (autovacuum's workers included) over
+    a measurement. Backends come and go (a publisher's pool closes; asyncpg's pool replaces a
+    connection after 50,000 queries): each is sampled every 0.25 s, one that connects meanwhile
+    counts from zero, and one that closes counts until its last sample. Nothing on SQLite
+    (it works in the caller's threads)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._sampler: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        self._last.update({row["pid"]: _pid_cpu(row["pid"]) for row in rows})
+
+    async def _sample_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            await self._sample()
+
+    async def start(self) -> None:
+        if self._db.dialect != "postgresql":
+            return
+        await self._sample()
+        self._start = dict(self._last)
+        self._sampler = asyncio.create_task(self._sample_loop())
+
+    async def stop(self) -> float:
+        """CPU seconds spent since :meth:`start`."""
+        if self._sampler is None:
+            return 0.0
+        self._sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sampler
+        await self._sample()
+        return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._last.items())
+
+
 class CpuMeter:
     """Where the CPU went during a measurement: this process (the worker, or the bare loop),
     the PostgreSQL backends serving this benchmark's database, the receivers, a publisher
@@ -209,34 +252,10 @@ class CpuMeter:
         self._db = bench.db
         self._receivers = [r.proc.pid for r in bench.receivers if r.proc is not None]
         self.extra = 0.0
-        self._pg_start: dict[int, float] = {}
-        self._pg_last: dict[int, float] = {}
-        self._sampler: asyncio.Task[None] | None = None
-
-    async def _backends(self) -> list[int]:
-        if self._db.dialect != "postgresql":
-            return []  # SQLite works in this process's threads
-        async with self._db.connection() as conn:
-            rows = await conn.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            )
-        return [row["pid"] for row in rows]
-
-    async def _sample(self) -> None:
-        """Backends come and go (a publisher's pool closes before the end): read them often."""
-        for pid in await self._backends():
-            self._pg_last[pid] = _pid_cpu(pid)
-
-    async def _sample_loop(self) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            await self._sample()
+        self._postgres = PostgresCpu(bench.db)
 
     async def __aenter__(self) -> CpuMeter:
-        await self._sample()
-        self._pg_start = dict(self._pg_last)
-        if self._db.dialect == "postgresql":
-            self._sampler = asyncio.create_task(self._sample_loop())
+        await self._postgres.start()
         self._rx = sum(_pid_cpu(pid) for pid in self._receivers)
         self._busy, self._steal, self._total = _machine_busy()
         self._own = time.process_time()
@@ -255,15 +274,7 @@ class CpuMeter:
         self.machine = (busy - self._busy) * scale
         self.steal = (steal - self._steal) * scale
         self.receivers = sum(_pid_cpu(pid) for pid in self._receivers) - self._rx
-        if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
-        await self._sample()
-        # backends that connected during the measurement count from zero
-        self.postgres = sum(
-            cpu - self._pg_start.get(pid, 0.0) for pid, cpu in self._pg_last.items()
-        )
+        self.postgres = await self._postgres.stop()
 
     def note(self) -> str:
         def share(seconds: float) -> str:
@@ -438,8 +449,8 @@ async def change_order(orders: OrderRepository, order_id: str, status: OrderStat
     return len(result.events)
 
 
-async def queue_orders(orders: OrderRepository, count: int) -> float:
-    """``count`` orders (one delivery each), ``CREATE_TASKS`` at a time; returns events/s."""
+async def queue_orders(orders: OrderRepository, count: int, tasks: int = CREATE_TASKS) -> float:
+    """``count`` orders (one delivery each), ``tasks`` at a time; returns events/s."""
     left = count
     deadline = time.monotonic() + 120
 
@@ -450,7 +461,7 @@ async def queue_orders(orders: OrderRepository, count: int) -> float:
             await create_order(orders)
 
     start = time.perf_counter()
-    await asyncio.gather(*(loop() for _ in range(CREATE_TASKS)))
+    await asyncio.gather(*(loop() for _ in range(tasks)))
     if left > 0:
         raise RuntimeError(f"queueing {count} orders did not finish in time")
     return count / (time.perf_counter() - start)
@@ -525,16 +536,7 @@ async def make_history(db: Database, box: SecretBox, orders: int) -> None:
     started = time.perf_counter()
     endpoints = EndpointRepository(db, box)
     endpoint = await make_endpoint(endpoints, "http://127.0.0.1:9/history", 256)
-    repository = OrderRepository(db)
-    left = orders
-
-    async def loop() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            await create_order(repository)
-
-    await asyncio.gather(*(loop() for _ in range(64)))
+    await queue_orders(OrderRepository(db), orders, tasks=64)
     await Deliverer(db, 256).drain()
     await endpoints.delete(endpoint.id, now=utcnow())
     if db.dialect == "postgresql":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import uvloop
 from delivery import (
     PG_ADMIN_URL,
     Deliverer,
-    _pid_cpu,
+    PostgresCpu,
     create_order,
     fresh_database,
     make_endpoint,
@@ -70,47 +69,6 @@ class Cost:
             f"  PostgreSQL CPU {self.postgres * per:>5,.0f} us"
             f"  calls/transaction {self.calls / max(self.transactions, 1):>5.1f}"
         )
-
-
-async def _backends_cpu(db: Database) -> dict[int, float]:
-    """CPU seconds of each client backend serving this database (not autovacuum's workers,
-    which come and go: their work is PostgreSQL's, later, and is not counted here)."""
-    async with db.connection() as conn:
-        rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND backend_type = 'client backend'"
-        )
-    return {row["pid"]: _pid_cpu(row["pid"]) for row in rows}
-
-
-class PostgresCpu:
-    """CPU of the client backends over a measurement. asyncpg's pool replaces a connection after
-    50,000 queries, so backends come and go: each is sampled every 0.1 s, and one that closes
-    counts until its last sample."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._start: dict[int, float] = {}
-        self._last: dict[int, float] = {}
-        self._sampler: asyncio.Task[None] | None = None
-
-    async def _sample_loop(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            self._last.update(await _backends_cpu(self._db))
-
-    async def start(self) -> None:
-        self._start = await _backends_cpu(self._db)
-        self._last = dict(self._start)
-        self._sampler = asyncio.create_task(self._sample_loop())
-
-    async def stop(self) -> float:
-        assert self._sampler is not None
-        self._sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sampler
-        self._last.update(await _backends_cpu(self._db))
-        return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._last.items())
 
 
 async def measure(
