@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from .repository import KeyRepository, OrderRepository
 from .settings import Settings
 from .storage import Database, migrate, statistics
 from .storage.database import redact
+from .supervisor import Supervisor
 from .sweeper import Sweeper
 from .types import utcnow
 
@@ -79,8 +81,14 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     click.echo(f"API docs: {url}/docs")
     if token is not None:
         click.echo(f"admin API key (shown once, keep it): {token}")
+    fatal: list[bool] = []
+
+    def stop_serving() -> None:  # a background task cannot recover: stop, exit non-zero
+        fatal.append(True)
+        server.should_exit = True
+
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, on_fatal=stop_serving),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -89,7 +97,10 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         access_log=settings.log_level == "DEBUG",
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    server.run()
+    if fatal:
+        raise click.ClickException("a background task failed repeatedly; see the log above")
 
 
 @main.command()
@@ -111,8 +122,14 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         orders = OrderRepository(db, on_publish=running.wake)
         sweeper = Sweeper(orders, settings.stuck_slas, interval_s=settings.sweep_interval_s)
         log.info("worker started on %s", redact(settings.database_url))
+        supervisor = Supervisor(stop)
         with heap.settled():
-            await asyncio.gather(running.run(stop), sweeper.run(stop), statistics.keep(db, stop))
+            supervisor.start("worker", running.run)
+            supervisor.start("sweeper", sweeper.run)
+            supervisor.start("statistics", functools.partial(statistics.keep, db))
+            await supervisor.wait()
+        if supervisor.failed.is_set():
+            raise RampwireError("a background task failed repeatedly; see the log above")
         log.info("worker stopped")
 
     run_with_database(work, settings)

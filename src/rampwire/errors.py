@@ -6,6 +6,7 @@ as RFC 9457 problem documents by :mod:`rampwire.api.problems`::
 
     RampwireError
     ├── StorageError                  database or migration failure (500, never user-caused)
+    │   └── DatabaseUnavailable       the database cannot be reached now (503, Retry-After)
     └── ClientError                   something the caller can fix (4xx)
         ├── BadRequest                400
         ├── Unauthorized              401
@@ -34,6 +35,10 @@ class RampwireError(Exception):
 
 class StorageError(RampwireError):
     """The database failed."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached right now; nothing was written, try again shortly."""
 
 
 class ClientError(RampwireError):

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from .errors import StorageError
+from .errors import DatabaseUnavailable, StorageError
 from .orders import OrderStatus
 from .repository.orders import OrderRepository
 from .types import utcnow
@@ -61,6 +61,8 @@ class Sweeper:
                 return
             try:
                 found = await self.sweep()
+            except DatabaseUnavailable as exc:
+                log.warning("the stuck-order sweep could not run: %s; trying again next time", exc)
             except StorageError:
                 log.exception("the stuck-order sweep failed; trying again next time")
             else:

@@ -4,7 +4,8 @@ database and builds the repositories."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -25,6 +26,7 @@ from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
 from ..settings import Settings
 from ..storage import Database, migrate, open_database, statistics
+from ..supervisor import Supervisor
 from ..sweeper import Sweeper
 from . import (
     authorization,
@@ -44,11 +46,22 @@ def _nothing() -> None:
     """No worker in this process: other processes pick work up (NOTIFY, or polling)."""
 
 
+async def _on_failure(supervisor: Supervisor, on_fatal: Callable[[], None]) -> None:
+    await supervisor.failed.wait()
+    on_fatal()
+
+
 def create_app(
-    settings: Settings, *, db: Database | None = None, worker_options: WorkerOptions | None = None
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    worker_options: WorkerOptions | None = None,
+    on_fatal: Callable[[], None] = _nothing,
 ) -> FastAPI:
     """The API. With ``db`` given, the caller owns it (opened and migrated); otherwise the
-    lifespan opens one from ``settings.database_url`` and migrates it."""
+    lifespan opens one from ``settings.database_url`` and migrates it. ``on_fatal`` is called
+    when a background task cannot recover (:class:`~rampwire.supervisor.Supervisor`): the
+    server should stop, and its process exit non-zero."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,23 +96,24 @@ def create_app(
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         app.state.authorizer = AuthorizationClient(session=session)
         stop = asyncio.Event()
-        running = []
+        supervisor = Supervisor(stop)
         if worker is not None:
             sweeper = Sweeper(
                 app.state.orders, settings.stuck_slas, interval_s=settings.sweep_interval_s
             )
-            running = [
-                asyncio.create_task(worker.run(stop), name="rampwire-worker"),
-                asyncio.create_task(sweeper.run(stop), name="rampwire-sweeper"),
-                asyncio.create_task(statistics.keep(database, stop), name="rampwire-statistics"),
-            ]
+            supervisor.start("worker", worker.run)
+            supervisor.start("sweeper", sweeper.run)
+            supervisor.start("statistics", functools.partial(statistics.keep, database))
         app.state.worker = worker
+        app.state.supervisor = supervisor
+        fatal = asyncio.create_task(_on_failure(supervisor, on_fatal), name="rampwire-fatal")
         try:
             with heap.settled():
                 yield
         finally:
             stop.set()
-            await asyncio.gather(*running)
+            fatal.cancel()
+            await supervisor.wait()
             app.state.ingestor.close()
             await session.close()
             if db is None:

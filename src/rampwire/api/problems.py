@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ClientError
+from ..errors import ClientError, DatabaseUnavailable
 
 log = logging.getLogger("rampwire.api")
 
@@ -34,7 +34,10 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Invalid request",
     500: "Internal server error",
+    503: "Service unavailable",
 }
+
+UNAVAILABLE_RETRY_AFTER_S = 2  # a database outage: when a client may try again
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
@@ -70,6 +73,18 @@ def client_problem(exc: ClientError, path: str) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return problem(
         exc.status, exc.code, exc.message, instance=path, headers=headers, **exc.extensions
+    )
+
+
+def unavailable_problem(exc: DatabaseUnavailable, path: str) -> Response:
+    """The database cannot be reached: 503, nothing was written, try again shortly."""
+    log.warning("%s: %s", path, exc.message)
+    return problem(
+        503,
+        "database_unavailable",
+        "the database cannot be reached right now; nothing was written, try again shortly",
+        instance=path,
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
     )
 
 
@@ -121,11 +136,15 @@ def install(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        return unavailable_problem(cast(DatabaseUnavailable, exc), request.url.path)
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
 
     app.add_exception_handler(ClientError, client_error)
+    app.add_exception_handler(DatabaseUnavailable, unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -1,12 +1,19 @@
 """The worker: claims due deliveries under a lease, sends them concurrently, records results in
 batches, and wakes on new work without a polling delay.
 
-Side tasks, supervised together: the *claimer* (claims up to the free capacity plus a claim-ahead
-reserve, :data:`CLAIM_AHEAD`), the *recorder* (writes attempt results in batches), and on
-PostgreSQL the *listener* (``LISTEN rampwire_deliveries``). In-process publishers call
-:meth:`Worker.wake`. A send task starts for each claimed delivery as soon as a slot is free: a
-finished send starts the next one from the reserve at once, and the claimer tops the reserve up
-in the background, so the slots do not idle while a claim is in flight.
+Side tasks, run together: the *claimer* (claims up to the free capacity plus a claim-ahead
+reserve, :data:`CLAIM_AHEAD`), the *recorder* (writes attempt results in batches), the *renewer*
+(extends the leases of what this worker holds every third of a lease, so leases are short and a
+dead worker's deliveries move on in seconds), and on PostgreSQL the *listener* (``LISTEN
+rampwire_deliveries``, re-opened whenever it is lost). In-process publishers call
+:meth:`Worker.wake`. Claimed deliveries wait in one queue per endpoint
+(:class:`~rampwire.delivery.scheduler.Scheduler`): a send starts for an endpoint with a free
+in-flight slot, endpoints taking turns, so a slow or hanging endpoint occupies only its own slots.
+A finished send starts the next one at once, and the claimer tops the reserve up in the
+background, so the slots do not idle while a claim is in flight.
+
+A database that cannot be reached does not stop the worker: claims, records and renewals wait
+and try again with backoff (logged once per outage), and :meth:`Worker.health` says what fails.
 
 On stop, the claimer stops, deliveries still in the reserve are given back (due again at once),
 sends in flight get :data:`SHUTDOWN_TIMEOUT_S` to finish, and the recorder writes what is left; a
@@ -18,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -35,10 +41,12 @@ from ..repository.deliveries import NOTIFY_CHANNEL, DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..storage import Database
+from ..storage.database import Listening
 from ..types import utcnow
 from .limits import EndpointLimiter
 from .records import Claimed, Result
 from .retry import policy_from_json
+from .scheduler import Scheduler
 from .sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
 from .ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 
@@ -48,7 +56,10 @@ DEFAULT_CONCURRENCY = 512  # sends in flight per worker process
 CLAIM_BATCH = 500  # deliveries claimed per query, at most
 CLAIM_AHEAD = 1.0  # deliveries claimed beyond the free slots, as a share of the concurrency
 CLAIM_SPACING_S = 0.003  # claims start at least this far apart: wake-ups in between coalesce
-LEASE = timedelta(seconds=60)  # a claimed delivery is someone else's again after this
+LEASE = timedelta(seconds=10)  # a claimed delivery not renewed is someone else's after this
+RENEWALS_PER_LEASE = 3  # held leases are extended this many times per lease
+RETRY_MIN_S = 0.2  # a failing claim, record or renewal waits this long, doubled each time
+RETRY_MAX_S = 5.0  # ... up to this
 POLL_INTERVAL_S = 0.5  # fallback when no wake-up arrives (due retries, other processes)
 RECORD_BATCH = 500  # results written per transaction, at most
 RECORD_LINGER_S = 0.005  # a lone result waits this long for others to share its transaction
@@ -56,7 +67,6 @@ ENDPOINT_CACHE_S = 2.0  # how long an endpoint's settings are reused
 ENDPOINT_REFRESH_S = 0.5  # an entry this close to expiry is reloaded in the background
 SHUTDOWN_TIMEOUT_S = 20.0
 DISABLE_AFTER = timedelta(days=5)  # no success for this long disables an endpoint
-_SLOT_WAIT_S = LEASE.total_seconds() - TOTAL_TIMEOUT_S - 10  # after the claim: give it back
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +77,29 @@ class WorkerOptions:
     lease: timedelta = LEASE
     connect_timeout_s: float = CONNECT_TIMEOUT_S
     total_timeout_s: float = TOTAL_TIMEOUT_S
+
+
+class Backoff:
+    """A failing side task's waits, and its one log line per outage."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.error: str | None = None  # while failing: why
+        self._delay = RETRY_MIN_S
+
+    def failed(self, exc: BaseException) -> float:
+        """Note a failure; returns how long to wait before the next try."""
+        if self.error is None:
+            log.warning("%s failed: %s; trying again", self.what, exc)
+        self.error = str(exc) or type(exc).__name__
+        delay, self._delay = self._delay, min(self._delay * 2, RETRY_MAX_S)
+        return delay
+
+    def succeeded(self) -> None:
+        if self.error is not None:
+            log.info("%s works again", self.what)
+        self.error = None
+        self._delay = RETRY_MIN_S
 
 
 class Worker:
@@ -87,11 +120,12 @@ class Worker:
         self._capacity = asyncio.Event()
         self._results: asyncio.Queue[Result] = asyncio.Queue()
         self._outstanding: set[asyncio.Task[None]] = set()
-        # claimed, not started yet: (delivery, loop time of its claim)
-        self._reserve: deque[tuple[Claimed, float]] = deque()
         concurrency = self._options.concurrency
         self._ahead = min(CLAIM_BATCH, max(1, int(concurrency * CLAIM_AHEAD)))
         self._claim_at_least = max(1, self._ahead // 2)  # while busy: no tiny claims
+        # claimed, not started yet, one queue per endpoint
+        self._scheduler = Scheduler(limit=concurrency + self._ahead)
+        self._held: dict[str, Claimed] = {}  # claimed and not yet recorded: leases to renew
         self._sender: Sender | None = None  # while running
         self._targets: Loaded[str, Target | str | None] = Loaded(
             self._lookup,
@@ -103,6 +137,10 @@ class Worker:
         self._limiters: dict[str, EndpointLimiter] = {}
         self._policy = policy
         self._token_prefix = new_id("lease")
+        self._claiming = Backoff("claiming deliveries")
+        self._recording = Backoff("recording delivery results")
+        self._renewing = Backoff("renewing leases")
+        self._listening: Listening | None = None
         self.claims = 0  # claim queries made, for tests and benchmarks
         self.record_batches = 0  # record transactions attempted, for tests and benchmarks
         self.sent = 0  # attempts made, for tests and benchmarks
@@ -110,6 +148,18 @@ class Worker:
     def wake(self) -> None:
         """New work was committed: claim now instead of at the next poll."""
         self._wake.set()
+
+    def health(self) -> dict[str, str]:
+        """What works and what fails, for readiness: ``"ok"`` or why not."""
+        checks = {
+            "claims": self._claiming.error,
+            "records": self._recording.error,
+            "leases": self._renewing.error,
+        }
+        listening = self._listening
+        if listening is not None and not listening.connected:
+            checks["notifications"] = listening.error or "connecting"
+        return {name: "ok" if error is None else error for name, error in checks.items()}
 
     async def run(self, stop: asyncio.Event) -> None:
         connector = GuardedConnector(
@@ -120,9 +170,13 @@ class Worker:
                 total=self._options.total_timeout_s, connect=self._options.connect_timeout_s
             )
             self._sender = Sender(session, timeout=timeout, is_forbidden=is_forbidden_target)
-            recorder = asyncio.create_task(self._record_loop(), name="rampwire-recorder")
+            side = [
+                asyncio.create_task(self._record_loop(), name="rampwire-recorder"),
+                asyncio.create_task(self._renew_loop(), name="rampwire-renewer"),
+            ]
             try:
-                async with self._db.listen(NOTIFY_CHANNEL, self.wake):
+                async with self._db.listen(NOTIFY_CHANNEL, self.wake) as listening:
+                    self._listening = listening
                     await self._claim_loop(stop)
                     self._sender = None  # no more sends start, not even from the reserve
                     await self._give_back()
@@ -131,17 +185,30 @@ class Worker:
                         for task in late:
                             task.cancel()
                         await asyncio.gather(*late, return_exceptions=True)
-                await self._results.join()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                        await self._results.join()
             finally:
                 self._sender = None
-                recorder.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await recorder
+                self._listening = None
+                for task in [*side, *self._outstanding]:
+                    task.cancel()
+                await asyncio.gather(*side, *self._outstanding, return_exceptions=True)
+                # A run that failed leaves its leases to expire: another run claims them again.
+                self._scheduler.reset()
+                self._held.clear()
                 self._targets.close()
 
     def _room(self) -> int:
-        """How many more deliveries may be claimed: free slots plus the reserve's free places."""
-        return self._options.concurrency + self._ahead - len(self._outstanding) - len(self._reserve)
+        """How many more deliveries may be claimed: free slots plus the reserve's free places.
+        Deliveries queued for endpoints with no free slot do not count: claims skip those
+        endpoints (:meth:`Scheduler.rooms`), and they must not hold the others up."""
+        return (
+            self._options.concurrency
+            + self._ahead
+            - len(self._outstanding)
+            - self._scheduler.startable()
+        )
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         watcher = asyncio.create_task(self._watch(stop), name="rampwire-stop")
@@ -150,7 +217,7 @@ class Worker:
         try:
             while not stop.is_set():
                 room = self._room()
-                if room < self._claim_at_least and self._reserve:
+                if room < self._claim_at_least and self._scheduler.queued:
                     # Busy: the reserve keeps the slots full; claim once a batch is worth it.
                     self._capacity.clear()
                     await self._capacity.wait()
@@ -159,18 +226,23 @@ class Worker:
                 if (gap := claimed_at + CLAIM_SPACING_S - loop.time()) > 0:
                     await asyncio.sleep(gap)
                 self._wake.clear()
-                wanted = min(room, CLAIM_BATCH)  # >= 1: with an empty reserve, room >= _ahead
+                wanted = max(1, min(room, CLAIM_BATCH))
                 claimed_at = loop.time()
+                wait = self._options.poll_interval_s
                 try:
                     claimed = await self._claim(wanted)
-                except StorageError:
-                    log.exception("claiming deliveries failed; retrying")
+                except StorageError as exc:
+                    wait = self._claiming.failed(exc)
                     claimed = []
-                self._reserve.extend((item, claimed_at) for item in claimed)
+                else:
+                    self._claiming.succeeded()
+                for item in claimed:
+                    self._held[item.id] = item
+                self._scheduler.push(claimed)
                 self._start()
                 if len(claimed) < wanted:
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._options.poll_interval_s):
+                        async with asyncio.timeout(wait):
                             await self._wake.wait()
         finally:
             watcher.cancel()
@@ -183,66 +255,101 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[Claimed]:
         self.claims += 1
+        rooms = self._scheduler.rooms()
         return await self._deliveries.claim(
             limit=limit,
             lease=self._options.lease,
             token=f"{self._token_prefix}.{self.claims}",
             now=utcnow(),
+            full=rooms.full,
+            rooms=rooms.rooms,
+            default_room=rooms.default,
         )
 
     def _start(self) -> None:
-        """Start sends from the reserve while slots are free."""
+        """Start sends while slots are free, endpoints taking turns."""
         sender = self._sender
         if sender is None:
             return
         concurrency = self._options.concurrency
-        while self._reserve and len(self._outstanding) < concurrency:
-            claimed, at = self._reserve.popleft()
-            task = asyncio.create_task(self._deliver(sender, claimed, at))
+        while len(self._outstanding) < concurrency:
+            claimed = self._scheduler.next()
+            if claimed is None:
+                return
+            task = asyncio.create_task(self._deliver(sender, claimed))
             self._outstanding.add(task)
             task.add_done_callback(self._done)
 
     async def _give_back(self) -> None:
         """Stopping: the reserve's deliveries are due again at once, for any worker."""
-        if not self._reserve:
+        claimed = self._scheduler.drain()
+        if not claimed:
             return
-        claimed = [item for item, _ in self._reserve]
-        self._reserve.clear()
         try:
             await self._deliveries.release(claimed, now=utcnow())
         except StorageError:
             log.exception("giving back %d leases failed; they expire", len(claimed))
+        for item in claimed:
+            self._held.pop(item.id, None)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._outstanding.discard(task)
         self._start()
-        if self._room() >= self._claim_at_least or not self._reserve:
+        if self._room() >= self._claim_at_least or not self._scheduler.queued:
             self._capacity.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("a send task failed", exc_info=task.exception())
 
-    async def _deliver(self, sender: Sender, claimed: Claimed, claimed_at: float) -> None:
+    async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
+        try:
+            result = await self._attempt(sender, claimed)
+        except StorageError as exc:
+            # Its lease expires and the delivery is claimed again; nothing was sent.
+            log.warning("delivery %s not sent: %s", claimed.id, exc)
+            result = None
+        finally:
+            self._scheduler.finished(claimed.endpoint_id)
+        if result is None:
+            self._held.pop(claimed.id, None)
+        else:
+            self.sent += 1
+            await self._results.put(result)
+
+    async def _attempt(self, sender: Sender, claimed: Claimed) -> Result | None:
         target = await self._target(claimed.endpoint_id)
         if isinstance(target, str) or target is None:
             reason = target or "endpoint disabled"
             await self._deliveries.cancel_claimed([claimed], reason=reason, now=utcnow())
-            return
+            return None
         limiter = self._limiter(claimed.endpoint_id, target)
-        deadline = claimed_at + _SLOT_WAIT_S  # from the claim: the send still ends in the lease
-        acquired = asyncio.get_running_loop().time() < deadline and limiter.try_acquire()
-        if not acquired:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await limiter.acquire()
-            except TimeoutError:
-                await self._deliveries.release([claimed], now=utcnow())
-                return
+        if not limiter.try_acquire():
+            await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
-            result = await sender.attempt(claimed, target)
+            return await sender.attempt(claimed, target)
         finally:
             limiter.release()
-        self.sent += 1
-        await self._results.put(result)
+
+    async def _renew_loop(self) -> None:
+        """Every third of a lease: extend the leases of what this worker holds. A delivery whose
+        lease was lost meanwhile (expired during an outage and claimed again, or replayed) is
+        dropped from the queues unsent."""
+        lease = self._options.lease
+        every = lease.total_seconds() / RENEWALS_PER_LEASE
+        while True:
+            await asyncio.sleep(every)
+            held = list(self._held.values())
+            try:
+                renewed = await self._deliveries.renew(held, until=utcnow() + lease)
+            except StorageError as exc:
+                await asyncio.sleep(max(0.0, self._renewing.failed(exc) - every))
+                continue
+            self._renewing.succeeded()
+            lost = {c.id for c in held if c.id not in renewed and c.id in self._held}
+            if lost:
+                dropped = self._scheduler.remove(lost)
+                for item in dropped:
+                    self._held.pop(item.id, None)
+                log.info("%d leases lost; %d queued deliveries dropped", len(lost), len(dropped))
 
     async def _target(self, endpoint_id: str) -> Target | str | None:
         """The endpoint's send settings; None when it is gone or disabled, a reason when its
@@ -293,6 +400,8 @@ class Worker:
         )
 
     def _limiter(self, endpoint_id: str, target: Target) -> EndpointLimiter:
+        if self._scheduler.slots(endpoint_id) != target.max_in_flight:
+            self._scheduler.set_slots(endpoint_id, target.max_in_flight)
         found = self._limiters.get(endpoint_id)
         if found is None or not found.same_settings(target.max_in_flight, target.rate_limit):
             found = self._limiters[endpoint_id] = EndpointLimiter(
@@ -307,34 +416,34 @@ class Worker:
                 await asyncio.sleep(RECORD_LINGER_S)
             while len(batch) < RECORD_BATCH and not self._results.empty():
                 batch.append(self._results.get_nowait())
-            self.record_batches += 1
             try:
                 published = await self._record(batch)
             except Exception:  # the loop must outlive any one batch; leases expire and retry
                 log.exception("recording %d results failed", len(batch))
                 published = 0
             finally:
-                for _ in batch:
+                for result in batch:
+                    self._held.pop(result.claimed.id, None)
                     self._results.task_done()
             if published:
                 self.wake()
 
     async def _record(self, batch: list[Result]) -> int:
-        for delay in (0.1, 0.5, 2.0, None):
+        """Write the batch, trying again while the database is unavailable: the leases are
+        renewed meanwhile, and a result whose lease was lost is fenced off by its token."""
+        while True:
+            self.record_batches += 1
             try:
                 events = await self._deliveries.record(
                     batch, now=utcnow(), disable_after=self._options.disable_after
                 )
-            except StorageError:
-                if delay is None:
-                    log.exception("could not record %d results; they will be retried", len(batch))
-                    return 0
-                await asyncio.sleep(delay)
+            except StorageError as exc:
+                await asyncio.sleep(self._recording.failed(exc))
                 continue
+            self._recording.succeeded()
             for event in events:
                 log.warning("endpoint disabled: %s", event.payload.decode())
             for result in batch:
                 if result.disable_endpoint:
                     self._forget(result.claimed.endpoint_id)
             return len(events)
-        return 0

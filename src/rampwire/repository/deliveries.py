@@ -10,7 +10,7 @@ concurrent workers apart; on SQLite the single write transaction does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from ..errors import NotFound
 from ..events import Event, endpoint_disabled_event
 from ..ids import new_id
 from ..storage import Connection, Database, Row
-from ..storage.database import Columns, Where, Writes, from_us, to_us
+from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
 from .endpoints import cancel_waiting
 
 _DELIVERY = (
@@ -44,13 +44,24 @@ _ATTEMPT = (
 )
 
 # Claiming. A delivery of a per-order FIFO endpoint is due only once no earlier delivery of its
-# order to that endpoint waits. $1 lease end, $2 lease token, $3 now, $4 how many at most.
-_DUE = (
-    "SELECT d.id FROM deliveries d WHERE d.next_attempt_at <= $3"
+# order to that endpoint waits. The due deliveries of endpoints that may take more (not in the
+# full list) are locked, oldest first, up to the claim's limit; of those, each endpoint gets at
+# most its room (the worker's fair share: :class:`~rampwire.delivery.scheduler.Rooms`), so one
+# endpoint's backlog cannot take a whole claim. $1 lease end, $2 lease token, $3 now, $4 how many
+# at most, $5 the full endpoints, $6 their rooms (text[] and int[] on PostgreSQL, one JSON object
+# on SQLite), $7 (or $6 on SQLite) every other endpoint's room.
+_CANDIDATES = (
+    "SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d"
+    " WHERE d.next_attempt_at <= $3 AND {not_full}"
     " AND (d.fifo_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
     "  WHERE p.fifo_key = d.fifo_key AND p.fifo_seq < d.fifo_seq"
     "  AND p.next_attempt_at IS NOT NULL))"
     " ORDER BY d.next_attempt_at LIMIT $4"
+)
+_SHARED = (
+    "SELECT c.id FROM (SELECT c.id, c.endpoint_id, row_number() OVER"
+    " (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at) AS n FROM ({candidates}) c) c"
+    " LEFT JOIN {rooms} ON r.endpoint_id = c.endpoint_id WHERE c.n <= COALESCE(r.room, {default})"
 )
 _LEASE = "UPDATE deliveries SET next_attempt_at = $1, lease_token = $2"
 _CLAIMED = "id, endpoint_id, event_id, event_type, attempts"
@@ -58,8 +69,14 @@ _CLAIMED = "id, endpoint_id, event_id, event_type, attempts"
 # whatever the table's statistics say (``id IN (subquery)`` is planned as a join, and with missing
 # or stale statistics as a sequential scan of all deliveries); the payloads come back in the same
 # statement, one index lookup per row.
+_DUE_POSTGRESQL = _SHARED.format(
+    candidates=_CANDIDATES.format(not_full="NOT (d.endpoint_id = ANY($5::text[]))")
+    + " FOR UPDATE SKIP LOCKED",
+    rooms="unnest($6::text[], $7::int[]) AS r(endpoint_id, room)",
+    default="$8",
+)
 _CLAIM_POSTGRESQL = (
-    f"WITH claimed AS ({_LEASE} WHERE id = ANY(ARRAY({_DUE} FOR UPDATE SKIP LOCKED))"
+    f"WITH claimed AS ({_LEASE} WHERE id = ANY(ARRAY({_DUE_POSTGRESQL}))"
     f" RETURNING {_CLAIMED})"
     f" SELECT {_CLAIMED}, (SELECT e.payload FROM events e WHERE e.id = claimed.event_id)"
     " AS payload FROM claimed"
@@ -67,8 +84,22 @@ _CLAIM_POSTGRESQL = (
 # SQLite: no row locks (the write transaction is single), no arrays, no RETURNING inside a CTE.
 # The payloads are fetched with one statement shape whatever the number of events: the ids go
 # in as one JSON array.
-_CLAIM_SQLITE = f"{_LEASE} WHERE id IN ({_DUE}) RETURNING {_CLAIMED}"
+_DUE_SQLITE = _SHARED.format(
+    candidates=_CANDIDATES.format(
+        not_full="d.endpoint_id NOT IN (SELECT value FROM json_each($5))"
+    ),
+    rooms="(SELECT key AS endpoint_id, value AS room FROM json_each($6)) r",
+    default="$7",
+)
+_CLAIM_SQLITE = f"{_LEASE} WHERE id IN ({_DUE_SQLITE}) RETURNING {_CLAIMED}"
 _PAYLOADS_SQLITE = "SELECT id, payload FROM events WHERE id IN (SELECT value FROM json_each($1))"
+# Renewing leases: each (id, token) pair still held gets a new lease end; returns the ids renewed.
+_HELD = Columns.of("id text, lease_token text, until bigint")
+_RENEW = (
+    "UPDATE deliveries SET next_attempt_at = v.until FROM v"
+    " WHERE deliveries.id = v.id AND deliveries.lease_token = v.lease_token"
+    " RETURNING deliveries.id"
+)
 
 
 NOTIFY_CHANNEL = "rampwire_deliveries"  # PostgreSQL: workers LISTEN; new deliveries NOTIFY
@@ -242,16 +273,30 @@ class DeliveryRepository:
         self._db = db
 
     async def claim(
-        self, *, limit: int, lease: timedelta, token: str, now: datetime
+        self,
+        *,
+        limit: int,
+        lease: timedelta,
+        token: str,
+        now: datetime,
+        full: Sequence[str] = (),
+        rooms: Mapping[str, int] | None = None,
+        default_room: int | None = None,
     ) -> list[Claimed]:
-        """Up to ``limit`` due deliveries, leased to ``token`` until ``now + lease``."""
-        args = (to_us(now + lease), token, to_us(now), limit)
+        """Up to ``limit`` due deliveries, leased to ``token`` until ``now + lease``: none for the
+        endpoints in ``full``, at most ``rooms[endpoint]`` (else ``default_room``, else
+        ``limit``) for each other endpoint."""
+        rooms = rooms or {}
+        default = limit if default_room is None else default_room
+        args: tuple[Any, ...] = (to_us(now + lease), token, to_us(now), limit)
         if self._db.dialect == "postgresql":
+            args += (list(full), list(rooms), list(rooms.values()), default)
             # One statement, so no explicit transaction: its row locks last as long as it does.
             async with self._db.connection() as conn:
                 rows = await conn.fetch(_CLAIM_POSTGRESQL, *args)
             payloads = {row["event_id"]: row["payload"] for row in rows}
         else:
+            args += (serde.to_json(list(full)).decode(), serde.to_json(rooms).decode(), default)
             async with self._db.transaction() as conn:
                 rows = await conn.fetch(_CLAIM_SQLITE, *args)
                 if not rows:
@@ -273,6 +318,18 @@ class DeliveryRepository:
             )
             for row in rows
         ]
+
+    async def renew(self, held: Sequence[Claimed], *, until: datetime) -> set[str]:
+        """Extend the leases of ``held`` to ``until``; returns the ids still held (a lease that
+        expired and was claimed again, or whose delivery was replayed, is not renewed)."""
+        if not held:
+            return set()
+        until_us = to_us(until)
+        async with self._db.transaction() as conn:
+            rows = await fetch_rows(
+                conn, _HELD, [(c.id, c.lease_token, until_us) for c in held], _RENEW
+            )
+        return {row["id"] for row in rows}
 
     async def release(self, claimed: Sequence[Claimed], *, now: datetime) -> None:
         """Give leases back unsent: the deliveries are due again at once."""

@@ -46,6 +46,14 @@ class Connection(Protocol):
         """Run several statements, inside the current transaction."""
 
 
+@dataclass(slots=True)
+class Listening:
+    """The state of a :meth:`Database.listen`: for readiness and logs."""
+
+    connected: bool = False
+    error: str | None = None  # why it is not connected, while it is not
+
+
 class Database(Protocol):
     dialect: Dialect
     url: str
@@ -62,9 +70,11 @@ class Database(Protocol):
 
     def listen(
         self, channel: str, callback: Callable[[], None]
-    ) -> AbstractAsyncContextManager[None]:
+    ) -> AbstractAsyncContextManager[Listening]:
         """Call ``callback`` on each notification on ``channel`` while the context is open
-        (PostgreSQL LISTEN); a no-op where the back-end has no notifications."""
+        (PostgreSQL LISTEN, re-opened after a lost connection, with one ``callback`` on
+        return since notifications may have been missed); a no-op where the back-end has no
+        notifications. The :class:`Listening` it yields says whether it is listening now."""
 
     @property
     def for_update(self) -> str:

@@ -1,22 +1,72 @@
-"""The PostgreSQL back-end: an asyncpg pool; row locks and ``SKIP LOCKED`` do the hard work."""
+"""The PostgreSQL back-end: an asyncpg pool; row locks and ``SKIP LOCKED`` do the hard work.
+
+The driver's errors are translated here, once (``_translated``): a server that cannot be
+reached, refuses connections, shuts down or drops a connection is :class:`DatabaseUnavailable`
+(the API answers 503, the worker waits and tries again); anything else is :class:`StorageError`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..errors import StorageError
-from .database import Dialect, Row, redact
+from ..errors import DatabaseUnavailable, StorageError
+from .database import Dialect, Listening, Row, redact
+
+log = logging.getLogger("rampwire.storage")
 
 # A table this big (in 8 KiB pages) without statistics is analyzed: see :mod:`.statistics`.
 UNANALYZED_PAGES = 16
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 10  # connections per process
 COMMAND_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 5.0  # a new connection that takes longer: the server is unavailable
+LISTEN_PING_S = 5.0  # an idle LISTEN connection is checked this often (a silent cut)
+LISTEN_RETRY_MIN_S = 0.2  # LISTEN re-connects: first wait, doubled up to the maximum
+LISTEN_RETRY_MAX_S = 5.0
+
+# The server cannot be reached, refuses, shuts down or dropped the connection: not the
+# statement's fault, and the same statement may succeed once it is back.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+_LISTEN_FAILURES: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
+
+
+class _Translated:
+    """``with _translated:`` around a driver call. A class, not ``@contextmanager``: it wraps
+    every statement, and a generator per statement costs more than the check."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> Literal[False]:
+        if isinstance(exc, _UNAVAILABLE):
+            raise DatabaseUnavailable(f"PostgreSQL unavailable: {_describe(exc)}") from exc
+        if isinstance(exc, asyncpg.PostgresError):
+            raise StorageError(f"PostgreSQL: {exc}") from exc
+        return False
+
+
+_translated = _Translated()
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__  # TimeoutError() says nothing by itself
 
 
 class PostgresConnection:
@@ -26,36 +76,26 @@ class PostgresConnection:
         self._conn = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        try:
+        with _translated:
             status = await self._conn.execute(sql, *args)
-        except asyncpg.PostgresError as exc:
-            raise StorageError(f"PostgreSQL: {exc}") from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        try:
+        with _translated:
             await self._conn.executemany(sql, rows)
-        except asyncpg.PostgresError as exc:
-            raise StorageError(f"PostgreSQL: {exc}") from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        try:
+        with _translated:
             return list(await self._conn.fetch(sql, *args))
-        except asyncpg.PostgresError as exc:
-            raise StorageError(f"PostgreSQL: {exc}") from exc
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        try:
+        with _translated:
             return await self._conn.fetchrow(sql, *args)
-        except asyncpg.PostgresError as exc:
-            raise StorageError(f"PostgreSQL: {exc}") from exc
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        try:
+        with _translated:
             return await self._conn.fetchval(sql, *args)
-        except asyncpg.PostgresError as exc:
-            raise StorageError(f"PostgreSQL: {exc}") from exc
 
     async def executescript(self, script: str) -> None:
         await self.execute(script)
@@ -85,9 +125,14 @@ class PostgresDatabase:
                 min_size=POOL_MIN_SIZE,
                 max_size=self._max_size,
                 command_timeout=COMMAND_TIMEOUT_S,
+                timeout=CONNECT_TIMEOUT_S,
                 reset=_no_session_state,
             )
-        except (OSError, asyncpg.PostgresError) as exc:
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to {redact(self.url)}: {_describe(exc)}"
+            ) from exc
+        except asyncpg.PostgresError as exc:
             raise StorageError(f"cannot connect to {redact(self.url)}: {exc}") from exc
 
     async def close(self) -> None:
@@ -99,8 +144,9 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[PostgresConnection]:
         if self._pool is None:
             raise StorageError("database is not open")
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield PostgresConnection(conn)
+        with _translated:  # acquiring (connecting), BEGIN and COMMIT
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield PostgresConnection(conn)
 
     async def analyze_new_tables(self) -> list[str]:
         """``ANALYZE`` each table of the current schema that holds :data:`UNANALYZED_PAGES`
@@ -123,21 +169,65 @@ class PostgresDatabase:
         return analyzed
 
     @asynccontextmanager
-    async def listen(self, channel: str, callback: Callable[[], None]) -> AsyncIterator[None]:
-        """A dedicated connection LISTENs on ``channel`` while the context is open."""
+    async def listen(self, channel: str, callback: Callable[[], None]) -> AsyncIterator[Listening]:
+        """A dedicated connection LISTENs on ``channel`` while the context is open, and is
+        opened again, with backoff, whenever it is lost or stops answering."""
+        state = Listening()
+        task = asyncio.create_task(
+            self._keep_listening(channel, callback, state), name="rampwire-listen"
+        )
         try:
-            conn = await asyncpg.connect(self.url)
-            await conn.add_listener(channel, lambda *_: callback())
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise StorageError(f"cannot LISTEN on {redact(self.url)}: {exc}") from exc
-        try:
-            yield
+            yield state
         finally:
-            await conn.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_listening(
+        self, channel: str, callback: Callable[[], None], state: Listening
+    ) -> None:
+        delay = LISTEN_RETRY_MIN_S
+        was_listening = False
+        while True:
+            try:
+                await self._listen_once(channel, callback, state, caught_up=was_listening)
+                problem = "the connection was lost"
+            except _LISTEN_FAILURES as exc:
+                problem = _describe(exc)
+            if state.connected or state.error is None:  # once per outage, not every retry
+                log.warning("LISTEN %s: %s; connecting again", channel, problem)
+            if state.connected:
+                delay = LISTEN_RETRY_MIN_S
+            was_listening = was_listening or state.connected
+            state.connected, state.error = False, problem
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LISTEN_RETRY_MAX_S)
+
+    async def _listen_once(
+        self, channel: str, callback: Callable[[], None], state: Listening, *, caught_up: bool
+    ) -> None:
+        """Listen until the connection is lost or fails a ping."""
+        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+        try:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _: lost.set())
+            await conn.add_listener(channel, lambda *_: callback())
+            if caught_up:
+                log.info("LISTEN %s: listening again", channel)
+                callback()  # notifications sent while away are lost: look for work now
+            state.connected, state.error = True, None
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=LISTEN_PING_S)
+                if not lost.is_set():
+                    await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_S)
+        finally:
+            conn.terminate()  # no goodbye to a server that may not answer
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PostgresConnection]:
         if self._pool is None:
             raise StorageError("database is not open")
-        async with self._pool.acquire() as conn:
-            yield PostgresConnection(conn)
+        with _translated:
+            async with self._pool.acquire() as conn:
+                yield PostgresConnection(conn)

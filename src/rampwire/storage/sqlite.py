@@ -18,8 +18,8 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import StorageError
-from .database import Dialect, Row
+from ..errors import DatabaseUnavailable, StorageError
+from .database import Dialect, Listening, Row
 
 BUSY_TIMEOUT_MS = 10_000  # how long to wait for another process's write lock
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -30,6 +30,20 @@ def _convert(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 - a del
     if converted is None:
         converted = cache[sql] = _PLACEHOLDER.sub(r"?\1", sql)
     return converted
+
+
+# Errors that say the database cannot be used now, rather than that the statement is wrong.
+_UNAVAILABLE_SIGNS = ("locked", "busy", "disk i/o", "unable to open", "disk is full")
+
+
+def _translated(exc: sqlite3.Error, what: str = "") -> StorageError:
+    """The driver's error as rampwire's, translated once here."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        sign in text.lower() for sign in _UNAVAILABLE_SIGNS
+    ):
+        return DatabaseUnavailable(f"SQLite unavailable: {what}{text}")
+    return StorageError(f"SQLite: {what}{text}")
 
 
 def path_from_url(url: str) -> str:
@@ -53,7 +67,7 @@ class SqliteConnection:
         try:
             cursor = await self._conn.execute(_convert(sql), args)
         except sqlite3.Error as exc:
-            raise StorageError(f"SQLite: {exc}") from exc
+            raise _translated(exc) from exc
         # sqlite3 counts rows only for statements that begin with INSERT, UPDATE or DELETE,
         # not for ``WITH ... INSERT``; the connection's running total counts every one.
         return cursor.rowcount if cursor.rowcount >= 0 else self._conn.total_changes - before
@@ -62,13 +76,13 @@ class SqliteConnection:
         try:
             await self._conn.executemany(_convert(sql), rows)
         except sqlite3.Error as exc:
-            raise StorageError(f"SQLite: {exc}") from exc
+            raise _translated(exc) from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         try:
             return list(await self._conn.execute_fetchall(_convert(sql), args))
         except sqlite3.Error as exc:
-            raise StorageError(f"SQLite: {exc}") from exc
+            raise _translated(exc) from exc
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         rows = await self.fetch(sql, *args)
@@ -136,15 +150,16 @@ class SqliteDatabase:
                 try:
                     await self._writer.commit()
                 except sqlite3.Error as exc:
-                    raise StorageError(f"SQLite commit failed: {exc}") from exc
+                    raise _translated(exc, "commit failed: ") from exc
 
     async def analyze_new_tables(self) -> list[str]:
         """Nothing to do: SQLite plans a table without statistics as a large one, on its indexes."""
         return []
 
     @asynccontextmanager
-    async def listen(self, channel: str, callback: Callable[[], None]) -> AsyncIterator[None]:
-        yield  # SQLite has no notifications: in-process wake-ups and polling do the work
+    async def listen(self, channel: str, callback: Callable[[], None]) -> AsyncIterator[Listening]:
+        # SQLite has no notifications: in-process wake-ups and polling do the work.
+        yield Listening(connected=True)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[SqliteConnection]:

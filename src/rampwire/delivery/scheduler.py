@@ -1,0 +1,143 @@
+"""Fair scheduling of a worker's claimed deliveries across endpoints.
+
+A worker sends to many endpoints at once. If its claimed deliveries waited in one queue, an
+endpoint that hangs, with a backlog, would fill the queue and the send slots with deliveries
+waiting for its own in-flight limit, and every other endpoint would wait behind it. Here each
+endpoint has its own queue; a send starts only for an endpoint with a free in-flight slot, the
+endpoints taking turns (round robin); and each endpoint holds at most :data:`HELD_PER_SLOT`
+deliveries per slot (claims ask for no more: :meth:`Scheduler.rooms`), so a slow endpoint can
+occupy only its own slots and a small reserve. Pure bookkeeping: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..endpoints import DEFAULT_MAX_IN_FLIGHT
+from .records import Claimed
+
+HELD_PER_SLOT = 2  # per in-flight slot, an endpoint holds one delivery sending and one ready
+KNOWN_ENDPOINTS = 1_000  # endpoints whose slot counts are remembered while idle, at most
+
+
+@dataclass(frozen=True, slots=True)
+class Rooms:
+    """How many more deliveries each endpoint may hold, for the next claim."""
+
+    full: list[str]  # endpoints that may hold no more: the claim skips them
+    rooms: dict[str, int]  # endpoints with a room other than ``default``
+    default: int  # every other endpoint
+
+
+class Scheduler:
+    def __init__(self, *, limit: int) -> None:
+        self._limit = limit  # no endpoint holds more than this (the worker's whole reserve)
+        self._queues: dict[str, deque[Claimed]] = {}  # in turn order: next turn first
+        self._active: dict[str, int] = {}  # sends started and not finished
+        self._slots: dict[str, int] = {}  # the endpoint's in-flight limit, once known
+        self.queued = 0
+
+    def set_slots(self, endpoint_id: str, slots: int) -> None:
+        """The endpoint's in-flight limit, as its settings say (until then the default)."""
+        self._slots.pop(endpoint_id, None)  # re-inserted last: the oldest is forgotten first
+        self._slots[endpoint_id] = max(1, slots)
+        if len(self._slots) > KNOWN_ENDPOINTS:
+            for idle in [e for e in self._slots if not self._holds(e)][: len(self._slots) // 10]:
+                del self._slots[idle]
+
+    def slots(self, endpoint_id: str) -> int:
+        return self._slots.get(endpoint_id, DEFAULT_MAX_IN_FLIGHT)
+
+    def cap(self, endpoint_id: str) -> int:
+        """How many deliveries the endpoint may hold, queued and sending."""
+        return min(self._limit, HELD_PER_SLOT * self.slots(endpoint_id))
+
+    def held(self, endpoint_id: str) -> int:
+        queue = self._queues.get(endpoint_id)
+        return (len(queue) if queue else 0) + self._active.get(endpoint_id, 0)
+
+    def _holds(self, endpoint_id: str) -> bool:
+        return endpoint_id in self._queues or endpoint_id in self._active
+
+    def push(self, claimed: Iterable[Claimed]) -> None:
+        for item in claimed:
+            queue = self._queues.get(item.endpoint_id)
+            if queue is None:
+                queue = self._queues[item.endpoint_id] = deque()
+            queue.append(item)
+            self.queued += 1
+
+    def next(self) -> Claimed | None:
+        """The next delivery to send, from the first endpoint in turn with a free slot; that
+        endpoint's turn moves to the end. None: nothing can start now."""
+        for endpoint_id in self._queues:
+            if self._active.get(endpoint_id, 0) < self.slots(endpoint_id):
+                break
+        else:
+            return None
+        queue = self._queues.pop(endpoint_id)
+        item = queue.popleft()
+        self.queued -= 1
+        if queue:
+            self._queues[endpoint_id] = queue  # its next turn comes after every other's
+        self._active[endpoint_id] = self._active.get(endpoint_id, 0) + 1
+        return item
+
+    def finished(self, endpoint_id: str) -> None:
+        """A send started by :meth:`next` is over."""
+        active = self._active.get(endpoint_id, 0) - 1
+        if active > 0:
+            self._active[endpoint_id] = active
+        else:
+            self._active.pop(endpoint_id, None)
+
+    def startable(self) -> int:
+        """Queued deliveries whose endpoint has a free slot: what keeps the slots busy."""
+        return sum(
+            len(queue)
+            for endpoint_id, queue in self._queues.items()
+            if self._active.get(endpoint_id, 0) < self.slots(endpoint_id)
+        )
+
+    def rooms(self) -> Rooms:
+        default = min(self._limit, HELD_PER_SLOT * DEFAULT_MAX_IN_FLIGHT)
+        full: list[str] = []
+        rooms: dict[str, int] = {}
+        for endpoint_id in self._queues.keys() | self._active.keys() | self._slots.keys():
+            room = self.cap(endpoint_id) - self.held(endpoint_id)
+            if room <= 0:
+                full.append(endpoint_id)
+            elif room != default:
+                rooms[endpoint_id] = room
+        return Rooms(full=sorted(full), rooms=rooms, default=default)
+
+    def remove(self, ids: set[str]) -> list[Claimed]:
+        """Take the queued deliveries with these ids out (their lease was lost)."""
+        removed: list[Claimed] = []
+        for endpoint_id in list(self._queues):
+            queue = self._queues[endpoint_id]
+            kept = deque(item for item in queue if item.id not in ids)
+            if len(kept) == len(queue):
+                continue
+            removed.extend(item for item in queue if item.id in ids)
+            if kept:
+                self._queues[endpoint_id] = kept
+            else:
+                del self._queues[endpoint_id]
+        self.queued -= len(removed)
+        return removed
+
+    def drain(self) -> list[Claimed]:
+        """Every queued delivery, taken out (stopping: they are given back)."""
+        drained = [item for queue in self._queues.values() for item in queue]
+        self._queues.clear()
+        self.queued = 0
+        return drained
+
+    def reset(self) -> None:
+        """Forget every queue and send (the worker's run ended; its leases expire)."""
+        self._queues.clear()
+        self._active.clear()
+        self.queued = 0

@@ -1,0 +1,83 @@
+"""The worker's fair scheduler: one queue per endpoint, turns, slots, and claim rooms."""
+
+from __future__ import annotations
+
+from rampwire.delivery.records import Claimed
+from rampwire.delivery.scheduler import HELD_PER_SLOT, Scheduler
+from rampwire.endpoints import DEFAULT_MAX_IN_FLIGHT
+
+
+def claimed(endpoint_id: str, n: int) -> list[Claimed]:
+    return [
+        Claimed(
+            id=f"dlv_{endpoint_id}_{i}",
+            endpoint_id=endpoint_id,
+            event_id=f"evt_{i}",
+            event_type="order.created",
+            attempts=0,
+            lease_token="t",
+            payload=b"{}",
+        )
+        for i in range(n)
+    ]
+
+
+def test_endpoints_take_turns() -> None:
+    scheduler = Scheduler(limit=1000)
+    scheduler.push(claimed("slow", 5))
+    scheduler.push(claimed("fast", 2))
+    order = []
+    while (item := scheduler.next()) is not None:
+        order.append(item.endpoint_id)
+    assert order == ["slow", "fast", "slow", "fast", "slow", "slow", "slow"]
+
+
+def test_an_endpoint_with_no_free_slot_does_not_hold_the_others_up() -> None:
+    scheduler = Scheduler(limit=1000)
+    scheduler.set_slots("hanging", 2)
+    scheduler.push(claimed("hanging", 10))
+    assert [scheduler.next() is not None for _ in range(2)] == [True, True]
+    assert scheduler.next() is None  # both of its slots are taken
+    scheduler.push(claimed("healthy", 3))
+    started = [scheduler.next() for _ in range(3)]
+    assert [item.endpoint_id for item in started if item] == ["healthy"] * 3
+    assert scheduler.startable() == 0
+    scheduler.finished("hanging")
+    item = scheduler.next()
+    assert item is not None and item.endpoint_id == "hanging"
+
+
+def test_rooms_cap_what_one_endpoint_holds() -> None:
+    scheduler = Scheduler(limit=1000)
+    scheduler.set_slots("hanging", 3)
+    scheduler.push(claimed("hanging", HELD_PER_SLOT * 3))
+    scheduler.set_slots("big", 200)
+    rooms = scheduler.rooms()
+    assert rooms.full == ["hanging"]
+    assert rooms.rooms == {"big": 400}
+    assert rooms.default == HELD_PER_SLOT * DEFAULT_MAX_IN_FLIGHT
+
+
+def test_the_whole_reserve_bounds_every_room() -> None:
+    scheduler = Scheduler(limit=100)
+    scheduler.set_slots("big", 1000)
+    scheduler.push(claimed("big", 30))
+    assert scheduler.rooms().rooms == {"big": 70}
+
+
+def test_lost_leases_leave_the_queues() -> None:
+    scheduler = Scheduler(limit=1000)
+    scheduler.push(claimed("a", 3) + claimed("b", 1))
+    removed = scheduler.remove({"dlv_a_1", "dlv_b_0", "dlv_x"})
+    assert sorted(item.id for item in removed) == ["dlv_a_1", "dlv_b_0"]
+    assert scheduler.queued == 2
+    assert [item.id for item in scheduler.drain()] == ["dlv_a_0", "dlv_a_2"]
+    assert scheduler.queued == 0
+
+
+def test_idle_endpoints_are_forgotten_beyond_the_bound() -> None:
+    scheduler = Scheduler(limit=1000)
+    for i in range(1_200):
+        scheduler.set_slots(f"ep_{i}", 7)
+    assert len(scheduler.rooms().rooms) <= 1_000
+    assert scheduler.slots("ep_1199") == 7
