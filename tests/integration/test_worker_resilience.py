@@ -196,4 +196,3 @@ async def _until(condition: object, timeout: float = 20.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
-
