@@ -143,7 +143,7 @@ async def hurry(api: httpx.AsyncClient, endpoint_id: str, since: datetime) -> No
         f"/v1/endpoints/{endpoint_id}/replay", json={"since": since.isoformat()}
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"replayed": 1}
+    assert response.json() == {"replayed": 1, "sent_again": 0, "retried_now": 1}
 
 
 async def counts(db: Database) -> tuple[int, ...]:

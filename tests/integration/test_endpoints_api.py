@@ -506,7 +506,7 @@ async def test_replay_since_a_time_and_the_deliveries_of_one_event(api: httpx.As
                 f"/v1/endpoints/{endpoint['id']}/replay", json={"since": since.isoformat()}
             )
             assert replayed.status_code == 200, replayed.text
-            assert replayed.json() == {"replayed": 1}  # only what was made since `since`
+            assert replayed.json()["replayed"] == 1  # only what was made since `since`
         await recorded(api, retrying["id"], "succeeded")
         await recorded(api, dying["id"], "succeeded")
 

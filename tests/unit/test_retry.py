@@ -111,6 +111,19 @@ def test_a_bad_configuration_is_never_retried() -> None:
     assert wait(DEFAULT_POLICY, 1, status=None, error_class=ErrorClass.BAD_CONFIGURATION) is None
 
 
+@pytest.mark.parametrize(
+    "dialect", ["standard", "revolut", "saber", "fireblocks", "koywe", "transak"]
+)
+def test_a_refused_target_walks_the_ladder_to_dead_like_a_connection_error(dialect: str) -> None:
+    """DNS rebinding: the guard refuses the address at send time, with no answer to read."""
+    policy = get_dialect(dialect).policy
+    for attempts_made in range(1, policy.max_attempts + 1):
+        refused = wait(policy, attempts_made, status=None, error_class=ErrorClass.FORBIDDEN_TARGET)
+        unreachable = wait(policy, attempts_made, status=None, error_class=ErrorClass.CONNECTION)
+        assert refused == unreachable, attempts_made
+    assert refused is None  # dead after the last attempt
+
+
 # --- Retry-After ----------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Deliveries and their attempts: read them, and replay one."""
+"""Deliveries and their attempts: read them, replay one, or retry one now."""
 
 from __future__ import annotations
 
@@ -21,15 +21,20 @@ router = APIRouter(prefix="/v1", tags=["deliveries"])
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    """A FIFO delivery held back by an earlier one of its order shows ``blocked`` and that one,
+    not a due time that has passed (the stored status stays pending or retrying)."""
+    blocked = delivery.blocked_by is not None
     return {
         "id": delivery.id,
         "endpoint_id": delivery.endpoint_id,
         "event_id": delivery.event_id,
         "event_type": delivery.event_type,
         "order_id": delivery.order_id,
-        "status": delivery.status.value,
+        "status": "blocked" if blocked else delivery.status.value,
+        "blocked_by": delivery.blocked_by,
+        "superseded_by": delivery.superseded_by,
         "attempts": delivery.attempts,
-        "next_attempt_at": delivery.next_attempt_at,
+        "next_attempt_at": None if blocked else delivery.next_attempt_at,
         "last_status_code": delivery.last_status_code,
         "last_error": delivery.last_error,
         "created_at": delivery.created_at,
@@ -63,6 +68,12 @@ def _repo(request: Request) -> DeliveryRepository:
     return request.app.state.deliveries  # type: ignore[no-any-return]
 
 
+def _id(delivery_id: str) -> str:
+    if not has_prefix(delivery_id, "dlv"):
+        raise BadRequest(f"{delivery_id!r} is not a delivery id")
+    return delivery_id
+
+
 def _json(body: Any) -> Response:
     return Response(serde.to_json(body), media_type=JSON)
 
@@ -72,9 +83,7 @@ async def get_delivery(
     delivery_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One delivery and every attempt: request, response (bodies capped), duration, error."""
-    if not has_prefix(delivery_id, "dlv"):
-        raise BadRequest(f"{delivery_id!r} is not a delivery id")
-    delivery, attempts = await _repo(request).get(delivery_id)
+    delivery, attempts = await _repo(request).get(_id(delivery_id))
     return _json({**delivery_json(delivery), "attempt_log": [attempt_json(a) for a in attempts]})
 
 
@@ -82,12 +91,23 @@ async def get_delivery(
 async def replay_delivery(
     delivery_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
-    """Send the same event to the same endpoint again, as a new delivery."""
-    if not has_prefix(delivery_id, "dlv"):
-        raise BadRequest(f"{delivery_id!r} is not a delivery id")
-    replayed = await _repo(request).replay(delivery_id, now=utcnow())
+    """Send the same event to the same endpoint again, as a new delivery. Deliveries of that
+    event to that endpoint that still wait are superseded: their retries stop, and the replay
+    takes their place in the order's FIFO."""
+    replayed = await _repo(request).replay(_id(delivery_id), now=utcnow())
     request.app.state.wake()
     return Response(serde.to_json(delivery_json(replayed)), status_code=201, media_type=JSON)
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def retry_delivery(
+    delivery_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """Retry now: a pending or retrying delivery not being sent is due at once, its attempts
+    kept. 409 when it does not wait (succeeded, dead, cancelled, superseded) or is in flight."""
+    retried = await _repo(request).retry_now(_id(delivery_id), now=utcnow())
+    request.app.state.wake()
+    return _json(delivery_json(retried))
 
 
 @router.get("/events/{event_id}/deliveries")

@@ -317,13 +317,21 @@ async def replay_endpoint(
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
 ) -> Response:
-    """Retry now every failed delivery since `since`, and send the dead ones again."""
+    """Retry now every retrying delivery made since `since`, and send again the events whose
+    newest delivery is dead or cancelled (not those sent again already: calling twice sends
+    nothing more). `replayed` is the sum of `sent_again` and `retried_now`."""
     if body.since.tzinfo is None:
         raise _invalid("since", "must carry a timezone")
     await _endpoints(request).get(_id(endpoint_id))
-    count = await _deliveries(request).replay_failed(endpoint_id, since=body.since, now=utcnow())
+    done = await _deliveries(request).replay_failed(endpoint_id, since=body.since, now=utcnow())
     request.app.state.wake()
-    return _json({"replayed": count})
+    return _json(
+        {
+            "replayed": done.sent_again + done.retried_now,
+            "sent_again": done.sent_again,
+            "retried_now": done.retried_now,
+        }
+    )
 
 
 @router.get("/{endpoint_id}/pending-events")

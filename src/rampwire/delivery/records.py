@@ -17,6 +17,7 @@ class DeliveryStatus(StrEnum):
     SUCCEEDED = "succeeded"
     DEAD = "dead"  # the last attempt failed; replayable
     CANCELLED = "cancelled"  # the endpoint was disabled or deleted first; replayable
+    SUPERSEDED = "superseded"  # replayed while it waited: the replay sends it instead
 
     @property
     def waiting(self) -> bool:
@@ -49,6 +50,10 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    superseded_by: str | None = None  # the replay that took over, when SUPERSEDED
+    # Derived when read, never stored: the earlier delivery of the same order (per-order FIFO)
+    # that still waits, and holds this one back whatever its next_attempt_at says.
+    blocked_by: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

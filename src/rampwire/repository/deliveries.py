@@ -32,11 +32,20 @@ from ..events import Event, endpoint_disabled_event
 from ..ids import new_id
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
+from . import replays
 from .endpoints import cancel_waiting
 
 _DELIVERY = (
     "id, endpoint_id, event_id, event_type, order_id, status, attempts, next_attempt_at,"
     " last_status_code, last_error, created_at, updated_at"
+)
+# Read (get, find): the stored columns, and for a waiting per-order FIFO delivery the earliest
+# delivery of its order to that endpoint that still waits, which holds it back (the claim's rule).
+_READ = (
+    f"{_DELIVERY}, superseded_by, (SELECT p.id FROM deliveries p"
+    " WHERE deliveries.fifo_key IS NOT NULL AND deliveries.next_attempt_at IS NOT NULL"
+    "  AND p.fifo_key = deliveries.fifo_key AND p.fifo_seq < deliveries.fifo_seq"
+    "  AND p.next_attempt_at IS NOT NULL ORDER BY p.fifo_seq, p.id LIMIT 1) AS blocked_by"
 )
 _ATTEMPT = (
     "id, delivery_id, attempt, started_at, duration_us, request_url, request_headers,"
@@ -246,6 +255,8 @@ def _delivery(row: Row) -> Delivery:
         last_error=row["last_error"],
         created_at=from_us(row["created_at"]),
         updated_at=from_us(row["updated_at"]),
+        superseded_by=row["superseded_by"],
+        blocked_by=row["blocked_by"],
     )
 
 
@@ -422,9 +433,7 @@ class DeliveryRepository:
 
     async def get(self, delivery_id: str) -> tuple[Delivery, list[Attempt]]:
         async with self._db.connection() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_DELIVERY} FROM deliveries WHERE id = $1", delivery_id
-            )
+            row = await conn.fetchrow(f"SELECT {_READ} FROM deliveries WHERE id = $1", delivery_id)
             if row is None:
                 raise NotFound(f"no delivery {delivery_id!r}")
             attempts = await conn.fetch(
@@ -446,45 +455,33 @@ class DeliveryRepository:
         where.equals("endpoint_id", endpoint_id)
         where.equals("event_id", event_id)
         where.one_of("status", [s.value for s in statuses])
-        sql = where.newest_first(f"SELECT {_DELIVERY} FROM deliveries", before=before, limit=limit)
+        sql = where.newest_first(f"SELECT {_READ} FROM deliveries", before=before, limit=limit)
         async with self._db.connection() as conn:
             rows = await conn.fetch(sql, *where.args)
         return [_delivery(row) for row in rows]
 
     async def replay(self, delivery_id: str, *, now: datetime) -> Delivery:
-        """Send one delivery again: a new delivery of the same event to the same endpoint."""
+        """Send one delivery again: a new delivery of the same event to the same endpoint, which
+        supersedes what still waits of that event there (:func:`.replays.replay`)."""
         async with self._db.transaction() as conn:
-            row = await conn.fetchrow(
-                "SELECT d.endpoint_id, d.event_id, e.disabled_at, e.deleted_at FROM deliveries d"
-                " JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = $1",
-                delivery_id,
-            )
-            if row is None or row["deleted_at"] is not None:
-                raise NotFound(f"no delivery {delivery_id!r}")
-            new = await _redeliver(conn, [row["event_id"]], row["endpoint_id"], now=now)
-        found, _ = await self.get(new[0])
+            new = await replays.replay(conn, delivery_id, now=now)
+        found, _ = await self.get(new)
         return found
 
-    async def replay_failed(self, endpoint_id: str, *, since: datetime, now: datetime) -> int:
-        """Retry now what is retrying, and send again what is dead or cancelled, since ``since``."""
-        since_us, now_us = to_us(since), to_us(now)
+    async def replay_failed(
+        self, endpoint_id: str, *, since: datetime, now: datetime
+    ) -> replays.Replayed:
+        """Retry now what is retrying, and send again what is dead or cancelled and was not
+        sent again already, since ``since`` (:func:`.replays.replay_since`)."""
         async with self._db.transaction() as conn:
-            hurried = await conn.execute(
-                "UPDATE deliveries SET next_attempt_at = $3, updated_at = $3"
-                " WHERE endpoint_id = $1 AND created_at >= $2 AND status = 'retrying'"
-                " AND lease_token IS NULL",
-                endpoint_id,
-                since_us,
-                now_us,
-            )
-            rows = await conn.fetch(
-                "SELECT DISTINCT event_id FROM deliveries WHERE endpoint_id = $1"
-                " AND created_at >= $2 AND status IN ('dead', 'cancelled')",
-                endpoint_id,
-                since_us,
-            )
-            new = await _redeliver(conn, [r["event_id"] for r in rows], endpoint_id, now=now)
-        return hurried + len(new)
+            return await replays.replay_since(conn, endpoint_id, since=since, now=now)
+
+    async def retry_now(self, delivery_id: str, *, now: datetime) -> Delivery:
+        """Make a waiting delivery due now (:func:`.replays.retry_now`); returns it."""
+        async with self._db.transaction() as conn:
+            await replays.retry_now(conn, delivery_id, now=now)
+        found, _ = await self.get(delivery_id)
+        return found
 
     async def pending_events(
         self, endpoint_id: str, *, limit: int, after: str | None = None
@@ -506,37 +503,6 @@ class DeliveryRepository:
                 limit,
             )
         return [(row["id"], row["payload"].encode("utf-8")) for row in rows]
-
-
-async def _redeliver(
-    conn: Connection, event_ids: Sequence[str], endpoint_id: str, *, now: datetime
-) -> list[str]:
-    endpoint = await conn.fetchrow("SELECT ordering FROM endpoints WHERE id = $1", endpoint_id)
-    fifo = endpoint is not None and endpoint["ordering"] == Ordering.PER_ORDER_FIFO
-    made = []
-    for event_id in event_ids:
-        event = await conn.fetchrow(
-            "SELECT type, order_id, sequence FROM events WHERE id = $1", event_id
-        )
-        if event is None:
-            continue
-        delivery_id = new_id(DELIVERY_ID_PREFIX)
-        use_fifo = fifo and event["order_id"] is not None
-        await conn.execute(
-            "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, order_id, fifo_key,"
-            " fifo_seq, status, attempts, next_attempt_at, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",
-            delivery_id,
-            endpoint_id,
-            event_id,
-            event["type"],
-            event["order_id"],
-            f"{endpoint_id}:{event['order_id']}" if use_fifo else None,
-            (event["sequence"] or 0) * 4 if use_fifo else None,
-            to_us(now),
-        )
-        made.append(delivery_id)
-    return made
 
 
 async def disable_endpoint(

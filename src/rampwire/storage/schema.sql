@@ -115,7 +115,8 @@ CREATE TABLE deliveries (
     last_status_code INTEGER,
     last_error TEXT,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    superseded_by TEXT
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, id);

@@ -1,0 +1,119 @@
+"""A target that passed the check when its endpoint was created but resolves to a forbidden
+address at send time (DNS rebinding): every attempt is refused, and the delivery follows the
+endpoint's retry ladder to dead like any other failure."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+from tests.receivers import receiver
+
+from rampwire.api import create_app
+from rampwire.apikeys import Scope
+from rampwire.delivery import ssrf
+from rampwire.delivery.ssrf import TargetPolicy
+from rampwire.delivery.worker import WorkerOptions
+from rampwire.repository import KeyRepository
+from rampwire.settings import Settings
+from rampwire.storage import Database
+
+PUBLIC = "93.184.215.14"  # what the name resolves to at creation; never connected to
+LADDER = {"retry_delays": [0.05, 0.05], "jitter": 0.0}
+
+
+class Rebinding(AbstractResolver):
+    """Answers a public address until :attr:`rebound`, then 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.rebound = False
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = "127.0.0.1" if self.rebound else PUBLIC
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET,
+                proto=socket.IPPROTO_TCP,
+                flags=0,
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> Rebinding:
+    """The resolver under the worker's guard (no other seam reaches the worker's connector)."""
+    resolver = Rebinding()
+    monkeypatch.setattr(ssrf, "DefaultResolver", lambda: resolver)
+    return resolver
+
+
+@pytest.fixture
+async def strict_api(
+    tmp_path: Path, database_url: str, db: Database, rebinding: Rebinding
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app under the default, strict target policy, its worker polling often."""
+    settings = Settings(database_url=database_url, data_dir=tmp_path, target_policy=TargetPolicy())
+    app = create_app(settings, db=db, worker_options=WorkerOptions(poll_interval_s=0.05))
+    _, token = await KeyRepository(db).create("tests", Scope.WRITE)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://rampwire.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        yield client
+
+
+async def _only_delivery(api: httpx.AsyncClient, endpoint_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(20):
+        while True:
+            data = (await api.get(f"/v1/endpoints/{endpoint_id}/deliveries")).json()["data"]
+            if data and data[0]["status"] not in ("pending", "retrying"):
+                return (await api.get(f"/v1/deliveries/{data[0]['id']}")).json()  # type: ignore[no-any-return]
+            await asyncio.sleep(0.05)
+
+
+async def test_a_name_rebound_to_loopback_follows_the_ladder_to_dead(
+    strict_api: httpx.AsyncClient, rebinding: Rebinding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with receiver() as hooks:
+        port = hooks.url.split(":")[2].split("/")[0]
+        url = f"http://rebind.example:{port}/hooks"
+
+        async def public(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC, port))]
+
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(loop, "getaddrinfo", public)  # the API's check at creation
+        created = await strict_api.post(
+            "/v1/endpoints",
+            json={"url": url, "event_types": ["order.created"], "retry_policy": LADDER},
+        )
+        assert created.status_code == 201, created.text
+        rebinding.rebound = True
+        response = await strict_api.post("/v1/orders", json={"side": "buy"})
+        assert response.status_code == 201, response.text
+        delivery = await _only_delivery(strict_api, created.json()["id"])
+    assert hooks.requests == []
+    assert delivery["status"] == "dead"
+    assert delivery["attempts"] == 3
+    assert delivery["next_attempt_at"] is None
+    log = delivery["attempt_log"]
+    assert [a["error_class"] for a in log] == ["forbidden_target"] * 3
+    assert all("127.0.0.1" in a["error"] for a in log)
