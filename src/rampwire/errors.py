@@ -115,3 +115,15 @@ class UnsupportedMediaType(ClientError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class ProviderOrderExists(Conflict):
+    """An order with this provider and provider_order_id exists already; ``order_id`` names it."""
+
+    code = "provider_order_exists"
+
+
+class UnreadableOrder(Conflict):
+    """The order is stored in a form this version cannot read; ``order_id`` names it."""
+
+    code = "unreadable_order"

@@ -16,26 +16,37 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 JSONValue: TypeAlias = Any
 JSONObject: TypeAlias = dict[str, Any]
 
-MAX_AMOUNT_DIGITS = 40  # digits before and after the point, together
+# Bounds every amount and rate meets, wherever it comes from (API, provider, stored row), so
+# that its plain notation stays small and reads back as the same value.
+MAX_AMOUNT_DIGITS = 40  # significant digits
+MAX_AMOUNT_INTEGER_DIGITS = 30  # digits before the point: below 10**30
+MAX_AMOUNT_PLACES = 30  # digits after the point
+MAX_DECIMAL_TEXT = 100  # characters of a decimal string, before it is parsed
 
 _DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
 def parse_decimal(value: object) -> Decimal:
-    """Turn a decimal string (or an int, or a Decimal) into a finite Decimal.
+    """Turn a decimal string (or an int, or a Decimal) into a finite, bounded Decimal.
 
-    Floats are refused: ``0.1`` cannot be represented and money must not lose a cent.
+    Floats are refused: ``0.1`` cannot be represented and money must not lose a cent. The value
+    is bounded (:data:`MAX_AMOUNT_DIGITS`, :data:`MAX_AMOUNT_INTEGER_DIGITS`,
+    :data:`MAX_AMOUNT_PLACES`) so that ``parse_decimal(format_decimal(x)) == x``: ``"1e999999"``
+    would otherwise be written as a million digits. Zero loses its sign.
     """
     if isinstance(value, bool):
         raise ValueError('must be a decimal string such as "10.50", not a boolean')
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
+        if abs(value) >= 10**MAX_AMOUNT_INTEGER_DIGITS:
+            raise ValueError(_too_large())
         result = Decimal(value)
     elif isinstance(value, str):
         text = value.strip()
-        if not _DECIMAL_RE.match(text):
-            raise ValueError(f'{value!r} is not a decimal number; write it like "10.50"')
+        if len(text) > MAX_DECIMAL_TEXT or not _DECIMAL_RE.match(text):
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise ValueError(f'{shown!r} is not a decimal number; write it like "10.50"')
         try:
             result = Decimal(text)
         except InvalidOperation as exc:  # pragma: no cover - the regex already filters
@@ -44,11 +55,45 @@ def parse_decimal(value: object) -> Decimal:
         raise ValueError('must be a decimal string such as "10.50", not a JSON float')
     else:
         raise ValueError('must be a decimal string such as "10.50"')
-    if not result.is_finite():
+    return _bounded(result)
+
+
+def _bounded(value: Decimal) -> Decimal:
+    if not value.is_finite():  # NaN, sNaN, infinities: before anything compares them
         raise ValueError("must be a finite decimal")
-    if len(result.as_tuple().digits) > MAX_AMOUNT_DIGITS:
-        raise ValueError(f"has more than {MAX_AMOUNT_DIGITS} digits")
-    return result
+    if value.is_zero():
+        # Signed zero and zeros such as 0E+99 or 0E-99999 all read as plain zero.
+        return Decimal(0).scaleb(-min(max(-_exponent(value), 0), MAX_AMOUNT_PLACES))
+    if value.adjusted() >= MAX_AMOUNT_INTEGER_DIGITS:
+        raise ValueError(_too_large())
+    if _exponent(value) < -MAX_AMOUNT_PLACES or len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS:
+        value = _without_trailing_zeros(value)  # past a bound, they say nothing
+    if _exponent(value) < -MAX_AMOUNT_PLACES:
+        raise ValueError(f"has more than {MAX_AMOUNT_PLACES} digits after the point")
+    if len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS:
+        raise ValueError(f"has more than {MAX_AMOUNT_DIGITS} significant digits")
+    return value
+
+
+def _without_trailing_zeros(value: Decimal) -> Decimal:
+    """The same value with the zeros after the point that end it dropped; exact, unlike
+    ``normalize()``, which rounds to the context's precision."""
+    sign, digits, _ = value.as_tuple()
+    exponent = _exponent(value)
+    end = len(digits)
+    while end > 1 and exponent < 0 and digits[end - 1] == 0:
+        end -= 1
+        exponent += 1
+    return Decimal((sign, digits[:end], exponent))
+
+
+def _exponent(value: Decimal) -> int:
+    """The exponent of a finite Decimal."""
+    return int(value.as_tuple().exponent)
+
+
+def _too_large() -> str:
+    return f"is too large: at most {MAX_AMOUNT_INTEGER_DIGITS} digits before the point"
 
 
 def format_decimal(value: Decimal) -> str:

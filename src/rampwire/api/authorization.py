@@ -28,9 +28,12 @@ from ..repository.authorization import AuthorizationRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON, require_json
+from .queries import known_query
 from .security import require
 
-router = APIRouter(prefix="/v1/authorization", tags=["authorization"])
+router = APIRouter(
+    prefix="/v1/authorization", tags=["authorization"], dependencies=[Depends(known_query)]
+)
 
 _AUTH_FIELDS = {
     AuthKind.BEARER: ({"token"}, set()),

@@ -15,9 +15,10 @@ from ..repository.deliveries import DeliveryRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON
+from .queries import known_query
 from .security import require
 
-router = APIRouter(prefix="/v1", tags=["deliveries"])
+router = APIRouter(prefix="/v1", tags=["deliveries"], dependencies=[Depends(known_query)])
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:

@@ -36,9 +36,10 @@ from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Secret, Settings
 from ..types import utcnow
 from .bodies import JSON, require_json
 from .deliveries import delivery_json
+from .queries import known_query
 from .security import require
 
-router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], dependencies=[Depends(known_query)])
 MAX_DESCRIPTION = 500
 
 

@@ -28,6 +28,7 @@ from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON, require_json
 from .problems import client_problem, problem
+from .queries import known_query
 from .security import require
 from .sources import source_id
 
@@ -154,7 +155,7 @@ def _record_id(value: str) -> str:
     return value
 
 
-@router.get("/v1/inbound")
+@router.get("/v1/inbound", dependencies=[Depends(known_query)])
 async def list_inbound(
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.READ))],
@@ -176,7 +177,7 @@ async def list_inbound(
     return _json({"data": [record_json(r) for r in found], "next_cursor": next_cursor})
 
 
-@router.get("/v1/inbound/{record}")
+@router.get("/v1/inbound/{record}", dependencies=[Depends(known_query)])
 async def get_inbound(
     record: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
@@ -184,7 +185,7 @@ async def get_inbound(
     return _json(record_json(await _inbound(request).get(_record_id(record)), full=True))
 
 
-@router.post("/v1/inbound/{record}/reprocess")
+@router.post("/v1/inbound/{record}/reprocess", dependencies=[Depends(known_query)])
 async def reprocess_inbound(
     record: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:

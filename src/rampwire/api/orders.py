@@ -6,18 +6,27 @@ import dataclasses
 import hashlib
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from .. import serde
 from ..apikeys import ApiKey, Scope
 from ..authorization import Operation
+from ..currencies import amount_errors
 from ..errors import BadRequest, InvalidRequest
 from ..events import Source
 from ..ids import has_prefix
 from ..lifecycle import Change
-from ..orders import ORDER_ID_PREFIX, Order, OrderData, OrderStatus, Provider, Side
+from ..orders import (
+    ORDER_ID_PREFIX,
+    PATCHABLE_FIELDS,
+    Order,
+    OrderData,
+    OrderStatus,
+    Provider,
+    Side,
+)
 from ..repository import IdempotencyClaim, OrderFilter, OrderRepository
 from ..serde import PatchError
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
@@ -25,10 +34,11 @@ from ..timeline import TimelineEntry, entry_body
 from ..types import utcnow
 from . import authorization
 from .bodies import JSON, require_json
+from .queries import QueryTime, known_query
 from .schemas import ChangeResponse, OrderChange, OrderCreate, OrderPage, Timeline
 from .security import require
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/v1/orders", tags=["orders"], dependencies=[Depends(known_query)])
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
@@ -80,6 +90,7 @@ async def create_order(
         digest = hashlib.sha256(serde.to_json(serde.dump(body))).hexdigest()
         claim = IdempotencyClaim(api_key_id=key.id, key=idempotency_key, request_hash=digest)
     data = OrderData(**{f.name: getattr(body, f.name) for f in dataclasses.fields(OrderData)})
+    _check_amounts({name: getattr(data, name) for name in PATCHABLE_FIELDS}, prefix="")
     if claim is None or not await repo(request).is_replay(claim):
         await authorization.check(request, Operation.for_side(data.side), data, order_id=None)
     result = await repo(request).create(
@@ -104,19 +115,15 @@ async def list_orders(
     status: Annotated[list[OrderStatus] | None, Query()] = None,
     provider: Provider | None = None,
     side: Side | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: QueryTime | None = None,
+    created_to: QueryTime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
     cursor: str | None = None,
 ) -> Response:
     """Orders, newest first. Filter by status (repeat it for several), provider, side and a
-    creation range (`created_from` inclusive, `created_to` exclusive); page with `cursor`."""
-    for name, value in (("created_from", created_from), ("created_to", created_to)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidRequest(
-                f"{name}: must carry a timezone, for example 2024-01-15T10:30:00Z",
-                errors=[{"field": name, "reason": "must carry a timezone"}],
-            )
+    creation range (`created_from` inclusive, `created_to` exclusive: ISO 8601 with a timezone,
+    or seconds since 1970); page with `cursor`. A stored order that cannot be read is left out
+    and its id listed in `unreadable`."""
     if cursor is not None and not has_prefix(cursor, ORDER_ID_PREFIX):
         raise BadRequest("cursor is not one this API returned; pass next_cursor unchanged")
     filters = OrderFilter(
@@ -126,10 +133,14 @@ async def list_orders(
         created_from=created_from,
         created_to=created_to,
     )
-    orders = await repo(request).find(filters, limit=limit, before=cursor)
-    next_cursor = orders[-1].id if len(orders) == limit else None
-    body = serde.to_json({"data": [serde.dump(o) for o in orders], "next_cursor": next_cursor})
-    return _json(body)
+    found = await repo(request).find(filters, limit=limit, before=cursor)
+    page: dict[str, object] = {
+        "data": [serde.dump(o) for o in found.orders],
+        "next_cursor": found.last_id if found.rows == limit else None,
+    }
+    if found.unreadable:
+        page["unreadable"] = found.unreadable
+    return _json(serde.to_json(page))
 
 
 @router.get("/{order_id}", responses={200: {"model": Order}})
@@ -167,10 +178,8 @@ async def change_order(
     try:
         patch = serde.load_patch(body.set)
     except PatchError as exc:
-        errors = [{"field": f"set.{f}", "reason": r} for f, r in exc.errors]
-        raise InvalidRequest(
-            "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors
-        ) from exc
+        raise _invalid(exc.errors, prefix="set.") from exc
+    _check_amounts(patch, prefix="set.")
     now = utcnow()
     result = await repo(request).change(
         order_id,
@@ -194,6 +203,19 @@ async def order_timeline(
     await authorization.check(request, Operation.READ, order, order_id=order.id)
     entries = await repo(request).timeline(order_id)
     return _json(serde.to_json({"order_id": order_id, "data": [_item(e) for e in entries]}))
+
+
+def _check_amounts(values: dict[str, Any], *, prefix: str) -> None:
+    """The rules on a caller's amounts (:func:`rampwire.currencies.amount_errors`): ISO 4217
+    fiat currencies and their minor units, places, bounds, signs."""
+    errors = amount_errors(values)
+    if errors:
+        raise _invalid(errors, prefix=prefix)
+
+
+def _invalid(errors: list[tuple[str, str]], *, prefix: str) -> InvalidRequest:
+    named = [{"field": f"{prefix}{name}", "reason": reason} for name, reason in errors]
+    return InvalidRequest("; ".join(f"{e['field']}: {e['reason']}" for e in named), errors=named)
 
 
 def _item(entry: TimelineEntry) -> dict[str, object]:

@@ -43,6 +43,7 @@ class ChangeResponse:
 class OrderPage:
     data: list[Order]
     next_cursor: str | None  # pass as ``cursor`` for the next page; null on the last
+    unreadable: list[str] | None = None  # stored orders of the page that could not be read
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -18,9 +18,10 @@ from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..sources import SOURCE_ID_PREFIX, IngestSource, SourceError, check_credentials
 from ..types import utcnow
 from .bodies import JSON, require_json
+from .queries import known_query
 from .security import require
 
-router = APIRouter(prefix="/v1/sources", tags=["sources"])
+router = APIRouter(prefix="/v1/sources", tags=["sources"], dependencies=[Depends(known_query)])
 MAX_NAME = 200
 
 

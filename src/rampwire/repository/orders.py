@@ -10,7 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .. import serde
-from ..errors import IdempotencyConflict, IllegalTransition, NotFound
+from ..errors import (
+    IdempotencyConflict,
+    IllegalTransition,
+    NotFound,
+    ProviderOrderExists,
+    UnreadableOrder,
+)
 from ..events import Event, Source, created_event, order_events, stuck_event
 from ..ids import new_id
 from ..lifecycle import Change, Outcome, Stamps, Step, merge
@@ -100,6 +106,16 @@ class OrderFilter:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class FoundOrders:
+    """A page of :meth:`OrderRepository.find`."""
+
+    orders: list[Order]
+    unreadable: list[str]  # ids of the page's rows that could not be read, left out
+    last_id: str | None  # the page's last row, read or not: where the next page starts
+    rows: int  # rows the page read, ``orders`` and ``unreadable`` together
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _CreateJob:
     """One call of :meth:`OrderRepository.create`, queued for its batch."""
 
@@ -142,6 +158,7 @@ class OrderRepository:
         :meth:`change`."""
         self._db = db
         self._on_publish = on_publish
+        self._unreadable: set[str] = set()  # orders logged as unreadable, logged once each
         self._creates: GroupCommit[_CreateJob, None] = GroupCommit(
             self._write_creates, max_batch=max_batch, writers=writers, log=log
         )
@@ -206,25 +223,31 @@ class OrderRepository:
             return replay
         return CreateResult(order=order, event=event, replayed=False, response=response)
 
-    async def _write_creates(self, jobs: list[_CreateJob]) -> list[None]:
+    async def _write_creates(self, jobs: list[_CreateJob]) -> list[Exception | None]:
         """One transaction for orders created together: their rows, first timeline entries,
         ``order.created`` events and deliveries, and their idempotency claims, in one write
-        (:class:`~rampwire.storage.database.Writes`). A claim that another request took first
-        (the same key, committed after this caller looked) raises :class:`_Replay`; the batch
-        is then written again one order at a time, so only that order's caller replays."""
-        claims = [
-            (
-                job.idempotency.api_key_id,
-                job.idempotency.key,
-                job.idempotency.request_hash,
-                job.held.order.id,
-                serde.to_json(job.response).decode(),
-                to_us(job.now),
-            )
-            for job in jobs
-            if job.idempotency is not None
-        ]
+        (:class:`~rampwire.storage.database.Writes`). A provider order that exists already
+        (or earlier in the batch) fails that create alone with :class:`ProviderOrderExists`.
+        A claim that another request took first (the same key, committed after this caller
+        looked) raises :class:`_Replay`; the batch is then written again one order at a time,
+        so only that order's caller replays."""
         async with self._db.transaction() as conn:
+            outcomes = await self._taken_provider_orders(conn, jobs)
+            jobs = [job for job, outcome in zip(jobs, outcomes, strict=True) if outcome is None]
+            if not jobs:
+                return outcomes
+            claims = [
+                (
+                    job.idempotency.api_key_id,
+                    job.idempotency.key,
+                    job.idempotency.request_hash,
+                    job.held.order.id,
+                    serde.to_json(job.response).decode(),
+                    to_us(job.now),
+                )
+                for job in jobs
+                if job.idempotency is not None
+            ]
             endpoints = await live_endpoints(conn)
             writes = Writes(conn.dialect)
             _write(writes, [job.held for job in jobs], [job.entry for job in jobs])
@@ -234,7 +257,51 @@ class OrderRepository:
             if (await writes.run(conn))[claimed] < len(claims):
                 raise _Replay("an Idempotency-Key of the batch was claimed meanwhile")
         self.published(made)
-        return [None] * len(jobs)
+        return outcomes
+
+    async def _taken_provider_orders(
+        self, conn: Connection, jobs: Sequence[_CreateJob]
+    ) -> list[Exception | None]:
+        """Per job, :class:`ProviderOrderExists` if its (provider, provider order id) is taken,
+        by a stored order or an earlier job of the batch, else None. The keys are locked first
+        (:meth:`lock_provider_orders`), as ingest does: a create and a provider's first sight of
+        the same order, or two creates, wait for each other instead of failing on the index."""
+        keys = {
+            (job.held.order.provider, job.held.order.provider_order_id): None
+            for job in jobs
+            if job.held.order.provider is not None and job.held.order.provider_order_id
+        }
+        if not keys:  # the usual API create: an order of rampwire's own
+            return [None] * len(jobs)
+        await self.lock_provider_orders(conn, keys)
+        rows = await fetch_rows(
+            conn,
+            _PROVIDER_KEY,
+            [(provider.value, order_id) for provider, order_id in keys],
+            "SELECT o.id, o.provider, o.provider_order_id FROM orders o"
+            " WHERE (o.provider, o.provider_order_id)"
+            " IN (SELECT provider, provider_order_id FROM v)",
+        )
+        taken = {(row["provider"], row["provider_order_id"]): row["id"] for row in rows}
+        outcomes: list[Exception | None] = []
+        for job in jobs:
+            order = job.held.order
+            if order.provider is None:
+                outcomes.append(None)
+                continue
+            key = (order.provider.value, order.provider_order_id)
+            existing = taken.setdefault(key, order.id)
+            if existing == order.id:
+                outcomes.append(None)
+                continue
+            outcomes.append(
+                ProviderOrderExists(
+                    f"{order.provider.value} order {order.provider_order_id!r} exists already"
+                    f" as {existing}; change that order instead",
+                    order_id=existing,
+                )
+            )
+        return outcomes
 
     async def is_replay(self, claim: IdempotencyClaim) -> bool:
         """Whether this key was already used (a retry replays; nothing new is created)."""
@@ -307,11 +374,19 @@ class OrderRepository:
                 f"SELECT o.id, {_HELD} FROM orders o WHERE o.id IN (SELECT id FROM v)"
                 f" ORDER BY o.id {lock}",
             )
-            held = {row["id"]: _held(row) for row in rows}
+            held: dict[str, _Held] = {}
+            unreadable: dict[str, UnreadableOrder] = {}
+            for row in rows:
+                try:
+                    held[row["id"]] = _held(row, self._load(row["id"], row["body"]))
+                except UnreadableOrder as exc:  # fails the changes to it, and only those
+                    unreadable[row["id"]] = exc
             for job in jobs:
                 order = held.get(job.order_id)
                 if order is None:
-                    outcomes.append(NotFound(f"no order {job.order_id!r}"))
+                    outcomes.append(
+                        unreadable.get(job.order_id) or NotFound(f"no order {job.order_id!r}")
+                    )
                     continue
                 try:
                     result = _fold(
@@ -464,12 +539,13 @@ class OrderRepository:
             body = await conn.fetchval("SELECT body FROM orders WHERE id = $1", order_id)
         if body is None:
             raise NotFound(f"no order {order_id!r}")
-        return serde.order_from_json(body)
+        return self._load(order_id, body)
 
     async def find(
         self, filters: OrderFilter, *, limit: int, before: str | None = None
-    ) -> list[Order]:
-        """Orders newest first; ``before`` is the id of the last order of the previous page."""
+    ) -> FoundOrders:
+        """Orders newest first; ``before`` is the id of the last order of the previous page.
+        A row that cannot be read is left out and named (:attr:`FoundOrders.unreadable`)."""
         where = Where()
         where.one_of("status", [s.value for s in filters.statuses])
         where.equals("provider", filters.provider)
@@ -478,10 +554,32 @@ class OrderRepository:
             where.add(f"created_at >= {where.arg(to_us(filters.created_from))}")
         if filters.created_to is not None:
             where.add(f"created_at < {where.arg(to_us(filters.created_to))}")
-        sql = where.newest_first("SELECT body FROM orders", before=before, limit=limit)
+        sql = where.newest_first("SELECT id, body FROM orders", before=before, limit=limit)
         async with self._db.connection() as conn:
             rows = await conn.fetch(sql, *where.args)
-        return [serde.order_from_json(row["body"]) for row in rows]
+        orders: list[Order] = []
+        unreadable: list[str] = []
+        for row in rows:
+            try:
+                orders.append(self._load(row["id"], row["body"]))
+            except UnreadableOrder:
+                unreadable.append(row["id"])
+        last_id = rows[-1]["id"] if rows else None
+        return FoundOrders(orders=orders, unreadable=unreadable, last_id=last_id, rows=len(rows))
+
+    def _load(self, order_id: str, body: str | bytes) -> Order:
+        """A stored order; :class:`UnreadableOrder` if its row no longer validates (written
+        under older rules, or by hand), logged once per order and process."""
+        try:
+            return serde.order_from_json(body)
+        except ValueError as exc:  # pydantic's ValidationError is one
+            if order_id not in self._unreadable:
+                self._unreadable.add(order_id)
+                log.error("order %s cannot be read: %s", order_id, exc)
+            raise UnreadableOrder(
+                f"order {order_id} is stored in a form that cannot be read; it is logged",
+                order_id=order_id,
+            ) from exc
 
     async def timeline(self, order_id: str) -> list[TimelineEntry]:
         async with self._db.connection() as conn:
@@ -573,10 +671,11 @@ def _write(writes: Writes, held: Sequence[_Held], entries: Sequence[TimelineEntr
 _HELD = "o.body, o.status_at, o.field_times, o.seq"
 
 
-def _held(row: Row) -> _Held:
-    """An order, its stamps and its last timeline ``seq``, as locked."""
+def _held(row: Row, order: Order | None = None) -> _Held:
+    """An order (``order``, if the caller read it already), its stamps and its last timeline
+    ``seq``, as locked."""
     return _Held(
-        order=serde.order_from_json(row["body"]),
+        order=serde.order_from_json(row["body"]) if order is None else order,
         stamps=_stamps(row["status_at"], row["field_times"]),
         seq=row["seq"],
     )
