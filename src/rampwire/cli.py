@@ -214,6 +214,7 @@ def authorization_group() -> None:
 def authorization_set(settings: Settings, /, **options: Any) -> None:
     """Set the callback (replacing any earlier one)."""
     from .api.authorization import AuthIn, AuthorizationIn, config_from_request
+    from .api.endpoints import check_target_url
     from .repository.authorization import AuthorizationRepository
 
     methods = {k: options.pop(k) for k in ("bearer", "basic", "header", "hmac_secret")}
@@ -245,6 +246,7 @@ def authorization_set(settings: Settings, /, **options: Any) -> None:
     async def work(db: Database) -> Any:
         await migrate(db)
         config = config_from_request(body)
+        await check_target_url(config.url, settings)
         await AuthorizationRepository(db, secret_box(settings)).put(config, now=utcnow())
         return config.to_public_dict()
 

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from fastapi import FastAPI
 
-from .. import __version__, heap
+from .. import __version__, heap, logs
 from ..authorization import AuthorizationClient
 from ..crypto import secret_box
 from ..delivery.ssrf import GuardedConnector
@@ -49,6 +49,7 @@ def create_app(
 ) -> FastAPI:
     """The API. With ``db`` given, the caller owns it (opened and migrated); otherwise the
     lifespan opens one from ``settings.database_url`` and migrates it."""
+    logs.protect()  # secrets stay out of the logs however the embedding process set them up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
