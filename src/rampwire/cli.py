@@ -13,6 +13,7 @@ import uvicorn
 
 from . import heap, logs
 from .apikeys import Scope
+from .cli_master_key import master_key_group, seal_clear_values
 from .cli_run import run_with_database
 from .cli_signing import signing_key_group
 from .cli_sources import sources_group
@@ -47,7 +48,9 @@ def migrate_command(settings: Settings) -> None:
     """Apply the database migrations that are missing."""
 
     async def work(db: Database) -> list[int]:
-        return await migrate(db)
+        applied = await migrate(db)
+        await seal_clear_values(db, settings)
+        return applied
 
     applied = run_with_database(work, settings)
     where = redact(settings.database_url)
@@ -65,6 +68,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
 
     async def prepare(db: Database) -> str | None:
         await migrate(db)
+        await seal_clear_values(db, settings)
         keys = KeyRepository(db)
         if not await keys.all():  # first start: no key was ever made
             _, token = await keys.create("admin (first start)", Scope.ADMIN)
@@ -332,3 +336,4 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
 
 main.add_command(sources_group)
 main.add_command(signing_key_group)
+main.add_command(master_key_group)
