@@ -17,7 +17,7 @@ from .cli_master_key import master_key_group, seal_clear_values
 from .cli_run import run_with_database
 from .cli_signing import signing_key_group
 from .cli_sources import sources_group
-from .crypto import secret_box
+from .crypto import master_key_path, secret_box
 from .delivery.worker import Worker, WorkerOptions
 from .errors import RampwireError
 from .repository import KeyRepository, OrderRepository
@@ -81,6 +81,11 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     url = f"http://{settings.host}:{settings.port}"
     click.echo(f"rampwire listening on {url} (database {redact(settings.database_url)})")
     click.echo(f"API docs: {url}/docs")
+    if settings.master_key is None:
+        click.echo(
+            f"master key: {master_key_path(settings)}, beside the database; in production keep"
+            " it in a secret store and pass it as RAMPWIRE_MASTER_KEY (docs/security.md)"
+        )
     if token is not None:
         click.echo(f"admin API key (shown once, keep it): {token}")
     config = uvicorn.Config(
