@@ -36,7 +36,10 @@ class Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("aiosqlite") and record.levelno < logging.INFO:
             return False
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # arguments that do not fit: the handler reports it, as without us
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
@@ -46,11 +49,10 @@ class Redact(logging.Filter):
 
 
 def protect() -> Redact:
-    """Put the filter on the loggers that can carry secrets (once); return it."""
+    """Put the filter on the loggers that can carry secrets (once); return one for a handler."""
     for name in _SOURCES:
         logger = logging.getLogger(name)
-        found = [f for f in logger.filters if isinstance(f, Redact)]
-        if not found:
+        if not any(isinstance(f, Redact) for f in logger.filters):
             logger.addFilter(Redact())
     return Redact()
 
