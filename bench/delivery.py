@@ -981,13 +981,54 @@ async def phase_latency(bench: Bench) -> None:
     await measure_latency(bench, bench.config.latency_rate_low, judged=False)
 
 
-async def measure_latency(bench: Bench, rate: float, *, judged: bool) -> None:
+HANGING_BACKLOG = 2_000  # isolation phase: deliveries queued for an endpoint that never answers
+
+
+async def phase_isolation(bench: Bench) -> None:
+    """A healthy endpoint's latency at the low rate, alone and then beside an endpoint that
+    accepts connections and never answers, with a backlog of :data:`HANGING_BACKLOG` deliveries
+    (its in-flight slots all hang for the send timeout): the ratio of the two p99s."""
+    alone = await measure_latency(bench, bench.config.latency_rate_low, judged=False)
+    beside = await measure_latency(
+        bench, bench.config.latency_rate_low, judged=False, hanging=HANGING_BACKLOG
+    )
+    if alone and beside:
+        bench.row(
+            "isolation: healthy p99 beside a hanging endpoint / alone",
+            beside / alone,
+            "x",
+            target="<= 2",
+            met=beside / alone <= 2.0,
+            note=f"{beside:.1f} ms / {alone:.1f} ms; hanging backlog {HANGING_BACKLOG:,}",
+        )
+
+
+async def _hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        await reader.read(65536)
+        await asyncio.sleep(PHASE_DEADLINE_S)
+    writer.close()
+
+
+async def measure_latency(
+    bench: Bench, rate: float, *, judged: bool, hanging: int = 0
+) -> float | None:
+    """The latency rows at ``rate``; with ``hanging``, beside an endpoint that never answers and
+    has that many deliveries queued first. Returns the p99 in ms."""
     config = bench.config
     endpoints = EndpointRepository(bench.db, bench.box)
+    stuck: Endpoint | None = None
+    if hanging:
+        server = await asyncio.start_server(_hang, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stuck = await make_endpoint(endpoints, f"http://127.0.0.1:{port}/hang", 50)
+        await queue_orders(OrderRepository(bench.db), hanging)
     endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
     plan = PublishPlan(mode="paced", duration=config.latency_seconds, rate=rate)
     await bench.fast.call(bench.http, "POST", "/__record")
     async with worker_running(bench.db, bench.box, config.concurrency) as worker:
+        if hanging:
+            await asyncio.sleep(2.0)  # claimed: its 50 slots hang, its queue is full
         publisher = Publisher(bench.db, worker, plan, bench.publisher)
         try:
             async with CpuMeter(bench) as cpu:
@@ -1002,6 +1043,9 @@ async def measure_latency(bench: Bench, rate: float, *, judged: bool) -> None:
                 break
             await asyncio.sleep(0.05)
         batches = batching(worker, 0, 0, worker.sent)
+        if stuck is not None:  # its sends still hang: cancel what waits before the worker stops
+            await endpoints.delete(stuck.id, now=utcnow())
+            server.close()
     arrivals: dict[str, float] = await bench.fast.call(bench.http, "GET", "/__arrivals")
     await bench.fast.call(bench.http, "POST", "/__reset")
     await endpoints.delete(endpoint.id, now=utcnow())
@@ -1014,11 +1058,13 @@ async def measure_latency(bench: Bench, rate: float, *, judged: bool) -> None:
     ]
     missing = len(published.stamps) - len(matched)
     achieved = published.events / published.elapsed
-    at = f"@ {rate:,.0f}/s"
+    at = f"@ {rate:,.0f}/s" + (
+        f" beside a hanging endpoint ({hanging:,} queued)" if hanging else ""
+    )
     pace = f"{rate:,.0f} events/s offered, {achieved:,.0f} achieved"
     if not matched:
         bench.row(f"latency p99 {at}", None, "ms", note=f"nothing matched; {pace}")
-        return
+        return None
     waits = [(arrived - returned) * 1000 for arrived, _, returned in matched]
     upper = [(arrived - created) * 1000 for arrived, created, _ in matched]
     p99 = percentile(waits, 99)
@@ -1043,6 +1089,7 @@ async def measure_latency(bench: Bench, rate: float, *, judged: bool) -> None:
         "ms",
         note=f"includes the publish transaction; publisher {bench.publisher}; {cpu.note()}",
     )
+    return p99
 
 
 async def phase_slow(bench: Bench) -> None:
@@ -1256,6 +1303,7 @@ PHASES = {
     "drain": phase_drain,
     "sustained": phase_sustained,
     "latency": phase_latency,
+    "isolation": phase_isolation,
     "slow": phase_slow,
     "drain2": phase_drain_processes,
     "slow2": phase_slow_processes,

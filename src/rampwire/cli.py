@@ -14,10 +14,11 @@ import uvicorn
 
 from . import heap, logs
 from .apikeys import Scope
+from .cli_master_key import master_key_group, seal_clear_values
 from .cli_run import run_with_database
 from .cli_signing import signing_key_group
 from .cli_sources import sources_group
-from .crypto import secret_box
+from .crypto import master_key_path, secret_box
 from .delivery.worker import Worker, WorkerOptions
 from .errors import RampwireError
 from .repository import KeyRepository, OrderRepository
@@ -49,7 +50,9 @@ def migrate_command(settings: Settings) -> None:
     """Apply the database migrations that are missing."""
 
     async def work(db: Database) -> list[int]:
-        return await migrate(db)
+        applied = await migrate(db)
+        await seal_clear_values(db, settings)
+        return applied
 
     applied = run_with_database(work, settings)
     where = redact(settings.database_url)
@@ -67,6 +70,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
 
     async def prepare(db: Database) -> str | None:
         await migrate(db)
+        await seal_clear_values(db, settings)
         keys = KeyRepository(db)
         if not await keys.all():  # first start: no key was ever made
             _, token = await keys.create("admin (first start)", Scope.ADMIN)
@@ -79,6 +83,11 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     url = f"http://{settings.host}:{settings.port}"
     click.echo(f"rampwire listening on {url} (database {redact(settings.database_url)})")
     click.echo(f"API docs: {url}/docs")
+    if settings.master_key is None:
+        click.echo(
+            f"master key: {master_key_path(settings)}, beside the database; in production keep"
+            " it in a secret store and pass it as RAMPWIRE_MASTER_KEY (docs/security.md)"
+        )
     if token is not None:
         click.echo(f"admin API key (shown once, keep it): {token}")
     fatal: list[bool] = []
@@ -231,6 +240,7 @@ def authorization_group() -> None:
 def authorization_set(settings: Settings, /, **options: Any) -> None:
     """Set the callback (replacing any earlier one)."""
     from .api.authorization import AuthIn, AuthorizationIn, config_from_request
+    from .api.endpoints import check_target_url
     from .repository.authorization import AuthorizationRepository
 
     methods = {k: options.pop(k) for k in ("bearer", "basic", "header", "hmac_secret")}
@@ -262,6 +272,7 @@ def authorization_set(settings: Settings, /, **options: Any) -> None:
     async def work(db: Database) -> Any:
         await migrate(db)
         config = config_from_request(body)
+        await check_target_url(config.url, settings)
         await AuthorizationRepository(db, secret_box(settings)).put(config, now=utcnow())
         return config.to_public_dict()
 
@@ -347,3 +358,4 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
 
 main.add_command(sources_group)
 main.add_command(signing_key_group)
+main.add_command(master_key_group)

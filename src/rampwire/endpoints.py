@@ -40,6 +40,7 @@ MAX_MAX_IN_FLIGHT = 1000
 MAX_RATE_LIMIT = 10_000  # requests per second
 MAX_HEADERS = 20
 MAX_HEADER_VALUE_LENGTH = 1024
+HEADER_MASK = "********"  # what the API shows for a custom header's value
 MAX_PATTERNS = 50
 
 _PATTERN = re.compile(r"^(\*|[a-z][a-z_]*(\.([a-z][a-z_]*|\*))*)$")
@@ -158,6 +159,27 @@ def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if any(c in value for c in "\r\n\x00"):
             raise EndpointError(where, "must not contain line breaks or NUL")
     return dict(headers)
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The names, each value replaced by :data:`HEADER_MASK`: header values are credentials."""
+    return dict.fromkeys(headers, HEADER_MASK)
+
+
+def unmask_headers(given: Mapping[str, str], current: Mapping[str, str]) -> dict[str, str]:
+    """``given``, where a value sent back as the mask keeps the stored value of that header
+    (so a client that reads an endpoint and writes it back keeps its credentials)."""
+    kept = {name.lower(): value for name, value in current.items()}
+    headers = {}
+    for name, value in given.items():
+        if value == HEADER_MASK:
+            if name.lower() not in kept:
+                raise EndpointError(
+                    f"headers.{name}", "is the mask shown for a stored value; give the value"
+                )
+            value = kept[name.lower()]
+        headers[name] = value
+    return headers
 
 
 def check_dialect(name: str) -> DialectName:

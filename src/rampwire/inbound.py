@@ -23,10 +23,15 @@ from datetime import datetime
 from enum import StrEnum
 
 from .dialects.base import DecodedEvent
+from .dialects.saber import TOKEN_HEADER
 from .orders import Provider
 
 INBOUND_ID_PREFIX = "inb"
-KEPT_HEADERS_EXCLUDED = frozenset({"authorization", "cookie", "proxy-authorization"})
+# Headers that carry a credential rather than a signature: never logged. Signatures stay (they
+# prove the logged body, and re-processing verifies them again).
+KEPT_HEADERS_EXCLUDED = frozenset(
+    {"authorization", "cookie", "proxy-authorization", "x-api-key", TOKEN_HEADER.lower()}
+)
 
 
 class InboundOutcome(StrEnum):

@@ -83,6 +83,7 @@ class Settings:
     log_format: str = "text"  # "text" or "json"
     log_level: str = "INFO"
     master_key: Secret | None = None  # URL-safe base64 of 32 bytes; None: <data_dir>/master.key
+    previous_master_keys: tuple[Secret, ...] = ()  # decrypt only, during a master key rotation
     target_policy: TargetPolicy = field(default_factory=_strict_targets)  # where webhooks may go
     run_worker: bool = True  # `serve` runs a delivery worker (and the sweeper) in its process
     stuck_slas: Mapping[OrderStatus, timedelta] = field(default_factory=lambda: dict(DEFAULT_SLAS))
@@ -107,6 +108,11 @@ class Settings:
             log_format=log_format,
             log_level=env.get("RAMPWIRE_LOG_LEVEL", "INFO").upper(),
             master_key=Secret(master) if (master := env.get("RAMPWIRE_MASTER_KEY")) else None,
+            previous_master_keys=tuple(
+                Secret(key.strip())
+                for key in env.get("RAMPWIRE_MASTER_KEY_PREVIOUS", "").split(",")
+                if key.strip()
+            ),
             target_policy=_targets_from_env(env),
             run_worker=env.get("RAMPWIRE_SERVE_WORKER", "1").lower() not in ("0", "false", "no"),
             stuck_slas=_slas(env.get("RAMPWIRE_STUCK_AFTER", "")),

@@ -11,6 +11,11 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from rampwire.api import create_app
+from rampwire.apikeys import Scope
+from rampwire.delivery.ssrf import TargetPolicy
+from rampwire.repository import KeyRepository
+from rampwire.settings import Settings
 from rampwire.storage import Database
 
 ORDER = {"side": "buy", "references": {"user_email": "ana@example.com"}}
@@ -139,3 +144,33 @@ async def test_bad_configuration_and_missing_subject(
         assert await counts(db) == before and remote.seen == []
     assert (await admin_api.delete("/v1/authorization")).status_code == 204
     assert (await admin_api.post("/v1/orders", json={"side": "buy"})).status_code == 201
+
+
+async def test_the_callback_url_follows_the_target_policy_when_it_is_set(
+    settings: Settings, db: Database
+) -> None:
+    """Loopback, private and metadata URLs are refused at PUT time (422 naming ``url``, nothing
+    stored), as an endpoint's URL is, not only when the callback is called."""
+    strict = settings.replace(target_policy=TargetPolicy(), run_worker=False)
+    app = create_app(strict, db=db)
+    _, token = await KeyRepository(db).create("admin", Scope.ADMIN)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://rampwire.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as admin,
+    ):
+        for url in (
+            "http://127.0.0.1:9/authorize",
+            "http://localhost/authorize",
+            "http://10.1.2.3/authorize",
+            "http://[::1]/authorize",
+            "http://169.254.169.254/latest/meta-data",
+        ):
+            refused = await configure(admin, url)
+            assert refused.status_code == 422, (url, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert [e["field"] for e in refused.json()["errors"]] == ["url"], url
+        assert (await admin.get("/v1/authorization")).status_code == 404

@@ -578,7 +578,7 @@ async def test_the_fireblocks_key_is_made_once_published_and_kept_encrypted_acro
     [row] = rows
     assert (row["kid"], row["algorithm"], row["retired_at"]) == (published["kid"], "RS512", None)
     sealed = row["private_key"]
-    assert sealed.startswith("v1:") and "PRIVATE KEY" not in sealed
+    assert sealed.startswith("v2:") and "PRIVATE KEY" not in sealed
     pem = secret_box(settings).decrypt(sealed, context=f"signing-key:{row['kid']}").reveal()
     private = serialization.load_pem_private_key(pem.encode(), password=None)
     assert isinstance(private, rsa.RSAPrivateKey)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,12 @@ import pytest
 from rampwire.crypto import (
     CryptoError,
     SecretBox,
+    key_id,
     load_master_key,
+    load_master_keys,
     new_master_key,
     parse_master_key,
+    write_key_file,
 )
 from rampwire.settings import Secret, Settings
 
@@ -48,3 +52,51 @@ def test_configured_master_key_wins_and_bad_ones_are_clear(tmp_path: Path) -> No
     for bad in ("short", "!!!!"):
         with pytest.raises(CryptoError):
             parse_master_key(bad)
+
+
+def test_a_ciphertext_names_its_key_and_a_previous_key_still_decrypts() -> None:
+    old, new = parse_master_key(new_master_key()), parse_master_key(new_master_key())
+    sealed = SecretBox(old).encrypt("tok", context="source:src_1")
+    assert sealed.startswith(f"v2:{key_id(old)}:")
+    rotating = SecretBox(new, previous=[old])
+    assert not rotating.is_current(sealed)
+    assert rotating.decrypt(sealed, context="source:src_1").reveal() == "tok"
+    resealed = rotating.reseal(sealed, context="source:src_1")
+    assert rotating.is_current(resealed) and rotating.reseal(resealed, context="source:src_1") == (
+        resealed
+    )
+    assert SecretBox(new).decrypt(resealed, context="source:src_1").reveal() == "tok"
+    with pytest.raises(CryptoError, match=key_id(old)):
+        SecretBox(new).decrypt(sealed, context="source:src_1")
+
+
+def test_v1_ciphertexts_without_a_key_id_are_tried_with_every_key() -> None:
+    old, new = parse_master_key(new_master_key()), parse_master_key(new_master_key())
+    sealed = SecretBox(old).encrypt("tok", context="c")
+    legacy = "v1:" + sealed.split(":", 2)[2]  # the format before key ids
+    assert SecretBox(new, previous=[old]).decrypt(legacy, context="c").reveal() == "tok"
+    with pytest.raises(CryptoError):
+        SecretBox(new).decrypt(legacy, context="c")
+
+
+def test_the_key_file_lists_the_current_key_first_then_previous_ones(tmp_path: Path) -> None:
+    settings = Settings(database_url="sqlite:///x", data_dir=tmp_path)
+    old = load_master_key(settings)
+    new = new_master_key()
+    write_key_file(tmp_path / "master.key", [new, base64.urlsafe_b64encode(old).decode()])
+    assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
+    assert load_master_keys(settings) == (parse_master_key(new), [old])
+    assert [p.name for p in tmp_path.iterdir()] == ["master.key"]  # no temporary file left
+
+
+def test_previous_keys_come_from_the_environment_too(tmp_path: Path) -> None:
+    current, old = new_master_key(), new_master_key()
+    settings = Settings.from_env(
+        {
+            "RAMPWIRE_DATA_DIR": str(tmp_path),
+            "RAMPWIRE_MASTER_KEY": current,
+            "RAMPWIRE_MASTER_KEY_PREVIOUS": f" {old} ,",
+        }
+    )
+    assert "Secret('**********')" in repr(settings.previous_master_keys)
+    assert load_master_keys(settings) == (parse_master_key(current), [parse_master_key(old)])

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from fastapi import FastAPI
 
-from .. import __version__, heap
+from .. import __version__, heap, logs
 from ..authorization import AuthorizationClient
 from ..crypto import secret_box
 from ..delivery.ssrf import GuardedConnector
@@ -62,6 +62,7 @@ def create_app(
     lifespan opens one from ``settings.database_url`` and migrates it. ``on_fatal`` is called
     when a background task cannot recover (:class:`~rampwire.supervisor.Supervisor`): the
     server should stop, and its process exit non-zero."""
+    logs.protect()  # secrets stay out of the logs however the embedding process set them up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -28,6 +28,7 @@ from ..repository.authorization import AuthorizationRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON, require_json
+from .endpoints import check_target_url
 from .queries import known_query
 from .security import require
 
@@ -126,8 +127,10 @@ async def check(
 async def put_config(
     body: AuthorizationIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
 ) -> Response:
-    """Set the callback: URL, auth method, checked operations, timeout, failure mode, cache."""
+    """Set the callback: URL, auth method, checked operations, timeout, failure mode, cache.
+    The URL must be one webhooks may go to (the same target policy as endpoints)."""
     config = config_from_request(body)
+    await check_target_url(config.url, request.app.state.settings)
     await _repo(request).put(config, now=utcnow())
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 

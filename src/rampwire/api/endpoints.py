@@ -26,7 +26,9 @@ from ..endpoints import (
     check_headers,
     check_patterns,
     check_secret,
+    masked_headers,
     new_secret,
+    unmask_headers,
 )
 from ..errors import BadRequest, InvalidRequest
 from ..ids import has_prefix
@@ -109,14 +111,16 @@ def _invalid(field: str, reason: str) -> InvalidRequest:
     return InvalidRequest(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
 
 
-async def _check_url(url: str, settings: Settings) -> str:
+async def check_target_url(url: str, settings: Settings, *, field: str = "url") -> str:
+    """Refuse (422 naming ``field``) a URL the target policy forbids, loopback, private and
+    metadata addresses among them, by its literal host or what its name resolves to."""
     try:
         target = check_url(url, settings.target_policy)
         await resolve_and_check(target.host, target.port, settings.target_policy)
     except ForbiddenTarget as exc:
-        raise _invalid("url", exc.message) from exc
+        raise _invalid(field, exc.message) from exc
     except OSError as exc:
-        raise _invalid("url", f"the host does not resolve ({exc})") from exc
+        raise _invalid(field, f"the host does not resolve ({exc})") from exc
     return url
 
 
@@ -153,7 +157,7 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
         "description": endpoint.description,
         "event_types": list(endpoint.event_types),
         "dialect": endpoint.dialect,
-        "headers": dict(endpoint.headers),
+        "headers": masked_headers(endpoint.headers),
         "enabled": endpoint.enabled,
         "disabled_at": endpoint.disabled_at,
         "disabled_reason": endpoint.disabled_reason,
@@ -191,7 +195,7 @@ async def create_endpoint(
     at `/v1/endpoints/{id}/secret`)."""
     dialect = _dialect(body.dialect)
     fields = _check(body.model_dump(), dialect)
-    await _check_url(body.url, request.app.state.settings)
+    await check_target_url(body.url, request.app.state.settings)
     now = utcnow()
     secret = fields["secret"] or new_secret(dialect)
     endpoint = Endpoint(
@@ -245,11 +249,16 @@ async def update_endpoint(
     endpoints = _endpoints(request)
     current = await endpoints.get(_id(endpoint_id))
     fields = {name: getattr(body, name) for name in body.model_fields_set}
+    if fields.get("headers") is not None:
+        try:
+            fields["headers"] = unmask_headers(fields["headers"], current.headers)
+        except EndpointError as exc:
+            raise _invalid(exc.field, exc.reason) from exc
     changes = _check(fields, _dialect(current.dialect))
     if "url" in changes:
         if changes["url"] is None:
             raise _invalid("url", "cannot be null")
-        await _check_url(changes["url"], request.app.state.settings)
+        await check_target_url(changes["url"], request.app.state.settings)
     for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled"):
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
@@ -272,6 +281,15 @@ async def get_secret(
 ) -> Response:
     """The signing secrets in use, newest first (two during a rotation's 24 h overlap)."""
     return _json(_secrets_json(await _endpoints(request).get(_id(endpoint_id))))
+
+
+@router.get("/{endpoint_id}/headers")
+async def get_headers(
+    endpoint_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+) -> Response:
+    """The custom headers with their values (elsewhere the values are masked: they are often
+    credentials)."""
+    return _json({"headers": dict((await _endpoints(request).get(_id(endpoint_id))).headers)})
 
 
 @router.post("/{endpoint_id}/secret/rotate")

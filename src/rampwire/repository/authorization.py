@@ -13,7 +13,7 @@ from ..storage import Database
 from ..storage.database import from_us, to_us
 
 CONFIG_ID = "default"
-_CONTEXT = f"authorization:{CONFIG_ID}"
+CONTEXT = f"authorization:{CONFIG_ID}"
 DECISION_ID_PREFIX = "azd"
 
 
@@ -29,14 +29,14 @@ class AuthorizationRepository:
             )
         if row is None:
             return None
-        secrets = serde.from_json(self._box.decrypt(row["secret"], context=_CONTEXT).reveal())
+        secrets = serde.from_json(self._box.decrypt(row["secret"], context=CONTEXT).reveal())
         return AuthorizationConfig.from_storage(serde.from_json(row["config"]), secrets)
 
     async def put(self, config: AuthorizationConfig, *, now: datetime) -> None:
         stored = config.to_storage()
         sealed = self._box.encrypt(
             serde.to_json({k: v.reveal() for k, v in stored.secrets.items()}).decode(),
-            context=_CONTEXT,
+            context=CONTEXT,
         )
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM authorization_config WHERE id = $1", CONFIG_ID)

@@ -1,4 +1,11 @@
-"""Endpoints in storage; their secrets are encrypted with the master key."""
+"""Endpoints in storage; their secrets and custom header values are encrypted with the master
+key.
+
+``headers`` holds the whole name-to-value map sealed as one ciphertext (a JSON string);
+endpoints written before that hold a plain JSON object, read as is and sealed by
+:meth:`EndpointRepository.seal_clear_headers` (``rampwire migrate`` and start-up) or on their
+next write.
+"""
 
 from __future__ import annotations
 
@@ -30,13 +37,33 @@ def _time(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
 
 
+def secrets_context(endpoint_id: str) -> str:
+    return f"endpoint:{endpoint_id}"
+
+
+def headers_context(endpoint_id: str) -> str:
+    return f"endpoint:{endpoint_id}:headers"
+
+
 class EndpointRepository:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
         self._box = box
 
     def _context(self, endpoint_id: str) -> str:
-        return f"endpoint:{endpoint_id}"
+        return secrets_context(endpoint_id)
+
+    def _seal_headers(self, endpoint_id: str, headers: Mapping[str, str]) -> str:
+        plain = serde.to_json(dict(headers)).decode()
+        sealed = self._box.encrypt(plain, context=headers_context(endpoint_id))
+        return serde.to_json(sealed).decode()
+
+    def _headers(self, endpoint_id: str, stored: str) -> dict[str, str]:
+        value = serde.from_json(stored)
+        if isinstance(value, dict):  # written before header values were sealed
+            return value
+        plain = self._box.decrypt(value, context=headers_context(endpoint_id)).reveal()
+        return serde.from_json(plain)  # type: ignore[no-any-return]
 
     def _seal(self, endpoint_id: str, secrets: tuple[SigningSecret, ...]) -> str:
         return serde.to_json(
@@ -69,7 +96,7 @@ class EndpointRepository:
             description=row["description"],
             event_types=tuple(serde.from_json(row["event_types"])),
             dialect=row["dialect"],
-            headers=serde.from_json(row["headers"]),
+            headers=self._headers(row["id"], row["headers"]),
             secrets=secrets,
             rate_limit=row["rate_limit"],
             max_in_flight=row["max_in_flight"],
@@ -93,7 +120,7 @@ class EndpointRepository:
                 endpoint.description,
                 serde.to_json(list(endpoint.event_types)).decode(),
                 endpoint.dialect,
-                serde.to_json(dict(endpoint.headers)).decode(),
+                self._seal_headers(endpoint.id, endpoint.headers),
                 self._seal(endpoint.id, endpoint.secrets),
                 endpoint.rate_limit,
                 endpoint.max_in_flight,
@@ -149,11 +176,10 @@ class EndpointRepository:
             sets.append(f"{column} = ${len(args)}")
 
         for name, value in changes.items():
-            if name in ("event_types", "headers"):
-                put(
-                    name,
-                    serde.to_json(list(value) if name == "event_types" else dict(value)).decode(),
-                )
+            if name == "event_types":
+                put(name, serde.to_json(list(value)).decode())
+            elif name == "headers":
+                put(name, self._seal_headers(endpoint_id, value))
             elif name == "retry_policy":
                 put(name, None if value is None else serde.to_json(value).decode())
             elif name == "ordering":
@@ -216,6 +242,28 @@ class EndpointRepository:
             if not changed:
                 raise NotFound(f"no endpoint {endpoint_id!r}")
             await cancel_waiting(conn, endpoint_id, now=now, reason="endpoint deleted")
+
+    async def seal_clear_headers(self) -> int:
+        """Seal the header values of endpoints written before they were sealed; how many."""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT id, headers FROM endpoints WHERE CAST(headers AS TEXT) LIKE '{%'"
+            )
+        sealed = 0
+        for row in rows:
+            headers = serde.from_json(row["headers"])
+            if not isinstance(headers, dict):
+                continue
+            async with self._db.transaction() as conn:
+                # only if unchanged meanwhile: a concurrent update has sealed it already
+                sealed += await conn.execute(
+                    "UPDATE endpoints SET headers = $2 WHERE id = $1"
+                    " AND CAST(headers AS TEXT) = CAST($3 AS TEXT)",
+                    row["id"],
+                    self._seal_headers(row["id"], headers),
+                    row["headers"],
+                )
+        return sealed
 
     @staticmethod
     def new_id() -> str:

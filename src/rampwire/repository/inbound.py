@@ -173,7 +173,7 @@ def _record(row: Row) -> InboundRecord:
         order_id=row["order_id"],
         provider_event=row["provider_event"],
         event_ids=tuple(serde.from_json(row["event_ids"])),
-        headers=serde.from_json(row["headers"]),
+        headers=kept_headers(serde.from_json(row["headers"])),  # rows from before the list grew
         body=row["body"],
         peer_ip=row["peer_ip"],
         attempts=row["attempts"],

@@ -20,6 +20,10 @@ ALGORITHM = "RS512"
 PUBLISHED_AFTER_RETIREMENT = timedelta(days=7)
 
 
+def key_context(kid: str) -> str:
+    return f"signing-key:{kid}"
+
+
 class SigningKeyRepository:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
@@ -30,7 +34,7 @@ class SigningKeyRepository:
     def _load(self, kid: str, sealed: str) -> SigningKey:
         key = self._loaded.get(kid)
         if key is None:
-            pem = self._box.decrypt(sealed, context=f"signing-key:{kid}").reveal()
+            pem = self._box.decrypt(sealed, context=key_context(kid)).reveal()
             key = self._loaded[kid] = load_signing_key(pem, kid=kid)
         return key
 
@@ -55,7 +59,7 @@ class SigningKeyRepository:
         return key
 
     async def _insert(self, key: SigningKey, *, now: datetime, retire: bool = False) -> SigningKey:
-        sealed = self._box.encrypt(private_key_pem(key).decode(), context=f"signing-key:{key.kid}")
+        sealed = self._box.encrypt(private_key_pem(key).decode(), context=key_context(key.kid))
         async with self._db.transaction() as conn:
             if retire:
                 await conn.execute(

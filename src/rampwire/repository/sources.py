@@ -18,6 +18,10 @@ from ..storage.database import from_us, to_us
 _COLUMNS = "id, provider, name, credentials, options, disabled_at, created_at, updated_at"
 
 
+def credentials_context(source_id: str) -> str:
+    return f"source:{source_id}"
+
+
 class SourceRepository:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
@@ -29,10 +33,11 @@ class SourceRepository:
 
     def _seal(self, source_id: str, credentials: Mapping[str, Any]) -> str:
         plain = serde.to_json(dict(credentials)).decode()
-        return self._box.encrypt(plain, context=f"source:{source_id}")
+        return self._box.encrypt(plain, context=credentials_context(source_id))
 
     def _source(self, row: Row) -> IngestSource:
-        plain = self._box.decrypt(row["credentials"], context=f"source:{row['id']}").reveal()
+        sealed = row["credentials"]
+        plain = self._box.decrypt(sealed, context=credentials_context(row["id"])).reveal()
         disabled = row["disabled_at"]
         return IngestSource(
             id=row["id"],

@@ -1,0 +1,134 @@
+"""Endpoint custom headers over real SQLite and PostgreSQL: their values are sealed at rest,
+masked to every key on the endpoint routes, shown in full only to write keys at
+``/v1/endpoints/{id}/headers``, kept when written back masked, and sent in full to the receiver."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from tests.receivers import receiver
+
+from rampwire.api import create_app
+from rampwire.apikeys import Scope
+from rampwire.crypto import secret_box
+from rampwire.repository import KeyRepository
+from rampwire.repository.endpoints import EndpointRepository
+from rampwire.settings import Settings
+from rampwire.storage import Database
+
+HEADER_SECRET = "Bearer hdr-7a1f3c9e5b2d4068"
+NO_RETRY = {"retry_delays": [], "jitter": 0.0}
+WAIT_S = 20.0
+
+
+@pytest.fixture
+async def read_api(
+    settings: Settings, db: Database, api: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A read-only key on the same app as ``api``."""
+    _, token = await KeyRepository(db).create("reader", Scope.READ)
+    transport = api._transport  # the same app and lifespan
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://rampwire.test",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
+        yield client
+
+
+async def stored_headers(db: Database, endpoint_id: str) -> str:
+    async with db.connection() as conn:
+        return str(await conn.fetchval("SELECT headers FROM endpoints WHERE id = $1", endpoint_id))
+
+
+async def test_values_are_sealed_at_rest_and_masked_to_a_read_key(
+    api: httpx.AsyncClient, read_api: httpx.AsyncClient, db: Database
+) -> None:
+    created = await api.post(
+        "/v1/endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "headers": {"Authorization": HEADER_SECRET}},
+    )
+    assert created.status_code == 201, created.text
+    endpoint_id = created.json()["id"]
+    assert created.json()["headers"] == {"Authorization": "********"}
+    assert HEADER_SECRET not in await stored_headers(db, endpoint_id)
+
+    for path in ("/v1/endpoints", f"/v1/endpoints/{endpoint_id}"):
+        shown = await read_api.get(path)
+        assert shown.status_code == 200, shown.text
+        assert HEADER_SECRET not in shown.text
+    assert (await read_api.get(f"/v1/endpoints/{endpoint_id}/headers")).status_code == 403
+    full = await api.get(f"/v1/endpoints/{endpoint_id}/headers")
+    assert full.status_code == 200, full.text
+    assert full.json() == {"headers": {"Authorization": HEADER_SECRET}}
+
+
+async def test_a_masked_value_written_back_keeps_the_stored_one(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    created = await api.post(
+        "/v1/endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "headers": {"Authorization": HEADER_SECRET}},
+    )
+    endpoint = created.json()
+    patched = await api.patch(
+        f"/v1/endpoints/{endpoint['id']}",
+        json={"headers": {**endpoint["headers"], "X-Tenant": "acme"}},
+    )
+    assert patched.status_code == 200, patched.text
+    full = await api.get(f"/v1/endpoints/{endpoint['id']}/headers")
+    assert full.json()["headers"] == {"Authorization": HEADER_SECRET, "X-Tenant": "acme"}
+    assert HEADER_SECRET not in await stored_headers(db, endpoint["id"])
+
+    unknown = await api.patch(
+        f"/v1/endpoints/{endpoint['id']}", json={"headers": {"X-Other": "********"}}
+    )
+    assert unknown.status_code == 422, unknown.text
+    assert [e["field"] for e in unknown.json()["errors"]] == ["headers.X-Other"]
+
+
+async def test_the_receiver_gets_the_value_in_full(api: httpx.AsyncClient) -> None:
+    async with receiver() as hooks:
+        created = await api.post(
+            "/v1/endpoints",
+            json={
+                "url": hooks.url,
+                "headers": {"X-Api-Key": HEADER_SECRET},
+                "retry_policy": NO_RETRY,
+            },
+        )
+        assert created.status_code == 201, created.text
+        assert (await api.post("/v1/orders", json={"side": "buy"})).status_code == 201
+        [got] = await hooks.wait_for(1)
+    assert got.headers["X-Api-Key"] == HEADER_SECRET
+
+
+async def test_clear_values_from_before_are_read_and_then_sealed(
+    settings: Settings, db: Database
+) -> None:
+    app = create_app(settings.replace(run_worker=False), db=db)
+    async with app.router.lifespan_context(app):
+        repo: EndpointRepository = app.state.endpoints
+        _, token = await KeyRepository(db).create("t", Scope.WRITE)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://rampwire.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as api:
+            created = await api.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/h"})
+            endpoint_id = created.json()["id"]
+            async with db.transaction() as conn:  # as an earlier version wrote it
+                await conn.execute(
+                    "UPDATE endpoints SET headers = $2 WHERE id = $1",
+                    endpoint_id,
+                    json.dumps({"Authorization": HEADER_SECRET}),
+                )
+            assert (await repo.get(endpoint_id)).headers == {"Authorization": HEADER_SECRET}
+            assert await repo.seal_clear_headers() == 1
+            assert await repo.seal_clear_headers() == 0
+            assert HEADER_SECRET not in await stored_headers(db, endpoint_id)
+            fresh = EndpointRepository(db, secret_box(settings))
+            assert (await fresh.get(endpoint_id)).headers == {"Authorization": HEADER_SECRET}
