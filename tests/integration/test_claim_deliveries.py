@@ -9,8 +9,9 @@ from rampwire.dialects import standard
 from rampwire.endpoints import Endpoint, Ordering, SigningSecret
 from rampwire.events import Event
 from rampwire.ids import new_id
-from rampwire.repository.deliveries import DeliveryRepository, fan_out, live_endpoints
+from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.repository.outbox import fan_out, live_endpoints
 from rampwire.settings import Secret
 from rampwire.storage import Database
 from rampwire.storage.database import Writes, to_us

@@ -37,8 +37,9 @@ from ..dialects.base import DialectError
 from ..endpoints import KEY_SIGNED, Endpoint
 from ..errors import NotFound, StorageError
 from ..ids import new_id
-from ..repository.deliveries import NOTIFY_CHANNEL, DeliveryRepository
+from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
+from ..repository.outbox import NOTIFY_CHANNEL
 from ..repository.signing_keys import SigningKeyRepository
 from ..storage import Database
 from ..storage.database import Listening

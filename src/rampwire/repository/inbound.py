@@ -35,8 +35,8 @@ from ..sources import IngestSource
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
 from .batching import GroupCommit
-from .deliveries import LIVE_ENDPOINTS_JSON, Subscriber, live_endpoints, outbox, subscribers
 from .orders import LOCK_PROVIDER_ORDERS, OrderRepository, ProviderUpdate, provider_lock_keys
+from .outbox import LIVE_ENDPOINTS_JSON, Subscriber, live_endpoints, outbox, subscribers
 
 log = logging.getLogger("rampwire.ingest")
 

@@ -33,7 +33,7 @@ from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
 from ..timeline import EntryKind, TimelineEntry, entry_body, entry_kind
 from .batching import GroupCommit
-from .deliveries import live_endpoints, outbox
+from .outbox import live_endpoints, outbox
 
 log = logging.getLogger("rampwire.orders")
 
@@ -433,7 +433,7 @@ class OrderRepository:
         """Fold providers' changes into their orders, in the order given, inside the caller's
         transaction; an order is created (status ``created``, with the change's fields) on
         first sight. The caller holds the orders' locks (:meth:`lock_provider_orders`), and
-        publishes the events (:func:`~rampwire.repository.deliveries.outbox`) and runs
+        publishes the events (:func:`~rampwire.repository.outbox.outbox`) and runs
         ``writes`` once it has added its own.
 
         Set-based: one statement reads every order concerned, and each order is written once,
