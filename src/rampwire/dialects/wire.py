@@ -60,15 +60,19 @@ def header_integer(headers: Mapping[str, str], name: str) -> int:
 def check_window(
     signed_ms: int, now: datetime, tolerance: timedelta, what: str = "timestamp"
 ) -> None:
-    """Refuse a signed epoch time (milliseconds) more than ``tolerance`` away from ``now``.
+    """Refuse a signed epoch time (milliseconds) more than ``tolerance`` away from ``now``,
+    either way, naming which way: a replayed request is too old, a forged clock in the future.
 
     Works on integers, so an absurd header value is "out of window", never an overflow.
     """
-    skew_ms = abs(signed_ms - to_ms(now))
-    if skew_ms > tolerance // timedelta(milliseconds=1):
+    skew_ms = signed_ms - to_ms(now)
+    if abs(skew_ms) > tolerance // timedelta(milliseconds=1):
+        how = "too old" if skew_ms < 0 else "in the future"
         raise TimestampOutOfWindow(
-            f"the {what} is {skew_ms / 1000:.0f} s from now; at most "
-            f"{int(tolerance.total_seconds())} s are accepted"
+            f"the {what} is {how}: {abs(skew_ms) / 1000:.0f} s "
+            f"{'before' if skew_ms < 0 else 'after'} now; at most "
+            f"{int(tolerance.total_seconds())} s either way are accepted",
+            reason="too_old" if skew_ms < 0 else "in_the_future",
         )
 
 
