@@ -105,6 +105,9 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         log_config=None,
         access_log=settings.log_level == "DEBUG",
         server_header=False,
+        # the client address is rewritten in one place, from RAMPWIRE_TRUSTED_PROXIES
+        # (api.proxies); uvicorn's own rewriting believes X-Forwarded-For from 127.0.0.1
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     server.run()

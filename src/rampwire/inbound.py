@@ -9,9 +9,12 @@ nothing (it is counted and logged). Each record says what became of the request:
 - ``unapplied``: it names an order rampwire has not seen and does not say the order's side, so
   the order cannot be created; re-process it once the order is known.
 
-De-duplication is on the provider's own identity: Fireblocks' notification id; otherwise the
-order id, the event and status, and a hash of the body, so a retried request adds nothing while
-a second, different event for the same status is still applied.
+De-duplication is on what was verified, never on the bytes alone (:func:`dedupe_key`):
+Fireblocks' notification id; otherwise the order id, the event and status, and a hash of the
+verified content, the decoded payload in one canonical spelling (:func:`~rampwire.dialects.wire.
+canonical`: keys sorted, no whitespace, one escape per character). A retried request, and any
+re-serialisation of a captured one (whitespace, key order, escapes, an unsigned outer key beside
+Transak's JWT), adds nothing, while a second, different event for the same status is applied.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from enum import StrEnum
 
 from .dialects.base import DecodedEvent
 from .dialects.saber import TOKEN_HEADER
+from .dialects.wire import canonical
 from .orders import Provider
 
 INBOUND_ID_PREFIX = "inb"
@@ -82,8 +86,14 @@ def kept_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def dedupe_key(provider: Provider, events: Sequence[DecodedEvent], body: bytes) -> str:
-    """The request's identity at its provider (see the module docstring)."""
+    """The request's identity at its provider (see the module docstring).
+
+    The content hashed is each event's ``raw``, the payload its dialect verified (Transak: the
+    JWT's claims, not the body around them); a request that decoded to no event falls back on
+    its body's bytes.
+    """
     keys = ",".join(sorted(event.dedupe_key for event in events)) or "-"
     if provider is Provider.FIREBLOCKS:
         return keys
-    return f"{keys}:{hashlib.sha256(body).hexdigest()[:32]}"
+    content = canonical([event.raw for event in events]) if events else body
+    return f"{keys}:{hashlib.sha256(content).hexdigest()[:32]}"

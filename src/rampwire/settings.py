@@ -6,12 +6,13 @@ Nothing reads the environment after start-up: the :class:`Settings` instance is 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from .errors import RampwireError
 from .orders import OrderStatus
@@ -26,6 +27,9 @@ DEFAULT_PORT: Final = 8080
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024  # 1 MiB
 DEFAULT_PAGE_LIMIT: Final = 50  # items per page when the client names none
 MAX_PAGE_LIMIT: Final = 500  # items per page, at most
+
+
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(RampwireError):
@@ -90,6 +94,8 @@ class Settings:
     sweep_interval_s: int = 60  # how often the stuck-order sweeper looks
     ingest_batch: int = DEFAULT_INGEST_BATCH  # inbound requests per transaction, at most
     ingest_writers: int = DEFAULT_INGEST_WRITERS  # inbound transactions at once, per process
+    # reverse proxies whose X-Forwarded-For is believed (api.proxies); none by default
+    trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +125,7 @@ class Settings:
             sweep_interval_s=_int(env, "RAMPWIRE_STUCK_SWEEP_SECONDS", 60),
             ingest_batch=_int(env, "RAMPWIRE_INGEST_BATCH", DEFAULT_INGEST_BATCH),
             ingest_writers=_int(env, "RAMPWIRE_INGEST_WRITERS", DEFAULT_INGEST_WRITERS),
+            trusted_proxies=_networks(env, "RAMPWIRE_TRUSTED_PROXIES"),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -130,6 +137,20 @@ def _slas(text: str) -> dict[OrderStatus, timedelta]:
         return parse_slas(text)
     except SlaError as exc:
         raise ConfigError(f"RAMPWIRE_STUCK_AFTER: {exc}") from exc
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks: ``10.0.0.0/8, 127.0.0.1, ::1``."""
+    found = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                found.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{name}: {item.strip()!r} is not an IP address or network"
+                ) from exc
+    return tuple(found)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -188,7 +188,7 @@ def build_credentials(
                 tokens = [credentials["access_token"]]
                 if credentials.get("previous_access_token"):
                     tokens.append(credentials["previous_access_token"])
-                return TransakCredentials(access_tokens=tuple(Secret(t) for t in tokens))
+                return TransakCredentials(access_tokens=tuple(Secret(t) for t in tokens), **window)
     except DialectError as exc:
         raise SourceError("credentials", exc.message) from exc
     raise SourceError("provider", f"{provider.value} has no credentials schema")  # pragma: no cover

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from tests.ingest_kit import KITS, make_source, send, webhook
 
@@ -221,3 +222,89 @@ async def test_credentials_never_come_back_and_are_encrypted_at_rest(
     async with db.connection() as conn:
         stored = await conn.fetchval("SELECT credentials FROM sources WHERE id = $1", source["id"])
     assert KITS[Provider.TRANSAK].source_credentials["access_token"] not in stored
+
+
+@pytest.mark.parametrize("provider", [Provider.KOYWE, Provider.TRANSAK, Provider.REVOLUT])
+@pytest.mark.parametrize(
+    ("age", "how"), [(timedelta(days=30), "too old"), (-timedelta(minutes=6), "in the future")]
+)
+async def test_a_webhook_signed_outside_the_window_is_401_counted_and_writes_nothing(
+    api: httpx.AsyncClient, db: Database, provider: Provider, age: timedelta, how: str
+) -> None:
+    source = await make_source(api, provider)
+    signed_at = utcnow() - age
+    order = sample_order(DialectName(provider.value), S.CREATED, SIDES[provider], now=signed_at)
+    request = webhook(provider, order, S.COMPLETED, now=signed_at)
+    before = await counts(db)
+    response = await send(api, source["id"], request)
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert how in response.json()["detail"]
+    assert await counts(db) == before
+    stats = (await api.get(f"/v1/sources/{source['id']}")).json()["stats"]
+    assert stats["rejected"] == 1 and "webhook_verification_failed" in stats["last_rejection"]
+
+
+async def test_the_sources_tolerance_widens_the_window(api: httpx.AsyncClient) -> None:
+    source = await make_source(api, Provider.KOYWE, options={"tolerance_seconds": 3600})
+    signed_at = utcnow() - timedelta(minutes=30)
+    order = sample_order(DialectName.KOYWE, S.CREATED, Side.BUY, now=signed_at)
+    response = await send(
+        api, source["id"], webhook(Provider.KOYWE, order, S.COMPLETED, now=signed_at)
+    )
+    assert response.status_code == 200, response.text
+
+
+def _variants(provider: Provider, body: bytes, count: int) -> list[bytes]:
+    """``count`` distinct re-serialisations of a captured body that still verify."""
+    found: list[bytes] = []
+    for i in range(count):
+        spaced = body.replace(b",", b"," + b" " * (i % 7 + 1), 1 + i % 2)
+        if provider is Provider.TRANSAK and i % 2:  # the JWT's envelope is not signed
+            token = orjson.loads(body)["data"]
+            found.append(orjson.dumps({f"extra{i}": i, "data": token}))
+        else:
+            found.append(b"\n" * (i // 7) + spaced + b" " * (i % 5))
+    assert len(set(found)) == count
+    return found
+
+
+@pytest.mark.parametrize("provider", [Provider.KOYWE, Provider.TRANSAK])
+async def test_re_serialised_copies_of_a_webhook_are_duplicates(
+    api: httpx.AsyncClient, db: Database, provider: Provider
+) -> None:
+    source = await make_source(api, provider)
+    now = utcnow()
+    order = sample_order(DialectName(provider.value), S.CREATED, SIDES[provider], now=now)
+    request = webhook(provider, order, S.COMPLETED, now=now)
+    first = await send(api, source["id"], request)
+    assert first.status_code == 200 and first.json()["duplicate"] is False, first.text
+    before = await counts(db)
+    for body in _variants(provider, request.body, 40):
+        again = await api.post(f"/ingest/{source['id']}", content=body, headers=request.headers)
+        assert again.status_code == 200, again.text
+        assert again.json() == {"received": True, "duplicate": True}
+    assert await counts(db) == before
+    stats = (await api.get(f"/v1/sources/{source['id']}")).json()["stats"]
+    assert (stats["accepted"], stats["duplicates"], stats["rejected"]) == (1, 40, 0)
+
+
+@pytest.mark.parametrize("provider", [Provider.KOYWE, Provider.TRANSAK])
+async def test_a_body_naming_a_key_twice_is_400_naming_it_and_writes_nothing(
+    api: httpx.AsyncClient, db: Database, provider: Provider
+) -> None:
+    source = await make_source(api, provider)
+    now = utcnow()
+    order = sample_order(DialectName(provider.value), S.CREATED, SIDES[provider], now=now)
+    request = webhook(provider, order, S.COMPLETED, now=now)
+    key = "data" if provider is Provider.TRANSAK else "eventName"
+    doubled = b'{"' + key.encode() + b'":"x",' + request.body[1:]
+    before = await counts(db)
+    response = await api.post(f"/ingest/{source['id']}", content=doubled, headers=request.headers)
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert (problem["code"] if "code" in problem else problem["type"]).endswith(
+        "duplicate_json_key"
+    )
+    assert problem["key"] == key and repr(key) in problem["detail"]
+    assert await counts(db) == before

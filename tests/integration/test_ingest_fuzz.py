@@ -3,13 +3,18 @@
 Each example builds a fresh, correctly signed request and breaks it every way a stranger (or a
 broken proxy) could: random bytes, a truncated body, a body over the limit (declared and
 streamed), a wrong content type, a missing or garbled signature, a body changed after signing,
-another provider's headers. Every answer must be a 4xx problem document, and nothing may be
-written: orders, events, timeline, inbound log and deliveries keep their counts.
+another provider's headers, a request signed long ago or in the future (a replay), a body that
+names a key twice. Every answer must be a 4xx problem document, and nothing may be written:
+orders, events, timeline, inbound log and deliveries keep their counts. A captured authentic
+request sent again, as it was or re-serialised, is a duplicate (200, nothing written); an
+``X-Forwarded-For`` header from a peer that is no trusted proxy does not pass an IP allow-list.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,10 +27,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from tests.ingest_kit import KITS, make_source, webhook
 
+from rampwire.api import create_app
+from rampwire.apikeys import Scope
 from rampwire.dialects import get_dialect
 from rampwire.dialects.base import DialectError, DialectName, WireRequest
 from rampwire.dialects.samples import sample_order
 from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.sources import build_credentials
 from rampwire.storage import Database
@@ -43,6 +51,9 @@ BODY_SIGNED = {Provider.KOYWE: "signature", Provider.TRANSAK: "data"}  # the sig
 FIREBLOCKS_JWS = "Fireblocks-Webhook-Signature"  # its legacy header is not accepted by default
 TABLES = ("orders", "events", "timeline", "inbound", "deliveries")
 MAX_EXAMPLES = 10  # per provider and back-end; every example sends each kind of attack
+SIGNED_TIMES = {Provider.REVOLUT, Provider.SABER, Provider.KOYWE, Provider.TRANSAK}  # windowed
+OUT_OF_WINDOW_S = (-30 * 86400, -3600, -(5 * 60 + 30), 5 * 60 + 30, 86400)  # from now
+ALLOWED = "203.0.113.0/24"  # the ip_allowlist source's network
 STATUSES = (S.PROCESSING, S.COMPLETED, S.FAILED)
 WRONG_TYPES = (
     None,
@@ -195,6 +206,18 @@ def attacks(draw: st.DrawFn, provider: Provider, max_body: int) -> list[Attack]:
             Attack(kind=f"body {how}d after signing", headers=request.headers, body=bytes(body))
         )
 
+    if provider in SIGNED_TIMES:
+        skew = draw(st.sampled_from(OUT_OF_WINDOW_S))
+        old = valid(provider, draw(st.sampled_from(STATUSES)), seconds=skew)
+        found.append(Attack(kind=f"signed {skew} s from now", headers=old.headers, body=old.body))
+
+    request = fresh()
+    keys = list(orjson.loads(request.body))
+    key = draw(st.sampled_from(keys))
+    value = draw(st.one_of(st.sampled_from([orjson.loads(request.body)[key]]), HEADER_TEXT))
+    doubled = b"{" + orjson.dumps(key) + b":" + orjson.dumps(value) + b"," + request.body[1:]
+    found.append(Attack(kind=f"key {key} twice", headers=request.headers, body=doubled))
+
     other = draw(st.sampled_from([p for p in Provider if p is not provider]))
     foreign = valid(other, draw(st.sampled_from(STATUSES)))
     found.append(Attack(kind=f"{other.value} request", headers=foreign.headers, body=foreign.body))
@@ -245,4 +268,89 @@ async def test_hostile_requests_are_4xx_problems_and_write_nothing(
         problem = response.json()
         assert problem["status"] == response.status_code, shown
         assert "Traceback" not in response.text, shown
+        assert await counts(db) == before, shown
+    for kind, body in _replays(provider, request.body, data):
+        response = await api.post(f"/ingest/{source['id']}", content=body, headers=request.headers)
+        shown = f"{provider.value}, {kind}: {response.status_code} {response.text[:300]}"
+        assert response.json() == {"received": True, "duplicate": True}, shown
+        assert await counts(db) == before, shown
+
+
+def _replays(provider: Provider, body: bytes, data: st.DataObject) -> list[tuple[str, bytes]]:
+    """The control request again: as captured, and (where the signature survives it, the
+    body-signed providers) re-serialised with other whitespace or an extra outer key."""
+    found = [("replayed as captured", body)]
+    if provider in BODY_SIGNED:
+        space = data.draw(st.sampled_from([b" ", b"\n", b"\t", b"\r\n  "]))
+        found.append(("replayed with whitespace", space + body.replace(b",", b"," + space) + space))
+    if provider is Provider.TRANSAK:  # the JWT's envelope is not signed
+        extra = data.draw(st.dictionaries(HEADER_TEXT.filter(lambda k: k != "data"), HEADER_TEXT))
+        found.append(("replayed with outer keys", orjson.dumps(extra | orjson.loads(body))))
+    return found
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on an app built with ``settings`` (the ``api`` fixture's, changed)."""
+    app = create_app(settings, db=db)
+    _, token = await KeyRepository(db).create("fuzz", Scope.WRITE)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://rampwire.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["no proxies", "another proxy trusted"])
+@hypothesis_settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    hops=st.lists(
+        st.one_of(
+            st.ip_addresses(network=ALLOWED).map(str),
+            st.ip_addresses().map(str),
+            st.sampled_from(["127.0.0.1", "unknown", "", "[::1]:80", "203.0.113.7:443"]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    lines=st.integers(min_value=1, max_value=2),
+)
+async def test_a_forwarded_header_does_not_pass_an_ip_allowlist(
+    settings: Settings,
+    db: Database,
+    trusted: bool,
+    hops: list[str],
+    lines: int,
+) -> None:
+    """The test client's peer is 127.0.0.1; unless it is a trusted proxy, no X-Forwarded-For
+    value may make a Saber ``ip_allowlist`` source accept the request."""
+    proxies = (ipaddress.ip_network("10.0.0.0/8"),) if trusted else ()
+    async with app_client(settings.replace(trusted_proxies=proxies), db) as api:
+        source = await make_source(
+            api,
+            Provider.SABER,
+            credentials={"mode": "ip_allowlist", "allowed_networks": [ALLOWED]},
+        )
+        request = valid(Provider.SABER, S.COMPLETED)
+        before = await counts(db)
+        half = len(hops) // 2 if lines == 2 else len(hops)
+        header = [
+            ("x-forwarded-for", ", ".join(part)) for part in (hops[:half], hops[half:]) if part
+        ]
+        response = await api.post(
+            f"/ingest/{source['id']}",
+            content=request.body,
+            headers=[*request.headers.items(), *header],
+        )
+        shown = f"{header}: {response.status_code} {response.text[:300]}"
+        assert response.status_code == 401, shown
+        assert response.headers["content-type"] == "application/problem+json", shown
         assert await counts(db) == before, shown

@@ -40,6 +40,7 @@ from . import (
     sources,
 )
 from .limits import BodyLimit
+from .proxies import TrustedProxies
 
 
 def _nothing() -> None:
@@ -79,6 +80,7 @@ def create_app(
         )
         app.state.db = database
         app.state.settings = settings
+        app.state.proxies = TrustedProxies(settings.trusted_proxies)
         app.state.wake = worker.wake if worker is not None else _nothing
         app.state.orders = OrderRepository(database, on_publish=app.state.wake)
         app.state.keys = KeyRepository(database)

@@ -28,6 +28,7 @@ from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON, require_json
 from .problems import client_problem, problem
+from .proxies import FORWARDED_FOR, TrustedProxies
 from .queries import known_query
 from .security import require
 from .sources import source_id
@@ -38,6 +39,13 @@ RETRY_AFTER_S = 5
 
 def _ingestor(request: Request) -> Ingestor:
     return request.app.state.ingestor  # type: ignore[no-any-return]
+
+
+def _peer(request: Request) -> str | None:
+    """The client's address: the socket's, or behind a trusted proxy its X-Forwarded-For."""
+    proxies: TrustedProxies = request.app.state.proxies
+    peer = request.client.host if request.client else None
+    return proxies.client(peer, request.headers.getlist(FORWARDED_FOR))
 
 
 def _inbound(request: Request) -> InboundRepository:
@@ -81,7 +89,7 @@ async def _receive(source: str, request: Request, token: str | None) -> Response
         headers=dict(request.headers),
         body=body,
         received_at=utcnow(),
-        peer_ip=request.client.host if request.client else None,
+        peer_ip=_peer(request),
         url_token=token,
     )
     try:

@@ -11,11 +11,13 @@ ways. Every failure is a :class:`DialectError`; nothing else escapes a decoder::
     │   ├── MalformedHeader                 a signature or timestamp header cannot be parsed
     │   ├── SignatureMismatch               no configured secret or key produces the signature
     │   ├── TimestampOutOfWindow            the signed time is too far from now
+    │   ├── MissingTimestamp                the signed content carries no time to check
     │   ├── TokenExpired                    the JWT's ``exp`` has passed
     │   ├── UnknownKey                      the ``kid`` names no configured key
     │   ├── UnsupportedAlgorithm            ``alg`` is not the pinned one (``none``, HS/RS swap)
     │   └── SourceRejected                  the peer address or URL token is not the configured one
     ├── MalformedPayload               400  the body is not the provider's format
+    │   └── DuplicateKey                    a JSON object names the same key twice
     ├── UnsupportedEvent               422  the dialect cannot express this event or side
     ├── InvalidCredentials             400  the configured secrets or keys are unusable
     └── UnknownDialect                 404  no dialect has that name
@@ -86,6 +88,10 @@ class TimestampOutOfWindow(VerificationError):
     """The signed timestamp is too far from the current time."""
 
 
+class MissingTimestamp(VerificationError):
+    """The signed content carries no time, so its freshness cannot be checked."""
+
+
 class TokenExpired(VerificationError):
     """The token has expired."""
 
@@ -106,6 +112,12 @@ class MalformedPayload(DialectError):
     """The body is not in the provider's format."""
 
     code = "malformed_payload"
+
+
+class DuplicateKey(MalformedPayload):
+    """A JSON object in the body names the same key twice."""
+
+    code = "duplicate_json_key"
 
 
 class UnsupportedEvent(DialectError):

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .base import InvalidCredentials, MalformedHeader, SignatureMismatch, UnsupportedAlgorithm
+from .wire import parse_object
 
 RSA_KEY_BITS: Final = 3072  # size of keys made by generate_signing_key
 MIN_RSA_KEY_BITS: Final = 2048  # smaller keys are refused, for signing and verifying
@@ -185,7 +186,7 @@ def split_compact(value: str, *, what: str, alg: str) -> Compact:
         raise MalformedHeader(f"the {what} is not a compact JWS (header.payload.signature)")
     header_b64, payload_b64, signature_b64 = parts
     try:
-        header = orjson.loads(b64url_decode(header_b64))
+        header = parse_object(b64url_decode(header_b64))  # a key given twice is refused
         signature = b64url_decode(signature_b64)
         b64url_decode(payload_b64)
     except ValueError as exc:

@@ -4,7 +4,9 @@ Body ``{"eventName", "orderId", "timeStamp", "signature"}``, written by ``JSON.s
 signature is hex HMAC-SHA256(partner secret, ``JSON.stringify(payload)``) where payload is the body
 without ``signature``, in its key order (eventName, orderId, timeStamp). Byte-exact JavaScript
 serialisation lives in :mod:`rampwire.dialects.jsjson`. ``timeStamp`` is ``Date.toISOString()``
-(milliseconds, ``Z``); a freshness window on it is optional, since Koywe documents none.
+(milliseconds, ``Z``): Koywe documents no window, but it is the only clock a captured body
+carries, so it must lie within the source's tolerance (five minutes by default, either way) or
+the request is refused as a replay (issue 16).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .base import (
     EventLike,
     InvalidCredentials,
     MissingSignature,
+    MissingTimestamp,
     ProviderEvent,
     SignatureMismatch,
     StatusTable,
@@ -36,6 +39,7 @@ from .base import (
 )
 from .jsjson import stringify
 from .wire import (
+    DEFAULT_TOLERANCE,
     JSON_HEADERS,
     check_window,
     hmac_sha256,
@@ -44,7 +48,6 @@ from .wire import (
     parse_iso,
     parse_object,
     required_text,
-    text,
     to_ms,
 )
 
@@ -115,11 +118,11 @@ _SIDE_OF = {
 class KoyweCredentials:
     """The partner-chosen secret(s), newest first: the first signs, any one verifies.
 
-    ``tolerance``: refuse a ``timeStamp`` further than this from now (None: no check).
+    ``tolerance``: refuse a ``timeStamp`` further than this from now, either way.
     """
 
     secrets: tuple[Secret, ...]
-    tolerance: timedelta | None = None
+    tolerance: timedelta = DEFAULT_TOLERANCE
 
     def __post_init__(self) -> None:
         if not self.secrets or not all(s.reveal() for s in self.secrets):
@@ -156,9 +159,10 @@ def verify(raw: Mapping[str, Any], credentials: KoyweCredentials, *, now: dateti
     expected = [signature(payload, secret) for secret in credentials.secrets]
     if not matches_any(expected, [received]):
         raise SignatureMismatch("the body's signature matches none of the configured secrets")
-    if credentials.tolerance is not None:
-        signed = parse_iso(raw.get("timeStamp"))
-        check_window(to_ms(signed), now, credentials.tolerance, what="timeStamp")
+    stamp = raw.get("timeStamp")
+    if stamp is None:
+        raise MissingTimestamp("the body carries no timeStamp, so its age cannot be checked")
+    check_window(to_ms(parse_iso(stamp)), now, credentials.tolerance, what="timeStamp")
 
 
 def decode(
@@ -176,7 +180,7 @@ def decode(
         verify(raw, credentials, now=now)
         name = required_text(raw, "eventName")
         order_id = required_text(raw, "orderId")
-        stamp = text(raw, "timeStamp")
+        stamp = parse_iso(raw["timeStamp"])  # present: verify checked its window
         event = ProviderEvent(name=name)
         return [
             DecodedEvent(
@@ -185,8 +189,7 @@ def decode(
                 provider_event=str(event),
                 provider_order_id=order_id,
                 dedupe_key=f"{order_id}:{name}",
-                occurred_at=now if stamp is None else parse_iso(stamp),
-                timed=stamp is not None,
+                occurred_at=stamp,
                 side=_SIDE_OF.get(name),
                 status=TABLE.from_provider(event),
                 patch={},

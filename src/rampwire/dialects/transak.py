@@ -2,8 +2,10 @@
 
 Body ``{"data": "<JWT>"}``; the JWT is signed, not encrypted: header ``{"alg": "HS256", "typ":
 "JWT"}``, claims ``{"eventID", "createdAt", "webhookData": {...order...}}``. Verification pins HS256
-(``none``, RS256 and every other ``alg`` are refused), checks ``exp`` when present, and accepts the
-current or the previous access token, since refreshing the token changes the key. Money in
+(``none``, RS256 and every other ``alg`` are refused), checks ``exp`` when present and the signed
+``createdAt`` against the source's tolerance (five minutes by default, either way: an older token
+is a replay), and accepts the current or the previous access token, since refreshing the token
+changes the key. Money in
 ``webhookData`` travels as JSON numbers: they are read as Decimal and written exactly.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +32,7 @@ from .base import (
     EventLike,
     InvalidCredentials,
     MissingSignature,
+    MissingTimestamp,
     ProviderEvent,
     SignatureMismatch,
     StatusTable,
@@ -42,7 +45,17 @@ from .base import (
 )
 from .jose import b64url_decode, b64url_encode, protected_header, split_compact
 from .transak_order import SIDES, order_patch, webhook_data
-from .wire import JSON_HEADERS, hmac_sha256, iso_ms, matches_any, parse_iso, parse_object, to_ms
+from .wire import (
+    DEFAULT_TOLERANCE,
+    JSON_HEADERS,
+    check_window,
+    hmac_sha256,
+    iso_ms,
+    matches_any,
+    parse_iso,
+    parse_object,
+    to_ms,
+)
 
 ALGORITHM = "HS256"
 
@@ -107,9 +120,13 @@ TABLE = StatusTable(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TransakCredentials:
-    """Access tokens, current first: the first signs; the current or the previous verifies."""
+    """Access tokens, current first: the first signs; the current or the previous verifies.
+
+    ``tolerance``: refuse a ``createdAt`` claim further than this from now, either way.
+    """
 
     access_tokens: tuple[Secret, ...]
+    tolerance: timedelta = DEFAULT_TOLERANCE
 
     def __post_init__(self) -> None:
         if not self.access_tokens or not all(t.reveal() for t in self.access_tokens):
@@ -145,6 +162,11 @@ def verify_jwt(token: str, credentials: TransakCredentials, *, now: datetime) ->
                 raise TokenExpired(f"the JWT expired at {limit} (UNIX seconds)")
             if not late and now_s < limit:
                 raise TimestampOutOfWindow(f"the JWT is not valid before {limit}")
+    created = claims.get("createdAt")
+    if created is not None:
+        check_window(to_ms(parse_iso(created)), now, credentials.tolerance, what="createdAt claim")
+    elif "exp" not in claims:
+        raise MissingTimestamp("the JWT carries neither createdAt nor exp: its age is unknown")
     return claims
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any, Final
 import orjson
 
 from ..types import format_decimal, parse_decimal, require_utc
-from .base import MalformedHeader, MissingHeader, TimestampOutOfWindow
+from .base import DuplicateKey, MalformedHeader, MissingHeader, TimestampOutOfWindow
 
 DEFAULT_TOLERANCE: Final = timedelta(minutes=5)  # how far a signed timestamp may be from now
 JSON_HEADERS: Final = {"content-type": "application/json"}
@@ -59,15 +60,19 @@ def header_integer(headers: Mapping[str, str], name: str) -> int:
 def check_window(
     signed_ms: int, now: datetime, tolerance: timedelta, what: str = "timestamp"
 ) -> None:
-    """Refuse a signed epoch time (milliseconds) more than ``tolerance`` away from ``now``.
+    """Refuse a signed epoch time (milliseconds) more than ``tolerance`` away from ``now``,
+    either way, naming which way: a replayed request is too old, a forged clock in the future.
 
     Works on integers, so an absurd header value is "out of window", never an overflow.
     """
-    skew_ms = abs(signed_ms - to_ms(now))
-    if skew_ms > tolerance // timedelta(milliseconds=1):
+    skew_ms = signed_ms - to_ms(now)
+    if abs(skew_ms) > tolerance // timedelta(milliseconds=1):
+        how = "too old" if skew_ms < 0 else "in the future"
         raise TimestampOutOfWindow(
-            f"the {what} is {skew_ms / 1000:.0f} s from now; at most "
-            f"{int(tolerance.total_seconds())} s are accepted"
+            f"the {what} is {how}: {abs(skew_ms) / 1000:.0f} s "
+            f"{'before' if skew_ms < 0 else 'after'} now; at most "
+            f"{int(tolerance.total_seconds())} s either way are accepted",
+            reason="too_old" if skew_ms < 0 else "in_the_future",
         )
 
 
@@ -78,27 +83,60 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECIMAL_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)  # made once
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: the standard parser's float() overflows to infinity
+        raise ValueError(f"{text[:40]} is out of range for a JSON number")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict, refusing a key given twice: parsers disagree on which
+    value wins, so the value verified and the value logged could differ."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = key if len(key) <= 80 else key[:80] + "..."
+                raise DuplicateKey(f"the JSON key {shown!r} appears twice in one object", key=shown)
+            seen.add(key)
+    return found
+
+
+# made once; orjson cannot report duplicate keys, the standard library's hook can
+_JSON = json.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_float=_finite, parse_constant=_no_constants
+)
+_DECIMAL_JSON = json.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_float=Decimal, parse_constant=_no_constants
+)
 
 
 def parse_object(body: bytes, *, decimals: bool = False) -> dict[str, Any]:
     """Parse a JSON object. With ``decimals``, every JSON number with a fraction or exponent
-    becomes a Decimal (never a binary float); NaN and Infinity are refused.
+    becomes a Decimal (never a binary float); NaN and Infinity are refused, and so is a key
+    given twice in any object (:class:`DuplicateKey`).
 
-    The result must serialise back to UTF-8: unpaired surrogates are refused too.
+    The result must serialise back to UTF-8 JSON (no unpaired surrogates, integers within 64
+    bits), so what was verified can be stored, forwarded and compared
+    (:func:`canonical`).
     """
     text = body.decode("utf-8")  # strict: the standard parser would guess UTF-16 otherwise
-    if decimals:
-        value = _DECIMAL_JSON.decode(text)
-        try:
-            orjson.dumps(value, default=format_decimal)
-        except TypeError as exc:  # unpaired surrogates cannot be stored or forwarded
-            raise ValueError(f"the body cannot be re-encoded as UTF-8: {exc}") from exc
-    else:
-        value = orjson.loads(text)
+    value = (_DECIMAL_JSON if decimals else _JSON).decode(text)
+    try:
+        orjson.dumps(value, default=format_decimal)
+    except TypeError as exc:  # unpaired surrogates cannot be stored or forwarded
+        raise ValueError(f"the body cannot be re-encoded as UTF-8 JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise ValueError(f"the body must be a JSON object, not {type(value).__name__}")
     return value
+
+
+def canonical(value: Any) -> bytes:
+    """One spelling of a parsed JSON value: compact, keys sorted at every depth, Decimals as
+    written. Two bodies that differ only in whitespace, escapes or key order give the same."""
+    return orjson.dumps(value, default=format_decimal, option=orjson.OPT_SORT_KEYS)
 
 
 def dumps(value: Any) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ from rampwire.dialects import (
     KoyweCredentials,
     MalformedPayload,
     MissingSignature,
+    MissingTimestamp,
     SignatureMismatch,
     TimestampOutOfWindow,
 )
@@ -29,6 +30,7 @@ from .support import NOW, SECRET, check_round_trip, decode_or_dialect_error, enc
 
 S = OrderStatus
 CREDS = ky.credentials_from_secrets([SECRET])
+SEED_NOW = datetime(2022, 10, 26, 22, 37, 0, tzinfo=UTC)  # 18 s after the seed's timeStamp
 SEED_PAYLOAD = (
     '{"eventName":"crypto_delivered","orderId":"5a3288ea-0bd4-44d2-af11-aae1f88bbd61",'
     '"timeStamp":"2022-10-26T22:36:41.658Z"}'
@@ -42,7 +44,7 @@ def seed_body(secret: str = SECRET, payload: str = SEED_PAYLOAD) -> bytes:
 
 
 def test_the_seed_example_decodes_field_by_field() -> None:
-    [event] = ky.decode({}, seed_body(), CREDS, now=NOW)
+    [event] = ky.decode({}, seed_body(), CREDS, now=SEED_NOW)
     assert event.provider is Provider.KOYWE
     assert event.provider_event == "crypto_delivered"
     assert event.provider_order_id == "5a3288ea-0bd4-44d2-af11-aae1f88bbd61"
@@ -79,21 +81,30 @@ def test_a_body_with_other_escapes_for_the_same_values_still_verifies() -> None:
         .replace(b"crypto_delivered", b"crypto\\u005fdelivered")
         .replace(b'"orderId"', b'"order\\u0049d"')
     )
-    assert ky.decode({}, body, CREDS, now=NOW)[0].provider_event == "crypto_delivered"
+    assert ky.decode({}, body, CREDS, now=SEED_NOW)[0].provider_event == "crypto_delivered"
 
 
 def test_any_configured_secret_verifies() -> None:
     rotated = ky.credentials_from_secrets(["new-secret", SECRET])
-    assert ky.decode({}, seed_body(), rotated, now=NOW)
+    assert ky.decode({}, seed_body(), rotated, now=SEED_NOW)
 
 
-def test_freshness_is_checked_only_when_configured() -> None:
-    fresh = KoyweCredentials(secrets=(Secret(SECRET),), tolerance=timedelta(minutes=5))
-    with pytest.raises(TimestampOutOfWindow):
-        ky.decode({}, seed_body(), fresh, now=NOW)
+def test_a_timestamp_outside_the_window_is_refused_either_way() -> None:
+    for now, how in ((NOW, "too old"), (SEED_NOW - timedelta(minutes=6), "in the future")):
+        with pytest.raises(TimestampOutOfWindow, match=how):
+            ky.decode({}, seed_body(), CREDS, now=now)
+    assert ky.decode({}, seed_body(), CREDS, now=SEED_NOW + timedelta(minutes=4))
+    month = KoyweCredentials(secrets=(Secret(SECRET),), tolerance=timedelta(days=31))
+    assert ky.decode({}, seed_body(), month, now=SEED_NOW + timedelta(days=30))
     order = strategies.plain_order(Side.BUY, S.CREATED, Provider.KOYWE)
     request = encode(DialectName.KOYWE, order, S.CREATED, CREDS)
-    assert ky.decode({}, request.body, fresh, now=NOW)
+    assert ky.decode({}, request.body, CREDS, now=NOW)
+
+
+def test_a_body_without_a_timestamp_is_refused() -> None:
+    payload = '{"eventName":"crypto_delivered","orderId":"5a3288ea"}'
+    with pytest.raises(MissingTimestamp):
+        ky.decode({}, seed_body(payload=payload), CREDS, now=SEED_NOW)
 
 
 def _reordered() -> bytes:
@@ -135,7 +146,7 @@ TAMPERING: list[tuple[str, Any, type[Exception]]] = [
 @pytest.mark.parametrize(("case", "make", "error"), TAMPERING, ids=[c[0] for c in TAMPERING])
 def test_tampering_is_refused(case: str, make: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
-        ky.decode({}, make(), CREDS, now=NOW)
+        ky.decode({}, make(), CREDS, now=SEED_NOW)
 
 
 INBOUND = {
@@ -155,7 +166,7 @@ INBOUND = {
 @pytest.mark.parametrize(("name", "expected"), INBOUND.items())
 def test_every_koywe_event_reads_as_a_status_and_side(name: str, expected: Any) -> None:
     payload = SEED_PAYLOAD.replace("crypto_delivered", name)
-    [event] = ky.decode({}, seed_body(payload=payload), CREDS, now=NOW)
+    [event] = ky.decode({}, seed_body(payload=payload), CREDS, now=SEED_NOW)
     assert (event.status, event.side) == expected
 
 

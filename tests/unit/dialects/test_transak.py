@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ from rampwire.dialects import (
     MalformedHeader,
     MalformedPayload,
     MissingSignature,
+    MissingTimestamp,
     ProviderEvent,
     SignatureMismatch,
     TimestampOutOfWindow,
@@ -29,6 +30,7 @@ from rampwire.dialects import (
 )
 from rampwire.dialects import transak as tk
 from rampwire.dialects.jose import b64url_encode, private_key_pem, public_key_pem
+from rampwire.dialects.wire import iso_ms
 from rampwire.money import Crypto, Fee, FeeType, Money
 from rampwire.orders import OrderStatus, Payment, Provider, References, Side
 from rampwire.settings import Secret
@@ -167,6 +169,16 @@ def _hs256_with_public_key() -> bytes:
     return orjson.dumps({"data": f"{header}.{payload}.{b64url_encode(mac.digest())}"})
 
 
+def _claims_at(created: datetime | None, **extra: Any) -> bytes:
+    """The seed's claims signed at ``created`` (None: without a createdAt claim)."""
+    value = orjson.loads(claims(**extra))
+    if created is None:
+        del value["createdAt"]
+    else:
+        value["createdAt"] = iso_ms(created)
+    return orjson.dumps(value)
+
+
 TAMPERING: list[tuple[str, Any, type[Exception]]] = [
     ("alg none", lambda: _raw_token({"alg": "none"}, claims()), UnsupportedAlgorithm),
     ("alg None", lambda: _raw_token({"alg": "None", "typ": "JWT"}, claims()), UnsupportedAlgorithm),
@@ -195,9 +207,41 @@ TAMPERING: list[tuple[str, Any, type[Exception]]] = [
     ("two parts", lambda: b'{"data":"a.b"}', MalformedHeader),
     ("padded base64", lambda: pyjwt_body(claims()).replace(b".", b"=.", 1), MalformedHeader),
     ("claims not an object", lambda: pyjwt_body(b"[1,2]"), MalformedPayload),
-    ("no webhookData", lambda: pyjwt_body(b'{"eventID":"ORDER_CREATED"}'), MalformedPayload),
+    (
+        "no webhookData",
+        lambda: pyjwt_body(b'{"eventID":"ORDER_CREATED","createdAt":"2024-01-15T10:29:00Z"}'),
+        MalformedPayload,
+    ),
+    (
+        "signed 30 days ago",
+        lambda: pyjwt_body(_claims_at(NOW - timedelta(days=30))),
+        TimestampOutOfWindow,
+    ),
+    (
+        "signed 6 minutes ahead",
+        lambda: pyjwt_body(_claims_at(NOW + timedelta(minutes=6))),
+        TimestampOutOfWindow,
+    ),
+    ("no createdAt and no exp", lambda: pyjwt_body(_claims_at(None)), MissingTimestamp),
     ("body not JSON", lambda: b"data=eyJ", MalformedPayload),
 ]
+
+
+def test_the_signed_time_is_checked_against_the_sources_tolerance() -> None:
+    edge = _claims_at(NOW - timedelta(minutes=5))
+    assert tk.decode({}, pyjwt_body(edge), CREDS, now=NOW)
+    with pytest.raises(TimestampOutOfWindow) as caught:
+        tk.decode({}, pyjwt_body(_claims_at(NOW - timedelta(days=30))), CREDS, now=NOW)
+    assert "too old" in caught.value.message
+    assert caught.value.extensions == {"reason": "too_old"}
+    wide = tk.TransakCredentials(access_tokens=CREDS.access_tokens, tolerance=timedelta(minutes=20))
+    assert tk.decode({}, pyjwt_body(_claims_at(NOW + timedelta(minutes=19))), wide, now=NOW)
+
+
+def test_a_token_with_only_exp_is_bounded_by_exp() -> None:
+    exp = int((NOW + timedelta(minutes=1)).timestamp())
+    [event] = tk.decode({}, pyjwt_body(_claims_at(None, exp=exp)), CREDS, now=NOW)
+    assert event.timed is False
 
 
 @pytest.mark.parametrize(("case", "make", "error"), TAMPERING, ids=[c[0] for c in TAMPERING])

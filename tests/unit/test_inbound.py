@@ -1,0 +1,74 @@
+"""The inbound log's de-duplication key: what was verified, whatever the bytes around it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from rampwire.dialects import koywe as ky
+from rampwire.dialects import transak as tk
+from rampwire.dialects.base import DialectName, OutboundEvent
+from rampwire.dialects.jsjson import stringify
+from rampwire.dialects.samples import sample_order
+from rampwire.inbound import dedupe_key
+from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.settings import Secret
+
+NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
+SECRET = "inbound-secret-0123456789"
+KOYWE = ky.credentials_from_secrets([SECRET])
+TRANSAK = tk.credentials_from_secrets([SECRET])
+
+
+def _koywe_body(event: str = "crypto_delivered") -> bytes:
+    payload = {"eventName": event, "orderId": "po-1", "timeStamp": "2024-01-15T10:29:59.000Z"}
+    return stringify({**payload, "signature": ky.signature(payload, Secret(SECRET))})
+
+
+def _koywe_key(body: bytes) -> str:
+    return dedupe_key(Provider.KOYWE, ky.decode({}, body, KOYWE, now=NOW), body)
+
+
+def _transak_body() -> bytes:
+    order = sample_order(DialectName.TRANSAK, OrderStatus.COMPLETED, Side.BUY, now=NOW)
+    event = OutboundEvent(id="evt_1", type="order.completed", created_at=NOW)
+    return tk.encode(event, order, TRANSAK, now=NOW).body
+
+
+def _transak_key(body: bytes) -> str:
+    return dedupe_key(Provider.TRANSAK, tk.decode({}, body, TRANSAK, now=NOW), body)
+
+
+def test_whitespace_escapes_and_key_order_do_not_make_a_new_request() -> None:
+    body = _koywe_body()
+    variants = [
+        body,
+        body.replace(b",", b" ,\n\t"),
+        b"  " + body + b"\r\n",
+        body.replace(b"crypto_delivered", b"crypto\\u005fdelivered"),
+        orjson.dumps(  # the signature moved first: the signed members keep their order
+            {"signature": orjson.loads(body)["signature"]} | orjson.loads(body)
+        ),
+    ]
+    assert len({_koywe_key(v) for v in variants}) == 1
+
+
+def test_an_unsigned_outer_key_beside_the_jwt_does_not_make_a_new_request() -> None:
+    body = _transak_body()
+    token = orjson.loads(body)["data"]
+    variants = [
+        body,
+        orjson.dumps({"data": token, "extra": 1}),
+        orjson.dumps({"padding": "x" * 100, "data": token}),
+        b'{ "data" : "' + token.encode() + b'" }',
+    ]
+    assert len({_transak_key(v) for v in variants}) == 1
+
+
+def test_a_different_event_or_content_is_a_new_request() -> None:
+    assert _koywe_key(_koywe_body()) != _koywe_key(_koywe_body("crypto_tx_failed"))
+    other_time = _koywe_body().replace(b"10:29:59", b"10:29:58")
+    payload = {k: v for k, v in orjson.loads(other_time).items() if k != "signature"}
+    resigned = stringify({**payload, "signature": ky.signature(payload, Secret(SECRET))})
+    assert _koywe_key(resigned) != _koywe_key(_koywe_body())
