@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from . import serde
-from .events import Source
-from .lifecycle import Outcome, StatusResult
+from .events import Event, Source
+from .lifecycle import Change, Outcome, StatusResult
+from .orders import Order, OrderStatus
 
 
 class EntryKind(StrEnum):
@@ -61,3 +63,116 @@ def entry_kind(outcome: Outcome) -> EntryKind:
     if outcome.changed:
         return EntryKind.APPLIED
     return EntryKind.UNCHANGED
+
+
+def created_entry(
+    order: Order, occurred_at: datetime, event: Event, source: Source, actor: str | None = None
+) -> TimelineEntry:
+    """The first entry of a new order."""
+    return TimelineEntry(
+        order_id=order.id,
+        seq=1,
+        kind=EntryKind.CREATED,
+        recorded_at=order.created_at,
+        occurred_at=occurred_at,
+        status=order.status.value,
+        from_status=order.status.value,
+        to_status=order.status.value,
+        version=order.version,
+        changed_fields=(),
+        event_ids=(event.id,),
+        source=source,
+        actor=actor,
+    )
+
+
+def change_entry(
+    outcome: Outcome,
+    change: Change,
+    events: Sequence[Event],
+    source: Source,
+    now: datetime,
+    *,
+    actor: str | None = None,
+    note: str | None = None,
+) -> TimelineEntry:
+    """The entry of a merge; its ``seq`` is set where it is written."""
+    new = outcome.order
+    anomaly = outcome.anomaly
+    return TimelineEntry(
+        order_id=new.id,
+        seq=0,
+        kind=entry_kind(outcome),
+        recorded_at=now,
+        occurred_at=change.occurred_at,
+        status=None if change.status is None else change.status.value,
+        from_status=outcome.previous_status.value,
+        to_status=new.status.value,
+        version=new.version,
+        changed_fields=outcome.changed_fields,
+        event_ids=tuple(e.id for e in events),
+        source=source,
+        anomaly=None
+        if anomaly is None
+        else {"code": anomaly.code, "detail": anomaly.detail, "statuses": list(anomaly.statuses)},
+        actor=actor,
+        note=note,
+    )
+
+
+def stuck_entry(
+    order: Order,
+    seq: int,
+    status: OrderStatus,
+    since: datetime,
+    sla: timedelta,
+    event: Event,
+    source: Source,
+    *,
+    now: datetime,
+) -> TimelineEntry:
+    """The entry of an ``order.stuck``: the order sat in ``status`` past its SLA."""
+    return TimelineEntry(
+        order_id=order.id,
+        seq=seq,
+        kind=EntryKind.STUCK,
+        recorded_at=now,
+        occurred_at=now,
+        status=None,
+        from_status=status.value,
+        to_status=status.value,
+        version=order.version,
+        changed_fields=(),
+        event_ids=(event.id,),
+        source=source,
+        note=f"in {status.value} since {since.isoformat()}, past its SLA of {sla}",
+    )
+
+
+def stored_entry(
+    *,
+    order_id: str,
+    seq: int,
+    kind: str,
+    recorded_at: datetime,
+    occurred_at: datetime,
+    body: dict[str, Any],
+) -> TimelineEntry:
+    """An entry as stored: its place, and :func:`entry_body`."""
+    return TimelineEntry(
+        order_id=order_id,
+        seq=seq,
+        kind=EntryKind(kind),
+        recorded_at=recorded_at,
+        occurred_at=occurred_at,
+        status=body["status"],
+        from_status=body["from_status"],
+        to_status=body["to_status"],
+        version=body["version"],
+        changed_fields=tuple(body["changed_fields"]),
+        event_ids=tuple(body["event_ids"]),
+        source=serde.load(Source, body["source"]),
+        anomaly=body["anomaly"],
+        actor=body["actor"],
+        note=body["note"],
+    )

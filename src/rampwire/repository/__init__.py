@@ -1,8 +1,8 @@
 """Domain operations on storage: each method is one transaction, and the only SQL in rampwire."""
 
+from ..fold import ChangeResult
 from .keys import KeyRepository
 from .orders import (
-    ChangeResult,
     CreateResult,
     IdempotencyClaim,
     OrderFilter,

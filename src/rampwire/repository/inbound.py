@@ -20,6 +20,7 @@ from .. import serde
 from ..dialects.base import DecodedEvent
 from ..errors import NotFound
 from ..events import Event, Source
+from ..fold import ProviderUpdate
 from ..ids import new_id
 from ..inbound import (
     INBOUND_ID_PREFIX,
@@ -34,8 +35,9 @@ from ..settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS
 from ..sources import IngestSource
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
+from . import provider_orders
 from .batching import GroupCommit
-from .orders import LOCK_PROVIDER_ORDERS, OrderRepository, ProviderUpdate, provider_lock_keys
+from .orders import OrderRepository
 from .outbox import LIVE_ENDPOINTS_JSON, Subscriber, live_endpoints, outbox, subscribers
 
 log = logging.getLogger("rampwire.ingest")
@@ -298,7 +300,7 @@ class InboundRepository:
         if conn.dialect != "postgresql":  # one writer at a time: no locks
             return await _logged(conn, keys), await live_endpoints(conn)
         row = await conn.fetchrow(
-            f"WITH locked (n) AS ({LOCK_PROVIDER_ORDERS.format(keys='$3')})"
+            f"WITH locked (n) AS ({provider_orders.lock_statement('$3')})"
             " SELECT (SELECT n FROM locked) AS locked,"
             " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
             "  WHERE (i.source_id, i.dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))"
@@ -306,7 +308,7 @@ class InboundRepository:
             f" ({LIVE_ENDPOINTS_JSON}) AS endpoints",
             [source_id for source_id, _ in keys],
             [key for _, key in keys],
-            provider_lock_keys(orders),
+            provider_orders.lock_keys(orders),
         )
         assert row is not None
         logged = {(source_id, key) for source_id, key in serde.from_json(row["logged"] or "[]")}
@@ -323,7 +325,7 @@ class InboundRepository:
     ) -> InboundRecord:
         """Apply a logged request again (after a fix, or once its order is known)."""
         async with self._db.transaction() as conn:
-            await self._orders.lock_provider_orders(
+            await provider_orders.lock(
                 conn, {(record.provider, e.provider_order_id) for e in events}
             )
             writes = Writes(conn.dialect)
@@ -360,7 +362,7 @@ class InboundRepository:
     ) -> list[_Applied]:
         """Fold each request's events (provider, request, events, side for orders not known
         yet) into their orders, in the order given, in one set-based pass
-        (:meth:`OrderRepository.apply_provider_changes`), whose writes go to ``writes``."""
+        (:func:`.provider_orders.apply`), whose writes go to ``writes``."""
         every = [_Applied() for _ in requests]
         updates: list[ProviderUpdate] = []
         owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
@@ -387,7 +389,7 @@ class InboundRepository:
                     )
                 )
                 owners.append((applied, provider, event))
-        changes = await self._orders.apply_provider_changes(conn, writes, updates, now=now)
+        changes = await provider_orders.apply(conn, writes, updates, now=now)
         for (applied, provider, event), change in zip(owners, changes, strict=True):
             if change.result is None:
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)

@@ -1,0 +1,93 @@
+"""Folding changes into an order held for writing: the merge, its events and its timeline
+entry, with nothing written. The repositories lock and read the orders, call these, and write
+each order once, in its final state."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+
+from .events import Event, Source, created_event, order_events
+from .ids import new_id
+from .lifecycle import Change, Outcome, Stamps, merge
+from .orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderStatus, Provider, Side
+from .timeline import TimelineEntry, change_entry, created_entry
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChangeResult:
+    order: Order
+    outcome: Outcome
+    events: list[Event]
+    entry: TimelineEntry
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderUpdate:
+    """A provider's change to one of its orders, to fold in
+    (:func:`~rampwire.repository.provider_orders.apply`)."""
+
+    provider: Provider
+    provider_order_id: str
+    side: Side | None  # how to create the order if it is not known yet; None: do not
+    change: Change
+    source: Source
+
+
+@dataclass(kw_only=True, slots=True)
+class HeldOrder:
+    """An order locked in this transaction, as the changes folded so far leave it; written
+    once, after the last of them (:func:`~rampwire.repository.order_rows.write_held`)."""
+
+    order: Order
+    stamps: Stamps
+    seq: int  # its last timeline entry's
+    new: bool = False  # not in the table yet
+    changed: bool = False  # differs from its row
+
+
+def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event, TimelineEntry]:
+    """A provider's order seen for the first time: ``created``, holding the change's fields,
+    with its ``order.created`` event and first timeline entry. ``update`` then folds in."""
+    change = update.change
+    if update.side is None:
+        raise ValueError("a provider order is created on first sight only with its side")
+    fields = {name: value for name, value in change.patch.items() if name in PATCHABLE_FIELDS}
+    order = Order(
+        **fields,
+        side=update.side,
+        provider=update.provider,
+        provider_order_id=update.provider_order_id,
+        id=new_id(ORDER_ID_PREFIX),
+        status=OrderStatus.CREATED,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    # The fields are stamped by the merge of ``change`` that follows (with its step if untimed).
+    held = HeldOrder(order=order, stamps=Stamps(status_at=change.occurred_at), seq=1, new=True)
+    created = created_event(order, update.source, now=now)
+    return held, created, created_entry(order, change.occurred_at, created, update.source)
+
+
+def fold(
+    held: HeldOrder,
+    change: Change,
+    *,
+    source: Source,
+    strict: bool,
+    now: datetime,
+    actor: str | None = None,
+    note: str | None = None,
+) -> ChangeResult:
+    """Merge ``change`` into a held order: its events and its next timeline entry, none of
+    them written yet. In ``strict`` mode an illegal transition raises."""
+    outcome = merge(held.order, held.stamps, change, strict=strict, now=now)
+    events = order_events(outcome, source, now=now)
+    held.seq += 1
+    entry = change_entry(outcome, change, events, source, now, actor=actor, note=note)
+    entry = dataclasses.replace(entry, seq=held.seq)
+    held.changed = True  # its seq, at least
+    held.order, held.stamps = outcome.order, outcome.stamps
+    return ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)

@@ -1,0 +1,132 @@
+"""How an order and its timeline are stored: the columns, rows to records and back, and the
+one write of the orders a transaction held (:func:`write_held`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .. import serde
+from ..fold import HeldOrder
+from ..lifecycle import Stamps, Step
+from ..orders import Order
+from ..storage import Row
+from ..storage.database import Columns, Writes, from_us, to_us
+from ..timeline import TimelineEntry, entry_body, stored_entry
+
+# What :func:`held_from_row` reads. The last timeline ``seq`` is a column of the order, not
+# read from the timeline: after a lock wait, PostgreSQL (READ COMMITTED) hands the locking
+# statement the order's newest row version, but shows it other tables as they were before.
+HELD = "o.body, o.status_at, o.field_times, o.seq"
+
+
+def held_from_row(row: Row, order: Order | None = None) -> HeldOrder:
+    """An order (``order``, if the caller read it already), its stamps and its last timeline
+    ``seq``, as locked."""
+    return HeldOrder(
+        order=serde.order_from_json(row["body"]) if order is None else order,
+        stamps=stamps_from(row["status_at"], row["field_times"]),
+        seq=row["seq"],
+    )
+
+
+PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
+ORDER_ID = Columns.of("id text")
+ORDER = Columns.of(
+    "id text, provider text, provider_order_id text, side text, status text, version bigint,"
+    " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb,"
+    " seq bigint"
+)
+ORDER_UPDATE = Columns.of(
+    "id text, status text, version bigint, updated_at bigint, status_at bigint,"
+    " field_times jsonb, body jsonb, seq bigint"
+)
+
+
+def order_row(held: HeldOrder) -> tuple[Any, ...]:
+    """The columns of :data:`ORDER`."""
+    order = held.order
+    return (
+        order.id,
+        order.provider,
+        order.provider_order_id,
+        order.side.value,
+        order.status.value,
+        order.version,
+        to_us(order.created_at),
+        to_us(order.updated_at),
+        *stamp_columns(held.stamps),
+        serde.order_to_json(order).decode(),
+        held.seq,
+    )
+
+
+def update_row(held: HeldOrder) -> tuple[Any, ...]:
+    """The columns of :data:`ORDER_UPDATE`."""
+    row = order_row(held)
+    return (row[0], row[4], row[5], *row[7:])
+
+
+def stamp_columns(stamps: Stamps) -> tuple[int, str]:
+    """``status_at`` and ``field_times``: per field, the time in microseconds, or
+    ``[time, rank, precedence]`` when an untimed change wrote it (its lifecycle step)."""
+    fields: dict[str, int | list[int]] = {}
+    for name, at in sorted(stamps.fields.items()):
+        untimed = stamps.ranks.get(name)
+        fields[name] = to_us(at) if untimed is None else [to_us(at), *untimed]
+    return to_us(stamps.status_at), serde.to_json(fields).decode()
+
+
+def stamps_from(status_at: int, field_times: str) -> Stamps:
+    """The inverse of :func:`stamp_columns`."""
+    fields: dict[str, datetime] = {}
+    ranks: dict[str, Step] = {}
+    for name, value in serde.from_json(field_times).items():
+        if isinstance(value, list):
+            value, rank, precedence = value
+            ranks[name] = (rank, precedence)
+        fields[name] = from_us(value)
+    return Stamps(status_at=from_us(status_at), fields=fields, ranks=ranks)
+
+
+ENTRY = Columns.of(
+    "order_id text, seq bigint, recorded_at bigint, occurred_at bigint, kind text, body jsonb"
+)
+
+
+def entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
+    """The columns of :data:`ENTRY`."""
+    return (
+        entry.order_id,
+        entry.seq,
+        to_us(entry.recorded_at),
+        to_us(entry.occurred_at),
+        entry.kind.value,
+        serde.to_json(entry_body(entry)).decode(),
+    )
+
+
+def entry_from_row(order_id: str, row: Row) -> TimelineEntry:
+    return stored_entry(
+        order_id=order_id,
+        seq=row["seq"],
+        kind=row["kind"],
+        recorded_at=from_us(row["recorded_at"]),
+        occurred_at=from_us(row["occurred_at"]),
+        body=serde.from_json(row["body"]),
+    )
+
+
+def write_held(writes: Writes, held: Sequence[HeldOrder], entries: Sequence[TimelineEntry]) -> None:
+    """The held orders in their final state, and the timeline entries: new orders, changed
+    ones and entries, each set in one write."""
+    writes.insert("orders", ORDER, [order_row(h) for h in held if h.new])
+    writes.execute(
+        ORDER_UPDATE,
+        [update_row(h) for h in held if h.changed and not h.new],
+        "UPDATE orders AS o SET status = v.status, version = v.version,"
+        " updated_at = v.updated_at, status_at = v.status_at, field_times = v.field_times,"
+        " body = v.body, seq = v.seq FROM v WHERE o.id = v.id",
+    )
+    writes.insert("timeline", ENTRY, [entry_row(e) for e in entries])

@@ -1,0 +1,98 @@
+"""Providers' orders, folded in inside the caller's transaction (ingest): held by advisory
+locks on (provider, provider order id), created on first sight, each written once in its final
+state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..events import Event
+from ..fold import ChangeResult, HeldOrder, ProviderUpdate, first_sight, fold
+from ..orders import Provider
+from ..storage import Connection
+from ..storage.database import Writes, fetch_rows
+from ..timeline import TimelineEntry
+from .order_rows import HELD, PROVIDER_KEY, held_from_row, write_held
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderChange:
+    result: ChangeResult | None  # None: the order is unknown and no side says how to create it
+    events: list[Event]  # to publish, ``order.created`` first when the change made the order
+    created: bool = False  # the change made the order
+
+
+# PostgreSQL: the advisory locks of :func:`lock`, taken in one statement in one global order (by
+# lock key), so that two transactions cannot deadlock on them. It returns how many.
+_LOCK = (
+    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
+    " hashtextextended(unnest({keys}::text[]), 0) AS k ORDER BY k) AS keys"
+)
+
+
+def lock_statement(keys: str) -> str:
+    """The statement of :func:`lock`, its keys (:func:`lock_keys`) in parameter ``keys``
+    (``"$3"``), for a caller that sends it inside a statement of its own."""
+    return _LOCK.format(keys=keys)
+
+
+def lock_keys(orders: Iterable[tuple[Provider, str]]) -> list[str]:
+    return list({f"{provider.value}:{order_id}" for provider, order_id in orders})
+
+
+async def lock(conn: Connection, orders: Iterable[tuple[Provider, str]]) -> None:
+    """Until the transaction ends, hold these provider orders, existing or not: a request
+    that finds no order and one that creates it cannot pass each other. On PostgreSQL,
+    transaction-scoped advisory locks; SQLite has a single writer."""
+    keys = lock_keys(orders)
+    if keys and conn.dialect == "postgresql":
+        await conn.execute(lock_statement("$1"), keys)
+
+
+async def apply(
+    conn: Connection,
+    writes: Writes,
+    updates: Sequence[ProviderUpdate],
+    *,
+    now: datetime,
+) -> list[ProviderChange]:
+    """Fold providers' changes into their orders, in the order given, inside the caller's
+    transaction; an order is created (status ``created``, with the change's fields) on
+    first sight. The caller holds the orders' locks (:func:`lock`), and publishes the events
+    (:func:`~rampwire.repository.outbox.outbox`) and runs ``writes`` once it has added its own.
+
+    Set-based: one statement reads every order concerned, and each order is written once,
+    in its final state, whatever the number of changes (:func:`~.order_rows.write_held`)."""
+    lock_rows = "FOR UPDATE" if conn.dialect == "postgresql" else ""
+    rows = await fetch_rows(
+        conn,
+        PROVIDER_KEY,
+        list({(u.provider.value, u.provider_order_id): None for u in updates}),
+        f"SELECT o.provider, o.provider_order_id, {HELD} FROM orders o"
+        " WHERE (o.provider, o.provider_order_id)"
+        f" IN (SELECT provider, provider_order_id FROM v) ORDER BY o.id {lock_rows}",
+    )
+    held: dict[tuple[str, str], HeldOrder] = {
+        (row["provider"], row["provider_order_id"]): held_from_row(row) for row in rows
+    }
+    entries: list[TimelineEntry] = []
+    changes: list[ProviderChange] = []
+    for update in updates:
+        key = (update.provider.value, update.provider_order_id)
+        order = held.get(key)
+        created: Event | None = None
+        if order is None:
+            if update.side is None:
+                changes.append(ProviderChange(result=None, events=[]))
+                continue
+            order, created, entry = first_sight(update, now)
+            held[key] = order
+            entries.append(entry)
+        result = fold(order, update.change, source=update.source, strict=False, now=now)
+        entries.append(result.entry)
+        events = result.events if created is None else [created, *result.events]
+        changes.append(ProviderChange(result=result, events=events, created=bool(created)))
+    write_held(writes, list(held.values()), entries)
+    return changes
