@@ -83,12 +83,13 @@ def create_app(
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         app.state.authorizer = AuthorizationClient(session=session)
         stop = asyncio.Event()
-        running = []
+        # glibc keeps the pages a burst of requests freed; give them back now and then.
+        running = [asyncio.create_task(heap.keep_trimmed(stop), name="rampwire-trim")]
         if worker is not None:
             sweeper = Sweeper(
                 app.state.orders, settings.stuck_slas, interval_s=settings.sweep_interval_s
             )
-            running = [
+            running += [
                 asyncio.create_task(worker.run(stop), name="rampwire-worker"),
                 asyncio.create_task(sweeper.run(stop), name="rampwire-sweeper"),
                 asyncio.create_task(statistics.keep(database, stop), name="rampwire-statistics"),
