@@ -6,6 +6,10 @@ find it missing or expired all wait for the same load (without that, every reque
 when an entry expired read it again: 94 to 330 reads of one source per benchmark run instead of
 one per expiry); an entry about to expire is reloaded in the background while it is still
 served, so a busy key never waits.
+
+The cache is bounded in age and size: an entry is dropped once it has expired and another value
+is stored (so the keys of deleted endpoints and sources do not stay for the process's life), and
+at most ``max_entries`` are kept, the oldest loads going first.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from .errors import ClientError
 K = TypeVar("K")
 V = TypeVar("V")
 
+MAX_ENTRIES = 1_024  # values kept per cache, at most: the oldest loads go first
+
 
 class Loaded(Generic[K, V]):
     """Values of ``load(key)``, each reused for ``ttl_s`` from the start of its load and
-    reloaded in the background in its last ``refresh_s``. A load that raises caches nothing:
-    each caller waiting for it gets the error, and the next call loads again."""
+    reloaded in the background in its last ``refresh_s``, at most ``max_entries`` of them. A
+    load that raises caches nothing: each caller waiting for it gets the error, and the next
+    call loads again."""
 
     def __init__(
         self,
@@ -35,14 +42,23 @@ class Loaded(Generic[K, V]):
         refresh_s: float,
         name: str,
         log: logging.Logger,
+        max_entries: int = MAX_ENTRIES,
     ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
         self._load = load
+        self._max_entries = max_entries
         self._ttl_s = ttl_s
         self._refresh_s = refresh_s
         self._name = name
         self._log = log
-        self._values: dict[K, tuple[float, V]] = {}  # key -> (expiry, monotonic seconds; value)
+        # key -> (expiry in monotonic seconds, value), in the order of their loads' starts
+        self._values: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, asyncio.Task[V]] = {}
+
+    def __len__(self) -> int:
+        """The values kept, expired ones not yet dropped included."""
+        return len(self._values)
 
     async def get(self, key: K) -> V:
         cached = self._values.get(key)
@@ -80,8 +96,21 @@ class Loaded(Generic[K, V]):
         started = time.monotonic()
         value = await self._load(key)
         if self._loading.get(key) is asyncio.current_task():  # not forgotten meanwhile
-            self._values[key] = (started + self._ttl_s, value)
+            self._store(key, started + self._ttl_s, value)
         return value
+
+    def _store(self, key: K, expiry: float, value: V) -> None:
+        """Keep ``value`` last; drop values from the front while they have expired or there are
+        more than ``max_entries``. With one TTL, the front holds the oldest loads, the first to
+        expire (a slow load may sit behind a younger one: it goes when it reaches the front)."""
+        values = self._values
+        values.pop(key, None)
+        values[key] = (expiry, value)
+        now = time.monotonic()
+        while len(values) > self._max_entries or next(iter(values.values()))[0] <= now:
+            del values[next(iter(values))]
+            if not values:
+                return
 
     def _done(self, key: K, task: asyncio.Task[V]) -> None:
         if self._loading.get(key) is task:

@@ -127,3 +127,32 @@ async def test_close_cancels_the_loads_in_progress() -> None:
     cache.close()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_the_cache_never_holds_more_than_max_entries_the_oldest_loads_going_first() -> None:
+    source = _Source()
+    cache = Loaded(source.load, ttl_s=60.0, refresh_s=0.0, name="thing", log=log, max_entries=8)
+    for number in range(1_000):
+        assert await cache.get(f"k{number}") == f"k{number}:v1"
+        assert len(cache) <= 8
+    calls = source.calls
+    assert await cache.get("k999") == "k999:v1"  # among the newest: still cached
+    assert source.calls == calls
+    assert await cache.get("k0") == "k0:v1"  # dropped long ago: loaded again
+    assert source.calls == calls + 1
+
+
+async def test_expired_values_are_dropped_when_another_value_is_stored() -> None:
+    source = _Source()
+    cache = _cache(source, ttl_s=0.01)
+    for number in range(5):
+        await cache.get(f"k{number}")
+    await asyncio.sleep(0.02)  # all five expired; nothing reads them again
+    await cache.get("new")
+    assert len(cache) == 1
+
+
+def test_max_entries_must_be_positive() -> None:
+    source = _Source()
+    with pytest.raises(ValueError, match="max_entries"):
+        Loaded(source.load, ttl_s=1.0, refresh_s=0.0, name="thing", log=log, max_entries=0)

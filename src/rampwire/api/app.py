@@ -100,6 +100,8 @@ def create_app(
         app.state.authorizer = AuthorizationClient(session=session)
         stop = asyncio.Event()
         supervisor = Supervisor(stop)
+        # glibc keeps the pages a burst of requests freed; give them back now and then.
+        supervisor.start("trim", heap.keep_trimmed)
         if worker is not None:
             sweeper = Sweeper(
                 app.state.orders, settings.stuck_slas, interval_s=settings.sweep_interval_s
