@@ -27,6 +27,11 @@ class EndpointLimiter:
         self._refilled = time.monotonic()
         self._bucket = asyncio.Lock()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight and nobody waiting: it can be dropped and made again."""
+        return self._in_flight == 0 and not self._waiting
+
     def same_settings(self, max_in_flight: int, rate: int | None) -> bool:
         return self.max_in_flight == max_in_flight and self.rate == rate
 

@@ -68,6 +68,7 @@ ENDPOINT_CACHE_S = 2.0  # how long an endpoint's settings are reused
 ENDPOINT_REFRESH_S = 0.5  # an entry this close to expiry is reloaded in the background
 SHUTDOWN_TIMEOUT_S = 20.0
 DISABLE_AFTER = timedelta(days=5)  # no success for this long disables an endpoint
+MAX_LIMITERS = 1_024  # endpoints whose limiter is kept; idle ones beyond are dropped
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -404,6 +405,9 @@ class Worker:
         if self._scheduler.slots(endpoint_id) != target.max_in_flight:
             self._scheduler.set_slots(endpoint_id, target.max_in_flight)
         found = self._limiters.get(endpoint_id)
+        if found is None and len(self._limiters) >= MAX_LIMITERS:
+            for idle in [e for e, limiter in self._limiters.items() if limiter.idle]:
+                del self._limiters[idle]
         if found is None or not found.same_settings(target.max_in_flight, target.rate_limit):
             found = self._limiters[endpoint_id] = EndpointLimiter(
                 max_in_flight=target.max_in_flight, rate=target.rate_limit

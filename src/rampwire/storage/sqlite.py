@@ -9,6 +9,7 @@ waited on for ``BUSY_TIMEOUT_MS``. Reads use a second connection and see committ
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,11 +26,12 @@ BUSY_TIMEOUT_MS = 10_000  # how long to wait for another process's write lock
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
-def _convert(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 - a deliberate memo
-    converted = cache.get(sql)
-    if converted is None:
-        converted = cache[sql] = _PLACEHOLDER.sub(r"?\1", sql)
-    return converted
+CONVERTED_STATEMENTS = 1_024  # statement texts whose placeholders are kept converted
+
+
+@functools.lru_cache(maxsize=CONVERTED_STATEMENTS)
+def _convert(sql: str) -> str:
+    return _PLACEHOLDER.sub(r"?\1", sql)
 
 
 # Errors that say the database cannot be used now, rather than that the statement is wrong.
