@@ -21,7 +21,8 @@ from .cli_sources import sources_group
 from .crypto import master_key_path, secret_box
 from .delivery.worker import Worker, WorkerOptions
 from .errors import RampwireError
-from .repository import KeyRepository, OrderRepository
+from .repository import KeyRepository
+from .repository.stuck_orders import StuckOrderRepository
 from .settings import Settings
 from .storage import Database, migrate, statistics
 from .storage.database import redact
@@ -131,8 +132,8 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        orders = OrderRepository(db, on_publish=running.wake)
-        sweeper = Sweeper(orders, settings.stuck_slas, interval_s=settings.sweep_interval_s)
+        stuck = StuckOrderRepository(db, on_publish=running.wake)
+        sweeper = Sweeper(stuck, settings.stuck_slas, interval_s=settings.sweep_interval_s)
         log.info("worker started on %s", redact(settings.database_url))
         supervisor = Supervisor(stop)
         with heap.settled():

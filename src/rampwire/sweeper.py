@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from .errors import DatabaseUnavailable, StorageError
 from .orders import OrderStatus
-from .repository.orders import OrderRepository
+from .repository.stuck_orders import StuckOrderRepository
 from .types import utcnow
 
 log = logging.getLogger("rampwire.sweeper")
@@ -28,7 +28,7 @@ BATCH = 200
 class Sweeper:
     def __init__(
         self,
-        orders: OrderRepository,
+        orders: StuckOrderRepository,
         slas: Mapping[OrderStatus, timedelta],
         *,
         interval_s: float = SWEEP_INTERVAL_S,
@@ -44,7 +44,7 @@ class Sweeper:
         flagged = 0
         for status, sla in self._slas.items():
             while True:
-                events = await self._orders.flag_stuck(status, sla, now=utcnow(), limit=BATCH)
+                events = await self._orders.flag(status, sla, now=utcnow(), limit=BATCH)
                 flagged += len(events)
                 if len(events) < BATCH:
                     break

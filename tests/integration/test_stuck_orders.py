@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from rampwire.orders import OrderStatus
-from rampwire.repository import OrderRepository
+from rampwire.repository.stuck_orders import StuckOrderRepository
 from rampwire.settings import ConfigError, Settings
 from rampwire.storage import Database
 from rampwire.stuck import DEFAULT_SLAS, SlaError, parse_slas
@@ -41,7 +41,7 @@ async def test_an_order_past_its_sla_is_flagged_once_per_stay(
     late = await order_at(api, "processing", 3 * HOUR)
     fresh = await order_at(api, "processing", timedelta(minutes=5))
     done = await order_at(api, "completed", 30 * HOUR)
-    sweeper = Sweeper(OrderRepository(db), {S.PROCESSING: 2 * HOUR, S.ON_HOLD: HOUR})
+    sweeper = Sweeper(StuckOrderRepository(db), {S.PROCESSING: 2 * HOUR, S.ON_HOLD: HOUR})
     assert await sweeper.sweep() == 1
     assert await sweeper.sweep() == 0  # the same stay is flagged once
     (event,) = await stuck_events(db)
@@ -78,7 +78,7 @@ async def test_order_stuck_is_delivered_to_subscribers(
     )
     assert endpoint.status_code == 201, endpoint.text
     await order_at(api, "awaiting_payment", 5 * HOUR)
-    assert await Sweeper(OrderRepository(db), DEFAULT_SLAS).sweep() == 1
+    assert await Sweeper(StuckOrderRepository(db), DEFAULT_SLAS).sweep() == 1
     async with db.connection() as conn:
         types = [r["event_type"] for r in await conn.fetch("SELECT event_type FROM deliveries")]
     assert types == ["order.stuck"]
@@ -98,8 +98,7 @@ def test_slas_are_read_from_the_environment(tmp_path: Any) -> None:
 
 
 async def test_the_sweeper_task_sweeps_every_interval_and_stops(db: Database) -> None:
-    orders = OrderRepository(db)
-    sweeper = Sweeper(orders, {S.PROCESSING: HOUR}, interval_s=0.01)
+    sweeper = Sweeper(StuckOrderRepository(db), {S.PROCESSING: HOUR}, interval_s=0.01)
     stop = asyncio.Event()
     task = asyncio.create_task(sweeper.run(stop))
     for _ in range(500):  # bounded: at most ~5 s

@@ -24,6 +24,7 @@ from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
+from ..repository.stuck_orders import StuckOrderRepository
 from ..settings import Settings
 from ..storage import Database, migrate, open_database, statistics
 from ..supervisor import Supervisor
@@ -104,7 +105,9 @@ def create_app(
         supervisor.start("trim", heap.keep_trimmed)
         if worker is not None:
             sweeper = Sweeper(
-                app.state.orders, settings.stuck_slas, interval_s=settings.sweep_interval_s
+                StuckOrderRepository(database, on_publish=worker.wake),
+                settings.stuck_slas,
+                interval_s=settings.sweep_interval_s,
             )
             supervisor.start("worker", worker.run)
             supervisor.start("sweeper", sweeper.run)

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from .. import serde
@@ -17,7 +17,7 @@ from ..errors import (
     ProviderOrderExists,
     UnreadableOrder,
 )
-from ..events import Event, Source, created_event, stuck_event
+from ..events import Event, Source, created_event
 from ..fold import ChangeResult, HeldOrder, fold
 from ..ids import new_id
 from ..lifecycle import Change, Stamps
@@ -30,7 +30,7 @@ from ..orders import (
 )
 from ..storage import Connection, Database
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
-from ..timeline import TimelineEntry, created_entry, stuck_entry
+from ..timeline import TimelineEntry, created_entry
 from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
@@ -381,58 +381,6 @@ class OrderRepository:
         self.published(made)
         return outcomes
 
-    async def flag_stuck(
-        self, status: OrderStatus, sla: timedelta, *, now: datetime, limit: int = 200
-    ) -> list[Event]:
-        """``order.stuck`` for up to ``limit`` orders in ``status`` since before ``now - sla``
-        that were not flagged for this stay yet; each takes a version of its own."""
-        lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
-        source = Source(received_at=now)
-        events: list[Event] = []
-        async with self._db.transaction() as conn:
-            rows = await conn.fetch(
-                f"SELECT {HELD} FROM orders o WHERE o.status = $1"
-                " AND o.status_at < $2 AND NOT EXISTS (SELECT 1 FROM order_stuck s"
-                "  WHERE s.order_id = o.id AND s.status = o.status AND s.status_at = o.status_at)"
-                f" ORDER BY o.status_at LIMIT $3{lock}",
-                status.value,
-                to_us(now - sla),
-                limit,
-            )
-            if not rows:  # the sweeper's usual answer: nothing more to read or write
-                return events
-            held = [held_from_row(row) for row in rows]
-            entries: list[TimelineEntry] = []
-            stuck_rows: list[tuple[Any, ...]] = []
-            for order_held in held:
-                order = order_held.order
-                since = order_held.stamps.status_at
-                order = order.evolve(
-                    version=order.version + 1, updated_at=max(now, order.updated_at)
-                )
-                stuck = {
-                    "status": status.value,
-                    "since": since,
-                    "sla_seconds": int(sla.total_seconds()),
-                    "for_seconds": int((now - since).total_seconds()),
-                }
-                event = stuck_event(order, stuck, source, now=now)
-                stuck_rows.append((order.id, status.value, to_us(since), to_us(now), event.id))
-                order_held.order = order
-                order_held.changed = True
-                order_held.seq += 1
-                entries.append(
-                    stuck_entry(order, order_held.seq, status, since, sla, event, source, now=now)
-                )
-                events.append(event)
-            writes = Writes(conn.dialect)
-            writes.insert("order_stuck", _STUCK, stuck_rows)
-            write_held(writes, held, entries)
-            made = outbox(writes, events, await live_endpoints(conn), now=now)
-            await writes.run(conn)
-        self.published(made)
-        return events
-
     async def get(self, order_id: str) -> Order:
         async with self._db.connection() as conn:
             body = await conn.fetchval("SELECT body FROM orders WHERE id = $1", order_id)
@@ -495,9 +443,6 @@ class OrderRepository:
 _CLAIM = Columns.of(
     "api_key_id text, idempotency_key text, request_hash text, order_id text, response jsonb,"
     " created_at bigint"
-)
-_STUCK = Columns.of(
-    "order_id text, status text, status_at bigint, flagged_at bigint, event_id text"
 )
 
 
