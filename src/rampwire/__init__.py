@@ -1,12 +1,14 @@
 """rampwire: order lifecycle and webhooks for crypto on/off-ramps."""
 
+from importlib.metadata import version as _version
+
 from .errors import ClientError, RampwireError
 from .events import Event, Source
 from .lifecycle import Change, Outcome, merge
 from .orders import Order, OrderData, OrderStatus, Provider, Side
 from .settings import Settings
 
-__version__ = "0.1.0.dev0"
+__version__ = _version("rampwire")
 
 __all__ = [
     "Change",

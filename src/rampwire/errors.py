@@ -5,6 +5,7 @@ message. Errors a client can cause carry an HTTP ``status`` and a problem ``code
 as RFC 9457 problem documents by :mod:`rampwire.api.problems`::
 
     RampwireError
+    ├── ConfigError                   the configuration is invalid (at start-up)
     ├── StorageError                  database or migration failure (500, never user-caused)
     │   └── DatabaseUnavailable       the database cannot be reached now (503, Retry-After)
     └── ClientError                   something the caller can fix (4xx)
@@ -31,6 +32,10 @@ class RampwireError(Exception):
     def __init__(self, message: str | None = None) -> None:
         self.message = message or (self.__doc__ or type(self).__name__).strip()
         super().__init__(self.message)
+
+
+class ConfigError(RampwireError):
+    """The configuration is invalid."""
 
 
 class StorageError(RampwireError):

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
 
-from .errors import RampwireError
+from .errors import ConfigError
 from .orders import OrderStatus
 from .stuck import DEFAULT_SLAS, SlaError, parse_slas
 
@@ -30,10 +30,6 @@ MAX_PAGE_LIMIT: Final = 500  # items per page, at most
 
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class ConfigError(RampwireError):
-    """The configuration is invalid."""
 
 
 class Secret:

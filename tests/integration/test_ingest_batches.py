@@ -17,13 +17,9 @@ from tests.ingest_kit import make_source, send, webhook
 from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
+from rampwire.errors import ConfigError
 from rampwire.orders import Order, OrderStatus, Provider, Side
-from rampwire.settings import (
-    DEFAULT_INGEST_BATCH,
-    DEFAULT_INGEST_WRITERS,
-    ConfigError,
-    Settings,
-)
+from rampwire.settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS, Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
 

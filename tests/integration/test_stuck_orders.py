@@ -10,9 +10,10 @@ import httpx
 import orjson
 import pytest
 
+from rampwire.errors import ConfigError
 from rampwire.orders import OrderStatus
 from rampwire.repository.stuck_orders import StuckOrderRepository
-from rampwire.settings import ConfigError, Settings
+from rampwire.settings import Settings
 from rampwire.storage import Database
 from rampwire.stuck import DEFAULT_SLAS, SlaError, parse_slas
 from rampwire.sweeper import Sweeper

@@ -7,7 +7,8 @@ import ipaddress
 import pytest
 
 from rampwire.api.proxies import TrustedProxies
-from rampwire.settings import ConfigError, Settings
+from rampwire.errors import ConfigError
+from rampwire.settings import Settings
 
 LOCAL = TrustedProxies([ipaddress.ip_network("127.0.0.1/32")])
 CHAIN = TrustedProxies([ipaddress.ip_network(n) for n in ("127.0.0.1/32", "10.0.0.0/8")])

@@ -26,8 +26,7 @@ from rampwire.delivery.ssrf import (
     is_forbidden_target,
     resolve_and_check,
 )
-from rampwire.errors import BadRequest
-from rampwire.settings import ConfigError
+from rampwire.errors import BadRequest, ConfigError
 
 STRICT = TargetPolicy()
 DEV = TargetPolicy(allow_private=True)

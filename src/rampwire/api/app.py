@@ -7,11 +7,12 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 import aiohttp
 from fastapi import FastAPI
 
-from .. import __version__, heap, logs
+from .. import heap, logs
 from ..authorization import AuthorizationClient
 from ..crypto import secret_box
 from ..delivery.ssrf import GuardedConnector
@@ -129,7 +130,7 @@ def create_app(
 
     app = FastAPI(
         title="rampwire",
-        version=__version__,
+        version=version("rampwire"),
         summary="Order lifecycle and webhooks for crypto on/off-ramps.",
         lifespan=lifespan,
     )

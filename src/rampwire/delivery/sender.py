@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import version
 from typing import Any
 
 import aiohttp
 
-from .. import __version__
 from ..dialects import standard
 from ..dialects.base import DeliveryPolicy, Dialect, DialectError, DialectName, WireRequest
 from ..ids import new_id
@@ -40,7 +40,7 @@ from .retry import next_attempt_at
 
 CONNECT_TIMEOUT_S = 5.0
 TOTAL_TIMEOUT_S = 15.0
-USER_AGENT = f"rampwire/{__version__} (+webhooks)"
+USER_AGENT = f"rampwire/{version('rampwire')} (+webhooks)"
 REDACTED = "[redacted]"
 
 

@@ -44,8 +44,7 @@ from aiohttp.resolver import DefaultResolver
 from aiohttp.tracing import Trace
 from yarl import URL
 
-from ..errors import BadRequest
-from ..settings import ConfigError
+from ..errors import BadRequest, ConfigError
 
 IPAddress: TypeAlias = IPv4Address | IPv6Address
 IPNetwork: TypeAlias = IPv4Network | IPv6Network
