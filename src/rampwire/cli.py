@@ -184,7 +184,7 @@ def trigger(
     from pathlib import Path
 
     from .dialects import fireblocks, get_dialect
-    from .dialects.base import DialectError
+    from .dialects.errors import DialectError
     from .dialects.trigger import trigger as send
 
     chosen = get_dialect(dialect)

@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from .dialects import get_dialect
-from .dialects.base import DialectName, UnknownDialect
+from .dialects.base import DialectName
+from .dialects.errors import UnknownDialect
 from .events import EVENT_TYPES
 from .settings import Secret
 

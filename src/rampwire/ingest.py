@@ -16,7 +16,8 @@ from typing import Any
 
 from .cache import Loaded
 from .dialects import SaberAuth, get_dialect
-from .dialects.base import DecodedEvent, DialectError
+from .dialects.base import DecodedEvent
+from .dialects.errors import DialectError
 from .errors import Conflict, RampwireError
 from .inbound import InboundRecord, InboundRequest
 from .orders import Provider, Side

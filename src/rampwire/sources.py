@@ -33,7 +33,7 @@ from .dialects import (
     SaberCredentials,
     TransakCredentials,
 )
-from .dialects.base import DialectError
+from .dialects.errors import DialectError
 from .dialects.jose import PublicKey, load_jwks, load_public_pem
 from .dialects.saber import networks
 from .orders import Provider, Side

@@ -30,7 +30,8 @@ from tests.ingest_kit import KITS, make_source, webhook
 from rampwire.api import create_app
 from rampwire.apikeys import Scope
 from rampwire.dialects import get_dialect
-from rampwire.dialects.base import DialectError, DialectName, WireRequest
+from rampwire.dialects.base import DialectName, WireRequest
+from rampwire.dialects.errors import DialectError
 from rampwire.dialects.samples import sample_order
 from rampwire.orders import OrderStatus, Provider, Side
 from rampwire.repository import KeyRepository

@@ -24,7 +24,8 @@ from typing import Any
 import aiohttp
 
 from ..dialects import standard
-from ..dialects.base import DeliveryPolicy, Dialect, DialectError, DialectName, WireRequest
+from ..dialects.base import DeliveryPolicy, Dialect, DialectName, WireRequest
+from ..dialects.errors import DialectError
 from ..ids import new_id
 from ..types import utcnow
 from .records import (

@@ -33,7 +33,7 @@ import aiohttp
 from ..cache import Loaded
 from ..crypto import SecretBox
 from ..dialects import FireblocksCredentials, get_dialect
-from ..dialects.base import DialectError
+from ..dialects.errors import DialectError
 from ..endpoints import KEY_SIGNED, Endpoint
 from ..errors import NotFound, StorageError
 from ..ids import new_id

@@ -15,18 +15,21 @@ from .base import (
     DecodedEvent,
     DeliveryPolicy,
     Dialect,
-    DialectError,
     DialectName,
-    DuplicateKey,
     EventLike,
+    OutboundEvent,
+    ProviderEvent,
+    WireRequest,
+)
+from .errors import (
+    DialectError,
+    DuplicateKey,
     InvalidCredentials,
     MalformedHeader,
     MalformedPayload,
     MissingHeader,
     MissingSignature,
     MissingTimestamp,
-    OutboundEvent,
-    ProviderEvent,
     SignatureMismatch,
     SourceRejected,
     TimestampOutOfWindow,
@@ -36,7 +39,6 @@ from .base import (
     UnsupportedAlgorithm,
     UnsupportedEvent,
     VerificationError,
-    WireRequest,
 )
 from .fireblocks import FireblocksCredentials
 from .jose import PublicKey, SigningKey, generate_signing_key, jwks

@@ -35,18 +35,20 @@ from .base import (
     Dialect,
     DialectName,
     EventLike,
-    InvalidCredentials,
-    MalformedHeader,
-    MissingHeader,
     ProviderEvent,
-    SignatureMismatch,
     StatusTable,
-    UnknownKey,
     WireRequest,
     announced_status,
     build_patch,
-    translate_errors,
     wire_order_id,
+)
+from .errors import (
+    InvalidCredentials,
+    MalformedHeader,
+    MissingHeader,
+    SignatureMismatch,
+    UnknownKey,
+    translate_errors,
 )
 from .jose import (
     PublicKey,

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .base import InvalidCredentials, MalformedHeader, SignatureMismatch, UnsupportedAlgorithm
+from .errors import InvalidCredentials, MalformedHeader, SignatureMismatch, UnsupportedAlgorithm
 from .wire import parse_object
 
 RSA_KEY_BITS: Final = 3072  # size of keys made by generate_signing_key

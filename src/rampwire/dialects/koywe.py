@@ -26,16 +26,18 @@ from .base import (
     Dialect,
     DialectName,
     EventLike,
-    InvalidCredentials,
-    MissingSignature,
-    MissingTimestamp,
     ProviderEvent,
-    SignatureMismatch,
     StatusTable,
     WireRequest,
     announced_status,
-    translate_errors,
     wire_order_id,
+)
+from .errors import (
+    InvalidCredentials,
+    MissingSignature,
+    MissingTimestamp,
+    SignatureMismatch,
+    translate_errors,
 )
 from .jsjson import stringify
 from .wire import (

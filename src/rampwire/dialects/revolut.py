@@ -23,17 +23,14 @@ from .base import (
     Dialect,
     DialectName,
     EventLike,
-    InvalidCredentials,
-    MalformedHeader,
     ProviderEvent,
-    SignatureMismatch,
     StatusTable,
     WireRequest,
     announced_status,
     build_patch,
-    translate_errors,
     wire_order_id,
 )
+from .errors import InvalidCredentials, MalformedHeader, SignatureMismatch, translate_errors
 from .wire import (
     DEFAULT_TOLERANCE,
     JSON_HEADERS,

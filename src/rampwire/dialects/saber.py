@@ -36,15 +36,17 @@ from .base import (
     Dialect,
     DialectName,
     EventLike,
-    InvalidCredentials,
-    MalformedHeader,
     ProviderEvent,
-    SignatureMismatch,
-    SourceRejected,
     StatusTable,
     WireRequest,
     announced_status,
     build_patch,
+)
+from .errors import (
+    InvalidCredentials,
+    MalformedHeader,
+    SignatureMismatch,
+    SourceRejected,
     translate_errors,
 )
 from .wire import (

@@ -35,14 +35,11 @@ from .base import (
     Dialect,
     DialectName,
     EventLike,
-    InvalidCredentials,
-    MalformedHeader,
     OutboundEvent,
     ProviderEvent,
-    SignatureMismatch,
     WireRequest,
-    translate_errors,
 )
+from .errors import InvalidCredentials, MalformedHeader, SignatureMismatch, translate_errors
 from .wire import (
     DEFAULT_TOLERANCE,
     check_window,

@@ -30,17 +30,19 @@ from .base import (
     Dialect,
     DialectName,
     EventLike,
-    InvalidCredentials,
-    MissingSignature,
-    MissingTimestamp,
     ProviderEvent,
-    SignatureMismatch,
     StatusTable,
-    TimestampOutOfWindow,
-    TokenExpired,
     WireRequest,
     announced_status,
     build_patch,
+)
+from .errors import (
+    InvalidCredentials,
+    MissingSignature,
+    MissingTimestamp,
+    SignatureMismatch,
+    TimestampOutOfWindow,
+    TokenExpired,
     translate_errors,
 )
 from .jose import b64url_decode, b64url_encode, protected_header, split_compact

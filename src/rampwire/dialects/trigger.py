@@ -24,7 +24,8 @@ from ..ids import new_id
 from ..orders import Order, OrderStatus, Side
 from ..types import utcnow
 from . import get_dialect
-from .base import Dialect, DialectName, OutboundEvent, UnsupportedEvent, WireRequest
+from .base import Dialect, DialectName, OutboundEvent, WireRequest
+from .errors import UnsupportedEvent
 from .samples import sample_order
 
 DEFAULT_TIMEOUT: Final = 10.0  # seconds for the whole request

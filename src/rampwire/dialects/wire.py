@@ -18,7 +18,7 @@ from typing import Any, Final
 import orjson
 
 from ..types import format_decimal, parse_decimal, require_utc
-from .base import DuplicateKey, MalformedHeader, MissingHeader, TimestampOutOfWindow
+from .errors import DuplicateKey, MalformedHeader, MissingHeader, TimestampOutOfWindow
 
 DEFAULT_TOLERANCE: Final = timedelta(minutes=5)  # how far a signed timestamp may be from now
 JSON_HEADERS: Final = {"content-type": "application/json"}

@@ -13,19 +13,21 @@ from rampwire.dialects.base import (
     STANDARD_RETRY_DELAYS,
     DecodedEvent,
     DeliveryPolicy,
-    DialectError,
     DialectName,
-    MalformedPayload,
     OutboundEvent,
     ProviderEvent,
-    SignatureMismatch,
     StatusTable,
-    UnsupportedEvent,
-    VerificationError,
     announced_status,
     build_patch,
-    translate_errors,
     wire_order_id,
+)
+from rampwire.dialects.errors import (
+    DialectError,
+    MalformedPayload,
+    SignatureMismatch,
+    UnsupportedEvent,
+    VerificationError,
+    translate_errors,
 )
 from rampwire.errors import ClientError
 from rampwire.lifecycle import Change

@@ -19,7 +19,8 @@ from rampwire.dialects import revolut as rv
 from rampwire.dialects import saber as sb
 from rampwire.dialects import standard as sd
 from rampwire.dialects import transak as tk
-from rampwire.dialects.base import DuplicateKey, OutboundEvent
+from rampwire.dialects.base import OutboundEvent
+from rampwire.dialects.errors import DuplicateKey
 from rampwire.dialects.jose import b64url_encode
 from rampwire.dialects.jsjson import stringify
 from rampwire.orders import OrderStatus, Provider, Side
