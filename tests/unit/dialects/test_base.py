@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from rampwire.dialects import base
+from rampwire.dialects import errors as dialect_errors
 from rampwire.dialects.base import (
     STANDARD_RETRY_DELAYS,
     DecodedEvent,
@@ -42,19 +43,23 @@ S = OrderStatus
 
 def test_every_error_is_a_dialect_error_with_its_docstring_as_message() -> None:
     errors = [
-        cls for _, cls in inspect.getmembers(base, inspect.isclass) if issubclass(cls, DialectError)
+        cls
+        for _, cls in inspect.getmembers(dialect_errors, inspect.isclass)
+        if issubclass(cls, DialectError)
     ]
     assert len(errors) >= 14
     for cls in errors:
         assert issubclass(cls, ClientError)
         assert cls.__doc__ and str(cls()) == cls.__doc__.strip()
-        assert cls.__name__ in (base.__doc__ or "")  # the hierarchy is drawn in the docstring
+        assert cls.__name__ in (
+            dialect_errors.__doc__ or ""
+        )  # the hierarchy is drawn in the docstring
     assert VerificationError.status == 401 and issubclass(SignatureMismatch, VerificationError)
     assert MalformedPayload.status == 400 and UnsupportedEvent.status == 422
 
 
 def test_errors_say_what_failed_and_keep_details() -> None:
-    error = base.MissingHeader("the X header is missing", header="X")
+    error = dialect_errors.MissingHeader("the X header is missing", header="X")
     assert str(error) == "the X header is missing" and error.extensions == {"header": "X"}
 
 
