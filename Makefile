@@ -2,18 +2,24 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# two stamps: `run` needs the runtime dependencies only, `test` and the tools the dev extra too
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck postgres bench clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: install, migrate, and serve on SQLite under ./var (prints the URL, and an admin key on first start)
-run: $(STAMP)
+## run: install (runtime dependencies only), migrate, and serve on SQLite under ./var (prints the URL, and an admin key on first start)
+run: $(RUNTIME)
 	$(BIN)/rampwire migrate
 	$(BIN)/rampwire serve
 

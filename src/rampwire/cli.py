@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import signal
+import socket
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
@@ -78,19 +81,27 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
             return token
         return None
 
+    listener = _bind(settings.host, settings.port)  # a port in use is said before any work
     token = run_with_database(prepare, settings)
     from .api import create_app
 
-    url = f"http://{settings.host}:{settings.port}"
-    click.echo(f"rampwire listening on {url} (database {redact(settings.database_url)})")
-    click.echo(f"API docs: {url}/docs")
-    if settings.master_key is None:
-        click.echo(
-            f"master key: {master_key_path(settings)}, beside the database; in production keep"
-            " it in a secret store and pass it as RAMPWIRE_MASTER_KEY (docs/security.md)"
-        )
-    if token is not None:
-        click.echo(f"admin API key (shown once, keep it): {token}")
+    def announce() -> None:  # once the server accepts connections
+        url = f"http://{settings.host}:{settings.port}"
+        click.echo(f"rampwire listening on {url} (database {redact(settings.database_url)})")
+        click.echo(f"API docs: {url}/docs")
+        if settings.target_policy.allow_private:
+            click.echo(
+                "private targets allowed (RAMPWIRE_ALLOW_PRIVATE_TARGETS): webhooks may go to"
+                " loopback and private addresses; for development only"
+            )
+        if settings.master_key is None:
+            click.echo(
+                f"master key: {master_key_path(settings)}, beside the database; in production"
+                " keep it in a secret store and pass it as RAMPWIRE_MASTER_KEY (docs/security.md)"
+            )
+        if token is not None:
+            click.echo(f"admin API key (shown once, keep it): {token}")
+
     fatal: list[bool] = []
 
     def stop_serving() -> None:  # a background task cannot recover: stop, exit non-zero
@@ -110,10 +121,50 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         # (api.proxies); uvicorn's own rewriting believes X-Forwarded-For from 127.0.0.1
         proxy_headers=False,
     )
-    server = uvicorn.Server(config)
-    server.run()
+    server = _Announcing(config, announce)
+    with listener:
+        server.run(sockets=[listener])
     if fatal:
         raise click.ClickException("a background task failed repeatedly; see the log above")
+
+
+class _Announcing(uvicorn.Server):
+    """A server that says it listens only once it does."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._announce()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is printed; a clear one-line error if not."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError) as exc:
+        raise click.ClickException(f"cannot listen on {host!r}: {exc}") from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart at once
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is already in use; choose another with --port"
+                " or RAMPWIRE_PORT"
+            ) from exc
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror}; choose another with --host/--port"
+            " or RAMPWIRE_HOST/RAMPWIRE_PORT"
+        ) from exc
+    return sock
 
 
 @main.command()

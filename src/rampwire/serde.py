@@ -7,6 +7,7 @@ JSON-ready values and back. Decimals become strings and datetimes ISO 8601 in UT
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
@@ -93,10 +94,47 @@ def load_patch(raw: Mapping[str, Any]) -> dict[str, Any]:
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in (name, *err["loc"]))
-                errors.append((loc, err["msg"]))
+                errors.append((loc, error_reason(err)))
     if errors:
         raise PatchError(errors)
     return values
+
+
+# pydantic's error types whose message names a Python type ("an instance of OrderCreate")
+_REASONS = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "unexpected_keyword_argument": "is not a known field",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dataclass_type": "must be a JSON object",
+    "dataclass_exact_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "is_instance_of": "must be a JSON object",
+    "list_type": "must be a JSON array",
+    "tuple_type": "must be a JSON array",
+    "set_type": "must be a JSON array",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
+_SHOULD = re.compile(r"^(?:Input|Value|String|List|Dictionary|Decimal input|Tuple|Set) should ")
+
+
+def error_reason(error: Mapping[str, Any]) -> str:
+    """One pydantic error in the caller's terms: no Python type names, no "Value error, "."""
+    known = _REASONS.get(str(error.get("type")))
+    if known is not None:
+        return known
+    message = str(error.get("msg") or "is invalid")
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return _SHOULD.sub("must ", message)
 
 
 class PatchError(ValueError):

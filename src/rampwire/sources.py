@@ -37,6 +37,7 @@ from .dialects.errors import DialectError
 from .dialects.jose import PublicKey, load_jwks, load_public_pem
 from .dialects.saber import networks
 from .orders import Provider, Side
+from .serde import error_reason
 from .settings import Secret
 
 SOURCE_ID_PREFIX = "src"
@@ -135,12 +136,12 @@ def check_credentials(
         creds = model.model_validate(credentials)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise SourceError(_location(first, "credentials"), first["msg"]) from exc
+        raise SourceError(_location(first, "credentials"), error_reason(first)) from exc
     try:
         opts = Options.model_validate(options)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise SourceError(_location(first, "options"), first["msg"]) from exc
+        raise SourceError(_location(first, "options"), error_reason(first)) from exc
     plain = creds.model_dump(mode="json", exclude_defaults=True)
     options_plain = opts.model_dump(mode="json", exclude_defaults=True)
     build_credentials(provider, plain, options_plain)  # the dialect must accept them

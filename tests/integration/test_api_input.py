@@ -234,3 +234,47 @@ async def test_a_stored_order_that_does_not_load_is_skipped_and_named(
         assert response.json()["order_id"] == broken
     fine = await api.post(f"/v1/orders/{made[0]['id']}/changes", json={"status": "processing"})
     assert fine.status_code == 200
+
+
+# (case, path, body, field, reason): what a caller can send, said in the caller's terms
+USER_TERMS: list[tuple[str, str, Any, str, str]] = [
+    ("order body a list", "/v1/orders", [], "body", "must be a JSON object"),
+    ("order body a string", "/v1/orders", "buy", "body", "must be a JSON object"),
+    ("money a number", "/v1/orders", {"side": "buy", "fiat": 5}, "fiat", "must be a JSON object"),
+    ("unknown side", "/v1/orders", {"side": "up"}, "side", "must be 'buy' or 'sell'"),
+    ("change body a list", "/v1/orders/{order}/changes", [], "body", "must be a JSON object"),
+    (
+        "bad amount in a change",
+        "/v1/orders/{order}/changes",
+        {"set": {"fiat": {"currency": "EUR", "amount": "x"}}},
+        "set.fiat.amount",
+        "'x' is not a decimal number",
+    ),
+    (
+        "long metadata in a change",
+        "/v1/orders/{order}/changes",
+        {"set": {"metadata": {"a": "x" * 501}}},
+        "set.metadata",
+        "values are at most 500 characters",
+    ),
+    ("endpoint body a list", "/v1/endpoints", [], "body", "must be a JSON object"),
+    ("endpoint url a number", "/v1/endpoints", {"url": 5}, "url", "must be a string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "body", "field", "reason"), USER_TERMS, ids=[c[0] for c in USER_TERMS]
+)
+async def test_errors_are_said_in_the_callers_terms(
+    api: httpx.AsyncClient, db: Database, case: str, path: str, body: Any, field: str, reason: str
+) -> None:
+    order = await create(api)
+    before = await counts(db)
+    response = await api.post(path.format(order=order["id"]), json=body)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    first = problem["errors"][0]
+    assert first["field"] == field and first["reason"].startswith(reason), problem
+    for python in ("instance of", "Value error", "Input should", "OrderCreate", "Money"):
+        assert python not in response.text
+    assert await counts(db) == before

@@ -92,6 +92,12 @@ async def test_allowed_and_refused_buys(admin_api: httpx.AsyncClient, db: Databa
         log = (await admin_api.get("/v1/authorization/decisions")).json()["data"]
         assert [d["allowed"] for d in log[:2]] == [False, True]
         assert all("latency_ms" in d and d["outcome"] for d in log)
+        # the allowed decision names the order it let through; the refusal made none
+        assert [d["order_id"] for d in log[:2]] == [None, created.json()["id"]]
+        mine = await admin_api.get(
+            "/v1/authorization/decisions", params={"order_id": created.json()["id"]}
+        )
+        assert [d["id"] for d in mine.json()["data"]] == [log[1]["id"]]
 
 
 async def test_reads_are_checked_and_disabled_operations_are_not(

@@ -10,6 +10,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 from tests.receivers import Received, receiver
 
+from rampwire.delivery.records import BODY_CAP_BYTES
 from rampwire.storage import Database
 
 FAST = {"retry_delays": [0.05, 0.05, 0.05], "jitter": 0.0}
@@ -58,6 +59,26 @@ async def test_a_change_is_delivered_signed_the_standard_webhooks_way(
         detail = (await api.get(f"/v1/deliveries/{deliveries[0]['id']}")).json()
         assert detail["attempt_log"][0]["response"]["status"] == 200
         assert detail["attempt_log"][0]["error_class"] is None
+
+
+async def test_the_attempt_log_shows_the_body_sent_capped(api: httpx.AsyncClient) -> None:
+    """The log shows the bytes sent, the first BODY_CAP_BYTES of them, not null."""
+    async with receiver() as hooks:
+        endpoint = await make_endpoint(api, hooks.url, event_types=["order.created"])
+        small = await make_order(api)
+        big_metadata = {f"k{i}": "x" * 500 for i in range(50)}  # ~25 KiB of JSON
+        big = await api.post("/v1/orders", json={"side": "buy", "metadata": big_metadata})
+        assert big.status_code == 201, big.text
+        await hooks.wait_for(2)
+        deliveries = await settled(api, endpoint["id"], 2)
+    sent = {json.loads(r.body)["data"]["order"]["id"]: r.body for r in hooks.requests}
+    assert len(sent[big.json()["id"]]) > BODY_CAP_BYTES
+    for delivery in deliveries:
+        detail = (await api.get(f"/v1/deliveries/{delivery['id']}")).json()
+        logged = detail["attempt_log"][0]["request"]["body"]
+        body = sent[delivery["order_id"]]
+        assert logged == body[:BODY_CAP_BYTES].decode()
+    assert small["id"] in sent
 
 
 async def test_retries_then_dead_then_replay(api: httpx.AsyncClient) -> None:

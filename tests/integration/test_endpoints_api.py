@@ -156,7 +156,10 @@ async def test_create_get_and_list_with_a_cursor(api: httpx.AsyncClient) -> None
         assert endpoint["enabled"] is True and endpoint["event_types"] == ["*"]
         got = await api.get(f"/v1/endpoints/{endpoint['id']}")
         assert got.status_code == 200
-        assert got.json() == {k: v for k, v in endpoint.items() if k != "secret"}
+        assert endpoint["warnings"] == []  # the answer to a create, not the endpoint's state
+        assert got.json() == {
+            k: v for k, v in endpoint.items() if k not in ("secret", "warnings")
+        }
         assert "secret" not in got.json() and "secrets" not in got.json()
     assert len({e["secret"] for e in made}) == 3
 
@@ -176,6 +179,7 @@ async def test_patch_changes_only_what_it_names_and_disables_and_reenables(
     async with receiver() as hooks:
         endpoint = await make_endpoint(api, hooks.url, event_types=["order.created"])
         endpoint.pop("secret")
+        endpoint.pop("warnings")
 
         patched = await api.patch(
             f"/v1/endpoints/{endpoint['id']}", json={"description": "the ledger"}
@@ -383,6 +387,7 @@ async def test_bad_input_on_patch_is_a_problem_naming_the_field_and_changes_noth
 ) -> None:
     endpoint = await make_endpoint(api, "http://127.0.0.1:9/hooks", event_types=["order.*"])
     endpoint.pop("secret")
+    endpoint.pop("warnings")
     before = await counts(db)
     for name, change, field in PATCH_CASES:
         with subtests.test(name):
@@ -396,6 +401,7 @@ async def test_private_targets_are_refused_when_the_policy_forbids_them(
 ) -> None:
     public = await make_endpoint(strict_api, "http://93.184.215.14/hooks", event_types=["*"])
     public.pop("secret")
+    public.pop("warnings")
     before = await counts(db)
     for url in (
         "http://10.1.2.3/hooks",
@@ -411,6 +417,27 @@ async def test_private_targets_are_refused_when_the_policy_forbids_them(
             assert_problem(patched, "url")
             assert (await strict_api.get(f"/v1/endpoints/{public['id']}")).json() == public
             assert await counts(db) == before
+
+
+async def test_a_host_that_does_not_resolve_yet_is_saved_with_a_warning(
+    strict_api: httpx.AsyncClient,
+) -> None:
+    """Its DNS may come later; every send checks the target again (docs/ssrf.md)."""
+    url = "https://hooks.not-yet.invalid/rampwire"  # .invalid never resolves (RFC 2606)
+    created = await strict_api.post("/v1/endpoints", json={"url": url})
+    assert created.status_code == 201, created.text
+    [warning] = created.json()["warnings"]
+    assert warning.startswith("url: the host does not resolve") and "checks it again" in warning
+    got = await strict_api.get(f"/v1/endpoints/{created.json()['id']}")
+    assert got.status_code == 200 and got.json()["url"] == url
+
+    public = await make_endpoint(strict_api, "http://93.184.215.14/hooks")
+    assert public["warnings"] == []
+    moved = await strict_api.patch(f"/v1/endpoints/{public['id']}", json={"url": url})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["url"] == url and len(moved.json()["warnings"]) == 1
+    unchanged = await strict_api.patch(f"/v1/endpoints/{public['id']}", json={"description": "d"})
+    assert unchanged.json()["warnings"] == []
 
 
 # --- secrets --------------------------------------------------------------------------------

@@ -98,15 +98,16 @@ def _repo(request: Request) -> AuthorizationRepository:
 
 async def check(
     request: Request, operation: Operation, data: OrderData, *, order_id: str | None
-) -> None:
+) -> str | None:
     """Ask the partner, log the decision, and raise 403 ``user_not_allowed`` on a refusal.
 
-    Does nothing when no callback is configured or the operation is not checked.
+    Returns the logged decision's id (for :func:`link`); None when no callback is configured or
+    the operation is not checked.
     """
     repo = _repo(request)
     config = await repo.get()
     if config is None or not config.enabled_for(operation):
-        return
+        return None
     try:
         subject = Subject.from_order(data)
     except ValueError as exc:
@@ -119,8 +120,15 @@ async def check(
     decision = await client.authorize(
         config, operation=operation, subject=subject, order=OrderSummary.from_order(data)
     )
-    await repo.record(decision, order_id=order_id)
+    decision_id = await repo.record(decision, order_id=order_id)
     decision.raise_if_refused()
+    return decision_id
+
+
+async def link(request: Request, decision_id: str | None, order_id: str) -> None:
+    """Name on the decision the order it allowed, once that order exists."""
+    if decision_id is not None:
+        await _repo(request).link(decision_id, order_id)
 
 
 @router.put("", dependencies=[Depends(require_json)])

@@ -51,7 +51,7 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
         "request": {
             "url": attempt.request_url,
             "headers": attempt.request_headers,
-            "body": attempt.request_body,  # null: the event payload, unchanged
+            "body": attempt.request_body,  # the first 16 KiB sent; null: nothing sent
         },
         "response": None
         if attempt.response_status is None

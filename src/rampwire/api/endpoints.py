@@ -111,17 +111,26 @@ def _invalid(field: str, reason: str) -> InvalidRequest:
     return InvalidRequest(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
 
 
-async def check_target_url(url: str, settings: Settings, *, field: str = "url") -> str:
+async def check_target_url(
+    url: str, settings: Settings, *, field: str = "url", warn_unresolved: bool = False
+) -> list[str]:
     """Refuse (422 naming ``field``) a URL the target policy forbids, loopback, private and
-    metadata addresses among them, by its literal host or what its name resolves to."""
+    metadata addresses among them, by its literal host or what its name resolves to.
+
+    A name that does not resolve is refused too, or, with ``warn_unresolved``, accepted with the
+    returned warning: its DNS may not exist yet, and every send checks the target again.
+    """
     try:
         target = check_url(url, settings.target_policy)
         await resolve_and_check(target.host, target.port, settings.target_policy)
     except ForbiddenTarget as exc:
         raise _invalid(field, exc.message) from exc
     except OSError as exc:
-        raise _invalid(field, f"the host does not resolve ({exc})") from exc
-    return url
+        reason = f"the host does not resolve ({exc})"
+        if not warn_unresolved:
+            raise _invalid(field, reason) from exc
+        return [f"{field}: {reason}; saved anyway, each delivery checks it again when sent"]
+    return []
 
 
 def _check(changes: dict[str, Any], dialect: DialectName) -> dict[str, Any]:
@@ -195,7 +204,7 @@ async def create_endpoint(
     at `/v1/endpoints/{id}/secret`)."""
     dialect = _dialect(body.dialect)
     fields = _check(body.model_dump(), dialect)
-    await check_target_url(body.url, request.app.state.settings)
+    warnings = await check_target_url(body.url, request.app.state.settings, warn_unresolved=True)
     now = utcnow()
     secret = fields["secret"] or new_secret(dialect)
     endpoint = Endpoint(
@@ -216,7 +225,7 @@ async def create_endpoint(
         updated_at=now,
     )
     await _endpoints(request).create(endpoint)
-    return _json({**endpoint_json(endpoint), "secret": secret}, 201)
+    return _json({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
 
 
 @router.get("")
@@ -255,15 +264,17 @@ async def update_endpoint(
         except EndpointError as exc:
             raise _invalid(exc.field, exc.reason) from exc
     changes = _check(fields, _dialect(current.dialect))
+    warnings = []
     if "url" in changes:
         if changes["url"] is None:
             raise _invalid("url", "cannot be null")
-        await check_target_url(changes["url"], request.app.state.settings)
+        settings = request.app.state.settings
+        warnings = await check_target_url(changes["url"], settings, warn_unresolved=True)
     for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled"):
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
     updated = await endpoints.update(current.id, changes, now=utcnow())
-    return _json(endpoint_json(updated))
+    return _json({**endpoint_json(updated), "warnings": warnings})
 
 
 @router.delete("/{endpoint_id}", status_code=204)

@@ -91,8 +91,12 @@ async def create_order(
         claim = IdempotencyClaim(api_key_id=key.id, key=idempotency_key, request_hash=digest)
     data = OrderData(**{f.name: getattr(body, f.name) for f in dataclasses.fields(OrderData)})
     _check_amounts({name: getattr(data, name) for name in PATCHABLE_FIELDS}, prefix="")
+    decision_id = None
     if claim is None or not await repo(request).is_replay(claim):
-        await authorization.check(request, Operation.for_side(data.side), data, order_id=None)
+        # the order's id is made by the create, so the decision is linked to it afterwards
+        decision_id = await authorization.check(
+            request, Operation.for_side(data.side), data, order_id=None
+        )
     result = await repo(request).create(
         data,
         status=body.status,
@@ -102,6 +106,7 @@ async def create_order(
         actor=key.id,
         idempotency=claim,
     )
+    await authorization.link(request, decision_id, result.order.id)
     headers = {"Location": f"/v1/orders/{result.order.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"

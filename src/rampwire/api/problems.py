@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ClientError, DatabaseUnavailable
+from ..serde import error_reason
 
 log = logging.getLogger("rampwire.api")
 
@@ -94,12 +95,7 @@ def field_errors(errors: Iterable[Any]) -> list[dict[str, str]]:
     for error in errors:
         loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "header", "path")]
         field = ".".join(loc) or "body"
-        reason = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-        if error.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):
-            reason = "is not a known field"
-        elif error.get("type") == "missing":
-            reason = "is required"
-        result.append({"field": field, "reason": reason})
+        result.append({"field": field, "reason": error_reason(error)})
     return result
 
 

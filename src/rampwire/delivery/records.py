@@ -78,7 +78,7 @@ class Attempt:
     duration_us: int
     request_url: str
     request_headers: dict[str, str]
-    request_body: str | None  # None: the event payload itself, unchanged (standard dialect)
+    request_body: str | None  # the first BODY_CAP_BYTES sent; None: nothing was sent
     response_status: int | None
     response_headers: dict[str, str] | None
     response_body: str | None

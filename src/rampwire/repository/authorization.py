@@ -73,6 +73,15 @@ class AuthorizationRepository:
             )
         return decision_id
 
+    async def link(self, decision_id: str, order_id: str) -> None:
+        """Name the order an allowed create made: the decision precedes the order's id."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE authorization_decisions SET order_id = $1 WHERE id = $2",
+                order_id,
+                decision_id,
+            )
+
     async def decisions(self, *, order_id: str | None = None, limit: int) -> list[dict[str, Any]]:
         sql = "SELECT id, decided_at, order_id, body FROM authorization_decisions"
         args: list[Any] = []

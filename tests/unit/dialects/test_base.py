@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from rampwire.dialects import base
 from rampwire.dialects import errors as dialect_errors
 from rampwire.dialects.base import (
     STANDARD_RETRY_DELAYS,
