@@ -29,11 +29,15 @@ from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON, require_json
 from .endpoints import check_target_url
+from .openapi import AUTHENTICATED, BODY, FOUND
 from .queries import known_query
 from .security import require
 
 router = APIRouter(
-    prefix="/v1/authorization", tags=["authorization"], dependencies=[Depends(known_query)]
+    prefix="/v1/authorization",
+    tags=["authorization"],
+    dependencies=[Depends(known_query)],
+    responses=AUTHENTICATED,
 )
 
 _AUTH_FIELDS = {
@@ -123,7 +127,7 @@ async def check(
     decision.raise_if_refused()
 
 
-@router.put("", dependencies=[Depends(require_json)])
+@router.put("", dependencies=[Depends(require_json)], responses=BODY)
 async def put_config(
     body: AuthorizationIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
 ) -> Response:
@@ -135,7 +139,7 @@ async def put_config(
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 
 
-@router.get("")
+@router.get("", responses=FOUND)
 async def get_config(
     request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
 ) -> Response:
@@ -146,7 +150,7 @@ async def get_config(
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 
 
-@router.delete("", status_code=204)
+@router.delete("", status_code=204, responses=FOUND)
 async def delete_config(
     request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
 ) -> Response:
