@@ -11,6 +11,7 @@ from importlib.metadata import version
 
 import aiohttp
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from .. import heap, logs
 from ..authorization import AuthorizationClient
@@ -34,9 +35,11 @@ from . import (
     authorization,
     deliveries,
     endpoints,
+    event_types,
     health,
     ingest,
     jwks,
+    openapi,
     orders,
     problems,
     sources,
@@ -128,13 +131,17 @@ def create_app(
             if db is None:
                 await database.close()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts served from here (fastapi-offline ships them): they
+    # load where no CDN can be reached.
+    app = FastAPIOffline(
+        static_url="/docs/assets",
         title="rampwire",
         version=version("rampwire"),
         summary="Order lifecycle and webhooks for crypto on/off-ramps.",
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app, webhooks=event_types.webhooks)
     app.include_router(ingest.router)
     app.include_router(health.router)
     app.include_router(orders.router)
@@ -143,6 +150,7 @@ def create_app(
     app.include_router(authorization.router)
     app.include_router(jwks.router)
     app.include_router(sources.router)
+    app.include_router(event_types.router)
     app.add_middleware(ingest.IngestRoute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: outermost
     return app

@@ -29,11 +29,15 @@ from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON, require_json
 from .endpoints import check_target_url
+from .openapi import AUTHENTICATED, BODY, FOUND
 from .queries import known_query
 from .security import require
 
 router = APIRouter(
-    prefix="/v1/authorization", tags=["authorization"], dependencies=[Depends(known_query)]
+    prefix="/v1/authorization",
+    tags=["authorization"],
+    dependencies=[Depends(known_query)],
+    responses=AUTHENTICATED,
 )
 
 _AUTH_FIELDS = {
@@ -131,7 +135,7 @@ async def link(request: Request, decision_id: str | None, order_id: str) -> None
         await _repo(request).link(decision_id, order_id)
 
 
-@router.put("", dependencies=[Depends(require_json)])
+@router.put("", dependencies=[Depends(require_json)], responses=BODY)
 async def put_config(
     body: AuthorizationIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
 ) -> Response:
@@ -143,7 +147,7 @@ async def put_config(
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 
 
-@router.get("")
+@router.get("", responses=FOUND)
 async def get_config(
     request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
 ) -> Response:
@@ -154,7 +158,7 @@ async def get_config(
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 
 
-@router.delete("", status_code=204)
+@router.delete("", status_code=204, responses=FOUND)
 async def delete_config(
     request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
 ) -> Response:

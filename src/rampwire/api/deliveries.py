@@ -8,17 +8,24 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from .. import serde
 from ..apikeys import ApiKey, Scope
-from ..delivery.records import Attempt, Delivery
+from ..delivery.records import DELIVERY_ID_PREFIX, Attempt, Delivery
 from ..errors import BadRequest
+from ..events import EVENT_ID_PREFIX
 from ..ids import has_prefix
 from ..repository.deliveries import DeliveryRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON
+from .openapi import AUTHENTICATED, FOUND, id_path, problems
 from .queries import known_query
+from .schemas import DeliveryDetail, DeliveryOut, EventDeliveries
 from .security import require
 
-router = APIRouter(prefix="/v1", tags=["deliveries"], dependencies=[Depends(known_query)])
+router = APIRouter(
+    prefix="/v1", tags=["deliveries"], dependencies=[Depends(known_query)], responses=AUTHENTICATED
+)
+DeliveryId = Annotated[str, id_path(DELIVERY_ID_PREFIX, "delivery")]
+EventId = Annotated[str, id_path(EVENT_ID_PREFIX, "event")]
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
@@ -79,18 +86,24 @@ def _json(body: Any) -> Response:
     return Response(serde.to_json(body), media_type=JSON)
 
 
-@router.get("/deliveries/{delivery_id}")
+@router.get(
+    "/deliveries/{delivery_id}", responses={200: {"model": DeliveryDetail}, **FOUND}
+)
 async def get_delivery(
-    delivery_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    delivery_id: DeliveryId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One delivery and every attempt: request, response (bodies capped), duration, error."""
     delivery, attempts = await _repo(request).get(_id(delivery_id))
     return _json({**delivery_json(delivery), "attempt_log": [attempt_json(a) for a in attempts]})
 
 
-@router.post("/deliveries/{delivery_id}/replay", status_code=201)
+@router.post(
+    "/deliveries/{delivery_id}/replay",
+    status_code=201,
+    responses={201: {"model": DeliveryOut}, **FOUND},
+)
 async def replay_delivery(
-    delivery_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    delivery_id: DeliveryId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """Send the same event to the same endpoint again, as a new delivery. Deliveries of that
     event to that endpoint that still wait are superseded: their retries stop, and the replay
@@ -100,9 +113,12 @@ async def replay_delivery(
     return Response(serde.to_json(delivery_json(replayed)), status_code=201, media_type=JSON)
 
 
-@router.post("/deliveries/{delivery_id}/retry")
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    responses={200: {"model": DeliveryOut}, **FOUND, **problems(409)},
+)
 async def retry_delivery(
-    delivery_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    delivery_id: DeliveryId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """Retry now: a pending or retrying delivery not being sent is due at once, its attempts
     kept. 409 when it does not wait (succeeded, dead, cancelled, superseded) or is in flight."""
@@ -111,9 +127,9 @@ async def retry_delivery(
     return _json(delivery_json(retried))
 
 
-@router.get("/events/{event_id}/deliveries")
+@router.get("/events/{event_id}/deliveries", responses={200: {"model": EventDeliveries}})
 async def event_deliveries(
-    event_id: str,
+    event_id: EventId,
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.READ))],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,

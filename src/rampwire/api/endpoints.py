@@ -16,6 +16,7 @@ from ..delivery.ssrf import ForbiddenTarget, check_url, resolve_and_check
 from ..dialects.base import DialectName
 from ..endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
+    ENDPOINT_ID_PREFIX,
     MAX_MAX_IN_FLIGHT,
     MAX_RATE_LIMIT,
     Endpoint,
@@ -38,10 +39,27 @@ from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Secret, Settings
 from ..types import utcnow
 from .bodies import JSON, require_json
 from .deliveries import delivery_json
+from .openapi import AUTHENTICATED, BODY, FOUND, id_path
 from .queries import known_query
+from .schemas import (
+    DeliveryPage,
+    EndpointCreated,
+    EndpointOut,
+    EndpointPage,
+    Headers,
+    PendingEvents,
+    ReplayResult,
+    Secrets,
+)
 from .security import require
 
-router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], dependencies=[Depends(known_query)])
+router = APIRouter(
+    prefix="/v1/endpoints",
+    tags=["endpoints"],
+    dependencies=[Depends(known_query)],
+    responses=AUTHENTICATED,
+)
+EndpointId = Annotated[str, id_path(ENDPOINT_ID_PREFIX, "endpoint")]
 MAX_DESCRIPTION = 500
 
 
@@ -196,7 +214,12 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(serde.to_json(body), status_code=status, media_type=JSON)
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_json)])
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(require_json)],
+    responses={201: {"model": EndpointCreated}, **BODY},
+)
 async def create_endpoint(
     body: EndpointIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
@@ -228,7 +251,7 @@ async def create_endpoint(
     return _json({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
 
 
-@router.get("")
+@router.get("", responses={200: {"model": EndpointPage}})
 async def list_endpoints(
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.READ))],
@@ -240,16 +263,20 @@ async def list_endpoints(
     return _json({"data": [endpoint_json(e) for e in found], "next_cursor": next_cursor})
 
 
-@router.get("/{endpoint_id}")
+@router.get("/{endpoint_id}", responses={200: {"model": EndpointOut}, **FOUND})
 async def get_endpoint(
-    endpoint_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     return _json(endpoint_json(await _endpoints(request).get(_id(endpoint_id))))
 
 
-@router.patch("/{endpoint_id}", dependencies=[Depends(require_json)])
+@router.patch(
+    "/{endpoint_id}",
+    dependencies=[Depends(require_json)],
+    responses={200: {"model": EndpointOut}, **FOUND, **BODY},
+)
 async def update_endpoint(
-    endpoint_id: str,
+    endpoint_id: EndpointId,
     body: EndpointPatch,
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
@@ -277,35 +304,37 @@ async def update_endpoint(
     return _json({**endpoint_json(updated), "warnings": warnings})
 
 
-@router.delete("/{endpoint_id}", status_code=204)
+@router.delete("/{endpoint_id}", status_code=204, responses=FOUND)
 async def delete_endpoint(
-    endpoint_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """Remove the endpoint; waiting deliveries are cancelled, the history is kept."""
     await _endpoints(request).delete(_id(endpoint_id), now=utcnow())
     return Response(status_code=204)
 
 
-@router.get("/{endpoint_id}/secret")
+@router.get("/{endpoint_id}/secret", responses={200: {"model": Secrets}, **FOUND})
 async def get_secret(
-    endpoint_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """The signing secrets in use, newest first (two during a rotation's 24 h overlap)."""
     return _json(_secrets_json(await _endpoints(request).get(_id(endpoint_id))))
 
 
-@router.get("/{endpoint_id}/headers")
+@router.get("/{endpoint_id}/headers", responses={200: {"model": Headers}, **FOUND})
 async def get_headers(
-    endpoint_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """The custom headers with their values (elsewhere the values are masked: they are often
     credentials)."""
     return _json({"headers": dict((await _endpoints(request).get(_id(endpoint_id))).headers)})
 
 
-@router.post("/{endpoint_id}/secret/rotate")
+@router.post(
+    "/{endpoint_id}/secret/rotate", responses={200: {"model": Secrets}, **FOUND, **BODY}
+)
 async def rotate_secret(
-    endpoint_id: str,
+    endpoint_id: EndpointId,
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
     body: RotateIn | None = None,
@@ -322,9 +351,11 @@ async def rotate_secret(
     return _json(_secrets_json(endpoint))
 
 
-@router.get("/{endpoint_id}/deliveries")
+@router.get(
+    "/{endpoint_id}/deliveries", responses={200: {"model": DeliveryPage}, **FOUND}
+)
 async def endpoint_deliveries(
-    endpoint_id: str,
+    endpoint_id: EndpointId,
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.READ))],
     status: Annotated[list[DeliveryStatus] | None, Query()] = None,
@@ -340,9 +371,13 @@ async def endpoint_deliveries(
     return _json({"data": [delivery_json(d) for d in found], "next_cursor": next_cursor})
 
 
-@router.post("/{endpoint_id}/replay", dependencies=[Depends(require_json)])
+@router.post(
+    "/{endpoint_id}/replay",
+    dependencies=[Depends(require_json)],
+    responses={200: {"model": ReplayResult}, **FOUND, **BODY},
+)
 async def replay_endpoint(
-    endpoint_id: str,
+    endpoint_id: EndpointId,
     body: ReplayIn,
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
@@ -364,9 +399,11 @@ async def replay_endpoint(
     )
 
 
-@router.get("/{endpoint_id}/pending-events")
+@router.get(
+    "/{endpoint_id}/pending-events", responses={200: {"model": PendingEvents}, **FOUND}
+)
 async def pending_events(
-    endpoint_id: str,
+    endpoint_id: EndpointId,
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.READ))],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,

@@ -27,13 +27,21 @@ from ..repository.inbound import InboundRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON, require_json
+from .openapi import AUTHENTICATED, FOUND, id_path, problems
 from .problems import client_problem, problem
 from .proxies import FORWARDED_FOR, TrustedProxies
 from .queries import known_query
+from .schemas import InboundDetail, InboundPage, IngestAnswer
 from .security import require
-from .sources import source_id
+from .sources import SourceId, source_id
 
 router = APIRouter(tags=["ingest"])
+RecordId = Annotated[str, id_path(INBOUND_ID_PREFIX, "inbound request")]
+# What a provider may be answered: no API key here, the signature is the proof.
+INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": IngestAnswer},
+    **problems(400, 401, 404, 413, 415, 503),
+}
 RETRY_AFTER_S = 5
 
 
@@ -116,14 +124,14 @@ async def _receive(source: str, request: Request, token: str | None) -> Response
 # without :class:`IngestRoute`; with it, that front answers them first, through ``_receive``.
 
 
-@router.post("/ingest/{source}")
-async def ingest(source: str, request: Request) -> Response:
+@router.post("/ingest/{source}", responses=INGEST_ANSWERS)
+async def ingest(source: SourceId, request: Request) -> Response:
     """A provider's webhook, verified with the source's credentials."""
     return await _receive(source, request, None)
 
 
-@router.post("/ingest/{source}/{token}")
-async def ingest_with_token(source: str, token: str, request: Request) -> Response:
+@router.post("/ingest/{source}/{token}", responses=INGEST_ANSWERS)
+async def ingest_with_token(source: SourceId, token: str, request: Request) -> Response:
     """The same, for a Saber source verified by a secret token in its URL."""
     return await _receive(source, request, token)
 
@@ -163,7 +171,11 @@ def _record_id(value: str) -> str:
     return value
 
 
-@router.get("/v1/inbound", dependencies=[Depends(known_query)])
+@router.get(
+    "/v1/inbound",
+    dependencies=[Depends(known_query)],
+    responses={200: {"model": InboundPage}, **AUTHENTICATED},
+)
 async def list_inbound(
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.READ))],
@@ -185,17 +197,25 @@ async def list_inbound(
     return _json({"data": [record_json(r) for r in found], "next_cursor": next_cursor})
 
 
-@router.get("/v1/inbound/{record}", dependencies=[Depends(known_query)])
+@router.get(
+    "/v1/inbound/{record}",
+    dependencies=[Depends(known_query)],
+    responses={200: {"model": InboundDetail}, **AUTHENTICATED, **FOUND},
+)
 async def get_inbound(
-    record: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One received request: its headers and body as received, and its outcome."""
     return _json(record_json(await _inbound(request).get(_record_id(record)), full=True))
 
 
-@router.post("/v1/inbound/{record}/reprocess", dependencies=[Depends(known_query)])
+@router.post(
+    "/v1/inbound/{record}/reprocess",
+    dependencies=[Depends(known_query)],
+    responses={200: {"model": InboundDetail}, **AUTHENTICATED, **FOUND},
+)
 async def reprocess_inbound(
-    record: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """Verify the logged request again and apply it (after a fix, or once its order exists)."""
     found = await _inbound(request).get(_record_id(record))

@@ -34,11 +34,19 @@ from ..timeline import TimelineEntry, entry_body
 from ..types import utcnow
 from . import authorization
 from .bodies import JSON, require_json
+from .openapi import AUTHENTICATED, BODY, FOUND, id_path, problems
 from .queries import QueryTime, known_query
 from .schemas import ChangeResponse, OrderChange, OrderCreate, OrderPage, Timeline
 from .security import require
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"], dependencies=[Depends(known_query)])
+router = APIRouter(
+    prefix="/v1/orders",
+    tags=["orders"],
+    dependencies=[Depends(known_query)],
+    responses=AUTHENTICATED,
+)
+OrderId = Annotated[str, id_path(ORDER_ID_PREFIX, "order")]
+CONFLICT = problems(409)
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
@@ -66,7 +74,7 @@ def _source(now: datetime) -> Source:
     "",
     status_code=201,
     dependencies=[Depends(require_json)],
-    responses={201: {"model": Order}},
+    responses={201: {"model": Order}, **BODY, **CONFLICT},
     summary="Create an order",
 )
 async def create_order(
@@ -148,9 +156,9 @@ async def list_orders(
     return _json(serde.to_json(page))
 
 
-@router.get("/{order_id}", responses={200: {"model": Order}})
+@router.get("/{order_id}", responses={200: {"model": Order}, **FOUND, **CONFLICT})
 async def get_order(
-    order_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    order_id: OrderId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One order, as it is now."""
     order = await repo(request).get(_order_id(order_id))
@@ -161,11 +169,11 @@ async def get_order(
 @router.post(
     "/{order_id}/changes",
     dependencies=[Depends(require_json)],
-    responses={200: {"model": ChangeResponse}},
+    responses={200: {"model": ChangeResponse}, **BODY, **FOUND, **CONFLICT},
     summary="Change an order's status or fields",
 )
 async def change_order(
-    order_id: str,
+    order_id: OrderId,
     body: OrderChange,
     request: Request,
     key: Annotated[ApiKey, Depends(require(Scope.WRITE))],
@@ -199,9 +207,11 @@ async def change_order(
     return _json(b'{"order":' + serde.order_to_json(result.order) + b',"event":' + event + b"}")
 
 
-@router.get("/{order_id}/timeline", responses={200: {"model": Timeline}})
+@router.get(
+    "/{order_id}/timeline", responses={200: {"model": Timeline}, **FOUND, **CONFLICT}
+)
 async def order_timeline(
-    order_id: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    order_id: OrderId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """Every change that touched the order, in arrival order: applied, stale or unchanged."""
     order = await repo(request).get(_order_id(order_id))

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..errors import ClientError, DatabaseUnavailable
 from ..serde import error_reason
@@ -40,6 +41,7 @@ _TITLES = {
 
 UNAVAILABLE_RETRY_AFTER_S = 2  # a database outage: when a client may try again
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -99,6 +101,19 @@ def field_errors(errors: Iterable[Any]) -> list[dict[str, str]]:
     return result
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the path takes (starlette's 405 names only the first route's): each
+    method asked of the router, as included routers hide their routes' methods."""
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
 
@@ -124,12 +139,11 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         exc = cast(StarletteHTTPException, exc)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         return problem(
-            exc.status_code,
-            code,
-            str(exc.detail),
-            instance=request.url.path,
-            headers=dict(exc.headers or {}),
+            exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers
         )
 
     async def unavailable(request: Request, exc: Exception) -> Response:

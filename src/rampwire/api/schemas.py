@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from ..delivery.records import ErrorClass
+from ..endpoints import Ordering
 from ..events import Source
-from ..orders import Order, OrderData, OrderStatus
+from ..inbound import InboundOutcome
+from ..orders import Order, OrderData, OrderStatus, Provider
 from ..types import Timestamp
 
 _FORBID = ConfigDict(extra="forbid")
@@ -68,3 +72,189 @@ class TimelineItem:
 class Timeline:
     order_id: str
     data: list[TimelineItem]
+
+
+# What the routes answer. They send prebuilt JSON (``serde``), so these models only describe it,
+# in the OpenAPI document; a test validates real answers against them (schemathesis).
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EndpointOut(_Out):
+    id: str
+    url: str
+    description: str | None
+    event_types: list[str]
+    dialect: str
+    headers: dict[str, str] = Field(description="custom headers, their values masked")
+    enabled: bool
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    rate_limit: int | None = Field(description="requests/s; null: no limit")
+    max_in_flight: int
+    ordering: Ordering
+    retry_policy: dict[str, Any] | None
+    last_success_at: datetime | None
+    failing_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointCreated(EndpointOut):
+    secret: str | None = Field(description="the signing secret; null for fireblocks")
+
+
+class EndpointPage(_Out):
+    data: list[EndpointOut]
+    next_cursor: str | None
+
+
+class SecretOut(_Out):
+    secret: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class Secrets(_Out):
+    secrets: list[SecretOut] = Field(description="newest first")
+
+
+class Headers(_Out):
+    headers: dict[str, str]
+
+
+class ReplayResult(_Out):
+    replayed: int
+    sent_again: int
+    retried_now: int
+
+
+class PendingEvent(_Out):
+    delivery_id: str
+    event: dict[str, Any] = Field(description="the event envelope, as subscribers receive it")
+
+
+class PendingEvents(_Out):
+    data: list[PendingEvent]
+    next_cursor: str | None
+
+
+class DeliveryOut(_Out):
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    order_id: str | None
+    status: str = Field(
+        description="pending, retrying, succeeded, dead, cancelled, superseded, or blocked"
+        " (an earlier delivery of its order still waits: `blocked_by`)"
+    )
+    blocked_by: str | None
+    superseded_by: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AttemptRequest(_Out):
+    url: str
+    headers: dict[str, str]
+    body: str | None = Field(description="null: the event payload, unchanged")
+
+
+class AttemptResponse(_Out):
+    status: int
+    headers: dict[str, str] | None
+    body: str | None = Field(description="the first 16 KiB")
+
+
+class AttemptOut(_Out):
+    attempt: int
+    started_at: datetime
+    duration_ms: float
+    request: AttemptRequest
+    response: AttemptResponse | None
+    error_class: ErrorClass | None
+    error: str | None
+
+
+class DeliveryDetail(DeliveryOut):
+    attempt_log: list[AttemptOut]
+
+
+class DeliveryPage(_Out):
+    data: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class EventDeliveries(_Out):
+    data: list[DeliveryOut]
+
+
+class SourceStatsOut(_Out):
+    scope: str
+    accepted: int
+    duplicates: int
+    rejected: int
+    last_rejected_at: datetime | None
+    last_rejection: str | None
+
+
+class SourceOut(_Out):
+    id: str
+    provider: Provider
+    name: str
+    ingest_path: str
+    enabled: bool
+    disabled_at: datetime | None
+    credentials: list[str] = Field(description="which credentials are set; never their values")
+    options: dict[str, Any]
+    stats: SourceStatsOut
+    created_at: datetime
+    updated_at: datetime
+
+
+class SourcePage(_Out):
+    data: list[SourceOut]
+    next_cursor: str | None
+
+
+class InboundOut(_Out):
+    id: str
+    source_id: str
+    provider: Provider
+    received_at: datetime
+    processed_at: datetime
+    verification: str
+    outcome: InboundOutcome
+    detail: str | None
+    provider_order_id: str | None
+    provider_event: str | None
+    order_id: str | None
+    event_ids: list[str]
+    attempts: int
+
+
+class InboundDetail(InboundOut):
+    dedupe_key: str
+    peer_ip: str | None
+    headers: dict[str, str]
+    body: str
+
+
+class InboundPage(_Out):
+    data: list[InboundOut]
+    next_cursor: str | None
+
+
+class IngestAnswer(BaseModel):
+    """``received``; for a new request (``duplicate`` false), its inbound record too."""
+
+    model_config = ConfigDict(extra="allow")
+    received: bool
+    duplicate: bool

@@ -18,10 +18,18 @@ from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..sources import SOURCE_ID_PREFIX, IngestSource, SourceError, check_credentials
 from ..types import utcnow
 from .bodies import JSON, require_json
+from .openapi import AUTHENTICATED, BODY, FOUND, id_path
 from .queries import known_query
+from .schemas import SourceOut, SourcePage
 from .security import require
 
-router = APIRouter(prefix="/v1/sources", tags=["sources"], dependencies=[Depends(known_query)])
+router = APIRouter(
+    prefix="/v1/sources",
+    tags=["sources"],
+    dependencies=[Depends(known_query)],
+    responses=AUTHENTICATED,
+)
+SourceId = Annotated[str, id_path(SOURCE_ID_PREFIX, "source")]
 MAX_NAME = 200
 
 
@@ -95,7 +103,12 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(serde.to_json(body), status_code=status, media_type=JSON)
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_json)])
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(require_json)],
+    responses={201: {"model": SourceOut}, **BODY},
+)
 async def create_source(
     body: SourceIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
@@ -116,7 +129,7 @@ async def create_source(
     return _json(source_json(source), 201)
 
 
-@router.get("")
+@router.get("", responses={200: {"model": SourcePage}})
 async def list_sources(
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.READ))],
@@ -131,17 +144,21 @@ async def list_sources(
     )
 
 
-@router.get("/{source}")
+@router.get("/{source}", responses={200: {"model": SourceOut}, **FOUND})
 async def get_source(
-    source: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     found = await _sources(request).get(source_id(source))
     return _json(source_json(found, _ingestor(request).stats.get(found.id)))
 
 
-@router.patch("/{source}", dependencies=[Depends(require_json)])
+@router.patch(
+    "/{source}",
+    dependencies=[Depends(require_json)],
+    responses={200: {"model": SourceOut}, **FOUND, **BODY},
+)
 async def update_source(
-    source: str,
+    source: SourceId,
     body: SourcePatch,
     request: Request,
     _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
@@ -171,9 +188,9 @@ async def update_source(
     return _json(source_json(updated, _ingestor(request).stats.get(updated.id)))
 
 
-@router.delete("/{source}", status_code=204)
+@router.delete("/{source}", status_code=204, responses=FOUND)
 async def delete_source(
-    source: str, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """Stop receiving: the inbound URL answers 404; the log and the orders are kept."""
     await _sources(request).delete(source_id(source), now=utcnow())
