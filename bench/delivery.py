@@ -59,27 +59,27 @@ import uvloop
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
-from rampwire.delivery.records import (
+from rampwire.delivery.endpoints import Endpoint, SigningSecret
+from rampwire.delivery.sender import USER_AGENT
+from rampwire.dialects import standard
+from rampwire.domain.deliveries import (
     ATTEMPT_ID_PREFIX,
     Attempt,
     Claimed,
     DeliveryStatus,
     Result,
 )
-from rampwire.delivery.sender import USER_AGENT
-from rampwire.delivery.ssrf import TargetPolicy
-from rampwire.delivery.worker import Worker, WorkerOptions
-from rampwire.dialects import standard
-from rampwire.endpoints import Endpoint, SigningSecret
-from rampwire.events import Source
+from rampwire.domain.events import Source
+from rampwire.domain.lifecycle import Change
+from rampwire.domain.money import Crypto, Fee, FeeType, Money
+from rampwire.domain.orders import OrderData, OrderStatus, References, Side
 from rampwire.ids import new_id
-from rampwire.lifecycle import Change
-from rampwire.money import Crypto, Fee, FeeType, Money
-from rampwire.orders import OrderData, OrderStatus, References, Side
 from rampwire.repository import OrderRepository
 from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.services.worker import Worker, WorkerOptions
 from rampwire.settings import Secret
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, migrate, open_database, statistics
 from rampwire.types import utcnow
 

@@ -251,8 +251,8 @@ def presign(count: int, sources: dict[str, str]) -> list[tuple[str, dict[str, st
     from rampwire.dialects import RevolutCredentials, TransakCredentials, get_dialect
     from rampwire.dialects.base import DialectName, OutboundEvent
     from rampwire.dialects.samples import sample_order
+    from rampwire.domain.orders import OrderStatus, Side
     from rampwire.ids import new_id
-    from rampwire.orders import OrderStatus, Side
     from rampwire.settings import Secret
     from rampwire.types import utcnow
 
@@ -498,7 +498,7 @@ async def fresh_database(backend: str, admin_url: str) -> AsyncIterator[tuple[st
 
 async def prepare(url: str) -> str:
     """Migrate and make a write key (what ``rampwire serve`` does on a first start)."""
-    from rampwire.apikeys import Scope
+    from rampwire.domain.apikeys import Scope
     from rampwire.repository import KeyRepository
     from rampwire.storage import migrate, open_database
 

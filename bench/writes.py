@@ -40,9 +40,9 @@ from delivery import (
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
-from rampwire.events import Source
-from rampwire.lifecycle import Change
-from rampwire.orders import OrderStatus
+from rampwire.domain.events import Source
+from rampwire.domain.lifecycle import Change
+from rampwire.domain.orders import OrderStatus
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.storage import Database

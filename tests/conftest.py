@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
-from rampwire.delivery.ssrf import TargetPolicy
+from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, migrate, open_database
 
 PG_ADMIN_URL = os.environ.get(

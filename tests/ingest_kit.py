@@ -25,8 +25,8 @@ from rampwire.dialects import (
 )
 from rampwire.dialects.base import OutboundEvent, WireRequest
 from rampwire.dialects.jose import generate_signing_key
+from rampwire.domain.orders import Order, OrderStatus, Provider
 from rampwire.ids import new_id
-from rampwire.orders import Order, OrderStatus, Provider
 from rampwire.settings import Secret
 
 _FIREBLOCKS_KEY = generate_signing_key(2048)

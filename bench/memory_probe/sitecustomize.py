@@ -92,10 +92,10 @@ def _sqlite_memory() -> int | None:
 def _remember() -> None:
     from rampwire.authorization.cache import DecisionCache
     from rampwire.cache import Loaded
-    from rampwire.delivery.ssrf import GuardedConnector
-    from rampwire.delivery.worker import Worker
-    from rampwire.ingest import Ingestor
     from rampwire.repository.signing_keys import SigningKeyRepository
+    from rampwire.services.ingestor import Ingestor
+    from rampwire.services.worker import Worker
+    from rampwire.ssrf import GuardedConnector
     from rampwire.storage.postgres import PostgresDatabase
 
     for cls in (

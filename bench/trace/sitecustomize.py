@@ -51,8 +51,8 @@ def _timed(method: Any) -> Any:
 
 def _install() -> None:
     from rampwire import heap
-    from rampwire.ingest import Ingestor
     from rampwire.repository.inbound import InboundRepository
+    from rampwire.services.ingestor import Ingestor
     from rampwire.storage.postgres import PostgresConnection
 
     for name in ("execute", "fetch", "fetchrow", "fetchval"):

@@ -2,10 +2,10 @@
 
 from importlib.metadata import version as _version
 
+from .domain.events import Event, Source
+from .domain.lifecycle import Change, Outcome, merge
+from .domain.orders import Order, OrderData, OrderStatus, Provider, Side
 from .errors import ClientError, RampwireError
-from .events import Event, Source
-from .lifecycle import Change, Outcome, merge
-from .orders import Order, OrderData, OrderStatus, Provider, Side
 from .settings import Settings
 
 __version__ = _version("rampwire")

@@ -12,14 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import Final, TypeAlias
 
+from .domain.orders import OrderStatus
+from .domain.stuck import DEFAULT_SLAS, SlaError, parse_slas
 from .errors import ConfigError
-from .orders import OrderStatus
-from .stuck import DEFAULT_SLAS, SlaError, parse_slas
-
-if TYPE_CHECKING:
-    from .delivery.ssrf import TargetPolicy
+from .ssrf import TargetPolicy
 
 DEFAULT_DATA_DIR: Final = "var"
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -56,14 +54,10 @@ class Secret:
 
 
 def _strict_targets() -> TargetPolicy:
-    from .delivery.ssrf import TargetPolicy
-
     return TargetPolicy()
 
 
 def _targets_from_env(env: Mapping[str, str]) -> TargetPolicy:
-    from .delivery.ssrf import TargetPolicy
-
     return TargetPolicy.from_env(env)
 
 

@@ -24,7 +24,7 @@ from tests.ingest_kit import webhook
 
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.types import utcnow
 
 ALLOWED = "203.0.113.0/24"

@@ -40,8 +40,8 @@ from tests.receivers import Receiver, receiver
 
 from rampwire.dialects import get_dialect, samples
 from rampwire.dialects.base import DialectName
-from rampwire.lifecycle import RANK
-from rampwire.orders import Order, OrderStatus, Provider, Side
+from rampwire.domain.lifecycle import RANK
+from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.storage import open_database
 from rampwire.types import utcnow
 

@@ -35,8 +35,8 @@ from tests.receivers import receiver
 from rampwire.dialects import TransakCredentials, get_dialect
 from rampwire.dialects.base import DialectName, OutboundEvent
 from rampwire.dialects.samples import sample_order
+from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.ids import new_id
-from rampwire.orders import OrderStatus, Provider, Side
 from rampwire.settings import Secret
 from rampwire.types import utcnow
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rampwire.apikeys import Scope
+from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
 from rampwire.storage import Database
 

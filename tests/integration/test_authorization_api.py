@@ -12,10 +12,10 @@ import httpx
 from aiohttp import web
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
-from rampwire.delivery.ssrf import TargetPolicy
+from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database
 
 ORDER = {"side": "buy", "references": {"user_email": "ana@example.com"}}

@@ -42,8 +42,8 @@ from rampwire.authorization import (
     Subject,
     UserNotAllowed,
 )
-from rampwire.money import Crypto, Money
-from rampwire.orders import Provider, Side
+from rampwire.domain.money import Crypto, Money
+from rampwire.domain.orders import Provider, Side
 from rampwire.settings import Secret
 
 ANA = Subject(email="ana@example.com")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rampwire.crypto import SecretBox
+from rampwire.delivery.endpoints import Endpoint, Ordering, SigningSecret
 from rampwire.dialects import standard
-from rampwire.endpoints import Endpoint, Ordering, SigningSecret
-from rampwire.events import Event
+from rampwire.domain.events import Event
 from rampwire.ids import new_id
 from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.repository.endpoints import EndpointRepository

@@ -15,11 +15,11 @@ from tests.receivers import receiver
 from tests.support.proxy import TcpProxy
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
-from rampwire.delivery.ssrf import TargetPolicy
-from rampwire.delivery.worker import WorkerOptions
+from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
+from rampwire.services.worker import WorkerOptions
 from rampwire.settings import Settings
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import open_database
 
 pytestmark = pytest.mark.postgres
@@ -85,14 +85,14 @@ async def test_an_outage_answers_503_and_loses_nothing(
         assert ready.json()["checks"]["database"].startswith("unavailable")
         assert "database" in ready.json()["detail"]
         async with asyncio.timeout(20):  # the worker notices, and keeps running
-            while app.state.worker.health()["claims"] == "ok":
+            while app.state.rampwire.worker.health()["claims"] == "ok":
                 await asyncio.sleep(0.05)
         await asyncio.sleep(2)  # several failed claims and renewals
 
         await proxy.restore()
         ready = await _until_ready(api)
         assert ready.json()["checks"]["task:worker"] == "running"
-        assert app.state.supervisor.health["worker"].failures == 0
+        assert app.state.rampwire.supervisor.health["worker"].failures == 0
         for _ in range(5):
             created = await api.post("/v1/orders", json={"side": "buy"})
             assert created.status_code == 201, created.text
@@ -101,7 +101,7 @@ async def test_an_outage_answers_503_and_loses_nothing(
         delivered = {json.loads(r.body)["data"]["order"]["id"] for r in hooks.requests}
         assert delivered == set(acknowledged)
         async with asyncio.timeout(20):
-            while app.state.worker.health()["claims"] != "ok":
+            while app.state.rampwire.worker.health()["claims"] != "ok":
                 await asyncio.sleep(0.05)
 
 

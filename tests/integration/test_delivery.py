@@ -10,7 +10,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 from tests.receivers import Received, receiver
 
-from rampwire.delivery.records import BODY_CAP_BYTES
+from rampwire.domain.deliveries import BODY_CAP_BYTES
 from rampwire.storage import Database
 
 FAST = {"retry_delays": [0.05, 0.05, 0.05], "jitter": 0.0}

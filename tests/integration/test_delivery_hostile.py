@@ -24,16 +24,16 @@ from standardwebhooks.webhooks import Webhook
 from tests.receivers import Handler, raw_server, read_request, receiver
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
 from rampwire.crypto import secret_box
-from rampwire.delivery.records import BODY_CAP_BYTES
+from rampwire.delivery.endpoints import Endpoint, SigningSecret, new_secret
 from rampwire.delivery.retry import RETRY_AFTER_CAP
-from rampwire.delivery.ssrf import TargetPolicy
-from rampwire.delivery.worker import WorkerOptions
-from rampwire.endpoints import Endpoint, SigningSecret, new_secret
+from rampwire.domain.apikeys import Scope
+from rampwire.domain.deliveries import BODY_CAP_BYTES
 from rampwire.repository import KeyRepository
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.services.worker import WorkerOptions
 from rampwire.settings import Secret, Settings
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, migrate, open_database
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow

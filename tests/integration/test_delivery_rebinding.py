@@ -16,12 +16,12 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from tests.receivers import receiver
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
-from rampwire.delivery import ssrf
-from rampwire.delivery.ssrf import TargetPolicy
-from rampwire.delivery.worker import WorkerOptions
+from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
+from rampwire.services.worker import WorkerOptions
 from rampwire.settings import Settings
+from rampwire.ssrf import TargetPolicy
+from rampwire.ssrf import guard as ssrf
 from rampwire.storage import Database
 
 PUBLIC = "93.184.215.14"  # what the name resolves to at creation; never connected to

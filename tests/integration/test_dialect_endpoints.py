@@ -33,12 +33,12 @@ from joserfc.jwk import KeySet, RSAKey
 from tests.receivers import Received, receiver
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
 from rampwire.crypto import secret_box
 from rampwire.dialects import SignatureMismatch, get_dialect
-from rampwire.events import Source
-from rampwire.lifecycle import Change
-from rampwire.orders import OrderStatus
+from rampwire.domain.apikeys import Scope
+from rampwire.domain.events import Source
+from rampwire.domain.lifecycle import Change
+from rampwire.domain.orders import OrderStatus
 from rampwire.repository import KeyRepository, OrderRepository
 from rampwire.settings import Settings
 from rampwire.storage import Database

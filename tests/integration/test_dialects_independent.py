@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from rampwire.dialects import KoyweCredentials, MalformedPayload, OutboundEvent
 from rampwire.dialects import koywe as ky
 from rampwire.dialects.jsjson import stringify
-from rampwire.orders import Order, OrderStatus, Provider, Side
+from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.settings import Secret
 
 NODE = shutil.which("node")

@@ -12,8 +12,8 @@ import pytest
 from tests.receivers import receiver
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
 from rampwire.crypto import secret_box
+from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.settings import Settings
@@ -111,7 +111,7 @@ async def test_clear_values_from_before_are_read_and_then_sealed(
 ) -> None:
     app = create_app(settings.replace(run_worker=False), db=db)
     async with app.router.lifespan_context(app):
-        repo: EndpointRepository = app.state.endpoints
+        repo: EndpointRepository = app.state.rampwire.endpoints
         _, token = await KeyRepository(db).create("t", Scope.WRITE)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),

@@ -18,12 +18,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tests.receivers import Received, receiver
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
-from rampwire.delivery.records import Attempt, DeliveryStatus, ErrorClass, Result
-from rampwire.delivery.ssrf import TargetPolicy
+from rampwire.domain.apikeys import Scope
+from rampwire.domain.deliveries import Attempt, DeliveryStatus, ErrorClass, Result
 from rampwire.repository import KeyRepository
 from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.settings import Settings
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database
 from rampwire.types import utcnow
 

@@ -12,7 +12,7 @@ from tests.ingest_kit import webhook
 
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.storage import Database
 from rampwire.types import utcnow
 

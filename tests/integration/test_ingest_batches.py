@@ -17,8 +17,8 @@ from tests.ingest_kit import make_source, send, webhook
 from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
+from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.errors import ConfigError
-from rampwire.orders import Order, OrderStatus, Provider, Side
 from rampwire.settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS, Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
@@ -128,7 +128,7 @@ async def test_a_request_that_fails_in_a_batch_fails_alone(
         await conn.executescript(POISON[db.dialect].format(order_id=poisoned.provider_order_id))
     now = utcnow()
     requests = [webhook(Provider.TRANSAK, o, S.PROCESSING, now=now) for o in made]
-    with caplog.at_level(logging.WARNING, logger="rampwire.ingest"):
+    with caplog.at_level(logging.WARNING, logger="rampwire.services.ingestor"):
         answers = await asyncio.gather(*(send(api, source, r) for r in requests))
     assert [a.status_code for a in answers] == [200] * (AT_ONCE - 1) + [503]
     assert answers[-1].json()["type"].endswith("storage_unavailable")

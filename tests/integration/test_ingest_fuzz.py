@@ -28,15 +28,15 @@ from hypothesis import strategies as st
 from tests.ingest_kit import KITS, make_source, webhook
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
 from rampwire.dialects import get_dialect
 from rampwire.dialects.base import DialectName, WireRequest
 from rampwire.dialects.errors import DialectError
 from rampwire.dialects.samples import sample_order
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.apikeys import Scope
+from rampwire.domain.orders import OrderStatus, Provider, Side
+from rampwire.ingest.sources import build_credentials
 from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
-from rampwire.sources import build_credentials
 from rampwire.storage import Database
 from rampwire.types import utcnow
 

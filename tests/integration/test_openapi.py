@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
-from rampwire.events import EVENT_TYPES
+from rampwire.domain.apikeys import Scope
+from rampwire.domain.events import EVENT_TYPES
 from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.storage import migrate, open_database

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from tests.integration.test_api_orders import counts, create
 
-from rampwire.events import Source
+from rampwire.domain.events import Source
+from rampwire.domain.money import Money
+from rampwire.domain.orders import OrderData, OrderStatus, Side
 from rampwire.ids import new_id
-from rampwire.money import Money
-from rampwire.orders import OrderData, OrderStatus, Side
 from rampwire.repository import OrderRepository
 from rampwire.repository.orders import IdempotencyClaim
 from rampwire.storage import Database

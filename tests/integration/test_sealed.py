@@ -14,10 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from rampwire.api import create_app
-from rampwire.apikeys import Scope
-from rampwire.cli import main
+from rampwire.cli.main import main
 from rampwire.crypto import CryptoError, SecretBox, new_master_key, parse_master_key
-from rampwire.delivery.ssrf import TargetPolicy
+from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
 from rampwire.repository.authorization import AuthorizationRepository
 from rampwire.repository.endpoints import EndpointRepository
@@ -25,6 +24,7 @@ from rampwire.repository.sealed import reseal, stale
 from rampwire.repository.signing_keys import SigningKeyRepository
 from rampwire.repository.sources import SourceRepository
 from rampwire.settings import Secret, Settings
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, migrate, open_database
 from rampwire.types import utcnow
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from rampwire.cli import main
+from rampwire.cli.main import main
 
 
 def run(tmp_path: Path, *args: str) -> tuple[int, str]:

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from rampwire.delivery.ssrf import (
+from rampwire.ssrf import (
     ForbiddenTarget,
     GuardedConnector,
     TargetPolicy,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from rampwire.events import Source
-from rampwire.money import Money
-from rampwire.orders import OrderData, OrderStatus, Side
+from rampwire.domain.events import Source
+from rampwire.domain.money import Money
+from rampwire.domain.orders import OrderData, OrderStatus, Side
 from rampwire.repository import OrderRepository
 from rampwire.storage import Database, statistics
 from rampwire.storage.postgres import UNANALYZED_PAGES

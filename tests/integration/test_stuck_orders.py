@@ -10,13 +10,13 @@ import httpx
 import orjson
 import pytest
 
+from rampwire.domain.orders import OrderStatus
+from rampwire.domain.stuck import DEFAULT_SLAS, SlaError, parse_slas
 from rampwire.errors import ConfigError
-from rampwire.orders import OrderStatus
 from rampwire.repository.stuck_orders import StuckOrderRepository
+from rampwire.services.sweeper import Sweeper
 from rampwire.settings import Settings
 from rampwire.storage import Database
-from rampwire.stuck import DEFAULT_SLAS, SlaError, parse_slas
-from rampwire.sweeper import Sweeper
 from rampwire.types import utcnow
 
 S = OrderStatus

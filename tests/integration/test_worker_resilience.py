@@ -15,16 +15,16 @@ import pytest
 from tests.receivers import Received, raw_server, read_request, receiver
 
 from rampwire.crypto import SecretBox
-from rampwire.delivery.ssrf import TargetPolicy
-from rampwire.delivery.worker import Worker, WorkerOptions
+from rampwire.delivery.endpoints import Endpoint, SigningSecret
 from rampwire.dialects import standard
-from rampwire.endpoints import Endpoint, SigningSecret
-from rampwire.events import Source
-from rampwire.lifecycle import Change
-from rampwire.orders import OrderData, OrderStatus, Side
+from rampwire.domain.events import Source
+from rampwire.domain.lifecycle import Change
+from rampwire.domain.orders import OrderData, OrderStatus, Side
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.services.worker import Worker, WorkerOptions
 from rampwire.settings import Secret
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, migrate, open_database
 from rampwire.types import utcnow
 

@@ -19,7 +19,7 @@ from rampwire.authorization import (
     Operation,
 )
 from rampwire.authorization.config import StoredConfig
-from rampwire.orders import Side
+from rampwire.domain.orders import Side
 from rampwire.settings import Secret
 
 URL = "https://partner.example/authorize"

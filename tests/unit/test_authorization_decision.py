@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from rampwire import serde
 from rampwire.authorization import (
     Decision,
     FailureKind,
@@ -17,6 +16,7 @@ from rampwire.authorization import (
     UserNotAllowed,
 )
 from rampwire.authorization.decision import summary
+from rampwire.domain import serde
 from rampwire.errors import Forbidden
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from rampwire.authorization import Operation, OrderSummary, Subject, encode_request
-from rampwire.money import Crypto, Money
-from rampwire.orders import Order, OrderData, OrderStatus, Provider, References, Side
+from rampwire.domain.money import Crypto, Money
+from rampwire.domain.orders import Order, OrderData, OrderStatus, Provider, References, Side
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from rampwire.currencies import CRYPTO_PLACES, amount_errors, asset_places, fiat_places
 from rampwire.dialects.base import build_patch
-from rampwire.money import Crypto, Fee, FeeType, Money
+from rampwire.domain.currencies import CRYPTO_PLACES, amount_errors, asset_places, fiat_places
+from rampwire.domain.money import Crypto, Fee, FeeType, Money
 
 
 @pytest.mark.parametrize(("code", "places"), [("EUR", 2), ("JPY", 0), ("BHD", 3), ("CLF", 4)])

@@ -11,8 +11,8 @@ from rampwire.dialects import transak as tk
 from rampwire.dialects.base import DialectName, OutboundEvent
 from rampwire.dialects.jsjson import stringify
 from rampwire.dialects.samples import sample_order
-from rampwire.inbound import dedupe_key
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.orders import OrderStatus, Provider, Side
+from rampwire.ingest.inbound import dedupe_key
 from rampwire.settings import Secret
 
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)

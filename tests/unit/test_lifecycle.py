@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rampwire.errors import IllegalTransition
-from rampwire.lifecycle import (
+from rampwire.domain.lifecycle import (
     RANK,
     Change,
     Outcome,
@@ -20,7 +19,8 @@ from rampwire.lifecycle import (
     check_transition,
     merge,
 )
-from rampwire.orders import AmountMismatch, Order, OrderStatus, Side
+from rampwire.domain.orders import AmountMismatch, Order, OrderStatus, Side
+from rampwire.errors import IllegalTransition
 
 S = OrderStatus
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from rampwire import serde
-from rampwire.orders import Order, OrderData, OrderStatus
-from rampwire.payments import PAYMENT_INSTRUCTION_TYPES
+from rampwire.domain import serde
+from rampwire.domain.orders import Order, OrderData, OrderStatus
+from rampwire.domain.payments import PAYMENT_INSTRUCTION_TYPES
 from rampwire.types import parse_decimal, require_utc
 
 HOLDER = {"account_holder": {"name": "Ana Lima", "country": "BR"}}

@@ -17,11 +17,11 @@ from yarl import URL
 
 from rampwire.crypto import SecretBox
 from rampwire.delivery.limits import EndpointLimiter
-from rampwire.delivery.ssrf import ForbiddenTarget, GuardedConnector, TargetPolicy
-from rampwire.delivery.worker import Worker
 from rampwire.dialects import standard
 from rampwire.errors import NotFound
+from rampwire.services.worker import Worker
 from rampwire.settings import Secret
+from rampwire.ssrf import ForbiddenTarget, GuardedConnector, TargetPolicy
 
 
 async def test_the_limiter_hands_slots_over_first_come_first_served() -> None:

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rampwire.delivery.records import ErrorClass
 from rampwire.delivery.retry import (
     DEFAULT_POLICY,
     MAX_DELAY_S,
@@ -24,6 +23,7 @@ from rampwire.delivery.retry import (
 )
 from rampwire.dialects import get_dialect
 from rampwire.dialects.base import DeliveryPolicy
+from rampwire.domain.deliveries import ErrorClass
 
 NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 MINUTE, HOUR = 60, 3600

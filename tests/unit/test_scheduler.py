@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rampwire.delivery.records import Claimed
+from rampwire.delivery.endpoints import DEFAULT_MAX_IN_FLIGHT
 from rampwire.delivery.scheduler import HELD_PER_SLOT, Scheduler
-from rampwire.endpoints import DEFAULT_MAX_IN_FLIGHT
+from rampwire.domain.deliveries import Claimed
 
 
 def claimed(endpoint_id: str, n: int) -> list[Claimed]:

@@ -13,7 +13,8 @@ from aiohttp.client_reqrep import ConnectionKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rampwire.delivery.ssrf import (
+from rampwire.errors import BadRequest, ConfigError
+from rampwire.ssrf import (
     AddressClass,
     ForbiddenTarget,
     GuardedResolver,
@@ -26,7 +27,6 @@ from rampwire.delivery.ssrf import (
     is_forbidden_target,
     resolve_and_check,
 )
-from rampwire.errors import BadRequest, ConfigError
 
 STRICT = TargetPolicy()
 DEV = TargetPolicy(allow_private=True)

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from rampwire.supervisor import Supervisor, TaskState
+from rampwire.services.supervisor import Supervisor, TaskState
 
 
 async def test_a_failing_task_is_logged_and_started_again(caplog: pytest.LogCaptureFixture) -> None:
@@ -22,7 +22,7 @@ async def test_a_failing_task_is_logged_and_started_again(caplog: pytest.LogCapt
         await stop.wait()
 
     supervisor = Supervisor(stop, restart_min_s=0.01, restart_max_s=0.02)
-    with caplog.at_level(logging.ERROR, logger="rampwire.supervisor"):
+    with caplog.at_level(logging.ERROR, logger="rampwire.services.supervisor"):
         supervisor.start("flaky", flaky)
         while runs < 3:
             await asyncio.sleep(0.01)

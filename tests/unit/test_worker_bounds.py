@@ -6,9 +6,9 @@ from pathlib import Path
 
 from rampwire.crypto import SecretBox
 from rampwire.delivery.sender import Target
-from rampwire.delivery.ssrf import TargetPolicy
-from rampwire.delivery.worker import MAX_LIMITERS, Worker
 from rampwire.dialects import get_dialect
+from rampwire.services.worker import MAX_LIMITERS, Worker
+from rampwire.ssrf import TargetPolicy
 from rampwire.storage import open_database
 
 

@@ -4,7 +4,6 @@ database and builds the repositories."""
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -16,9 +15,6 @@ from fastapi_offline import FastAPIOffline
 from .. import heap, logs
 from ..authorization import AuthorizationClient
 from ..crypto import secret_box
-from ..delivery.ssrf import GuardedConnector
-from ..delivery.worker import Worker, WorkerOptions
-from ..ingest import Ingestor
 from ..repository import KeyRepository, OrderRepository
 from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
@@ -26,11 +22,13 @@ from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
-from ..repository.stuck_orders import StuckOrderRepository
+from ..services import background
+from ..services.ingestor import Ingestor
+from ..services.supervisor import Supervisor
+from ..services.worker import WorkerOptions
 from ..settings import Settings
-from ..storage import Database, migrate, open_database, statistics
-from ..supervisor import Supervisor
-from ..sweeper import Sweeper
+from ..ssrf import GuardedConnector
+from ..storage import Database, migrate, open_database
 from . import (
     authorization,
     deliveries,
@@ -46,6 +44,7 @@ from . import (
 )
 from .limits import BodyLimit
 from .proxies import TrustedProxies
+from .state import AppState
 
 
 def _nothing() -> None:
@@ -66,7 +65,7 @@ def create_app(
 ) -> FastAPI:
     """The API. With ``db`` given, the caller owns it (opened and migrated); otherwise the
     lifespan opens one from ``settings.database_url`` and migrates it. ``on_fatal`` is called
-    when a background task cannot recover (:class:`~rampwire.supervisor.Supervisor`): the
+    when a background task cannot recover (:class:`~rampwire.services.supervisor.Supervisor`): the
     server should stop, and its process exit non-zero."""
     logs.protect()  # secrets stay out of the logs however the embedding process set them up
 
@@ -78,55 +77,49 @@ def create_app(
             await database.open()
             await migrate(database)
         box = secret_box(settings)
-        worker = (
-            Worker(database, box, policy=settings.target_policy, options=worker_options)
-            if settings.run_worker
-            else None
-        )
-        app.state.db = database
-        app.state.settings = settings
-        app.state.proxies = TrustedProxies(settings.trusted_proxies)
-        app.state.wake = worker.wake if worker is not None else _nothing
-        app.state.orders = OrderRepository(database, on_publish=app.state.wake)
-        app.state.keys = KeyRepository(database)
-        app.state.endpoints = EndpointRepository(database, box)
-        app.state.deliveries = DeliveryRepository(database)
-        app.state.authorization = AuthorizationRepository(database, box)
-        app.state.signing_keys = SigningKeyRepository(database, box)
-        app.state.sources = SourceRepository(database, box)
-        app.state.inbound = InboundRepository(
+        running = background.start(
             database,
-            app.state.orders,
-            max_batch=settings.ingest_batch,
-            writers=settings.ingest_writers,
+            box,
+            settings,
+            deliver=settings.run_worker,
+            worker_options=worker_options,
+            trim=True,
         )
-        app.state.ingestor = Ingestor(app.state.sources, app.state.inbound)
+        worker, supervisor = running.worker, running.supervisor
+        wake = worker.wake if worker is not None else _nothing
+        orders = OrderRepository(database, on_publish=wake)
+        sources = SourceRepository(database, box)
+        inbound = InboundRepository(
+            database, orders, max_batch=settings.ingest_batch, writers=settings.ingest_writers
+        )
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
-        app.state.authorizer = AuthorizationClient(session=session)
-        stop = asyncio.Event()
-        supervisor = Supervisor(stop)
-        # glibc keeps the pages a burst of requests freed; give them back now and then.
-        supervisor.start("trim", heap.keep_trimmed)
-        if worker is not None:
-            sweeper = Sweeper(
-                StuckOrderRepository(database, on_publish=worker.wake),
-                settings.stuck_slas,
-                interval_s=settings.sweep_interval_s,
-            )
-            supervisor.start("worker", worker.run)
-            supervisor.start("sweeper", sweeper.run)
-            supervisor.start("statistics", functools.partial(statistics.keep, database))
-        app.state.worker = worker
-        app.state.supervisor = supervisor
+        shared = app.state.rampwire = AppState(
+            db=database,
+            settings=settings,
+            proxies=TrustedProxies(settings.trusted_proxies),
+            wake=wake,
+            orders=orders,
+            keys=KeyRepository(database),
+            endpoints=EndpointRepository(database, box),
+            deliveries=DeliveryRepository(database),
+            authorization=AuthorizationRepository(database, box),
+            signing_keys=SigningKeyRepository(database, box),
+            sources=sources,
+            inbound=inbound,
+            ingestor=Ingestor(sources, inbound),
+            authorizer=AuthorizationClient(session=session),
+            worker=worker,
+            supervisor=supervisor,
+        )
         fatal = asyncio.create_task(_on_failure(supervisor, on_fatal), name="rampwire-fatal")
         try:
             with heap.settled():
                 yield
         finally:
-            stop.set()
+            running.stop.set()
             fatal.cancel()
             await supervisor.wait()
-            app.state.ingestor.close()
+            shared.ingestor.close()
             await session.close()
             if db is None:
                 await database.close()

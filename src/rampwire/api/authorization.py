@@ -8,8 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import serde
-from ..apikeys import ApiKey, Scope
 from ..authorization import (
     DEFAULT_CACHE_TTL_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -22,8 +20,10 @@ from ..authorization import (
     Subject,
 )
 from ..authorization.config import STORAGE_VERSION
+from ..domain import serde
+from ..domain.apikeys import ApiKey, Scope
+from ..domain.orders import OrderData
 from ..errors import InvalidRequest, NotFound
-from ..orders import OrderData
 from ..repository.authorization import AuthorizationRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
@@ -32,6 +32,7 @@ from .endpoints import check_target_url
 from .openapi import AUTHENTICATED, BODY, FOUND
 from .queries import known_query
 from .security import require
+from .state import state
 
 router = APIRouter(
     prefix="/v1/authorization",
@@ -97,7 +98,7 @@ def config_from_request(body: AuthorizationIn) -> AuthorizationConfig:
 
 
 def _repo(request: Request) -> AuthorizationRepository:
-    return request.app.state.authorization  # type: ignore[no-any-return]
+    return state(request).authorization
 
 
 async def check(
@@ -120,7 +121,7 @@ async def check(
             "authorization callback is enabled",
             errors=[{"field": "references.user_email", "reason": "is required"}],
         ) from exc
-    client: AuthorizationClient = request.app.state.authorizer
+    client: AuthorizationClient = state(request).authorizer
     decision = await client.authorize(
         config, operation=operation, subject=subject, order=OrderSummary.from_order(data)
     )
@@ -142,7 +143,7 @@ async def put_config(
     """Set the callback: URL, auth method, checked operations, timeout, failure mode, cache.
     The URL must be one webhooks may go to (the same target policy as endpoints)."""
     config = config_from_request(body)
-    await check_target_url(config.url, request.app.state.settings)
+    await check_target_url(config.url, state(request).settings)
     await _repo(request).put(config, now=utcnow())
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 

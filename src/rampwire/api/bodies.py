@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Any
 
+from fastapi import Request, Response
+
+from ..domain import serde
 from ..errors import UnsupportedMediaType
 
 JSON = "application/json"
@@ -17,3 +20,10 @@ async def require_json(request: Request) -> None:
     if media != JSON and not media.endswith("+json"):
         shown = media or "none"
         raise UnsupportedMediaType(f"Content-Type is {shown}; send application/json")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """``body`` as JSON: bytes as they are (already serialized), anything else through
+    :func:`~rampwire.domain.serde.to_json`."""
+    content = body if isinstance(body, bytes) else serde.to_json(body)
+    return Response(content, status_code=status, media_type=JSON, headers=headers)

@@ -6,20 +6,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from .. import serde
-from ..apikeys import ApiKey, Scope
-from ..delivery.records import DELIVERY_ID_PREFIX, Attempt, Delivery
+from ..domain import serde
+from ..domain.apikeys import ApiKey, Scope
+from ..domain.deliveries import DELIVERY_ID_PREFIX, Attempt, Delivery
+from ..domain.events import EVENT_ID_PREFIX
 from ..errors import BadRequest
-from ..events import EVENT_ID_PREFIX
 from ..ids import has_prefix
 from ..repository.deliveries import DeliveryRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
-from .bodies import JSON
+from .bodies import JSON, json_response
 from .openapi import AUTHENTICATED, FOUND, id_path, problems
 from .queries import known_query
 from .schemas import DeliveryDetail, DeliveryOut, EventDeliveries
 from .security import require
+from .state import state
 
 router = APIRouter(
     prefix="/v1", tags=["deliveries"], dependencies=[Depends(known_query)], responses=AUTHENTICATED
@@ -73,7 +74,7 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
 
 
 def _repo(request: Request) -> DeliveryRepository:
-    return request.app.state.deliveries  # type: ignore[no-any-return]
+    return state(request).deliveries
 
 
 def _id(delivery_id: str) -> str:
@@ -82,19 +83,15 @@ def _id(delivery_id: str) -> str:
     return delivery_id
 
 
-def _json(body: Any) -> Response:
-    return Response(serde.to_json(body), media_type=JSON)
-
-
-@router.get(
-    "/deliveries/{delivery_id}", responses={200: {"model": DeliveryDetail}, **FOUND}
-)
+@router.get("/deliveries/{delivery_id}", responses={200: {"model": DeliveryDetail}, **FOUND})
 async def get_delivery(
     delivery_id: DeliveryId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One delivery and every attempt: request, response (bodies capped), duration, error."""
     delivery, attempts = await _repo(request).get(_id(delivery_id))
-    return _json({**delivery_json(delivery), "attempt_log": [attempt_json(a) for a in attempts]})
+    return json_response(
+        {**delivery_json(delivery), "attempt_log": [attempt_json(a) for a in attempts]}
+    )
 
 
 @router.post(
@@ -109,7 +106,7 @@ async def replay_delivery(
     event to that endpoint that still wait are superseded: their retries stop, and the replay
     takes their place in the order's FIFO."""
     replayed = await _repo(request).replay(_id(delivery_id), now=utcnow())
-    request.app.state.wake()
+    state(request).wake()
     return Response(serde.to_json(delivery_json(replayed)), status_code=201, media_type=JSON)
 
 
@@ -123,8 +120,8 @@ async def retry_delivery(
     """Retry now: a pending or retrying delivery not being sent is due at once, its attempts
     kept. 409 when it does not wait (succeeded, dead, cancelled, superseded) or is in flight."""
     retried = await _repo(request).retry_now(_id(delivery_id), now=utcnow())
-    request.app.state.wake()
-    return _json(delivery_json(retried))
+    state(request).wake()
+    return json_response(delivery_json(retried))
 
 
 @router.get("/events/{event_id}/deliveries", responses={200: {"model": EventDeliveries}})
@@ -136,4 +133,4 @@ async def event_deliveries(
 ) -> Response:
     """Every delivery of one event, one per endpoint (plus replays)."""
     found = await _repo(request).find(event_id=event_id, limit=limit)
-    return _json({"data": [delivery_json(d) for d in found]})
+    return json_response({"data": [delivery_json(d) for d in found]})

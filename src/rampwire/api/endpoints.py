@@ -8,13 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import serde
-from ..apikeys import ApiKey, Scope
-from ..delivery.records import DeliveryStatus
-from ..delivery.retry import policy_from_json
-from ..delivery.ssrf import ForbiddenTarget, check_url, resolve_and_check
-from ..dialects.base import DialectName
-from ..endpoints import (
+from ..delivery.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
     ENDPOINT_ID_PREFIX,
     MAX_MAX_IN_FLIGHT,
@@ -31,13 +25,19 @@ from ..endpoints import (
     new_secret,
     unmask_headers,
 )
+from ..delivery.retry import policy_from_json
+from ..dialects.base import DialectName
+from ..domain import serde
+from ..domain.apikeys import ApiKey, Scope
+from ..domain.deliveries import DeliveryStatus
 from ..errors import BadRequest, InvalidRequest
 from ..ids import has_prefix
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Secret, Settings
+from ..ssrf import ForbiddenTarget, check_url, resolve_and_check
 from ..types import utcnow
-from .bodies import JSON, require_json
+from .bodies import JSON, json_response, require_json
 from .deliveries import delivery_json
 from .openapi import AUTHENTICATED, BODY, FOUND, id_path
 from .queries import known_query
@@ -52,6 +52,7 @@ from .schemas import (
     Secrets,
 )
 from .security import require
+from .state import state
 
 router = APIRouter(
     prefix="/v1/endpoints",
@@ -112,11 +113,11 @@ class ReplayIn(BaseModel):
 
 
 def _endpoints(request: Request) -> EndpointRepository:
-    return request.app.state.endpoints  # type: ignore[no-any-return]
+    return state(request).endpoints
 
 
 def _deliveries(request: Request) -> DeliveryRepository:
-    return request.app.state.deliveries  # type: ignore[no-any-return]
+    return state(request).deliveries
 
 
 def _id(endpoint_id: str) -> str:
@@ -210,10 +211,6 @@ def _secrets_json(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(serde.to_json(body), status_code=status, media_type=JSON)
-
-
 @router.post(
     "",
     status_code=201,
@@ -227,7 +224,7 @@ async def create_endpoint(
     at `/v1/endpoints/{id}/secret`)."""
     dialect = _dialect(body.dialect)
     fields = _check(body.model_dump(), dialect)
-    warnings = await check_target_url(body.url, request.app.state.settings, warn_unresolved=True)
+    warnings = await check_target_url(body.url, state(request).settings, warn_unresolved=True)
     now = utcnow()
     secret = fields["secret"] or new_secret(dialect)
     endpoint = Endpoint(
@@ -248,7 +245,7 @@ async def create_endpoint(
         updated_at=now,
     )
     await _endpoints(request).create(endpoint)
-    return _json({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
+    return json_response({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
 
 
 @router.get("", responses={200: {"model": EndpointPage}})
@@ -260,14 +257,14 @@ async def list_endpoints(
 ) -> Response:
     found = await _endpoints(request).all(limit=limit, before=cursor)
     next_cursor = found[-1].id if len(found) == limit else None
-    return _json({"data": [endpoint_json(e) for e in found], "next_cursor": next_cursor})
+    return json_response({"data": [endpoint_json(e) for e in found], "next_cursor": next_cursor})
 
 
 @router.get("/{endpoint_id}", responses={200: {"model": EndpointOut}, **FOUND})
 async def get_endpoint(
     endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
-    return _json(endpoint_json(await _endpoints(request).get(_id(endpoint_id))))
+    return json_response(endpoint_json(await _endpoints(request).get(_id(endpoint_id))))
 
 
 @router.patch(
@@ -295,13 +292,13 @@ async def update_endpoint(
     if "url" in changes:
         if changes["url"] is None:
             raise _invalid("url", "cannot be null")
-        settings = request.app.state.settings
+        settings = state(request).settings
         warnings = await check_target_url(changes["url"], settings, warn_unresolved=True)
     for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled"):
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
     updated = await endpoints.update(current.id, changes, now=utcnow())
-    return _json({**endpoint_json(updated), "warnings": warnings})
+    return json_response({**endpoint_json(updated), "warnings": warnings})
 
 
 @router.delete("/{endpoint_id}", status_code=204, responses=FOUND)
@@ -318,7 +315,7 @@ async def get_secret(
     endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """The signing secrets in use, newest first (two during a rotation's 24 h overlap)."""
-    return _json(_secrets_json(await _endpoints(request).get(_id(endpoint_id))))
+    return json_response(_secrets_json(await _endpoints(request).get(_id(endpoint_id))))
 
 
 @router.get("/{endpoint_id}/headers", responses={200: {"model": Headers}, **FOUND})
@@ -327,12 +324,12 @@ async def get_headers(
 ) -> Response:
     """The custom headers with their values (elsewhere the values are masked: they are often
     credentials)."""
-    return _json({"headers": dict((await _endpoints(request).get(_id(endpoint_id))).headers)})
+    return json_response(
+        {"headers": dict((await _endpoints(request).get(_id(endpoint_id))).headers)}
+    )
 
 
-@router.post(
-    "/{endpoint_id}/secret/rotate", responses={200: {"model": Secrets}, **FOUND, **BODY}
-)
+@router.post("/{endpoint_id}/secret/rotate", responses={200: {"model": Secrets}, **FOUND, **BODY})
 async def rotate_secret(
     endpoint_id: EndpointId,
     request: Request,
@@ -348,12 +345,10 @@ async def rotate_secret(
         raise _invalid("dialect", f"{dialect.value} endpoints have no secret to rotate")
     _check({"secret": secret}, dialect)
     endpoint = await endpoints.rotate_secret(current.id, secret, now=utcnow())
-    return _json(_secrets_json(endpoint))
+    return json_response(_secrets_json(endpoint))
 
 
-@router.get(
-    "/{endpoint_id}/deliveries", responses={200: {"model": DeliveryPage}, **FOUND}
-)
+@router.get("/{endpoint_id}/deliveries", responses={200: {"model": DeliveryPage}, **FOUND})
 async def endpoint_deliveries(
     endpoint_id: EndpointId,
     request: Request,
@@ -368,7 +363,7 @@ async def endpoint_deliveries(
         endpoint_id=endpoint_id, statuses=tuple(status or ()), limit=limit, before=cursor
     )
     next_cursor = found[-1].id if len(found) == limit else None
-    return _json({"data": [delivery_json(d) for d in found], "next_cursor": next_cursor})
+    return json_response({"data": [delivery_json(d) for d in found], "next_cursor": next_cursor})
 
 
 @router.post(
@@ -389,8 +384,8 @@ async def replay_endpoint(
         raise _invalid("since", "must carry a timezone")
     await _endpoints(request).get(_id(endpoint_id))
     done = await _deliveries(request).replay_failed(endpoint_id, since=body.since, now=utcnow())
-    request.app.state.wake()
-    return _json(
+    state(request).wake()
+    return json_response(
         {
             "replayed": done.sent_again + done.retried_now,
             "sent_again": done.sent_again,
@@ -399,9 +394,7 @@ async def replay_endpoint(
     )
 
 
-@router.get(
-    "/{endpoint_id}/pending-events", responses={200: {"model": PendingEvents}, **FOUND}
-)
+@router.get("/{endpoint_id}/pending-events", responses={200: {"model": PendingEvents}, **FOUND})
 async def pending_events(
     endpoint_id: EndpointId,
     request: Request,

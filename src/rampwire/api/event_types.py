@@ -15,10 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import serde
-from ..apikeys import ApiKey, Scope
-from ..events import EVENT_TYPES, Source
-from ..orders import Order, OrderStatus
+from ..domain import serde
+from ..domain.apikeys import ApiKey, Scope
+from ..domain.events import EVENT_TYPES, Source
+from ..domain.orders import Order, OrderStatus
 from .bodies import JSON
 from .openapi import AUTHENTICATED, SCHEMA_REF, schemas_of
 from .queries import known_query

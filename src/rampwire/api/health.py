@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from ..errors import StorageError
 from ..storage.migrate import pending
 from .problems import UNAVAILABLE_RETRY_AFTER_S, problem
+from .state import AppState, app_state
 
 router = APIRouter(tags=["health"])
 
@@ -28,18 +29,18 @@ async def readyz(request: Request) -> dict[str, Any] | Response:
     tasks run. ``checks`` says, for each dependency and task, ``ok`` or what is wrong; the
     delivery worker's notifications may be down without making the process unready (it polls
     meanwhile)."""
-    state = request.app.state
+    state = app_state(request.app)
     db = state.db
     checks: dict[str, str] = {"database": await _database(state)}
     down = [] if checks["database"] == "ok" else ["database"]
-    supervisor = getattr(state, "supervisor", None)
+    supervisor = state.supervisor
     if supervisor is not None:
         for name, health in supervisor.health.items():
             problem_ = supervisor.problems().get(name)
             checks[f"task:{name}"] = problem_ or health.state.value
             if problem_:
                 down.append(f"task:{name}")
-    worker = getattr(state, "worker", None)
+    worker = state.worker
     if worker is not None:
         for name, result in worker.health().items():
             checks[f"worker:{name}"] = result
@@ -54,11 +55,11 @@ async def readyz(request: Request) -> dict[str, Any] | Response:
     return {"status": "ready", "database": db.dialect, "checks": checks}
 
 
-async def _database(state: Any) -> str:
+async def _database(state: AppState) -> str:
     """``ok``, or what is wrong with the database, within :data:`READY_TIMEOUT_S`. The check
     runs as its own task, one at a time: a query cancelled on a stalled connection can take
     asyncpg's command timeout to give its connection back, and readiness must not wait for it."""
-    check: asyncio.Task[list[int]] | None = getattr(state, "ready_check", None)
+    check = state.ready_check
     if check is None or check.done():
         check = state.ready_check = asyncio.create_task(pending(state.db))
         check.add_done_callback(_retrieved)

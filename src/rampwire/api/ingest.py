@@ -17,16 +17,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette import types as asgi
 
-from .. import serde
-from ..apikeys import ApiKey, Scope
+from ..domain.apikeys import ApiKey, Scope
 from ..errors import BadRequest, ClientError, StorageError
 from ..ids import has_prefix
-from ..inbound import INBOUND_ID_PREFIX, InboundOutcome, InboundRecord, InboundRequest
-from ..ingest import Ingestor, SourceDisabled
+from ..ingest.inbound import INBOUND_ID_PREFIX, InboundOutcome, InboundRecord, InboundRequest
 from ..repository.inbound import InboundRepository
+from ..services.ingestor import Ingestor, SourceDisabled
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
-from .bodies import JSON, require_json
+from .bodies import json_response, require_json
 from .openapi import AUTHENTICATED, FOUND, id_path, problems
 from .problems import client_problem, problem
 from .proxies import FORWARDED_FOR, TrustedProxies
@@ -34,6 +33,7 @@ from .queries import known_query
 from .schemas import InboundDetail, InboundPage, IngestAnswer
 from .security import require
 from .sources import SourceId, source_id
+from .state import state
 
 router = APIRouter(tags=["ingest"])
 RecordId = Annotated[str, id_path(INBOUND_ID_PREFIX, "inbound request")]
@@ -46,18 +46,18 @@ RETRY_AFTER_S = 5
 
 
 def _ingestor(request: Request) -> Ingestor:
-    return request.app.state.ingestor  # type: ignore[no-any-return]
+    return state(request).ingestor
 
 
 def _peer(request: Request) -> str | None:
     """The client's address: the socket's, or behind a trusted proxy its X-Forwarded-For."""
-    proxies: TrustedProxies = request.app.state.proxies
+    proxies: TrustedProxies = state(request).proxies
     peer = request.client.host if request.client else None
     return proxies.client(peer, request.headers.getlist(FORWARDED_FOR))
 
 
 def _inbound(request: Request) -> InboundRepository:
-    return request.app.state.inbound  # type: ignore[no-any-return]
+    return state(request).inbound
 
 
 def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
@@ -86,10 +86,6 @@ def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
     return body
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(serde.to_json(body), status_code=status, media_type=JSON)
-
-
 async def _receive(source: str, request: Request, token: str | None) -> Response:
     await require_json(request)  # not a dependency: solving one costs more than the check
     body = await request.body()
@@ -116,8 +112,8 @@ async def _receive(source: str, request: Request, token: str | None) -> Response
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     if result.record is None:
-        return _json({"received": True, "duplicate": True})
-    return _json({"received": True, "duplicate": False, **record_json(result.record)})
+        return json_response({"received": True, "duplicate": True})
+    return json_response({"received": True, "duplicate": False, **record_json(result.record)})
 
 
 # The two routes below document the inbound URLs (OpenAPI) and answer them when the app runs
@@ -194,7 +190,7 @@ async def list_inbound(
         order_id=order_id,
     )
     next_cursor = found[-1].id if len(found) == limit else None
-    return _json({"data": [record_json(r) for r in found], "next_cursor": next_cursor})
+    return json_response({"data": [record_json(r) for r in found], "next_cursor": next_cursor})
 
 
 @router.get(
@@ -206,7 +202,7 @@ async def get_inbound(
     record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One received request: its headers and body as received, and its outcome."""
-    return _json(record_json(await _inbound(request).get(_record_id(record)), full=True))
+    return json_response(record_json(await _inbound(request).get(_record_id(record)), full=True))
 
 
 @router.post(
@@ -220,4 +216,4 @@ async def reprocess_inbound(
     """Verify the logged request again and apply it (after a fix, or once its order exists)."""
     found = await _inbound(request).get(_record_id(record))
     done = await _ingestor(request).reprocess(found, now=utcnow())
-    return _json(record_json(done, full=True))
+    return json_response(record_json(done, full=True))

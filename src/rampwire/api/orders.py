@@ -10,15 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from .. import serde
-from ..apikeys import ApiKey, Scope
 from ..authorization import Operation
-from ..currencies import amount_errors
-from ..errors import BadRequest, InvalidRequest
-from ..events import Source
-from ..ids import has_prefix
-from ..lifecycle import Change
-from ..orders import (
+from ..domain import serde
+from ..domain.apikeys import ApiKey, Scope
+from ..domain.currencies import amount_errors
+from ..domain.events import Source
+from ..domain.lifecycle import Change
+from ..domain.orders import (
     ORDER_ID_PREFIX,
     PATCHABLE_FIELDS,
     Order,
@@ -27,17 +25,20 @@ from ..orders import (
     Provider,
     Side,
 )
+from ..domain.serde import PatchError
+from ..domain.timeline import TimelineEntry, entry_body
+from ..errors import BadRequest, InvalidRequest
+from ..ids import has_prefix
 from ..repository import IdempotencyClaim, OrderFilter, OrderRepository
-from ..serde import PatchError
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
-from ..timeline import TimelineEntry, entry_body
 from ..types import utcnow
 from . import authorization
-from .bodies import JSON, require_json
+from .bodies import json_response, require_json
 from .openapi import AUTHENTICATED, BODY, FOUND, id_path, problems
 from .queries import QueryTime, known_query
 from .schemas import ChangeResponse, OrderChange, OrderCreate, OrderPage, Timeline
 from .security import require
+from .state import state
 
 router = APIRouter(
     prefix="/v1/orders",
@@ -53,11 +54,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
 
 
 def repo(request: Request) -> OrderRepository:
-    return request.app.state.orders  # type: ignore[no-any-return]
-
-
-def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(body, status_code=status, media_type=JSON, headers=headers)
+    return state(request).orders
 
 
 def _order_id(order_id: str) -> str:
@@ -118,7 +115,7 @@ async def create_order(
     headers = {"Location": f"/v1/orders/{result.order.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _json(serde.to_json(result.response), 201, headers)
+    return json_response(serde.to_json(result.response), 201, headers)
 
 
 @router.get("", responses={200: {"model": OrderPage}}, summary="List orders")
@@ -153,7 +150,7 @@ async def list_orders(
     }
     if found.unreadable:
         page["unreadable"] = found.unreadable
-    return _json(serde.to_json(page))
+    return json_response(serde.to_json(page))
 
 
 @router.get("/{order_id}", responses={200: {"model": Order}, **FOUND, **CONFLICT})
@@ -163,7 +160,7 @@ async def get_order(
     """One order, as it is now."""
     order = await repo(request).get(_order_id(order_id))
     await authorization.check(request, Operation.READ, order, order_id=order.id)
-    return _json(serde.order_to_json(order))
+    return json_response(serde.order_to_json(order))
 
 
 @router.post(
@@ -204,12 +201,12 @@ async def change_order(
         note=body.note,
     )
     event = result.events[0].payload if result.events else b"null"
-    return _json(b'{"order":' + serde.order_to_json(result.order) + b',"event":' + event + b"}")
+    return json_response(
+        b'{"order":' + serde.order_to_json(result.order) + b',"event":' + event + b"}"
+    )
 
 
-@router.get(
-    "/{order_id}/timeline", responses={200: {"model": Timeline}, **FOUND, **CONFLICT}
-)
+@router.get("/{order_id}/timeline", responses={200: {"model": Timeline}, **FOUND, **CONFLICT})
 async def order_timeline(
     order_id: OrderId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
@@ -217,7 +214,7 @@ async def order_timeline(
     order = await repo(request).get(_order_id(order_id))
     await authorization.check(request, Operation.READ, order, order_id=order.id)
     entries = await repo(request).timeline(order_id)
-    return _json(serde.to_json({"order_id": order_id, "data": [_item(e) for e in entries]}))
+    return json_response(serde.to_json({"order_id": order_id, "data": [_item(e) for e in entries]}))
 
 
 def _check_amounts(values: dict[str, Any], *, prefix: str) -> None:

@@ -17,8 +17,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from ..domain.serde import error_reason
 from ..errors import ClientError, DatabaseUnavailable
-from ..serde import error_reason
 
 log = logging.getLogger("rampwire.api")
 

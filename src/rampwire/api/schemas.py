@@ -8,11 +8,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..delivery.records import ErrorClass
-from ..endpoints import Ordering
-from ..events import Source
-from ..inbound import InboundOutcome
-from ..orders import Order, OrderData, OrderStatus, Provider
+from ..delivery.endpoints import Ordering
+from ..domain.deliveries import ErrorClass
+from ..domain.events import Source
+from ..domain.orders import Order, OrderData, OrderStatus, Provider
+from ..ingest.inbound import InboundOutcome
 from ..types import Timestamp
 
 _FORBID = ConfigDict(extra="forbid")

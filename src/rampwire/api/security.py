@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..apikeys import ApiKey, Scope
+from ..domain.apikeys import ApiKey, Scope
 from ..errors import Forbidden, Unauthorized
+from .state import state
 
 # Declares the scheme in the OpenAPI document (the Authorize button of /docs); it refuses
 # nothing itself (auto_error off): :func:`authenticate` answers with problem documents.
@@ -28,11 +29,11 @@ async def authenticate(request: Request) -> ApiKey:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be `Bearer <key>`")
-    key = await request.app.state.keys.authenticate(token.strip())
+    key = await state(request).keys.authenticate(token.strip())
     if key is None:
         raise Unauthorized("this API key is unknown or revoked")
     request.state.api_key = key
-    return key  # type: ignore[no-any-return]
+    return key
 
 
 def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:

@@ -7,21 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import serde
-from ..apikeys import ApiKey, Scope
+from ..domain.apikeys import ApiKey, Scope
+from ..domain.orders import Provider
 from ..errors import BadRequest, InvalidRequest
 from ..ids import has_prefix
-from ..ingest import Ingestor, SourceStats
-from ..orders import Provider
+from ..ingest.sources import SOURCE_ID_PREFIX, IngestSource, SourceError, check_credentials
 from ..repository.sources import SourceRepository
+from ..services.ingestor import Ingestor, SourceStats
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
-from ..sources import SOURCE_ID_PREFIX, IngestSource, SourceError, check_credentials
 from ..types import utcnow
-from .bodies import JSON, require_json
+from .bodies import json_response, require_json
 from .openapi import AUTHENTICATED, BODY, FOUND, id_path
 from .queries import known_query
 from .schemas import SourceOut, SourcePage
 from .security import require
+from .state import state
 
 router = APIRouter(
     prefix="/v1/sources",
@@ -51,11 +51,11 @@ class SourcePatch(BaseModel):
 
 
 def _sources(request: Request) -> SourceRepository:
-    return request.app.state.sources  # type: ignore[no-any-return]
+    return state(request).sources
 
 
 def _ingestor(request: Request) -> Ingestor:
-    return request.app.state.ingestor  # type: ignore[no-any-return]
+    return state(request).ingestor
 
 
 def source_id(value: str) -> str:
@@ -99,10 +99,6 @@ def source_json(source: IngestSource, stats: SourceStats | None = None) -> dict[
     }
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(serde.to_json(body), status_code=status, media_type=JSON)
-
-
 @router.post(
     "",
     status_code=201,
@@ -126,7 +122,7 @@ async def create_source(
         updated_at=now,
     )
     await _sources(request).create(source)
-    return _json(source_json(source), 201)
+    return json_response(source_json(source), 201)
 
 
 @router.get("", responses={200: {"model": SourcePage}})
@@ -139,7 +135,7 @@ async def list_sources(
     found = await _sources(request).all(limit=limit, before=cursor)
     stats = _ingestor(request).stats
     next_cursor = found[-1].id if len(found) == limit else None
-    return _json(
+    return json_response(
         {"data": [source_json(s, stats.get(s.id)) for s in found], "next_cursor": next_cursor}
     )
 
@@ -149,7 +145,7 @@ async def get_source(
     source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     found = await _sources(request).get(source_id(source))
-    return _json(source_json(found, _ingestor(request).stats.get(found.id)))
+    return json_response(source_json(found, _ingestor(request).stats.get(found.id)))
 
 
 @router.patch(
@@ -185,7 +181,7 @@ async def update_source(
         enabled=body.enabled,
     )
     _ingestor(request).forget(current.id)
-    return _json(source_json(updated, _ingestor(request).stats.get(updated.id)))
+    return json_response(source_json(updated, _ingestor(request).stats.get(updated.id)))
 
 
 @router.delete("/{source}", status_code=204, responses=FOUND)

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
 
-from ..orders import Side
+from ..domain.orders import Side
 from ..settings import Secret
 from ..types import JSONObject
 from .credentials import AUTH_METHODS, AuthMethod, auth_from_document

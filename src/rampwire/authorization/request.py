@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from .. import serde
-from ..money import Crypto, Money
-from ..orders import Order, OrderData, Provider, Side
+from ..domain import serde
+from ..domain.money import Crypto, Money
+from ..domain.orders import Order, OrderData, Provider, Side
 from ..types import JSONObject
 from .config import Operation
 

@@ -1,1 +1,3 @@
-"""The delivery engine: endpoints' deliveries, sent, retried and logged."""
+"""The delivery engine's pure parts: endpoints and their rules, the sender (prepare, send,
+conclude), retry policies, per-endpoint limits and the fair scheduler. No SQL: the worker that
+claims and records is :mod:`rampwire.services.worker`."""

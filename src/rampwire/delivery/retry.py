@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..dialects.base import STANDARD_JITTER, STANDARD_RETRY_DELAYS, DeliveryPolicy
-from .records import ErrorClass
+from ..domain.deliveries import ErrorClass
 
 THROTTLE_FLOOR = timedelta(seconds=60)  # after a timeout or a 429
 RETRY_AFTER_CAP = timedelta(hours=6)  # a longer Retry-After is cut to this

@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..endpoints import DEFAULT_MAX_IN_FLIGHT
-from .records import Claimed
+from ..domain.deliveries import Claimed
+from .endpoints import DEFAULT_MAX_IN_FLIGHT
 
 HELD_PER_SLOT = 2  # per in-flight slot, an endpoint holds one delivery sending and one ready
 KNOWN_ENDPOINTS = 1_000  # endpoints whose slot counts are remembered while idle, at most
@@ -53,6 +53,10 @@ class Scheduler:
     def cap(self, endpoint_id: str) -> int:
         """How many deliveries the endpoint may hold, queued and sending."""
         return min(self._limit, HELD_PER_SLOT * self.slots(endpoint_id))
+
+    def room(self, endpoint_id: str) -> int:
+        """How many more the endpoint may hold."""
+        return self.cap(endpoint_id) - self.held(endpoint_id)
 
     def held(self, endpoint_id: str) -> int:
         queue = self._queues.get(endpoint_id)
@@ -106,7 +110,7 @@ class Scheduler:
         full: list[str] = []
         rooms: dict[str, int] = {}
         for endpoint_id in self._queues.keys() | self._active.keys() | self._slots.keys():
-            room = self.cap(endpoint_id) - self.held(endpoint_id)
+            room = self.room(endpoint_id)
             if room <= 0:
                 full.append(endpoint_id)
             elif room != default:

@@ -26,9 +26,7 @@ import aiohttp
 from ..dialects import standard
 from ..dialects.base import DeliveryPolicy, Dialect, DialectName, WireRequest
 from ..dialects.errors import DialectError
-from ..ids import new_id
-from ..types import utcnow
-from .records import (
+from ..domain.deliveries import (
     ATTEMPT_ID_PREFIX,
     BODY_CAP_BYTES,
     Attempt,
@@ -37,6 +35,8 @@ from .records import (
     ErrorClass,
     Result,
 )
+from ..ids import new_id
+from ..types import utcnow
 from .retry import next_attempt_at
 
 CONNECT_TIMEOUT_S = 5.0

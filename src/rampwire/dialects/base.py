@@ -14,9 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from ..lifecycle import Change
-from ..orders import Order, OrderStatus, Provider, Side
-from ..serde import PatchError, load_patch
+from ..domain.lifecycle import Change
+from ..domain.orders import Order, OrderStatus, Provider, Side
+from ..domain.serde import PatchError, load_patch
 from ..types import require_utc
 from .errors import (
     UnsupportedEvent,

@@ -27,7 +27,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from ..orders import Order, OrderStatus, Provider, Side
+from ..domain.orders import Order, OrderStatus, Provider, Side
 from . import fireblocks_order as details
 from .base import (
     DecodedEvent,

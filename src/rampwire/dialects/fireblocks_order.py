@@ -27,11 +27,11 @@ from typing import Any
 
 import orjson
 
-from .. import payments, serde
-from ..execution import ExecutionDetails, ExecutionStep, Receipt, Settlement, Via
-from ..money import Fee, FeeAmountType, FeeType
-from ..orders import FailureReason, Order, Provider, Side
-from ..payments import PaymentInstructions
+from ..domain import payments, serde
+from ..domain.execution import ExecutionDetails, ExecutionStep, Receipt, Settlement, Via
+from ..domain.money import Fee, FeeAmountType, FeeType
+from ..domain.orders import FailureReason, Order, Provider, Side
+from ..domain.payments import PaymentInstructions
 from ..types import format_decimal
 from .base import wire_order_id
 from .wire import compact, iso_ms, number

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from ..orders import Order, OrderStatus, Provider, Side
+from ..domain.orders import Order, OrderStatus, Provider, Side
 from ..settings import Secret
 from .base import (
     DecodedEvent,

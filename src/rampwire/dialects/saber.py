@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, TypeAlias
 
-from ..orders import Order, OrderStatus, Provider, Side
+from ..domain.orders import Order, OrderStatus, Provider, Side
 from ..settings import Secret
 from . import saber_order as shapes
 from .base import (

@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
-from ..orders import FailureReason, Order, OrderStatus, Provider
+from ..domain.orders import FailureReason, Order, OrderStatus, Provider
 from .base import wire_order_id
 from .wire import fixed_places, to_ms
 

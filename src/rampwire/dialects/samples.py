@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ..execution import (
+from ..domain.execution import (
     AccountReference,
     AccountType,
     ExecutionDetails,
@@ -31,10 +31,9 @@ from ..execution import (
     TradeSide,
     Via,
 )
-from ..ids import new_id
-from ..lifecycle import RANK
-from ..money import Crypto, Fee, FeeAmountType, FeeType, Money
-from ..orders import (
+from ..domain.lifecycle import RANK
+from ..domain.money import Crypto, Fee, FeeAmountType, FeeType, Money
+from ..domain.orders import (
     AmountMismatch,
     Failure,
     FailureReason,
@@ -45,13 +44,14 @@ from ..orders import (
     References,
     Side,
 )
-from ..payments import (
+from ..domain.payments import (
     AccountHolder,
     BlockchainAddress,
     BlockchainInstructions,
     IbanAddress,
     IbanInstructions,
 )
+from ..ids import new_id
 from ..types import require_utc
 from .base import DialectName
 

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from secrets import token_bytes
 from typing import Final
 
-from .. import serde
-from ..events import Source
-from ..orders import PATCHABLE_FIELDS, Order, OrderStatus, Side
+from ..domain import serde
+from ..domain.events import Source
+from ..domain.orders import PATCHABLE_FIELDS, Order, OrderStatus, Side
 from ..settings import Secret
 from ..types import require_utc
 from .base import (

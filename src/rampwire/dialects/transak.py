@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ..orders import Order, OrderStatus, Provider, Side
+from ..domain.orders import Order, OrderStatus, Provider, Side
 from ..settings import Secret
 from ..types import parse_decimal
 from .base import (

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from ..money import FeeAmountType, FeeType
-from ..orders import Order, Provider, Side
+from ..domain.money import FeeAmountType, FeeType
+from ..domain.orders import Order, Provider, Side
 from .base import wire_order_id
 from .wire import compact, iso_ms, number
 

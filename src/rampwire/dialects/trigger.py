@@ -20,8 +20,8 @@ from typing import Any, Final
 
 import aiohttp
 
+from ..domain.orders import Order, OrderStatus, Side
 from ..ids import new_id
-from ..orders import Order, OrderStatus, Side
 from ..types import utcnow
 from . import get_dialect
 from .base import Dialect, DialectName, OutboundEvent, WireRequest

@@ -1,6 +1,6 @@
 """Domain operations on storage: each method is one transaction, and the only SQL in rampwire."""
 
-from ..fold import ChangeResult
+from ..domain.fold import ChangeResult
 from .keys import KeyRepository
 from .orders import (
     CreateResult,

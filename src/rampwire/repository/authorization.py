@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .. import serde
 from ..authorization import AuthorizationConfig, Decision
 from ..crypto import SecretBox
+from ..domain import serde
 from ..ids import new_id
 from ..storage import Database
 from ..storage.database import from_us, to_us

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import serde
-from ..delivery.records import (
+from ..domain import serde
+from ..domain.deliveries import (
     Attempt,
     Claimed,
     Delivery,
@@ -23,8 +23,8 @@ from ..delivery.records import (
     ErrorClass,
     Result,
 )
+from ..domain.events import Event, endpoint_disabled_event
 from ..errors import NotFound
-from ..events import Event, endpoint_disabled_event
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, fetch_rows, from_us, to_us
 from . import replays

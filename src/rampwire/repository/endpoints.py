@@ -13,9 +13,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .. import serde
 from ..crypto import SecretBox
-from ..endpoints import ENDPOINT_ID_PREFIX, ROTATION_OVERLAP, Endpoint, Ordering, SigningSecret
+from ..delivery.endpoints import (
+    ENDPOINT_ID_PREFIX,
+    ROTATION_OVERLAP,
+    Endpoint,
+    Ordering,
+    SigningSecret,
+)
+from ..domain import serde
 from ..errors import NotFound
 from ..ids import new_id
 from ..settings import Secret

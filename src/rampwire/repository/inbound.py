@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .. import serde
 from ..dialects.base import DecodedEvent
+from ..domain import serde
+from ..domain.events import Event, Source
+from ..domain.fold import ProviderUpdate
+from ..domain.orders import Provider, Side
 from ..errors import NotFound
-from ..events import Event, Source
-from ..fold import ProviderUpdate
 from ..ids import new_id
-from ..inbound import (
+from ..ingest.inbound import (
     INBOUND_ID_PREFIX,
     InboundOutcome,
     InboundRecord,
@@ -30,9 +31,8 @@ from ..inbound import (
     dedupe_key,
     kept_headers,
 )
-from ..orders import Provider, Side
+from ..ingest.sources import IngestSource
 from ..settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS
-from ..sources import IngestSource
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
 from . import provider_orders

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..apikeys import KEY_ID_PREFIX, ApiKey, Scope, hash_token, new_token
+from ..domain.apikeys import KEY_ID_PREFIX, ApiKey, Scope, hash_token, new_token
 from ..errors import NotFound
 from ..ids import new_id
 from ..storage import Database, Row

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from .. import serde
-from ..fold import HeldOrder
-from ..lifecycle import Stamps, Step
-from ..orders import Order
+from ..domain import serde
+from ..domain.fold import HeldOrder
+from ..domain.lifecycle import Stamps, Step
+from ..domain.orders import Order
+from ..domain.timeline import TimelineEntry, entry_body, stored_entry
 from ..storage import Row
 from ..storage.database import Columns, Writes, from_us, to_us
-from ..timeline import TimelineEntry, entry_body, stored_entry
 
 # What :func:`held_from_row` reads. The last timeline ``seq`` is a column of the order, not
 # read from the timeline: after a lock wait, PostgreSQL (READ COMMITTED) hands the locking

@@ -9,7 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .. import serde
+from ..domain import serde
+from ..domain.events import Event, Source, created_event
+from ..domain.fold import ChangeResult, HeldOrder, fold
+from ..domain.lifecycle import Change, Stamps
+from ..domain.orders import (
+    ORDER_ID_PREFIX,
+    PATCHABLE_FIELDS,
+    Order,
+    OrderData,
+    OrderStatus,
+)
+from ..domain.timeline import TimelineEntry, created_entry
 from ..errors import (
     IdempotencyConflict,
     IllegalTransition,
@@ -17,20 +28,9 @@ from ..errors import (
     ProviderOrderExists,
     UnreadableOrder,
 )
-from ..events import Event, Source, created_event
-from ..fold import ChangeResult, HeldOrder, fold
 from ..ids import new_id
-from ..lifecycle import Change, Stamps
-from ..orders import (
-    ORDER_ID_PREFIX,
-    PATCHABLE_FIELDS,
-    Order,
-    OrderData,
-    OrderStatus,
-)
 from ..storage import Connection, Database
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
-from ..timeline import TimelineEntry, created_entry
 from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (

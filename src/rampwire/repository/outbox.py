@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .. import serde
-from ..delivery.records import DELIVERY_ID_PREFIX
+from ..delivery.endpoints import Ordering, matches
 from ..dialects import Dialect, get_dialect
-from ..endpoints import Ordering, matches
-from ..events import Event
+from ..domain import serde
+from ..domain.deliveries import DELIVERY_ID_PREFIX
+from ..domain.events import Event
 from ..ids import new_id
 from ..storage import Connection
 from ..storage.database import Columns, Writes, to_us

@@ -8,12 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..events import Event
-from ..fold import ChangeResult, HeldOrder, ProviderUpdate, first_sight, fold
-from ..orders import Provider
+from ..domain.events import Event
+from ..domain.fold import ChangeResult, HeldOrder, ProviderUpdate, first_sight, fold
+from ..domain.orders import Provider
+from ..domain.timeline import TimelineEntry
 from ..storage import Connection
 from ..storage.database import Writes, fetch_rows
-from ..timeline import TimelineEntry
 from .order_rows import HELD, PROVIDER_KEY, held_from_row, write_held
 
 

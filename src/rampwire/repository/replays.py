@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..delivery.records import DELIVERY_ID_PREFIX, DeliveryStatus
+from ..domain.deliveries import DELIVERY_ID_PREFIX, DeliveryStatus
 from ..errors import Conflict, NotFound
 from ..ids import new_id
 from ..storage import Connection, Row

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .. import serde
 from ..crypto import SecretBox
+from ..domain import serde
 from ..storage import Database
 from .authorization import CONTEXT as AUTHORIZATION_CONTEXT
 from .endpoints import headers_context, secrets_context

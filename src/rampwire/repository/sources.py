@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .. import serde
 from ..crypto import SecretBox
+from ..domain import serde
+from ..domain.orders import Provider
 from ..errors import NotFound
 from ..ids import new_id
-from ..orders import Provider
-from ..sources import SOURCE_ID_PREFIX, IngestSource
+from ..ingest.sources import SOURCE_ID_PREFIX, IngestSource
 from ..storage import Database, Row
 from ..storage.database import from_us, to_us
 

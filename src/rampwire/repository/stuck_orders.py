@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..events import Event, Source, stuck_event
-from ..orders import OrderStatus
+from ..domain.events import Event, Source, stuck_event
+from ..domain.orders import OrderStatus
+from ..domain.timeline import TimelineEntry, stuck_entry
 from ..storage import Database
 from ..storage.database import Columns, Writes, to_us
-from ..timeline import TimelineEntry, stuck_entry
 from .order_rows import HELD, held_from_row, write_held
 from .outbox import live_endpoints, outbox
 

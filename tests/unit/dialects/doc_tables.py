@@ -7,7 +7,7 @@ document contains every row, so the tables cannot drift from the code.
 from __future__ import annotations
 
 from rampwire.dialects import DIALECTS, DialectName, fireblocks
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.orders import OrderStatus, Provider, Side
 
 from .strategies import plain_order
 from .support import expected_status

@@ -18,8 +18,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from rampwire import payments
-from rampwire.execution import (
+from rampwire.domain import payments
+from rampwire.domain.execution import (
     AccountReference,
     AccountType,
     ExecutionDetails,
@@ -32,8 +32,8 @@ from rampwire.execution import (
     TradeSide,
     Via,
 )
-from rampwire.money import Crypto, Fee, FeeAmountType, FeeType, Money
-from rampwire.orders import (
+from rampwire.domain.money import Crypto, Fee, FeeAmountType, FeeType, Money
+from rampwire.domain.orders import (
     AmountMismatch,
     Failure,
     FailureReason,

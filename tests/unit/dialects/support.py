@@ -9,7 +9,7 @@ from typing import Any
 
 from rampwire.dialects import DIALECTS, DecodedEvent, DialectError, DialectName, OutboundEvent
 from rampwire.dialects.jose import SigningKey, generate_signing_key, private_key_pem
-from rampwire.orders import Failure, FailureReason, Order, OrderData, OrderStatus
+from rampwire.domain.orders import Failure, FailureReason, Order, OrderData, OrderStatus
 
 NOW = datetime(2024, 1, 15, 10, 30, 0, 123000, tzinfo=UTC)
 ACCESS_TOKEN = "eyJhbGciOiJIUzI1NiJ9.partner-access-token.0123456789abcdef0123456789abcdef"

@@ -29,10 +29,10 @@ from rampwire.dialects.errors import (
     VerificationError,
     translate_errors,
 )
+from rampwire.domain.lifecycle import Change
+from rampwire.domain.money import Money
+from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.errors import ClientError
-from rampwire.lifecycle import Change
-from rampwire.money import Money
-from rampwire.orders import OrderStatus, Provider, Side
 
 from .strategies import plain_order
 from .support import NOW

@@ -8,8 +8,8 @@ import pytest
 
 import rampwire.dialects as package
 from rampwire.dialects import DIALECTS, DialectName, UnknownDialect, get_dialect
-from rampwire.lifecycle import RANK
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.lifecycle import RANK
+from rampwire.domain.orders import OrderStatus, Provider, Side
 
 from .doc_tables import inbound_rows, outbound_rows
 from .strategies import plain_order

@@ -23,7 +23,7 @@ from rampwire.dialects.base import OutboundEvent
 from rampwire.dialects.errors import DuplicateKey
 from rampwire.dialects.jose import b64url_encode
 from rampwire.dialects.jsjson import stringify
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.settings import Secret
 
 from . import strategies

@@ -40,10 +40,10 @@ from rampwire.dialects.jose import (
     public_key_pem,
 )
 from rampwire.dialects.samples import sample_order
-from rampwire.execution import ExecutionType, StepStatus, StepType
-from rampwire.money import Crypto, FeeAmountType, FeeType, Money
-from rampwire.orders import Failure, FailureReason, OrderStatus, Provider, Side
-from rampwire.payments import IbanInstructions
+from rampwire.domain.execution import ExecutionType, StepStatus, StepType
+from rampwire.domain.money import Crypto, FeeAmountType, FeeType, Money
+from rampwire.domain.orders import Failure, FailureReason, OrderStatus, Provider, Side
+from rampwire.domain.payments import IbanInstructions
 
 from . import strategies
 from .support import NOW, check_round_trip, decode_or_dialect_error, encode, signing_key

@@ -11,12 +11,12 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from rampwire import payments
 from rampwire.dialects import DialectName
 from rampwire.dialects import fireblocks_order as details
 from rampwire.dialects.base import build_patch
-from rampwire.money import Crypto, Fee, FeeAmountType, FeeType, Money
-from rampwire.orders import Failure, FailureReason, OrderStatus, Payment, Provider, Side
+from rampwire.domain import payments
+from rampwire.domain.money import Crypto, Fee, FeeAmountType, FeeType, Money
+from rampwire.domain.orders import Failure, FailureReason, OrderStatus, Payment, Provider, Side
 
 from . import strategies
 from .support import encode

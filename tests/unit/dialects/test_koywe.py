@@ -22,7 +22,7 @@ from rampwire.dialects import (
     TimestampOutOfWindow,
 )
 from rampwire.dialects import koywe as ky
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.settings import Secret
 
 from . import strategies

@@ -24,7 +24,7 @@ from rampwire.dialects import (
 )
 from rampwire.dialects import revolut as rv
 from rampwire.dialects.wire import to_ms
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.orders import OrderStatus, Provider, Side
 
 from . import strategies
 from .support import NOW, SECRET, check_round_trip, decode_or_dialect_error, encode

@@ -26,8 +26,8 @@ from rampwire.dialects import (
 )
 from rampwire.dialects import saber as sb
 from rampwire.dialects.wire import to_ms
-from rampwire.money import Crypto, Money
-from rampwire.orders import (
+from rampwire.domain.money import Crypto, Money
+from rampwire.domain.orders import (
     AmountMismatch,
     Failure,
     FailureReason,

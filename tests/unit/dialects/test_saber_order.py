@@ -5,8 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rampwire.dialects import saber_order as shapes
-from rampwire.money import Crypto, Money
-from rampwire.orders import AmountMismatch, Failure, FailureReason, OrderStatus, Provider, Side
+from rampwire.domain.money import Crypto, Money
+from rampwire.domain.orders import (
+    AmountMismatch,
+    Failure,
+    FailureReason,
+    OrderStatus,
+    Provider,
+    Side,
+)
 
 from .strategies import plain_order
 

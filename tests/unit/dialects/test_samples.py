@@ -6,7 +6,7 @@ import pytest
 
 from rampwire.dialects import DIALECTS, DialectName
 from rampwire.dialects.samples import sample_order
-from rampwire.orders import OrderStatus, Side
+from rampwire.domain.orders import OrderStatus, Side
 
 from .support import NOW, round_trip
 

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
-from rampwire import serde
 from rampwire.dialects import (
     DialectName,
     InvalidCredentials,
@@ -23,8 +22,9 @@ from rampwire.dialects import (
     TimestampOutOfWindow,
 )
 from rampwire.dialects import standard as std
-from rampwire.events import Source, created_event
-from rampwire.orders import Order, OrderStatus, Side
+from rampwire.domain import serde
+from rampwire.domain.events import Source, created_event
+from rampwire.domain.orders import Order, OrderStatus, Side
 from rampwire.types import utcnow
 
 from . import strategies

@@ -31,8 +31,8 @@ from rampwire.dialects import (
 from rampwire.dialects import transak as tk
 from rampwire.dialects.jose import b64url_encode, private_key_pem, public_key_pem
 from rampwire.dialects.wire import iso_ms
-from rampwire.money import Crypto, Fee, FeeType, Money
-from rampwire.orders import OrderStatus, Payment, Provider, References, Side
+from rampwire.domain.money import Crypto, Fee, FeeType, Money
+from rampwire.domain.orders import OrderStatus, Payment, Provider, References, Side
 from rampwire.settings import Secret
 
 from . import strategies

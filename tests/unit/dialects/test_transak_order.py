@@ -7,8 +7,8 @@ from decimal import Decimal
 import orjson
 
 from rampwire.dialects import transak_order
-from rampwire.money import Fee, FeeAmountType, FeeType, Money
-from rampwire.orders import OrderStatus, Provider, Side
+from rampwire.domain.money import Fee, FeeAmountType, FeeType, Money
+from rampwire.domain.orders import OrderStatus, Provider, Side
 
 from .strategies import plain_order
 

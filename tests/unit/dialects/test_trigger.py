@@ -19,7 +19,7 @@ from rampwire.dialects import (
     get_dialect,
 )
 from rampwire.dialects.trigger import resolve_status, trigger
-from rampwire.orders import OrderStatus, Side
+from rampwire.domain.orders import OrderStatus, Side
 from rampwire.types import utcnow
 
 from .support import credentials_for

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import functools
 import logging
 import signal
 import socket
@@ -15,23 +14,21 @@ import click
 import orjson
 import uvicorn
 
-from . import heap, logs
-from .apikeys import Scope
-from .cli_master_key import master_key_group, seal_clear_values
-from .cli_run import run_with_database
-from .cli_signing import signing_key_group
-from .cli_sources import sources_group
-from .crypto import master_key_path, secret_box
-from .delivery.worker import Worker, WorkerOptions
-from .errors import RampwireError
-from .repository import KeyRepository
-from .repository.stuck_orders import StuckOrderRepository
-from .settings import Settings
-from .storage import Database, migrate, statistics
-from .storage.database import redact
-from .supervisor import Supervisor
-from .sweeper import Sweeper
-from .types import utcnow
+from .. import heap, logs
+from ..crypto import master_key_path, secret_box
+from ..domain.apikeys import Scope
+from ..errors import RampwireError
+from ..repository import KeyRepository
+from ..services import background
+from ..services.worker import WorkerOptions
+from ..settings import Settings
+from ..storage import Database, migrate
+from ..storage.database import redact
+from ..types import utcnow
+from .database import run_with_database
+from .master_key import master_key_group, seal_clear_values
+from .signing import signing_key_group
+from .sources import sources_group
 
 T = TypeVar("T")
 log = logging.getLogger("rampwire")
@@ -83,7 +80,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
 
     listener = _bind(settings.host, settings.port)  # a port in use is said before any work
     token = run_with_database(prepare, settings)
-    from .api import create_app
+    from ..api import create_app
 
     def announce() -> None:  # once the server accepts connections
         url = f"http://{settings.host}:{settings.port}"
@@ -178,19 +175,15 @@ def worker(settings: Settings, concurrency: int | None) -> None:
     async def work(db: Database) -> None:
         await migrate(db)
         options = WorkerOptions() if concurrency is None else WorkerOptions(concurrency=concurrency)
-        running = Worker(db, secret_box(settings), policy=settings.target_policy, options=options)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        stuck = StuckOrderRepository(db, on_publish=running.wake)
-        sweeper = Sweeper(stuck, settings.stuck_slas, interval_s=settings.sweep_interval_s)
         log.info("worker started on %s", redact(settings.database_url))
-        supervisor = Supervisor(stop)
         with heap.settled():
-            supervisor.start("worker", running.run)
-            supervisor.start("sweeper", sweeper.run)
-            supervisor.start("statistics", functools.partial(statistics.keep, db))
+            running = background.start(
+                db, secret_box(settings), settings, deliver=True, worker_options=options
+            )
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, running.stop.set)
+            supervisor = running.supervisor
             await supervisor.wait()
         if supervisor.failed.is_set():
             raise RampwireError("a background task failed repeatedly; see the log above")
@@ -234,9 +227,9 @@ def trigger(
     the request and the response."""
     from pathlib import Path
 
-    from .dialects import fireblocks, get_dialect
-    from .dialects.errors import DialectError
-    from .dialects.trigger import trigger as send
+    from ..dialects import fireblocks, get_dialect
+    from ..dialects.errors import DialectError
+    from ..dialects.trigger import trigger as send
 
     chosen = get_dialect(dialect)
     material = list(secrets)
@@ -294,9 +287,9 @@ def authorization_group() -> None:
 @click.pass_obj
 def authorization_set(settings: Settings, /, **options: Any) -> None:
     """Set the callback (replacing any earlier one)."""
-    from .api.authorization import AuthIn, AuthorizationIn, config_from_request
-    from .api.endpoints import check_target_url
-    from .repository.authorization import AuthorizationRepository
+    from ..api.authorization import AuthIn, AuthorizationIn, config_from_request
+    from ..api.endpoints import check_target_url
+    from ..repository.authorization import AuthorizationRepository
 
     methods = {k: options.pop(k) for k in ("bearer", "basic", "header", "hmac_secret")}
     chosen = {k: v for k, v in methods.items() if v is not None}
@@ -338,7 +331,7 @@ def authorization_set(settings: Settings, /, **options: Any) -> None:
 @click.pass_obj
 def authorization_show(settings: Settings) -> None:
     """Show the callback's settings (never its secrets)."""
-    from .repository.authorization import AuthorizationRepository
+    from ..repository.authorization import AuthorizationRepository
 
     async def work(db: Database) -> Any:
         config = await AuthorizationRepository(db, secret_box(settings)).get()
@@ -352,7 +345,7 @@ def authorization_show(settings: Settings) -> None:
 @click.pass_obj
 def authorization_clear(settings: Settings) -> None:
     """Remove the callback: operations go ahead unchecked."""
-    from .repository.authorization import AuthorizationRepository
+    from ..repository.authorization import AuthorizationRepository
 
     async def work(db: Database) -> bool:
         return await AuthorizationRepository(db, secret_box(settings)).delete()

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from .dialects import get_dialect
-from .dialects.base import DialectName
-from .dialects.errors import UnknownDialect
-from .events import EVENT_TYPES
-from .settings import Secret
+from ..dialects import get_dialect
+from ..dialects.base import DialectName
+from ..dialects.errors import UnknownDialect
+from ..domain.events import EVENT_TYPES
+from ..settings import Secret
 
 ENDPOINT_ID_PREFIX = "ep"
 SECRET_PREFIX = "whsec_"

@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from .errors import IllegalTransition
+from ..errors import IllegalTransition
 from .orders import Order, OrderStatus
 
 S = OrderStatus

@@ -18,10 +18,10 @@ from typing import Any
 
 from iso4217 import Currency
 
+from ..types import format_decimal
 from .execution import ExecutionDetails, ExecutionStep, Receipt
 from .money import Crypto, Fee, FeeAmountType, Money
 from .orders import AmountMismatch, Payment
-from .types import format_decimal
 
 CRYPTO_PLACES = 18  # places after the point: ether's wei, the finest unit in common use
 MAX_AMOUNT = Decimal(10) ** 15  # a quadrillion units: no order comes near; a typo does

@@ -9,9 +9,9 @@ from typing import TypeVar
 import click
 import uvloop
 
-from .errors import RampwireError
-from .settings import Settings
-from .storage import Database, open_database
+from ..errors import RampwireError
+from ..settings import Settings
+from ..storage import Database, open_database
 
 T = TypeVar("T")
 

@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .cache import Loaded
-from .dialects import SaberAuth, get_dialect
-from .dialects.base import DecodedEvent
-from .dialects.errors import DialectError
-from .errors import Conflict, RampwireError
-from .inbound import InboundRecord, InboundRequest
-from .orders import Provider, Side
-from .repository.inbound import InboundRepository, IngestResult
-from .repository.sources import SourceRepository
-from .sources import IngestSource, SourceError, build_credentials
+from ..cache import Loaded
+from ..dialects import SaberAuth, get_dialect
+from ..dialects.base import DecodedEvent
+from ..dialects.errors import DialectError
+from ..domain.orders import Provider, Side
+from ..errors import Conflict, RampwireError
+from ..ingest.inbound import InboundRecord, InboundRequest
+from ..ingest.sources import IngestSource, SourceError, build_credentials
+from ..repository.inbound import InboundRepository, IngestResult
+from ..repository.sources import SourceRepository
 
 log = logging.getLogger("rampwire.ingest")
 

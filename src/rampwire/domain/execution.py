@@ -12,8 +12,8 @@ from typing import ClassVar
 
 from pydantic import ConfigDict
 
+from ..types import Amount
 from .money import Fee
-from .types import Amount
 
 _FORBID = ConfigDict(extra="forbid")
 

@@ -7,14 +7,14 @@ from typing import Any
 import click
 import orjson
 
-from .cli_run import run_with_database
-from .crypto import secret_box
-from .orders import Provider
-from .repository.sources import SourceRepository
-from .settings import Settings
-from .sources import IngestSource, SourceError, check_credentials
-from .storage import Database, migrate
-from .types import utcnow
+from ..crypto import secret_box
+from ..domain.orders import Provider
+from ..ingest.sources import IngestSource, SourceError, check_credentials
+from ..repository.sources import SourceRepository
+from ..settings import Settings
+from ..storage import Database, migrate
+from ..types import utcnow
+from .database import run_with_database
 
 
 def _json_option(value: str | None, name: str) -> dict[str, Any]:

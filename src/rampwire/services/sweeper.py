@@ -14,10 +14,10 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from .errors import DatabaseUnavailable, StorageError
-from .orders import OrderStatus
-from .repository.stuck_orders import StuckOrderRepository
-from .types import utcnow
+from ..domain.orders import OrderStatus
+from ..errors import DatabaseUnavailable, StorageError
+from ..repository.stuck_orders import StuckOrderRepository
+from ..types import utcnow
 
 log = logging.getLogger("rampwire.sweeper")
 

@@ -17,8 +17,7 @@ import base64
 
 import click
 
-from .cli_run import run_with_database
-from .crypto import (
+from ..crypto import (
     key_id,
     load_master_keys,
     master_key_path,
@@ -27,10 +26,11 @@ from .crypto import (
     secret_box,
     write_key_file,
 )
-from .repository.endpoints import EndpointRepository
-from .repository.sealed import reseal, stale
-from .settings import Settings
-from .storage import Database, migrate
+from ..repository.endpoints import EndpointRepository
+from ..repository.sealed import reseal, stale
+from ..settings import Settings
+from ..storage import Database, migrate
+from .database import run_with_database
 
 
 @click.group("master-key")

@@ -16,8 +16,8 @@ from typing import Any, TypeVar, get_type_hints
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from ..types import JSONObject, format_decimal
 from .orders import PATCHABLE_FIELDS, Order, OrderData
-from .types import JSONObject, format_decimal
 
 T = TypeVar("T")
 

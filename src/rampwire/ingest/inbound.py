@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from .dialects.base import DecodedEvent
-from .dialects.saber import TOKEN_HEADER
-from .dialects.wire import canonical
-from .orders import Provider
+from ..dialects.base import DecodedEvent
+from ..dialects.saber import TOKEN_HEADER
+from ..dialects.wire import canonical
+from ..domain.orders import Provider
 
 INBOUND_ID_PREFIX = "inb"
 # Headers that carry a credential rather than a signature: never logged. Signatures stay (they

@@ -14,10 +14,10 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, ConfigDict
 
+from ..types import Amount, Timestamp
 from .execution import ExecutionDetails, ExecutionStep, Receipt, Settlement, Via
 from .money import Crypto, Fee, Money
 from .payments import PaymentInstructions
-from .types import Amount, Timestamp
 
 _FORBID = ConfigDict(extra="forbid")
 

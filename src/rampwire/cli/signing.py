@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 import orjson
 
-from .cli_run import run_with_database
-from .crypto import secret_box
-from .dialects import jwks
-from .repository.signing_keys import SigningKeyRepository
-from .settings import Settings
-from .storage import Database, migrate
-from .types import utcnow
+from ..crypto import secret_box
+from ..dialects import jwks
+from ..repository.signing_keys import SigningKeyRepository
+from ..settings import Settings
+from ..storage import Database, migrate
+from ..types import utcnow
+from .database import run_with_database
 
 
 @click.group("signing-key")

@@ -8,8 +8,8 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..ids import new_id
 from .events import Event, Source, created_event, order_events
-from .ids import new_id
 from .lifecycle import Change, Outcome, Stamps, merge
 from .orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderStatus, Provider, Side
 from .timeline import TimelineEntry, change_entry, created_entry

@@ -21,11 +21,11 @@ from typing import ClassVar
 
 from pydantic import ConfigDict
 
+from ..ids import new_id
+from ..types import JSONObject, Timestamp
 from . import serde
-from .ids import new_id
 from .lifecycle import Outcome
 from .orders import Order, OrderStatus
-from .types import JSONObject, Timestamp
 
 EVENT_ID_PREFIX = "evt"
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from pydantic import ConfigDict
 
-from .types import Amount
+from ..types import Amount
 
 _FORBID = ConfigDict(extra="forbid")
 

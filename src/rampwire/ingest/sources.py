@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .dialects import (
+from ..dialects import (
     FireblocksCredentials,
     KoyweCredentials,
     RevolutCredentials,
@@ -33,12 +33,12 @@ from .dialects import (
     SaberCredentials,
     TransakCredentials,
 )
-from .dialects.errors import DialectError
-from .dialects.jose import PublicKey, load_jwks, load_public_pem
-from .dialects.saber import networks
-from .orders import Provider, Side
-from .serde import error_reason
-from .settings import Secret
+from ..dialects.errors import DialectError
+from ..dialects.jose import PublicKey, load_jwks, load_public_pem
+from ..dialects.saber import networks
+from ..domain.orders import Provider, Side
+from ..domain.serde import error_reason
+from ..settings import Secret
 
 SOURCE_ID_PREFIX = "src"
 MAX_SECRETS = 5

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,24 +33,24 @@ import aiohttp
 
 from ..cache import Loaded
 from ..crypto import SecretBox
+from ..delivery.endpoints import KEY_SIGNED, Endpoint
+from ..delivery.limits import EndpointLimiter
+from ..delivery.retry import policy_from_json
+from ..delivery.scheduler import Scheduler
+from ..delivery.sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
 from ..dialects import FireblocksCredentials, get_dialect
 from ..dialects.errors import DialectError
-from ..endpoints import KEY_SIGNED, Endpoint
+from ..domain.deliveries import Claimed, Result
 from ..errors import NotFound, StorageError
 from ..ids import new_id
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.outbox import NOTIFY_CHANNEL
 from ..repository.signing_keys import SigningKeyRepository
+from ..ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 from ..storage import Database
 from ..storage.database import Listening
 from ..types import utcnow
-from .limits import EndpointLimiter
-from .records import Claimed, Result
-from .retry import policy_from_json
-from .scheduler import Scheduler
-from .sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
-from .ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 
 log = logging.getLogger("rampwire.worker")
 
@@ -127,6 +128,7 @@ class Worker:
         self._claim_at_least = max(1, self._ahead // 2)  # while busy: no tiny claims
         # claimed, not started yet, one queue per endpoint
         self._scheduler = Scheduler(limit=concurrency + self._ahead)
+        self._cut_short: set[str] = set()  # endpoints whose share cut the last claim short
         self._held: dict[str, Claimed] = {}  # claimed and not yet recorded: leases to renew
         self._sender: Sender | None = None  # while running
         self._targets: Loaded[str, Target | str | None] = Loaded(
@@ -258,7 +260,7 @@ class Worker:
     async def _claim(self, limit: int) -> list[Claimed]:
         self.claims += 1
         rooms = self._scheduler.rooms()
-        return await self._deliveries.claim(
+        claimed = await self._deliveries.claim(
             limit=limit,
             lease=self._options.lease,
             token=f"{self._token_prefix}.{self.claims}",
@@ -267,6 +269,15 @@ class Worker:
             rooms=rooms.rooms,
             default_room=rooms.default,
         )
+        # An endpoint that took its whole room may have more due: nothing will publish to wake
+        # the claimer (a backlog draining), so its own sends do, once half its share is free.
+        counts = Counter(item.endpoint_id for item in claimed)
+        self._cut_short = {
+            endpoint_id
+            for endpoint_id, count in counts.items()
+            if count >= rooms.rooms.get(endpoint_id, rooms.default)
+        }
+        return claimed
 
     def _start(self) -> None:
         """Start sends while slots are free, endpoints taking turns."""
@@ -311,11 +322,21 @@ class Worker:
             result = None
         finally:
             self._scheduler.finished(claimed.endpoint_id)
+            self._claim_again(claimed.endpoint_id)
         if result is None:
             self._held.pop(claimed.id, None)
         else:
             self.sent += 1
             await self._results.put(result)
+
+    def _claim_again(self, endpoint_id: str) -> None:
+        """The last claim was cut short by this endpoint's share: claim again once half of it
+        is free, rather than at the next poll."""
+        if endpoint_id in self._cut_short:
+            scheduler = self._scheduler
+            if 2 * scheduler.room(endpoint_id) >= scheduler.cap(endpoint_id):
+                self._cut_short.discard(endpoint_id)
+                self._wake.set()
 
     async def _attempt(self, sender: Sender, claimed: Claimed) -> Result | None:
         target = await self._target(claimed.endpoint_id)

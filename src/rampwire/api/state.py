@@ -1,0 +1,55 @@
+"""What the routes share, built once by the app's lifespan: one typed object instead of
+untyped ``app.state`` attributes, read with :func:`state`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+
+from ..authorization import AuthorizationClient
+from ..repository import KeyRepository, OrderRepository
+from ..repository.authorization import AuthorizationRepository
+from ..repository.deliveries import DeliveryRepository
+from ..repository.endpoints import EndpointRepository
+from ..repository.inbound import InboundRepository
+from ..repository.signing_keys import SigningKeyRepository
+from ..repository.sources import SourceRepository
+from ..services.ingestor import Ingestor
+from ..services.supervisor import Supervisor
+from ..services.worker import Worker
+from ..settings import Settings
+from ..storage import Database
+from .proxies import TrustedProxies
+
+
+@dataclass(kw_only=True, slots=True)
+class AppState:
+    db: Database
+    settings: Settings
+    proxies: TrustedProxies
+    wake: Callable[[], None]  # new deliveries were committed: the in-process worker claims
+    orders: OrderRepository
+    keys: KeyRepository
+    endpoints: EndpointRepository
+    deliveries: DeliveryRepository
+    authorization: AuthorizationRepository
+    signing_keys: SigningKeyRepository
+    sources: SourceRepository
+    inbound: InboundRepository
+    ingestor: Ingestor
+    authorizer: AuthorizationClient
+    worker: Worker | None  # None: this process runs no worker
+    supervisor: Supervisor
+    ready_check: asyncio.Task[list[int]] | None = None  # the readiness check in progress
+
+
+def state(request: Request) -> AppState:
+    return app_state(request.app)
+
+
+def app_state(app: FastAPI) -> AppState:
+    found: AppState = app.state.rampwire
+    return found

@@ -1,0 +1,55 @@
+"""The one place a process's background work is put together: the delivery worker, the
+stuck-order sweeper, the statistics keeper and the heap trimmer, each supervised. ``rampwire
+serve`` (the API's lifespan) and ``rampwire worker`` both start it, so the two cannot drift."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass
+
+from .. import heap
+from ..crypto import SecretBox
+from ..repository.stuck_orders import StuckOrderRepository
+from ..settings import Settings
+from ..storage import Database, statistics
+from .supervisor import Supervisor
+from .sweeper import Sweeper
+from .worker import Worker, WorkerOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Background:
+    worker: Worker | None  # None: this process delivers nothing (another process does)
+    supervisor: Supervisor
+    stop: asyncio.Event
+
+
+def start(
+    db: Database,
+    box: SecretBox,
+    settings: Settings,
+    *,
+    deliver: bool,
+    worker_options: WorkerOptions | None = None,
+    trim: bool = False,
+) -> Background:
+    """Start the background tasks on the running loop; set ``stop`` and await
+    ``supervisor.wait()`` to end them. ``deliver``: run a worker, the sweeper and the
+    statistics keeper; ``trim``: give freed heap pages back every 30 s (serve)."""
+    stop = asyncio.Event()
+    supervisor = Supervisor(stop)
+    if trim:
+        supervisor.start("trim", heap.keep_trimmed)
+    worker = None
+    if deliver:
+        worker = Worker(db, box, policy=settings.target_policy, options=worker_options)
+        sweeper = Sweeper(
+            StuckOrderRepository(db, on_publish=worker.wake),
+            settings.stuck_slas,
+            interval_s=settings.sweep_interval_s,
+        )
+        supervisor.start("worker", worker.run)
+        supervisor.start("sweeper", sweeper.run)
+        supervisor.start("statistics", functools.partial(statistics.keep, db))
+    return Background(worker=worker, supervisor=supervisor, stop=stop)

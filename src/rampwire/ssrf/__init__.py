@@ -1,0 +1,73 @@
+"""The SSRF guard: which hosts a webhook may be delivered to, checked again at connect time.
+
+One :class:`~.policy.TargetPolicy` and three places that apply it (:mod:`.policy`,
+:mod:`.connector`; addresses are classed in :mod:`.addresses`):
+
+* :func:`check_url`, static and before DNS, when an endpoint is created and before each attempt:
+  scheme, userinfo, port, length, fragment, IP-literal hosts (non-canonical numeric forms such as
+  ``127.1`` or ``0x7f000001`` are refused outright) and ``localhost`` names.
+* :func:`resolve_and_check` resolves a name and refuses it if *any* address is not public.
+* :class:`GuardedConnector`, the ``aiohttp.TCPConnector`` deliveries are sent through. Its
+  :class:`GuardedResolver` checks every DNS answer at connect time and gives aiohttp only the
+  checked addresses, so a name that re-binds to 127.0.0.1 after the static check is refused; its
+  ``connect`` repeats the static check on every request and redirect hop, which covers IP-literal
+  URLs (aiohttp never hands those to a resolver) and refuses proxies.
+
+Addresses are classified by explicit tables (:func:`classify`), not by ``ipaddress.is_private``,
+whose answers differ between Python releases. IPv6 forms that embed an IPv4 address (mapped,
+translated, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) are judged by the embedded address.
+
+Refusals raise :class:`ForbiddenTarget`. It is a ``BadRequest`` (the API renders a 400 problem
+``forbidden_target``) and an ``OSError``, so at send time aiohttp wraps it in a
+``ClientConnectorError``; :func:`find_forbidden_target` digs it out of such a chain::
+
+    RampwireError
+    └── ClientError
+        └── BadRequest
+            └── ForbiddenTarget      also an OSError
+"""
+
+from .addresses import AddressClass, ForbiddenTarget, IPAddress, IPNetwork, classify, embedded_ipv4
+from .connector import (
+    GuardedConnector,
+    GuardedResolver,
+    find_forbidden_target,
+    is_forbidden_target,
+    resolve_and_check,
+)
+from .policy import (
+    ALLOW_PRIVATE_ENV,
+    ALLOWLIST_ENV,
+    HTTPS_ONLY_ENV,
+    MAX_URL_LENGTH,
+    PORTS_ENV,
+    ParsedTarget,
+    TargetPolicy,
+    check_address,
+    check_request_url,
+    check_url,
+)
+
+__all__ = [
+    "ALLOWLIST_ENV",
+    "ALLOW_PRIVATE_ENV",
+    "HTTPS_ONLY_ENV",
+    "MAX_URL_LENGTH",
+    "PORTS_ENV",
+    "AddressClass",
+    "ForbiddenTarget",
+    "GuardedConnector",
+    "GuardedResolver",
+    "IPAddress",
+    "IPNetwork",
+    "ParsedTarget",
+    "TargetPolicy",
+    "check_address",
+    "check_request_url",
+    "check_url",
+    "classify",
+    "embedded_ipv4",
+    "find_forbidden_target",
+    "is_forbidden_target",
+    "resolve_and_check",
+]
