@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
@@ -382,10 +383,14 @@ async def phase_isolation(bench: Bench) -> None:
         )
 
 
-async def _hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _hang(
+    released: asyncio.Event, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Read a request, never answer it; end once ``released``. A handler still waiting when the
+    loop closes would be cancelled, and Python 3.11's asyncio prints a traceback for each."""
     with contextlib.suppress(Exception):
         await reader.read(65536)
-        await asyncio.sleep(PHASE_DEADLINE_S)
+        await asyncio.wait_for(released.wait(), PHASE_DEADLINE_S)
     writer.close()
 
 
@@ -397,8 +402,9 @@ async def measure_latency(
     config = bench.config
     endpoints = EndpointRepository(bench.db, bench.box)
     stuck: Endpoint | None = None
+    released = asyncio.Event()  # the hanging endpoint's connections end after the worker stops
     if hanging:
-        server = await asyncio.start_server(_hang, "127.0.0.1", 0)
+        server = await asyncio.start_server(functools.partial(_hang, released), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         stuck = await make_endpoint(endpoints, f"http://127.0.0.1:{port}/hang", 50)
         await queue_orders(OrderRepository(bench.db), hanging)
@@ -425,6 +431,7 @@ async def measure_latency(
         if stuck is not None:  # its sends still hang: cancel what waits before the worker stops
             await endpoints.delete(stuck.id, now=utcnow())
             server.close()
+    released.set()
     arrivals: dict[str, float] = await bench.fast.call(bench.http, "GET", "/__arrivals")
     await bench.fast.call(bench.http, "POST", "/__reset")
     await endpoints.delete(endpoint.id, now=utcnow())
