@@ -17,6 +17,8 @@ on PostgreSQL, an ``ANALYZE``, so that it is measured as a database that has bee
    first attempt (the receiver's arrival time of that ``webhook-id``), p50 and p99.
 4. slow receivers: N queued events to a receiver that answers after 250 ms, with thousands of
    requests in flight; deliveries/s until all are ``succeeded``.
+5. isolation (only when named in ``--phases``): a healthy endpoint's p99 at the low rate,
+   alone and beside an endpoint that never answers with a backlog; the ratio of the two.
 
 Receivers run in separate processes (``bench/harness/receiver.py``, raw asyncio HTTP on
 uvloop). Publishing during phases 2 and 3 runs where each back-end's deployment puts it: in the
