@@ -36,8 +36,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## bench: run every benchmark: each bench/*.py whose name does not start with "_"
+## (shared helpers live in the bench/harness/ package, or start with "_"), in name order
+BENCHMARKS = $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 bench: $(STAMP) postgres
-	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	@for script in $(BENCHMARKS); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

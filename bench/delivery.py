@@ -17,13 +17,16 @@ on PostgreSQL, an ``ANALYZE``, so that it is measured as a database that has bee
    first attempt (the receiver's arrival time of that ``webhook-id``), p50 and p99.
 4. slow receivers: N queued events to a receiver that answers after 250 ms, with thousands of
    requests in flight; deliveries/s until all are ``succeeded``.
+5. isolation (only when named in ``--phases``): a healthy endpoint's p99 at the low rate,
+   alone and beside an endpoint that never answers with a backlog; the ratio of the two.
 
-Receivers run in separate processes (bench/_receiver.py, raw asyncio HTTP on uvloop). Publishing
-during phases 2 and 3 runs where each back-end's deployment puts it: in the worker's process with
-``on_publish=worker.wake`` on SQLite (``rampwire serve``, the embedded mode), in a separate
-process woken through NOTIFY on PostgreSQL (API nodes beside ``rampwire worker``); override with
-``--publisher inline|process``. Every loop has a deadline; every process started is stopped by
-pid.
+Receivers run in separate processes (``bench/harness/receiver.py``, raw asyncio HTTP on
+uvloop). Publishing during phases 2 and 3 runs where each back-end's deployment puts it: in the
+worker's process with ``on_publish=worker.wake`` on SQLite (``rampwire serve``, the embedded
+mode), in a separate process woken through NOTIFY on PostgreSQL (API nodes beside ``rampwire
+worker``); override with ``--publisher inline|process``. Every loop has a deadline; every process
+started is stopped by pid. What the benchmarks share (receivers, CPU meters, databases, orders,
+publishers, the report) is in ``bench/harness/``; this script keeps its phases.
 """
 
 from __future__ import annotations
@@ -31,64 +34,51 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
-import platform
 import secrets
-import select
-import shutil
 import signal
-import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
-from importlib.metadata import version
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import uvloop
+from harness.cpu import CpuMeter, pid_cpu
+from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
+from harness.publisher import Publisher, PublishPlan
+from harness.receiver import ReceiverProcess
+from harness.report import Report, Row, loadavg, machine, percentile
+from harness.workload import (
+    count_succeeded,
+    count_waiting,
+    make_endpoint,
+    make_history,
+    queue_orders,
+)
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
-from rampwire.delivery.endpoints import Endpoint, SigningSecret
+from rampwire.delivery.endpoints import Endpoint
 from rampwire.delivery.sender import USER_AGENT
 from rampwire.dialects import standard
-from rampwire.domain.deliveries import (
-    ATTEMPT_ID_PREFIX,
-    Attempt,
-    Claimed,
-    DeliveryStatus,
-    Result,
-)
-from rampwire.domain.events import Source
-from rampwire.domain.lifecycle import Change
-from rampwire.domain.money import Crypto, Fee, FeeType, Money
-from rampwire.domain.orders import OrderData, OrderStatus, References, Side
-from rampwire.ids import new_id
 from rampwire.repository import OrderRepository
-from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.services.worker import Worker, WorkerOptions
 from rampwire.settings import Secret
 from rampwire.ssrf import TargetPolicy
-from rampwire.storage import Database, migrate, open_database, statistics
+from rampwire.storage import Database, open_database, statistics
 from rampwire.types import utcnow
 
-RECEIVER = Path(__file__).with_name("_receiver.py")
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SLOW_DELAY_S = 0.25
-CREATE_TASKS = 8  # concurrent publish calls while queueing events (no worker running)
 PHASE_DEADLINE_S = 30.0  # no measured loop runs longer than this
 STOP_DEADLINE_S = 30.0  # a worker or a publisher process gets this long to stop
+PACKAGES = ("uvloop", "aiohttp", "asyncpg", "orjson")  # their versions head the output
 
 TARGETS = {
     "drain_ratio": 0.6,  # drain >= 0.6 x bare loop
@@ -115,452 +105,7 @@ class Config:
     history: int = 20_000  # delivered orders in the database before the first phase
 
 
-# --- results --------------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    backend: str
-    name: str
-    value: float | None
-    unit: str
-    target: str = ""
-    met: bool | None = None
-    note: str = ""
-
-
-@dataclass
-class Report:
-    rows: list[Row] = field(default_factory=list)
-
-    def add(self, row: Row) -> None:
-        self.rows.append(row)
-        shown = "n/a" if row.value is None else _fmt(row.value)
-        verdict = "" if row.met is None else ("  MET" if row.met else "  NOT MET")
-        target = f"  (target {row.target})" if row.target else ""
-        note = f"  [{row.note}]" if row.note else ""
-        print(f"  {row.name}: {shown} {row.unit}{target}{verdict}{note}", flush=True)
-
-    def table(self) -> str:
-        header = ("backend", "figure", "value", "unit", "target", "met")
-        lines = [
-            (
-                r.backend,
-                r.name,
-                "n/a" if r.value is None else _fmt(r.value),
-                r.unit,
-                r.target,
-                "" if r.met is None else ("yes" if r.met else "NO"),
-            )
-            for r in self.rows
-        ]
-        widths = [max(len(x) for x in column) for column in zip(header, *lines, strict=True)]
-        out = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-        out.append("-+-".join("-" * w for w in widths))
-        for line in lines:
-            out.append(" | ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
-        return "\n".join(out)
-
-
-def _fmt(value: float) -> str:
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile of ``values`` (not empty), ``q`` in [0, 100]."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-# --- CPU accounting -------------------------------------------------------------------------
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _pid_cpu(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (0.0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def _machine_busy() -> tuple[float, float, float]:
-    """(busy, steal, total) CPU seconds of the whole machine since boot, from /proc/stat;
-    steal is time the hypervisor gave this VM's CPUs to someone else."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    steal = values[7] if len(values) > 7 else 0
-    return (sum(values) - idle - steal) / _TICK, steal / _TICK, sum(values) / _TICK
-
-
-class PostgresCpu:
-    """CPU of the PostgreSQL backends serving a database (autovacuum's workers included) over
-    a measurement. Backends come and go (a publisher's pool closes; asyncpg's pool replaces a
-    connection after 50,000 queries): each is sampled every 0.25 s, one that connects meanwhile
-    counts from zero, and one that closes counts until its last sample. Nothing on SQLite
-    (it works in the caller's threads)."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._start: dict[int, float] = {}
-        self._last: dict[int, float] = {}
-        self._sampler: asyncio.Task[None] | None = None
-
-    async def _sample(self) -> None:
-        async with self._db.connection() as conn:
-            rows = await conn.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            )
-        self._last.update({row["pid"]: _pid_cpu(row["pid"]) for row in rows})
-
-    async def _sample_loop(self) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            await self._sample()
-
-    async def start(self) -> None:
-        if self._db.dialect != "postgresql":
-            return
-        await self._sample()
-        self._start = dict(self._last)
-        self._sampler = asyncio.create_task(self._sample_loop())
-
-    async def stop(self) -> float:
-        """CPU seconds spent since :meth:`start`."""
-        if self._sampler is None:
-            return 0.0
-        self._sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sampler
-        await self._sample()
-        return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._last.items())
-
-
-class CpuMeter:
-    """Where the CPU went during a measurement: this process (the worker, or the bare loop),
-    the PostgreSQL backends serving this benchmark's database, the receivers, a publisher
-    process (``extra``, when the phase sets it), and whatever else ran on the machine."""
-
-    def __init__(self, bench: Bench) -> None:
-        self._db = bench.db
-        self._receivers = [r.proc.pid for r in bench.receivers if r.proc is not None]
-        self.extra = 0.0
-        self._postgres = PostgresCpu(bench.db)
-
-    async def __aenter__(self) -> CpuMeter:
-        await self._postgres.start()
-        self._rx = sum(_pid_cpu(pid) for pid in self._receivers)
-        self._busy, self._steal, self._total = _machine_busy()
-        self._own = time.process_time()
-        self._wall = time.perf_counter()
-        return self
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self._wall
-
-    async def __aexit__(self, *_: object) -> None:
-        self.wall = time.perf_counter() - self._wall
-        self.own = time.process_time() - self._own
-        busy, steal, total = _machine_busy()
-        cores = os.cpu_count() or 1
-        scale = cores * self.wall / max(total - self._total, 1e-9)  # CPU seconds per tick
-        self.machine = (busy - self._busy) * scale
-        self.steal = (steal - self._steal) * scale
-        self.receivers = sum(_pid_cpu(pid) for pid in self._receivers) - self._rx
-        self.postgres = await self._postgres.stop()
-
-    def note(self) -> str:
-        def share(seconds: float) -> str:
-            return f"{100 * seconds / self.wall:.0f} %"
-
-        parts = [f"CPU: this process {share(self.own)}"]
-        if self._db.dialect == "postgresql":
-            parts.append(f"postgres {share(self.postgres)}")
-        if self.extra:
-            parts.append(f"publisher {share(self.extra)}")
-        parts.append(f"receivers {share(self.receivers)}")
-        unaccounted = self.machine - self.own - self.postgres - self.extra - self.receivers
-        parts.append(f"other load {share(max(unaccounted, 0.0))}")
-        cores = os.cpu_count() or 1
-        parts.append(f"machine {share(self.machine)} of {100 * cores} %")
-        parts.append(f"steal {share(self.steal)}")
-        return ", ".join(parts)
-
-
-# --- receiver processes ---------------------------------------------------------------------
-
-
-class ReceiverProcess:
-    """bench/_receiver.py in its own process; controlled over HTTP on its /__ paths."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(RECEIVER), "--port", "0", "--delay", str(self.delay)],
-            stdout=subprocess.PIPE,
-        )
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15.0)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        if not line.startswith("READY "):
-            self.stop()
-            raise RuntimeError(f"the receiver did not start (got {line!r})")
-        self.port = int(line.split()[1])
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        pid = self.proc.pid
-        if self.proc.poll() is None:
-            os.kill(pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self.proc = None
-
-    async def call(self, session: aiohttp.ClientSession, method: str, path: str) -> Any:
-        async with session.request(method, f"http://127.0.0.1:{self.port}{path}") as response:
-            return await response.json()
-
-
-# --- fixtures: database, endpoint, orders ---------------------------------------------------
-
-
-def _pg_url(admin_url: str, database: str) -> str:
-    return admin_url.rsplit("/", 1)[0] + "/" + database
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(backend: str, pg_admin_url: str) -> AsyncIterator[Database]:
-    """A migrated, empty database, removed on exit."""
-    if backend == "sqlite":
-        folder = tempfile.mkdtemp(prefix="rampwire_bench_")
-        db = open_database(f"sqlite:///{folder}/rampwire.db")
-        try:
-            await db.open()
-            await migrate(db)
-            yield db
-        finally:
-            await db.close()
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    name = f"rampwire_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_admin_url, timeout=10)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    db = open_database(_pg_url(pg_admin_url, name))
-    try:
-        await db.open()
-        await migrate(db)
-        yield db
-    finally:
-        await db.close()
-        admin = await asyncpg.connect(pg_admin_url, timeout=10)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
-
-
-async def make_endpoint(endpoints: EndpointRepository, url: str, max_in_flight: int) -> Endpoint:
-    """Stored directly: the API caps max_in_flight at 1,000, the slow phase needs more."""
-    now = utcnow()
-    return await endpoints.create(
-        Endpoint(
-            id=EndpointRepository.new_id(),
-            url=url,
-            event_types=("order.*",),
-            dialect="standard",
-            secrets=(SigningSecret(value=Secret(standard.generate_secret()), created_at=now),),
-            created_at=now,
-            updated_at=now,
-            max_in_flight=max_in_flight,
-        )
-    )
-
-
-def order_data() -> OrderData:
-    """A realistic buy order; its order.created payload is about 1 KB."""
-    return OrderData(
-        side=Side.BUY,
-        fiat=Money(currency="EUR", amount=Decimal("250.00")),
-        crypto=Crypto(asset="USDT", network="POLYGON", amount=Decimal("268.412907")),
-        wallet_address="0x" + secrets.token_hex(20),
-        exchange_rate=Decimal("1.0736516"),
-        fees=(
-            Fee(type=FeeType.ORDER, amount=Decimal("2.49"), asset="EUR"),
-            Fee(type=FeeType.NETWORK, amount=Decimal("0.07"), asset="EUR"),
-        ),
-        references=References(
-            partner_order_id="po_" + secrets.token_hex(8),
-            partner_customer_id="cus_" + secrets.token_hex(6),
-            user_email="someone@example.com",
-        ),
-        metadata={"campaign": "bench", "channel": "web"},
-    )
-
-
-async def create_order(orders: OrderRepository) -> tuple[str, str, float, float]:
-    """One order through the API's path: (order id, event id, the event's created_at and
-    time.time() when the call returned, both as UNIX times)."""
-    now = utcnow()
-    result = await orders.create(
-        order_data(),
-        status=OrderStatus.AWAITING_PAYMENT,
-        occurred_at=now,
-        source=Source(provider=None, provider_event="api", received_at=now),
-        now=now,
-        actor="bench",
-    )
-    committed = time.time()
-    assert result.event is not None
-    return result.order.id, result.event.id, now.timestamp(), committed
-
-
-async def change_order(orders: OrderRepository, order_id: str, status: OrderStatus) -> int:
-    now = utcnow()
-    result = await orders.change(
-        order_id,
-        Change(occurred_at=now, status=status),
-        source=Source(provider=None, provider_event="api", received_at=now),
-        strict=True,
-        now=now,
-        actor="bench",
-    )
-    return len(result.events)
-
-
-async def queue_orders(orders: OrderRepository, count: int, tasks: int = CREATE_TASKS) -> float:
-    """``count`` orders (one delivery each), ``tasks`` at a time; returns events/s."""
-    left = count
-    deadline = time.monotonic() + 120
-
-    async def loop() -> None:
-        nonlocal left
-        while left > 0 and time.monotonic() < deadline:
-            left -= 1
-            await create_order(orders)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(loop() for _ in range(tasks)))
-    if left > 0:
-        raise RuntimeError(f"queueing {count} orders did not finish in time")
-    return count / (time.perf_counter() - start)
-
-
-class Deliverer:
-    """A worker's storage work without HTTP: claim due deliveries, record each as answered
-    200, as :class:`~rampwire.delivery.sender.Sender` would log it."""
-
-    def __init__(self, db: Database, batch: int) -> None:
-        self._deliveries = DeliveryRepository(db)
-        self._batch = batch
-        self.transactions = 0
-
-    async def drain(self) -> int:
-        """Until nothing is due; returns the deliveries recorded."""
-        done = 0
-        deadline = time.monotonic() + PHASE_DEADLINE_S * 4
-        while time.monotonic() < deadline:
-            now = utcnow()
-            claimed = await self._deliveries.claim(
-                limit=self._batch, lease=timedelta(seconds=30), token=new_id("lease"), now=now
-            )
-            if not claimed:
-                return done
-            results = [_answered(c, now) for c in claimed]
-            await self._deliveries.record(results, now=utcnow(), disable_after=timedelta(days=5))
-            self.transactions += 2
-            done += len(claimed)
-        raise RuntimeError("deliveries still due after the deadline")
-
-
-def _answered(claimed: Claimed, now: datetime) -> Result:
-    headers = {
-        "webhook-id": claimed.event_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": "v1," + "A" * 44,
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-    }
-    attempt = Attempt(
-        id=new_id(ATTEMPT_ID_PREFIX),
-        delivery_id=claimed.id,
-        attempt=claimed.attempts + 1,
-        started_at=now,
-        duration_us=900,
-        request_url="http://127.0.0.1:9/hook",
-        request_headers=headers,
-        request_body=None,
-        response_status=200,
-        response_headers={"content-type": "text/plain", "content-length": "2"},
-        response_body="ok",
-        error_class=None,
-        error=None,
-    )
-    return Result(
-        claimed=claimed,
-        attempt=attempt,
-        status=DeliveryStatus.SUCCEEDED,
-        next_attempt_at=None,
-        succeeded=True,
-    )
-
-
-async def make_history(db: Database, box: SecretBox, orders: int) -> None:
-    """A database that has been running: ``orders`` orders made through the API's path, their
-    deliveries claimed and recorded as delivered (no HTTP), then, on PostgreSQL, ``ANALYZE``
-    as autovacuum would have run by then. Without it every phase measures a database in its
-    first minute, with no statistics yet (see ``rampwire.storage.statistics``)."""
-    if orders <= 0:
-        return
-    started = time.perf_counter()
-    endpoints = EndpointRepository(db, box)
-    endpoint = await make_endpoint(endpoints, "http://127.0.0.1:9/history", 256)
-    await queue_orders(OrderRepository(db), orders, tasks=64)
-    await Deliverer(db, 256).drain()
-    await endpoints.delete(endpoint.id, now=utcnow())
-    if db.dialect == "postgresql":
-        async with db.connection() as conn:
-            await conn.execute("ANALYZE")
-    print(f"  history: {orders:,} delivered orders ({time.perf_counter() - started:.0f} s)")
-
-
-async def count_succeeded(db: Database, endpoint_id: str) -> int:
-    async with db.connection() as conn:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM deliveries WHERE endpoint_id = $1 AND status = 'succeeded'",
-                endpoint_id,
-            )
-        )
-
-
-async def count_waiting(db: Database) -> int:
-    """Deliveries due or under a lease: the backlog."""
-    async with db.connection() as conn:
-        return int(
-            await conn.fetchval("SELECT count(*) FROM deliveries WHERE next_attempt_at IS NOT NULL")
-        )
+# --- the worker ----------------------------------------------------------------------------
 
 
 async def one_payload(db: Database) -> tuple[str, bytes]:
@@ -601,173 +146,6 @@ def batching(worker: Worker, claims: int, records: int, sent: int) -> str:
     )
 
 
-# --- publishers -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PublishPlan:
-    mode: str  # "flood": as fast as the backlog bound allows; "paced": ``rate`` events/s
-    duration: float
-    rate: float = 0.0
-    tasks: int = 8
-    max_backlog: int = 5_000
-    max_pending: int = 32  # paced: publish calls in flight at most (then the pace slips)
-
-
-@dataclass
-class PublishResult:
-    events: int = 0
-    elapsed: float = 0.0
-    cpu: float = 0.0  # CPU seconds of the publishing process while it published
-    cpu_total: float = 0.0  # ... and since it started (imports included), for a process
-    behind: int = 0  # paced: times the publisher could not keep the pace
-    # paced: (event id, event created_at, publish call returned), UNIX times
-    stamps: list[tuple[str, float, float]] = field(default_factory=list)
-
-
-async def publish(
-    db: Database, orders: OrderRepository, plan: PublishPlan, started: Callable[[], None]
-) -> PublishResult:
-    result = PublishResult()
-    cpu = time.process_time()
-    start = time.monotonic()
-    deadline = start + plan.duration
-    started()
-    if plan.mode == "flood":
-        backlog = 0
-        stopped = asyncio.Event()
-
-        async def watch() -> None:
-            nonlocal backlog
-            while not stopped.is_set():
-                backlog = await count_waiting(db)
-                await asyncio.sleep(0.1)
-
-        async def loop() -> None:
-            while time.monotonic() < deadline:
-                if backlog >= plan.max_backlog:
-                    await asyncio.sleep(0.01)
-                    continue
-                order_id, *_ = await create_order(orders)
-                result.events += 1
-                for status in (OrderStatus.PROCESSING, OrderStatus.COMPLETED):
-                    made = await change_order(orders, order_id, status)
-                    result.events += made  # not "+= await": that loses concurrent updates
-
-        watcher = asyncio.create_task(watch())
-        try:
-            await asyncio.gather(*(loop() for _ in range(plan.tasks)))
-        finally:
-            stopped.set()
-            await watcher
-    else:
-        pending: set[asyncio.Task[None]] = set()
-
-        async def one() -> None:
-            _, event_id, created, committed = await create_order(orders)
-            result.stamps.append((event_id, created, committed))
-            result.events += 1
-
-        total = int(plan.rate * plan.duration)
-        for index in range(total):
-            due = start + index / plan.rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if time.monotonic() > deadline + 5:
-                break
-            if len(pending) >= plan.max_pending:
-                result.behind += 1
-                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            task = asyncio.create_task(one())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        if pending:
-            await asyncio.wait(pending, timeout=STOP_DEADLINE_S)
-    result.elapsed = time.monotonic() - start
-    result.cpu = time.process_time() - cpu
-    result.cpu_total = time.process_time()
-    return result
-
-
-def _publisher_process(url: str, plan: dict[str, Any], out: str, ready: Any) -> None:
-    """A separate publishing process (an API node): its own pool, woken workers via NOTIFY."""
-
-    async def main() -> None:
-        db = open_database(url)
-        await db.open()
-        try:
-            result = await publish(db, OrderRepository(db), PublishPlan(**plan), ready.set)
-        finally:
-            await db.close()
-        Path(out).write_text(json.dumps(asdict(result)))
-
-    with heap.settled():  # as in `rampwire serve` and `rampwire worker`
-        uvloop.run(main())
-
-
-class Publisher:
-    """Runs :func:`publish` inline (sharing the worker's loop and database) or in a process."""
-
-    def __init__(self, db: Database, worker: Worker, plan: PublishPlan, where: str) -> None:
-        self._db, self._worker, self._plan, self.where = db, worker, plan, where
-        self._task: asyncio.Task[PublishResult] | None = None
-        self._proc: Any = None
-        self._out = ""
-
-    async def start(self) -> None:
-        if self.where == "inline":
-            began = asyncio.Event()
-            orders = OrderRepository(self._db, on_publish=self._worker.wake)
-            self._task = asyncio.create_task(publish(self._db, orders, self._plan, began.set))
-            await began.wait()
-            return
-        context = multiprocessing.get_context("spawn")
-        ready = context.Event()
-        handle, self._out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
-        os.close(handle)
-        self._proc = context.Process(
-            target=_publisher_process,
-            args=(self._db.url, asdict(self._plan), self._out, ready),
-            daemon=True,
-        )
-        self._proc.start()
-        if not await asyncio.to_thread(ready.wait, 30):
-            self.stop()
-            raise RuntimeError("the publisher process did not start")
-
-    async def result(self) -> PublishResult:
-        if self._task is not None:
-            return await self._task
-        deadline = time.monotonic() + self._plan.duration + STOP_DEADLINE_S
-        while self._proc.is_alive() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        try:
-            text = Path(self._out).read_text()
-        finally:
-            self.stop()
-        if not text:
-            raise RuntimeError("the publisher process ended without a result (see its traceback)")
-        raw = json.loads(text)
-        raw["stamps"] = [tuple(s) for s in raw["stamps"]]
-        return PublishResult(**raw)
-
-    def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        if self._proc is not None:
-            if self._proc.is_alive():
-                os.kill(self._proc.pid, signal.SIGTERM)
-                self._proc.join(5)
-                if self._proc.is_alive():
-                    os.kill(self._proc.pid, signal.SIGKILL)
-                    self._proc.join(5)
-            self._proc = None
-        if self._out:
-            with contextlib.suppress(OSError):
-                os.unlink(self._out)
-
-
 # --- phases ---------------------------------------------------------------------------------
 
 
@@ -793,6 +171,10 @@ class Bench:
     @property
     def receivers(self) -> list[ReceiverProcess]:
         return [self.fast, self.slow]
+
+    @property
+    def receiver_pids(self) -> list[int]:
+        return [r.proc.pid for r in self.receivers if r.proc is not None]
 
     @property
     def events(self) -> int:
@@ -831,7 +213,7 @@ async def phase_drain(bench: Bench) -> None:
     event_id, payload = await one_payload(bench.db)
     await bench.fast.call(bench.http, "POST", "/__reset")
 
-    async with CpuMeter(bench) as cpu:
+    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
         async with worker_running(bench.db, bench.box, config.concurrency) as worker:
             done = await wait_succeeded(
                 bench, worker, endpoint.id, count, time.perf_counter() + PHASE_DEADLINE_S
@@ -850,7 +232,7 @@ async def phase_drain(bench: Bench) -> None:
     )
 
     secret = endpoint.secrets[0].value.reveal()
-    async with CpuMeter(bench) as cpu:
+    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
         bare, sent = await bare_loop(
             bench.fast.url, event_id, payload, secret, count, config.concurrency
         )
@@ -926,7 +308,7 @@ async def phase_sustained(bench: Bench) -> None:
         try:
             await publisher.start()
             await asyncio.sleep(config.warmup)
-            async with CpuMeter(bench) as cpu:
+            async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
                 before = await count_succeeded(bench.db, endpoint.id)
                 sent_before = worker.sent
                 claims, records = worker.claims, worker.record_batches
@@ -1003,10 +385,14 @@ async def phase_isolation(bench: Bench) -> None:
         )
 
 
-async def _hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _hang(
+    released: asyncio.Event, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Read a request, never answer it; end once ``released``. A handler still waiting when the
+    loop closes would be cancelled, and Python 3.11's asyncio prints a traceback for each."""
     with contextlib.suppress(Exception):
         await reader.read(65536)
-        await asyncio.sleep(PHASE_DEADLINE_S)
+        await asyncio.wait_for(released.wait(), PHASE_DEADLINE_S)
     writer.close()
 
 
@@ -1018,8 +404,9 @@ async def measure_latency(
     config = bench.config
     endpoints = EndpointRepository(bench.db, bench.box)
     stuck: Endpoint | None = None
+    released = asyncio.Event()  # the hanging endpoint's connections end after the worker stops
     if hanging:
-        server = await asyncio.start_server(_hang, "127.0.0.1", 0)
+        server = await asyncio.start_server(functools.partial(_hang, released), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         stuck = await make_endpoint(endpoints, f"http://127.0.0.1:{port}/hang", 50)
         await queue_orders(OrderRepository(bench.db), hanging)
@@ -1031,7 +418,7 @@ async def measure_latency(
             await asyncio.sleep(2.0)  # claimed: its 50 slots hang, its queue is full
         publisher = Publisher(bench.db, worker, plan, bench.publisher)
         try:
-            async with CpuMeter(bench) as cpu:
+            async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
                 await publisher.start()
                 published = await publisher.result()
         finally:
@@ -1046,6 +433,7 @@ async def measure_latency(
         if stuck is not None:  # its sends still hang: cancel what waits before the worker stops
             await endpoints.delete(stuck.id, now=utcnow())
             server.close()
+    released.set()
     arrivals: dict[str, float] = await bench.fast.call(bench.http, "GET", "/__arrivals")
     await bench.fast.call(bench.http, "POST", "/__reset")
     await endpoints.delete(endpoint.id, now=utcnow())
@@ -1100,7 +488,7 @@ async def phase_slow(bench: Bench) -> None:
     await queue_orders(OrderRepository(bench.db), count)
     await bench.slow.call(bench.http, "POST", "/__reset")
     peak = 0
-    async with CpuMeter(bench) as cpu:
+    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
         async with worker_running(bench.db, bench.box, config.slow_concurrency) as worker:
             waiting = asyncio.create_task(
                 wait_succeeded(
@@ -1132,7 +520,7 @@ async def phase_slow(bench: Bench) -> None:
     bench.row("slow receiver: CPU per delivery", cpu.own / max(done, 1) * 1e6, "us", note=batches)
     event_id, payload = await one_payload(bench.db)
     secret = endpoint.secrets[0].value.reveal()
-    async with CpuMeter(bench) as cpu:
+    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
         bare, sent = await bare_loop(
             bench.slow.url, event_id, payload, secret, count, config.slow_concurrency
         )
@@ -1210,8 +598,8 @@ async def drain_with_processes(
             procs.append((proc, out))
             if not await asyncio.to_thread(ready.wait, 30):
                 raise RuntimeError("a worker process did not start")
-        before = [_pid_cpu(proc.pid) for proc, _ in procs]
-        async with CpuMeter(bench) as cpu:
+        before = [pid_cpu(proc.pid) for proc, _ in procs]
+        async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
             go.set()
             deadline = time.perf_counter() + PHASE_DEADLINE_S
             succeeded = 0
@@ -1221,7 +609,7 @@ async def drain_with_processes(
                     break
                 await asyncio.sleep(0.02)
             elapsed = cpu.elapsed()
-            workers_cpu = sum(_pid_cpu(proc.pid) for proc, _ in procs) - sum(before)
+            workers_cpu = sum(pid_cpu(proc.pid) for proc, _ in procs) - sum(before)
             cpu.extra = workers_cpu
         done.set()
         sent = []
@@ -1313,46 +701,11 @@ PHASES = {
 # --- main -----------------------------------------------------------------------------------
 
 
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
-def machine() -> list[str]:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = "?"
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return [
-        f"cores: {os.cpu_count()}, CPU: {cpu}, memory: {memory}",
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"uvloop {version('uvloop')}, aiohttp {version('aiohttp')}, "
-        f"asyncpg {version('asyncpg')}, orjson {version('orjson')}",
-    ]
-
-
-async def postgres_version(admin_url: str) -> str:
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        return str(await conn.fetchval("SHOW server_version"))
-    finally:
-        await conn.close()
-
-
 async def run(args: argparse.Namespace, config: Config) -> Report:
     report = Report()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     phases = [PHASES[name] for name in args.phases.split(",")]
-    for line in machine():
+    for line in machine(PACKAGES):
         print(line)
     if "postgresql" in backends:
         print(f"PostgreSQL {await postgres_version(args.postgres_url)}")
@@ -1362,7 +715,7 @@ async def run(args: argparse.Namespace, config: Config) -> Report:
         slow.start()
         async with aiohttp.ClientSession() as http:
             for backend in backends:
-                print(f"\n== {backend} == (load average {_loadavg()})", flush=True)
+                print(f"\n== {backend} == (load average {loadavg()})", flush=True)
                 async with fresh_database(backend, args.postgres_url) as db:
                     key = secrets.token_bytes(32)
                     bench = Bench(
@@ -1426,7 +779,7 @@ def main() -> None:
     with heap.settled():  # the worker's process, as in `rampwire worker`
         report = uvloop.run(run(args, config))
     print(f"\n{report.table()}")
-    print(f"\nload average at the end: {_loadavg()}")
+    print(f"\nload average at the end: {loadavg()}")
     print(f"\ntotal time {time.perf_counter() - started:.0f} s")
 
 

@@ -23,7 +23,8 @@ each creates an order with two canonical events. Then:
 
 CPU seconds per request are printed for the server, PostgreSQL's backends and the load
 generator, with the machine's other load, because the machine may be shared. Every loop has a
-count and a deadline; every process started is stopped by its pid.
+count and a deadline; every process started is stopped by its pid. What the benchmarks share
+(CPU accounting, databases, percentiles, the machine's description) is in ``bench/harness/``.
 """
 
 from __future__ import annotations
@@ -33,31 +34,28 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import secrets
 import select
-import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import uvloop
+from harness.cpu import machine_busy, pid_cpu
+from harness.databases import PG_ADMIN_URL, fresh_database_url
+from harness.report import loadavg, machine, percentile
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 START_S = 30.0  # for a server or a load generator to be ready
 STOP_S = 10.0  # for a process to exit after SIGTERM
 PRESIGN_S = 120.0  # for the load generator to sign its requests
@@ -65,7 +63,17 @@ SLACK_S = 30.0  # a phase ends at most this long after its duration
 TRANSAK_TOKEN = "bench-access-token-" + "0" * 16
 REVOLUT_SECRET = "wsk_bench-secret-" + "0" * 16
 TARGETS = {"ingests_per_s": 3_000.0, "p99_ms": 50.0}  # on PostgreSQL; p99 at 1,000/s
-TICK = os.sysconf("SC_CLK_TCK")
+PACKAGES = (  # their versions head the output
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "fastapi",
+    "starlette",
+    "aiohttp",
+    "asyncpg",
+    "aiosqlite",
+    "orjson",
+)
 
 
 @dataclass(frozen=True)
@@ -74,25 +82,6 @@ class Config:
     duration: float = 10.0  # seconds, at most, per phase
     rate: float = 1_000.0  # requests/s offered in the paced phase
     in_flight: int = 64  # requests in flight, at most
-
-
-# --- CPU accounting ---------------------------------------------------------------------------
-
-
-def pid_cpu(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (0.0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / TICK, sum(values) / TICK
 
 
 # --- server process -----------------------------------------------------------------------------
@@ -359,12 +348,6 @@ def run_load(spec_path: str) -> None:
 # --- phases -------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 @dataclass
 class Measured:
     rate: float
@@ -421,7 +404,7 @@ async def measure(
         pg_before = {pid: pid_cpu(pid) for pid in pg_pids}
         server_before = sum(pid_cpu(pid) for pid in server_pids)
         load_before = pid_cpu(load.pid)
-        busy_before, total_before = machine_cpu()
+        busy_before, steal_before, total_before = machine_busy()
         wall = time.perf_counter()
         load.write_line("GO")
         line = await asyncio.to_thread(load.read_line, config.duration + 2 * SLACK_S)
@@ -433,7 +416,7 @@ async def measure(
         # backends the pool opened during the run count from zero
         pg_after = await postgres_pids(pg_url)
         pg_cpu = sum(pid_cpu(pid) - pg_before.get(pid, 0.0) for pid in {*pg_before, *pg_after})
-        busy, total = machine_cpu()
+        busy, steal, total = machine_busy()
         result = json.loads(Path(out).read_text())
     finally:
         load.stop()
@@ -442,7 +425,9 @@ async def measure(
                 os.unlink(path)
     ok = result["ok"]
     cores = os.cpu_count() or 1
-    machine = (busy - busy_before) * cores * wall / max(total - total_before, 1e-9)
+    # steal counts as busy here, as it always has in this script's figures
+    busy_s = busy + steal - busy_before - steal_before
+    machine = busy_s * cores * wall / max(total - total_before, 1e-9)
     other = max(machine - server_cpu - load_cpu - pg_cpu, 0.0)
 
     def per(seconds: float) -> str:
@@ -469,31 +454,6 @@ async def measure(
 
 
 # --- databases ----------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(backend: str, admin_url: str) -> AsyncIterator[tuple[str, str]]:
-    """(database URL, data directory): migrated, with nothing in it; removed on exit."""
-    folder = tempfile.mkdtemp(prefix="rampwire_bench_")
-    name = f"rampwire_bench_{uuid.uuid4().hex[:12]}"
-    url = f"sqlite:///{folder}/rampwire.db"
-    if backend == "postgresql":
-        admin = await asyncpg.connect(admin_url, timeout=10)
-        try:
-            await admin.execute(f"CREATE DATABASE {name}")
-        finally:
-            await admin.close()
-        url = admin_url.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield url, folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        if backend == "postgresql":
-            admin = await asyncpg.connect(admin_url, timeout=10)
-            try:
-                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            finally:
-                await admin.close()
 
 
 async def prepare(url: str) -> str:
@@ -534,34 +494,6 @@ async def make_sources(url: str, token: str) -> dict[str, str]:
 # --- main ---------------------------------------------------------------------------------------
 
 
-def machine() -> list[str]:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    packages = ", ".join(
-        f"{name} {version(name)}"
-        for name in (
-            "uvicorn",
-            "uvloop",
-            "httptools",
-            "fastapi",
-            "starlette",
-            "aiohttp",
-            "asyncpg",
-            "aiosqlite",
-            "orjson",
-        )
-    )
-    return [
-        f"cores: {os.cpu_count()}, CPU: {cpu}",
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {packages}",
-        f"load average at the start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",
-    ]
-
-
 def show(label: str, measured: Measured, target: str = "") -> None:
     print(
         f"  {label}: {measured.rate:,.0f} req/s, p50 {measured.p50_ms:.1f} ms,"
@@ -571,8 +503,9 @@ def show(label: str, measured: Measured, target: str = "") -> None:
 
 
 async def run(args: argparse.Namespace, config: Config) -> None:
-    for line in machine():
+    for line in machine(PACKAGES):
         print(line)
+    print(f"load average at the start: {loadavg()}")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
     summary: list[str] = []
@@ -587,7 +520,7 @@ async def run(args: argparse.Namespace, config: Config) -> None:
         )
         show("max throughput", bare)
     for backend in backends:
-        async with fresh_database(backend, args.postgres_url) as (db_url, folder):
+        async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
             token = await prepare(db_url)
             with server("ingest", db_url, folder, master_key, count) as (url, procs):
                 pids = [p.pid for p in procs]
@@ -626,7 +559,7 @@ async def run(args: argparse.Namespace, config: Config) -> None:
     )
     for line in summary:
         print(line)
-    print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    print(f"load average at the end: {loadavg()}")
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ PostgreSQL per API create, per API change, and per delivery for a worker's claim
                                      [--tasks 1,64] [--rounds R]
 
 A fresh database ``rampwire_bench_<random>`` (dropped at the end) gets ``--history`` delivered
-orders and ``ANALYZE`` (``bench/delivery.py``'s ``make_history``), then one subscribed
+orders and ``ANALYZE`` (``harness.workload.make_history``), then one subscribed
 endpoint. Then, for each number of concurrent callers and each of ``--rounds`` rounds: ``--calls``
 creates through ``OrderRepository.create``, then one change of each of those orders through
 ``OrderRepository.change`` (``awaiting_payment`` → ``processing``): the API's code path
@@ -28,15 +28,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import uvloop
-from delivery import (
-    PG_ADMIN_URL,
-    Deliverer,
-    PostgresCpu,
-    create_order,
-    fresh_database,
-    make_endpoint,
-    make_history,
-)
+from harness.cpu import PostgresCpu
+from harness.databases import PG_ADMIN_URL, fresh_database
+from harness.workload import Deliverer, create_order, make_endpoint, make_history
 
 from rampwire import heap
 from rampwire.crypto import SecretBox

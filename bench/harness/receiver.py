@@ -1,4 +1,5 @@
-"""A fast webhook receiver for the delivery benchmark, run in its own process.
+"""A fast webhook receiver for the delivery benchmark, run in its own process, and
+:class:`ReceiverProcess`, which starts, talks to and stops it.
 
 A raw HTTP/1.1 server on uvloop (asyncio protocol, keep-alive, Content-Length bodies, no
 pipelining needed: aiohttp's client sends one request at a time per connection). Every POST is
@@ -13,7 +14,7 @@ Control paths, for the benchmark itself (never counted):
   every ``webhook-id``
 - ``GET /__arrivals``: ``{"<webhook-id>": <unix time>, ...}``
 
-Usage: ``python bench/_receiver.py [--port 0] [--delay 0.25]``; prints ``READY <port>`` once
+Usage: ``python bench/harness/receiver.py [--port 0] [--delay 0.25]``; prints ``READY <port>`` once
 listening, exits on SIGTERM or SIGINT.
 """
 
@@ -22,11 +23,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import select
 import signal
+import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 import uvloop
+
+if TYPE_CHECKING:
+    import aiohttp
 
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 _MAX_HEAD = 64 * 1024
@@ -146,6 +154,49 @@ async def serve(port: int, delay: float) -> None:
     sys.stdout.flush()
     async with server:
         await stop.wait()
+
+
+class ReceiverProcess:
+    """This program in its own process; controlled over HTTP on its /__ paths."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--port", "0", "--delay", str(self.delay)],
+            stdout=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 15.0)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        if not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"the receiver did not start (got {line!r})")
+        self.port = int(line.split()[1])
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        pid = self.proc.pid
+        if self.proc.poll() is None:
+            os.kill(pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    async def call(self, session: aiohttp.ClientSession, method: str, path: str) -> Any:
+        async with session.request(method, f"http://127.0.0.1:{self.port}{path}") as response:
+            return await response.json()
 
 
 def main() -> None:
