@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ..domain import serde
 from ..domain.apikeys import ApiKey, Scope
-from ..domain.deliveries import DELIVERY_ID_PREFIX, Attempt, Delivery
+from ..domain.deliveries import (
+    BODY_CAP_BYTES,
+    DELIVERY_ID_PREFIX,
+    Attempt,
+    Delivery,
+    ErrorClass,
+)
 from ..domain.events import EVENT_ID_PREFIX
 from ..errors import BadRequest
 from ..ids import has_prefix
@@ -51,7 +57,11 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-def attempt_json(attempt: Attempt) -> dict[str, Any]:
+def attempt_json(attempt: Attempt, payload: bytes | None = None) -> dict[str, Any]:
+    """``payload``: the event's stored payload, the body of the attempts that sent it as is."""
+    body = attempt.request_body
+    if body is None and payload is not None and attempt.error_class is not ErrorClass.UNENCODABLE:
+        body = payload[:BODY_CAP_BYTES].decode("utf-8", "replace")
     return {
         "attempt": attempt.attempt,
         "started_at": attempt.started_at,
@@ -59,7 +69,7 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
         "request": {
             "url": attempt.request_url,
             "headers": attempt.request_headers,
-            "body": attempt.request_body,  # the first 16 KiB sent; null: nothing sent
+            "body": body,  # the first 16 KiB sent; null: nothing sent
         },
         "response": None
         if attempt.response_status is None
@@ -88,9 +98,13 @@ async def get_delivery(
     delivery_id: DeliveryId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One delivery and every attempt: request, response (bodies capped), duration, error."""
-    delivery, attempts = await _repo(request).get(_id(delivery_id))
+    repo = _repo(request)
+    delivery, attempts = await repo.get(_id(delivery_id))
+    payload = None
+    if any(a.request_body is None for a in attempts):
+        payload = await repo.event_payload(delivery.event_id)
     return json_response(
-        {**delivery_json(delivery), "attempt_log": [attempt_json(a) for a in attempts]}
+        {**delivery_json(delivery), "attempt_log": [attempt_json(a, payload) for a in attempts]}
     )
 
 

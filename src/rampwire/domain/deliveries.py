@@ -78,7 +78,8 @@ class Attempt:
     duration_us: int
     request_url: str
     request_headers: dict[str, str]
-    request_body: str | None  # the first BODY_CAP_BYTES sent; None: nothing was sent
+    request_body: str | None  # the first BODY_CAP_BYTES sent; None: the event's payload, or
+    # nothing when the attempt sent nothing (error_class unencodable)
     response_status: int | None
     response_headers: dict[str, str] | None
     response_body: str | None

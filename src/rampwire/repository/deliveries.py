@@ -309,6 +309,12 @@ class DeliveryRepository:
             )
         return _delivery(row), [_attempt(a) for a in attempts]
 
+    async def event_payload(self, event_id: str) -> bytes | None:
+        """The stored payload of an event, as its deliveries send it."""
+        async with self._db.connection() as conn:
+            payload = await conn.fetchval("SELECT payload FROM events WHERE id = $1", event_id)
+        return None if payload is None else str(payload).encode("utf-8")
+
     async def find(
         self,
         *,
