@@ -16,9 +16,9 @@ from typing import cast
 log = logging.getLogger("rampwire.heap")
 
 # Allocations (net of frees) between two young-generation passes, and the passes of each
-# generation between two of the next one's. Python's default, (700, 10, 10), ran a young pass
-# every 0.3 ms of ingest work; a request's objects live for tens of milliseconds (its batch's
-# transaction), so most of them were walked several times and promoted before they died.
+# generation between two of the next one's: a request's objects live for its batch's
+# transaction, and at Python's (700, 10, 10) most were walked and promoted before they died
+# (figures in docs/benchmarks.md).
 THRESHOLDS = (20_000, 20, 20)
 # How often a serving process hands the heap pages it freed back to the system: after a burst,
 # glibc keeps them for reuse (measured in docs/benchmarks.md, "Memory under saturation").
@@ -31,11 +31,9 @@ def settled() -> Iterator[None]:
     objects in ``rampwire serve``) is left out of the cyclic collector's passes, and the
     collector runs at :data:`THRESHOLDS`.
 
-    Without the freeze, each full collection walked all of it with the event loop stopped: 11
-    of them in 25 s of the ingest benchmark, up to 75 ms each, which was most of its p99
-    latency. With Python's default thresholds, the collector still took 850 ms of the server's
-    CPU in 25 s of that benchmark (1,160 passes); at these, about 100 ms, mostly at startup.
-    Reference counting still frees almost everything; on exit the collector takes the frozen
+    Without the freeze, each full collection walks all of it with the event loop stopped, which
+    was most of the ingest benchmark's p99 latency (docs/benchmarks.md). Reference counting
+    still frees almost everything; on exit the collector takes the frozen
     objects back and its thresholds are restored."""
     thresholds = gc.get_threshold()
     gc.freeze()

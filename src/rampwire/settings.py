@@ -63,8 +63,10 @@ def _targets_from_env(env: Mapping[str, str]) -> TargetPolicy:
 
 # Group commit of inbound requests (repository.inbound): a bigger batch costs less per request
 # and waits longer; a second writer fills one batch while the other commits.
-DEFAULT_INGEST_BATCH = 64
-DEFAULT_INGEST_WRITERS = 2
+# Group commit (API order creates and changes, and ingest): requests that arrive while a writer
+# is busy share one transaction; a second writer fills one batch while the other commits.
+GROUP_COMMIT_BATCH = 64  # requests per transaction, at most
+GROUP_COMMIT_WRITERS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,8 +84,8 @@ class Settings:
     run_worker: bool = True  # `serve` runs a delivery worker (and the sweeper) in its process
     stuck_slas: Mapping[OrderStatus, timedelta] = field(default_factory=lambda: dict(DEFAULT_SLAS))
     sweep_interval_s: int = 60  # how often the stuck-order sweeper looks
-    ingest_batch: int = DEFAULT_INGEST_BATCH  # inbound requests per transaction, at most
-    ingest_writers: int = DEFAULT_INGEST_WRITERS  # inbound transactions at once, per process
+    ingest_batch: int = GROUP_COMMIT_BATCH  # inbound requests per transaction, at most
+    ingest_writers: int = GROUP_COMMIT_WRITERS  # inbound transactions at once, per process
     # reverse proxies whose X-Forwarded-For is believed (api.proxies); none by default
     trusted_proxies: tuple[Network, ...] = ()
 
@@ -113,8 +115,8 @@ class Settings:
             run_worker=env.get("RAMPWIRE_SERVE_WORKER", "1").lower() not in ("0", "false", "no"),
             stuck_slas=_slas(env.get("RAMPWIRE_STUCK_AFTER", "")),
             sweep_interval_s=_int(env, "RAMPWIRE_STUCK_SWEEP_SECONDS", 60),
-            ingest_batch=_int(env, "RAMPWIRE_INGEST_BATCH", DEFAULT_INGEST_BATCH),
-            ingest_writers=_int(env, "RAMPWIRE_INGEST_WRITERS", DEFAULT_INGEST_WRITERS),
+            ingest_batch=_int(env, "RAMPWIRE_INGEST_BATCH", GROUP_COMMIT_BATCH),
+            ingest_writers=_int(env, "RAMPWIRE_INGEST_WRITERS", GROUP_COMMIT_WRITERS),
             trusted_proxies=_networks(env, "RAMPWIRE_TRUSTED_PROXIES"),
         )
 

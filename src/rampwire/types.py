@@ -13,7 +13,6 @@ from typing import Annotated, Any, TypeAlias
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
-JSONValue: TypeAlias = Any
 JSONObject: TypeAlias = dict[str, Any]
 
 # Bounds every amount and rate meets, wherever it comes from (API, provider, stored row), so

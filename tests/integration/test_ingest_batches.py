@@ -19,14 +19,14 @@ from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.errors import ConfigError
-from rampwire.settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS, Settings
+from rampwire.settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS, Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
 
 S = OrderStatus
-# Sent at once: the first DEFAULT_INGEST_WRITERS requests are written as they come, the rest
+# Sent at once: the first GROUP_COMMIT_WRITERS requests are written as they come, the rest
 # queue meanwhile and are written together, in one transaction, when a writer is free.
-AT_ONCE = DEFAULT_INGEST_WRITERS + 10
+AT_ONCE = GROUP_COMMIT_WRITERS + 10
 
 POISON = {
     "sqlite": "CREATE TRIGGER poison BEFORE INSERT ON orders"
@@ -195,7 +195,7 @@ def test_batch_size_and_writers_are_read_from_the_environment(tmp_path: Path) ->
     env = {"RAMPWIRE_DATA_DIR": str(tmp_path)}
     tuned = Settings.from_env({**env, "RAMPWIRE_INGEST_BATCH": "8", "RAMPWIRE_INGEST_WRITERS": "3"})
     assert (tuned.ingest_batch, tuned.ingest_writers) == (8, 3)
-    assert Settings.from_env(env).ingest_batch == DEFAULT_INGEST_BATCH
+    assert Settings.from_env(env).ingest_batch == GROUP_COMMIT_BATCH
     for name in ("RAMPWIRE_INGEST_BATCH", "RAMPWIRE_INGEST_WRITERS"):
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({**env, name: "0"})

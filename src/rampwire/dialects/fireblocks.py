@@ -1,4 +1,4 @@
-"""Fireblocks Webhooks v2 (seed 002): ``order.updated`` signed with a detached RS512 JWS.
+"""Fireblocks Webhooks v2: ``order.updated`` signed with a detached RS512 JWS.
 
 Body: the documented notification envelope ``{id (uuid), resourceId, webhookId, workspaceId,
 eventType: "order.updated", createdAt (epoch ms), data: orderDetails}`` (or, on request, the

@@ -1,4 +1,4 @@
-"""Fireblocks' ``orderDetails`` (seed 002) and the canonical order, both ways.
+"""Fireblocks' ``orderDetails`` and the canonical order, both ways.
 
 The canonical records keep Fireblocks' fields in snake_case (:mod:`rampwire.execution`,
 :mod:`rampwire.payments`), so most objects convert by renaming keys, driven by each record's own

@@ -1,4 +1,4 @@
-"""Koywe (seed 003): event names signed inside the body over JavaScript's ``JSON.stringify``.
+"""Koywe: event names signed inside the body over JavaScript's ``JSON.stringify``.
 
 Body ``{"eventName", "orderId", "timeStamp", "signature"}``, written by ``JSON.stringify``; the
 signature is hex HMAC-SHA256(partner secret, ``JSON.stringify(payload)``) where payload is the body

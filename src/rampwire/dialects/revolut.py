@@ -1,4 +1,4 @@
-"""Revolut Ramp (seed 000): thin on-ramp events, HMAC-signed with a millisecond timestamp.
+"""Revolut Ramp: thin on-ramp events, HMAC-signed with a millisecond timestamp.
 
 Body ``{"order_id": "...", "wallet": "0x...", "event": "ORDER_COMPLETED"}``. Headers
 ``Revolut-Request-Timestamp`` (UNIX milliseconds) and ``Revolut-Signature: v1=<hex>``, where hex is

@@ -1,4 +1,4 @@
-"""Saber Money (seed 001): INR on-ramp (``CRYPTO_BUY``) and off-ramp (deposit, SELL, withdraw).
+"""Saber Money: INR on-ramp (``CRYPTO_BUY``) and off-ramp (deposit, SELL, withdraw).
 
 Saber publishes no body-covering webhook signature, so ingest verifies in the mode configured
 for the source (:class:`SaberAuth`), each an explicit input to :func:`decode`:

@@ -1,4 +1,4 @@
-"""Transak (seed 004): the order inside an HS256 JWT keyed with the partner access token.
+"""Transak: the order inside an HS256 JWT keyed with the partner access token.
 
 Body ``{"data": "<JWT>"}``; the JWT is signed, not encrypted: header ``{"alg": "HS256", "typ":
 "JWT"}``, claims ``{"eventID", "createdAt", "webhookData": {...order...}}``. Verification pins HS256

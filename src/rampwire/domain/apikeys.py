@@ -14,7 +14,6 @@ from enum import StrEnum
 
 TOKEN_PREFIX = "rw_"
 TOKEN_BYTES = 32
-DISPLAY_PREFIX_LENGTH = 10  # characters of the token shown in listings
 KEY_ID_PREFIX = "key"
 
 

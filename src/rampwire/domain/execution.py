@@ -1,6 +1,6 @@
 """How an order is executed and settled: execution details and steps, receipt, settlement, via.
 
-These follow Fireblocks' ``orderDetails`` (seed 002), the richest schema of the five providers, in
+These follow Fireblocks' ``orderDetails``, the richest schema of the five providers, in
 snake_case. Fees live in :mod:`rampwire.money` because every provider has them.
 """
 

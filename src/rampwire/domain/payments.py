@@ -1,8 +1,9 @@
 """Payment instructions: how the user pays, or how the payout reaches them.
 
 Ten instruction types, each with its own address fields, as Fireblocks' ``paymentInstructions``
-(seed 002) defines them. ``PaymentInstructions`` is a union tagged by ``type``; every member keeps
-the provider's fields in snake_case so a dialect can write them back without loss.
+(its Webhooks v2 document) defines them. ``PaymentInstructions`` is a union tagged by
+``type``; every member keeps the provider's fields in snake_case so a dialect can write them
+back without loss.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -121,6 +121,13 @@ class IngestSource:
     def enabled(self) -> bool:
         return self.disabled_at is None
 
+    @property
+    def default_side(self) -> Side | None:
+        """The side of an order first seen in an event that names none (``None``: such an event
+        cannot create it)."""
+        side = self.options.get("default_side")
+        return None if side is None else Side(side)
+
 
 def _location(error: Mapping[str, Any], prefix: str) -> str:
     parts = [str(part) for part in error["loc"]]
@@ -193,6 +200,3 @@ def build_credentials(
     except DialectError as exc:
         raise SourceError("credentials", exc.message) from exc
     raise SourceError("provider", f"{provider.value} has no credentials schema")  # pragma: no cover
-
-
-ProviderName = Literal["revolut", "saber", "fireblocks", "koywe", "transak"]

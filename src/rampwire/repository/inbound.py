@@ -32,7 +32,7 @@ from ..ingest.inbound import (
     kept_headers,
 )
 from ..ingest.sources import IngestSource
-from ..settings import DEFAULT_INGEST_BATCH, DEFAULT_INGEST_WRITERS
+from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
 from . import provider_orders
@@ -133,12 +133,6 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
     )
 
 
-def _side(job: _Job) -> Side | None:
-    """The side the source says its orders take when a request does not say."""
-    side = job.source.options.get("default_side")
-    return None if side is None else Side(side)
-
-
 def _row(record: InboundRecord) -> tuple[Any, ...]:
     """The columns of :data:`_INBOUND`, in order."""
     return (
@@ -201,8 +195,8 @@ class InboundRepository:
         db: Database,
         orders: OrderRepository,
         *,
-        max_batch: int = DEFAULT_INGEST_BATCH,
-        writers: int = DEFAULT_INGEST_WRITERS,
+        max_batch: int = GROUP_COMMIT_BATCH,
+        writers: int = GROUP_COMMIT_WRITERS,
     ) -> None:
         self._db = db
         self._orders = orders
@@ -260,7 +254,10 @@ class InboundRepository:
             every = await self._apply(
                 conn,
                 writes,
-                [(job.source.provider, job.request, job.events, _side(job)) for _, job in fresh],
+                [
+                    (job.source.provider, job.request, job.events, job.source.default_side)
+                    for _, job in fresh
+                ],
                 now,
             )
             records = {

@@ -29,6 +29,7 @@ from ..errors import (
     UnreadableOrder,
 )
 from ..ids import new_id
+from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
 from . import provider_orders
@@ -45,10 +46,6 @@ from .outbox import live_endpoints, outbox
 
 log = logging.getLogger("rampwire.orders")
 
-# Group commit of API order creates and changes: a second writer fills one batch while the
-# other commits.
-DEFAULT_BATCH = 64
-DEFAULT_WRITERS = 2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,8 +117,8 @@ class OrderRepository:
         db: Database,
         *,
         on_publish: Callable[[], None] | None = None,
-        max_batch: int = DEFAULT_BATCH,
-        writers: int = DEFAULT_WRITERS,
+        max_batch: int = GROUP_COMMIT_BATCH,
+        writers: int = GROUP_COMMIT_WRITERS,
     ) -> None:
         """``on_publish`` runs after a commit that created deliveries (a worker's wake-up);
         ``max_batch`` and ``writers`` shape the group commits of :meth:`create` and

@@ -18,7 +18,7 @@ from ..cache import Loaded
 from ..dialects import SaberAuth, get_dialect
 from ..dialects.base import DecodedEvent
 from ..dialects.errors import DialectError
-from ..domain.orders import Provider, Side
+from ..domain.orders import Provider
 from ..errors import Conflict, RampwireError
 from ..ingest.inbound import InboundRecord, InboundRequest
 from ..ingest.sources import IngestSource, SourceError, build_credentials
@@ -147,9 +147,8 @@ class Ingestor:
             events = self._decode(verifier, request, now=record.received_at, url_token=token)
         except DialectError as exc:
             raise Conflict(f"the logged request no longer verifies: {exc.message}") from exc
-        side = verifier.source.options.get("default_side")
         return await self._inbound.reprocess(
-            record, request, events, now=now, default_side=None if side is None else Side(side)
+            record, request, events, now=now, default_side=verifier.source.default_side
         )
 
     def _decode(

@@ -3,9 +3,8 @@
 After five executions of a prepared statement PostgreSQL may switch to a generic plan, which
 it keeps until the statistics of a table it reads change. On a new database autovacuum's first
 ``ANALYZE`` comes a minute or more after the first rows: a plan cached while ``deliveries`` was
-nearly empty (a sequential scan) stays while the table grows to thousands of rows. Traced in
-``bench/delivery.py``'s sustained phase on a fresh database, the worker's claim ran as a
-sequential scan comparing every delivery's id with every claimed id. :func:`keep` analyzes such
+nearly empty (a sequential scan) stays while the table grows to thousands of rows (the
+worker's claim, traced in docs/benchmarks.md). :func:`keep` analyzes such
 tables as soon as they hold a few pages, which also drops the plans cached before.
 """
 
