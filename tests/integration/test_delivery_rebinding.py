@@ -21,7 +21,7 @@ from rampwire.repository import KeyRepository
 from rampwire.services.worker import WorkerOptions
 from rampwire.settings import Settings
 from rampwire.ssrf import TargetPolicy
-from rampwire.ssrf import guard as ssrf
+from rampwire.ssrf import connector as ssrf
 from rampwire.storage import Database
 
 PUBLIC = "93.184.215.14"  # what the name resolves to at creation; never connected to
