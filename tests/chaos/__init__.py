@@ -1,0 +1,1 @@
+"""The chaos suite: rampwire's reliability scenarios against real processes (``make chaos``)."""

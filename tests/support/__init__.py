@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: a controllable TCP proxy, the CLI as subprocesses."""
