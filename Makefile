@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck postgres bench clean
+.PHONY: run test lint typecheck postgres bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## chaos: SIGKILLs under a stream of changes, a PostgreSQL outage and restart through a proxy, a
+## hanging endpoint, against real processes; prints counts and recovery times (a subset runs in test)
+chaos: $(STAMP) postgres
+	$(BIN)/python -m tests.chaos.scenarios
 
 bench: $(STAMP) postgres
 	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done

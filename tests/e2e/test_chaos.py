@@ -1,6 +1,8 @@
 """The bounded subset of the chaos suite (tests/chaos/scenarios.py) that ``make test`` runs:
 real ``serve`` and ``rampwire worker`` processes, a real receiver, PostgreSQL through a proxy
-the test controls. ``make chaos`` runs the full set, longer, and prints the table."""
+the test controls. ``make chaos`` runs the full set (SIGKILLs of ``rampwire worker`` and of
+``serve`` on PostgreSQL too, both topologies for the outage and the restart), longer, and
+prints the table."""
 
 from __future__ import annotations
 
@@ -18,15 +20,6 @@ def passed(report: Report) -> bool:
 @pytest.mark.timeout(90)
 async def test_sigkill_of_serve_on_sqlite_loses_no_acknowledged_change(tmp_path: Path) -> None:
     report = await kills("sqlite", tmp_path, target="serve", count=3)
-    assert passed(report), report
-
-
-@pytest.mark.postgres
-@pytest.mark.timeout(90)
-async def test_sigkill_of_a_worker_on_postgresql_loses_no_acknowledged_change(
-    tmp_path: Path, postgres_url: str
-) -> None:
-    report = await kills(postgres_url, tmp_path, target="worker", count=3)
     assert passed(report), report
 
 
