@@ -184,8 +184,9 @@ class Stream:
                 self.sent.append(Sent(at, phase, None, None, None))
                 return
             event_id = None
-            if response.is_success:
-                event_id = response.json()["event"]["id"]
+            if response.is_success and (event := response.json()["event"]) is not None:
+                # None: the change was older than one applied before it (stale), no event
+                event_id = event["id"]
             retry_after = response.headers.get("retry-after")
             self.sent.append(Sent(at, phase, response.status_code, event_id, retry_after))
 
