@@ -89,6 +89,10 @@ class TcpProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         link = _Link(writer, asyncio.current_task())
+        if self._server is None:
+            # Accepted just before refuse(), handled after: it would outlive the next cut().
+            link.reset()
+            return
         self._links.add(link)
         try:
             await self._flowing.wait()
