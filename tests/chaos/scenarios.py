@@ -190,6 +190,7 @@ async def outage(
             "p50 after": milliseconds(after),
             "ready again": seconds(None if ready is None else ready - restored),
             "answers while down": render(down),
+            "answers after": render(stream.statuses("recovering", "after")),
             "/readyz while down": render(readiness),
             "exit codes": ", ".join(
                 f"{k} {'running' if v is None else v}" for k, v in exits.items()
