@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck postgres bench clean
+.PHONY: run test lint typecheck postgres bench chaos clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## chaos: SIGKILLs under a stream of changes, a PostgreSQL outage and restart through a proxy, a
+## hanging endpoint, against real processes; prints counts and recovery times (a subset runs in test)
+chaos: $(STAMP) postgres
+	$(BIN)/python -m tests.chaos.scenarios
 
 ## bench: run every benchmark: each bench/*.py whose name does not start with "_"
 ## (shared helpers live in the bench/harness/ package, or start with "_"), in name order

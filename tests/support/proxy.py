@@ -10,6 +10,9 @@
   them, as a partition or a frozen server;
 - :meth:`~TcpProxy.restore`: listen again on the same port, forward what was held.
 
+A server that is down is :meth:`~TcpProxy.refuse` then :meth:`~TcpProxy.cut`, in that order:
+a client that reconnects between the two would keep a working connection through the outage.
+
 Its methods are coroutines of the loop that started it. :func:`proxy_in_thread` runs one on its
 own loop in a background thread, with blocking methods, for a caller whose loop is busy or who
 has none (the chaos runner).
@@ -86,6 +89,10 @@ class TcpProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         link = _Link(writer, asyncio.current_task())
+        if self._server is None:
+            # Accepted just before refuse(), handled after: it would outlive the next cut().
+            link.reset()
+            return
         self._links.add(link)
         try:
             await self._flowing.wait()
