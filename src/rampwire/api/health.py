@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from ..errors import StorageError
 from ..storage.migrate import pending
+from .openapi import problems
 from .problems import UNAVAILABLE_RETRY_AFTER_S, problem
 from .state import AppState, app_state
 
@@ -23,7 +24,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness", response_model=None)
+@router.get("/readyz", summary="Readiness", response_model=None, responses=problems(503))
 async def readyz(request: Request) -> dict[str, Any] | Response:
     """Ready to take traffic: the database answers, its schema is current, and the background
     tasks run. ``checks`` says, for each dependency and task, ``ok`` or what is wrong; the
