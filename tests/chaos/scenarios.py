@@ -42,7 +42,7 @@ from tests.chaos.harness import (
     subscribe,
     tally,
 )
-from tests.receivers import raw_server
+from tests.support.receivers import raw_server
 
 DELIVER_BOUND_S = 30.0  # acknowledged but not delivered this long after the fault: lost
 ORDERS = 16  # the stream's changes go round robin over this many orders

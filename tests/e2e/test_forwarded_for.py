@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.ingest_kit import webhook
+from tests.support.ingest_kit import webhook
 
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order

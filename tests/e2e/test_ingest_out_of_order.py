@@ -35,8 +35,8 @@ import httpx
 import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
-from tests.ingest_kit import KITS, webhook
-from tests.receivers import Receiver, receiver
+from tests.support.ingest_kit import KITS, webhook
+from tests.support.receivers import Receiver, receiver
 
 from rampwire.dialects import get_dialect, samples
 from rampwire.dialects.base import DialectName

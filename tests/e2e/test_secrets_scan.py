@@ -29,8 +29,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.ingest_kit import webhook
-from tests.receivers import receiver
+from tests.support.ingest_kit import webhook
+from tests.support.receivers import receiver
 
 from rampwire.dialects import TransakCredentials, get_dialect
 from rampwire.dialects.base import DialectName, OutboundEvent

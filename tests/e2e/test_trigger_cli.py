@@ -9,7 +9,7 @@ import json
 import sys
 
 import jwt
-from tests.receivers import receiver
+from tests.support.receivers import receiver
 
 
 async def run_trigger(*args: str) -> tuple[int, str, str]:

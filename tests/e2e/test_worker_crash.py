@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
-from tests.receivers import receiver
+from tests.support.receivers import receiver
 
 from rampwire.api import create_app
 from rampwire.domain.apikeys import Scope

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.receivers import receiver
 from tests.support.proxy import TcpProxy
+from tests.support.receivers import receiver
 
 from rampwire.api import create_app
 from rampwire.domain.apikeys import Scope

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook
-from tests.receivers import Received, receiver
+from tests.support.receivers import Received, receiver
 
 from rampwire.domain.deliveries import BODY_CAP_BYTES
 from rampwire.storage import Database

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
-from tests.receivers import Handler, raw_server, read_request, receiver
+from tests.support.receivers import Handler, raw_server, read_request, receiver
 
 from rampwire.api import create_app
 from rampwire.crypto import secret_box

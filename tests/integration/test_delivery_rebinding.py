@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
-from tests.receivers import receiver
+from tests.support.receivers import receiver
 
 from rampwire.api import create_app
 from rampwire.domain.apikeys import Scope

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.receivers import receiver
+from tests.support.receivers import receiver
 
 from rampwire.api import create_app
 from rampwire.crypto import secret_box

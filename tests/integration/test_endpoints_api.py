@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from tests.receivers import Received, receiver
+from tests.support.receivers import Received, receiver
 
 from rampwire.api import create_app
 from rampwire.domain.apikeys import Scope

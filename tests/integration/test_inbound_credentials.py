@@ -8,7 +8,7 @@ import json
 
 import httpx
 import pytest
-from tests.ingest_kit import webhook
+from tests.support.ingest_kit import webhook
 
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order

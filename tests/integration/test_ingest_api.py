@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from tests.ingest_kit import KITS, make_source, send, webhook
+from tests.support.ingest_kit import KITS, make_source, send, webhook
 
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.ingest_kit import make_source, send, webhook
+from tests.support.ingest_kit import make_source, send, webhook
 
 from rampwire.api import create_app
 from rampwire.dialects.base import DialectName

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from tests.ingest_kit import KITS, make_source, webhook
+from tests.support.ingest_kit import KITS, make_source, webhook
 
 from rampwire.api import create_app
 from rampwire.dialects import get_dialect

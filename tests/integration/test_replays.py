@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-from tests.receivers import Received, raw_server, read_request, receiver
+from tests.support.receivers import Received, raw_server, read_request, receiver
 
 T = TypeVar("T")
 WAIT_S = 20.0

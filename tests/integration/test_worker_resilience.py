@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
-from tests.receivers import Received, raw_server, read_request, receiver
+from tests.support.receivers import Received, raw_server, read_request, receiver
 
 from rampwire.crypto import SecretBox
 from rampwire.delivery.endpoints import Endpoint, SigningSecret
