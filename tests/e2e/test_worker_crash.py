@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
+from tests.support.processes import environment, free_port, processes
 from tests.support.receivers import receiver
 
 from rampwire.api import create_app
@@ -35,72 +34,7 @@ from rampwire.types import utcnow
 
 RAMPWIRE = [sys.executable, "-m", "rampwire"]
 MASTER_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()  # shared by every process
-START_S = 30.0  # for a process to come up
 DELIVER_S = 60.0  # for the deliveries to arrive
-STOP_S = 30.0  # for a process to exit after SIGTERM
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def environment(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The test's environment without any RAMPWIRE_* setting of its own, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPWIRE_")}
-    return {
-        **env,
-        "RAMPWIRE_DATA_DIR": str(data_dir),
-        "RAMPWIRE_ALLOW_PRIVATE_TARGETS": "1",
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }
-
-
-class Processes:
-    """Processes started by one test, each logging to its own file; all stopped at the end."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self, name: str, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [*RAMPWIRE, *args], env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        self.running.append((proc, log))
-        return proc
-
-    def log(self, proc: subprocess.Popen[bytes]) -> str:
-        return next(path for p, path in self.running if p is proc).read_text(errors="replace")
-
-    async def wait_for_line(self, proc: subprocess.Popen[bytes], text: str) -> None:
-        async with asyncio.timeout(START_S):
-            while text not in self.log(proc):
-                assert proc.poll() is None, f"exited early:\n{self.log(proc)}"
-                await asyncio.sleep(0.05)
-
-    async def stop(self, proc: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> int:
-        proc.send_signal(signum)
-        return await asyncio.to_thread(proc.wait, STOP_S)
-
-    def kill_all(self) -> None:
-        for proc, _ in self.running:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-
-
-@contextmanager
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    started = Processes(tmp_path)
-    try:
-        yield started
-    finally:
-        started.kill_all()
 
 
 async def run_cli(env: dict[str, str], *args: str) -> str:
@@ -109,18 +43,6 @@ async def run_cli(env: dict[str, str], *args: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-async def healthy(url: str, proc: subprocess.Popen[bytes], started: Processes) -> None:
-    async with asyncio.timeout(START_S), httpx.AsyncClient() as client:
-        while True:
-            assert proc.poll() is None, f"serve exited:\n{started.log(proc)}"
-            try:
-                if (await client.get(f"{url}/healthz", timeout=0.5)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 @asynccontextmanager
@@ -182,7 +104,7 @@ async def test_a_delivery_committed_before_a_sigkill_goes_out_after_a_restart(
             serve = started.start(
                 "serve", {**env, "RAMPWIRE_SERVE_WORKER": "0"}, "serve", "--port", str(port)
             )
-            await healthy(url, serve, started)
+            await started.healthy(url, serve)
             async with httpx.AsyncClient(
                 base_url=url, headers={"Authorization": f"Bearer {token}"}
             ) as client:
