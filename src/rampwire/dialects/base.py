@@ -218,6 +218,34 @@ class Dialect(Generic[C]):
         """Provider formats carry order states only; the standard one carries every event."""
         return self.name is DialectName.STANDARD or event_type in self.ENCODABLE_TYPES
 
+    @classmethod
+    def of_provider(
+        cls,
+        name: DialectName,
+        provider: Provider,
+        table: StatusTable,
+        *,
+        policy: DeliveryPolicy,
+        encode: Encoder[C],
+        decode: Decoder[C],
+        fields: Callable[[OrderStatus, Side], frozenset[str]],
+        credentials_from_secrets: Callable[[Sequence[str]], C],
+    ) -> Dialect[C]:
+        """A provider's dialect, its sides and status mappings read from its status table."""
+        return cls(
+            name=name,
+            provider=provider,
+            sides=table.sides,
+            policy=policy,
+            encode=encode,
+            decode=decode,
+            to_provider=table.to_provider,
+            from_provider=table.from_provider,
+            provider_events=table.provider_events,
+            fields=fields,
+            credentials_from_secrets=credentials_from_secrets,
+        )
+
 
 # --- helpers for the dialect modules ------------------------------------------------------------
 

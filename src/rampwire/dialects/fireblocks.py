@@ -350,16 +350,13 @@ def fields(status: OrderStatus, side: Side) -> frozenset[str]:
     return FIELDS
 
 
-DIALECT: Dialect[FireblocksCredentials] = Dialect(
-    name=DialectName.FIREBLOCKS,
-    provider=Provider.FIREBLOCKS,
-    sides=TABLE.sides,
+DIALECT: Dialect[FireblocksCredentials] = Dialect.of_provider(
+    DialectName.FIREBLOCKS,
+    Provider.FIREBLOCKS,
+    TABLE,
     policy=POLICY,
     encode=encode,
     decode=decode,
-    to_provider=TABLE.to_provider,
-    from_provider=TABLE.from_provider,
-    provider_events=TABLE.provider_events,
     fields=fields,
     credentials_from_secrets=credentials_from_secrets,
 )

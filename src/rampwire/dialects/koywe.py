@@ -204,16 +204,13 @@ def fields(status: OrderStatus, side: Side) -> frozenset[str]:
     return frozenset()  # the order's details come from GET /orders/{id}
 
 
-DIALECT: Dialect[KoyweCredentials] = Dialect(
-    name=DialectName.KOYWE,
-    provider=Provider.KOYWE,
-    sides=TABLE.sides,
+DIALECT: Dialect[KoyweCredentials] = Dialect.of_provider(
+    DialectName.KOYWE,
+    Provider.KOYWE,
+    TABLE,
     policy=POLICY,
     encode=encode,
     decode=decode,
-    to_provider=TABLE.to_provider,
-    from_provider=TABLE.from_provider,
-    provider_events=TABLE.provider_events,
     fields=fields,
     credentials_from_secrets=credentials_from_secrets,
 )

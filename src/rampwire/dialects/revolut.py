@@ -193,16 +193,13 @@ def fields(status: OrderStatus, side: Side) -> frozenset[str]:
     return frozenset({"wallet_address"})
 
 
-DIALECT: Dialect[RevolutCredentials] = Dialect(
-    name=DialectName.REVOLUT,
-    provider=Provider.REVOLUT,
-    sides=TABLE.sides,
+DIALECT: Dialect[RevolutCredentials] = Dialect.of_provider(
+    DialectName.REVOLUT,
+    Provider.REVOLUT,
+    TABLE,
     policy=POLICY,
     encode=encode,
     decode=decode,
-    to_provider=TABLE.to_provider,
-    from_provider=TABLE.from_provider,
-    provider_events=TABLE.provider_events,
     fields=fields,
     credentials_from_secrets=credentials_from_secrets,
 )

@@ -337,16 +337,13 @@ def fields(status: OrderStatus, side: Side) -> frozenset[str]:
     return frozenset()
 
 
-DIALECT: Dialect[SaberCredentials] = Dialect(
-    name=DialectName.SABER,
-    provider=Provider.SABER,
-    sides=TABLE.sides,
+DIALECT: Dialect[SaberCredentials] = Dialect.of_provider(
+    DialectName.SABER,
+    Provider.SABER,
+    TABLE,
     policy=POLICY,
     encode=encode,
     decode=decode,
-    to_provider=TABLE.to_provider,
-    from_provider=TABLE.from_provider,
-    provider_events=TABLE.provider_events,
     fields=fields,
     credentials_from_secrets=credentials_from_secrets,
 )

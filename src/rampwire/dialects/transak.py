@@ -255,16 +255,13 @@ def fields(status: OrderStatus, side: Side) -> frozenset[str]:
     return _FIELDS
 
 
-DIALECT: Dialect[TransakCredentials] = Dialect(
-    name=DialectName.TRANSAK,
-    provider=Provider.TRANSAK,
-    sides=TABLE.sides,
+DIALECT: Dialect[TransakCredentials] = Dialect.of_provider(
+    DialectName.TRANSAK,
+    Provider.TRANSAK,
+    TABLE,
     policy=POLICY,
     encode=encode,
     decode=decode,
-    to_provider=TABLE.to_provider,
-    from_provider=TABLE.from_provider,
-    provider_events=TABLE.provider_events,
     fields=fields,
     credentials_from_secrets=credentials_from_secrets,
 )
