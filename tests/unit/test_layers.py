@@ -21,7 +21,7 @@ FLOORS: list[set[str]] = [
     {"settings"},
     {"crypto", "storage"},
     {"dialects", "authorization"},
-    {"delivery", "ingest"},
+    {"delivery", "ingest", "simulate"},
     {"repository"},
     {"services"},
     {"api"},

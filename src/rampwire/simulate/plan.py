@@ -1,0 +1,208 @@
+"""A run's plan: every order, every step and every fault, drawn from one seeded generator.
+
+The plan decides everything random before anything is sent (ids, amounts, hashes, which step
+carries which fault, reordering, delays, retry jitter), so the same seed, the same options and
+the same clock send the same bytes in the same order. Requests are encoded when sent, with the
+clock's time, since providers sign the time of sending.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from ..dialects.base import Dialect, OutboundEvent, WireRequest
+from ..dialects.errors import DialectError
+from ..dialects.samples import sample_order
+from ..domain.orders import Order, OrderStatus
+from ..ids import id_from
+from .faults import EXPECT, SEQUENCE, Encode, Expect, Fault, applies
+from .paths import Lifecycle, lifecycles
+
+DEFAULT_REORDER_WINDOW: Final = 3  # steps
+DELAY_RANGE: Final = (0.5, 3.0)  # a delayed step waits this many times its usual pace, more
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Shot:
+    """One request to send: an authentic step, a copy of one, or a forged variant."""
+
+    seq: int  # its place in the plan
+    order: int  # the order's index in the run
+    step: int  # the lifecycle step it belongs to
+    status: OrderStatus
+    fault: Fault
+    wait: float  # seconds (uncompressed) after the order's previous request
+    encode: Encode
+    earlier: Encode | None = None  # the step before, for a replay
+    copy_of: int | None = None  # a duplicate: the seq whose bytes it sends again
+    drop_first: bool = False  # the provider loses the first answer and retries
+
+    @property
+    def expect(self) -> Expect:
+        return EXPECT[self.fault]
+
+    @property
+    def authentic(self) -> bool:
+        return self.expect is Expect.ACCEPT
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderScript:
+    index: int
+    lifecycle: Lifecycle
+    provider_order_id: str
+    final: OrderStatus  # what the receiver should show once every step is in
+    shots: tuple[Shot, ...]
+    retry_seed: int  # the retry jitter's own generator, so answers do not shift later draws
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plan:
+    dialect: Dialect[Any]
+    seed: int
+    orders: tuple[OrderScript, ...]
+    faults: Mapping[Fault, float] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return sum(len(o.shots) for o in self.orders)
+
+
+def build_plan(
+    dialect: Dialect[Any],
+    credentials: Any,
+    *,
+    orders: int,
+    seed: int,
+    start: datetime,
+    paths: tuple[str, ...] = (),
+    faults: Mapping[Fault, float] | None = None,
+    reorder_window: int = DEFAULT_REORDER_WINDOW,
+) -> Plan:
+    """``orders`` orders taking turns over ``dialect``'s lifecycles (or those in ``paths``)."""
+    chosen = lifecycles(dialect, paths)
+    if not chosen:
+        raise ValueError(f"{dialect.name.value} plays none of the paths {', '.join(paths)}")
+    rng = random.Random(seed)
+    wanted = {f: r for f, r in (faults or {}).items() if f in SEQUENCE or applies(f, dialect.name)}
+    scripts: list[OrderScript] = []
+    seq = 0
+    for index in range(orders):
+        lifecycle = chosen[index % len(chosen)]
+        encoders = _encoders(dialect, lifecycle, rng, start)
+        shots: list[Shot] = []
+        order_steps = list(range(len(encoders)))
+        moved: set[int] = set()
+        if rng.random() < wanted.get(Fault.REORDER, 0.0):
+            for low in range(0, len(order_steps), max(1, reorder_window)):
+                window = order_steps[low : low + reorder_window]
+                rng.shuffle(window)
+                order_steps[low : low + reorder_window] = window
+            moved = {i for position, i in enumerate(order_steps) if position != i}
+        for step in order_steps:
+            status, pace = lifecycle.steps[step].status, lifecycle.steps[step].pace
+            encode = encoders[step]
+            earlier = encoders[step - 1] if step else None
+            for fault in sorted(wanted, key=list(Fault).index):
+                if fault in SEQUENCE or rng.random() >= wanted[fault]:
+                    continue
+                shots.append(
+                    Shot(
+                        seq=seq, order=index, step=step, status=status, fault=fault,
+                        wait=pace, encode=encode, earlier=earlier,
+                    )
+                )  # fmt: skip
+                seq, pace = seq + 1, 0.0
+            label = Fault.REORDER if step in moved else Fault.NONE
+            if rng.random() < wanted.get(Fault.DELAY, 0.0):
+                pace += (pace or 30.0) * rng.uniform(*DELAY_RANGE)
+                label = Fault.DELAY
+            dropped = rng.random() < wanted.get(Fault.DROP, 0.0)
+            genuine = seq
+            shots.append(
+                Shot(
+                    seq=seq, order=index, step=step, status=status,
+                    fault=Fault.DROP if dropped else label, wait=pace, encode=encode,
+                    drop_first=dropped,
+                )
+            )  # fmt: skip
+            seq += 1
+            if rng.random() < wanted.get(Fault.DUPLICATE, 0.0):
+                shots.append(
+                    Shot(
+                        seq=seq, order=index, step=step, status=status, fault=Fault.DUPLICATE,
+                        wait=0.0, encode=encode, copy_of=genuine,
+                    )
+                )  # fmt: skip
+                seq += 1
+        scripts.append(
+            OrderScript(
+                index=index,
+                lifecycle=lifecycle,
+                provider_order_id=encoders.provider_order_id,
+                final=_final(dialect, credentials, lifecycle, encoders[-1], start),
+                shots=tuple(shots),
+                retry_seed=rng.getrandbits(64),
+            )
+        )
+    return Plan(dialect=dialect, seed=seed, orders=tuple(scripts), faults=wanted)
+
+
+class _Encoders(list[Encode]):
+    provider_order_id: str = ""
+
+
+def _encoders(
+    dialect: Dialect[Any], lifecycle: Lifecycle, rng: random.Random, start: datetime
+) -> _Encoders:
+    """One encoder per step of one order: the same order (ids, amounts) at each step's status."""
+    order_seed = rng.getrandbits(64)
+    last = lifecycle.steps[-1].status
+    base = sample_order(
+        dialect.name, last, lifecycle.side, now=start, rng=random.Random(order_seed)
+    )
+    found = _Encoders()
+    found.provider_order_id = base.provider_order_id or base.id
+    ms = int(start.timestamp() * 1000)
+    for step in lifecycle.steps:
+        at_status = sample_order(
+            dialect.name, step.status, lifecycle.side, now=start, rng=random.Random(order_seed)
+        ).evolve(
+            id=base.id,
+            provider_order_id=base.provider_order_id,
+            references=base.references,
+            created_at=base.created_at,
+        )
+        event_id = id_from("evt", ms, rng.getrandbits(80))
+        found.append(_encoder(dialect, at_status, event_id))
+    return found
+
+
+def _encoder(dialect: Dialect[Any], order: Order, event_id: str) -> Encode:
+    def encode(now: datetime, credentials: Any) -> WireRequest:
+        event = OutboundEvent(id=event_id, type=f"order.{order.status.value}", created_at=now)
+        return dialect.encode(event, order.evolve(updated_at=now), credentials, now=now)
+
+    return encode
+
+
+def _final(
+    dialect: Dialect[Any],
+    credentials: Any,
+    lifecycle: Lifecycle,
+    last: Callable[[datetime, Any], WireRequest],
+    now: datetime,
+) -> OrderStatus:
+    """The status the last step reads back as, in the dialect's own decoder (Koywe's refund is
+    ``payment_rejected``, read as ``failed``)."""
+    request = last(now, credentials)
+    try:
+        decoded = dialect.decode(request.headers, request.body, credentials, now=now)
+    except DialectError:
+        decoded = []
+    statuses = [d.status for d in decoded if d.status is not None]
+    return statuses[-1] if statuses else lifecycle.steps[-1].status
