@@ -18,7 +18,7 @@ import orjson
 from ..crypto import secret_box
 from ..dialects import fireblocks
 from ..dialects.errors import DialectError
-from ..domain.orders import Provider
+from ..domain.orders import Provider, Side
 from ..repository.sources import SourceRepository
 from ..settings import Settings
 from ..simulate import Fault, Grade, Options, Outcome, http_sender, junit, parse_faults, table
@@ -63,6 +63,13 @@ def _fireblocks_key(key_file: str | None, quiet: bool) -> str:
 @click.option("--to", "url", required=True, help="The receiver's URL (with --source: its base).")
 @click.option("--orders", type=click.IntRange(1, 1_000_000), default=5, show_default=True)
 @click.option("--paths", default="", help=f"Comma-separated, of: {', '.join(PATHS)} [all].")
+@click.option(
+    "--side",
+    "sides",
+    type=click.Choice(["buy", "sell"]),
+    multiple=True,
+    help="Only on-ramp (buy) or off-ramp (sell) orders [both].",
+)
 @click.option("--speed", type=float, default=math.inf, help="Compress pacing by this [no waits].")
 @click.option("--seed", type=int, default=None, help="Reproduce a run (printed after each run).")
 @click.option(
@@ -123,6 +130,7 @@ def simulate_command(settings: Settings, /, **given: Any) -> None:
                 secrets=material,
                 orders=given["orders"],
                 paths=paths,
+                sides=tuple(Side(s) for s in given["sides"]),
                 faults=faults,
                 seed=given["seed"],
                 speed=given["speed"],

@@ -9,7 +9,7 @@ speak each provider byte for byte and an HTTP client to send; it needs no SQL. `
 from __future__ import annotations
 
 from .faults import Expect, Fault, parse_faults
-from .grade import Finding, Grade, Severity, junit, table
+from .grade import Finding, Grade, Severity, grade, junit, table
 from .paths import PATHS, lifecycles
 from .plan import Plan, build_plan
 from .runner import Clock, Outcome, Send, http_sender, play, run_digest
@@ -29,6 +29,7 @@ __all__ = [
     "Send",
     "Severity",
     "build_plan",
+    "grade",
     "http_sender",
     "junit",
     "lifecycles",

@@ -109,15 +109,17 @@ def _told_by_reason(dialect: Dialect[Any], status: OrderStatus) -> bool:
     return dialect.name is DialectName.FIREBLOCKS and status in (S.EXPIRED, S.REFUNDED)
 
 
-def lifecycles(dialect: Dialect[Any], chosen: tuple[str, ...] = ()) -> tuple[Lifecycle, ...]:
-    """The distinct lifecycles ``dialect`` plays, on every side it has, restricted to ``chosen``
-    path names when given; :class:`KeyError` names a path that does not exist."""
+def lifecycles(
+    dialect: Dialect[Any], chosen: tuple[str, ...] = (), sides: tuple[Side, ...] = ()
+) -> tuple[Lifecycle, ...]:
+    """The distinct lifecycles ``dialect`` plays, on every side it has (or those in ``sides``),
+    restricted to ``chosen`` path names when given; :class:`KeyError` names an unknown path."""
     for name in chosen:
         if name not in PATHS:
             raise KeyError(f"no path is called {name!r}; known: {', '.join(PATHS)}")
     found: list[Lifecycle] = []
     for side in (Side.BUY, Side.SELL):
-        if side not in dialect.sides:
+        if side not in dialect.sides or (sides and side not in sides):
             continue
         seen: set[tuple[tuple[ProviderEvent, OrderStatus | None], ...]] = set()
         for name in PATHS:

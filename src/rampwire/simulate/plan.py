@@ -17,7 +17,7 @@ from typing import Any, Final
 from ..dialects.base import Dialect, OutboundEvent, WireRequest
 from ..dialects.errors import DialectError
 from ..dialects.samples import sample_order
-from ..domain.orders import Order, OrderStatus
+from ..domain.orders import Order, OrderStatus, Side
 from ..ids import id_from
 from .faults import EXPECT, SEQUENCE, Encode, Expect, Fault, applies
 from .paths import Lifecycle, lifecycles
@@ -80,13 +80,15 @@ def build_plan(
     seed: int,
     start: datetime,
     paths: tuple[str, ...] = (),
+    sides: tuple[Side, ...] = (),
     faults: Mapping[Fault, float] | None = None,
     reorder_window: int = DEFAULT_REORDER_WINDOW,
 ) -> Plan:
     """``orders`` orders taking turns over ``dialect``'s lifecycles (or those in ``paths``)."""
-    chosen = lifecycles(dialect, paths)
+    chosen = lifecycles(dialect, paths, sides)
     if not chosen:
-        raise ValueError(f"{dialect.name.value} plays none of the paths {', '.join(paths)}")
+        wanted = ", ".join([*paths, *(s.value for s in sides)])
+        raise ValueError(f"{dialect.name.value} plays none of: {wanted}")
     rng = random.Random(seed)
     wanted = {f: r for f, r in (faults or {}).items() if f in SEQUENCE or applies(f, dialect.name)}
     scripts: list[OrderScript] = []

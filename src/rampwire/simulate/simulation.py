@@ -23,6 +23,7 @@ from typing import Any
 from ..dialects import FireblocksCredentials, get_dialect
 from ..dialects.base import DialectName
 from ..dialects.jose import generate_signing_key
+from ..domain.orders import Side
 from ..types import utcnow
 from .faults import Fault, Forger, wrong_secret
 from .grade import Grade, grade
@@ -38,6 +39,7 @@ class Options:
     secrets: tuple[str, ...]  # as `rampwire trigger --secret`; Fireblocks: a PEM private key
     orders: int = 1
     paths: tuple[str, ...] = ()
+    sides: tuple[Side, ...] = ()  # empty: every side the provider has
     faults: Mapping[Fault, float] = field(default_factory=dict)
     seed: int | None = None  # None: a fresh seed, reported in the grade
     speed: float = math.inf
@@ -72,6 +74,7 @@ def prepare(options: Options) -> tuple[Plan, Forger]:
         seed=seed,
         start=start,
         paths=options.paths,
+        sides=options.sides,
         faults=options.faults,
         reorder_window=options.reorder_window,
     )
