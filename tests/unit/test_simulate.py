@@ -1,0 +1,114 @@
+"""The simulator's pure parts: paths per provider, fault parsing, seeded plans, forged requests
+that each provider's own verifier refuses."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from rampwire.dialects import get_dialect, jose
+from rampwire.dialects.errors import DialectError
+from rampwire.domain.orders import OrderStatus, Side
+from rampwire.simulate import PATHS, Fault, Options, lifecycles, parse_faults, prepare
+from rampwire.simulate.faults import EXPECT, SEQUENCE, Expect, applies
+from rampwire.simulate.plan import build_plan
+
+NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+PEM = jose.private_key_pem(jose.generate_signing_key(2048)).decode()
+PROVIDERS = ["standard", "revolut", "saber", "fireblocks", "koywe", "transak"]
+
+
+def secrets_for(name: str) -> tuple[str, ...]:
+    if name == "fireblocks":
+        return (PEM,)
+    if name == "standard":
+        return ("whsec_c2ltdWxhdGVkLXNlY3JldC0wMTIzNDU2Nzg5",)
+    return ("wsk_unit-secret-0123456789",)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_every_provider_plays_a_happy_and_a_failed_path_on_each_side(name: str) -> None:
+    dialect = get_dialect(name)
+    played = lifecycles(dialect)
+    for side in dialect.sides:
+        paths = {lc.path for lc in played if lc.side is side}
+        assert {"happy", "failed"} <= paths
+    for lc in played:
+        assert lc.steps[0].pace == 0.0
+        events = [step.event for step in lc.steps]
+        assert all(a != b or lc.steps[i + 1].status.is_terminal for i, (a, b) in
+                   enumerate(itertools.pairwise(events)))  # fmt: skip
+
+
+def test_paths_can_be_chosen_and_unknown_ones_are_named() -> None:
+    transak = get_dialect("transak")
+    chosen = lifecycles(transak, ("expired",), (Side.SELL,))
+    assert [(lc.path, lc.side) for lc in chosen] == [("expired", Side.SELL)]
+    with pytest.raises(KeyError, match="no path is called 'lost'"):
+        lifecycles(transak, ("lost",))
+    assert set(PATHS) >= {"happy", "refunded", "on_hold", "amount_mismatch"}
+
+
+def test_fault_specs() -> None:
+    assert parse_faults(("stale", "duplicate=0.5"), default_rate=0.1) == {
+        Fault.STALE: 0.1,
+        Fault.DUPLICATE: 0.5,
+    }
+    assert len(parse_faults(("all",), default_rate=1)) == len(Fault) - 1
+    for bad, message in [("stale=2", "from 0 to 1"), ("stale=x", "a number"), ("x", "no fault")]:
+        with pytest.raises(ValueError, match=message):
+            parse_faults((bad,), default_rate=0.1)
+    assert applies(Fault.ALG_NONE, get_dialect("transak").name)
+    assert not applies(Fault.ALG_NONE, get_dialect("koywe").name)
+    assert not applies(Fault.STALE, get_dialect("fireblocks").name)
+
+
+def test_one_seed_makes_one_plan() -> None:
+    dialect = get_dialect("saber")
+    credentials = dialect.credentials_from_secrets(["s"])
+    faults = {f: 0.5 for f in Fault if f is not Fault.NONE}
+
+    def shots(seed: int) -> list[Any]:
+        plan = build_plan(dialect, credentials, orders=6, seed=seed, start=NOW, faults=faults)
+        return [
+            (s.seq, s.order, s.step, s.fault, s.wait, s.encode(NOW, credentials))
+            for o in plan.orders
+            for s in o.shots
+        ]
+
+    assert shots(1) == shots(1)
+    assert shots(1) != shots(2)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_each_forged_request_is_refused_by_the_providers_own_verifier(name: str) -> None:
+    faults = {f: 1.0 for f in Fault if f not in SEQUENCE and f is not Fault.NONE}
+    plan, forger = prepare(
+        Options(dialect=name, secrets=secrets_for(name), orders=3, seed=4, faults=faults, start=NOW)
+    )
+    dialect = plan.dialect
+    checked = set()
+    for shot in (s for o in plan.orders for s in o.shots):
+        genuine = shot.encode(NOW, forger.credentials)
+        assert dialect.decode(genuine.headers, genuine.body, forger.credentials, now=NOW)
+        if shot.expect not in (Expect.REFUSE, Expect.REJECT):
+            continue
+        forged = forger.forge(shot.fault, shot.encode, NOW, shot.earlier)
+        with pytest.raises(DialectError):
+            dialect.decode(forged.headers, forged.body, forger.credentials, now=NOW)
+        checked.add(shot.fault)
+    assert checked == {f for f in faults if applies(f, dialect.name) and EXPECT[f] in
+                       (Expect.REFUSE, Expect.REJECT)}  # fmt: skip
+
+
+def test_final_status_is_what_the_last_event_reads_back_as() -> None:
+    koywe = get_dialect("koywe")
+    plan = build_plan(
+        koywe, koywe.credentials_from_secrets(["k"]), orders=8, seed=1, start=NOW,
+        paths=("refunded", "happy"),
+    )  # fmt: skip
+    finals = {(o.lifecycle.path, o.final) for o in plan.orders}
+    assert finals == {("refunded", OrderStatus.FAILED), ("happy", OrderStatus.COMPLETED)}
