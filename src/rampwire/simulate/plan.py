@@ -87,8 +87,8 @@ def build_plan(
     """``orders`` orders taking turns over ``dialect``'s lifecycles (or those in ``paths``)."""
     chosen = lifecycles(dialect, paths, sides)
     if not chosen:
-        wanted = ", ".join([*paths, *(s.value for s in sides)])
-        raise ValueError(f"{dialect.name.value} plays none of: {wanted}")
+        asked = ", ".join([*paths, *(s.value for s in sides)])
+        raise ValueError(f"{dialect.name.value} plays none of: {asked}")
     rng = random.Random(seed)
     wanted = {f: r for f, r in (faults or {}).items() if f in SEQUENCE or applies(f, dialect.name)}
     scripts: list[OrderScript] = []
