@@ -6,6 +6,7 @@ import asyncio
 import math
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,22 @@ from ..dialects.errors import DialectError
 from ..domain.orders import Provider, Side
 from ..repository.sources import SourceRepository
 from ..settings import Settings
-from ..simulate import Fault, Grade, Options, Outcome, http_sender, junit, parse_faults, table
+from ..simulate import (
+    Fault,
+    Grade,
+    Options,
+    Outcome,
+    Plan,
+    grade,
+    http_sender,
+    junit,
+    parse_faults,
+    table,
+)
 from ..simulate.paths import PATHS
+from ..simulate.scenario import Scenario, ScenarioError, load_scenario
 from ..simulate.simulation import prepare, run
+from ..simulate.state import read_by_template, read_from_rampwire
 from ..storage import Database
 from .database import run_with_database
 
@@ -59,7 +73,7 @@ def _fireblocks_key(key_file: str | None, quiet: bool) -> str:
 
 
 @click.command("simulate")
-@click.argument("provider", type=click.Choice([*PROVIDERS, "standard", "all"]))
+@click.argument("provider", type=click.Choice([*PROVIDERS, "standard", "all"]), required=False)
 @click.option("--to", "url", required=True, help="The receiver's URL (with --source: its base).")
 @click.option("--orders", type=click.IntRange(1, 1_000_000), default=5, show_default=True)
 @click.option("--paths", default="", help=f"Comma-separated, of: {', '.join(PATHS)} [all].")
@@ -85,9 +99,22 @@ def _fireblocks_key(key_file: str | None, quiet: bool) -> str:
     help=f"NAME[=RATE] or all (repeat); rate {DEFAULT_FAULT_RATE} by default. "
     f"Names: {', '.join(f.value for f in Fault if f is not Fault.NONE)}.",
 )
+@click.option(
+    "--scenario",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A TOML scenario file: fixed orders, steps, amounts and faults.",
+)
 @click.option("--reorder-window", type=click.IntRange(2, 100), default=3, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 10_000), default=8, show_default=True)
 @click.option("--timeout", type=float, default=10.0, show_default=True)
+@click.option(
+    "--check-state",
+    default=None,
+    help="Compare each order's final status with the receiver's: a URL template with {id} "
+    "answering JSON with a status, or `rampwire` (its order API, with --api-key).",
+)
+@click.option("--state-header", multiple=True, help="NAME:VALUE sent with --check-state URLs.")
+@click.option("--api-key", envvar="RAMPWIRE_API_KEY", default=None, help="For --check-state.")
 @click.option("--json", "as_json", is_flag=True, help="Print the grade as JSON.")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML.")
 @click.option("--strict", is_flag=True, help="Exit 2 on reliability findings.")
@@ -96,9 +123,20 @@ def _fireblocks_key(key_file: str | None, quiet: bool) -> str:
 def simulate_command(settings: Settings, /, **given: Any) -> None:
     """Play PROVIDER's whole order lifecycles (or every provider's: all) against a receiver,
     signed its way, with the faults asked for; print a grade. Exit 1 on a security finding."""
-    provider: str = given["provider"]
+    provider: str | None = given["provider"]
     url: str = given["url"]
     secrets: tuple[str, ...] = given["secrets"]
+    scenario: Scenario | None = None
+    if given["scenario"]:
+        try:
+            scenario = load_scenario(Path(given["scenario"]))
+        except ScenarioError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scenario") from exc
+        if provider not in (None, scenario.provider):
+            raise click.UsageError(f"the scenario plays {scenario.provider}, not {provider}")
+        provider = scenario.provider
+    if provider is None:
+        raise click.UsageError("name a PROVIDER (or all), or give --scenario")
     if given["source_id"]:
         if provider == "all":
             raise click.UsageError("--source names one provider's source, not all")
@@ -124,23 +162,31 @@ def simulate_command(settings: Settings, /, **given: Any) -> None:
             material = (_fireblocks_key(given["key_file"], given["quiet"] or given["as_json"]),)
         if not material:
             raise click.UsageError(f"{name} needs --secret (or --source)")
-        runs.append(
-            Options(
-                dialect=name,
-                secrets=material,
-                orders=given["orders"],
-                paths=paths,
-                sides=tuple(Side(s) for s in given["sides"]),
-                faults=faults,
-                seed=given["seed"],
-                speed=given["speed"],
-                start=None if start is None else start.replace(tzinfo=UTC),
-                concurrency=given["concurrency"],
-                reorder_window=given["reorder_window"],
-            )
+        options = Options(
+            dialect=name,
+            secrets=material,
+            orders=given["orders"],
+            paths=paths,
+            sides=tuple(Side(s) for s in given["sides"]),
+            faults=faults,
+            seed=given["seed"],
+            speed=given["speed"],
+            start=None if start is None else start.replace(tzinfo=UTC),
+            concurrency=given["concurrency"],
+            reorder_window=given["reorder_window"],
         )
+        if scenario is not None:  # the command line's seed, speed and faults win
+            options = replace(
+                options,
+                specs=scenario.orders,
+                seed=options.seed if options.seed is not None else scenario.seed,
+                speed=options.speed if given["speed"] != math.inf else scenario.speed,
+                faults=options.faults or scenario.faults or {},
+            )
+        runs.append(options)
     quiet = given["quiet"] or given["as_json"]
-    grades = asyncio.run(_run_all(runs, url, given["timeout"], quiet=quiet))
+    check = _state_check(given)
+    grades = asyncio.run(_run_all(runs, url, given["timeout"], quiet=quiet, check=check))
     _report(grades, as_json=given["as_json"], junit_file=given["junit_file"])
     codes = [g.exit_code(strict=given["strict"]) for g in grades]
     code = 1 if 1 in codes else max(codes)
@@ -148,7 +194,48 @@ def simulate_command(settings: Settings, /, **given: Any) -> None:
         raise SystemExit(code)
 
 
-async def _run_all(runs: list[Options], url: str, timeout: float, *, quiet: bool) -> list[Grade]:
+def _state_check(given: Mapping[str, Any]) -> StateCheck | None:
+    target = given["check_state"]
+    if target is None:
+        return None
+    if target == "rampwire":
+        if not given["api_key"]:
+            raise click.UsageError("--check-state rampwire needs --api-key (a read key)")
+        return StateCheck(template=None, headers={}, api_key=given["api_key"])
+    if "{id}" not in target:
+        raise click.BadParameter(
+            "a URL template with {id}, or rampwire", param_hint="--check-state"
+        )
+    headers: dict[str, str] = {}
+    for header in given["state_header"]:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{header!r} is not NAME:VALUE", param_hint="--state-header")
+        headers[name.strip()] = value.strip()
+    return StateCheck(template=target, headers=headers, api_key=None)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StateCheck:
+    template: str | None
+    headers: dict[str, str]
+    api_key: str | None
+
+
+async def _finals(
+    session: aiohttp.ClientSession, plan: Plan, url: str, check: StateCheck
+) -> dict[int, str]:
+    try:
+        if check.template is not None:
+            return await read_by_template(session, plan, check.template, check.headers)
+        return await read_from_rampwire(session, plan, url, check.api_key or "")
+    except (ValueError, aiohttp.ClientError) as exc:
+        raise click.ClickException(f"--check-state: {exc}") from exc
+
+
+async def _run_all(
+    runs: list[Options], url: str, timeout: float, *, quiet: bool, check: StateCheck | None
+) -> list[Grade]:
     grades: list[Grade] = []
     connector = aiohttp.TCPConnector(limit=max(r.concurrency for r in runs))
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -169,7 +256,11 @@ async def _run_all(runs: list[Options], url: str, timeout: float, *, quiet: bool
                         bar.update(1)
 
                     result = await run(plan, forger, options, send, on_outcome=advance)
-            grades.append(result.grade)
+            if check is None:
+                grades.append(result.grade)
+            else:
+                finals = await _finals(session, plan, url, check)
+                grades.append(grade(plan, result.outcomes, finals=finals))
     return grades
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from ..dialects.base import Dialect, OutboundEvent, WireRequest
@@ -61,6 +62,17 @@ class OrderScript:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OrderSpec:
+    """One order fixed by a scenario file: its steps, and what it keeps of its own."""
+
+    lifecycle: Lifecycle
+    order_id: str | None = None  # the provider's order id
+    fiat_amount: Decimal | None = None
+    crypto_amount: Decimal | None = None
+    faults: Mapping[Fault, float] | None = None  # None: the run's
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Plan:
     dialect: Dialect[Any]
     seed: int
@@ -83,19 +95,25 @@ def build_plan(
     sides: tuple[Side, ...] = (),
     faults: Mapping[Fault, float] | None = None,
     reorder_window: int = DEFAULT_REORDER_WINDOW,
+    specs: tuple[OrderSpec, ...] = (),
 ) -> Plan:
-    """``orders`` orders taking turns over ``dialect``'s lifecycles (or those in ``paths``)."""
-    chosen = lifecycles(dialect, paths, sides)
-    if not chosen:
-        asked = ", ".join([*paths, *(s.value for s in sides)])
-        raise ValueError(f"{dialect.name.value} plays none of: {asked}")
+    """``orders`` orders taking turns over ``dialect``'s lifecycles (or those in ``paths``); or,
+    given ``specs``, exactly those orders."""
+    if not specs:
+        chosen = lifecycles(dialect, paths, sides)
+        if not chosen:
+            asked = ", ".join([*paths, *(s.value for s in sides)])
+            raise ValueError(f"{dialect.name.value} plays none of: {asked}")
+        specs = tuple(OrderSpec(lifecycle=chosen[i % len(chosen)]) for i in range(orders))
     rng = random.Random(seed)
-    wanted = {f: r for f, r in (faults or {}).items() if f in SEQUENCE or applies(f, dialect.name)}
+    run_faults = _applicable(dialect, faults or {})
     scripts: list[OrderScript] = []
+    finals: dict[Lifecycle, OrderStatus] = {}  # one decode per lifecycle, not per order
     seq = 0
-    for index in range(orders):
-        lifecycle = chosen[index % len(chosen)]
-        encoders = _encoders(dialect, lifecycle, rng, start)
+    for index, spec in enumerate(specs):
+        lifecycle = spec.lifecycle
+        wanted = run_faults if spec.faults is None else _applicable(dialect, spec.faults)
+        encoders = _encoders(dialect, spec, rng, start)
         shots: list[Shot] = []
         order_steps = list(range(len(encoders)))
         moved: set[int] = set()
@@ -146,12 +164,22 @@ def build_plan(
                 index=index,
                 lifecycle=lifecycle,
                 provider_order_id=encoders.provider_order_id,
-                final=_final(dialect, credentials, lifecycle, encoders[-1], start),
+                final=finals.get(lifecycle)
+                or finals.setdefault(
+                    lifecycle, _final(dialect, credentials, lifecycle, encoders[-1], start)
+                ),
                 shots=tuple(shots),
                 retry_seed=rng.getrandbits(64),
             )
         )
-    return Plan(dialect=dialect, seed=seed, orders=tuple(scripts), faults=wanted)
+    every = dict(run_faults)
+    for spec in specs:
+        every.update(_applicable(dialect, spec.faults or {}))
+    return Plan(dialect=dialect, seed=seed, orders=tuple(scripts), faults=every)
+
+
+def _applicable(dialect: Dialect[Any], faults: Mapping[Fault, float]) -> dict[Fault, float]:
+    return {f: r for f, r in faults.items() if f in SEQUENCE or applies(f, dialect.name)}
 
 
 class _Encoders(list[Encode]):
@@ -159,14 +187,23 @@ class _Encoders(list[Encode]):
 
 
 def _encoders(
-    dialect: Dialect[Any], lifecycle: Lifecycle, rng: random.Random, start: datetime
+    dialect: Dialect[Any], spec: OrderSpec, rng: random.Random, start: datetime
 ) -> _Encoders:
     """One encoder per step of one order: the same order (ids, amounts) at each step's status."""
+    lifecycle = spec.lifecycle
     order_seed = rng.getrandbits(64)
     last = lifecycle.steps[-1].status
     base = sample_order(
         dialect.name, last, lifecycle.side, now=start, rng=random.Random(order_seed)
     )
+    kept: dict[str, Any] = {}
+    if spec.order_id is not None:
+        kept["provider_order_id" if dialect.provider else "id"] = spec.order_id
+    if spec.fiat_amount is not None and base.fiat is not None:
+        kept["fiat"] = replace(base.fiat, amount=spec.fiat_amount)
+    if spec.crypto_amount is not None and base.crypto is not None:
+        kept["crypto"] = replace(base.crypto, amount=spec.crypto_amount)
+    base = base.evolve(**kept)
     found = _Encoders()
     found.provider_order_id = base.provider_order_id or base.id
     ms = int(start.timestamp() * 1000)
@@ -178,6 +215,7 @@ def _encoders(
             provider_order_id=base.provider_order_id,
             references=base.references,
             created_at=base.created_at,
+            **{k: v for k, v in kept.items() if k in ("fiat", "crypto")},
         )
         event_id = id_from("evt", ms, rng.getrandbits(80))
         found.append(_encoder(dialect, at_status, event_id))

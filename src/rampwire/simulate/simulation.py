@@ -27,7 +27,7 @@ from ..domain.orders import Side
 from ..types import utcnow
 from .faults import Fault, Forger, wrong_secret
 from .grade import Grade, grade
-from .plan import DEFAULT_REORDER_WINDOW, Plan, build_plan
+from .plan import DEFAULT_REORDER_WINDOW, OrderSpec, Plan, build_plan
 from .runner import DEFAULT_CONCURRENCY, Clock, Outcome, Send, play
 
 WRONG_KEY_BITS = 2048  # the stranger's RSA key for Fireblocks' wrong-key requests
@@ -46,6 +46,7 @@ class Options:
     start: datetime | None = None  # a fixed clock; None: the real one
     concurrency: int = DEFAULT_CONCURRENCY
     reorder_window: int = DEFAULT_REORDER_WINDOW
+    specs: tuple[OrderSpec, ...] = ()  # a scenario's orders, instead of ``orders`` drawn ones
 
     def __post_init__(self) -> None:
         if self.orders < 1:
@@ -77,6 +78,7 @@ def prepare(options: Options) -> tuple[Plan, Forger]:
         sides=options.sides,
         faults=options.faults,
         reorder_window=options.reorder_window,
+        specs=options.specs,
     )
     strangers = random.Random(seed ^ 0x5EED)
     wrong: Any
