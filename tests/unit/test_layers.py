@@ -25,7 +25,7 @@ FLOORS: list[set[str]] = [
     {"repository"},
     {"services"},
     {"api"},
-    {"cli"},
+    {"cli", "testing"},
     {"", "__main__"},
 ]
 FLOOR = {unit: level for level, units in enumerate(FLOORS) for unit in units}
