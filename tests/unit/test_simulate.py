@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,3 +113,15 @@ def test_final_status_is_what_the_last_event_reads_back_as() -> None:
     )  # fmt: skip
     finals = {(o.lifecycle.path, o.final) for o in plan.orders}
     assert finals == {("refunded", OrderStatus.FAILED), ("happy", OrderStatus.COMPLETED)}
+
+
+@pytest.mark.parametrize("name", [p for p in PROVIDERS if p != "standard"])
+def test_docs_list_the_paths_each_provider_plays(name: str) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "simulate.md").read_text()
+    section = doc.split(f"\n### {name}\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    expected = [
+        f"| {lc.side.value} | `{lc.path}` | {' → '.join(str(s.event) for s in lc.steps)} |"
+        for lc in lifecycles(get_dialect(name))
+    ]
+    assert rows == expected
