@@ -34,6 +34,7 @@ from harness.report import loadavg, machine
 from rampwire.simulate import Options, http_sender
 from rampwire.simulate.simulation import prepare
 from rampwire.simulate.simulation import run as play
+from rampwire.simulate.wire_client import WireClient
 
 SECRET = "wsk_bench-secret-0123456789abcdef"
 
@@ -45,12 +46,13 @@ async def load_generator(url: str, count: int, in_flight: int) -> float:
     return float(result["ok"]) / float(result["elapsed"])
 
 
-async def simulator(url: str, count: int, in_flight: int) -> float:
+async def simulator(url: str, count: int, in_flight: int, *, lean: bool = True) -> float:
     ok = 0
     elapsed = 0.0
     connector = aiohttp.TCPConnector(limit=in_flight, limit_per_host=in_flight)
+    client = WireClient(f"{url}/ingest/src_bench", connections=in_flight, timeout=30)
     async with aiohttp.ClientSession(connector=connector) as session:
-        send = http_sender(session, f"{url}/ingest/src_bench", timeout=30)
+        send = client.send if lean else http_sender(session, f"{url}/ingest/src_bench", timeout=30)
         for name, steps in (("revolut", 2.0), ("transak", 4.0)):  # about 2 and 4 per order
             options = Options(
                 dialect=name,
@@ -64,21 +66,29 @@ async def simulator(url: str, count: int, in_flight: int) -> float:
             result = await play(plan, forger, options, send)
             elapsed += time.perf_counter() - started
             ok += sum(1 for o in result.outcomes if o.ok)
+    client.close()
     return ok / elapsed
 
 
 async def run(args: argparse.Namespace, url: str) -> None:
     generator: list[float] = []
     simulated: list[float] = []
+    through_aiohttp: list[float] = []
     for round_ in range(args.rounds):
         generator.append(await load_generator(url, args.requests, args.in_flight))
         simulated.append(await simulator(url, args.requests, args.in_flight))
+        through_aiohttp.append(await simulator(url, args.requests, args.in_flight, lean=False))
         print(
             f"round {round_ + 1}: load generator {generator[-1]:,.0f} req/s,"
-            f" simulator {simulated[-1]:,.0f} req/s",
+            f" simulate {simulated[-1]:,.0f} req/s,"
+            f" simulate through aiohttp {through_aiohttp[-1]:,.0f} req/s",
             flush=True,
         )
-    for label, rates in (("bench/ingest.py load generator", generator), ("simulate", simulated)):
+    for label, rates in (
+        ("bench/ingest.py load generator", generator),
+        ("simulate", simulated),
+        ("simulate through aiohttp", through_aiohttp),
+    ):
         print(f"{label}: best {max(rates):,.0f} req/s, median {statistics.median(rates):,.0f}")
 
 
@@ -90,9 +100,12 @@ def main() -> None:
     args = parser.parse_args()
     for line in machine(["aiohttp", "uvicorn", "uvloop"]):
         print(line)
-    with tempfile.TemporaryDirectory() as data_dir, ingest.server("bare", "", data_dir, "") as (
-        url,
-        _,
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        ingest.server("bare", "", data_dir, "") as (
+            url,
+            _,
+        ),
     ):
         uvloop.run(run(args, url))
     print(f"load average at the end: {loadavg()}")

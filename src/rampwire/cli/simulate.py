@@ -38,6 +38,7 @@ from ..simulate.paths import PATHS
 from ..simulate.scenario import Scenario, ScenarioError, load_scenario
 from ..simulate.simulation import prepare, run
 from ..simulate.state import read_by_template, read_from_rampwire
+from ..simulate.wire_client import WireClient
 from ..storage import Database
 from .database import run_with_database
 
@@ -237,9 +238,14 @@ async def _run_all(
     runs: list[Options], url: str, timeout: float, *, quiet: bool, check: StateCheck | None
 ) -> list[Grade]:
     grades: list[Grade] = []
-    connector = aiohttp.TCPConnector(limit=max(r.concurrency for r in runs))
+    connections = max(r.concurrency for r in runs)
+    lean: WireClient | None = None
+    connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
         send = http_sender(session, url, timeout=timeout)
+        if urlsplit(url).scheme == "http":  # the lean client: as fast as a load generator
+            lean = WireClient(url, connections=connections, timeout=timeout)
+            send = lean.send
         for options in runs:
             try:
                 plan, forger = prepare(options)
@@ -261,6 +267,8 @@ async def _run_all(
             else:
                 finals = await _finals(session, plan, url, check)
                 grades.append(grade(plan, result.outcomes, finals=finals))
+    if lean is not None:
+        lean.close()
     return grades
 
 
