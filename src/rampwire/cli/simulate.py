@@ -161,6 +161,8 @@ def simulate_command(settings: Settings, /, **given: Any) -> None:
         material = secrets
         if name == "fireblocks" and (given["key_file"] or not given["source_id"]):
             material = (_fireblocks_key(given["key_file"], given["quiet"] or given["as_json"]),)
+        if not material and name == "fireblocks":
+            raise click.UsageError("fireblocks sources hold public keys: give --key-file too")
         if not material:
             raise click.UsageError(f"{name} needs --secret (or --source)")
         options = Options(

@@ -8,10 +8,11 @@ clock's time, since providers sign the time of sending.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -96,6 +97,7 @@ def build_plan(
     faults: Mapping[Fault, float] | None = None,
     reorder_window: int = DEFAULT_REORDER_WINDOW,
     specs: tuple[OrderSpec, ...] = (),
+    speed: float = math.inf,
 ) -> Plan:
     """``orders`` orders taking turns over ``dialect``'s lifecycles (or those in ``paths``); or,
     given ``specs``, exactly those orders."""
@@ -113,7 +115,7 @@ def build_plan(
     for index, spec in enumerate(specs):
         lifecycle = spec.lifecycle
         wanted = run_faults if spec.faults is None else _applicable(dialect, spec.faults)
-        encoders = _encoders(dialect, spec, rng, start)
+        encoders = _encoders(dialect, spec, rng, start, speed)
         shots: list[Shot] = []
         order_steps = list(range(len(encoders)))
         moved: set[int] = set()
@@ -187,9 +189,11 @@ class _Encoders(list[Encode]):
 
 
 def _encoders(
-    dialect: Dialect[Any], spec: OrderSpec, rng: random.Random, start: datetime
+    dialect: Dialect[Any], spec: OrderSpec, rng: random.Random, start: datetime, speed: float
 ) -> _Encoders:
-    """One encoder per step of one order: the same order (ids, amounts) at each step's status."""
+    """One encoder per step of one order: the same order (ids, amounts) at each step's status,
+    updated when the step happens (``start`` plus the compressed pacing): a retry re-signs the
+    same order, as a provider does."""
     lifecycle = spec.lifecycle
     order_seed = rng.getrandbits(64)
     last = lifecycle.steps[-1].status
@@ -207,7 +211,9 @@ def _encoders(
     found = _Encoders()
     found.provider_order_id = base.provider_order_id or base.id
     ms = int(start.timestamp() * 1000)
+    offset = 0.0
     for step in lifecycle.steps:
+        offset += 0.0 if math.isinf(speed) else step.pace / speed
         at_status = sample_order(
             dialect.name, step.status, lifecycle.side, now=start, rng=random.Random(order_seed)
         ).evolve(
@@ -215,6 +221,7 @@ def _encoders(
             provider_order_id=base.provider_order_id,
             references=base.references,
             created_at=base.created_at,
+            updated_at=start + timedelta(seconds=offset),
             **{k: v for k, v in kept.items() if k in ("fiat", "crypto")},
         )
         event_id = id_from("evt", ms, rng.getrandbits(80))
@@ -225,7 +232,7 @@ def _encoders(
 def _encoder(dialect: Dialect[Any], order: Order, event_id: str) -> Encode:
     def encode(now: datetime, credentials: Any) -> WireRequest:
         event = OutboundEvent(id=event_id, type=f"order.{order.status.value}", created_at=now)
-        return dialect.encode(event, order.evolve(updated_at=now), credentials, now=now)
+        return dialect.encode(event, order, credentials, now=now)
 
     return encode
 

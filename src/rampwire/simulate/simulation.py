@@ -79,6 +79,7 @@ def prepare(options: Options) -> tuple[Plan, Forger]:
         faults=options.faults,
         reorder_window=options.reorder_window,
         specs=options.specs,
+        speed=options.speed,
     )
     strangers = random.Random(seed ^ 0x5EED)
     wrong: Any
