@@ -4,6 +4,7 @@ that each provider's own verifier refuses."""
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,22 @@ import pytest
 from rampwire.dialects import get_dialect, jose
 from rampwire.dialects.errors import DialectError
 from rampwire.domain.orders import OrderStatus, Side
-from rampwire.simulate import PATHS, Fault, Options, lifecycles, parse_faults, prepare
+from rampwire.simulate import (
+    PATHS,
+    Fault,
+    Options,
+    Outcome,
+    Severity,
+    grade,
+    junit,
+    lifecycles,
+    parse_faults,
+    prepare,
+    table,
+)
 from rampwire.simulate.faults import EXPECT, SEQUENCE, Expect, applies
 from rampwire.simulate.plan import build_plan
+from rampwire.simulate.runner import Attempt
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 PEM = jose.private_key_pem(jose.generate_signing_key(2048)).decode()
@@ -125,3 +139,36 @@ def test_docs_list_the_paths_each_provider_plays(name: str) -> None:
         for lc in lifecycles(get_dialect(name))
     ]
     assert rows == expected
+
+
+def test_the_grade_of_made_up_answers() -> None:
+    dialect = get_dialect("revolut")
+    credentials = dialect.credentials_from_secrets(["s"])
+    faults = {Fault.TAMPERED: 1.0, Fault.DUPLICATE: 1.0, Fault.TRUNCATED: 1.0}
+    plan = build_plan(dialect, credentials, orders=1, seed=1, start=NOW, faults=faults)
+    shots = [s for o in plan.orders for s in o.shots]
+    answers = {Fault.NONE: 200, Fault.TAMPERED: 200, Fault.DUPLICATE: 409, Fault.TRUNCATED: 500}
+    outcomes = [
+        Outcome(
+            shot=s,
+            attempts=(Attempt(number=1, status=answers[s.fault], error=None, digest="d"),),
+        )
+        for s in shots
+    ]
+    script = plan.orders[0]
+    result = grade(plan, outcomes, finals={0: "processing"})
+    kinds = Counter((f.severity, f.fault) for f in result.findings)
+    steps = len(script.lifecycle.steps)
+    assert kinds == {
+        (Severity.SECURITY, Fault.TAMPERED): steps,
+        (Severity.RELIABILITY, Fault.DUPLICATE): steps,  # answered unlike its first copy
+        (Severity.RELIABILITY, Fault.TRUNCATED): steps,  # a 5xx for bad input
+        (Severity.STATE, Fault.NONE): 1,
+    }
+    state = next(f for f in result.findings if f.severity is Severity.STATE)
+    assert state.order_id == script.provider_order_id
+    assert state.message == f"ended processing, expected {script.final.value}"
+    assert result.exit_code() == 1
+    assert "security" in table([result])
+    assert 'failures="4"' in junit([result])  # the none row fails too: the state finding
+    assert result.to_dict()["summary"] == {"security": steps, "reliability": 2 * steps, "state": 1}

@@ -35,6 +35,7 @@ class Finding:
     step: int
     status: int | None
     message: str
+    order_id: str = ""  # the provider's order id
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,6 +91,7 @@ class Grade:
                     "severity": f.severity.value,
                     "fault": f.fault.value,
                     "order": f.order,
+                    "order_id": f.order_id,
                     "step": f.step,
                     "status": f.status,
                     "message": f.message,
@@ -109,6 +111,7 @@ def grade(
 ) -> Grade:
     """Grade ``outcomes``; ``finals`` (order index -> the receiver's status) checks state."""
     done = list(outcomes)
+    ids = {script.index: script.provider_order_id for script in plan.orders}
     by_seq = {o.shot.seq: o for o in done}
     answers: dict[Fault, Counter[str]] = {}
     retried: Counter[Fault] = Counter()
@@ -129,6 +132,7 @@ def grade(
                     step=shot.step,
                     status=status,
                     message=message,
+                    order_id=ids.get(shot.order, ""),
                 )
             )
 
@@ -137,7 +141,7 @@ def grade(
             found(Severity.SECURITY, f"{shot.fault.value} request answered {status}")
         elif expect is Expect.REJECT and (status is None or status >= 500):
             found(Severity.RELIABILITY, f"malformed ({shot.fault.value}) answered {status}")
-        elif expect is Expect.ACCEPT and not outcome.ok:
+        elif expect is Expect.ACCEPT and not outcome.ok and shot.copy_of is None:
             tries = len(outcome.attempts)
             found(
                 Severity.RELIABILITY,
@@ -164,8 +168,8 @@ def grade(
                     order=script.index,
                     step=len(script.lifecycle.steps) - 1,
                     status=None,
-                    message=f"order {script.provider_order_id} ended {seen}, "
-                    f"expected {script.final.value}",
+                    message=f"ended {seen}, expected {script.final.value}",
+                    order_id=script.provider_order_id,
                 )
             )
     rows = tuple(
@@ -210,7 +214,8 @@ def table(grades: Iterable[Grade]) -> str:
                 f"{a.get('none', 0):>6}{row.retried:>9}"
             )
         findings.extend(
-            f"{f.severity.value:<12}{result.dialect:<11}order {f.order} step {f.step}: {f.message}"
+            f"{f.severity.value:<12}{result.dialect:<11}order {f.order_id or f.order}"
+            f" step {f.step}: {f.message}"
             for f in result.findings
         )
     lines.append("")
