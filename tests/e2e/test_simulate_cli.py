@@ -21,11 +21,14 @@ async def run_simulate(*args: str) -> tuple[int, str, str]:
 
 async def test_a_naive_receiver_fails_the_grade_with_exit_1(tmp_path: Path) -> None:
     report = tmp_path / "grade.xml"
+    log = tmp_path / "requests.jsonl"
     async with receiver() as hooks:
         code, out, err = await run_simulate(
             "all", "--to", hooks.url, "--secret", "whsec_c2ltdWxhdGVkLXNlY3JldC0wMTIzNDU2Nzg5",
             "--orders", "4", "--seed", "1", "--fault", "all=0.5", "--json", "--junit", str(report),
+            "--log", str(log),
         )  # fmt: skip
+        received = len(hooks.requests)
     assert code == 1, err
     grades = json.loads(out)
     assert [g["dialect"] for g in grades] == ["revolut", "saber", "fireblocks", "koywe", "transak"]
@@ -33,6 +36,9 @@ async def test_a_naive_receiver_fails_the_grade_with_exit_1(tmp_path: Path) -> N
         assert grade["summary"]["security"] > 0
         assert {row["fault"] for row in grade["table"]} >= {"none", "wrong_key", "tampered"}
     assert "<failure" in report.read_text()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == received == sum(g["requests"] for g in grades)
+    assert {r["fault"] for r in records} >= {"none", "alg_none", "unknown_kid", "python_json"}
 
 
 async def test_a_good_receiver_passes_and_reliability_findings_need_strict() -> None:

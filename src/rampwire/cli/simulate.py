@@ -118,6 +118,12 @@ def _fireblocks_key(key_file: str | None, quiet: bool) -> str:
 @click.option("--api-key", envvar="RAMPWIRE_API_KEY", default=None, help="For --check-state.")
 @click.option("--json", "as_json", is_flag=True, help="Print the grade as JSON.")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML.")
+@click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False),
+    help="Write every request as a JSON line: order, step, fault, attempt, status, digest.",
+)
 @click.option("--strict", is_flag=True, help="Exit 2 on reliability findings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_obj
@@ -189,7 +195,10 @@ def simulate_command(settings: Settings, /, **given: Any) -> None:
         runs.append(options)
     quiet = given["quiet"] or given["as_json"]
     check = _state_check(given)
-    grades = asyncio.run(_run_all(runs, url, given["timeout"], quiet=quiet, check=check))
+    log = None if given["log_file"] is None else Path(given["log_file"])
+    if log is not None:
+        log.write_text("")
+    grades = asyncio.run(_run_all(runs, url, given["timeout"], quiet=quiet, check=check, log=log))
     _report(grades, as_json=given["as_json"], junit_file=given["junit_file"])
     codes = [g.exit_code(strict=given["strict"]) for g in grades]
     code = 1 if 1 in codes else max(codes)
@@ -237,7 +246,13 @@ async def _finals(
 
 
 async def _run_all(
-    runs: list[Options], url: str, timeout: float, *, quiet: bool, check: StateCheck | None
+    runs: list[Options],
+    url: str,
+    timeout: float,
+    *,
+    quiet: bool,
+    check: StateCheck | None,
+    log: Path | None,
 ) -> list[Grade]:
     grades: list[Grade] = []
     connections = max(r.concurrency for r in runs)
@@ -264,6 +279,8 @@ async def _run_all(
                         bar.update(1)
 
                     result = await run(plan, forger, options, send, on_outcome=advance)
+            if log is not None:
+                _write_log(log, plan, result.outcomes)
             if check is None:
                 grades.append(result.grade)
             else:
@@ -272,6 +289,27 @@ async def _run_all(
     if lean is not None:
         lean.close()
     return grades
+
+
+def _write_log(log: Path, plan: Plan, outcomes: tuple[Outcome, ...]) -> None:
+    ids = {script.index: script.provider_order_id for script in plan.orders}
+    with log.open("ab") as out:
+        for outcome in outcomes:
+            shot = outcome.shot
+            for attempt in outcome.attempts:
+                record = {
+                    "provider": plan.dialect.name.value,
+                    "seq": shot.seq,
+                    "order_id": ids[shot.order],
+                    "step": shot.step,
+                    "status_sent": shot.status.value,
+                    "fault": shot.fault.value,
+                    "expect": shot.expect.value,
+                    "attempt": attempt.number,
+                    "answer": attempt.status,
+                    "digest": attempt.digest,
+                }
+                out.write(orjson.dumps(record) + b"\n")
 
 
 def _report(grades: list[Grade], *, as_json: bool, junit_file: str | None) -> None:
