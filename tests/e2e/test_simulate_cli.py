@@ -82,3 +82,14 @@ async def test_bad_options_are_clear_errors() -> None:
     code, _, err = await run_simulate("saber", "--to", "http://127.0.0.1:9/")
     assert code == 2
     assert "saber needs --secret" in err
+    code, _, err = await run_simulate("saber", "--to", "127.0.0.1:9/hooks", "--secret", "s")
+    assert code == 2
+    assert "is not an http:// or https:// URL" in err
+    code, _, err = await run_simulate("saber", "--to", "http://127.0.0.1:9/", "--speed", "0")
+    assert code == 2
+    assert "--speed" in err
+    code, _, err = await run_simulate(
+        "revolut", "--scenario", "/nonexistent.toml", "--to", "http://x/"
+    )
+    assert code == 2
+    assert "does not exist" in err

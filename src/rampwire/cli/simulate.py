@@ -85,7 +85,12 @@ def _fireblocks_key(key_file: str | None, quiet: bool) -> str:
     multiple=True,
     help="Only on-ramp (buy) or off-ramp (sell) orders [both].",
 )
-@click.option("--speed", type=float, default=math.inf, help="Compress pacing by this [no waits].")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=math.inf,
+    help="Compress pacing by this [no waits].",
+)
 @click.option("--seed", type=int, default=None, help="Reproduce a run (printed after each run).")
 @click.option(
     "--start", type=click.DateTime(), default=None, help="Sign with a fixed clock (UTC) from here."
@@ -107,7 +112,9 @@ def _fireblocks_key(key_file: str | None, quiet: bool) -> str:
 )
 @click.option("--reorder-window", type=click.IntRange(2, 100), default=3, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 10_000), default=8, show_default=True)
-@click.option("--timeout", type=float, default=10.0, show_default=True)
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True
+)
 @click.option(
     "--check-state",
     default=None,
@@ -132,6 +139,9 @@ def simulate_command(settings: Settings, /, **given: Any) -> None:
     signed its way, with the faults asked for; print a grade. Exit 1 on a security finding."""
     provider: str | None = given["provider"]
     url: str = given["url"]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint="--to")
     secrets: tuple[str, ...] = given["secrets"]
     scenario: Scenario | None = None
     if given["scenario"]:
