@@ -32,6 +32,12 @@ def ulid(now_ms: int | None = None) -> str:
     return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
+def id_from(prefix: str, now_ms: int, random_bits: int) -> str:
+    """An id whose ULID body is made of the values given: reproducible ids for a seeded run."""
+    value = (now_ms << 80) | (random_bits & ((1 << 80) - 1))
+    return f"{prefix}_" + "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
+
+
 def new_id(prefix: str) -> str:
     """A new id such as ``ord_01JD3W6Q9R...``."""
     return f"{prefix}_{ulid()}"

@@ -63,3 +63,24 @@ async def test_bad_usage_is_a_clear_error() -> None:
         "revolut", "completed", "--to", "http://127.0.0.1:9/", "--secret", "s", "--side", "sell"
     )
     assert code != 0 and "Traceback" not in err
+
+
+async def test_a_non_2xx_answer_exits_1() -> None:
+    async with receiver() as hooks:
+        hooks.answer = lambda _: 401
+        code, out, err = await run_trigger("koywe", "completed", "--to", hooks.url, "--secret", "k")
+    assert code == 1
+    assert "< 401" in out
+    assert "the receiver answered 401" in err
+
+
+async def test_order_id_drives_one_order_step_by_step() -> None:
+    async with receiver() as hooks:
+        for event in ("ORDER_CREATED", "ORDER_PROCESSING", "ORDER_COMPLETED"):
+            code, _, err = await run_trigger(
+                "revolut", event, "--to", hooks.url, "--secret", "s", "--order-id", "rev-order-1"
+            )
+            assert code == 0, err
+        bodies = [json.loads(got.body) for got in hooks.requests]
+    assert [b["order_id"] for b in bodies] == ["rev-order-1"] * 3
+    assert [b["event"] for b in bodies] == ["ORDER_CREATED", "ORDER_PROCESSING", "ORDER_COMPLETED"]

@@ -21,11 +21,11 @@ FLOORS: list[set[str]] = [
     {"settings"},
     {"crypto", "storage"},
     {"dialects", "authorization"},
-    {"delivery", "ingest"},
+    {"delivery", "ingest", "simulate"},
     {"repository"},
     {"services"},
     {"api"},
-    {"cli"},
+    {"cli", "testing"},
     {"", "__main__"},
 ]
 FLOOR = {unit: level for level, units in enumerate(FLOORS) for unit in units}

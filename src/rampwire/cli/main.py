@@ -28,6 +28,7 @@ from ..types import utcnow
 from .database import run_with_database
 from .master_key import master_key_group, seal_clear_values
 from .signing import signing_key_group
+from .simulate import simulate_command
 from .sources import sources_group
 
 T = TypeVar("T")
@@ -213,6 +214,12 @@ def worker(settings: Settings, concurrency: int | None) -> None:
     "printed.",
 )
 @click.option("--timeout", type=float, default=10.0, show_default=True)
+@click.option(
+    "--order-id",
+    default=None,
+    help="The provider's order id (rampwire's for standard): repeat with the next EVENT to "
+    "drive one order step by step.",
+)
 def trigger(
     dialect: str,
     event: str,
@@ -221,10 +228,11 @@ def trigger(
     secrets: tuple[str, ...],
     key_file: str | None,
     timeout: float,
+    order_id: str | None,
 ) -> None:
     """Send one realistic, correctly signed webhook in DIALECT's format for EVENT (a canonical
     status such as `completed`, or the provider's own name such as ORDER_COMPLETED), then print
-    the request and the response."""
+    the request and the response. Exits 1 when the receiver answers other than 2xx."""
     from pathlib import Path
 
     from ..dialects import fireblocks, get_dialect
@@ -246,7 +254,15 @@ def trigger(
     try:
         credentials = chosen.credentials_from_secrets(material)
         exchange = asyncio.run(
-            send(dialect, event, url=url, credentials=credentials, side=side, timeout=timeout)
+            send(
+                dialect,
+                event,
+                url=url,
+                credentials=credentials,
+                side=side,
+                timeout=timeout,
+                order_id=order_id,
+            )
         )
     except DialectError as exc:
         raise click.ClickException(exc.message) from exc
@@ -262,6 +278,9 @@ def trigger(
         click.echo(f"< {name}: {value}")
     click.echo("<")
     click.echo(exchange.response.body.decode("utf-8", "replace"))
+    if not 200 <= exchange.response.status < 300:
+        click.echo(f"error: the receiver answered {exchange.response.status}", err=True)
+        raise SystemExit(1)
 
 
 @main.group("authorization")
@@ -407,3 +426,4 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
 main.add_command(sources_group)
 main.add_command(signing_key_group)
 main.add_command(master_key_group)
+main.add_command(simulate_command)

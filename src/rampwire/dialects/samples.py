@@ -8,6 +8,7 @@ failure for failed orders, the payment found for an amount mismatch.
 
 from __future__ import annotations
 
+import random
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -51,7 +52,7 @@ from ..domain.payments import (
     IbanAddress,
     IbanInstructions,
 )
-from ..ids import new_id
+from ..ids import id_from, new_id
 from ..types import require_utc
 from .base import DialectName
 
@@ -60,8 +61,30 @@ D = Decimal
 WALLET = "0x96e2B7Bf479f84e7A0a94f0620290B7D3E08f5EF"  # the Revolut seed's wallet
 
 
-def _tx_hash() -> str:
-    return "0x" + secrets.token_hex(32)
+class _Draw:
+    """Random ids and hashes: from ``secrets``, or from a seeded generator (the simulator's
+    ``--seed``), so a seeded run builds the same orders byte for byte."""
+
+    def __init__(self, rng: random.Random | None) -> None:
+        self.rng = rng
+
+    def hex(self, nbytes: int) -> str:
+        if self.rng is None:
+            return secrets.token_hex(nbytes)
+        return self.rng.randbytes(nbytes).hex()
+
+    def uuid(self) -> str:
+        if self.rng is None:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def id(self, prefix: str, now: datetime) -> str:
+        if self.rng is None:
+            return new_id(prefix)
+        return id_from(prefix, int(now.timestamp() * 1000), self.rng.getrandbits(80))
+
+    def tx_hash(self) -> str:
+        return "0x" + self.hex(32)
 
 
 def _moved(status: OrderStatus) -> bool:
@@ -84,19 +107,30 @@ _STYLE: dict[DialectName, tuple[str, Decimal, str, str | None, Decimal]] = {
 }
 
 
-def _provider_order_id(dialect: DialectName) -> str | None:
+def _provider_order_id(dialect: DialectName, draw: _Draw) -> str | None:
     if dialect is DialectName.STANDARD:
         return None
     if dialect is DialectName.FIREBLOCKS:
-        return "ramp-" + secrets.token_hex(6)
+        return "ramp-" + draw.hex(6)
     if dialect is DialectName.SABER:
-        return secrets.token_hex(12)
-    return str(uuid.uuid4())
+        return draw.hex(12)
+    return draw.uuid()
 
 
-def sample_order(dialect: DialectName, status: OrderStatus, side: Side, *, now: datetime) -> Order:
-    """One order as that provider would describe it, at ``status``; updated ``now``."""
+def sample_order(
+    dialect: DialectName,
+    status: OrderStatus,
+    side: Side,
+    *,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> Order:
+    """One order as that provider would describe it, at ``status``; updated ``now``.
+
+    ``rng``: draw ids and hashes from this generator instead of ``secrets`` (reproducible).
+    """
     now = require_utc(now)
+    draw = _Draw(rng)
     currency, fiat_amount, asset, network, crypto_amount = _STYLE[dialect]
     provider = None if dialect is DialectName.STANDARD else Provider(dialect.value)
     failed = status is S.FAILED
@@ -110,7 +144,7 @@ def sample_order(dialect: DialectName, status: OrderStatus, side: Side, *, now: 
             Fee(type=FeeType.NETWORK, amount=D("0.50"), asset=currency),
         ),
         "payment": Payment(method="card" if side is Side.BUY else "bank_transfer"),
-        "transaction_hash": _tx_hash()
+        "transaction_hash": draw.tx_hash()
         if _moved(status) or (side is Side.SELL and _paid(status))
         else None,
         "failure": (
@@ -124,12 +158,12 @@ def sample_order(dialect: DialectName, status: OrderStatus, side: Side, *, now: 
         fields["amount_mismatch"] = AmountMismatch(
             received=(fiat_amount * D("0.9")).quantize(D("0.01")), currency=currency
         )
-    fields.update(_provider_fields(dialect, status, side, fields, now))
+    fields.update(_provider_fields(dialect, status, side, fields, draw))
     return Order(
-        id=new_id("ord"),
+        id=draw.id("ord", now),
         side=side,
         provider=provider,
-        provider_order_id=_provider_order_id(dialect),
+        provider_order_id=_provider_order_id(dialect, draw),
         status=status,
         version=RANK[status] + 1,
         created_at=now - timedelta(minutes=10),
@@ -139,7 +173,7 @@ def sample_order(dialect: DialectName, status: OrderStatus, side: Side, *, now: 
 
 
 def _provider_fields(
-    dialect: DialectName, status: OrderStatus, side: Side, base: dict[str, Any], now: datetime
+    dialect: DialectName, status: OrderStatus, side: Side, base: dict[str, Any], draw: _Draw
 ) -> dict[str, Any]:
     paid = _paid(status)
     if dialect is DialectName.SABER:
@@ -147,12 +181,12 @@ def _provider_fields(
         return {
             "payment": Payment(
                 method=method,
-                bank_transaction_id=secrets.token_hex(6) if side is Side.BUY and paid else None,
+                bank_transaction_id=draw.hex(6) if side is Side.BUY and paid else None,
                 bank_reference_id=(
-                    secrets.token_hex(6) if side is Side.SELL and status is S.COMPLETED else None
+                    draw.hex(6) if side is Side.SELL and status is S.COMPLETED else None
                 ),
             ),
-            "references": References(user_id=secrets.token_hex(6), source_id="saber-partner"),
+            "references": References(user_id=draw.hex(6), source_id="saber-partner"),
             "failure": (
                 Failure(
                     reason=FailureReason.PAYMENT_NOT_RECEIVED,
@@ -173,9 +207,9 @@ def _provider_fields(
                 amount_paid=fiat_amount if paid else None,
             ),
             "references": References(
-                partner_order_id="partner-" + secrets.token_hex(4),
-                partner_customer_id="customer-" + secrets.token_hex(4),
-                quote_id=str(uuid.uuid4()),
+                partner_order_id="partner-" + draw.hex(4),
+                partner_customer_id="customer-" + draw.hex(4),
+                quote_id=draw.uuid(),
             ),
             "transaction_link": (
                 f"https://etherscan.io/tx/{base['transaction_hash']}"
@@ -186,11 +220,13 @@ def _provider_fields(
     if dialect is DialectName.KOYWE:
         return {"references": References(user_email="ana.perez@example.cl")}
     if dialect is DialectName.FIREBLOCKS:
-        return _fireblocks_fields(status, side, base)
+        return _fireblocks_fields(status, side, base, draw)
     return {}
 
 
-def _fireblocks_fields(status: OrderStatus, side: Side, base: dict[str, Any]) -> dict[str, Any]:
+def _fireblocks_fields(
+    status: OrderStatus, side: Side, base: dict[str, Any], draw: _Draw
+) -> dict[str, Any]:
     fiat, crypto = base["fiat"], base["crypto"]
     buy = side is Side.BUY
     rank = RANK[status]
@@ -210,7 +246,7 @@ def _fireblocks_fields(status: OrderStatus, side: Side, base: dict[str, Any]) ->
 
     instructions = (
         IbanInstructions(
-            reference_id="ref-" + secrets.token_hex(3),
+            reference_id="ref-" + draw.hex(3),
             address=IbanAddress(
                 account_holder=AccountHolder(
                     name="John Doe", city="New York", country="US", postal_code="10001"
@@ -236,7 +272,7 @@ def _fireblocks_fields(status: OrderStatus, side: Side, base: dict[str, Any]) ->
         "execution": ExecutionDetails(
             type=ExecutionType.QUOTE,
             side=TradeSide.BUY if buy else TradeSide.SELL,
-            quote_id="quote-" + secrets.token_hex(4),
+            quote_id="quote-" + draw.hex(4),
             requote=False,
             base_amount=fiat.amount if buy else crypto.amount,
             quote_amount=crypto.amount if buy else fiat.amount,

@@ -85,6 +85,7 @@ async def trigger(
     now: datetime | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     session: aiohttp.ClientSession | None = None,
+    order_id: str | None = None,
 ) -> Exchange:
     """Build, sign and POST one webhook; return the request and the response.
 
@@ -93,6 +94,8 @@ async def trigger(
     ``get_dialect(name).credentials_from_secrets([...])``. ``side``: ``buy`` or ``sell``.
     Raises :class:`~rampwire.dialects.base.DialectError` for a name or side the dialect cannot
     express, and aiohttp's ``ClientError`` or ``TimeoutError`` when the request fails.
+    ``order_id``: the provider's order id to use (rampwire's own for ``standard``), so that
+    triggers one after another drive one order step by step.
     """
     chosen = get_dialect(dialect)
     order_side = Side(side)
@@ -101,6 +104,12 @@ async def trigger(
     status = resolve_status(chosen, event, order_side)
     moment = now or utcnow()
     order = sample_order(chosen.name, status, order_side, now=moment)
+    if order_id is not None:
+        order = (
+            order.evolve(id=order_id)
+            if chosen.provider is None
+            else order.evolve(provider_order_id=order_id)
+        )
     outbound = OutboundEvent(id=new_id("evt"), type=f"order.{status.value}", created_at=moment)
     request = chosen.encode(outbound, order, credentials, now=moment)
     response = await _post(url, request, timeout=timeout, session=session)
