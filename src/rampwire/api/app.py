@@ -22,7 +22,7 @@ from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
-from ..services import background
+from ..services import background, telemetry
 from ..services.ingestor import Ingestor
 from ..services.supervisor import Supervisor
 from ..services.worker import WorkerOptions
@@ -37,11 +37,13 @@ from . import (
     health,
     ingest,
     jwks,
+    metrics,
     openapi,
     orders,
     problems,
     sources,
 )
+from .context import RequestContext
 from .limits import BodyLimit
 from .proxies import TrustedProxies
 from .state import AppState
@@ -77,6 +79,8 @@ def create_app(
             await database.open()
             await migrate(database)
         box = secret_box(settings)
+        measured = telemetry.build(database, settings)
+        meters = measured.metrics
         running = background.start(
             database,
             box,
@@ -84,13 +88,18 @@ def create_app(
             deliver=settings.run_worker,
             worker_options=worker_options,
             trim=True,
+            telemetry=measured,
         )
         worker, supervisor = running.worker, running.supervisor
         wake = worker.wake if worker is not None else _nothing
-        orders = OrderRepository(database, on_publish=wake)
+        orders = OrderRepository(database, on_publish=wake, metrics=meters)
         sources = SourceRepository(database, box)
         inbound = InboundRepository(
-            database, orders, max_batch=settings.ingest_batch, writers=settings.ingest_writers
+            database,
+            orders,
+            max_batch=settings.ingest_batch,
+            writers=settings.ingest_writers,
+            metrics=meters,
         )
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         shared = app.state.rampwire = AppState(
@@ -106,10 +115,11 @@ def create_app(
             signing_keys=SigningKeyRepository(database, box),
             sources=sources,
             inbound=inbound,
-            ingestor=Ingestor(sources, inbound),
+            ingestor=Ingestor(sources, inbound, meters),
             authorizer=AuthorizationClient(session=session),
             worker=worker,
             supervisor=supervisor,
+            telemetry=measured,
         )
         fatal = asyncio.create_task(_on_failure(supervisor, on_fatal), name="rampwire-fatal")
         try:
@@ -144,6 +154,8 @@ def create_app(
     app.include_router(jwks.router)
     app.include_router(sources.router)
     app.include_router(event_types.router)
+    app.include_router(metrics.router)
     app.add_middleware(ingest.IngestRoute)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: outermost
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # added last: outermost, so every log line has the id
     return app

@@ -19,7 +19,7 @@ from ..crypto import master_key_path, secret_box
 from ..domain.apikeys import Scope
 from ..errors import RampwireError
 from ..repository import KeyRepository
-from ..services import background
+from ..services import background, telemetry
 from ..services.worker import WorkerOptions
 from ..settings import Settings
 from ..storage import Database, migrate
@@ -67,7 +67,7 @@ def migrate_command(settings: Settings) -> None:
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
     """Migrate, then serve the API."""
     settings = settings.replace(host=host or settings.host, port=port or settings.port)
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, log_sql=settings.log_sql)
 
     async def prepare(db: Database) -> str | None:
         await migrate(db)
@@ -170,7 +170,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def worker(settings: Settings, concurrency: int | None) -> None:
     """Run only a delivery worker and the stuck-order sweeper (scale out: several, on one
     PostgreSQL)."""
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, log_sql=settings.log_sql)
 
     async def work(db: Database) -> None:
         await migrate(db)
@@ -178,7 +178,12 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         log.info("worker started on %s", redact(settings.database_url))
         with heap.settled():
             running = background.start(
-                db, secret_box(settings), settings, deliver=True, worker_options=options
+                db,
+                secret_box(settings),
+                settings,
+                deliver=True,
+                worker_options=options,
+                telemetry=telemetry.build(db, settings),
             )
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
