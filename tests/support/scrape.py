@@ -22,8 +22,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-async def scrape(client: httpx.AsyncClient, token: str, url: str = "/metrics") -> Samples:
-    response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+async def scrape(client: httpx.AsyncClient, token: str | None, url: str = "/metrics") -> Samples:
+    """``token``: the bearer token; None for a listener of its own (RAMPWIRE_METRICS_ADDR)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.get(url, headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return parse(response.text)
