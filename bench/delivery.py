@@ -67,6 +67,7 @@ from rampwire.crypto import SecretBox
 from rampwire.delivery.endpoints import Endpoint
 from rampwire.delivery.sender import USER_AGENT
 from rampwire.dialects import standard
+from rampwire.metrics import Metrics
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.services.worker import Worker, WorkerOptions
@@ -116,12 +117,15 @@ async def one_payload(db: Database) -> tuple[str, bytes]:
 
 
 @contextlib.asynccontextmanager
-async def worker_running(db: Database, box: SecretBox, concurrency: int) -> AsyncIterator[Worker]:
+async def worker_running(
+    db: Database, box: SecretBox, concurrency: int, *, metrics: bool = True
+) -> AsyncIterator[Worker]:
     worker = Worker(
         db,
         box,
         policy=TargetPolicy(allow_private=True),
         options=WorkerOptions(concurrency=concurrency),
+        metrics=Metrics(enabled=metrics),
     )
     stop = asyncio.Event()
     # as `rampwire worker` runs them (its sweeper has nothing to do here)
@@ -354,6 +358,70 @@ async def phase_sustained(bench: Bench) -> None:
         + ("" if separate else " (publisher included: same process)"),
     )
     await endpoints.delete(endpoint.id, now=utcnow())
+
+
+async def phase_metrics(bench: Bench) -> None:
+    """The cost of metrics: sustained windows with the worker's metrics off and on, alternating
+    which goes first in each round (the machine's other load drifts; alternation spreads it).
+    Deliveries/s and the worker process's CPU per delivery, which other load disturbs less."""
+    config = bench.config
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    cpus: dict[bool, list[float]] = {False: [], True: []}
+    for round_ in range(METRICS_ROUNDS):
+        for on in (False, True) if round_ % 2 == 0 else (True, False):
+            endpoints = EndpointRepository(bench.db, bench.box)
+            endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
+            plan = PublishPlan(
+                mode="flood",
+                duration=config.warmup + config.window,
+                tasks=config.publish_tasks,
+                max_backlog=config.max_backlog,
+            )
+            async with worker_running(
+                bench.db, bench.box, config.concurrency, metrics=on
+            ) as worker:
+                publisher = Publisher(bench.db, worker, plan, bench.publisher)
+                try:
+                    await publisher.start()
+                    await asyncio.sleep(config.warmup)
+                    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
+                        before, sent = await count_succeeded(bench.db, endpoint.id), worker.sent
+                        await asyncio.sleep(config.window)
+                        after, sent = (
+                            await count_succeeded(bench.db, endpoint.id),
+                            worker.sent - sent,
+                        )
+                        window = cpu.elapsed()
+                    await publisher.result()
+                finally:
+                    publisher.stop()
+            rates[on].append((after - before) / window)
+            cpus[on].append(cpu.own / max(sent, 1) * 1e6)
+            print(
+                f"  metrics {'on' if on else 'off'}: {rates[on][-1]:,.0f}/s,"
+                f" {cpus[on][-1]:,.0f} us CPU per delivery",
+                flush=True,
+            )
+            await endpoints.delete(endpoint.id, now=utcnow())
+    for on in (False, True):
+        bench.row(
+            f"sustained, metrics {'on' if on else 'off'}",
+            sum(rates[on]) / len(rates[on]),
+            "deliveries/s",
+            note=", ".join(f"{r:,.0f}" for r in rates[on]),
+        )
+        bench.row(
+            f"CPU per delivery, metrics {'on' if on else 'off'}",
+            sum(cpus[on]) / len(cpus[on]),
+            "us",
+            note=", ".join(f"{c:,.0f}" for c in cpus[on]),
+        )
+    off, on_ = (sum(rates[k]) / len(rates[k]) for k in (False, True))
+    cost = (1 - on_ / off) * 100 if off else 0.0
+    bench.row("metrics cost, deliveries/s", cost, "%", target="<= 3", met=cost <= 3)
+    cpu_off, cpu_on = (sum(cpus[k]) / len(cpus[k]) for k in (False, True))
+    cpu_cost = (cpu_on / cpu_off - 1) * 100 if cpu_off else 0.0
+    bench.row("metrics cost, CPU per delivery", cpu_cost, "%", target="<= 3", met=cpu_cost <= 3)
 
 
 async def phase_latency(bench: Bench) -> None:
@@ -695,7 +763,9 @@ PHASES = {
     "slow": phase_slow,
     "drain2": phase_drain_processes,
     "slow2": phase_slow_processes,
+    "metrics": phase_metrics,
 }
+METRICS_ROUNDS = 3  # metrics phase: windows with metrics off, and as many on
 
 
 # --- main -----------------------------------------------------------------------------------
