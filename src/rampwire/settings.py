@@ -92,6 +92,8 @@ class Settings:
     metrics_token: Secret | None = None  # bearer token of the API's /metrics; None: no /metrics
     metrics_addr: tuple[str, int] | None = None  # host:port of a separate /metrics listener
     log_sql: bool = False  # the database drivers' statement logging at DEBUG
+    tracing_sample: float = 0.0  # share of traces sampled (OpenTelemetry, the tracing extra)
+    trace_deliveries: bool = False  # deliveries carry a W3C traceparent header
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +128,8 @@ class Settings:
             metrics_token=Secret(token) if (token := env.get("RAMPWIRE_METRICS_TOKEN")) else None,
             metrics_addr=_address(env.get("RAMPWIRE_METRICS_ADDR", "")),
             log_sql=_flag(env, "RAMPWIRE_LOG_SQL", default=False),
+            tracing_sample=_ratio(env, "RAMPWIRE_TRACING_SAMPLE"),
+            trace_deliveries=_flag(env, "RAMPWIRE_TRACE_DELIVERIES", default=False),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -139,6 +143,17 @@ def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if raw not in ("1", "true", "yes", "0", "false", "no"):
         raise ConfigError(f"{name} must be 1 or 0 (true or false), not {raw!r}")
     return raw in ("1", "true", "yes")
+
+
+def _ratio(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name, "").strip() or "0"
+    try:
+        ratio = float(raw)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigError(f"{name} must be a number from 0 to 1, not {raw!r}")
+    return ratio
 
 
 def _address(text: str) -> tuple[str, int] | None:

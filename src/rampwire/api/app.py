@@ -29,6 +29,7 @@ from ..services.worker import WorkerOptions
 from ..settings import Settings
 from ..ssrf import GuardedConnector
 from ..storage import Database, migrate, open_database
+from ..tracing import Tracing
 from . import (
     authorization,
     deliveries,
@@ -64,12 +65,18 @@ def create_app(
     db: Database | None = None,
     worker_options: WorkerOptions | None = None,
     on_fatal: Callable[[], None] = _nothing,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """The API. With ``db`` given, the caller owns it (opened and migrated); otherwise the
     lifespan opens one from ``settings.database_url`` and migrates it. ``on_fatal`` is called
     when a background task cannot recover (:class:`~rampwire.services.supervisor.Supervisor`): the
-    server should stop, and its process exit non-zero."""
-    logs.protect()  # secrets stay out of the logs however the embedding process set them up
+    server should stop, and its process exit non-zero. ``tracing``: where spans go (default:
+    from ``RAMPWIRE_TRACING_SAMPLE``, off unless set)."""
+    logs.protect()
+    owned = tracing is None  # built here: shut down (its last spans exported) here
+    spans = tracing or Tracing.from_settings(
+        settings.tracing_sample, traceparent=settings.trace_deliveries
+    )  # secrets stay out of the logs however the embedding process set them up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,7 +86,7 @@ def create_app(
             await database.open()
             await migrate(database)
         box = secret_box(settings)
-        measured = telemetry.build(database, settings)
+        measured = telemetry.build(database, settings, tracing=spans)
         meters = measured.metrics
         running = background.start(
             database,
@@ -133,6 +140,8 @@ def create_app(
             await session.close()
             if db is None:
                 await database.close()
+            if owned:
+                spans.shutdown()
 
     # /docs and /redoc with their scripts served from here (fastapi-offline ships them): they
     # load where no CDN can be reached.
@@ -157,5 +166,7 @@ def create_app(
     app.include_router(metrics.router)
     app.add_middleware(ingest.IngestRoute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContext)  # added last: outermost, so every log line has the id
+    app.add_middleware(
+        RequestContext, tracing=spans
+    )  # added last: outermost, so every log line has the id
     return app

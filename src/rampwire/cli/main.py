@@ -24,6 +24,7 @@ from ..services.worker import WorkerOptions
 from ..settings import Settings
 from ..storage import Database, migrate
 from ..storage.database import redact
+from ..tracing import Tracing
 from ..types import utcnow
 from .database import run_with_database
 from .master_key import master_key_group, seal_clear_values
@@ -176,6 +177,9 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         await migrate(db)
         options = WorkerOptions() if concurrency is None else WorkerOptions(concurrency=concurrency)
         log.info("worker started on %s", redact(settings.database_url))
+        spans = Tracing.from_settings(
+            settings.tracing_sample, traceparent=settings.trace_deliveries
+        )
         with heap.settled():
             running = background.start(
                 db,
@@ -183,13 +187,14 @@ def worker(settings: Settings, concurrency: int | None) -> None:
                 settings,
                 deliver=True,
                 worker_options=options,
-                telemetry=telemetry.build(db, settings),
+                telemetry=telemetry.build(db, settings, tracing=spans),
             )
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, running.stop.set)
             supervisor = running.supervisor
             await supervisor.wait()
+        spans.shutdown()
         if supervisor.failed.is_set():
             raise RampwireError("a background task failed repeatedly; see the log above")
         log.info("worker stopped")

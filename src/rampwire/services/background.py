@@ -56,6 +56,7 @@ def start(
             policy=settings.target_policy,
             options=worker_options,
             metrics=telemetry.metrics if telemetry is not None else None,
+            tracing=telemetry.tracing if telemetry is not None else None,
         )
         sweeper = Sweeper(
             StuckOrderRepository(db, on_publish=worker.wake),

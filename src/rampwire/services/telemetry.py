@@ -17,6 +17,7 @@ from ..metrics import Metrics, Sampled, render
 from ..repository.backlog import backlog
 from ..settings import Settings
 from ..storage import Database
+from ..tracing import Tracing
 from ..types import utcnow
 
 log = logging.getLogger("rampwire.worker")
@@ -38,16 +39,19 @@ POOL = {
 class Telemetry:
     metrics: Metrics
     sampled: list[Sampled] = field(default_factory=list)
+    tracing: Tracing = field(default_factory=Tracing)
 
     async def render(self) -> bytes:
         return await render(self.metrics, self.sampled)
 
 
-def build(db: Database, settings: Settings) -> Telemetry:
-    """The process's metrics; with ``RAMPWIRE_METRICS=0`` nothing is counted or sampled."""
+def build(db: Database, settings: Settings, *, tracing: Tracing | None = None) -> Telemetry:
+    """The process's metrics; with ``RAMPWIRE_METRICS=0`` nothing is counted or sampled.
+    ``tracing``: its spans (default: none)."""
     metrics = Metrics(enabled=settings.metrics)
+    tracing = tracing or Tracing()
     if not settings.metrics:
-        return Telemetry(metrics)
+        return Telemetry(metrics, tracing=tracing)
 
     async def read_backlog() -> Mapping[str, float]:
         found = await backlog(db, now=utcnow())
@@ -64,7 +68,7 @@ def build(db: Database, settings: Settings) -> Telemetry:
         sampled.append(Sampled(POOL, read_pool, every_s=0.0))
     for collector in sampled:
         metrics.register(collector)
-    return Telemetry(metrics, sampled)
+    return Telemetry(metrics, sampled, tracing)
 
 
 def attempted(metrics: Metrics, result: Result, *, dialect: str) -> None:

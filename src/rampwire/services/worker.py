@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -53,6 +54,7 @@ from ..repository.signing_keys import SigningKeyRepository
 from ..ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 from ..storage import Database
 from ..storage.database import Listening
+from ..tracing import Tracing
 from ..types import utcnow
 from . import telemetry
 
@@ -118,9 +120,11 @@ class Worker:
         policy: TargetPolicy,
         options: WorkerOptions | None = None,
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._db = db
         self._metrics = metrics or Metrics(enabled=False)
+        self._tracing = tracing or Tracing()
         self._options = options or WorkerOptions()
         self._deliveries = DeliveryRepository(db)
         self._endpoints = EndpointRepository(db, box)
@@ -356,7 +360,13 @@ class Worker:
         if not limiter.try_acquire():
             await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
-            result = await sender.attempt(claimed, target)
+            with self._tracing.attempt(
+                claimed.event_id, delivery_id=claimed.id, endpoint_id=claimed.endpoint_id
+            ) as headers:
+                if headers:
+                    target = dataclasses.replace(target, headers={**target.headers, **headers})
+                result = await sender.attempt(claimed, target)
+                self._tracing.note(status=result.status.value, attempt=result.attempt.attempt)
         finally:
             limiter.release()
         telemetry.attempted(self._metrics, result, dialect=target.dialect.name)
