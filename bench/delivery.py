@@ -67,12 +67,14 @@ from rampwire.crypto import SecretBox
 from rampwire.delivery.endpoints import Endpoint
 from rampwire.delivery.sender import USER_AGENT
 from rampwire.dialects import standard
+from rampwire.metrics import Metrics
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.services.worker import Worker, WorkerOptions
 from rampwire.settings import Secret
 from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, open_database, statistics
+from rampwire.tracing import Tracing
 from rampwire.types import utcnow
 
 SLOW_DELAY_S = 0.25
@@ -116,12 +118,21 @@ async def one_payload(db: Database) -> tuple[str, bytes]:
 
 
 @contextlib.asynccontextmanager
-async def worker_running(db: Database, box: SecretBox, concurrency: int) -> AsyncIterator[Worker]:
+async def worker_running(
+    db: Database,
+    box: SecretBox,
+    concurrency: int,
+    *,
+    metrics: bool = True,
+    tracing: Tracing | None = None,
+) -> AsyncIterator[Worker]:
     worker = Worker(
         db,
         box,
         policy=TargetPolicy(allow_private=True),
         options=WorkerOptions(concurrency=concurrency),
+        metrics=Metrics(enabled=metrics),
+        tracing=tracing,
     )
     stop = asyncio.Event()
     # as `rampwire worker` runs them (its sweeper has nothing to do here)
@@ -354,6 +365,95 @@ async def phase_sustained(bench: Bench) -> None:
         + ("" if separate else " (publisher included: same process)"),
     )
     await endpoints.delete(endpoint.id, now=utcnow())
+
+
+async def phase_metrics(bench: Bench) -> None:
+    """The cost of metrics: the worker's metrics off, then on."""
+    await _alternate(bench, "metrics", {"off": {"metrics": False}, "on": {"metrics": True}}, 3.0)
+
+
+async def phase_tracing(bench: Bench) -> None:
+    """The cost of tracing at 10 % sampling (metrics on in both), spans exported to a sink
+    that drops them: what the process pays, the network aside."""
+    await _alternate(bench, "tracing", {"off": {}, "on": {"tracing": _sampled_tracing(0.1)}}, 10.0)
+
+
+def _sampled_tracing(ratio: float) -> Tracing:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    class Sink(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
+    provider.add_span_processor(BatchSpanProcessor(Sink()))
+    return Tracing(provider)
+
+
+async def _alternate(
+    bench: Bench, what: str, variants: dict[str, dict[str, Any]], target_pct: float
+) -> None:
+    """Sustained windows with the worker built each way, alternating which goes first in each
+    round (the machine's other load drifts; alternation spreads it). Deliveries/s and the
+    worker process's CPU per delivery, which other load disturbs less."""
+    config = bench.config
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for round_ in range(METRICS_ROUNDS):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            endpoints = EndpointRepository(bench.db, bench.box)
+            endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
+            plan = PublishPlan(
+                mode="flood",
+                duration=config.warmup + config.window,
+                tasks=config.publish_tasks,
+                max_backlog=config.max_backlog,
+            )
+            async with worker_running(
+                bench.db, bench.box, config.concurrency, **variants[name]
+            ) as worker:
+                publisher = Publisher(bench.db, worker, plan, bench.publisher)
+                try:
+                    await publisher.start()
+                    await asyncio.sleep(config.warmup)
+                    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
+                        before, sent = await count_succeeded(bench.db, endpoint.id), worker.sent
+                        await asyncio.sleep(config.window)
+                        after = await count_succeeded(bench.db, endpoint.id)
+                        sent = worker.sent - sent
+                        window = cpu.elapsed()
+                    await publisher.result()
+                finally:
+                    publisher.stop()
+            rates[name].append((after - before) / window)
+            cpus[name].append(cpu.own / max(sent, 1) * 1e6)
+            print(
+                f"  {what} {name}: {rates[name][-1]:,.0f}/s,"
+                f" {cpus[name][-1]:,.0f} us CPU per delivery",
+                flush=True,
+            )
+            await endpoints.delete(endpoint.id, now=utcnow())
+    mean = {
+        name: (sum(rates[name]) / len(rates[name]), sum(cpus[name]) / len(cpus[name]))
+        for name in names
+    }
+    for name in names:
+        rate, cpu_us = mean[name]
+        note = ", ".join(f"{r:,.0f}" for r in rates[name])
+        bench.row(f"sustained, {what} {name}", rate, "deliveries/s", note=note)
+        note = ", ".join(f"{c:,.0f}" for c in cpus[name])
+        bench.row(f"CPU per delivery, {what} {name}", cpu_us, "us", note=note)
+    (off_rate, off_cpu), (on_rate, on_cpu) = mean[names[0]], mean[names[1]]
+    cost = (1 - on_rate / off_rate) * 100 if off_rate else 0.0
+    target = f"<= {target_pct:.0f}"
+    bench.row(f"{what} cost, deliveries/s", cost, "%", target=target, met=cost <= target_pct)
+    cpu_cost = (on_cpu / off_cpu - 1) * 100 if off_cpu else 0.0
+    bench.row(
+        f"{what} cost, CPU per delivery", cpu_cost, "%", target=target, met=cpu_cost <= target_pct
+    )
 
 
 async def phase_latency(bench: Bench) -> None:
@@ -695,7 +795,10 @@ PHASES = {
     "slow": phase_slow,
     "drain2": phase_drain_processes,
     "slow2": phase_slow_processes,
+    "metrics": phase_metrics,
+    "tracing": phase_tracing,
 }
+METRICS_ROUNDS = 3  # metrics and tracing phases: windows each way
 
 
 # --- main -----------------------------------------------------------------------------------

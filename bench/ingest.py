@@ -211,12 +211,19 @@ class Process:
 
 @contextlib.contextmanager
 def server(
-    app_name: str, database_url: str, data_dir: str, master_key: str, count: int = 1
+    app_name: str,
+    database_url: str,
+    data_dir: str,
+    master_key: str,
+    count: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, list[Process]]]:
     """``count`` server processes on one port (SO_REUSEPORT), each ready before this yields."""
     port = free_port()
-    env = {"BENCH_MASTER_KEY": master_key} | (
-        {"BENCH_PROFILE": profile} if (profile := os.environ.get("BENCH_PROFILE_TO")) else {}
+    env = (
+        {"BENCH_MASTER_KEY": master_key}
+        | ({"BENCH_PROFILE": profile} if (profile := os.environ.get("BENCH_PROFILE_TO")) else {})
+        | (extra_env or {})
     )
     args = ["--role", "server", "--app", app_name, "--database-url", database_url]
     args += ["--data-dir", data_dir, "--port", str(port)]
@@ -502,7 +509,38 @@ def show(label: str, measured: Measured, target: str = "") -> None:
     )
 
 
+async def metrics_cost(args: argparse.Namespace, config: Config, master_key: str) -> None:
+    """Metrics on (``RAMPWIRE_METRICS=1``, the default) against off, max throughput, alternating
+    which goes first in each round, on one database per back-end; a fresh server each time."""
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        rates: dict[str, list[float]] = {"0": [], "1": []}
+        async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
+            token = await prepare(db_url)
+            sources: dict[str, str] | None = None
+            for round_ in range(args.metrics_rounds):
+                for flag in ("0", "1") if round_ % 2 == 0 else ("1", "0"):
+                    env = {"RAMPWIRE_METRICS": flag}
+                    with server("ingest", db_url, folder, master_key, 1, env) as (url, procs):
+                        sources = sources or await make_sources(url, token)
+                        pg = db_url if backend == "postgresql" else None
+                        pids = [p.pid for p in procs]
+                        measured = await measure(url, pids, sources, config, paced=False, pg_url=pg)
+                    rates[flag].append(measured.rate)
+                    print(f"  {backend} metrics={flag}: {measured.rate:,.0f}/s", flush=True)
+        off, on = (sum(rates[f]) / len(rates[f]) for f in ("0", "1"))
+        print(
+            f"{backend:10} metrics off {off:8,.0f}/s on {on:8,.0f}/s:"
+            f" cost {(1 - on / off) * 100:+.1f} % ({args.metrics_rounds} rounds each)",
+            flush=True,
+        )
+
+
 async def run(args: argparse.Namespace, config: Config) -> None:
+    if args.metrics_rounds:
+        master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        await metrics_cost(args, config, master_key)
+        return
     for line in machine(PACKAGES):
         print(line)
     print(f"load average at the start: {loadavg()}")
@@ -574,6 +612,12 @@ def main() -> None:
         "--servers", type=int, default=1, help="server processes on one port (SO_REUSEPORT)"
     )
     parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
+    parser.add_argument(
+        "--metrics-rounds",
+        type=int,
+        default=0,
+        help="measure only the cost of metrics: this many rounds of off and on, alternating",
+    )
     # internal: the child processes
     parser.add_argument("--role", choices=["main", "server", "load"], default="main")
     parser.add_argument("--app", default="ingest")

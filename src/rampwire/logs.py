@@ -6,6 +6,11 @@
   access log's request line included;
 - aiosqlite's DEBUG records, which print each statement's parameters and results (a header
   value, a credential before it is sealed), are dropped; asyncpg logs no parameters.
+
+:class:`Context` puts the ids a line is about (request, order, event, delivery, endpoint,
+source) on every record, from a :mod:`contextvars` variable that :func:`bind` sets: the
+standard library's own mechanism, so each asyncio task (a request, a send) carries its own ids
+and nothing has to pass them down; structlog would do the same with a second logging API.
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 import orjson
 
@@ -23,6 +32,52 @@ REDACTED = "[redacted]"
 # Loggers whose records can carry a secret, filtered where they are made, so that every
 # handler (not only the one configure() installs) gets them redacted.
 _SOURCES = ("aiosqlite", "uvicorn.access", "uvicorn.error", "rampwire")
+# The database drivers' loggers: their statement lines stay out of DEBUG unless asked for.
+_DRIVERS = ("aiosqlite", "asyncpg")
+# Extras that only a colour terminal wants (uvicorn's ANSI-coloured copy of its message).
+_TERMINAL_ONLY = frozenset({"color_message"})
+CONTEXT_KEYS = (
+    "request_id",
+    "order_id",
+    "event_id",
+    "delivery_id",
+    "endpoint_id",
+    "source_id",
+    "partner_id",
+)
+_context: ContextVar[Mapping[str, str]] = ContextVar(
+    "rampwire_log_context", default=MappingProxyType({})
+)
+
+
+@contextmanager
+def bind(**ids: str | None) -> Iterator[None]:
+    """Within the block (and the tasks it starts), every log line carries these ids."""
+    token = _context.set({**_context.get(), **{k: v for k, v in ids.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def tag(**ids: str | None) -> None:
+    """From here to the end of the current task, every log line carries these ids."""
+    _context.set({**_context.get(), **{k: v for k, v in ids.items() if v is not None}})
+
+
+def context() -> Mapping[str, str]:
+    """The ids bound here."""
+    return _context.get()
+
+
+class Context(logging.Filter):
+    """Adds the bound ids to each record; ids given with ``extra=`` win."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if key not in record.__dict__:
+                record.__dict__[key] = value
+        return True
 
 
 def redact(text: str) -> str:
@@ -68,20 +123,28 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _RESERVED and key not in entry and not key.startswith("_"):
+            if (
+                key not in _RESERVED
+                and key not in entry
+                and key not in _TERMINAL_ONLY
+                and not key.startswith("_")
+            ):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure(log_format: str, level: str) -> None:
+def configure(log_format: str, level: str, *, log_sql: bool = False) -> None:
+    """Log to stderr at ``level``; ``log_sql``: the drivers' statement lines too, at DEBUG
+    (aiosqlite's, which print parameters, stay dropped by :class:`Redact`)."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(protect())  # and on the handler: records from any other logger
+    handler.addFilter(Context())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -89,3 +152,5 @@ def configure(log_format: str, level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    for name in _DRIVERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if log_sql else logging.INFO)

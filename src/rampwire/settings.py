@@ -88,6 +88,12 @@ class Settings:
     ingest_writers: int = GROUP_COMMIT_WRITERS  # inbound transactions at once, per process
     # reverse proxies whose X-Forwarded-For is believed (api.proxies); none by default
     trusted_proxies: tuple[Network, ...] = ()
+    metrics: bool = True  # count Prometheus metrics (RAMPWIRE_METRICS=0: off)
+    metrics_token: Secret | None = None  # bearer token of the API's /metrics; None: no /metrics
+    metrics_addr: tuple[str, int] | None = None  # host:port of a separate /metrics listener
+    log_sql: bool = False  # the database drivers' statement logging at DEBUG
+    tracing_sample: float = 0.0  # share of traces sampled (OpenTelemetry, the tracing extra)
+    trace_deliveries: bool = False  # deliveries carry a W3C traceparent header
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,10 +124,47 @@ class Settings:
             ingest_batch=_int(env, "RAMPWIRE_INGEST_BATCH", GROUP_COMMIT_BATCH),
             ingest_writers=_int(env, "RAMPWIRE_INGEST_WRITERS", GROUP_COMMIT_WRITERS),
             trusted_proxies=_networks(env, "RAMPWIRE_TRUSTED_PROXIES"),
+            metrics=_flag(env, "RAMPWIRE_METRICS", default=True),
+            metrics_token=Secret(token) if (token := env.get("RAMPWIRE_METRICS_TOKEN")) else None,
+            metrics_addr=_address(env.get("RAMPWIRE_METRICS_ADDR", "")),
+            log_sql=_flag(env, "RAMPWIRE_LOG_SQL", default=False),
+            tracing_sample=_ratio(env, "RAMPWIRE_TRACING_SAMPLE"),
+            trace_deliveries=_flag(env, "RAMPWIRE_TRACE_DELIVERIES", default=False),
         )
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("1", "true", "yes", "0", "false", "no"):
+        raise ConfigError(f"{name} must be 1 or 0 (true or false), not {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
+def _ratio(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name, "").strip() or "0"
+    try:
+        ratio = float(raw)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigError(f"{name} must be a number from 0 to 1, not {raw!r}")
+    return ratio
+
+
+def _address(text: str) -> tuple[str, int] | None:
+    """``host:port`` (``[::1]:9100`` for IPv6); empty: None."""
+    text = text.strip()
+    if not text:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"RAMPWIRE_METRICS_ADDR must be host:port, not {text!r}")
+    return host.strip("[]"), int(port)
 
 
 def _slas(text: str) -> dict[OrderStatus, timedelta]:

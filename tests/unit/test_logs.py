@@ -3,6 +3,7 @@ print statement parameters), whichever handler receives the record."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -63,3 +64,63 @@ def test_a_traceback_through_the_handler_filter_is_redacted() -> None:
 def test_redact_leaves_the_plain_ingest_path_alone() -> None:
     assert logs.redact("POST /ingest/src_1 HTTP/1.1") == "POST /ingest/src_1 HTTP/1.1"
     assert logs.redact(f"/ingest/src_1/{TOKEN}?x=1") == "/ingest/src_1/[redacted]?x=1"
+
+
+def _json_line(record: logging.LogRecord) -> dict[str, object]:
+    handler = logging.Handler()
+    handler.addFilter(logs.Context())
+    handler.filter(record)
+    line = logs.JsonFormatter().format(record)
+    assert "\n" not in line
+    parsed: dict[str, object] = json.loads(line)
+    return parsed
+
+
+def _record(**extra: object) -> logging.LogRecord:
+    record = logging.makeLogRecord({"name": "rampwire.test", "msg": "hello", "levelno": 20})
+    record.__dict__.update(extra)
+    return record
+
+
+def test_bound_ids_are_on_every_json_line_and_gone_after_the_block() -> None:
+    with logs.bind(request_id="req_1", order_id="ord_1"):
+        with logs.bind(delivery_id="dlv_1", endpoint_id=None):
+            inner = _json_line(_record())
+        outer = _json_line(_record())
+    after = _json_line(_record())
+    assert (inner["request_id"], inner["order_id"], inner["delivery_id"]) == (
+        "req_1",
+        "ord_1",
+        "dlv_1",
+    )
+    assert "endpoint_id" not in inner  # None binds nothing
+    assert "delivery_id" not in outer and outer["request_id"] == "req_1"
+    assert not set(logs.CONTEXT_KEYS) & set(after)
+
+
+def test_an_id_given_with_extra_wins_over_the_bound_one() -> None:
+    with logs.bind(delivery_id="dlv_bound"):
+        line = _json_line(_record(delivery_id="dlv_given"))
+    assert line["delivery_id"] == "dlv_given"
+
+
+def test_json_lines_carry_no_ansi_colour_copy() -> None:
+    """uvicorn adds ``color_message``, its message with ANSI escapes, to its records."""
+    line = _json_line(_record(color_message="\x1b[32mINFO\x1b[0m hello"))
+    assert "color_message" not in line
+    assert "\x1b" not in json.dumps(line)
+
+
+@pytest.mark.parametrize(("log_sql", "level"), [(False, logging.INFO), (True, logging.NOTSET)])
+def test_driver_statement_logging_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, log_sql: bool, level: int
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    drivers = [logging.getLogger(name) for name in ("aiosqlite", "asyncpg")]
+    for driver in drivers:
+        monkeypatch.setattr(driver, "level", driver.level)
+    logs.configure("json", "DEBUG", log_sql=log_sql)
+    assert [driver.level for driver in drivers] == [level, level]
+    assert logging.getLogger("asyncpg").isEnabledFor(logging.DEBUG) is log_sql

@@ -22,13 +22,14 @@ from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
-from ..services import background
+from ..services import background, telemetry
 from ..services.ingestor import Ingestor
 from ..services.supervisor import Supervisor
 from ..services.worker import WorkerOptions
 from ..settings import Settings
 from ..ssrf import GuardedConnector
 from ..storage import Database, migrate, open_database
+from ..tracing import Tracing
 from . import (
     authorization,
     deliveries,
@@ -37,11 +38,13 @@ from . import (
     health,
     ingest,
     jwks,
+    metrics,
     openapi,
     orders,
     problems,
     sources,
 )
+from .context import RequestContext
 from .limits import BodyLimit
 from .proxies import TrustedProxies
 from .state import AppState
@@ -62,12 +65,18 @@ def create_app(
     db: Database | None = None,
     worker_options: WorkerOptions | None = None,
     on_fatal: Callable[[], None] = _nothing,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """The API. With ``db`` given, the caller owns it (opened and migrated); otherwise the
     lifespan opens one from ``settings.database_url`` and migrates it. ``on_fatal`` is called
     when a background task cannot recover (:class:`~rampwire.services.supervisor.Supervisor`): the
-    server should stop, and its process exit non-zero."""
-    logs.protect()  # secrets stay out of the logs however the embedding process set them up
+    server should stop, and its process exit non-zero. ``tracing``: where spans go (default:
+    from ``RAMPWIRE_TRACING_SAMPLE``, off unless set)."""
+    logs.protect()
+    owned = tracing is None  # built here: shut down (its last spans exported) here
+    spans = tracing or Tracing.from_settings(
+        settings.tracing_sample, traceparent=settings.trace_deliveries
+    )  # secrets stay out of the logs however the embedding process set them up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +86,8 @@ def create_app(
             await database.open()
             await migrate(database)
         box = secret_box(settings)
+        measured = telemetry.build(database, settings, tracing=spans)
+        meters = measured.metrics
         running = background.start(
             database,
             box,
@@ -84,13 +95,18 @@ def create_app(
             deliver=settings.run_worker,
             worker_options=worker_options,
             trim=True,
+            telemetry=measured,
         )
         worker, supervisor = running.worker, running.supervisor
         wake = worker.wake if worker is not None else _nothing
-        orders = OrderRepository(database, on_publish=wake)
+        orders = OrderRepository(database, on_publish=wake, metrics=meters)
         sources = SourceRepository(database, box)
         inbound = InboundRepository(
-            database, orders, max_batch=settings.ingest_batch, writers=settings.ingest_writers
+            database,
+            orders,
+            max_batch=settings.ingest_batch,
+            writers=settings.ingest_writers,
+            metrics=meters,
         )
         session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         shared = app.state.rampwire = AppState(
@@ -106,10 +122,11 @@ def create_app(
             signing_keys=SigningKeyRepository(database, box),
             sources=sources,
             inbound=inbound,
-            ingestor=Ingestor(sources, inbound),
+            ingestor=Ingestor(sources, inbound, meters),
             authorizer=AuthorizationClient(session=session),
             worker=worker,
             supervisor=supervisor,
+            telemetry=measured,
         )
         fatal = asyncio.create_task(_on_failure(supervisor, on_fatal), name="rampwire-fatal")
         try:
@@ -123,6 +140,8 @@ def create_app(
             await session.close()
             if db is None:
                 await database.close()
+            if owned:
+                spans.shutdown()
 
     # /docs and /redoc with their scripts served from here (fastapi-offline ships them): they
     # load where no CDN can be reached.
@@ -144,6 +163,10 @@ def create_app(
     app.include_router(jwks.router)
     app.include_router(sources.router)
     app.include_router(event_types.router)
+    app.include_router(metrics.router)
     app.add_middleware(ingest.IngestRoute)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: outermost
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContext, tracing=spans
+    )  # added last: outermost, so every log line has the id
     return app

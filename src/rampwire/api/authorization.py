@@ -125,6 +125,9 @@ async def check(
     decision = await client.authorize(
         config, operation=operation, subject=subject, order=OrderSummary.from_order(data)
     )
+    state(request).telemetry.metrics.decided(
+        outcome=decision.outcome.value, seconds=decision.latency_ms / 1000
+    )
     decision_id = await repo.record(decision, order_id=order_id)
     decision.raise_if_refused()
     return decision_id

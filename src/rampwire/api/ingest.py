@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette import types as asgi
 
+from .. import logs
 from ..domain.apikeys import ApiKey, Scope
 from ..errors import BadRequest, ClientError, StorageError
 from ..ids import has_prefix
@@ -97,9 +98,10 @@ async def _receive(source: str, request: Request, token: str | None) -> Response
         url_token=token,
     )
     try:
-        result = await _ingestor(request).receive(
-            source_id(source), inbound, now=inbound.received_at
-        )
+        with logs.bind(source_id=source):
+            result = await _ingestor(request).receive(
+                source_id(source), inbound, now=inbound.received_at
+            )
     except SourceDisabled as exc:
         return problem(
             503, "source_disabled", exc.message, headers={"Retry-After": str(RETRY_AFTER_S)}

@@ -19,6 +19,7 @@ from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
 from ..services.ingestor import Ingestor
 from ..services.supervisor import Supervisor
+from ..services.telemetry import Telemetry
 from ..services.worker import Worker
 from ..settings import Settings
 from ..storage import Database
@@ -43,6 +44,7 @@ class AppState:
     authorizer: AuthorizationClient
     worker: Worker | None  # None: this process runs no worker
     supervisor: Supervisor
+    telemetry: Telemetry
     ready_check: asyncio.Task[list[int]] | None = None  # the readiness check in progress
 
 

@@ -19,11 +19,12 @@ from ..crypto import master_key_path, secret_box
 from ..domain.apikeys import Scope
 from ..errors import RampwireError
 from ..repository import KeyRepository
-from ..services import background
+from ..services import background, telemetry
 from ..services.worker import WorkerOptions
 from ..settings import Settings
 from ..storage import Database, migrate
 from ..storage.database import redact
+from ..tracing import Tracing
 from ..types import utcnow
 from .database import run_with_database
 from .master_key import master_key_group, seal_clear_values
@@ -68,7 +69,7 @@ def migrate_command(settings: Settings) -> None:
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
     """Migrate, then serve the API."""
     settings = settings.replace(host=host or settings.host, port=port or settings.port)
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, log_sql=settings.log_sql)
 
     async def prepare(db: Database) -> str | None:
         await migrate(db)
@@ -171,21 +172,30 @@ def _bind(host: str, port: int) -> socket.socket:
 def worker(settings: Settings, concurrency: int | None) -> None:
     """Run only a delivery worker and the stuck-order sweeper (scale out: several, on one
     PostgreSQL)."""
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, log_sql=settings.log_sql)
 
     async def work(db: Database) -> None:
         await migrate(db)
         options = WorkerOptions() if concurrency is None else WorkerOptions(concurrency=concurrency)
         log.info("worker started on %s", redact(settings.database_url))
+        spans = Tracing.from_settings(
+            settings.tracing_sample, traceparent=settings.trace_deliveries
+        )
         with heap.settled():
             running = background.start(
-                db, secret_box(settings), settings, deliver=True, worker_options=options
+                db,
+                secret_box(settings),
+                settings,
+                deliver=True,
+                worker_options=options,
+                telemetry=telemetry.build(db, settings, tracing=spans),
             )
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, running.stop.set)
             supervisor = running.supervisor
             await supervisor.wait()
+        spans.shutdown()
         if supervisor.failed.is_set():
             raise RampwireError("a background task failed repeatedly; see the log above")
         log.info("worker stopped")

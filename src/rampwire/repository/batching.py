@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from ..metrics import Metrics
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -33,9 +36,19 @@ class GroupCommit(Generic[J, R]):
     raises is written again one job at a time, so a job only ever fails for its own reasons."""
 
     def __init__(
-        self, write: WriteBatch[J, R], *, max_batch: int, writers: int, log: logging.Logger
+        self,
+        write: WriteBatch[J, R],
+        *,
+        max_batch: int,
+        writers: int,
+        log: logging.Logger,
+        metrics: Metrics | None = None,
+        name: str = "",
     ) -> None:
+        """``metrics``: each transaction's size and time are observed under ``name``."""
         self._write_batch = write
+        self._metrics = metrics
+        self._name = name
         self._log = log
         self._max_batch = max_batch
         self._writers = asyncio.Semaphore(writers)
@@ -69,8 +82,12 @@ class GroupCommit(Generic[J, R]):
     async def _write(self, batch: list[_Entry[J, R]]) -> None:
         """Settle every job of the batch: its result, or its own exception."""
         self.transactions += 1
+        started = time.perf_counter()
         try:
             outcomes = await self._write_batch([entry.job for entry in batch])
+            if self._metrics is not None:
+                elapsed = time.perf_counter() - started
+                self._metrics.committed(writer=self._name, size=len(batch), seconds=elapsed)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].result.set_exception(exc)

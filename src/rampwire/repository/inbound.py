@@ -32,6 +32,7 @@ from ..ingest.inbound import (
     kept_headers,
 )
 from ..ingest.sources import IngestSource
+from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
@@ -197,11 +198,17 @@ class InboundRepository:
         *,
         max_batch: int = GROUP_COMMIT_BATCH,
         writers: int = GROUP_COMMIT_WRITERS,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._orders = orders
         self._commits: GroupCommit[_Job, IngestResult] = GroupCommit(
-            self._write, max_batch=max_batch, writers=writers, log=log
+            self._write,
+            max_batch=max_batch,
+            writers=writers,
+            log=log,
+            metrics=metrics,
+            name="ingest",
         )
 
     async def receive(

@@ -29,6 +29,7 @@ from ..errors import (
     UnreadableOrder,
 )
 from ..ids import new_id
+from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
@@ -45,7 +46,6 @@ from .order_rows import (
 from .outbox import live_endpoints, outbox
 
 log = logging.getLogger("rampwire.orders")
-
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,18 +119,29 @@ class OrderRepository:
         on_publish: Callable[[], None] | None = None,
         max_batch: int = GROUP_COMMIT_BATCH,
         writers: int = GROUP_COMMIT_WRITERS,
+        metrics: Metrics | None = None,
     ) -> None:
         """``on_publish`` runs after a commit that created deliveries (a worker's wake-up);
         ``max_batch`` and ``writers`` shape the group commits of :meth:`create` and
-        :meth:`change`."""
+        :meth:`change`, whose transactions ``metrics`` observes."""
         self._db = db
         self._on_publish = on_publish
         self._unreadable: set[str] = set()  # orders logged as unreadable, logged once each
         self._creates: GroupCommit[_CreateJob, None] = GroupCommit(
-            self._write_creates, max_batch=max_batch, writers=writers, log=log
+            self._write_creates,
+            max_batch=max_batch,
+            writers=writers,
+            log=log,
+            metrics=metrics,
+            name="order_creates",
         )
         self._changes: GroupCommit[_ChangeJob, ChangeResult] = GroupCommit(
-            self._write_changes, max_batch=max_batch, writers=writers, log=log
+            self._write_changes,
+            max_batch=max_batch,
+            writers=writers,
+            log=log,
+            metrics=metrics,
+            name="order_changes",
         )
 
     @property

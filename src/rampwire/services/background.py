@@ -8,13 +8,14 @@ import asyncio
 import functools
 from dataclasses import dataclass
 
-from .. import heap
+from .. import heap, metrics
 from ..crypto import SecretBox
 from ..repository.stuck_orders import StuckOrderRepository
 from ..settings import Settings
 from ..storage import Database, statistics
 from .supervisor import Supervisor
 from .sweeper import Sweeper
+from .telemetry import Telemetry
 from .worker import Worker, WorkerOptions
 
 
@@ -33,17 +34,30 @@ def start(
     deliver: bool,
     worker_options: WorkerOptions | None = None,
     trim: bool = False,
+    telemetry: Telemetry | None = None,
 ) -> Background:
     """Start the background tasks on the running loop; set ``stop`` and await
     ``supervisor.wait()`` to end them. ``deliver``: run a worker, the sweeper and the
-    statistics keeper; ``trim``: give freed heap pages back every 30 s (serve)."""
+    statistics keeper; ``trim``: give freed heap pages back every 30 s (serve); ``telemetry``:
+    what the worker counts, served on ``RAMPWIRE_METRICS_ADDR`` when that is set."""
     stop = asyncio.Event()
     supervisor = Supervisor(stop)
+    if telemetry is not None and settings.metrics_addr is not None and settings.metrics:
+        host, port = settings.metrics_addr
+        serve = functools.partial(metrics.serve, telemetry.metrics, telemetry.sampled, host, port)
+        supervisor.start("metrics", serve)
     if trim:
         supervisor.start("trim", heap.keep_trimmed)
     worker = None
     if deliver:
-        worker = Worker(db, box, policy=settings.target_policy, options=worker_options)
+        worker = Worker(
+            db,
+            box,
+            policy=settings.target_policy,
+            options=worker_options,
+            metrics=telemetry.metrics if telemetry is not None else None,
+            tracing=telemetry.tracing if telemetry is not None else None,
+        )
         sweeper = Sweeper(
             StuckOrderRepository(db, on_publish=worker.wake),
             settings.stuck_slas,

@@ -10,6 +10,7 @@ their deliveries, all in one transaction. A refused request writes nothing; it i
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,9 +20,10 @@ from ..dialects import SaberAuth, get_dialect
 from ..dialects.base import DecodedEvent
 from ..dialects.errors import DialectError
 from ..domain.orders import Provider
-from ..errors import Conflict, RampwireError
+from ..errors import Conflict, NotFound, RampwireError
 from ..ingest.inbound import InboundRecord, InboundRequest
 from ..ingest.sources import IngestSource, SourceError, build_credentials
+from ..metrics import Metrics
 from ..repository.inbound import InboundRepository, IngestResult
 from ..repository.sources import SourceRepository
 
@@ -53,8 +55,11 @@ class _Verifier:
 
 
 class Ingestor:
-    def __init__(self, sources: SourceRepository, inbound: InboundRepository) -> None:
+    def __init__(
+        self, sources: SourceRepository, inbound: InboundRepository, metrics: Metrics | None = None
+    ) -> None:
         self._sources = sources
+        self._metrics = metrics or Metrics(enabled=False)
         self._inbound = inbound
         self._verifiers: Loaded[str, _Verifier] = Loaded(
             self._read, ttl_s=SOURCE_CACHE_S, refresh_s=SOURCE_REFRESH_S, name="source", log=log
@@ -85,14 +90,22 @@ class Ingestor:
     async def receive(
         self, source_id: str, request: InboundRequest, *, now: datetime
     ) -> IngestResult:
-        verifier = await self._verifier(source_id)
+        metrics = self._metrics
+        try:
+            verifier = await self._verifier(source_id)
+        except NotFound:  # any id can be asked for: not a label of its own
+            metrics.ingested(source="unknown", outcome="refused", reason="unknown_source")
+            raise
         source = verifier.source
         if not source.enabled:
+            metrics.ingested(source=source_id, outcome="refused", reason="source_disabled")
             raise SourceDisabled(f"source {source_id} is disabled")
         stats = self.stats.setdefault(source_id, SourceStats())
+        started = time.perf_counter()
         try:
             events = self._decode(verifier, request, now=now, url_token=request.url_token)
         except DialectError as exc:
+            metrics.ingested(source=source_id, outcome="refused", reason=exc.code)
             stats.rejected += 1
             stats.last_rejected_at = now
             stats.last_rejection = f"{exc.code}: {exc.message}"
@@ -105,11 +118,17 @@ class Ingestor:
                 exc.message,
             )
             raise
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.verified(provider=source.provider.value, seconds=seconds)
         result = await self._inbound.receive(source, request, events, now=now)
         if result.duplicate:
             stats.duplicates += 1
+            metrics.ingested(source=source_id, outcome="duplicate")
         else:
             stats.accepted += 1
+            outcome = result.record.outcome.value if result.record is not None else "applied"
+            metrics.ingested(source=source_id, outcome=outcome)
         record = result.record
         if result.waiting and record is not None and record.provider_order_id:
             await self._catch_up(record.provider, record.provider_order_id, now=now)

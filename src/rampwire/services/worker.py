@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
 
+from .. import logs
 from ..cache import Loaded
 from ..crypto import SecretBox
 from ..delivery.endpoints import KEY_SIGNED, Endpoint
@@ -43,6 +46,7 @@ from ..dialects.errors import DialectError
 from ..domain.deliveries import Claimed, Result
 from ..errors import NotFound, StorageError
 from ..ids import new_id
+from ..metrics import Metrics
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.outbox import NOTIFY_CHANNEL
@@ -50,7 +54,9 @@ from ..repository.signing_keys import SigningKeyRepository
 from ..ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 from ..storage import Database
 from ..storage.database import Listening
+from ..tracing import Tracing
 from ..types import utcnow
+from . import telemetry
 
 log = logging.getLogger("rampwire.worker")
 
@@ -113,8 +119,12 @@ class Worker:
         *,
         policy: TargetPolicy,
         options: WorkerOptions | None = None,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics or Metrics(enabled=False)
+        self._tracing = tracing or Tracing()
         self._options = options or WorkerOptions()
         self._deliveries = DeliveryRepository(db)
         self._endpoints = EndpointRepository(db, box)
@@ -314,6 +324,8 @@ class Worker:
             log.error("a send task failed", exc_info=task.exception())
 
     async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
+        # its own task: the ids stay on this send's log lines only
+        logs.tag(delivery_id=claimed.id, endpoint_id=claimed.endpoint_id, event_id=claimed.event_id)
         try:
             result = await self._attempt(sender, claimed)
         except StorageError as exc:
@@ -348,9 +360,17 @@ class Worker:
         if not limiter.try_acquire():
             await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
-            return await sender.attempt(claimed, target)
+            with self._tracing.attempt(
+                claimed.event_id, delivery_id=claimed.id, endpoint_id=claimed.endpoint_id
+            ) as headers:
+                if headers:
+                    target = dataclasses.replace(target, headers={**target.headers, **headers})
+                result = await sender.attempt(claimed, target)
+                self._tracing.note(status=result.status.value, attempt=result.attempt.attempt)
         finally:
             limiter.release()
+        telemetry.attempted(self._metrics, result, dialect=target.dialect.name)
+        return result
 
     async def _renew_loop(self) -> None:
         """Every third of a lease: extend the leases of what this worker holds. A delivery whose
@@ -459,6 +479,7 @@ class Worker:
         renewed meanwhile, and a result whose lease was lost is fenced off by its token."""
         while True:
             self.record_batches += 1
+            started = time.perf_counter()
             try:
                 events = await self._deliveries.record(
                     batch, now=utcnow(), disable_after=self._options.disable_after
@@ -467,8 +488,7 @@ class Worker:
                 await asyncio.sleep(self._recording.failed(exc))
                 continue
             self._recording.succeeded()
-            for event in events:
-                log.warning("endpoint disabled: %s", event.payload.decode())
+            telemetry.recorded(self._metrics, batch, events, seconds=time.perf_counter() - started)
             for result in batch:
                 if result.disable_endpoint:
                     self._forget(result.claimed.endpoint_id)

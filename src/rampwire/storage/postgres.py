@@ -117,6 +117,7 @@ class PostgresDatabase:
         self.url = url
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._waiting = 0  # callers waiting for a connection of the pool, for the metrics
 
     async def open(self) -> None:
         try:
@@ -145,7 +146,7 @@ class PostgresDatabase:
         if self._pool is None:
             raise StorageError("database is not open")
         with _translated:  # acquiring (connecting), BEGIN and COMMIT
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._acquire(self._pool) as conn, conn.transaction():
                 yield PostgresConnection(conn)
 
     async def analyze_new_tables(self) -> list[str]:
@@ -229,5 +230,28 @@ class PostgresDatabase:
         if self._pool is None:
             raise StorageError("database is not open")
         with _translated:
-            async with self._pool.acquire() as conn:
+            async with self._acquire(self._pool) as conn:
                 yield PostgresConnection(conn)
+
+    @asynccontextmanager
+    async def _acquire(self, pool: asyncpg.Pool[Any]) -> AsyncIterator[PoolConnectionProxy[Any]]:
+        """A connection of the pool, counting the callers that wait for one (asyncpg does not
+        say)."""
+        self._waiting += 1
+        waiting = True
+        try:
+            async with pool.acquire() as conn:
+                self._waiting -= 1
+                waiting = False
+                yield conn
+        finally:
+            if waiting:
+                self._waiting -= 1
+
+    def pool_usage(self) -> dict[str, float]:
+        """The pool's connections in use and idle, and the callers waiting for one."""
+        pool = self._pool
+        if pool is None:
+            return {}
+        size, idle = pool.get_size(), pool.get_idle_size()
+        return {"in_use": size - idle, "idle": idle, "waiting": self._waiting}
