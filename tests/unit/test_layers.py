@@ -24,7 +24,7 @@ FLOORS: list[set[str]] = [
     {"delivery", "ingest"},
     {"repository"},
     {"services"},
-    {"api"},
+    {"api", "ui"},
     {"cli"},
     {"", "__main__"},
 ]

@@ -29,6 +29,7 @@ from ..services.worker import WorkerOptions
 from ..settings import Settings
 from ..ssrf import GuardedConnector
 from ..storage import Database, migrate, open_database
+from ..ui import router as dashboard
 from . import (
     authorization,
     deliveries,
@@ -144,6 +145,7 @@ def create_app(
     app.include_router(jwks.router)
     app.include_router(sources.router)
     app.include_router(event_types.router)
+    app.include_router(dashboard())  # the dashboard at /ui (rampwire.ui)
     app.add_middleware(ingest.IngestRoute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: outermost
     return app
