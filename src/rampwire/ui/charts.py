@@ -49,8 +49,8 @@ class Lane:
 
 
 LANE_W = 640
-LANE_H = 150
-_PAD = 14
+LANE_H = 176
+_PAD = 56  # room for a label at either end
 
 
 def lanes(entries: Sequence[Lane]) -> Markup:
@@ -68,13 +68,13 @@ def lanes(entries: Sequence[Lane]) -> Markup:
 
     top = scale([e.occurred_at for e in entries])
     bottom = scale([e.recorded_at for e in entries])
-    y_top, y_bottom = 34.0, LANE_H - 34.0
+    y_top, y_bottom = 50.0, LANE_H - 48.0
     parts = [
         f'<svg class="lanes" role="img" viewBox="0 0 {LANE_W} {LANE_H}" width="100%"'
         ' aria-label="Provider event time against arrival time">'
         "<title>Provider event time (top) against arrival time (bottom)</title>"
-        f'<text class="lane-label" x="{_PAD}" y="14">provider event time</text>'
-        f'<text class="lane-label" x="{_PAD}" y="{LANE_H - 4}">arrival time</text>'
+        f'<text class="lane-label" x="4" y="12">provider event time</text>'
+        f'<text class="lane-label" x="4" y="{LANE_H - 4}">arrival time</text>'
         f'<line class="lane" x1="{_PAD}" y1="{y_top}" x2="{LANE_W - _PAD}" y2="{y_top}"/>'
         f'<line class="lane" x1="{_PAD}" y1="{y_bottom}" x2="{LANE_W - _PAD}" y2="{y_bottom}"/>'
     ]
@@ -86,14 +86,15 @@ def lanes(entries: Sequence[Lane]) -> Markup:
             for j in range(len(entries))
         )
         css = f"k-{escape(entry.kind)}" + (" late" if out_of_order else "")
+        label_y = y_top - 8 - (order % 3) * 11  # three rows, so close labels do not overlap
         tip = escape(f"#{entry.seq} {entry.label} ({entry.kind})")
         parts.append(
             f'<g class="{css}"><title>{tip}</title>'
             f'<line x1="{top[i]:.1f}" y1="{y_top}" x2="{bottom[i]:.1f}" y2="{y_bottom}"/>'
             f'<circle cx="{top[i]:.1f}" cy="{y_top}" r="4"/>'
             f'<circle cx="{bottom[i]:.1f}" cy="{y_bottom}" r="4"/>'
-            f'<text x="{top[i]:.1f}" y="{y_top - 8 - (order % 2) * 9}">{escape(entry.label)}</text>'
-            f'<text x="{bottom[i]:.1f}" y="{y_bottom + 15}">#{entry.seq}</text></g>'
+            f'<text x="{top[i]:.1f}" y="{label_y}">{escape(entry.label)}</text>'
+            f'<text x="{bottom[i]:.1f}" y="{y_bottom + 15 + (i % 2) * 11}">#{entry.seq}</text></g>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -36,6 +37,16 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
+def _pretty(text: str | None) -> str:
+    """JSON indented for reading; anything else as it is."""
+    if not text:
+        return ""
+    try:
+        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return text
+
+
 def _ms(value_us: int | None) -> str:
     return "—" if value_us is None else f"{value_us / 1000:.1f} ms"
 
@@ -50,6 +61,7 @@ class Pages:
         )
         self.env.filters["when"] = _when
         self.env.filters["ms"] = _ms
+        self.env.filters["pretty"] = _pretty
 
     def render(
         self,
