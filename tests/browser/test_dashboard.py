@@ -1,7 +1,8 @@
 """The dashboard in a real browser: log in (and a bad key refused), every page with sample
-data, a delivery replayed with its button, provider markup shown as text, nothing loaded from
-another origin, log out. Every page visited is saved as a PNG in the test's folder (and in
-``$SCREENSHOT_DIR`` when set: ``scripts/screenshots.sh``)."""
+data, a new delivery appearing live in the log, a delivery replayed with its button, provider
+markup shown as text, nothing loaded from another origin, log out. Every page visited is saved
+as a PNG in the test's folder (and in ``$SCREENSHOT_DIR`` when set: ``scripts/screenshots.sh``).
+"""
 
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ async def test_an_operator_session_in_chromium(
 
             await pages.open("/ui/overview", "overview")
             assert "Delivery attempts" in await page.content()
+            await page.emulate_media(color_scheme="dark")
+            await pages.shot("overview-dark")
+            await page.emulate_media(color_scheme="light")
             await pages.open("/ui/orders", "orders")
             await page.get_by_label("Order id or provider order id").fill(ids["shuffled_order_id"])
             await page.get_by_role("button", name="Search").click()
@@ -83,10 +87,21 @@ async def test_an_operator_session_in_chromium(
             await pages.shot("order-shuffled")
             await pages.open(f"/ui/orders/{ids['order_id']}", "order")
             await pages.open(f"/ui/orders/{ids['hostile_order_id']}", "order-hostile")
+            await page.emulate_media(color_scheme="dark")
+            await pages.shot("order-hostile-dark")
+            await page.emulate_media(color_scheme="light")
             assert await page.get_by_text(HOSTILE, exact=True).count() >= 1
             await pages.open("/ui/inbound", "inbound")
             assert await page.get_by_text(HOSTILE).count() >= 1
             await pages.open("/ui/deliveries", "deliveries")
+            await page.locator(".live-state", has_text="live").wait_for()
+            shown = await page.locator("#live-deliveries tr[data-id]").count()
+            created = await api.post("/v1/orders", json={"side": "sell"})
+            assert created.status_code == 201, created.text
+            # no reload: the stream brings it (the CSP forbids wait_for_function's eval)
+            await page.locator("#live-deliveries tr[data-id]").nth(shown).wait_for()
+            await page.locator("#live-deliveries .d-succeeded").first.wait_for()
+            await pages.shot("deliveries-live")
 
             await page.locator("a[href^='/ui/deliveries/dlv_']").first.click()
             await page.wait_for_selector("text=Attempts")

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from .actions import add_actions
 from .context import Dashboard
+from .live import add_live
 from .pages import add_pages
 
 __all__ = ["router"]
@@ -18,4 +19,5 @@ def router() -> APIRouter:
     dashboard = Dashboard()
     add_actions(routes, dashboard)
     add_pages(routes, dashboard)
+    add_live(routes, dashboard)
     return routes

@@ -20,7 +20,7 @@ from .context import PAGE_SIZE, Dashboard, parse_time, to_login
 from .render import ASSETS, asset
 
 
-def _choice(name: str, value: str | None, kind: Any) -> Any:
+def choice(name: str, value: str | None, kind: Any) -> Any:
     if not value:
         return None
     try:
@@ -95,11 +95,11 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             found = [await app.orders.get(i) for i in ids]
             last_id = None
         else:
-            status = _choice("status", q.get("status"), OrderStatus)
+            status = choice("status", q.get("status"), OrderStatus)
             filters = OrderFilter(
                 statuses=(status,) if status else (),
-                provider=_choice("provider", q.get("provider"), Provider),
-                side=_choice("side", q.get("side"), Side),
+                provider=choice("provider", q.get("provider"), Provider),
+                side=choice("side", q.get("side"), Side),
                 created_from=parse_time("from", q.get("from")),
                 created_to=parse_time("to", q.get("to")),
             )
@@ -160,7 +160,7 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             return to_login(request)
         q = request.query_params
         app = ui.app(request)
-        status = _choice("status", q.get("status"), DeliveryStatus)
+        status = choice("status", q.get("status"), DeliveryStatus)
         found = await app.deliveries.find(
             endpoint_id=q.get("endpoint") or None,
             statuses=(status,) if status else (),
@@ -206,7 +206,7 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             limit=PAGE_SIZE,
             before=q.get("before") or None,
             source_id=q.get("source") or None,
-            outcome=_choice("outcome", q.get("outcome"), InboundOutcome),
+            outcome=choice("outcome", q.get("outcome"), InboundOutcome),
             order_id=q.get("order") or None,
         )
         return ui.pages.render(
