@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck postgres bench chaos clean
+.PHONY: run test lint typecheck postgres chromium screenshots bench chaos clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,20 @@ run: $(RUNTIME)
 	$(BIN)/rampwire migrate
 	$(BIN)/rampwire serve
 
-## test: install, start PostgreSQL if it is installed but stopped, lint, type-check, run every test
-test: $(STAMP) postgres lint typecheck
+## test: install, start PostgreSQL if it is installed but stopped, install Chromium if missing,
+## lint, type-check, run every test
+test: $(STAMP) postgres chromium lint typecheck
 	$(BIN)/pytest
 
 postgres:
 	@scripts/ensure-postgres.sh
+
+chromium:
+	@scripts/ensure-chromium.sh
+
+## screenshots: every dashboard page with sample data, as PNGs in var/screenshots
+screenshots: $(STAMP) chromium
+	scripts/screenshots.sh var/screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench)

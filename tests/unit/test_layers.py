@@ -24,7 +24,7 @@ FLOORS: list[set[str]] = [
     {"delivery", "ingest", "simulate"},
     {"repository"},
     {"services"},
-    {"api"},
+    {"api", "ui"},
     {"cli", "testing"},
     {"", "__main__"},
 ]

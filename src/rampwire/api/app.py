@@ -30,6 +30,7 @@ from ..settings import Settings
 from ..ssrf import GuardedConnector
 from ..storage import Database, migrate, open_database
 from ..tracing import Tracing
+from ..ui import router as dashboard
 from . import (
     authorization,
     deliveries,
@@ -164,6 +165,7 @@ def create_app(
     app.include_router(sources.router)
     app.include_router(event_types.router)
     app.include_router(metrics.router)
+    app.include_router(dashboard())  # the dashboard at /ui (rampwire.ui)
     app.add_middleware(ingest.IngestRoute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(

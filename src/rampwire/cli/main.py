@@ -88,6 +88,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         url = f"http://{settings.host}:{settings.port}"
         click.echo(f"rampwire listening on {url} (database {redact(settings.database_url)})")
         click.echo(f"API docs: {url}/docs")
+        click.echo(f"dashboard: {url}/ui (log in with an API key)")
         if settings.target_policy.allow_private:
             click.echo(
                 "private targets allowed (RAMPWIRE_ALLOW_PRIVATE_TARGETS): webhooks may go to"

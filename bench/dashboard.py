@@ -1,0 +1,287 @@
+"""The dashboard's queries at scale on PostgreSQL: the overview and each list page.
+
+Fills a fresh database with ORDERS orders over the last 30 days, one event each, DELIVERIES
+deliveries (spread over three endpoints) with one attempt each, a backlog of due deliveries and
+an inbound log, all with real ULID ids of their time (COPY, not the API: the API's path is what
+bench/ingest.py and bench/delivery.py measure). Then times each repository call a page makes,
+REPEAT times, and prints the median and the slowest. The issue's target: under 200 ms each at
+1,000,000 orders and 3,000,000 deliveries.
+
+    .venv/bin/python bench/dashboard.py [--orders 1000000] [--deliveries 3000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import timedelta
+
+import asyncpg
+from harness.databases import PG_ADMIN_URL, fresh_database_url
+from harness.report import loadavg, percentile
+
+from rampwire.dialects.base import DialectName
+from rampwire.dialects.samples import sample_order
+from rampwire.domain import serde
+from rampwire.domain.deliveries import DeliveryStatus
+from rampwire.domain.orders import OrderStatus, Provider, Side
+from rampwire.ids import ulid
+from rampwire.repository import OrderRepository
+from rampwire.repository.deliveries import DeliveryRepository
+from rampwire.repository.order_events import OrderEventRepository
+from rampwire.repository.orders import OrderFilter
+from rampwire.repository.overview import OverviewRepository
+from rampwire.storage import migrate, open_database
+from rampwire.storage.database import to_us
+from rampwire.types import utcnow
+
+REPEAT = 20  # timed runs per query, after one warm-up
+SPAN_MS = 30 * 86_400_000  # the data covers the last 30 days
+CHUNK = 100_000  # rows per COPY
+BACKLOG = 1_000  # deliveries due now
+ENDPOINTS = 3
+PAGE = 50
+
+
+async def fill(url: str, orders: int, deliveries: int) -> None:
+    now = utcnow()
+    now_ms = to_us(now) // 1000
+    conn = await asyncpg.connect(url)
+    try:
+        endpoints = [f"ep_{ulid(now_ms - SPAN_MS)}" for _ in range(ENDPOINTS)]
+        await conn.executemany(
+            "INSERT INTO endpoints (id, url, event_types, dialect, headers, secrets,"
+            " max_in_flight, ordering, created_at, updated_at)"
+            " VALUES ($1, 'https://example.com/hook', '[\"*\"]', 'standard', '{}', '[]', 10,"
+            " 'none', $2, $2)",
+            [(e, to_us(now)) for e in endpoints],
+        )
+        await conn.execute(
+            "INSERT INTO sources (id, provider, name, credentials, options, created_at,"
+            " updated_at) VALUES ('src_bench', 'revolut', 'bench', 'x', '{}', 0, 0)"
+        )
+        template = sample_order(DialectName("revolut"), OrderStatus.COMPLETED, Side.BUY, now=now)
+        statuses = [s.value for s in OrderStatus]
+        order_ids: list[tuple[str, int]] = []
+        for start in range(0, orders, CHUNK):
+            rows = []
+            for n in range(start, min(orders, start + CHUNK)):
+                ms = now_ms - SPAN_MS + n * SPAN_MS // orders
+                oid = f"ord_{ulid(ms)}"
+                order_ids.append((oid, ms))
+                status = statuses[n % len(statuses)]
+                ref = f"rev-{n}"
+                body = serde.order_to_json(
+                    template.evolve(id=oid, provider_order_id=ref, status=OrderStatus(status))
+                ).decode()
+                us = ms * 1000
+                rows.append((oid, "revolut", ref, "buy", status, 1, us, us, us, "{}", body, 1))
+            await conn.copy_records_to_table(
+                "orders",
+                records=rows,
+                columns=[
+                    "id",
+                    "provider",
+                    "provider_order_id",
+                    "side",
+                    "status",
+                    "version",
+                    "created_at",
+                    "updated_at",
+                    "status_at",
+                    "field_times",
+                    "body",
+                    "seq",
+                ],
+            )
+        print(f"  {orders} orders", flush=True)
+        for start in range(0, orders, CHUNK):
+            rows = [
+                (f"evt_{ulid(ms)}", "order.completed", oid, 1, ms * 1000, "{}")
+                for oid, ms in order_ids[start : start + CHUNK]
+            ]
+            await conn.copy_records_to_table(
+                "events",
+                records=rows,
+                columns=["id", "type", "order_id", "sequence", "created_at", "payload"],
+            )
+        events = await conn.fetch("SELECT id, order_id, created_at FROM events ORDER BY id")
+        print(f"  {len(events)} events", flush=True)
+        per_event = max(1, deliveries // max(1, len(events)))
+        made = 0
+        for start in range(0, len(events), CHUNK // per_event):
+            drows, arows = [], []
+            for event in events[start : start + CHUNK // per_event]:
+                for k in range(per_event):
+                    if made >= deliveries:
+                        break
+                    made += 1
+                    us = event["created_at"]
+                    did = f"dlv_{ulid(us // 1000)}"
+                    due = made <= BACKLOG
+                    drows.append(
+                        (
+                            did,
+                            endpoints[k % ENDPOINTS],
+                            event["id"],
+                            "order.completed",
+                            event["order_id"],
+                            "retrying" if due else "succeeded",
+                            1,
+                            to_us(now - timedelta(minutes=5)) if due else None,
+                            200,
+                            us,
+                            us,
+                        )
+                    )
+                    arows.append(
+                        (
+                            f"att_{ulid(us // 1000 + 5)}",
+                            did,
+                            1,
+                            us + 5000,
+                            4_000 + made % 9000,
+                            "https://example.com/hook",
+                            "{}",
+                            200,
+                        )
+                    )
+            await conn.copy_records_to_table(
+                "deliveries",
+                records=drows,
+                columns=[
+                    "id",
+                    "endpoint_id",
+                    "event_id",
+                    "event_type",
+                    "order_id",
+                    "status",
+                    "attempts",
+                    "next_attempt_at",
+                    "last_status_code",
+                    "created_at",
+                    "updated_at",
+                ],
+            )
+            await conn.copy_records_to_table(
+                "attempts",
+                records=arows,
+                columns=[
+                    "id",
+                    "delivery_id",
+                    "attempt",
+                    "started_at",
+                    "duration_us",
+                    "request_url",
+                    "request_headers",
+                    "response_status",
+                ],
+            )
+        print(f"  {made} deliveries and attempts", flush=True)
+        inbound = [
+            (
+                f"inb_{ulid(ms)}",
+                "src_bench",
+                "revolut",
+                f"d{n}",
+                ms * 1000,
+                ms * 1000,
+                "applied",
+                f"rev-{n}",
+                oid,
+                "{}",
+                "{}",
+                "{}",
+                1,
+            )
+            for n, (oid, ms) in enumerate(order_ids[-min(len(order_ids), 200_000) :])
+        ]
+        await conn.copy_records_to_table(
+            "inbound",
+            records=inbound,
+            columns=[
+                "id",
+                "source_id",
+                "provider",
+                "dedupe_key",
+                "received_at",
+                "processed_at",
+                "outcome",
+                "provider_order_id",
+                "order_id",
+                "event_ids",
+                "headers",
+                "body",
+                "attempts",
+            ],
+        )
+        print(f"  {len(inbound)} inbound requests; ANALYZE", flush=True)
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def timed(name: str, call: object) -> tuple[str, float, float]:
+    run = call  # a zero-argument coroutine function
+    await run()  # type: ignore[operator]
+    took = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        await run()  # type: ignore[operator]
+        took.append((time.perf_counter() - started) * 1000)
+    return name, percentile(took, 50), max(took)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--deliveries", type=int, default=3_000_000)
+    args = parser.parse_args()
+    async with fresh_database_url("postgresql", PG_ADMIN_URL) as (url, _):
+        db = open_database(url)
+        await db.open()
+        try:
+            await migrate(db)
+            started = time.perf_counter()
+            print(f"filling {args.orders} orders, {args.deliveries} deliveries", flush=True)
+            await fill(url, args.orders, args.deliveries)
+            print(f"filled in {time.perf_counter() - started:.0f} s; load {loadavg()}")
+            orders = OrderRepository(db)
+            deliveries = DeliveryRepository(db)
+            lookups = OrderEventRepository(db)
+            overview = OverviewRepository(db)
+            middle = f"rev-{args.orders // 2}"
+            endpoint = (await deliveries.find(limit=1))[0].endpoint_id
+            calls = {
+                "overview (all figures)": lambda: overview.read(now=utcnow()),
+                "orders, newest page": lambda: orders.find(OrderFilter(), limit=PAGE),
+                "orders, status filter": lambda: orders.find(
+                    OrderFilter(statuses=(OrderStatus.FAILED,)), limit=PAGE
+                ),
+                "orders, provider + last day": lambda: orders.find(
+                    OrderFilter(
+                        provider=Provider.REVOLUT.value, created_from=utcnow() - timedelta(days=1)
+                    ),
+                    limit=PAGE,
+                ),
+                "order search by provider id": lambda: lookups.by_reference(middle),
+                "deliveries, newest page": lambda: deliveries.find(limit=PAGE),
+                "deliveries, one endpoint": lambda: deliveries.find(
+                    endpoint_id=endpoint, limit=PAGE
+                ),
+                "deliveries, status retrying": lambda: deliveries.find(
+                    statuses=(DeliveryStatus.RETRYING,), limit=PAGE
+                ),
+            }
+            print(f"\n| query | median ms | slowest of {REPEAT} ms |\n|---|---|---|")
+            for name, call in calls.items():
+                label, median, slowest = await timed(name, call)
+                print(f"| {label} | {median:.1f} | {slowest:.1f} |", flush=True)
+            print(f"\nload average after: {loadavg()}")
+        finally:
+            await db.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
