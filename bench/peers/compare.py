@@ -32,6 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: harness, delivery
 
 import aiohttp
+import ingest
+import ingest_driver
 import uvloop
 from delivery import bare_loop, one_payload, worker_running
 from harness.cpu import CpuMeter
@@ -41,7 +43,7 @@ from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine
 from harness.workload import count_succeeded, make_endpoint, make_history, queue_orders
 from procrastinate_driver import Measured, ProcrastinatePeer
-from venvs import PROCRASTINATE
+from venvs import FASTAPI_HANDLER, PROCRASTINATE
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
@@ -57,7 +59,10 @@ TARGETS = {
     "sustained / procrastinate + aiohttp": 2.0,
     "sustained / bare loop": 0.45,
     "drain / bare loop": 0.7,
+    "ingest max / bare ASGI app": 0.2,
+    "ingest max / hand-written FastAPI handler": 2.0,
 }
+P99_AT_HALF_MS = 50.0  # rampwire ingest p99 at half of its own max
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,14 @@ async def rampwire_figures(
     return drain, sustained, bare
 
 
+def judge_p99(report: Report, name: str, p99: float) -> None:
+    met = p99 <= P99_AT_HALF_MS
+    over = "" if met else f"over by {100 * (p99 / P99_AT_HALF_MS - 1):.0f} % of the target"
+    report.add(
+        Row("postgresql", name, p99, "ms", target=f"<= {P99_AT_HALF_MS:.0f}", met=met, note=over)
+    )
+
+
 def judge(report: Report, name: str, value: float) -> None:
     target = TARGETS[name]
     met = value >= target
@@ -159,11 +172,7 @@ def add(report: Report, who: str, phase: str, figure: Measured) -> None:
     )
 
 
-async def run(args: argparse.Namespace, config: Config) -> Report:
-    report = Report()
-    for line in machine(PACKAGES):
-        print(line)
-    print(f"PostgreSQL {await postgres_version(args.postgres_url)}")
+async def delivery_part(args: argparse.Namespace, config: Config, report: Report) -> None:
     print(f"peer: procrastinate + aiohttp ({PROCRASTINATE.versions()})")
     fast = ReceiverProcess(0.0)
     peer = ProcrastinatePeer(args.postgres_url, fast, config.peer_concurrency)
@@ -171,7 +180,7 @@ async def run(args: argparse.Namespace, config: Config) -> Report:
     try:
         fast.start()
         async with aiohttp.ClientSession() as http:
-            print(f"\n== rampwire == (load average {loadavg()})", flush=True)
+            print(f"\n== rampwire delivery == (load average {loadavg()})", flush=True)
             drain, sustained, bare = await rampwire_figures(args.postgres_url, fast, http, config)
             add(report, "rampwire", "drain", drain)
             report.add(Row("postgresql", "bare aiohttp loop", bare, "requests/s"))
@@ -185,7 +194,7 @@ async def run(args: argparse.Namespace, config: Config) -> Report:
             add(report, "procrastinate + aiohttp", "sustained", peer_sustained)
     finally:
         fast.stop()
-    print("\n== ratios ==", flush=True)
+    print("\n== delivery ratios ==", flush=True)
     report.add(
         Row(
             "postgresql",
@@ -209,6 +218,76 @@ async def run(args: argparse.Namespace, config: Config) -> Report:
     )
     judge(report, "sustained / bare loop", sustained.rate / max(bare, 1e-9))
     judge(report, "drain / bare loop", drain.rate / max(bare, 1e-9))
+
+
+def add_ingest(report: Report, who: str, figures: ingest_driver.Figures) -> None:
+    report.add(
+        Row("postgresql", f"{who}: max", figures.max.rate, "verified/s", note=figures.max.note)
+    )
+    report.add(Row("postgresql", f"{who}: p99 at max", figures.max.p99_ms, "ms"))
+    report.add(
+        Row(
+            "postgresql",
+            f"{who}: CPU per request at max",
+            figures.max.cpu_us,
+            "us",
+            note="its server process and PostgreSQL",
+        )
+    )
+    if figures.half is not None:
+        report.add(
+            Row(
+                "postgresql",
+                f"{who}: p99 at half of its max",
+                figures.half.p99_ms,
+                "ms",
+                note=f"p50 {figures.half.p50_ms:.1f} ms; {figures.half.note}",
+            )
+        )
+
+
+async def ingest_part(args: argparse.Namespace, report: Report) -> None:
+    print(f"peer: hand-written FastAPI + asyncpg handler ({FASTAPI_HANDLER.versions()})")
+    FASTAPI_HANDLER.ensure()
+    config = ingest.Config()
+    print(f"\n== bare ASGI app == (load average {loadavg()})", flush=True)
+    bare = await ingest_driver.bare(config)
+    add_ingest(report, "bare ASGI app", bare)
+    print(f"\n== rampwire ingest == (load average {loadavg()})", flush=True)
+    ours = await ingest_driver.rampwire(args.postgres_url, config)
+    add_ingest(report, "rampwire ingest", ours)
+    print(f"\n== hand-written FastAPI + asyncpg == (load average {loadavg()})", flush=True)
+    theirs = await ingest_driver.hand_written(args.postgres_url, config)
+    add_ingest(report, "hand-written handler", theirs)
+    print("\n== ingest ratios ==", flush=True)
+    judge(report, "ingest max / bare ASGI app", ours.max.rate / max(bare.max.rate, 1e-9))
+    judge(
+        report,
+        "ingest max / hand-written FastAPI handler",
+        ours.max.rate / max(theirs.max.rate, 1e-9),
+    )
+    report.add(
+        Row(
+            "postgresql",
+            "CPU per request, hand-written handler / rampwire ingest",
+            theirs.max.cpu_us / max(ours.max.cpu_us, 1e-9),
+            "x",
+        )
+    )
+    assert ours.half is not None
+    judge_p99(report, "rampwire ingest: p99 at half of its max", ours.half.p99_ms)
+
+
+async def run(args: argparse.Namespace, config: Config) -> Report:
+    report = Report()
+    for line in machine(PACKAGES):
+        print(line)
+    print(f"PostgreSQL {await postgres_version(args.postgres_url)}")
+    parts = args.parts.split(",")
+    if "delivery" in parts:
+        await delivery_part(args, config, report)
+    if "ingest" in parts:
+        await ingest_part(args, report)
     return report
 
 
@@ -220,6 +299,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=defaults.window)
     parser.add_argument("--peer-concurrency", type=int, default=defaults.peer_concurrency)
     parser.add_argument("--history", type=int, default=defaults.history)
+    parser.add_argument("--parts", default="delivery,ingest", help="delivery, ingest or both")
     args = parser.parse_args()
     config = Config(
         events=args.events,

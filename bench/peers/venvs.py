@@ -67,3 +67,16 @@ PROCRASTINATE = PeerEnv(
         "uvloop==0.23.0",
     ),
 )
+
+# the same server stack as rampwire's (versions as in its own virtualenv), so the difference
+# measured is the handler's
+FASTAPI_HANDLER = PeerEnv(
+    "fastapi-handler",
+    (
+        "fastapi==0.165.0",
+        "uvicorn==0.55.0",
+        "uvloop==0.23.0",
+        "httptools==0.9.0",
+        "asyncpg==0.32.0",
+    ),
+)
