@@ -36,6 +36,7 @@ import ingest
 import ingest_driver
 import uvloop
 from delivery import bare_loop, one_payload, worker_running
+from django_driver import DjangoWebhookPeer, redis_absent
 from harness.cpu import CpuMeter
 from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
 from harness.publisher import Publisher, PublishPlan
@@ -43,7 +44,7 @@ from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine
 from harness.workload import count_succeeded, make_endpoint, make_history, queue_orders
 from procrastinate_driver import Measured, ProcrastinatePeer
-from venvs import FASTAPI_HANDLER, PROCRASTINATE
+from venvs import DJANGO_WEBHOOK, FASTAPI_HANDLER, PROCRASTINATE
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
@@ -56,6 +57,7 @@ DEADLINE_S = 120.0  # the drain's bound
 
 # issue 23's targets, each a ratio measured in the same run
 TARGETS = {
+    "sustained / django-webhook + Celery": 10.0,
     "sustained / procrastinate + aiohttp": 2.0,
     "sustained / bare loop": 0.45,
     "drain / bare loop": 0.7,
@@ -67,7 +69,7 @@ P99_AT_HALF_MS = 50.0  # rampwire ingest p99 at half of its own max
 
 @dataclass(frozen=True)
 class Config:
-    events: int = 5_000  # drain: orders queued before the worker starts
+    events: int = 3_000  # drain: orders queued before the worker starts
     concurrency: int = 256  # rampwire: worker concurrency = endpoint max_in_flight; bare loop
     peer_concurrency: int = 64  # procrastinate worker concurrency (see docs/benchmarks.md)
     warmup: float = 3.0
@@ -172,8 +174,30 @@ def add(report: Report, who: str, phase: str, figure: Measured) -> None:
     )
 
 
+async def django_figures(
+    args: argparse.Namespace, fast: ReceiverProcess, config: Config, report: Report
+) -> Measured | None:
+    """django-webhook + Celery's drain and sustained; its sustained figure (None without
+    Redis, which is said)."""
+    absent = redis_absent()
+    if absent:
+        print(f"\n  django-webhook + Celery: SKIPPED: {absent}", flush=True)
+        return None
+    print(f"\n== django-webhook + Celery == (load average {loadavg()})", flush=True)
+    peer = DjangoWebhookPeer(args.postgres_url, fast)
+    peer.prepare()
+    drain = await peer.drain(config.events)
+    add(report, "django-webhook + Celery", "drain", drain)
+    sustained = await peer.sustained(
+        config.warmup, config.window, config.publish_tasks, config.max_backlog
+    )
+    add(report, "django-webhook + Celery", "sustained", sustained)
+    return sustained
+
+
 async def delivery_part(args: argparse.Namespace, config: Config, report: Report) -> None:
     print(f"peer: procrastinate + aiohttp ({PROCRASTINATE.versions()})")
+    print(f"peer: django-webhook + Celery ({DJANGO_WEBHOOK.versions()}; Redis broker)")
     fast = ReceiverProcess(0.0)
     peer = ProcrastinatePeer(args.postgres_url, fast, config.peer_concurrency)
     peer.prepare()
@@ -192,6 +216,7 @@ async def delivery_part(args: argparse.Namespace, config: Config, report: Report
                 config.warmup, config.window, config.publish_tasks, config.max_backlog
             )
             add(report, "procrastinate + aiohttp", "sustained", peer_sustained)
+            django = await django_figures(args, fast, config, report)
     finally:
         fast.stop()
     print("\n== delivery ratios ==", flush=True)
@@ -216,6 +241,12 @@ async def delivery_part(args: argparse.Namespace, config: Config, report: Report
         "sustained / procrastinate + aiohttp",
         sustained.rate / max(peer_sustained.rate, 1e-9),
     )
+    if django is not None:
+        judge(
+            report,
+            "sustained / django-webhook + Celery",
+            sustained.rate / max(django.rate, 1e-9),
+        )
     judge(report, "sustained / bare loop", sustained.rate / max(bare, 1e-9))
     judge(report, "drain / bare loop", drain.rate / max(bare, 1e-9))
 

@@ -41,11 +41,15 @@ class Measured:
 class Process:
     """One peer program, started in the peer's virtualenv, stopped by pid."""
 
-    def __init__(self, python: Path, *args: str) -> None:
+    def __init__(
+        self, python: Path, *args: str, program: Path = PROGRAM, env: dict[str, str] | None = None
+    ) -> None:
         self.proc = subprocess.Popen(
-            [str(python), str(PROGRAM), *args],
+            [str(python), str(program), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+            cwd=program.parent,
         )
 
     @property

@@ -80,3 +80,15 @@ FASTAPI_HANDLER = PeerEnv(
         "asyncpg==0.32.0",
     ),
 )
+
+# django-webhook's own requirements (celery 5, django < 6, requests), a Redis broker client and
+# PostgreSQL's driver for Django
+DJANGO_WEBHOOK = PeerEnv(
+    "django-webhook",
+    (
+        "django-webhook==0.0.15",
+        "django==5.2.19",
+        "celery[redis]==5.7.0",
+        "psycopg[binary]==3.3.9",
+    ),
+)
