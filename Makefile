@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck postgres chromium screenshots bench chaos clean
+.PHONY: run test lint typecheck postgres chromium screenshots bench bench-peers chaos clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ chaos: $(STAMP) postgres
 BENCHMARKS = $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 bench: $(STAMP) postgres
 	@for script in $(BENCHMARKS); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## bench-peers: rampwire against what a user would run instead (each peer in its own virtualenv
+## under ~/.cache/rampwire-bench-peers, made on first use), same workload, same run, with ratios
+bench-peers: $(STAMP) postgres
+	$(BIN)/python bench/peers/compare.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -363,6 +363,7 @@ class Measured:
     ok: int
     elapsed: float
     note: str
+    cpu_us: float = 0.0  # CPU per verified request: the server processes and PostgreSQL
 
 
 async def postgres_pids(database_url: str | None) -> list[int]:
@@ -457,6 +458,7 @@ async def measure(
         ok=ok,
         elapsed=result["elapsed"],
         note=note,
+        cpu_us=(server_cpu + pg_cpu) / max(ok, 1) * 1e6,
     )
 
 
