@@ -20,6 +20,7 @@ from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
+from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
 from ..services import background
@@ -39,6 +40,7 @@ from . import (
     jwks,
     openapi,
     orders,
+    partners,
     problems,
     sources,
 )
@@ -100,6 +102,7 @@ def create_app(
             wake=wake,
             orders=orders,
             keys=KeyRepository(database),
+            partners=PartnerRepository(database),
             endpoints=EndpointRepository(database, box),
             deliveries=DeliveryRepository(database),
             authorization=AuthorizationRepository(database, box),
@@ -143,6 +146,7 @@ def create_app(
     app.include_router(authorization.router)
     app.include_router(jwks.router)
     app.include_router(sources.router)
+    app.include_router(partners.router)
     app.include_router(event_types.router)
     app.add_middleware(ingest.IngestRoute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: outermost

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..domain.apikeys import ApiKey, Scope
+from ..domain.partners import PartnerStatus
 from ..errors import Forbidden, Unauthorized
 from .state import state
 
@@ -29,9 +30,16 @@ async def authenticate(request: Request) -> ApiKey:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be `Bearer <key>`")
-    key = await state(request).keys.authenticate(token.strip())
-    if key is None:
+    found = await state(request).keys.authenticate(token.strip())
+    if found is None:
         raise Unauthorized("this API key is unknown or revoked")
+    key, partner_status = found
+    if partner_status == PartnerStatus.SUSPENDED:
+        raise Forbidden(
+            f"partner {key.partner_id} is suspended: its keys are refused until it is resumed",
+            partner_id=key.partner_id,
+            reason="partner_suspended",
+        )
     request.state.api_key = key
     return key
 
@@ -46,6 +54,19 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
                 f"this API key has scope {key.scope.value!r}; this needs {scope.value!r}",
                 required_scope=scope.value,
             )
+        return key
+
+    return dependency
+
+
+def require_operator(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency: an operator key (bound to no partner) holding ``scope``."""
+    needs = require(scope)
+
+    async def dependency(request: Request, _: Bearer) -> ApiKey:
+        key = await needs(request, _)
+        if key.partner_id is not None:
+            raise Forbidden("this needs an operator key; a partner key cannot do it")
         return key
 
     return dependency

@@ -15,6 +15,7 @@ from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
+from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
 from ..services.ingestor import Ingestor
@@ -33,6 +34,7 @@ class AppState:
     wake: Callable[[], None]  # new deliveries were committed: the in-process worker claims
     orders: OrderRepository
     keys: KeyRepository
+    partners: PartnerRepository
     endpoints: EndpointRepository
     deliveries: DeliveryRepository
     authorization: AuthorizationRepository

@@ -27,6 +27,7 @@ from ..storage.database import redact
 from ..types import utcnow
 from .database import run_with_database
 from .master_key import master_key_group, seal_clear_values
+from .partners import partners_group
 from .signing import signing_key_group
 from .sources import sources_group
 
@@ -407,3 +408,4 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
 main.add_command(sources_group)
 main.add_command(signing_key_group)
 main.add_command(master_key_group)
+main.add_command(partners_group)
