@@ -4,37 +4,22 @@ refusing them, bad input refused with nothing written; and ``rampwire partners``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 from click.testing import CliRunner
+from tests.support.partners import make_partner, partner_token
 
 from rampwire.cli.main import main
 from rampwire.storage import Database
 
 
-async def _partner_count(db: Database) -> int:
-    async with db.connection() as conn:
-        return int(await conn.fetchval("SELECT COUNT(*) FROM partners"))
-
-
-def _as(api: httpx.AsyncClient, token: str) -> dict[str, str]:
+def _as(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def make_partner(api: httpx.AsyncClient, name: str = "Acme") -> dict[str, Any]:
-    response = await api.post("/v1/partners", json={"name": name, "metadata": {"tier": "gold"}})
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def partner_token(api: httpx.AsyncClient, partner_id: str, scope: str = "write") -> str:
-    response = await api.post(
-        f"/v1/partners/{partner_id}/keys", json={"name": "acme app", "scope": scope}
-    )
-    assert response.status_code == 201, response.text
-    assert response.json()["partner_id"] == partner_id
-    return response.json()["token"]  # type: ignore[no-any-return]
+async def _partner_count(db: Database) -> int:
+    async with db.connection() as conn:
+        return int(await conn.fetchval("SELECT COUNT(*) FROM partners"))
 
 
 async def test_partners_are_managed_with_operator_keys(admin_api: httpx.AsyncClient) -> None:
@@ -62,21 +47,21 @@ async def test_a_suspended_partners_keys_are_refused_and_work_again_on_resume(
 ) -> None:
     partner = await make_partner(admin_api)
     token = await partner_token(admin_api, partner["id"])
-    assert (await admin_api.get("/v1/orders", headers=_as(admin_api, token))).status_code == 200
+    assert (await admin_api.get("/v1/orders", headers=_as(token))).status_code == 200
     await admin_api.patch(f"/v1/partners/{partner['id']}", json={"status": "suspended"})
-    refused = await admin_api.get("/v1/orders", headers=_as(admin_api, token))
+    refused = await admin_api.get("/v1/orders", headers=_as(token))
     assert refused.status_code == 403
     problem = refused.json()
     assert problem["reason"] == "partner_suspended" and partner["id"] in problem["detail"]
     await admin_api.patch(f"/v1/partners/{partner['id']}", json={"status": "active"})
-    assert (await admin_api.get("/v1/orders", headers=_as(admin_api, token))).status_code == 200
+    assert (await admin_api.get("/v1/orders", headers=_as(token))).status_code == 200
 
 
 async def test_a_deleted_partners_keys_stop_working(admin_api: httpx.AsyncClient) -> None:
     partner = await make_partner(admin_api)
     token = await partner_token(admin_api, partner["id"])
     await admin_api.delete(f"/v1/partners/{partner['id']}")
-    assert (await admin_api.get("/v1/orders", headers=_as(admin_api, token))).status_code == 401
+    assert (await admin_api.get("/v1/orders", headers=_as(token))).status_code == 401
 
 
 async def test_partner_keys_cannot_manage_partners(admin_api: httpx.AsyncClient) -> None:
@@ -87,9 +72,7 @@ async def test_partner_keys_cannot_manage_partners(admin_api: httpx.AsyncClient)
         ("GET", f"/v1/partners/{partner['id']}"),
         ("POST", "/v1/partners"),
     ):
-        response = await admin_api.request(
-            method, path, headers=_as(admin_api, token), json={"name": "x"}
-        )
+        response = await admin_api.request(method, path, headers=_as(token), json={"name": "x"})
         assert response.status_code == 403, (method, path, response.text)
 
 

@@ -31,7 +31,7 @@ from .bodies import JSON, require_json
 from .endpoints import check_target_url
 from .openapi import AUTHENTICATED, BODY, FOUND
 from .queries import known_query
-from .security import require
+from .security import require, require_operator
 from .state import state
 
 router = APIRouter(
@@ -172,7 +172,7 @@ async def delete_config(
 @router.get("/decisions")
 async def decisions(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    _: Annotated[ApiKey, Depends(require_operator(Scope.READ))],
     order_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
 ) -> Response:

@@ -31,7 +31,7 @@ from .problems import client_problem, problem
 from .proxies import FORWARDED_FOR, TrustedProxies
 from .queries import known_query
 from .schemas import InboundDetail, InboundPage, IngestAnswer
-from .security import require
+from .security import require_operator
 from .sources import SourceId, source_id
 from .state import state
 
@@ -174,7 +174,7 @@ def _record_id(value: str) -> str:
 )
 async def list_inbound(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    _: Annotated[ApiKey, Depends(require_operator(Scope.READ))],
     source: str | None = None,
     outcome: InboundOutcome | None = None,
     order_id: str | None = None,
@@ -199,7 +199,7 @@ async def list_inbound(
     responses={200: {"model": InboundDetail}, **AUTHENTICATED, **FOUND},
 )
 async def get_inbound(
-    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.READ))]
 ) -> Response:
     """One received request: its headers and body as received, and its outcome."""
     return json_response(record_json(await _inbound(request).get(_record_id(record)), full=True))
@@ -211,7 +211,7 @@ async def get_inbound(
     responses={200: {"model": InboundDetail}, **AUTHENTICATED, **FOUND},
 )
 async def reprocess_inbound(
-    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.WRITE))]
 ) -> Response:
     """Verify the logged request again and apply it (after a fix, or once its order exists)."""
     found = await _inbound(request).get(_record_id(record))

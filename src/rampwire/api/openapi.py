@@ -26,7 +26,7 @@ _WHY = {
     400: "Malformed: not JSON, a bad id or header, an unreadable Content-Length",
     401: "No API key, a malformed Authorization header, or an unknown or revoked key",
     403: "The API key's scope does not allow this",
-    404: "Nothing with that id",
+    404: "Nothing with that id (another partner's objects are not found either)",
     409: "Conflicts with the current state; nothing was written",
     413: "The body is larger than RAMPWIRE_MAX_BODY_BYTES",
     415: "The body is not JSON",

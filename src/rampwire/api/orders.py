@@ -39,6 +39,7 @@ from .queries import QueryTime, known_query
 from .schemas import ChangeResponse, OrderChange, OrderCreate, OrderPage, Timeline
 from .security import require
 from .state import state
+from .tenants import listing, owner_for_new
 
 router = APIRouter(
     prefix="/v1/orders",
@@ -71,7 +72,7 @@ def _source(now: datetime) -> Source:
     "",
     status_code=201,
     dependencies=[Depends(require_json)],
-    responses={201: {"model": Order}, **BODY, **CONFLICT},
+    responses={201: {"model": Order}, **BODY, **CONFLICT, **FOUND},
     summary="Create an order",
 )
 async def create_order(
@@ -93,7 +94,10 @@ async def create_order(
                 "characters without spaces"
             )
         digest = hashlib.sha256(serde.to_json(serde.dump(body))).hexdigest()
-        claim = IdempotencyClaim(api_key_id=key.id, key=idempotency_key, request_hash=digest)
+        # per partner: any of a partner's keys retrying the same create gets the same order
+        scope = key.partner_id or key.id
+        claim = IdempotencyClaim(api_key_id=scope, key=idempotency_key, request_hash=digest)
+    partner_id = await owner_for_new(request, key, body.partner_id)
     data = OrderData(**{f.name: getattr(body, f.name) for f in dataclasses.fields(OrderData)})
     _check_amounts({name: getattr(data, name) for name in PATCHABLE_FIELDS}, prefix="")
     decision_id = None
@@ -110,6 +114,7 @@ async def create_order(
         now=now,
         actor=key.id,
         idempotency=claim,
+        partner_id=partner_id,
     )
     await authorization.link(request, decision_id, result.order.id)
     headers = {"Location": f"/v1/orders/{result.order.id}"}
@@ -118,10 +123,10 @@ async def create_order(
     return json_response(serde.to_json(result.response), 201, headers)
 
 
-@router.get("", responses={200: {"model": OrderPage}}, summary="List orders")
+@router.get("", responses={200: {"model": OrderPage}, **FOUND}, summary="List orders")
 async def list_orders(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    key: Annotated[ApiKey, Depends(require(Scope.READ))],
     status: Annotated[list[OrderStatus] | None, Query()] = None,
     provider: Provider | None = None,
     side: Side | None = None,
@@ -129,8 +134,10 @@ async def list_orders(
     created_to: QueryTime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
     cursor: str | None = None,
+    partner: str | None = None,
 ) -> Response:
-    """Orders, newest first. Filter by status (repeat it for several), provider, side and a
+    """Orders, newest first (a partner key: its partner's; an operator key: all, or one
+    `partner`'s). Filter by status (repeat it for several), provider, side and a
     creation range (`created_from` inclusive, `created_to` exclusive: ISO 8601 with a timezone,
     or seconds since 1970); page with `cursor`. A stored order that cannot be read is left out
     and its id listed in `unreadable`."""
@@ -142,6 +149,7 @@ async def list_orders(
         side=None if side is None else side.value,
         created_from=created_from,
         created_to=created_to,
+        partner_id=listing(key, partner).filter,
     )
     found = await repo(request).find(filters, limit=limit, before=cursor)
     page: dict[str, object] = {
@@ -155,10 +163,10 @@ async def list_orders(
 
 @router.get("/{order_id}", responses={200: {"model": Order}, **FOUND, **CONFLICT})
 async def get_order(
-    order_id: OrderId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    order_id: OrderId, request: Request, key: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One order, as it is now."""
-    order = await repo(request).get(_order_id(order_id))
+    order = await repo(request).get(_order_id(order_id), key.tenant)
     await authorization.check(request, Operation.READ, order, order_id=order.id)
     return json_response(serde.order_to_json(order))
 
@@ -199,6 +207,7 @@ async def change_order(
         now=now,
         actor=key.id,
         note=body.note,
+        tenant=key.tenant,
     )
     event = result.events[0].payload if result.events else b"null"
     return json_response(
@@ -208,12 +217,12 @@ async def change_order(
 
 @router.get("/{order_id}/timeline", responses={200: {"model": Timeline}, **FOUND, **CONFLICT})
 async def order_timeline(
-    order_id: OrderId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    order_id: OrderId, request: Request, key: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """Every change that touched the order, in arrival order: applied, stale or unchanged."""
-    order = await repo(request).get(_order_id(order_id))
+    order = await repo(request).get(_order_id(order_id), key.tenant)
     await authorization.check(request, Operation.READ, order, order_id=order.id)
-    entries = await repo(request).timeline(order_id)
+    entries = await repo(request).timeline(order_id, key.tenant)
     return json_response(serde.to_json({"order_id": order_id, "data": [_item(e) for e in entries]}))
 
 

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..domain.apikeys import ApiKey, Scope
 from ..domain.partners import PartnerStatus
 from ..errors import Forbidden, Unauthorized
+from ..repository.tenancy import Kind, check_owner
 from .state import state
 
 # Declares the scheme in the OpenAPI document (the Authorize button of /docs); it refuses
@@ -44,6 +45,25 @@ async def authenticate(request: Request) -> ApiKey:
     return key
 
 
+# The path parameters that name an object a partner may own. Every route's key check asks
+# whether a partner key's partner owns what its path names, so a route added later is covered.
+_OWNED_BY_PATH = {
+    "order_id": Kind.ORDER,
+    "endpoint_id": Kind.ENDPOINT,
+    "delivery_id": Kind.DELIVERY,
+    "event_id": Kind.EVENT,
+}
+
+
+async def _owned(request: Request, key: ApiKey) -> None:
+    """:class:`~rampwire.errors.NotFound` unless the partner key's partner owns every object
+    the path names."""
+    for name, value in request.path_params.items():
+        kind = _OWNED_BY_PATH.get(name)
+        if kind is not None:
+            await check_owner(state(request).db, key.tenant, kind, str(value))
+
+
 def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the caller's key, which must hold ``scope``."""
 
@@ -54,6 +74,8 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
                 f"this API key has scope {key.scope.value!r}; this needs {scope.value!r}",
                 required_scope=scope.value,
             )
+        if key.partner_id is not None:
+            await _owned(request, key)
         return key
 
     return dependency

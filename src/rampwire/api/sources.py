@@ -20,7 +20,7 @@ from .bodies import json_response, require_json
 from .openapi import AUTHENTICATED, BODY, FOUND, id_path
 from .queries import known_query
 from .schemas import SourceOut, SourcePage
-from .security import require
+from .security import require_operator
 from .state import state
 
 router = APIRouter(
@@ -106,7 +106,7 @@ def source_json(source: IngestSource, stats: SourceStats | None = None) -> dict[
     responses={201: {"model": SourceOut}, **BODY},
 )
 async def create_source(
-    body: SourceIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    body: SourceIn, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.WRITE))]
 ) -> Response:
     """Receive a provider's webhooks at `/ingest/{id}`, verified with these credentials."""
     credentials, options = _checked(body.provider, body.credentials, body.options)
@@ -128,7 +128,7 @@ async def create_source(
 @router.get("", responses={200: {"model": SourcePage}})
 async def list_sources(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    _: Annotated[ApiKey, Depends(require_operator(Scope.READ))],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
     cursor: str | None = None,
 ) -> Response:
@@ -142,7 +142,7 @@ async def list_sources(
 
 @router.get("/{source}", responses={200: {"model": SourceOut}, **FOUND})
 async def get_source(
-    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.READ))]
 ) -> Response:
     found = await _sources(request).get(source_id(source))
     return json_response(source_json(found, _ingestor(request).stats.get(found.id)))
@@ -157,7 +157,7 @@ async def update_source(
     source: SourceId,
     body: SourcePatch,
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+    _: Annotated[ApiKey, Depends(require_operator(Scope.WRITE))],
 ) -> Response:
     """Change the name, replace the credentials or the options, enable or disable."""
     current = await _sources(request).get(source_id(source))
@@ -186,7 +186,7 @@ async def update_source(
 
 @router.delete("/{source}", status_code=204, responses=FOUND)
 async def delete_source(
-    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.WRITE))]
 ) -> Response:
     """Stop receiving: the inbound URL answers 404; the log and the orders are kept."""
     await _sources(request).delete(source_id(source), now=utcnow())

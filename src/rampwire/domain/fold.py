@@ -45,6 +45,7 @@ class HeldOrder:
     seq: int  # its last timeline entry's
     new: bool = False  # not in the table yet
     changed: bool = False  # differs from its row
+    partner_id: str | None = None  # the partner that owns it; None: the operator's
 
 
 def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event, TimelineEntry]:

@@ -1,0 +1,190 @@
+"""Partners' objects kept apart over real SQLite and PostgreSQL: orders, endpoints, deliveries
+and events of one partner are not found with another's key; an event fans out to its order's
+partner's endpoints and the operator endpoints subscribed to that partner, never to another
+partner's; a suspended partner's deliveries wait, kept, and go out on resume."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from tests.support.partners import make_partner, partner_token
+from tests.support.receivers import receiver
+
+from rampwire.repository.deliveries import DeliveryRepository
+from rampwire.storage import Database
+from rampwire.types import utcnow
+
+
+def _as(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _two(api: httpx.AsyncClient) -> tuple[dict[str, Any], str, dict[str, Any], str]:
+    a = await make_partner(api, "A")
+    b = await make_partner(api, "B")
+    return a, await partner_token(api, a["id"]), b, await partner_token(api, b["id"])
+
+
+async def _order(api: httpx.AsyncClient, token: str | None = None, **body: Any) -> str:
+    headers = {} if token is None else _as(token)
+    response = await api.post("/v1/orders", json={"side": "buy", **body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]  # type: ignore[no-any-return]
+
+
+async def _endpoint(api: httpx.AsyncClient, token: str | None = None, **body: Any) -> str:
+    headers = {} if token is None else _as(token)
+    body = {"url": "http://127.0.0.1:9/hooks", **body}
+    response = await api.post("/v1/endpoints", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]  # type: ignore[no-any-return]
+
+
+async def test_a_partner_sees_and_changes_only_its_own_orders(admin_api: httpx.AsyncClient) -> None:
+    a, a_key, b, b_key = await _two(admin_api)
+    mine = await _order(admin_api, a_key)
+    theirs = await _order(admin_api, b_key)
+    operators = await _order(admin_api)
+    given = await _order(admin_api, partner_id=a["id"])  # an operator key names the partner
+    for path in (f"/v1/orders/{theirs}", f"/v1/orders/{theirs}/timeline"):
+        assert (await admin_api.get(path, headers=_as(a_key))).status_code == 404
+    assert (await admin_api.get(f"/v1/orders/{operators}", headers=_as(a_key))).status_code == 404
+    change = await admin_api.post(
+        f"/v1/orders/{theirs}/changes", json={"status": "processing"}, headers=_as(a_key)
+    )
+    assert change.status_code == 404, change.text
+    assert (await admin_api.get(f"/v1/orders/{theirs}")).json()["status"] == "created"
+    listed = (await admin_api.get("/v1/orders", headers=_as(a_key))).json()["data"]
+    assert {o["id"] for o in listed} == {mine, given}
+    everything = (await admin_api.get("/v1/orders")).json()["data"]
+    assert {o["id"] for o in everything} == {mine, theirs, operators, given}
+    only_b = (await admin_api.get("/v1/orders", params={"partner": b["id"]})).json()["data"]
+    assert [o["id"] for o in only_b] == [theirs]
+    snooping = await admin_api.get("/v1/orders", params={"partner": b["id"]}, headers=_as(a_key))
+    assert snooping.status_code == 404
+    for partner_id in (b["id"], "ptn_nope"):
+        refused = await admin_api.post(
+            "/v1/orders", json={"side": "buy", "partner_id": partner_id}, headers=_as(a_key)
+        )
+        assert refused.status_code == 404, refused.text
+    unknown = await admin_api.post("/v1/orders", json={"side": "buy", "partner_id": "ptn_x"})
+    assert unknown.status_code == 404
+
+
+async def test_idempotency_keys_are_per_partner(admin_api: httpx.AsyncClient) -> None:
+    a, a_key, _, b_key = await _two(admin_api)
+    a_other_key = await partner_token(admin_api, a["id"])
+    retry = {"Idempotency-Key": "create-1"}
+    first = await admin_api.post(
+        "/v1/orders", json={"side": "buy"}, headers={**_as(a_key), **retry}
+    )
+    again = await admin_api.post(
+        "/v1/orders", json={"side": "buy"}, headers={**_as(a_other_key), **retry}
+    )
+    other = await admin_api.post(
+        "/v1/orders", json={"side": "buy"}, headers={**_as(b_key), **retry}
+    )
+    assert first.status_code == again.status_code == other.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert other.json()["id"] != first.json()["id"]
+
+
+async def test_a_partner_sees_only_its_own_endpoints(admin_api: httpx.AsyncClient) -> None:
+    a, a_key, b, b_key = await _two(admin_api)
+    mine = await _endpoint(admin_api, a_key)
+    theirs = await _endpoint(admin_api, b_key)
+    operators = await _endpoint(admin_api, partners=["*"])
+    created = (await admin_api.get(f"/v1/endpoints/{mine}")).json()
+    assert (created["partner_id"], created["partners"]) == (a["id"], [])
+    assert (await admin_api.get(f"/v1/endpoints/{operators}")).json()["partners"] == ["*"]
+    listed = (await admin_api.get("/v1/endpoints", headers=_as(a_key))).json()["data"]
+    assert [e["id"] for e in listed] == [mine]
+    for path in (theirs, operators):
+        assert (await admin_api.get(f"/v1/endpoints/{path}", headers=_as(a_key))).status_code == 404
+        deleted = await admin_api.delete(f"/v1/endpoints/{path}", headers=_as(a_key))
+        assert deleted.status_code == 404
+    subscribing = await admin_api.post(
+        "/v1/endpoints",
+        json={"url": "http://127.0.0.1:9/x", "partners": [b["id"]]},
+        headers=_as(a_key),
+    )
+    assert subscribing.status_code == 403, subscribing.text
+    bad = await admin_api.post(
+        "/v1/endpoints", json={"url": "http://127.0.0.1:9/x", "partners": ["ptn_nope"]}
+    )
+    assert bad.status_code == 422, bad.text
+    only_b = (await admin_api.get("/v1/endpoints", params={"partner": b["id"]})).json()["data"]
+    assert [e["id"] for e in only_b] == [theirs]
+
+
+async def _deliveries_by_endpoint(db: Database, order_id: str) -> dict[str, int]:
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT endpoint_id, COUNT(*) AS n FROM deliveries WHERE order_id = $1"
+            " GROUP BY endpoint_id",
+            order_id,
+        )
+    return {row["endpoint_id"]: int(row["n"]) for row in rows}
+
+
+async def test_an_event_reaches_its_partners_endpoints_and_the_subscribed_operator_ones(
+    admin_api: httpx.AsyncClient, db: Database
+) -> None:
+    _, a_key, b, b_key = await _two(admin_api)
+    a_endpoint = await _endpoint(admin_api, a_key)
+    b_endpoint = await _endpoint(admin_api, b_key)
+    every_partner = await _endpoint(admin_api, partners=["*"])
+    only_b = await _endpoint(admin_api, partners=[b["id"]])
+    operator_own = await _endpoint(admin_api)
+    a_order = await _order(admin_api, a_key)
+    assert await _deliveries_by_endpoint(db, a_order) == {a_endpoint: 1, every_partner: 1}
+    b_order = await _order(admin_api, b_key)
+    await admin_api.post(f"/v1/orders/{b_order}/changes", json={"status": "processing"})
+    assert await _deliveries_by_endpoint(db, b_order) == {
+        b_endpoint: 2,
+        every_partner: 2,
+        only_b: 2,
+    }
+    own_order = await _order(admin_api)
+    assert await _deliveries_by_endpoint(db, own_order) == {
+        every_partner: 1,
+        only_b: 1,
+        operator_own: 1,
+    }
+    # a partner key lists an event's deliveries to its own endpoints only
+    event_id = (await admin_api.get(f"/v1/endpoints/{every_partner}/deliveries")).json()["data"]
+    a_event = next(d["event_id"] for d in event_id if d["order_id"] == a_order)
+    seen = await admin_api.get(f"/v1/events/{a_event}/deliveries", headers=_as(a_key))
+    assert [d["endpoint_id"] for d in seen.json()["data"]] == [a_endpoint]
+    hidden = await admin_api.get(f"/v1/events/{a_event}/deliveries", headers=_as(b_key))
+    assert hidden.status_code == 404
+
+
+async def test_a_suspended_partners_deliveries_wait_and_go_out_on_resume(
+    admin_api: httpx.AsyncClient, db: Database
+) -> None:
+    a, a_key, _, b_key = await _two(admin_api)
+    async with receiver() as hooks:
+        await _endpoint(admin_api, a_key, url=hooks.url)
+        suspended = await admin_api.patch(f"/v1/partners/{a['id']}", json={"status": "suspended"})
+        assert suspended.status_code == 200
+        order_id = await _order(admin_api, partner_id=a["id"])
+        # not due while suspended: a claim (the worker's own statement) does not take it
+        claimed = await DeliveryRepository(db).claim(
+            limit=100, lease=timedelta(seconds=10), token="test", now=utcnow()
+        )
+        assert claimed == []
+        async with db.connection() as conn:
+            waiting = await conn.fetch(
+                "SELECT status FROM deliveries WHERE order_id = $1", order_id
+            )
+        assert [row["status"] for row in waiting] == ["pending"]
+        assert (await admin_api.get("/v1/orders", headers=_as(a_key))).status_code == 403
+        assert (await admin_api.get("/v1/orders", headers=_as(b_key))).status_code == 200
+        resumed = await admin_api.patch(f"/v1/partners/{a['id']}", json={"status": "active"})
+        assert resumed.status_code == 200
+        (got,) = await hooks.wait_for(1)
+        assert order_id.encode() in got.body
