@@ -9,9 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.partners import make_partner, partner_token
 from tests.support.receivers import receiver
 
+from rampwire.dialects.base import DialectName
+from rampwire.dialects.samples import sample_order
+from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.storage import Database
 from rampwire.types import utcnow
@@ -188,3 +192,25 @@ async def test_a_suspended_partners_deliveries_wait_and_go_out_on_resume(
         assert resumed.status_code == 200
         (got,) = await hooks.wait_for(1)
         assert order_id.encode() in got.body
+
+
+async def test_a_partners_source_makes_orders_of_that_partner(
+    admin_api: httpx.AsyncClient, db: Database
+) -> None:
+    a, a_key, _, b_key = await _two(admin_api)
+    a_endpoint = await _endpoint(admin_api, a_key)
+    await _endpoint(admin_api, b_key)
+    source = await make_source(admin_api, Provider.REVOLUT, partner_id=a["id"])
+    assert source["partner_id"] == a["id"]
+    assert (await admin_api.get("/v1/sources", headers=_as(a_key))).status_code == 403
+    now = utcnow()
+    order = sample_order(DialectName.REVOLUT, OrderStatus.CREATED, Side.BUY, now=now)
+    request = webhook(Provider.REVOLUT, order, OrderStatus.PROCESSING, now=now)
+    response = await send(admin_api, source["id"], request)
+    assert response.status_code == 200, response.text
+    order_id = response.json()["order_id"]
+    assert (await admin_api.get(f"/v1/orders/{order_id}", headers=_as(a_key))).status_code == 200
+    assert (await admin_api.get(f"/v1/orders/{order_id}", headers=_as(b_key))).status_code == 404
+    assert await _deliveries_by_endpoint(db, order_id) == {a_endpoint: 2}  # created, processing
+    listed = (await admin_api.get("/v1/sources", params={"partner": a["id"]})).json()["data"]
+    assert [s["id"] for s in listed] == [source["id"]]

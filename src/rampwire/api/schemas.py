@@ -223,6 +223,7 @@ class SourceOut(_Out):
     stats: SourceStatsOut
     created_at: datetime
     updated_at: datetime
+    partner_id: str | None = Field(description="the partner whose orders it receives")
 
 
 class SourcePage(_Out):

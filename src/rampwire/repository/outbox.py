@@ -90,17 +90,6 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
 
 
 _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
-# PostgreSQL: every live endpoint, as one JSON value, for a statement that reads other things
-# too (ingest's first statement, before its orders' partners are known).
-LIVE_ENDPOINTS_JSON = (
-    "SELECT json_agg(json_build_array(id, event_types, ordering, dialect, partner_id, partners))"
-    f" FROM endpoints WHERE {_LIVE}"
-)
-
-
-def subscribers(live_endpoints_json: str | None) -> list[Subscriber]:
-    """The endpoints read with :data:`LIVE_ENDPOINTS_JSON`."""
-    return [Subscriber.of(*e) for e in serde.from_json(live_endpoints_json or "[]")]
 
 
 def outbox(
