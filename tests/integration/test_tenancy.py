@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from tests.support.callbacks import configure, partner
 from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.partners import make_partner, partner_token
 from tests.support.receivers import receiver
@@ -214,3 +215,29 @@ async def test_a_partners_source_makes_orders_of_that_partner(
     assert await _deliveries_by_endpoint(db, order_id) == {a_endpoint: 2}  # created, processing
     listed = (await admin_api.get("/v1/sources", params={"partner": a["id"]})).json()["data"]
     assert [s["id"] for s in listed] == [source["id"]]
+
+
+async def test_each_partner_answers_for_its_own_users(admin_api: httpx.AsyncClient) -> None:
+    """A partner's own callback decides on its orders; a partner without one falls back to
+    the operator's default; each partner reads only the decisions on its orders."""
+    a, a_key, b, b_key = await _two(admin_api)
+    order = {"side": "buy", "references": {"user_email": "ana@example.com"}}
+    async with partner() as own, partner() as default:
+        own.answer = {"allowed": False}
+        set_own = await configure(admin_api, own.url, headers=_as(a_key))
+        assert set_own.status_code == 200, set_own.text
+        assert (await configure(admin_api, default.url)).status_code == 200
+        refused = await admin_api.post("/v1/orders", json=order, headers=_as(a_key))
+        assert refused.status_code == 403 and len(own.seen) == 1 and default.seen == []
+        allowed = await admin_api.post("/v1/orders", json=order, headers=_as(b_key))
+        assert allowed.status_code == 201 and len(default.seen) == 1 and len(own.seen) == 1
+        a_log = (await admin_api.get("/v1/authorization/decisions", headers=_as(a_key))).json()
+        assert [d["allowed"] for d in a_log["data"]] == [False]
+        b_log = (await admin_api.get("/v1/authorization/decisions", headers=_as(b_key))).json()
+        assert [d["order_id"] for d in b_log["data"]] == [allowed.json()["id"]]
+        shown = await admin_api.get(f"/v1/partners/{a['id']}/authorization")
+        assert shown.status_code == 200 and shown.json()["url"] == own.url
+        assert (await admin_api.get(f"/v1/partners/{b['id']}/authorization")).status_code == 404
+        assert (await admin_api.delete("/v1/authorization", headers=_as(a_key))).status_code == 204
+        fallback = await admin_api.post("/v1/orders", json=order, headers=_as(a_key))
+        assert fallback.status_code == 201 and len(default.seen) == 2

@@ -144,6 +144,7 @@ def create_app(
     app.include_router(endpoints.router)
     app.include_router(deliveries.router)
     app.include_router(authorization.router)
+    app.include_router(authorization.partner_router)
     app.include_router(jwks.router)
     app.include_router(sources.router)
     app.include_router(partners.router)

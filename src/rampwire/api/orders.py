@@ -104,7 +104,7 @@ async def create_order(
     if claim is None or not await repo(request).is_replay(claim):
         # the order's id is made by the create, so the decision is linked to it afterwards
         decision_id = await authorization.check(
-            request, Operation.for_side(data.side), data, order_id=None
+            request, Operation.for_side(data.side), data, order_id=None, partner_id=partner_id
         )
     result = await repo(request).create(
         data,
@@ -167,7 +167,13 @@ async def get_order(
 ) -> Response:
     """One order, as it is now."""
     order = await repo(request).get(_order_id(order_id), key.tenant)
-    await authorization.check(request, Operation.READ, order, order_id=order.id)
+    await authorization.check(
+        request,
+        Operation.READ,
+        order,
+        order_id=order.id,
+        partner_id=await _owner(request, key, order),
+    )
     return json_response(serde.order_to_json(order))
 
 
@@ -221,9 +227,20 @@ async def order_timeline(
 ) -> Response:
     """Every change that touched the order, in arrival order: applied, stale or unchanged."""
     order = await repo(request).get(_order_id(order_id), key.tenant)
-    await authorization.check(request, Operation.READ, order, order_id=order.id)
+    await authorization.check(
+        request,
+        Operation.READ,
+        order,
+        order_id=order.id,
+        partner_id=await _owner(request, key, order),
+    )
     entries = await repo(request).timeline(order_id, key.tenant)
     return json_response(serde.to_json({"order_id": order_id, "data": [_item(e) for e in entries]}))
+
+
+async def _owner(request: Request, key: ApiKey, order: Order) -> str | None:
+    """The order's partner, whose callback answers for its users: a partner key's own."""
+    return key.partner_id or await repo(request).partner_of(order.id)
 
 
 def _check_amounts(values: dict[str, Any], *, prefix: str) -> None:

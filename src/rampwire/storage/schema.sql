@@ -77,7 +77,8 @@ CREATE TABLE authorization_decisions (
     order_id TEXT,
     allowed INTEGER NOT NULL,
     outcome TEXT NOT NULL,
-    body {{JSON}} NOT NULL
+    body {{JSON}} NOT NULL,
+    partner_id TEXT
 );
 CREATE INDEX authorization_decisions_order ON authorization_decisions (order_id);
 CREATE INDEX authorization_decisions_time ON authorization_decisions (decided_at);

@@ -17,6 +17,7 @@ ALTER TABLE endpoints ADD COLUMN partner_id TEXT;
 ALTER TABLE endpoints ADD COLUMN partners {{JSON}};
 ALTER TABLE sources ADD COLUMN partner_id TEXT;
 ALTER TABLE deliveries ADD COLUMN partner_id TEXT;
+ALTER TABLE authorization_decisions ADD COLUMN partner_id TEXT;
 
 CREATE INDEX orders_partner ON orders (partner_id, id) WHERE partner_id IS NOT NULL;
 CREATE INDEX endpoints_partner ON endpoints (partner_id) WHERE deleted_at IS NULL;
