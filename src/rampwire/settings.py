@@ -88,6 +88,11 @@ class Settings:
     ingest_writers: int = GROUP_COMMIT_WRITERS  # inbound transactions at once, per process
     # reverse proxies whose X-Forwarded-For is believed (api.proxies); none by default
     trusted_proxies: tuple[Network, ...] = ()
+    # requests/s per partner (per key for operator keys) on /v1, and per source on /ingest;
+    # None: unlimited. Bursts up to rate_burst (default: one second's worth).
+    partner_rate_limit: int | None = None
+    ingest_rate_limit: int | None = None
+    rate_burst: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +123,9 @@ class Settings:
             ingest_batch=_int(env, "RAMPWIRE_INGEST_BATCH", GROUP_COMMIT_BATCH),
             ingest_writers=_int(env, "RAMPWIRE_INGEST_WRITERS", GROUP_COMMIT_WRITERS),
             trusted_proxies=_networks(env, "RAMPWIRE_TRUSTED_PROXIES"),
+            partner_rate_limit=_optional_int(env, "RAMPWIRE_PARTNER_RATE_LIMIT"),
+            ingest_rate_limit=_optional_int(env, "RAMPWIRE_INGEST_RATE_LIMIT"),
+            rate_burst=_optional_int(env, "RAMPWIRE_RATE_BURST"),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -143,6 +151,11 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
                     f"{name}: {item.strip()!r} is not an IP address or network"
                 ) from exc
     return tuple(found)
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    """A positive integer, or None when unset."""
+    return _int(env, name, 0) or None
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -14,12 +14,19 @@ from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.partners import make_partner, partner_token
 from tests.support.receivers import receiver
 
+from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
+from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
+from rampwire.repository import KeyRepository
 from rampwire.repository.deliveries import DeliveryRepository
+from rampwire.repository.partners import PartnerRepository
+from rampwire.settings import Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
+
+JSON = {"Content-Type": "application/json"}
 
 
 def _as(token: str) -> dict[str, str]:
@@ -241,3 +248,47 @@ async def test_each_partner_answers_for_its_own_users(admin_api: httpx.AsyncClie
         assert (await admin_api.delete("/v1/authorization", headers=_as(a_key))).status_code == 204
         fallback = await admin_api.post("/v1/orders", json=order, headers=_as(a_key))
         assert fallback.status_code == 201 and len(default.seen) == 2
+
+
+async def test_a_partner_over_its_quota_gets_429_and_the_others_do_not(
+    settings: Settings, db: Database
+) -> None:
+    limited = settings.replace(partner_rate_limit=1, rate_burst=3, ingest_rate_limit=1)
+    app = create_app(limited, db=db)
+    _, token = await KeyRepository(db).create("operator", Scope.ADMIN)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://rampwire.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as api,
+    ):
+        partners, keys = PartnerRepository(db), KeyRepository(db)
+        a = await partners.create(name="A", metadata={}, now=utcnow())
+        b = await partners.create(name="B", metadata={}, now=utcnow())
+        a_keys = [(await keys.create("a", Scope.WRITE, partner_id=a.id))[1] for _ in range(2)]
+        b_key = (await keys.create("b", Scope.WRITE, partner_id=b.id))[1]
+        # both of A's keys draw on A's one bucket: a burst of 3, then a refusal (the loop
+        # stops at it; it does not count on how fast the requests go)
+        answers = []
+        for n in range(20):
+            answers.append(await api.get("/v1/orders", headers=_as(a_keys[n % 2])))
+            if answers[-1].status_code == 429:
+                break
+        assert [r.status_code for r in answers[:3]] == [200, 200, 200]
+        refused = answers[-1]
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert f"partner {a.id}" in refused.json()["detail"]
+        assert (await api.get("/v1/orders", headers=_as(b_key))).status_code == 200
+        source = await make_source(api, Provider.KOYWE)
+        sent = []
+        for _ in range(20):
+            sent.append(
+                (await api.post(f"/ingest/{source['id']}", content=b"{}", headers=JSON)).status_code
+            )
+            if sent[-1] == 429:
+                break
+        assert 429 not in sent[:3] and sent[-1] == 429  # per source, burst 3

@@ -46,6 +46,7 @@ from . import (
 )
 from .limits import BodyLimit
 from .proxies import TrustedProxies
+from .quotas import Quotas
 from .state import AppState
 
 
@@ -56,6 +57,10 @@ def _nothing() -> None:
 async def _on_failure(supervisor: Supervisor, on_fatal: Callable[[], None]) -> None:
     await supervisor.failed.wait()
     on_fatal()
+
+
+def _quotas(rate: int | None, burst: int | None) -> Quotas | None:
+    return None if rate is None else Quotas(rate, burst)
 
 
 def create_app(
@@ -113,6 +118,8 @@ def create_app(
             authorizer=AuthorizationClient(session=session),
             worker=worker,
             supervisor=supervisor,
+            quotas=_quotas(settings.partner_rate_limit, settings.rate_burst),
+            ingest_quotas=_quotas(settings.ingest_rate_limit, settings.rate_burst),
         )
         fatal = asyncio.create_task(_on_failure(supervisor, on_fatal), name="rampwire-fatal")
         try:

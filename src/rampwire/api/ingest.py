@@ -40,7 +40,7 @@ RecordId = Annotated[str, id_path(INBOUND_ID_PREFIX, "inbound request")]
 # What a provider may be answered: no API key here, the signature is the proof.
 INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"model": IngestAnswer},
-    **problems(400, 401, 404, 413, 415, 503),
+    **problems(400, 401, 404, 413, 415, 429, 503),
 }
 RETRY_AFTER_S = 5
 
@@ -88,6 +88,9 @@ def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
 
 async def _receive(source: str, request: Request, token: str | None) -> Response:
     await require_json(request)  # not a dependency: solving one costs more than the check
+    quotas = state(request).ingest_quotas
+    if quotas is not None:
+        quotas.take(source, f"source {source}")
     body = await request.body()
     inbound = InboundRequest(
         headers=dict(request.headers),

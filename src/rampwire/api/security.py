@@ -74,6 +74,12 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
                 f"this API key has scope {key.scope.value!r}; this needs {scope.value!r}",
                 required_scope=scope.value,
             )
+        quotas = state(request).quotas
+        if quotas is not None:  # a partner's keys share its quota; an operator key has its own
+            if key.partner_id is not None:
+                quotas.take(key.partner_id, f"partner {key.partner_id}")
+            else:
+                quotas.take(key.id, f"operator key {key.id}")
         if key.partner_id is not None:
             await _owned(request, key)
         return key

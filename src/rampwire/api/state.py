@@ -24,6 +24,7 @@ from ..services.worker import Worker
 from ..settings import Settings
 from ..storage import Database
 from .proxies import TrustedProxies
+from .quotas import Quotas
 
 
 @dataclass(kw_only=True, slots=True)
@@ -46,6 +47,8 @@ class AppState:
     worker: Worker | None  # None: this process runs no worker
     supervisor: Supervisor
     ready_check: asyncio.Task[list[int]] | None = None  # the readiness check in progress
+    quotas: Quotas | None = None  # per partner (operator keys: per key); None: unlimited
+    ingest_quotas: Quotas | None = None  # per source
 
 
 def state(request: Request) -> AppState:
