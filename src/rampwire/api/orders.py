@@ -30,6 +30,7 @@ from ..domain.timeline import TimelineEntry, entry_body
 from ..errors import BadRequest, InvalidRequest
 from ..ids import has_prefix
 from ..repository import IdempotencyClaim, OrderFilter, OrderRepository
+from ..repository.tenancy import Kind, owner_of
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from . import authorization
@@ -240,7 +241,7 @@ async def order_timeline(
 
 async def _owner(request: Request, key: ApiKey, order: Order) -> str | None:
     """The order's partner, whose callback answers for its users: a partner key's own."""
-    return key.partner_id or await repo(request).partner_of(order.id)
+    return key.partner_id or await owner_of(state(request).db, Kind.ORDER, order.id)
 
 
 def _check_amounts(values: dict[str, Any], *, prefix: str) -> None:

@@ -397,14 +397,6 @@ class OrderRepository:
             raise NotFound(f"no order {order_id!r}")
         return self._load(order_id, row["body"])
 
-    async def partner_of(self, order_id: str) -> str | None:
-        """The partner that owns an order (None: the operator's); :class:`NotFound` if none."""
-        async with self._db.connection() as conn:
-            row = await conn.fetchrow("SELECT partner_id FROM orders WHERE id = $1", order_id)
-        if row is None:
-            raise NotFound(f"no order {order_id!r}")
-        return row["partner_id"]  # type: ignore[no-any-return]
-
     async def find(
         self, filters: OrderFilter, *, limit: int, before: str | None = None
     ) -> FoundOrders:

@@ -38,14 +38,20 @@ _OWNER = {
 }
 
 
+async def owner_of(db: Database, kind: Kind, object_id: str) -> str | None:
+    """The partner that owns the ``kind`` ``object_id`` (None: the operator);
+    :class:`NotFound` when there is none."""
+    async with db.connection() as conn:
+        row = await conn.fetchrow(_OWNER[kind], object_id)
+    if row is None:
+        raise NotFound(f"no {kind.value} {object_id!r}")
+    return row["partner_id"]  # type: ignore[no-any-return]
+
+
 async def check_owner(db: Database, tenant: Tenant, kind: Kind, object_id: str) -> None:
     """Raise :class:`NotFound` unless ``tenant`` may see the ``kind`` ``object_id``. For an
     operator, nothing is read: the operation's own lookup says whether it exists."""
-    if not tenant.is_partner:
-        return
-    async with db.connection() as conn:
-        row = await conn.fetchrow(_OWNER[kind], object_id)
-    if row is None or not tenant.owns(row["partner_id"]):
+    if tenant.is_partner and not tenant.owns(await owner_of(db, kind, object_id)):
         raise NotFound(f"no {kind.value} {object_id!r}")
 
 
