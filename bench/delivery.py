@@ -54,6 +54,12 @@ from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
 from harness.publisher import Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine, percentile
+from harness.tenants import (
+    count_succeeded_since,
+    drop_tenants,
+    make_tenants,
+    queue_partner_orders,
+)
 from harness.workload import (
     count_succeeded,
     count_waiting,
@@ -74,6 +80,7 @@ from rampwire.services.worker import Worker, WorkerOptions
 from rampwire.settings import Secret
 from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, open_database, statistics
+from rampwire.storage.database import to_us
 from rampwire.tracing import Tracing
 from rampwire.types import utcnow
 
@@ -105,6 +112,7 @@ class Config:
     slow_concurrency: int = 2_048  # worker concurrency = endpoint max_in_flight, slow phase
     publisher: str = "auto"  # auto | inline | process
     history: int = 20_000  # delivered orders in the database before the first phase
+    partners: int = 0  # the partners phase: drain over 1 partner, then over this many
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -787,7 +795,52 @@ async def phase_slow_processes(bench: Bench) -> None:
     )
 
 
+async def phase_partners(bench: Bench) -> None:
+    """Drain with the orders spread over 1 partner, then over ``--partners`` N, each partner
+    with two endpoints, plus one all-partners operator endpoint (three deliveries per order):
+    the fan-out reads the endpoints of the batch's partners only, so N should cost nothing."""
+    config = bench.config
+    orders = max(1, bench.events // 3)
+    rates: dict[int, float] = {}
+    for count in sorted({1, config.partners}):
+        endpoints = EndpointRepository(bench.db, bench.box)
+        partners, made = await make_tenants(
+            bench.db, endpoints, bench.fast.url, count, config.concurrency
+        )
+        since = to_us(utcnow())
+        queued = await queue_partner_orders(OrderRepository(bench.db), partners, orders)
+        wanted = orders * 3
+        async with worker_running(bench.db, bench.box, config.concurrency) as worker:
+            start = time.perf_counter()
+            deadline = start + PHASE_DEADLINE_S
+            done = 0
+            while done < wanted and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+                done = await count_succeeded_since(bench.db, since)
+            elapsed = time.perf_counter() - start
+            batches = batching(worker, 0, 0, worker.sent)
+        rates[count] = done / elapsed
+        bench.row(
+            f"drain, {count:,} partner{'s' if count > 1 else ''}",
+            rates[count],
+            "deliveries/s",
+            note=f"{done:,} of {wanted:,} succeeded in {elapsed:.2f} s ({orders:,} orders queued"
+            f" at {queued:,.0f}/s; {2 * count + 1:,} endpoints); {batches}",
+        )
+        await drop_tenants(bench.db, made)
+    if len(rates) == 2:
+        ratio = rates[config.partners] / rates[1]
+        bench.row(
+            f"drain, {config.partners:,} partners / 1 partner",
+            ratio,
+            "x",
+            target=">= 0.9",
+            met=ratio >= 0.9,
+        )
+
+
 PHASES = {
+    "partners": phase_partners,
     "drain": phase_drain,
     "sustained": phase_sustained,
     "latency": phase_latency,
@@ -867,7 +920,15 @@ def main() -> None:
         default=defaults.history,
         help="delivered orders in the database before the first phase (0: a new database)",
     )
+    parser.add_argument(
+        "--partners",
+        type=int,
+        default=0,
+        help="add the partners phase: drain with orders over 1 partner, then over N",
+    )
     args = parser.parse_args()
+    if args.partners and "partners" not in args.phases.split(","):
+        args.phases += ",partners"
     config = Config(
         history=args.history,
         events=args.events,
@@ -877,6 +938,7 @@ def main() -> None:
         slow_concurrency=args.slow_concurrency,
         publisher=args.publisher,
         publish_tasks=args.publish_tasks,
+        partners=args.partners,
     )
     started = time.perf_counter()
     with heap.settled():  # the worker's process, as in `rampwire worker`

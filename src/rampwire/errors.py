@@ -18,6 +18,7 @@ as RFC 9457 problem documents by :mod:`rampwire.api.problems`::
         │   └── IdempotencyConflict   409: same Idempotency-Key, different request
         ├── InvalidRequest            422: fields that fail validation
         ├── PayloadTooLarge           413
+        ├── TooManyRequests           429: over a partner's or a source's quota (Retry-After)
         └── UnsupportedMediaType      415
 """
 
@@ -113,6 +114,13 @@ class PayloadTooLarge(ClientError):
 
     status = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(ClientError):
+    """Over the request quota; retry after ``retry_after`` seconds."""
+
+    status = 429
+    code = "rate_limited"
 
 
 class UnsupportedMediaType(ClientError):

@@ -94,6 +94,11 @@ class Settings:
     log_sql: bool = False  # the database drivers' statement logging at DEBUG
     tracing_sample: float = 0.0  # share of traces sampled (OpenTelemetry, the tracing extra)
     trace_deliveries: bool = False  # deliveries carry a W3C traceparent header
+    # requests/s per partner (per key for operator keys) on /v1, and per source on /ingest;
+    # None: unlimited. Bursts up to rate_burst (default: one second's worth).
+    partner_rate_limit: int | None = None
+    ingest_rate_limit: int | None = None
+    rate_burst: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +135,9 @@ class Settings:
             log_sql=_flag(env, "RAMPWIRE_LOG_SQL", default=False),
             tracing_sample=_ratio(env, "RAMPWIRE_TRACING_SAMPLE"),
             trace_deliveries=_flag(env, "RAMPWIRE_TRACE_DELIVERIES", default=False),
+            partner_rate_limit=_optional_int(env, "RAMPWIRE_PARTNER_RATE_LIMIT"),
+            ingest_rate_limit=_optional_int(env, "RAMPWIRE_INGEST_RATE_LIMIT"),
+            rate_burst=_optional_int(env, "RAMPWIRE_RATE_BURST"),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -186,6 +194,11 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
                     f"{name}: {item.strip()!r} is not an IP address or network"
                 ) from exc
     return tuple(found)
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    """A positive integer, or None when unset."""
+    return _int(env, name, 0) or None
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -114,7 +114,7 @@ def test_the_readme_walkthrough_works_as_written(server: Server, tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     outputs = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    paid, completed, timeline, refused = outputs
+    paid, completed, timeline, refused, partner_deliveries, hidden = outputs
     assert paid["order"]["status"] == "payment_received"
     assert completed["order"]["status"] == "completed"
     assert completed["event"]["type"] == "order.completed"
@@ -124,6 +124,12 @@ def test_the_readme_walkthrough_works_as_written(server: Server, tmp_path: Path)
         "completed",
     ]
     assert refused["status"] == 409 and refused["type"].endswith("illegal_transition")
+    (delivery,) = partner_deliveries["data"]  # the partner's order, to the partner's endpoint
+    assert (
+        delivery["event_type"] == "order.created"
+        and delivery["order_id"] != completed["order"]["id"]
+    )
+    assert hidden["status"] == 404
 
 
 def test_keys_cli_and_first_start_only_admin_key(server: Server) -> None:

@@ -20,6 +20,7 @@ from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
+from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
 from ..services import background, telemetry
@@ -42,12 +43,14 @@ from . import (
     metrics,
     openapi,
     orders,
+    partners,
     problems,
     sources,
 )
 from .context import RequestContext
 from .limits import BodyLimit
 from .proxies import TrustedProxies
+from .quotas import Quotas
 from .state import AppState
 
 
@@ -58,6 +61,10 @@ def _nothing() -> None:
 async def _on_failure(supervisor: Supervisor, on_fatal: Callable[[], None]) -> None:
     await supervisor.failed.wait()
     on_fatal()
+
+
+def _quotas(rate: int | None, burst: int | None) -> Quotas | None:
+    return None if rate is None else Quotas(rate, burst)
 
 
 def create_app(
@@ -117,6 +124,7 @@ def create_app(
             wake=wake,
             orders=orders,
             keys=KeyRepository(database),
+            partners=PartnerRepository(database),
             endpoints=EndpointRepository(database, box),
             deliveries=DeliveryRepository(database),
             authorization=AuthorizationRepository(database, box),
@@ -128,6 +136,8 @@ def create_app(
             worker=worker,
             supervisor=supervisor,
             telemetry=measured,
+            quotas=_quotas(settings.partner_rate_limit, settings.rate_burst),
+            ingest_quotas=_quotas(settings.ingest_rate_limit, settings.rate_burst),
         )
         fatal = asyncio.create_task(_on_failure(supervisor, on_fatal), name="rampwire-fatal")
         try:
@@ -161,8 +171,10 @@ def create_app(
     app.include_router(endpoints.router)
     app.include_router(deliveries.router)
     app.include_router(authorization.router)
+    app.include_router(authorization.partner_router)
     app.include_router(jwks.router)
     app.include_router(sources.router)
+    app.include_router(partners.router)
     app.include_router(event_types.router)
     app.include_router(metrics.router)
     app.include_router(dashboard())  # the dashboard at /ui (rampwire.ui)

@@ -23,19 +23,28 @@ from ..authorization.config import STORAGE_VERSION
 from ..domain import serde
 from ..domain.apikeys import ApiKey, Scope
 from ..domain.orders import OrderData
-from ..errors import InvalidRequest, NotFound
+from ..errors import Forbidden, InvalidRequest, NotFound
 from ..repository.authorization import AuthorizationRepository
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from .bodies import JSON, require_json
 from .endpoints import check_target_url
 from .openapi import AUTHENTICATED, BODY, FOUND
+from .partners import PartnerId, partner_id
 from .queries import known_query
-from .security import require
+from .security import require, require_operator
 from .state import state
+from .tenants import listing
 
 router = APIRouter(
     prefix="/v1/authorization",
+    tags=["authorization"],
+    dependencies=[Depends(known_query)],
+    responses=AUTHENTICATED,
+)
+# a partner's own callback, set by the operator
+partner_router = APIRouter(
+    prefix="/v1/partners",
     tags=["authorization"],
     dependencies=[Depends(known_query)],
     responses=AUTHENTICATED,
@@ -102,15 +111,21 @@ def _repo(request: Request) -> AuthorizationRepository:
 
 
 async def check(
-    request: Request, operation: Operation, data: OrderData, *, order_id: str | None
+    request: Request,
+    operation: Operation,
+    data: OrderData,
+    *,
+    order_id: str | None,
+    partner_id: str | None = None,
 ) -> str | None:
-    """Ask the partner, log the decision, and raise 403 ``user_not_allowed`` on a refusal.
+    """Ask the order's partner (its own callback, else the operator's), log the decision, and
+    raise 403 ``user_not_allowed`` on a refusal.
 
     Returns the logged decision's id (for :func:`link`); None when no callback is configured or
     the operation is not checked.
     """
     repo = _repo(request)
-    config = await repo.get()
+    config = await repo.effective(partner_id)
     if config is None or not config.enabled_for(operation):
         return None
     try:
@@ -128,7 +143,7 @@ async def check(
     state(request).telemetry.metrics.decided(
         outcome=decision.outcome.value, seconds=decision.latency_ms / 1000
     )
-    decision_id = await repo.record(decision, order_id=order_id)
+    decision_id = await repo.record(decision, order_id=order_id, partner_id=partner_id)
     decision.raise_if_refused()
     return decision_id
 
@@ -139,46 +154,100 @@ async def link(request: Request, decision_id: str | None, order_id: str) -> None
         await _repo(request).link(decision_id, order_id)
 
 
-@router.put("", dependencies=[Depends(require_json)], responses=BODY)
-async def put_config(
-    body: AuthorizationIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
-) -> Response:
-    """Set the callback: URL, auth method, checked operations, timeout, failure mode, cache.
-    The URL must be one webhooks may go to (the same target policy as endpoints)."""
+def _whose(key: ApiKey) -> str | None:
+    """Whose callback ``/v1/authorization`` manages: a partner key's partner's (scope write);
+    with an operator key (scope admin), the operator's default."""
+    if key.partner_id is None and not key.scope.allows(Scope.ADMIN):
+        raise Forbidden(
+            f"this API key has scope {key.scope.value!r}; this needs 'admin'",
+            required_scope=Scope.ADMIN.value,
+        )
+    return key.partner_id
+
+
+async def _put(request: Request, body: AuthorizationIn, partner_id: str | None) -> Response:
     config = config_from_request(body)
     await check_target_url(config.url, state(request).settings)
-    await _repo(request).put(config, now=utcnow())
+    await _repo(request).put(config, now=utcnow(), partner_id=partner_id)
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 
 
-@router.get("", responses=FOUND)
-async def get_config(
-    request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
-) -> Response:
-    """The callback's settings; for each secret only whether it is set."""
-    config = await _repo(request).get()
+async def _get(request: Request, partner_id: str | None) -> Response:
+    config = await _repo(request).get(partner_id)
     if config is None:
         raise NotFound("no authorization callback is configured")
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 
 
-@router.delete("", status_code=204, responses=FOUND)
-async def delete_config(
-    request: Request, _: Annotated[ApiKey, Depends(require(Scope.ADMIN))]
-) -> Response:
-    """Stop calling the partner: every operation goes ahead unchecked."""
-    if not await _repo(request).delete():
+async def _delete(request: Request, partner_id: str | None) -> Response:
+    if not await _repo(request).delete(partner_id):
         raise NotFound("no authorization callback is configured")
     return Response(status_code=204)
 
 
-@router.get("/decisions")
+Writer = Annotated[ApiKey, Depends(require(Scope.WRITE))]
+Operator = Annotated[ApiKey, Depends(require_operator(Scope.ADMIN))]
+
+
+@router.put("", dependencies=[Depends(require_json)], responses=BODY)
+async def put_config(body: AuthorizationIn, request: Request, key: Writer) -> Response:
+    """Set the callback: URL, auth method, checked operations, timeout, failure mode, cache.
+    The URL must be one webhooks may go to (the same target policy as endpoints). With a
+    partner key, the partner's own callback; with an operator admin key, the default for
+    partners that have none (and for the operator's own orders)."""
+    return await _put(request, body, _whose(key))
+
+
+@router.get("", responses=FOUND)
+async def get_config(request: Request, key: Writer) -> Response:
+    """The callback's settings; for each secret only whether it is set."""
+    return await _get(request, _whose(key))
+
+
+@router.delete("", status_code=204, responses=FOUND)
+async def delete_config(request: Request, key: Writer) -> Response:
+    """Stop calling this callback: a partner's orders fall back to the operator's default,
+    the default's to none (every operation goes ahead unchecked)."""
+    return await _delete(request, _whose(key))
+
+
+@partner_router.put(
+    "/{partner}/authorization", dependencies=[Depends(require_json)], responses=BODY
+)
+async def put_partner_config(
+    partner: PartnerId, body: AuthorizationIn, request: Request, _: Operator
+) -> Response:
+    """Set a partner's own callback (operator keys)."""
+    return await _put(request, body, await _partner(request, partner))
+
+
+@partner_router.get("/{partner}/authorization", responses=FOUND)
+async def get_partner_config(partner: PartnerId, request: Request, _: Operator) -> Response:
+    """A partner's own callback; for each secret only whether it is set."""
+    return await _get(request, await _partner(request, partner))
+
+
+@partner_router.delete("/{partner}/authorization", status_code=204, responses=FOUND)
+async def delete_partner_config(partner: PartnerId, request: Request, _: Operator) -> Response:
+    """Remove a partner's own callback: its orders fall back to the operator's default."""
+    return await _delete(request, await _partner(request, partner))
+
+
+async def _partner(request: Request, partner: str) -> str:
+    found = await state(request).partners.get(partner_id(partner))
+    return found.id
+
+
+@router.get("/decisions", responses=FOUND)
 async def decisions(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    key: Annotated[ApiKey, Depends(require(Scope.READ))],
     order_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
+    partner: str | None = None,
 ) -> Response:
-    """The decision log, newest first: outcome, reason, latency, partner status."""
-    found = await _repo(request).decisions(order_id=order_id, limit=limit)
+    """The decision log, newest first: outcome, reason, latency, partner status. A partner
+    key reads the decisions on its partner's orders; an operator key all, or a `partner`'s."""
+    whose = listing(key, partner).filter
+    found = await _repo(request).decisions(order_id=order_id, limit=limit, partner_id=whose)
     return Response(serde.to_json({"data": found}), media_type=JSON)

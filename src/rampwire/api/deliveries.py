@@ -142,9 +142,10 @@ async def retry_delivery(
 async def event_deliveries(
     event_id: EventId,
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    key: Annotated[ApiKey, Depends(require(Scope.READ))],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
 ) -> Response:
-    """Every delivery of one event, one per endpoint (plus replays)."""
-    found = await _repo(request).find(event_id=event_id, limit=limit)
+    """Every delivery of one event, one per endpoint (plus replays); a partner key sees those
+    to its own endpoints."""
+    found = await _repo(request).find(event_id=event_id, limit=limit, partner_id=key.partner_id)
     return json_response({"data": [delivery_json(d) for d in found]})

@@ -53,6 +53,7 @@ from .schemas import (
 )
 from .security import require
 from .state import state
+from .tenants import listing, owner_for_new, subscribed_partners
 
 router = APIRouter(
     prefix="/v1/endpoints",
@@ -81,6 +82,13 @@ class EndpointIn(BaseModel):
     retry_policy: dict[str, Any] | None = Field(
         None, description="overrides the dialect's retry policy"
     )
+    partner_id: str | None = Field(
+        None, description="an operator key's endpoint for a partner; a partner key's is its own"
+    )
+    partners: list[str] | None = Field(
+        None,
+        description='an operator endpoint also gets these partners\' orders; ["*"]: every one',
+    )
     secret: str | None = Field(
         None,
         description="whsec_ for standard, the provider's secret or access token otherwise;"
@@ -100,6 +108,7 @@ class EndpointPatch(BaseModel):
     max_in_flight: int | None = Field(None, ge=1, le=MAX_MAX_IN_FLIGHT)
     ordering: Ordering | None = None
     retry_policy: dict[str, Any] | None = None
+    partners: list[str] | None = None
 
 
 class RotateIn(BaseModel):
@@ -197,6 +206,8 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
         "failing_since": endpoint.failing_since,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
+        "partner_id": endpoint.partner_id,
+        "partners": list(endpoint.partners),
     }
 
 
@@ -215,13 +226,16 @@ def _secrets_json(endpoint: Endpoint) -> dict[str, Any]:
     "",
     status_code=201,
     dependencies=[Depends(require_json)],
-    responses={201: {"model": EndpointCreated}, **BODY},
+    responses={201: {"model": EndpointCreated}, **BODY, **FOUND},
 )
 async def create_endpoint(
-    body: EndpointIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    body: EndpointIn, request: Request, key: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
-    """Subscribe a URL to events. The response carries the signing secret (also readable later
-    at `/v1/endpoints/{id}/secret`)."""
+    """Subscribe a URL to events: a partner key's endpoint gets its partner's orders' events;
+    an operator's gets the operator's orders' and those of the `partners` it lists. The
+    response carries the signing secret (also readable at `/v1/endpoints/{id}/secret`)."""
+    owner = await owner_for_new(request, key, body.partner_id)
+    partners = await subscribed_partners(request, key, owner, body.partners)
     dialect = _dialect(body.dialect)
     fields = _check(body.model_dump(), dialect)
     warnings = await check_target_url(body.url, state(request).settings, warn_unresolved=True)
@@ -243,19 +257,24 @@ async def create_endpoint(
         disabled_reason=None if body.enabled else (body.disabled_reason or "disabled"),
         created_at=now,
         updated_at=now,
+        partner_id=owner,
+        partners=partners,
     )
     await _endpoints(request).create(endpoint)
     return json_response({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
 
 
-@router.get("", responses={200: {"model": EndpointPage}})
+@router.get("", responses={200: {"model": EndpointPage}, **FOUND})
 async def list_endpoints(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    key: Annotated[ApiKey, Depends(require(Scope.READ))],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
     cursor: str | None = None,
+    partner: str | None = None,
 ) -> Response:
-    found = await _endpoints(request).all(limit=limit, before=cursor)
+    """Endpoints, newest first: a partner key's own; an operator key's all, or a `partner`'s."""
+    whose = listing(key, partner).filter
+    found = await _endpoints(request).all(limit=limit, before=cursor, partner_id=whose)
     next_cursor = found[-1].id if len(found) == limit else None
     return json_response({"data": [endpoint_json(e) for e in found], "next_cursor": next_cursor})
 
@@ -276,12 +295,16 @@ async def update_endpoint(
     endpoint_id: EndpointId,
     body: EndpointPatch,
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+    key: Annotated[ApiKey, Depends(require(Scope.WRITE))],
 ) -> Response:
     """Change some settings; `enabled: false` (with `disabled_reason`) pauses deliveries."""
     endpoints = _endpoints(request)
     current = await endpoints.get(_id(endpoint_id))
     fields = {name: getattr(body, name) for name in body.model_fields_set}
+    if "partners" in fields:
+        fields["partners"] = await subscribed_partners(
+            request, key, current.partner_id, fields["partners"]
+        )
     if fields.get("headers") is not None:
         try:
             fields["headers"] = unmask_headers(fields["headers"], current.headers)

@@ -32,7 +32,7 @@ from .problems import client_problem, problem
 from .proxies import FORWARDED_FOR, TrustedProxies
 from .queries import known_query
 from .schemas import InboundDetail, InboundPage, IngestAnswer
-from .security import require
+from .security import require_operator
 from .sources import SourceId, source_id
 from .state import state
 
@@ -41,7 +41,7 @@ RecordId = Annotated[str, id_path(INBOUND_ID_PREFIX, "inbound request")]
 # What a provider may be answered: no API key here, the signature is the proof.
 INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"model": IngestAnswer},
-    **problems(400, 401, 404, 413, 415, 503),
+    **problems(400, 401, 404, 413, 415, 429, 503),
 }
 RETRY_AFTER_S = 5
 
@@ -89,6 +89,9 @@ def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
 
 async def _receive(source: str, request: Request, token: str | None) -> Response:
     await require_json(request)  # not a dependency: solving one costs more than the check
+    quotas = state(request).ingest_quotas
+    if quotas is not None:
+        quotas.take(source, f"source {source}")
     body = await request.body()
     inbound = InboundRequest(
         headers=dict(request.headers),
@@ -176,7 +179,7 @@ def _record_id(value: str) -> str:
 )
 async def list_inbound(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    _: Annotated[ApiKey, Depends(require_operator(Scope.READ))],
     source: str | None = None,
     outcome: InboundOutcome | None = None,
     order_id: str | None = None,
@@ -201,7 +204,7 @@ async def list_inbound(
     responses={200: {"model": InboundDetail}, **AUTHENTICATED, **FOUND},
 )
 async def get_inbound(
-    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.READ))]
 ) -> Response:
     """One received request: its headers and body as received, and its outcome."""
     return json_response(record_json(await _inbound(request).get(_record_id(record)), full=True))
@@ -213,7 +216,7 @@ async def get_inbound(
     responses={200: {"model": InboundDetail}, **AUTHENTICATED, **FOUND},
 )
 async def reprocess_inbound(
-    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    record: RecordId, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.WRITE))]
 ) -> Response:
     """Verify the logged request again and apply it (after a fix, or once its order exists)."""
     found = await _inbound(request).get(_record_id(record))

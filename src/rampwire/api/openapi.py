@@ -26,11 +26,12 @@ _WHY = {
     400: "Malformed: not JSON, a bad id or header, an unreadable Content-Length",
     401: "No API key, a malformed Authorization header, or an unknown or revoked key",
     403: "The API key's scope does not allow this",
-    404: "Nothing with that id",
+    404: "Nothing with that id (another partner's objects are not found either)",
     409: "Conflicts with the current state; nothing was written",
     413: "The body is larger than RAMPWIRE_MAX_BODY_BYTES",
     415: "The body is not JSON",
     422: "A field, or a query parameter, is invalid: `errors` names each",
+    429: "Over the partner's (or the source's) request quota: retry after `Retry-After` seconds",
     503: "The database cannot be reached; nothing was written, try again (Retry-After)",
 }
 
@@ -64,7 +65,9 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-AUTHENTICATED = problems(400, 401, 403, 422, 503)  # every /v1 route: key, scope, query, database
+AUTHENTICATED = problems(
+    400, 401, 403, 422, 429, 503
+)  # every /v1 route: key, scope, query, database
 FOUND = problems(404)  # a route on one resource
 BODY = problems(413, 415)  # a route that reads a JSON body
 

@@ -30,6 +30,7 @@ from ..domain.timeline import TimelineEntry, entry_body
 from ..errors import BadRequest, InvalidRequest
 from ..ids import has_prefix
 from ..repository import IdempotencyClaim, OrderFilter, OrderRepository
+from ..repository.tenancy import Kind, owner_of
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
 from . import authorization
@@ -39,6 +40,7 @@ from .queries import QueryTime, known_query
 from .schemas import ChangeResponse, OrderChange, OrderCreate, OrderPage, Timeline
 from .security import require
 from .state import state
+from .tenants import listing, owner_for_new
 
 router = APIRouter(
     prefix="/v1/orders",
@@ -71,7 +73,7 @@ def _source(now: datetime) -> Source:
     "",
     status_code=201,
     dependencies=[Depends(require_json)],
-    responses={201: {"model": Order}, **BODY, **CONFLICT},
+    responses={201: {"model": Order}, **BODY, **CONFLICT, **FOUND},
     summary="Create an order",
 )
 async def create_order(
@@ -93,14 +95,17 @@ async def create_order(
                 "characters without spaces"
             )
         digest = hashlib.sha256(serde.to_json(serde.dump(body))).hexdigest()
-        claim = IdempotencyClaim(api_key_id=key.id, key=idempotency_key, request_hash=digest)
+        # per partner: any of a partner's keys retrying the same create gets the same order
+        scope = key.partner_id or key.id
+        claim = IdempotencyClaim(api_key_id=scope, key=idempotency_key, request_hash=digest)
+    partner_id = await owner_for_new(request, key, body.partner_id)
     data = OrderData(**{f.name: getattr(body, f.name) for f in dataclasses.fields(OrderData)})
     _check_amounts({name: getattr(data, name) for name in PATCHABLE_FIELDS}, prefix="")
     decision_id = None
     if claim is None or not await repo(request).is_replay(claim):
         # the order's id is made by the create, so the decision is linked to it afterwards
         decision_id = await authorization.check(
-            request, Operation.for_side(data.side), data, order_id=None
+            request, Operation.for_side(data.side), data, order_id=None, partner_id=partner_id
         )
     result = await repo(request).create(
         data,
@@ -110,6 +115,7 @@ async def create_order(
         now=now,
         actor=key.id,
         idempotency=claim,
+        partner_id=partner_id,
     )
     await authorization.link(request, decision_id, result.order.id)
     if result.event is not None:
@@ -120,10 +126,10 @@ async def create_order(
     return json_response(serde.to_json(result.response), 201, headers)
 
 
-@router.get("", responses={200: {"model": OrderPage}}, summary="List orders")
+@router.get("", responses={200: {"model": OrderPage}, **FOUND}, summary="List orders")
 async def list_orders(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    key: Annotated[ApiKey, Depends(require(Scope.READ))],
     status: Annotated[list[OrderStatus] | None, Query()] = None,
     provider: Provider | None = None,
     side: Side | None = None,
@@ -131,8 +137,10 @@ async def list_orders(
     created_to: QueryTime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
     cursor: str | None = None,
+    partner: str | None = None,
 ) -> Response:
-    """Orders, newest first. Filter by status (repeat it for several), provider, side and a
+    """Orders, newest first (a partner key: its partner's; an operator key: all, or one
+    `partner`'s). Filter by status (repeat it for several), provider, side and a
     creation range (`created_from` inclusive, `created_to` exclusive: ISO 8601 with a timezone,
     or seconds since 1970); page with `cursor`. A stored order that cannot be read is left out
     and its id listed in `unreadable`."""
@@ -144,6 +152,7 @@ async def list_orders(
         side=None if side is None else side.value,
         created_from=created_from,
         created_to=created_to,
+        partner_id=listing(key, partner).filter,
     )
     found = await repo(request).find(filters, limit=limit, before=cursor)
     page: dict[str, object] = {
@@ -157,11 +166,17 @@ async def list_orders(
 
 @router.get("/{order_id}", responses={200: {"model": Order}, **FOUND, **CONFLICT})
 async def get_order(
-    order_id: OrderId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    order_id: OrderId, request: Request, key: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """One order, as it is now."""
-    order = await repo(request).get(_order_id(order_id))
-    await authorization.check(request, Operation.READ, order, order_id=order.id)
+    order = await repo(request).get(_order_id(order_id), key.tenant)
+    await authorization.check(
+        request,
+        Operation.READ,
+        order,
+        order_id=order.id,
+        partner_id=await _owner(request, key, order),
+    )
     return json_response(serde.order_to_json(order))
 
 
@@ -201,6 +216,7 @@ async def change_order(
         now=now,
         actor=key.id,
         note=body.note,
+        tenant=key.tenant,
     )
     state(request).telemetry.tracing.produced([e.id for e in result.events])
     event = result.events[0].payload if result.events else b"null"
@@ -211,13 +227,24 @@ async def change_order(
 
 @router.get("/{order_id}/timeline", responses={200: {"model": Timeline}, **FOUND, **CONFLICT})
 async def order_timeline(
-    order_id: OrderId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    order_id: OrderId, request: Request, key: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
     """Every change that touched the order, in arrival order: applied, stale or unchanged."""
-    order = await repo(request).get(_order_id(order_id))
-    await authorization.check(request, Operation.READ, order, order_id=order.id)
-    entries = await repo(request).timeline(order_id)
+    order = await repo(request).get(_order_id(order_id), key.tenant)
+    await authorization.check(
+        request,
+        Operation.READ,
+        order,
+        order_id=order.id,
+        partner_id=await _owner(request, key, order),
+    )
+    entries = await repo(request).timeline(order_id, key.tenant)
     return json_response(serde.to_json({"order_id": order_id, "data": [_item(e) for e in entries]}))
+
+
+async def _owner(request: Request, key: ApiKey, order: Order) -> str | None:
+    """The order's partner, whose callback answers for its users: a partner key's own."""
+    return key.partner_id or await owner_of(state(request).db, Kind.ORDER, order.id)
 
 
 def _check_amounts(values: dict[str, Any], *, prefix: str) -> None:

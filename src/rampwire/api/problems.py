@@ -35,6 +35,7 @@ _TITLES = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -74,6 +75,8 @@ def problem(
 def client_problem(exc: ClientError, path: str) -> Response:
     """The problem document for an error the client caused."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 429:
+        headers = {"Retry-After": str(exc.extensions["retry_after"])}
     return problem(
         exc.status, exc.code, exc.message, instance=path, headers=headers, **exc.extensions
     )

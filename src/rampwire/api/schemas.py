@@ -24,6 +24,8 @@ class OrderCreate(OrderData):
 
     status: OrderStatus = OrderStatus.CREATED
     occurred_at: Timestamp | None = None  # when it happened; now if omitted
+    # the partner it belongs to, given by an operator key; a partner key's orders are its own
+    partner_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +102,10 @@ class EndpointOut(_Out):
     failing_since: datetime | None
     created_at: datetime
     updated_at: datetime
+    partner_id: str | None = Field(description="the partner that owns it; null: the operator")
+    partners: list[str] = Field(
+        description='an operator endpoint\'s partners whose orders it also gets; ["*"]: all'
+    )
 
 
 class EndpointCreated(EndpointOut):
@@ -217,6 +223,7 @@ class SourceOut(_Out):
     stats: SourceStatsOut
     created_at: datetime
     updated_at: datetime
+    partner_id: str | None = Field(description="the partner whose orders it receives")
 
 
 class SourcePage(_Out):

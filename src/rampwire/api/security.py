@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..domain.apikeys import ApiKey, Scope
+from ..domain.partners import PartnerStatus
 from ..errors import Forbidden, Unauthorized
+from ..repository.tenancy import Kind, check_owner
 from .state import state
 
 # Declares the scheme in the OpenAPI document (the Authorize button of /docs); it refuses
@@ -29,11 +31,37 @@ async def authenticate(request: Request) -> ApiKey:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be `Bearer <key>`")
-    key = await state(request).keys.authenticate(token.strip())
-    if key is None:
+    found = await state(request).keys.authenticate(token.strip())
+    if found is None:
         raise Unauthorized("this API key is unknown or revoked")
+    key, partner_status = found
+    if partner_status == PartnerStatus.SUSPENDED:
+        raise Forbidden(
+            f"partner {key.partner_id} is suspended: its keys are refused until it is resumed",
+            partner_id=key.partner_id,
+            reason="partner_suspended",
+        )
     request.state.api_key = key
     return key
+
+
+# The path parameters that name an object a partner may own. Every route's key check asks
+# whether a partner key's partner owns what its path names, so a route added later is covered.
+_OWNED_BY_PATH = {
+    "order_id": Kind.ORDER,
+    "endpoint_id": Kind.ENDPOINT,
+    "delivery_id": Kind.DELIVERY,
+    "event_id": Kind.EVENT,
+}
+
+
+async def _owned(request: Request, key: ApiKey) -> None:
+    """:class:`~rampwire.errors.NotFound` unless the partner key's partner owns every object
+    the path names."""
+    for name, value in request.path_params.items():
+        kind = _OWNED_BY_PATH.get(name)
+        if kind is not None:
+            await check_owner(state(request).db, key.tenant, kind, str(value))
 
 
 def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
@@ -46,6 +74,27 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
                 f"this API key has scope {key.scope.value!r}; this needs {scope.value!r}",
                 required_scope=scope.value,
             )
+        quotas = state(request).quotas
+        if quotas is not None:  # a partner's keys share its quota; an operator key has its own
+            if key.partner_id is not None:
+                quotas.take(key.partner_id, f"partner {key.partner_id}")
+            else:
+                quotas.take(key.id, f"operator key {key.id}")
+        if key.partner_id is not None:
+            await _owned(request, key)
+        return key
+
+    return dependency
+
+
+def require_operator(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency: an operator key (bound to no partner) holding ``scope``."""
+    needs = require(scope)
+
+    async def dependency(request: Request, _: Bearer) -> ApiKey:
+        key = await needs(request, _)
+        if key.partner_id is not None:
+            raise Forbidden("this needs an operator key; a partner key cannot do it")
         return key
 
     return dependency

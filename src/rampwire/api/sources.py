@@ -20,8 +20,9 @@ from .bodies import json_response, require_json
 from .openapi import AUTHENTICATED, BODY, FOUND, id_path
 from .queries import known_query
 from .schemas import SourceOut, SourcePage
-from .security import require
+from .security import require_operator
 from .state import state
+from .tenants import listing, owner_for_new
 
 router = APIRouter(
     prefix="/v1/sources",
@@ -40,6 +41,7 @@ class SourceIn(BaseModel):
     credentials: dict[str, Any]
     options: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
+    partner_id: str | None = Field(None, description="the partner whose orders it receives")
 
 
 class SourcePatch(BaseModel):
@@ -96,6 +98,7 @@ def source_json(source: IngestSource, stats: SourceStats | None = None) -> dict[
         },
         "created_at": source.created_at,
         "updated_at": source.updated_at,
+        "partner_id": source.partner_id,
     }
 
 
@@ -103,13 +106,17 @@ def source_json(source: IngestSource, stats: SourceStats | None = None) -> dict[
     "",
     status_code=201,
     dependencies=[Depends(require_json)],
-    responses={201: {"model": SourceOut}, **BODY},
+    responses={201: {"model": SourceOut}, **BODY, **FOUND},
 )
 async def create_source(
-    body: SourceIn, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    body: SourceIn,
+    request: Request,
+    key: Annotated[ApiKey, Depends(require_operator(Scope.WRITE))],
 ) -> Response:
-    """Receive a provider's webhooks at `/ingest/{id}`, verified with these credentials."""
+    """Receive a provider's webhooks at `/ingest/{id}`, verified with these credentials; with
+    `partner_id`, the orders it creates are that partner's."""
     credentials, options = _checked(body.provider, body.credentials, body.options)
+    partner_id = await owner_for_new(request, key, body.partner_id)
     now = utcnow()
     source = IngestSource(
         id=SourceRepository.new_id(),
@@ -120,19 +127,23 @@ async def create_source(
         disabled_at=None if body.enabled else now,
         created_at=now,
         updated_at=now,
+        partner_id=partner_id,
     )
     await _sources(request).create(source)
     return json_response(source_json(source), 201)
 
 
-@router.get("", responses={200: {"model": SourcePage}})
+@router.get("", responses={200: {"model": SourcePage}, **FOUND})
 async def list_sources(
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.READ))],
+    key: Annotated[ApiKey, Depends(require_operator(Scope.READ))],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
     cursor: str | None = None,
+    partner: str | None = None,
 ) -> Response:
-    found = await _sources(request).all(limit=limit, before=cursor)
+    """Sources, newest first; `partner` lists one partner's."""
+    whose = listing(key, partner).filter
+    found = await _sources(request).all(limit=limit, before=cursor, partner_id=whose)
     stats = _ingestor(request).stats
     next_cursor = found[-1].id if len(found) == limit else None
     return json_response(
@@ -142,7 +153,7 @@ async def list_sources(
 
 @router.get("/{source}", responses={200: {"model": SourceOut}, **FOUND})
 async def get_source(
-    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
+    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.READ))]
 ) -> Response:
     found = await _sources(request).get(source_id(source))
     return json_response(source_json(found, _ingestor(request).stats.get(found.id)))
@@ -157,7 +168,7 @@ async def update_source(
     source: SourceId,
     body: SourcePatch,
     request: Request,
-    _: Annotated[ApiKey, Depends(require(Scope.WRITE))],
+    _: Annotated[ApiKey, Depends(require_operator(Scope.WRITE))],
 ) -> Response:
     """Change the name, replace the credentials or the options, enable or disable."""
     current = await _sources(request).get(source_id(source))
@@ -186,7 +197,7 @@ async def update_source(
 
 @router.delete("/{source}", status_code=204, responses=FOUND)
 async def delete_source(
-    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
+    source: SourceId, request: Request, _: Annotated[ApiKey, Depends(require_operator(Scope.WRITE))]
 ) -> Response:
     """Stop receiving: the inbound URL answers 404; the log and the orders are kept."""
     await _sources(request).delete(source_id(source), now=utcnow())

@@ -15,6 +15,7 @@ from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
+from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
 from ..services.ingestor import Ingestor
@@ -24,6 +25,7 @@ from ..services.worker import Worker
 from ..settings import Settings
 from ..storage import Database
 from .proxies import TrustedProxies
+from .quotas import Quotas
 
 
 @dataclass(kw_only=True, slots=True)
@@ -34,6 +36,7 @@ class AppState:
     wake: Callable[[], None]  # new deliveries were committed: the in-process worker claims
     orders: OrderRepository
     keys: KeyRepository
+    partners: PartnerRepository
     endpoints: EndpointRepository
     deliveries: DeliveryRepository
     authorization: AuthorizationRepository
@@ -46,6 +49,8 @@ class AppState:
     supervisor: Supervisor
     telemetry: Telemetry
     ready_check: asyncio.Task[list[int]] | None = None  # the readiness check in progress
+    quotas: Quotas | None = None  # per partner (operator keys: per key); None: unlimited
+    ingest_quotas: Quotas | None = None  # per source
 
 
 def state(request: Request) -> AppState:

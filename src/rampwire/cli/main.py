@@ -28,6 +28,7 @@ from ..tracing import Tracing
 from ..types import utcnow
 from .database import run_with_database
 from .master_key import master_key_group, seal_clear_values
+from .partners import partners_group
 from .signing import signing_key_group
 from .simulate import simulate_command
 from .sources import sources_group
@@ -438,3 +439,4 @@ main.add_command(sources_group)
 main.add_command(signing_key_group)
 main.add_command(master_key_group)
 main.add_command(simulate_command)
+main.add_command(partners_group)

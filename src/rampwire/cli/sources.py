@@ -10,6 +10,7 @@ import orjson
 from ..crypto import secret_box
 from ..domain.orders import Provider
 from ..ingest.sources import IngestSource, SourceError, check_credentials
+from ..repository.partners import PartnerRepository
 from ..repository.sources import SourceRepository
 from ..settings import Settings
 from ..storage import Database, migrate
@@ -52,9 +53,15 @@ def sources_group() -> None:
     help='JSON, e.g. \'{"access_token": "..."}\' for transak (see docs/ingest.md).',
 )
 @click.option("--options", default=None, help="JSON, e.g. '{\"tolerance_seconds\": 300}'.")
+@click.option("--partner", default=None, help="The partner whose orders it receives (ptn_...).")
 @click.pass_obj
 def sources_add(
-    settings: Settings, provider: str, name: str, credentials: str, options: str | None
+    settings: Settings,
+    provider: str,
+    name: str,
+    credentials: str,
+    options: str | None,
+    partner: str | None,
 ) -> None:
     """Add a source; prints its id and inbound path."""
     chosen = Provider(provider)
@@ -67,6 +74,8 @@ def sources_add(
 
     async def work(db: Database) -> IngestSource:
         await migrate(db)
+        if partner is not None:
+            await PartnerRepository(db).get(partner)  # it must exist
         now = utcnow()
         source = IngestSource(
             id=SourceRepository.new_id(),
@@ -76,6 +85,7 @@ def sources_add(
             options=opts,
             created_at=now,
             updated_at=now,
+            partner_id=partner,
         )
         return await SourceRepository(db, secret_box(settings)).create(source)
 

@@ -100,6 +100,9 @@ class Endpoint:
     disabled_reason: str | None = None
     last_success_at: datetime | None = None
     failing_since: datetime | None = None
+    partner_id: str | None = None  # the partner that owns it; None: the operator's
+    # an operator endpoint's subscription to partners' orders (:func:`reaches`)
+    partners: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -119,6 +122,21 @@ def matches(patterns: Iterable[str], event_type: str) -> bool:
         if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
             return True
     return False
+
+
+ALL_PARTNERS = "*"
+
+
+def reaches(owner: str | None, partners: Iterable[str], order_partner: str | None) -> bool:
+    """Whether an event of an order of ``order_partner`` (None: the operator's) goes to an
+    endpoint of ``owner`` subscribed to ``partners``. A partner's endpoint gets its own
+    partner's orders only; an operator endpoint gets the operator's orders, plus those of the
+    partners it lists (``"*"``: every partner)."""
+    if owner is not None:
+        return owner == order_partner
+    if order_partner is None:
+        return True
+    return any(p == ALL_PARTNERS or p == order_partner for p in partners)
 
 
 def check_patterns(

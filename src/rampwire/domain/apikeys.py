@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from .partners import Tenant
+
 TOKEN_PREFIX = "rw_"
 TOKEN_BYTES = 32
 KEY_ID_PREFIX = "key"
@@ -37,10 +39,16 @@ class ApiKey:
     token_prefix: str
     created_at: datetime
     revoked_at: datetime | None = None
+    partner_id: str | None = None  # set: a partner key, bound to that partner (read or write)
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def tenant(self) -> Tenant:
+        """Whose objects this key sees: its partner's, or (an operator key) everything."""
+        return Tenant(partner_id=self.partner_id)
 
 
 def new_token() -> str:

@@ -33,6 +33,7 @@ class ProviderUpdate:
     side: Side | None  # how to create the order if it is not known yet; None: do not
     change: Change
     source: Source
+    partner_id: str | None = None  # who owns the order if this change creates it
 
 
 @dataclass(kw_only=True, slots=True)
@@ -45,6 +46,7 @@ class HeldOrder:
     seq: int  # its last timeline entry's
     new: bool = False  # not in the table yet
     changed: bool = False  # differs from its row
+    partner_id: str | None = None  # the partner that owns it; None: the operator's
 
 
 def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event, TimelineEntry]:
@@ -66,7 +68,13 @@ def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event
         updated_at=now,
     )
     # The fields are stamped by the merge of ``change`` that follows (with its step if untimed).
-    held = HeldOrder(order=order, stamps=Stamps(status_at=change.occurred_at), seq=1, new=True)
+    held = HeldOrder(
+        order=order,
+        stamps=Stamps(status_at=change.occurred_at),
+        seq=1,
+        new=True,
+        partner_id=update.partner_id,
+    )
     created = created_event(order, update.source, now=now)
     return held, created, created_entry(order, change.occurred_at, created, update.source)
 

@@ -116,6 +116,7 @@ class IngestSource:
     created_at: datetime
     updated_at: datetime
     disabled_at: datetime | None = None
+    partner_id: str | None = None  # the partner whose orders it receives; None: the operator's
 
     @property
     def enabled(self) -> bool:

@@ -54,10 +54,13 @@ _ATTEMPT = (
 # most its room (the worker's fair share: :class:`~rampwire.delivery.scheduler.Rooms`), so one
 # endpoint's backlog cannot take a whole claim. $1 lease end, $2 lease token, $3 now, $4 how many
 # at most, $5 the full endpoints, $6 their rooms (text[] and int[] on PostgreSQL, one JSON object
-# on SQLite), $7 (or $6 on SQLite) every other endpoint's room.
+# on SQLite), $7 (or $6 on SQLite) every other endpoint's room. A suspended partner's deliveries
+# are not due: they wait, kept, until it is resumed.
 _CANDIDATES = (
     "SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d"
     " WHERE d.next_attempt_at <= $3 AND {not_full}"
+    " AND (d.partner_id IS NULL OR NOT EXISTS (SELECT 1 FROM partners s"
+    "  WHERE s.id = d.partner_id AND s.status = 'suspended'))"
     " AND (d.fifo_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
     "  WHERE p.fifo_key = d.fifo_key AND p.fifo_seq < d.fifo_seq"
     "  AND p.next_attempt_at IS NOT NULL))"
@@ -323,9 +326,14 @@ class DeliveryRepository:
         statuses: Sequence[DeliveryStatus] = (),
         limit: int,
         before: str | None = None,
+        partner_id: str | None = None,
     ) -> list[Delivery]:
+        """Newest first; with ``partner_id``, only deliveries to that partner's endpoints."""
         where = Where()
         where.equals("endpoint_id", endpoint_id)
+        if partner_id is not None:
+            mine = where.arg(partner_id)
+            where.add(f"endpoint_id IN (SELECT id FROM endpoints WHERE partner_id = {mine})")
         where.equals("event_id", event_id)
         where.one_of("status", [s.value for s in statuses])
         sql = where.newest_first(f"SELECT {_READ} FROM deliveries", before=before, limit=limit)

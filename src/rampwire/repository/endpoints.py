@@ -26,12 +26,12 @@ from ..errors import NotFound
 from ..ids import new_id
 from ..settings import Secret
 from ..storage import Connection, Database, Row
-from ..storage.database import from_us, to_us
+from ..storage.database import Where, from_us, to_us
 
 _COLUMNS = (
     "id, url, description, event_types, dialect, headers, secrets, rate_limit, max_in_flight,"
     " ordering, retry_policy, disabled_at, disabled_reason, last_success_at, failing_since,"
-    " created_at, updated_at"
+    " created_at, updated_at, partner_id, partners"
 )
 MUTABLE = (
     "url", "description", "event_types", "dialect", "headers", "rate_limit", "max_in_flight",
@@ -114,13 +114,15 @@ class EndpointRepository:
             failing_since=_time(row["failing_since"]),
             created_at=from_us(row["created_at"]),
             updated_at=from_us(row["updated_at"]),
+            partner_id=row["partner_id"],
+            partners=tuple(serde.from_json(row["partners"] or "[]")),
         )
 
     async def create(self, endpoint: Endpoint) -> Endpoint:
         async with self._db.transaction() as conn:
             await conn.execute(
                 f"INSERT INTO endpoints ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                " $10, $11, $12, $13, $14, $15, $16, $17)",
+                " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 endpoint.id,
                 endpoint.url,
                 endpoint.description,
@@ -140,6 +142,8 @@ class EndpointRepository:
                 None,
                 to_us(endpoint.created_at),
                 to_us(endpoint.updated_at),
+                endpoint.partner_id,
+                serde.to_json(list(endpoint.partners)).decode() if endpoint.partners else None,
             )
         return endpoint
 
@@ -153,21 +157,16 @@ class EndpointRepository:
             raise NotFound(f"no endpoint {endpoint_id!r}")
         return self._endpoint(row)
 
-    async def all(self, *, limit: int, before: str | None = None) -> list[Endpoint]:
+    async def all(
+        self, *, limit: int, before: str | None = None, partner_id: str | None = None
+    ) -> list[Endpoint]:
+        """Endpoints newest first; with ``partner_id``, that partner's only."""
+        where = Where()
+        where.add("deleted_at IS NULL")
+        where.equals("partner_id", partner_id)
+        sql = where.newest_first(f"SELECT {_COLUMNS} FROM endpoints", before=before, limit=limit)
         async with self._db.connection() as conn:
-            if before is None:
-                rows = await conn.fetch(
-                    f"SELECT {_COLUMNS} FROM endpoints WHERE deleted_at IS NULL"
-                    " ORDER BY id DESC LIMIT $1",
-                    limit,
-                )
-            else:
-                rows = await conn.fetch(
-                    f"SELECT {_COLUMNS} FROM endpoints WHERE deleted_at IS NULL AND id < $1"
-                    " ORDER BY id DESC LIMIT $2",
-                    before,
-                    limit,
-                )
+            rows = await conn.fetch(sql, *where.args)
         return [self._endpoint(row) for row in rows]
 
     async def update(
@@ -190,6 +189,8 @@ class EndpointRepository:
                 put(name, None if value is None else serde.to_json(value).decode())
             elif name == "ordering":
                 put(name, Ordering(value).value)
+            elif name == "partners":
+                put(name, serde.to_json(list(value)).decode() if value else None)
             elif name in MUTABLE:
                 put(name, value)
         if "enabled" in changes:

@@ -39,7 +39,7 @@ from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_u
 from . import provider_orders
 from .batching import GroupCommit
 from .orders import OrderRepository
-from .outbox import LIVE_ENDPOINTS_JSON, Subscriber, live_endpoints, outbox, subscribers
+from .outbox import live_endpoints, outbox
 
 log = logging.getLogger("rampwire.ingest")
 
@@ -75,6 +75,7 @@ class _Applied:
     events: list[Event] = field(default_factory=list)  # to publish
     created: list[tuple[Provider, str]] = field(default_factory=list)  # orders made
     waiting: bool = False  # an order was made and requests logged before wait for it
+    owners: dict[str, str | None] = field(default_factory=dict)  # its orders' partners
 
     @property
     def detail(self) -> str | None:
@@ -249,7 +250,7 @@ class InboundRepository:
         results: dict[int, IngestResult] = {}
         fresh: list[tuple[int, _Job]] = []
         async with self._db.transaction() as conn:
-            seen, endpoints = await self._open(conn, batch)
+            seen = await self._open(conn, batch)
             for index, job in enumerate(batch):
                 if job.key in seen:
                     results[index] = duplicate
@@ -262,7 +263,13 @@ class InboundRepository:
                 conn,
                 writes,
                 [
-                    (job.source.provider, job.request, job.events, job.source.default_side)
+                    (
+                        job.source.provider,
+                        job.request,
+                        job.events,
+                        job.source.default_side,
+                        job.source.partner_id,
+                    )
                     for _, job in fresh
                 ],
                 now,
@@ -272,7 +279,9 @@ class InboundRepository:
                 for (index, job), applied in zip(fresh, every, strict=True)
             }
             events = [e for _, applied in records.values() for e in applied.events]
-            made = outbox(writes, events, endpoints, now=now)
+            owners = {k: v for _, applied in records.values() for k, v in applied.owners.items()}
+            endpoints = await live_endpoints(conn, owners.values())
+            made = outbox(writes, events, endpoints, now=now, owners=owners)
             rows = [_row(record) for record, _ in records.values()]
             logged = writes.insert("inbound", _INBOUND, rows, " ON CONFLICT DO NOTHING")
             if (await writes.run(conn))[logged] < len(rows):
@@ -290,33 +299,29 @@ class InboundRepository:
             results[index] = IngestResult(record=record, waiting=waiting)
         return [results[index] for index in range(len(batch))]
 
-    async def _open(
-        self, conn: Connection, batch: list[_Job]
-    ) -> tuple[set[tuple[str, str]], list[Subscriber]]:
+    async def _open(self, conn: Connection, batch: list[_Job]) -> set[tuple[str, str]]:
         """A batch's first statement: lock its provider orders (duplicates' too, which does no
-        harm), and read which of its requests the log holds already and the endpoints to fan
-        out to. Both reads see the database as the statement began, maybe before a lock wait:
-        a request logged meanwhile by another process is caught by the log's unique key when
-        the batch writes (:class:`_Raced`), and an endpoint is as new as at any time in the
-        transaction."""
+        harm), and read which of its requests the log holds already. The read sees the database
+        as the statement began, maybe before a lock wait: a request logged meanwhile by another
+        process is caught by the log's unique key when the batch writes (:class:`_Raced`). The
+        endpoints are read once the orders, and so their partners, are known."""
         keys = [job.key for job in batch]
         orders = {(job.source.provider, e.provider_order_id) for job in batch for e in job.events}
         if conn.dialect != "postgresql":  # one writer at a time: no locks
-            return await _logged(conn, keys), await live_endpoints(conn)
+            return await _logged(conn, keys)
         row = await conn.fetchrow(
             f"WITH locked (n) AS ({provider_orders.lock_statement('$3')})"
             " SELECT (SELECT n FROM locked) AS locked,"
             " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
             "  WHERE (i.source_id, i.dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))"
-            " AS logged,"
-            f" ({LIVE_ENDPOINTS_JSON}) AS endpoints",
+            " AS logged",
             [source_id for source_id, _ in keys],
             [key for _, key in keys],
             provider_orders.lock_keys(orders),
         )
         assert row is not None
         logged = {(source_id, key) for source_id, key in serde.from_json(row["logged"] or "[]")}
-        return logged, subscribers(row["endpoints"])
+        return logged
 
     async def reprocess(
         self,
@@ -326,6 +331,7 @@ class InboundRepository:
         *,
         now: datetime,
         default_side: Side | None = None,
+        partner_id: str | None = None,
     ) -> InboundRecord:
         """Apply a logged request again (after a fix, or once its order is known)."""
         async with self._db.transaction() as conn:
@@ -334,9 +340,10 @@ class InboundRepository:
             )
             writes = Writes(conn.dialect)
             (applied,) = await self._apply(
-                conn, writes, [(record.provider, request, events, default_side)], now
+                conn, writes, [(record.provider, request, events, default_side, partner_id)], now
             )
-            made = outbox(writes, applied.events, await live_endpoints(conn), now=now)
+            endpoints = await live_endpoints(conn, applied.owners.values())
+            made = outbox(writes, applied.events, endpoints, now=now, owners=applied.owners)
             await writes.run(conn)
             before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
             row = await conn.fetchrow(
@@ -361,7 +368,9 @@ class InboundRepository:
         self,
         conn: Connection,
         writes: Writes,
-        requests: Sequence[tuple[Provider, InboundRequest, Sequence[DecodedEvent], Side | None]],
+        requests: Sequence[
+            tuple[Provider, InboundRequest, Sequence[DecodedEvent], Side | None, str | None]
+        ],
         now: datetime,
     ) -> list[_Applied]:
         """Fold each request's events (provider, request, events, side for orders not known
@@ -370,7 +379,9 @@ class InboundRepository:
         every = [_Applied() for _ in requests]
         updates: list[ProviderUpdate] = []
         owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
-        for applied, (provider, request, events, side) in zip(every, requests, strict=True):
+        for applied, (provider, request, events, side, partner_id) in zip(
+            every, requests, strict=True
+        ):
             for event in events:
                 if event.issues:
                     applied.details.append("fields left out: " + "; ".join(event.issues))
@@ -390,6 +401,7 @@ class InboundRepository:
                         side=event.side or side,
                         change=event.change(),
                         source=source,
+                        partner_id=partner_id,
                     )
                 )
                 owners.append((applied, provider, event))
@@ -403,6 +415,7 @@ class InboundRepository:
                 )
                 continue
             applied.order_id = applied.order_id or change.result.order.id
+            applied.owners[change.result.order.id] = change.partner_id
             applied.events.extend(change.events)
             if change.created:
                 applied.created.append((provider, event.provider_order_id))

@@ -18,7 +18,7 @@ from ..storage.database import Columns, Writes, from_us, to_us
 # What :func:`held_from_row` reads. The last timeline ``seq`` is a column of the order, not
 # read from the timeline: after a lock wait, PostgreSQL (READ COMMITTED) hands the locking
 # statement the order's newest row version, but shows it other tables as they were before.
-HELD = "o.body, o.status_at, o.field_times, o.seq"
+HELD = "o.body, o.status_at, o.field_times, o.seq, o.partner_id"
 
 
 def held_from_row(row: Row, order: Order | None = None) -> HeldOrder:
@@ -28,6 +28,7 @@ def held_from_row(row: Row, order: Order | None = None) -> HeldOrder:
         order=serde.order_from_json(row["body"]) if order is None else order,
         stamps=stamps_from(row["status_at"], row["field_times"]),
         seq=row["seq"],
+        partner_id=row["partner_id"],
     )
 
 
@@ -36,7 +37,7 @@ ORDER_ID = Columns.of("id text")
 ORDER = Columns.of(
     "id text, provider text, provider_order_id text, side text, status text, version bigint,"
     " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb,"
-    " seq bigint"
+    " seq bigint, partner_id text"
 )
 ORDER_UPDATE = Columns.of(
     "id text, status text, version bigint, updated_at bigint, status_at bigint,"
@@ -59,13 +60,14 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
         *stamp_columns(held.stamps),
         serde.order_to_json(order).decode(),
         held.seq,
+        held.partner_id,
     )
 
 
 def update_row(held: HeldOrder) -> tuple[Any, ...]:
     """The columns of :data:`ORDER_UPDATE`."""
     row = order_row(held)
-    return (row[0], row[4], row[5], *row[7:])
+    return (row[0], row[4], row[5], *row[7:12])
 
 
 def stamp_columns(stamps: Stamps) -> tuple[int, str]:

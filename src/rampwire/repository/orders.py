@@ -20,6 +20,7 @@ from ..domain.orders import (
     OrderData,
     OrderStatus,
 )
+from ..domain.partners import OPERATOR, Tenant
 from ..domain.timeline import TimelineEntry, created_entry
 from ..errors import (
     IdempotencyConflict,
@@ -50,7 +51,7 @@ log = logging.getLogger("rampwire.orders")
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class IdempotencyClaim:
-    api_key_id: str
+    api_key_id: str  # the claim's scope: a partner key's partner, an operator key's own id
     key: str
     request_hash: str
 
@@ -70,6 +71,7 @@ class OrderFilter:
     side: str | None = None
     created_from: datetime | None = None  # inclusive
     created_to: datetime | None = None  # exclusive
+    partner_id: str | None = None  # one partner's orders only
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,6 +107,7 @@ class _ChangeJob:
     now: datetime
     actor: str | None
     note: str | None
+    tenant: Tenant
 
 
 class _Replay(Exception):
@@ -164,6 +167,7 @@ class OrderRepository:
         now: datetime,
         actor: str | None = None,
         idempotency: IdempotencyClaim | None = None,
+        partner_id: str | None = None,
     ) -> CreateResult:
         """Create an order with its first timeline entry and its first event.
 
@@ -185,7 +189,7 @@ class OrderRepository:
         event = created_event(order, source, now=now)
         response = serde.dump(order)
         job = _CreateJob(
-            held=HeldOrder(order=order, stamps=stamps, seq=1, new=True),
+            held=HeldOrder(order=order, stamps=stamps, seq=1, new=True, partner_id=partner_id),
             entry=created_entry(order, occurred_at, event, source, actor=actor),
             event=event,
             response=response,
@@ -226,11 +230,12 @@ class OrderRepository:
                 for job in jobs
                 if job.idempotency is not None
             ]
-            endpoints = await live_endpoints(conn)
+            owners = {job.held.order.id: job.held.partner_id for job in jobs}
+            endpoints = await live_endpoints(conn, owners.values())
             writes = Writes(conn.dialect)
             write_held(writes, [job.held for job in jobs], [job.entry for job in jobs])
             now = max(job.now for job in jobs)
-            made = outbox(writes, [job.event for job in jobs], endpoints, now=now)
+            made = outbox(writes, [job.event for job in jobs], endpoints, now=now, owners=owners)
             claimed = writes.insert("idempotency_keys", _CLAIM, claims, " ON CONFLICT DO NOTHING")
             if (await writes.run(conn))[claimed] < len(claims):
                 raise _Replay("an Idempotency-Key of the batch was claimed meanwhile")
@@ -316,6 +321,7 @@ class OrderRepository:
         now: datetime,
         actor: str | None = None,
         note: str | None = None,
+        tenant: Tenant = OPERATOR,
     ) -> ChangeResult:
         """Merge ``change`` into the order, record it on the timeline and publish its events.
 
@@ -331,6 +337,7 @@ class OrderRepository:
             now=now,
             actor=actor,
             note=note,
+            tenant=tenant,
         )
         return await self._changes.submit(job)
 
@@ -344,7 +351,6 @@ class OrderRepository:
         entries: list[TimelineEntry] = []
         lock = self._db.for_update
         async with self._db.transaction() as conn:
-            endpoints = await live_endpoints(conn)
             rows = await fetch_rows(
                 conn,
                 ORDER_ID,
@@ -361,6 +367,9 @@ class OrderRepository:
                     unreadable[row["id"]] = exc
             for job in jobs:
                 order = held.get(job.order_id)
+                if order is not None and not job.tenant.owns(order.partner_id):
+                    order = None  # another partner's: as if it did not exist
+                    unreadable.pop(job.order_id, None)
                 if order is None:
                     outcomes.append(
                         unreadable.get(job.order_id) or NotFound(f"no order {job.order_id!r}")
@@ -382,19 +391,23 @@ class OrderRepository:
                 outcomes.append(result)
                 entries.append(result.entry)
                 events.extend(result.events)
+            owners = {order_id: h.partner_id for order_id, h in held.items()}
+            endpoints = await live_endpoints(conn, owners.values())
             writes = Writes(conn.dialect)
             write_held(writes, list(held.values()), entries)
-            made = outbox(writes, events, endpoints, now=max(job.now for job in jobs))
+            now = max(job.now for job in jobs)
+            made = outbox(writes, events, endpoints, now=now, owners=owners)
             await writes.run(conn)
         self.published(made)
         return outcomes
 
-    async def get(self, order_id: str) -> Order:
+    async def get(self, order_id: str, tenant: Tenant = OPERATOR) -> Order:
+        """The order; :class:`NotFound` also when it is not ``tenant``'s."""
         async with self._db.connection() as conn:
-            body = await conn.fetchval("SELECT body FROM orders WHERE id = $1", order_id)
-        if body is None:
+            row = await conn.fetchrow("SELECT body, partner_id FROM orders WHERE id = $1", order_id)
+        if row is None or not tenant.owns(row["partner_id"]):
             raise NotFound(f"no order {order_id!r}")
-        return self._load(order_id, body)
+        return self._load(order_id, row["body"])
 
     async def find(
         self, filters: OrderFilter, *, limit: int, before: str | None = None
@@ -405,6 +418,7 @@ class OrderRepository:
         where.one_of("status", [s.value for s in filters.statuses])
         where.equals("provider", filters.provider)
         where.equals("side", filters.side)
+        where.equals("partner_id", filters.partner_id)
         if filters.created_from is not None:
             where.add(f"created_at >= {where.arg(to_us(filters.created_from))}")
         if filters.created_to is not None:
@@ -436,15 +450,16 @@ class OrderRepository:
                 order_id=order_id,
             ) from exc
 
-    async def timeline(self, order_id: str) -> list[TimelineEntry]:
+    async def timeline(self, order_id: str, tenant: Tenant = OPERATOR) -> list[TimelineEntry]:
         async with self._db.connection() as conn:
+            owner = await conn.fetchrow("SELECT partner_id FROM orders WHERE id = $1", order_id)
+            if owner is None or not tenant.owns(owner["partner_id"]):
+                raise NotFound(f"no order {order_id!r}")
             rows = await conn.fetch(
                 "SELECT seq, recorded_at, occurred_at, kind, body FROM timeline"
                 " WHERE order_id = $1 ORDER BY seq",
                 order_id,
             )
-            if not rows and not await conn.fetchval("SELECT 1 FROM orders WHERE id = $1", order_id):
-                raise NotFound(f"no order {order_id!r}")
         return [entry_from_row(order_id, row) for row in rows]
 
 

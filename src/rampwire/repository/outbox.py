@@ -4,12 +4,12 @@ PostgreSQL. Claiming, recording and replaying those deliveries is :mod:`.deliver
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..delivery.endpoints import Ordering, matches
+from ..delivery.endpoints import Ordering, matches, reaches
 from ..dialects import Dialect, get_dialect
 from ..domain import serde
 from ..domain.deliveries import DELIVERY_ID_PREFIX
@@ -41,60 +41,92 @@ class Subscriber:
     event_types: Sequence[str]  # patterns (:func:`~rampwire.endpoints.matches`)
     dialect: Dialect[Any]
     fifo: bool  # per-order FIFO
+    owner: str | None = None  # its partner; None: the operator's
+    partners: Sequence[str] = ()  # an operator endpoint's partners (``"*"``: all)
 
     @classmethod
-    def of(cls, id: str, event_types: Sequence[str], ordering: str, dialect: str) -> Subscriber:
+    def of(
+        cls,
+        id: str,
+        event_types: Sequence[str],
+        ordering: str,
+        dialect: str,
+        owner: str | None = None,
+        partners: str | Sequence[str] | None = None,
+    ) -> Subscriber:
         return cls(
             id=id,
             event_types=event_types,
             dialect=get_dialect(dialect),
             fifo=ordering == Ordering.PER_ORDER_FIFO,
+            owner=owner,
+            partners=serde.from_json(partners) if isinstance(partners, str) else partners or (),
         )
 
 
-async def live_endpoints(conn: Connection) -> list[Subscriber]:
-    """The endpoints that get deliveries, as :func:`outbox` takes them."""
+async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) -> list[Subscriber]:
+    """The endpoints that can get deliveries of orders of ``partners``, as :func:`outbox`
+    takes them: the operator's, and those partners' own (read by ``endpoints_partner``; no
+    other partner's endpoint is read)."""
+    owned = sorted({p for p in partners if p is not None})
+    mine = ", ".join(f"${n}" for n in range(1, len(owned) + 1))
+    whose = f"(partner_id IS NULL OR partner_id IN ({mine}))" if owned else "partner_id IS NULL"
     rows = await conn.fetch(
-        f"SELECT id, event_types, ordering, dialect FROM endpoints WHERE {_LIVE}"
+        f"SELECT id, event_types, ordering, dialect, partner_id, partners FROM endpoints"
+        f" WHERE {_LIVE} AND {whose}",
+        *owned,
     )
     return [
-        Subscriber.of(r["id"], serde.from_json(r["event_types"]), r["ordering"], r["dialect"])
+        Subscriber.of(
+            r["id"],
+            serde.from_json(r["event_types"]),
+            r["ordering"],
+            r["dialect"],
+            r["partner_id"],
+            r["partners"],
+        )
         for r in rows
     ]
 
 
 _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
-# PostgreSQL: the same, as one JSON value, for a statement that reads other things too.
-LIVE_ENDPOINTS_JSON = (
-    "SELECT json_agg(json_build_array(id, event_types, ordering, dialect)) FROM endpoints"
-    f" WHERE {_LIVE}"
-)
-
-
-def subscribers(live_endpoints_json: str | None) -> list[Subscriber]:
-    """The endpoints read with :data:`LIVE_ENDPOINTS_JSON`."""
-    return [Subscriber.of(*e) for e in serde.from_json(live_endpoints_json or "[]")]
 
 
 def outbox(
-    writes: Writes, events: Sequence[Event], endpoints: Sequence[Subscriber], *, now: datetime
+    writes: Writes,
+    events: Sequence[Event],
+    endpoints: Sequence[Subscriber],
+    *,
+    now: datetime,
+    owners: Mapping[str, str | None] | None = None,
 ) -> int:
     """Add ``events`` and their deliveries, one per event and matching endpoint of
     ``endpoints`` (:func:`live_endpoints`, read in the same transaction), to ``writes``;
     returns the deliveries made. On PostgreSQL the statement that writes them NOTIFYs
-    :data:`NOTIFY_CHANNEL` (PostgreSQL folds identical notifications)."""
+    :data:`NOTIFY_CHANNEL` (PostgreSQL folds identical notifications). ``owners`` maps an
+    order id to its partner; an order not in it is the operator's."""
     writes.insert("events", _EVENT, [_event_row(e) for e in events])
-    return fan_out(writes, events, endpoints, now=now)
+    return fan_out(writes, events, endpoints, now=now, owners=owners)
 
 
 def fan_out(
-    writes: Writes, events: Sequence[Event], endpoints: Sequence[Subscriber], *, now: datetime
+    writes: Writes,
+    events: Sequence[Event],
+    endpoints: Sequence[Subscriber],
+    *,
+    now: datetime,
+    owners: Mapping[str, str | None] | None = None,
 ) -> int:
-    """The deliveries of :func:`outbox`, for events written already."""
+    """The deliveries of :func:`outbox`, for events written already. Each delivery names its
+    order's partner, whose suspension holds it back."""
     rows = []
     now_us = to_us(now)
+    owners = owners or {}
     for index, event in enumerate(events):
+        partner = None if event.order_id is None else owners.get(event.order_id)
         for endpoint in endpoints:
+            if not reaches(endpoint.owner, endpoint.partners, partner):
+                continue
             if not matches(endpoint.event_types, event.type):
                 continue
             if not endpoint.dialect.can_encode(event.type):
@@ -115,6 +147,7 @@ def fan_out(
                     now_us,
                     now_us,
                     now_us,
+                    partner,
                 )
             )
     notify = writes.dialect == "postgresql"
@@ -143,5 +176,5 @@ def _event_row(event: Event) -> tuple[Any, ...]:
 _NEW_DELIVERY = Columns.of(
     "id text, endpoint_id text, event_id text, event_type text, order_id text, fifo_key text,"
     " fifo_seq bigint, status text, attempts integer, next_attempt_at bigint,"
-    " created_at bigint, updated_at bigint"
+    " created_at bigint, updated_at bigint, partner_id text"
 )

@@ -22,6 +22,7 @@ class ProviderChange:
     result: ChangeResult | None  # None: the order is unknown and no side says how to create it
     events: list[Event]  # to publish, ``order.created`` first when the change made the order
     created: bool = False  # the change made the order
+    partner_id: str | None = None  # the order's partner (None: the operator's)
 
 
 # PostgreSQL: the advisory locks of :func:`lock`, taken in one statement in one global order (by
@@ -93,6 +94,13 @@ async def apply(
         result = fold(order, update.change, source=update.source, strict=False, now=now)
         entries.append(result.entry)
         events = result.events if created is None else [created, *result.events]
-        changes.append(ProviderChange(result=result, events=events, created=bool(created)))
+        changes.append(
+            ProviderChange(
+                result=result,
+                events=events,
+                created=bool(created),
+                partner_id=order.partner_id,
+            )
+        )
     write_held(writes, list(held.values()), entries)
     return changes

@@ -18,7 +18,7 @@ from typing import Any
 from ..crypto import SecretBox
 from ..domain import serde
 from ..storage import Database
-from .authorization import CONTEXT as AUTHORIZATION_CONTEXT
+from .authorization import config_context
 from .endpoints import headers_context, secrets_context
 from .signing_keys import key_context
 from .sources import credentials_context
@@ -52,7 +52,7 @@ COLUMNS = (
                  shape=Shape.JSON_TEXT),
     SealedColumn(table="sources", key="id", column="credentials", context=credentials_context),
     SealedColumn(table="authorization_config", key="id", column="secret",
-                 context=lambda _: AUTHORIZATION_CONTEXT),
+                 context=config_context),
     SealedColumn(table="signing_keys", key="kid", column="private_key", context=key_context),
 )  # fmt: skip
 

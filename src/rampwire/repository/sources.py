@@ -13,9 +13,11 @@ from ..errors import NotFound
 from ..ids import new_id
 from ..ingest.sources import SOURCE_ID_PREFIX, IngestSource
 from ..storage import Database, Row
-from ..storage.database import from_us, to_us
+from ..storage.database import Where, from_us, to_us
 
-_COLUMNS = "id, provider, name, credentials, options, disabled_at, created_at, updated_at"
+_COLUMNS = (
+    "id, provider, name, credentials, options, disabled_at, created_at, updated_at, partner_id"
+)
 
 
 def credentials_context(source_id: str) -> str:
@@ -48,12 +50,13 @@ class SourceRepository:
             disabled_at=None if disabled is None else from_us(disabled),
             created_at=from_us(row["created_at"]),
             updated_at=from_us(row["updated_at"]),
+            partner_id=row["partner_id"],
         )
 
     async def create(self, source: IngestSource) -> IngestSource:
         async with self._db.transaction() as conn:
             await conn.execute(
-                f"INSERT INTO sources ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                f"INSERT INTO sources ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 source.id,
                 source.provider.value,
                 source.name,
@@ -62,6 +65,7 @@ class SourceRepository:
                 None if source.disabled_at is None else to_us(source.disabled_at),
                 to_us(source.created_at),
                 to_us(source.updated_at),
+                source.partner_id,
             )
         return source
 
@@ -74,13 +78,16 @@ class SourceRepository:
             raise NotFound(f"no source {source_id!r}")
         return self._source(row)
 
-    async def all(self, *, limit: int, before: str | None = None) -> list[IngestSource]:
-        where = "deleted_at IS NULL" + ("" if before is None else " AND id < $2")
-        args: list[Any] = [limit] if before is None else [limit, before]
+    async def all(
+        self, *, limit: int, before: str | None = None, partner_id: str | None = None
+    ) -> list[IngestSource]:
+        """Sources newest first; with ``partner_id``, that partner's only."""
+        where = Where()
+        where.add("deleted_at IS NULL")
+        where.equals("partner_id", partner_id)
+        sql = where.newest_first(f"SELECT {_COLUMNS} FROM sources", before=before, limit=limit)
         async with self._db.connection() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM sources WHERE {where} ORDER BY id DESC LIMIT $1", *args
-            )
+            rows = await conn.fetch(sql, *where.args)
         return [self._source(row) for row in rows]
 
     async def update(

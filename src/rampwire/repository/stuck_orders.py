@@ -73,7 +73,9 @@ class StuckOrderRepository:
             writes = Writes(conn.dialect)
             writes.insert("order_stuck", _STUCK, stuck_rows)
             write_held(writes, held, entries)
-            made = outbox(writes, events, await live_endpoints(conn), now=now)
+            owners = {h.order.id: h.partner_id for h in held}
+            endpoints = await live_endpoints(conn, owners.values())
+            made = outbox(writes, events, endpoints, now=now, owners=owners)
             await writes.run(conn)
         if made and self._on_publish is not None:
             self._on_publish()

@@ -167,7 +167,12 @@ class Ingestor:
         except DialectError as exc:
             raise Conflict(f"the logged request no longer verifies: {exc.message}") from exc
         return await self._inbound.reprocess(
-            record, request, events, now=now, default_side=verifier.source.default_side
+            record,
+            request,
+            events,
+            now=now,
+            default_side=verifier.source.default_side,
+            partner_id=verifier.source.partner_id,
         )
 
     def _decode(

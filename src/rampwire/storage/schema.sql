@@ -14,7 +14,8 @@ CREATE TABLE orders (
     status_at BIGINT NOT NULL,
     field_times {{JSON}} NOT NULL,
     body {{JSON}} NOT NULL,
-    seq BIGINT NOT NULL DEFAULT 0
+    seq BIGINT NOT NULL DEFAULT 0,
+    partner_id TEXT
 );
 CREATE UNIQUE INDEX orders_provider_ref ON orders (provider, provider_order_id)
     WHERE provider IS NOT NULL;
@@ -48,7 +49,8 @@ CREATE TABLE api_keys (
     token_hash TEXT NOT NULL UNIQUE,
     token_prefix TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    revoked_at BIGINT
+    revoked_at BIGINT,
+    partner_id TEXT
 );
 
 CREATE TABLE idempotency_keys (
@@ -75,7 +77,8 @@ CREATE TABLE authorization_decisions (
     order_id TEXT,
     allowed INTEGER NOT NULL,
     outcome TEXT NOT NULL,
-    body {{JSON}} NOT NULL
+    body {{JSON}} NOT NULL,
+    partner_id TEXT
 );
 CREATE INDEX authorization_decisions_order ON authorization_decisions (order_id);
 CREATE INDEX authorization_decisions_time ON authorization_decisions (decided_at);
@@ -97,7 +100,9 @@ CREATE TABLE endpoints (
     last_success_at BIGINT,
     failing_since BIGINT,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    partner_id TEXT,
+    partners {{JSON}}
 );
 
 CREATE TABLE deliveries (
@@ -116,7 +121,8 @@ CREATE TABLE deliveries (
     last_error TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    superseded_by TEXT
+    superseded_by TEXT,
+    partner_id TEXT
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, id);
@@ -158,7 +164,8 @@ CREATE TABLE sources (
     disabled_at BIGINT,
     deleted_at BIGINT,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    partner_id TEXT
 );
 
 CREATE TABLE inbound (
@@ -194,3 +201,16 @@ CREATE TABLE order_stuck (
 CREATE INDEX orders_status_at ON orders (status, status_at);
 CREATE INDEX inbound_unapplied ON inbound (provider, provider_order_id)
     WHERE outcome = 'unapplied';
+
+CREATE TABLE partners (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metadata {{JSON}} NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    deleted_at BIGINT
+);
+CREATE INDEX orders_partner ON orders (partner_id, id) WHERE partner_id IS NOT NULL;
+CREATE INDEX endpoints_partner ON endpoints (partner_id) WHERE deleted_at IS NULL;
+CREATE INDEX deliveries_partner ON deliveries (partner_id, id) WHERE partner_id IS NOT NULL;

@@ -43,7 +43,9 @@ def add_actions(router: APIRouter, ui: Dashboard) -> None:
         fields = await form(request)
         check_csrf(request, request.cookies.get(LOGIN_COOKIE, ""), fields.get("csrf"))
         token = fields.get("key", "").strip()
-        key = await ui.app(request).keys.authenticate(token) if token else None
+        found = await ui.app(request).keys.authenticate(token) if token else None
+        # The dashboard is the operator's: a partner key does not open it (its portal is to come).
+        key = found[0] if found is not None and found[0].partner_id is None else None
         if key is None:
             return _login_page(request, ui, error="This key is unknown or revoked.", status=401)
         response = RedirectResponse(safe_next(fields.get("next")), status_code=303)

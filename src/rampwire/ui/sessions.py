@@ -72,7 +72,11 @@ class Sessions:
             raise LoginRequired from exc
         if not isinstance(data, dict) or not isinstance(data.get("k"), str):
             raise LoginRequired
-        active = {key.id: key for key in await state(request).keys.all() if key.active}
+        active = {
+            key.id: key
+            for key in await state(request).keys.all()
+            if key.active and key.partner_id is None
+        }
         key = active.get(data["k"])
         if key is None:
             raise LoginRequired

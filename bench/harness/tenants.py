@@ -1,0 +1,90 @@
+"""Partners for the delivery benchmark: N partners with two endpoints each, one all-partners
+operator endpoint, and orders spread over the partners (``bench/delivery.py --partners N``)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+from harness.workload import make_endpoint, order_data
+from rampwire.domain.events import Source
+from rampwire.domain.orders import OrderStatus
+from rampwire.repository import OrderRepository
+from rampwire.repository.endpoints import EndpointRepository
+from rampwire.repository.partners import PartnerRepository
+from rampwire.storage import Database
+from rampwire.types import utcnow
+
+CREATE_TASKS = 8
+DEADLINE_S = 600.0
+
+
+async def make_tenants(
+    db: Database, endpoints: EndpointRepository, url: str, partners: int, max_in_flight: int
+) -> tuple[list[str], list[str]]:
+    """``partners`` partners with two endpoints each and one operator endpoint subscribed to
+    all of them: (partner ids, endpoint ids)."""
+    repo = PartnerRepository(db)
+    ids, made = [], []
+    for n in range(partners):
+        partner = await repo.create(name=f"bench {n}", metadata={}, now=utcnow())
+        ids.append(partner.id)
+        for _ in range(2):
+            endpoint = await make_endpoint(endpoints, url, max_in_flight)
+            async with db.transaction() as conn:  # make_endpoint makes operator endpoints
+                await conn.execute(
+                    "UPDATE endpoints SET partner_id = $2 WHERE id = $1", endpoint.id, partner.id
+                )
+            made.append(endpoint.id)
+    every = await make_endpoint(endpoints, url, max_in_flight)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE endpoints SET partners = '[\"*\"]' WHERE id = $1", every.id)
+    made.append(every.id)
+    return ids, made
+
+
+async def queue_partner_orders(orders: OrderRepository, partners: list[str], count: int) -> float:
+    """``count`` orders, round-robin over ``partners`` (three deliveries each); events/s."""
+    owners = itertools.cycle(partners)
+    left = count
+    deadline = time.monotonic() + DEADLINE_S
+
+    async def loop() -> None:
+        nonlocal left
+        while left > 0 and time.monotonic() < deadline:
+            left -= 1
+            now = utcnow()
+            await orders.create(
+                order_data(),
+                status=OrderStatus.AWAITING_PAYMENT,
+                occurred_at=now,
+                source=Source(provider=None, provider_event="api", received_at=now),
+                now=now,
+                actor="bench",
+                partner_id=next(owners),
+            )
+
+    start = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(CREATE_TASKS)))
+    if left > 0:
+        raise RuntimeError(f"queueing {count} orders did not finish in time")
+    return count / (time.perf_counter() - start)
+
+
+async def count_succeeded_since(db: Database, since_us: int) -> int:
+    """Deliveries made since ``since_us`` (microseconds) that succeeded."""
+    async with db.connection() as conn:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM deliveries WHERE status = 'succeeded' AND created_at >= $1",
+                since_us,
+            )
+        )
+
+
+async def drop_tenants(db: Database, endpoint_ids: list[str]) -> None:
+    """Delete the phase's endpoints so that later phases fan out as before."""
+    async with db.transaction() as conn:
+        for endpoint_id in endpoint_ids:
+            await conn.execute("UPDATE endpoints SET deleted_at = 1 WHERE id = $1", endpoint_id)
