@@ -22,6 +22,7 @@ from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
+from ..repository.webhook_keys import WebhookKeyRepository
 from ..services import background
 from ..services.ingestor import Ingestor
 from ..services.supervisor import Supervisor
@@ -104,6 +105,7 @@ def create_app(
             deliveries=DeliveryRepository(database),
             authorization=AuthorizationRepository(database, box),
             signing_keys=SigningKeyRepository(database, box),
+            webhook_keys=WebhookKeyRepository(database, box),
             sources=sources,
             inbound=inbound,
             ingestor=Ingestor(sources, inbound),

@@ -17,6 +17,7 @@ from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
+from ..repository.webhook_keys import WebhookKeyRepository
 from ..services.ingestor import Ingestor
 from ..services.supervisor import Supervisor
 from ..services.worker import Worker
@@ -37,6 +38,7 @@ class AppState:
     deliveries: DeliveryRepository
     authorization: AuthorizationRepository
     signing_keys: SigningKeyRepository
+    webhook_keys: WebhookKeyRepository
     sources: SourceRepository
     inbound: InboundRepository
     ingestor: Ingestor

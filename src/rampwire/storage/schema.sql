@@ -97,7 +97,8 @@ CREATE TABLE endpoints (
     last_success_at BIGINT,
     failing_since BIGINT,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    signatures TEXT
 );
 
 CREATE TABLE deliveries (
