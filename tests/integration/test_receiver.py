@@ -154,3 +154,36 @@ async def test_fold_rebuilds_every_order_from_a_mixed_stream(api: httpx.AsyncCli
         first["id"]: "cancelled",
         second["id"]: "created",
     }
+
+
+async def test_a_gap_is_filled_from_the_endpoints_pending_events(api: httpx.AsyncClient) -> None:
+    """The receiver refuses sequence 2 once (its retry is ten minutes away): the state shows
+    the gap, and the pull API (`pending-events`) fills it."""
+
+    def refuse_the_second(got: Received) -> int:
+        return 503 if json.loads(got.body)["data"]["sequence"] == 2 else 204
+
+    async with receiver() as hooks:
+        hooks.answer = refuse_the_second
+        endpoint = await make_endpoint(
+            api,
+            hooks.url,
+            event_types=["order.*"],
+            retry_policy={"retry_delays": [600], "jitter": 0.0},
+        )
+        order = await make_order(api)
+        await change(api, order["id"], {"status": "payment_received"})
+        await change(api, order["id"], {"status": "processing"})
+        got = await hooks.wait_for(3)
+        await final(api, endpoint["id"], 2)
+    state = OrderState()
+    state.add_all(json.loads(r.body) for r in got if r.body and hooks.answer(r) == 204)
+    assert (state.sequence, state.missing, state.status) == (3, (2,), "processing")
+
+    async def pull(order_id: str, missing: tuple[int, ...]) -> list[dict[str, object]]:
+        page = (await api.get(f"/v1/endpoints/{endpoint['id']}/pending-events")).json()
+        return [item["event"] for item in page["data"]]
+
+    assert await state.fill(pull) == ()
+    assert [e["data"]["sequence"] for e in state.events] == [1, 2, 3]
+    assert state.order == (await api.get(f"/v1/orders/{order['id']}")).json()
