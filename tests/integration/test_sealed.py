@@ -23,6 +23,7 @@ from rampwire.repository.endpoints import EndpointRepository
 from rampwire.repository.sealed import reseal, stale
 from rampwire.repository.signing_keys import SigningKeyRepository
 from rampwire.repository.sources import SourceRepository
+from rampwire.repository.webhook_keys import WebhookKeyRepository
 from rampwire.settings import Secret, Settings
 from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, migrate, open_database
@@ -60,6 +61,7 @@ async def plant(settings: Settings, db: Database) -> tuple[str, str]:
             json={"url": "http://127.0.0.1:9/a", "auth": {"method": "bearer", "token": BEARER}},
         )
         assert (await api.get("/.well-known/jwks.json")).status_code == 200
+        assert (await api.get("/.well-known/webhook-public-keys")).status_code == 200
     for response in (endpoint, source, callback):
         assert response.status_code in (200, 201), response.text
     return endpoint.json()["id"], source.json()["id"]
@@ -72,6 +74,7 @@ async def read_all(db: Database, box: SecretBox, endpoint_id: str, source_id: st
     config = await AuthorizationRepository(db, box).get()
     assert config is not None
     await SigningKeyRepository(db, box).current(now=utcnow())
+    await WebhookKeyRepository(db, box).current(now=utcnow())
 
 
 async def test_rotation_reseals_every_column_in_place(settings: Settings, db: Database) -> None:
@@ -80,7 +83,9 @@ async def test_rotation_reseals_every_column_in_place(settings: Settings, db: Da
     old_key, new_key = parse_master_key(old), parse_master_key(new)
     both = SecretBox(new_key, previous=[old_key])
     await read_all(db, both, endpoint_id, source_id)  # during the rotation: both keys read
-    assert set((await stale(db, both)).values()) == {1}
+    before = await stale(db, both)
+    assert before.pop("signing_keys.private_key") == 2  # the RSA key and the ed25519 one
+    assert set(before.values()) == {1}
 
     rewritten = await reseal(db, both, batch=1)
     assert rewritten == {
@@ -88,7 +93,7 @@ async def test_rotation_reseals_every_column_in_place(settings: Settings, db: Da
         "endpoints.headers": 1,
         "sources.credentials": 1,
         "authorization_config.secret": 1,
-        "signing_keys.private_key": 1,
+        "signing_keys.private_key": 2,  # the RSA key and the ed25519 (v1a) one
     }
     assert set((await stale(db, both)).values()) == {0}
     assert set((await reseal(db, both)).values()) == {0}  # again: nothing left to do

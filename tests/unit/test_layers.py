@@ -22,6 +22,7 @@ FLOORS: list[set[str]] = [
     {"crypto", "storage"},
     {"dialects", "authorization"},
     {"delivery", "ingest", "simulate"},
+    {"receiver"},  # the receiver kit: dialects and the leaves only, for integrators
     {"repository"},
     {"services"},
     {"api", "ui"},

@@ -23,6 +23,7 @@ from ..repository.inbound import InboundRepository
 from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
+from ..repository.webhook_keys import WebhookKeyRepository
 from ..services import background, telemetry
 from ..services.ingestor import Ingestor
 from ..services.supervisor import Supervisor
@@ -129,6 +130,7 @@ def create_app(
             deliveries=DeliveryRepository(database),
             authorization=AuthorizationRepository(database, box),
             signing_keys=SigningKeyRepository(database, box),
+            webhook_keys=WebhookKeyRepository(database, box),
             sources=sources,
             inbound=inbound,
             ingestor=Ingestor(sources, inbound, meters),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..delivery.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_SIGNATURES,
     ENDPOINT_ID_PREFIX,
     MAX_MAX_IN_FLIGHT,
     MAX_RATE_LIMIT,
@@ -21,6 +22,7 @@ from ..delivery.endpoints import (
     check_headers,
     check_patterns,
     check_secret,
+    check_signatures,
     masked_headers,
     new_secret,
     unmask_headers,
@@ -94,6 +96,11 @@ class EndpointIn(BaseModel):
         description="whsec_ for standard, the provider's secret or access token otherwise;"
         " generated when omitted (none for fireblocks: rampwire's RSA key signs)",
     )
+    signatures: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SIGNATURES),
+        description="standard endpoints: v1 (HMAC with the secret), v1a (rampwire's ed25519"
+        " key, /.well-known/webhook-public-keys) or both",
+    )
 
 
 class EndpointPatch(BaseModel):
@@ -109,6 +116,7 @@ class EndpointPatch(BaseModel):
     ordering: Ordering | None = None
     retry_policy: dict[str, Any] | None = None
     partners: list[str] | None = None
+    signatures: list[str] | None = None
 
 
 class RotateIn(BaseModel):
@@ -170,6 +178,8 @@ def _check(changes: dict[str, Any], dialect: DialectName) -> dict[str, Any]:
             changes["headers"] = check_headers(changes["headers"])
         if changes.get("secret") is not None:
             check_secret(changes["secret"], dialect)
+        if changes.get("signatures") is not None:
+            changes["signatures"] = check_signatures(changes["signatures"], dialect)
     except EndpointError as exc:
         raise _invalid(exc.field, exc.reason) from exc
     if changes.get("retry_policy") is not None:
@@ -202,6 +212,7 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
         "max_in_flight": endpoint.max_in_flight,
         "ordering": endpoint.ordering.value,
         "retry_policy": endpoint.retry_policy,
+        "signatures": list(endpoint.signatures),
         "last_success_at": endpoint.last_success_at,
         "failing_since": endpoint.failing_since,
         "created_at": endpoint.created_at,
@@ -253,6 +264,7 @@ async def create_endpoint(
         max_in_flight=body.max_in_flight,
         ordering=body.ordering,
         retry_policy=body.retry_policy,
+        signatures=fields["signatures"],
         disabled_at=None if body.enabled else now,
         disabled_reason=None if body.enabled else (body.disabled_reason or "disabled"),
         created_at=now,
@@ -317,7 +329,7 @@ async def update_endpoint(
             raise _invalid("url", "cannot be null")
         settings = state(request).settings
         warnings = await check_target_url(changes["url"], settings, warn_unresolved=True)
-    for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled"):
+    for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled", "signatures"):
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
     updated = await endpoints.update(current.id, changes, now=utcnow())

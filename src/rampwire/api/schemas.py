@@ -98,6 +98,7 @@ class EndpointOut(_Out):
     max_in_flight: int
     ordering: Ordering
     retry_policy: dict[str, Any] | None
+    signatures: list[str] = Field(description="v1 (HMAC), v1a (ed25519) or both")
     last_success_at: datetime | None
     failing_since: datetime | None
     created_at: datetime

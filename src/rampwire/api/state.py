@@ -18,6 +18,7 @@ from ..repository.inbound import InboundRepository
 from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
+from ..repository.webhook_keys import WebhookKeyRepository
 from ..services.ingestor import Ingestor
 from ..services.supervisor import Supervisor
 from ..services.telemetry import Telemetry
@@ -41,6 +42,7 @@ class AppState:
     deliveries: DeliveryRepository
     authorization: AuthorizationRepository
     signing_keys: SigningKeyRepository
+    webhook_keys: WebhookKeyRepository
     sources: SourceRepository
     inbound: InboundRepository
     ingestor: Ingestor

@@ -8,7 +8,9 @@ delivery.
 What a secret is depends on the dialect: ``whsec_`` + base64 for ``standard``; Revolut's
 ``wsk_`` signing secret; a shared secret for Saber and Koywe; the partner access token for
 Transak. Fireblocks endpoints have none: rampwire's own RSA key signs, and its public half is
-served at ``/.well-known/jwks.json``.
+served at ``/.well-known/jwks.json``. A ``standard`` endpoint's ``signatures`` say how it is
+signed: ``v1`` (HMAC with its secrets, the default), ``v1a`` (rampwire's ed25519 key, published
+at ``/.well-known/webhook-public-keys``), or both.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # for whsec_ secrets a user brings
 MIN_SHARED_SECRET, MAX_SHARED_SECRET = 16, 2048  # characters, for the providers' secrets
 KEY_SIGNED = frozenset({DialectName.FIREBLOCKS})  # signed with rampwire's key, no secret
 _SHARED_PREFIX = {DialectName.REVOLUT: "wsk_"}  # generated secrets look like the provider's
+SIGNATURE_SCHEMES = ("v1", "v1a")  # Standard Webhooks: HMAC-SHA256, ed25519
+DEFAULT_SIGNATURES = ("v1",)
 ROTATION_OVERLAP = timedelta(hours=24)  # an old secret keeps signing this long after rotation
 DEFAULT_MAX_IN_FLIGHT = 50  # concurrent requests to one endpoint
 MAX_MAX_IN_FLIGHT = 1000
@@ -103,6 +107,7 @@ class Endpoint:
     partner_id: str | None = None  # the partner that owns it; None: the operator's
     # an operator endpoint's subscription to partners' orders (:func:`reaches`)
     partners: tuple[str, ...] = ()
+    signatures: tuple[str, ...] = DEFAULT_SIGNATURES  # standard endpoints: v1 and/or v1a
 
     @property
     def enabled(self) -> bool:
@@ -207,6 +212,23 @@ def check_dialect(name: str) -> DialectName:
     except UnknownDialect as exc:
         known = ", ".join(d.value for d in DialectName)
         raise EndpointError("dialect", f"{name!r} is not a dialect; use one of {known}") from exc
+
+
+def check_signatures(values: Iterable[str], dialect: DialectName) -> tuple[str, ...]:
+    """The signature schemes of an endpoint, deduplicated in the canonical order."""
+    chosen = set(values)
+    unknown = chosen - set(SIGNATURE_SCHEMES)
+    if unknown:
+        raise EndpointError(
+            "signatures", f"{sorted(unknown)} unknown; use v1 (HMAC), v1a (ed25519) or both"
+        )
+    if not chosen:
+        raise EndpointError("signatures", "give at least one of v1 and v1a")
+    if dialect is not DialectName.STANDARD and chosen != set(DEFAULT_SIGNATURES):
+        raise EndpointError(
+            "signatures", f"{dialect.value} endpoints are signed the provider's way only"
+        )
+    return tuple(s for s in SIGNATURE_SCHEMES if s in chosen)
 
 
 def new_secret(dialect: DialectName = DialectName.STANDARD) -> str | None:

@@ -4,7 +4,9 @@ Body: the envelope of :mod:`rampwire.events`, ``{id, type, created_at, data: {or
 previous_status, sequence, source}}``. Headers: ``webhook-id`` (the event id, stable across
 retries), ``webhook-timestamp`` (UNIX seconds, at send time) and ``webhook-signature``:
 ``v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>``, one per secret, space-separated
-during a rotation. A secret is ``whsec_<base64 key>``.
+during a rotation. A secret is ``whsec_<base64 key>``. An endpoint may instead (or as well) be
+signed with rampwire's ed25519 key: ``v1a,<base64 ed25519 signature>`` over the same content,
+verified with the public key rampwire publishes (``whpk_<base64>``).
 
 The signature covers the id, the send time and the body bytes, and nothing in the body depends
 on the send time, so the delivery engine sends the outbox payload verbatim on every attempt and
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from secrets import token_bytes
 from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..domain import serde
 from ..domain.events import Source
@@ -79,6 +83,8 @@ class StandardCredentials:
 
     secrets: tuple[Secret, ...]
     tolerance: timedelta = DEFAULT_TOLERANCE
+    ed25519_key: Ed25519PrivateKey | None = field(default=None, repr=False)  # signs v1a
+    hmac_signatures: bool = True  # False: v1a only (needs ed25519_key)
     # decoded once here, not on every sign: the delivery engine signs with these per attempt
     _keys: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
@@ -86,6 +92,8 @@ class StandardCredentials:
         if not self.secrets:
             raise InvalidCredentials("at least one whsec_ secret is needed")
         object.__setattr__(self, "_keys", tuple(_key(secret) for secret in self.secrets))
+        if not self.hmac_signatures and self.ed25519_key is None:
+            raise InvalidCredentials("v1a-only signing needs rampwire's ed25519 key")
 
     @property
     def keys(self) -> tuple[bytes, ...]:
@@ -104,12 +112,21 @@ def _signatures(keys: Sequence[bytes], message_id: str, timestamp: str, body: by
     ]
 
 
+def _ed25519_signature(key: Ed25519PrivateKey, message_id: str, timestamp: str, body: bytes) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1a," + binascii.b2a_base64(key.sign(signed), newline=False).decode()
+
+
 def sign(
     message_id: str, body: bytes, credentials: StandardCredentials, *, now: datetime
 ) -> WireRequest:
     """Headers for ``body`` sent now: the delivery engine's path for a stored payload."""
     timestamp = str(int(require_utc(now).timestamp()))
-    signatures = _signatures(credentials.keys, message_id, timestamp, body)
+    signatures = []
+    if credentials.ed25519_key is not None:
+        signatures.append(_ed25519_signature(credentials.ed25519_key, message_id, timestamp, body))
+    if credentials.hmac_signatures:
+        signatures += _signatures(credentials.keys, message_id, timestamp, body)
     return WireRequest(
         headers={
             "content-type": "application/json",

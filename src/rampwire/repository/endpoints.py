@@ -15,6 +15,7 @@ from typing import Any
 
 from ..crypto import SecretBox
 from ..delivery.endpoints import (
+    DEFAULT_SIGNATURES,
     ENDPOINT_ID_PREFIX,
     ROTATION_OVERLAP,
     Endpoint,
@@ -31,16 +32,25 @@ from ..storage.database import Where, from_us, to_us
 _COLUMNS = (
     "id, url, description, event_types, dialect, headers, secrets, rate_limit, max_in_flight,"
     " ordering, retry_policy, disabled_at, disabled_reason, last_success_at, failing_since,"
-    " created_at, updated_at, partner_id, partners"
+    " created_at, updated_at, partner_id, partners, signatures"
 )
 MUTABLE = (
     "url", "description", "event_types", "dialect", "headers", "rate_limit", "max_in_flight",
-    "ordering", "retry_policy",
+    "ordering", "retry_policy", "signatures",
 )  # fmt: skip
 
 
 def _time(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
+
+
+def _signatures(stored: str | None) -> tuple[str, ...]:
+    return DEFAULT_SIGNATURES if stored is None else tuple(stored.split(","))
+
+
+def _stored_signatures(signatures: tuple[str, ...]) -> str | None:
+    """NULL for the default (v1), so rows written before the column read the same."""
+    return None if signatures == DEFAULT_SIGNATURES else ",".join(signatures)
 
 
 def secrets_context(endpoint_id: str) -> str:
@@ -116,13 +126,14 @@ class EndpointRepository:
             updated_at=from_us(row["updated_at"]),
             partner_id=row["partner_id"],
             partners=tuple(serde.from_json(row["partners"] or "[]")),
+            signatures=_signatures(row["signatures"]),
         )
 
     async def create(self, endpoint: Endpoint) -> Endpoint:
         async with self._db.transaction() as conn:
             await conn.execute(
                 f"INSERT INTO endpoints ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                 endpoint.id,
                 endpoint.url,
                 endpoint.description,
@@ -144,6 +155,7 @@ class EndpointRepository:
                 to_us(endpoint.updated_at),
                 endpoint.partner_id,
                 serde.to_json(list(endpoint.partners)).decode() if endpoint.partners else None,
+                _stored_signatures(endpoint.signatures),
             )
         return endpoint
 
@@ -187,6 +199,8 @@ class EndpointRepository:
                 put(name, self._seal_headers(endpoint_id, value))
             elif name == "retry_policy":
                 put(name, None if value is None else serde.to_json(value).decode())
+            elif name == "signatures":
+                put(name, _stored_signatures(tuple(value)))
             elif name == "ordering":
                 put(name, Ordering(value).value)
             elif name == "partners":

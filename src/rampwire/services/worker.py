@@ -41,7 +41,7 @@ from ..delivery.limits import EndpointLimiter
 from ..delivery.retry import policy_from_json
 from ..delivery.scheduler import Scheduler
 from ..delivery.sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
-from ..dialects import FireblocksCredentials, get_dialect
+from ..dialects import FireblocksCredentials, StandardCredentials, get_dialect
 from ..dialects.errors import DialectError
 from ..domain.deliveries import Claimed, Result
 from ..errors import NotFound, StorageError
@@ -51,6 +51,7 @@ from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.outbox import NOTIFY_CHANNEL
 from ..repository.signing_keys import SigningKeyRepository
+from ..repository.webhook_keys import WebhookKeyRepository
 from ..ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 from ..storage import Database
 from ..storage.database import Listening
@@ -129,6 +130,7 @@ class Worker:
         self._deliveries = DeliveryRepository(db)
         self._endpoints = EndpointRepository(db, box)
         self._signing_keys = SigningKeyRepository(db, box)
+        self._webhook_keys = WebhookKeyRepository(db, box)
         self._wake = asyncio.Event()
         self._capacity = asyncio.Event()
         self._results: asyncio.Queue[Result] = asyncio.Queue()
@@ -428,6 +430,13 @@ class Worker:
         if dialect.name in KEY_SIGNED:
             key = await self._signing_keys.current(now=utcnow())
             credentials = FireblocksCredentials(signing_key=key)
+        elif "v1a" in endpoint.signatures:  # standard, signed with rampwire's ed25519 key
+            webhook_key = await self._webhook_keys.current(now=utcnow())
+            credentials = StandardCredentials(
+                secrets=tuple(endpoint.signing_secrets(utcnow())),
+                ed25519_key=webhook_key.private,
+                hmac_signatures="v1" in endpoint.signatures,
+            )
         else:
             secrets = [s.reveal() for s in endpoint.signing_secrets(utcnow())]
             credentials = dialect.credentials_from_secrets(secrets)

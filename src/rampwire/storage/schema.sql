@@ -102,7 +102,8 @@ CREATE TABLE endpoints (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     partner_id TEXT,
-    partners {{JSON}}
+    partners {{JSON}},
+    signatures TEXT
 );
 
 CREATE TABLE deliveries (
