@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from rampwire.delivery.endpoints import DEFAULT_MAX_IN_FLIGHT
 from rampwire.delivery.scheduler import HELD_PER_SLOT, Scheduler
 from rampwire.domain.deliveries import Claimed
@@ -81,3 +84,57 @@ def test_idle_endpoints_are_forgotten_beyond_the_bound() -> None:
         scheduler.set_slots(f"ep_{i}", 7)
     assert len(scheduler.rooms().rooms) <= 1_000
     assert scheduler.slots("ep_1199") == 7
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["push", "next", "finish", "slots", "remove"]),
+            st.sampled_from(["a", "b", "c"]),
+            st.integers(min_value=1, max_value=4),
+        ),
+        max_size=200,
+    )
+)
+def test_the_kept_counts_equal_the_counted_ones(ops: list[tuple[str, str, int]]) -> None:
+    """startable() and the turn order are kept as things change, never recounted: after any
+    sequence of operations they equal a count from scratch."""
+    scheduler = Scheduler(limit=1000)
+    active: dict[str, int] = {}
+    made = 0
+    for op, endpoint_id, n in ops:
+        if op == "push":
+            scheduler.push(
+                Claimed(
+                    id=f"dlv_{made}",
+                    endpoint_id=endpoint_id,
+                    event_id="evt",
+                    event_type="order.created",
+                    attempts=0,
+                    lease_token="t",
+                    payload=b"{}",
+                )
+                for _ in range(n)
+            )
+            made += n
+        elif op == "next":
+            item = scheduler.next()
+            if item is not None:
+                active[item.endpoint_id] = active.get(item.endpoint_id, 0) + 1
+        elif op == "finish" and active.get(endpoint_id):
+            active[endpoint_id] -= 1
+            scheduler.finished(endpoint_id)
+        elif op == "slots":
+            scheduler.set_slots(endpoint_id, n)
+        elif op == "remove":
+            scheduler.remove({f"dlv_{i}" for i in range(0, made, n)})
+        counted = sum(
+            len(queue)
+            for e, queue in scheduler._queues.items()
+            if active.get(e, 0) < scheduler.slots(e)
+        )
+        assert scheduler.startable() == counted
+        assert scheduler.queued == sum(len(q) for q in scheduler._queues.values())
+        assert set(scheduler._ready) == {
+            e for e, q in scheduler._queues.items() if q and active.get(e, 0) < scheduler.slots(e)
+        }

@@ -32,17 +32,25 @@ class Rooms:
 
 
 class Scheduler:
+    """Every operation is O(1) in the number of endpoints but :meth:`rooms` (once per claim):
+    the endpoints that can start a send now are kept in turn order (``_ready``), and the count of
+    deliveries they hold queued (:meth:`startable`) is kept as they change."""
+
     def __init__(self, *, limit: int) -> None:
         self._limit = limit  # no endpoint holds more than this (the worker's whole reserve)
-        self._queues: dict[str, deque[Claimed]] = {}  # in turn order: next turn first
+        self._queues: dict[str, deque[Claimed]] = {}
+        self._ready: dict[str, None] = {}  # queued work and a free slot, in turn order
         self._active: dict[str, int] = {}  # sends started and not finished
         self._slots: dict[str, int] = {}  # the endpoint's in-flight limit, once known
+        self._startable = 0  # queued deliveries of endpoints with a free slot
         self.queued = 0
 
     def set_slots(self, endpoint_id: str, slots: int) -> None:
         """The endpoint's in-flight limit, as its settings say (until then the default)."""
+        was_free = self._free(endpoint_id)
         self._slots.pop(endpoint_id, None)  # re-inserted last: the oldest is forgotten first
         self._slots[endpoint_id] = max(1, slots)
+        self._changed(endpoint_id, was_free)
         if len(self._slots) > KNOWN_ENDPOINTS:
             for idle in [e for e in self._slots if not self._holds(e)][: len(self._slots) // 10]:
                 del self._slots[idle]
@@ -65,45 +73,63 @@ class Scheduler:
     def _holds(self, endpoint_id: str) -> bool:
         return endpoint_id in self._queues or endpoint_id in self._active
 
+    def _free(self, endpoint_id: str) -> bool:
+        return self._active.get(endpoint_id, 0) < self.slots(endpoint_id)
+
+    def _changed(self, endpoint_id: str, was_free: bool) -> None:
+        """Keep ``_startable`` and ``_ready`` true after the endpoint's slots or sends changed."""
+        free = self._free(endpoint_id)
+        queue = self._queues.get(endpoint_id)
+        waiting = len(queue) if queue else 0
+        if free != was_free:
+            self._startable += waiting if free else -waiting
+        if free and waiting:
+            self._ready.setdefault(endpoint_id, None)
+        else:
+            self._ready.pop(endpoint_id, None)
+
     def push(self, claimed: Iterable[Claimed]) -> None:
         for item in claimed:
-            queue = self._queues.get(item.endpoint_id)
+            endpoint_id = item.endpoint_id
+            queue = self._queues.get(endpoint_id)
             if queue is None:
-                queue = self._queues[item.endpoint_id] = deque()
+                queue = self._queues[endpoint_id] = deque()
             queue.append(item)
             self.queued += 1
+            if self._free(endpoint_id):
+                self._startable += 1
+                self._ready.setdefault(endpoint_id, None)
 
     def next(self) -> Claimed | None:
         """The next delivery to send, from the first endpoint in turn with a free slot; that
         endpoint's turn moves to the end. None: nothing can start now."""
-        for endpoint_id in self._queues:
-            if self._active.get(endpoint_id, 0) < self.slots(endpoint_id):
-                break
-        else:
+        endpoint_id = next(iter(self._ready), None)
+        if endpoint_id is None:
             return None
-        queue = self._queues.pop(endpoint_id)
+        del self._ready[endpoint_id]
+        queue = self._queues[endpoint_id]
         item = queue.popleft()
         self.queued -= 1
-        if queue:
-            self._queues[endpoint_id] = queue  # its next turn comes after every other's
+        self._startable -= 1
+        if not queue:
+            del self._queues[endpoint_id]
         self._active[endpoint_id] = self._active.get(endpoint_id, 0) + 1
+        self._changed(endpoint_id, was_free=True)  # its next turn comes after every other's
         return item
 
     def finished(self, endpoint_id: str) -> None:
         """A send started by :meth:`next` is over."""
+        was_free = self._free(endpoint_id)
         active = self._active.get(endpoint_id, 0) - 1
         if active > 0:
             self._active[endpoint_id] = active
         else:
             self._active.pop(endpoint_id, None)
+        self._changed(endpoint_id, was_free)
 
     def startable(self) -> int:
         """Queued deliveries whose endpoint has a free slot: what keeps the slots busy."""
-        return sum(
-            len(queue)
-            for endpoint_id, queue in self._queues.items()
-            if self._active.get(endpoint_id, 0) < self.slots(endpoint_id)
-        )
+        return self._startable
 
     def rooms(self) -> Rooms:
         default = min(self._limit, HELD_PER_SLOT * DEFAULT_MAX_IN_FLIGHT)
@@ -122,14 +148,18 @@ class Scheduler:
         removed: list[Claimed] = []
         for endpoint_id in list(self._queues):
             queue = self._queues[endpoint_id]
-            kept = deque(item for item in queue if item.id not in ids)
-            if len(kept) == len(queue):
+            gone = [item for item in queue if item.id in ids]
+            if not gone:
                 continue
-            removed.extend(item for item in queue if item.id in ids)
+            removed.extend(gone)
+            kept = deque(item for item in queue if item.id not in ids)
+            if self._free(endpoint_id):
+                self._startable -= len(gone)
             if kept:
                 self._queues[endpoint_id] = kept
             else:
                 del self._queues[endpoint_id]
+                self._ready.pop(endpoint_id, None)
         self.queued -= len(removed)
         return removed
 
@@ -137,11 +167,15 @@ class Scheduler:
         """Every queued delivery, taken out (stopping: they are given back)."""
         drained = [item for queue in self._queues.values() for item in queue]
         self._queues.clear()
+        self._ready.clear()
+        self._startable = 0
         self.queued = 0
         return drained
 
     def reset(self) -> None:
         """Forget every queue and send (the worker's run ended; its leases expire)."""
         self._queues.clear()
+        self._ready.clear()
         self._active.clear()
+        self._startable = 0
         self.queued = 0
