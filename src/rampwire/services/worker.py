@@ -58,6 +58,7 @@ from ..storage.database import Listening
 from ..tracing import Tracing
 from ..types import utcnow
 from . import telemetry
+from .backoff import Backoff
 
 log = logging.getLogger("rampwire.worker")
 
@@ -67,8 +68,6 @@ CLAIM_AHEAD = 1.0  # deliveries claimed beyond the free slots, as a share of the
 CLAIM_SPACING_S = 0.003  # claims start at least this far apart: wake-ups in between coalesce
 LEASE = timedelta(seconds=10)  # a claimed delivery not renewed is someone else's after this
 RENEWALS_PER_LEASE = 3  # held leases are extended this many times per lease
-RETRY_MIN_S = 0.2  # a failing claim, record or renewal waits this long, doubled each time
-RETRY_MAX_S = 5.0  # ... up to this
 POLL_INTERVAL_S = 0.5  # fallback when no wake-up arrives (due retries, other processes)
 RECORD_BATCH = 500  # results written per transaction, at most
 RECORD_LINGER_S = 0.005  # a lone result waits this long for others to share its transaction
@@ -87,29 +86,6 @@ class WorkerOptions:
     lease: timedelta = LEASE
     connect_timeout_s: float = CONNECT_TIMEOUT_S
     total_timeout_s: float = TOTAL_TIMEOUT_S
-
-
-class Backoff:
-    """A failing side task's waits, and its one log line per outage."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.error: str | None = None  # while failing: why
-        self._delay = RETRY_MIN_S
-
-    def failed(self, exc: BaseException) -> float:
-        """Note a failure; returns how long to wait before the next try."""
-        if self.error is None:
-            log.warning("%s failed: %s; trying again", self.what, exc)
-        self.error = str(exc) or type(exc).__name__
-        delay, self._delay = self._delay, min(self._delay * 2, RETRY_MAX_S)
-        return delay
-
-    def succeeded(self) -> None:
-        if self.error is not None:
-            log.info("%s works again", self.what)
-        self.error = None
-        self._delay = RETRY_MIN_S
 
 
 class Worker:
