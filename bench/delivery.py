@@ -45,6 +45,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import aiohttp
@@ -56,9 +57,9 @@ from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine, percentile
 from harness.tenants import (
     count_succeeded_since,
-    drop_tenants,
     make_tenants,
     queue_partner_orders,
+    set_live,
 )
 from harness.workload import (
     count_succeeded,
@@ -113,6 +114,7 @@ class Config:
     publisher: str = "auto"  # auto | inline | process
     history: int = 20_000  # delivered orders in the database before the first phase
     partners: int = 0  # the partners phase: drain over 1 partner, then over this many
+    rounds: int = 1  # the partners phase: times each partner count is measured, alternating
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -796,47 +798,131 @@ async def phase_slow_processes(bench: Bench) -> None:
 
 
 async def phase_partners(bench: Bench) -> None:
-    """Drain with the orders spread over 1 partner, then over ``--partners`` N, each partner
-    with two endpoints, plus one all-partners operator endpoint (three deliveries per order):
-    the fan-out reads the endpoints of the batch's partners only, so N should cost nothing."""
+    """Drain and sustained with the orders spread round-robin over 1 partner, then over
+    ``--partners`` N, each partner with two endpoints, plus one all-partners operator endpoint
+    (three deliveries per event). Both sets of tenants are made once and put away in turn;
+    with ``--rounds`` R the two alternate R times, which one goes first alternating too (the
+    machine's other load drifts), and the medians are compared. Beside deliveries/s, the
+    worker process's CPU per delivery, which other load disturbs less."""
     config = bench.config
-    orders = max(1, bench.events // 3)
-    rates: dict[int, float] = {}
-    for count in sorted({1, config.partners}):
-        endpoints = EndpointRepository(bench.db, bench.box)
-        partners, made = await make_tenants(
+    counts = sorted({1, config.partners})
+    endpoints = EndpointRepository(bench.db, bench.box)
+    tenants: dict[int, tuple[list[str], list[str]]] = {}
+    for count in counts:
+        tenants[count] = await make_tenants(
             bench.db, endpoints, bench.fast.url, count, config.concurrency
         )
-        since = to_us(utcnow())
-        queued = await queue_partner_orders(OrderRepository(bench.db), partners, orders)
-        wanted = orders * 3
+        await set_live(bench.db, tenants[count][1], False)
+    figures: dict[tuple[str, int], list[float]] = {}
+    for round_ in range(config.rounds):
+        for count in counts if round_ % 2 == 0 else counts[::-1]:
+            partners, made = tenants[count]
+            await set_live(bench.db, made, True)
+            for name, measure in (("drain", _partners_drain), ("sustained", _partners_sustained)):
+                rate, cpu_us = await measure(bench, partners)
+                figures.setdefault((name, count), []).append(rate)
+                figures.setdefault((f"{name} CPU", count), []).append(cpu_us)
+            await set_live(bench.db, made, False)
+    for name in ("drain", "sustained"):
+        for count in counts:
+            rates, cpus = figures[(name, count)], figures[(f"{name} CPU", count)]
+            spread = ", ".join(f"{r:,.0f}" for r in rates)
+            bench.row(
+                f"{name}, {count:,} partner{'s' if count > 1 else ''}",
+                median(rates),
+                "deliveries/s",
+                note=f"median of {spread}; {2 * count + 1:,} endpoints; CPU per delivery"
+                f" {', '.join(f'{c:,.0f}' for c in cpus)} us",
+            )
+        if len(counts) == 2:
+            many, one = (median(figures[(name, c)]) for c in counts[::-1])
+            ratio = many / one if one else 0.0
+            bench.row(
+                f"{name}, {config.partners:,} partners / 1 partner",
+                ratio,
+                "x",
+                target=">= 0.9",
+                met=ratio >= 0.9,
+            )
+            many, one = (median(figures[(f"{name} CPU", c)]) for c in counts[::-1])
+            bench.row(
+                f"{name}, CPU per delivery, 1 partner / {config.partners:,}",
+                one / many if many else 0.0,
+                "x",
+                note="medians; above 1: the many partners cost less CPU",
+            )
+
+
+async def _partners_drain(bench: Bench, partners: list[str]) -> tuple[float, float]:
+    """Orders queued round-robin over ``partners``, then a worker drains them: (deliveries/s,
+    worker CPU per delivery in us)."""
+    config = bench.config
+    orders = max(1, bench.events // 3)
+    since = to_us(utcnow())
+    queued = await queue_partner_orders(OrderRepository(bench.db), partners, orders)
+    wanted = orders * 3
+    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
         async with worker_running(bench.db, bench.box, config.concurrency) as worker:
-            start = time.perf_counter()
-            deadline = start + PHASE_DEADLINE_S
+            deadline = time.perf_counter() + PHASE_DEADLINE_S
             done = 0
             while done < wanted and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
                 done = await count_succeeded_since(bench.db, since)
-            elapsed = time.perf_counter() - start
+            elapsed = cpu.elapsed()
             batches = batching(worker, 0, 0, worker.sent)
-        rates[count] = done / elapsed
-        bench.row(
-            f"drain, {count:,} partner{'s' if count > 1 else ''}",
-            rates[count],
-            "deliveries/s",
-            note=f"{done:,} of {wanted:,} succeeded in {elapsed:.2f} s ({orders:,} orders queued"
-            f" at {queued:,.0f}/s; {2 * count + 1:,} endpoints); {batches}",
-        )
-        await drop_tenants(bench.db, made)
-    if len(rates) == 2:
-        ratio = rates[config.partners] / rates[1]
-        bench.row(
-            f"drain, {config.partners:,} partners / 1 partner",
-            ratio,
-            "x",
-            target=">= 0.9",
-            met=ratio >= 0.9,
-        )
+    rate, cpu_us = done / elapsed, cpu.own / max(done, 1) * 1e6
+    print(
+        f"  drain, {len(partners):,} partners: {rate:,.0f} deliveries/s, {cpu_us:,.0f} us CPU"
+        f" per delivery [{done:,} of {wanted:,} in {elapsed:.2f} s; {orders:,} orders queued at"
+        f" {queued:,.0f}/s; {batches}; {cpu.note()}]",
+        flush=True,
+    )
+    return rate, cpu_us
+
+
+async def _partners_sustained(bench: Bench, partners: list[str]) -> tuple[float, float]:
+    """A flood publisher (create + 2 changes per order, orders round-robin over ``partners``)
+    while a worker delivers; then the backlog is drained, unmeasured, so that the next
+    measurement starts empty: (deliveries/s, worker CPU per delivery in us)."""
+    config = bench.config
+    plan = PublishPlan(
+        mode="flood",
+        duration=config.warmup + config.window,
+        tasks=config.publish_tasks,
+        max_backlog=config.max_backlog,
+        partners=tuple(partners),
+    )
+    since = to_us(utcnow())
+    async with worker_running(bench.db, bench.box, config.concurrency) as worker:
+        publisher = Publisher(bench.db, worker, plan, bench.publisher)
+        try:
+            await publisher.start()
+            await asyncio.sleep(config.warmup)
+            async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
+                before, sent = await count_succeeded_since(bench.db, since), worker.sent
+                claims, records = worker.claims, worker.record_batches
+                await asyncio.sleep(config.window)
+                after = await count_succeeded_since(bench.db, since)
+                sent = worker.sent - sent
+                batches = batching(worker, claims, records, sent)
+                window = cpu.elapsed()
+            published = await publisher.result()
+        finally:
+            publisher.stop()
+        deadline = time.perf_counter() + PHASE_DEADLINE_S
+        while await count_waiting(bench.db) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+    if bench.publisher == "process":  # the publisher's CPU, prorated to the window
+        cpu.extra = published.cpu * window / max(published.elapsed, 1e-9)
+    rate, cpu_us = (after - before) / window, cpu.own / max(sent, 1) * 1e6
+    print(
+        f"  sustained, {len(partners):,} partners: {rate:,.0f} deliveries/s, {cpu_us:,.0f} us"
+        f" CPU per delivery [{config.window:.0f} s window, publisher {bench.publisher},"
+        f" {published.events / published.elapsed:,.0f} events/s published; {batches};"
+        f" {cpu.note()}]",
+        flush=True,
+    )
+    return rate, cpu_us
 
 
 PHASES = {
@@ -924,7 +1010,13 @@ def main() -> None:
         "--partners",
         type=int,
         default=0,
-        help="add the partners phase: drain with orders over 1 partner, then over N",
+        help="add the partners phase: drain and sustained with orders over 1 partner, then N",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=defaults.rounds,
+        help="partners phase: measure 1 and N partners this many times each, alternating",
     )
     args = parser.parse_args()
     if args.partners and "partners" not in args.phases.split(","):
@@ -939,6 +1031,7 @@ def main() -> None:
         publisher=args.publisher,
         publish_tasks=args.publish_tasks,
         partners=args.partners,
+        rounds=args.rounds,
     )
     started = time.perf_counter()
     with heap.settled():  # the worker's process, as in `rampwire worker`

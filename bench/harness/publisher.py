@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ class PublishPlan:
     tasks: int = 8
     max_backlog: int = 5_000
     max_pending: int = 32  # paced: publish calls in flight at most (then the pace slips)
+    partners: tuple[str, ...] = ()  # orders go round-robin to these partners (none: operator's)
 
 
 @dataclass
@@ -59,6 +61,7 @@ async def publish(
     cpu = time.process_time()
     start = time.monotonic()
     deadline = start + plan.duration
+    owners = itertools.cycle(plan.partners or [None])
     started()
     if plan.mode == "flood":
         backlog = 0
@@ -75,7 +78,7 @@ async def publish(
                 if backlog >= plan.max_backlog:
                     await asyncio.sleep(0.01)
                     continue
-                order_id, *_ = await create_order(orders)
+                order_id, *_ = await create_order(orders, next(owners))
                 result.events += 1
                 for status in (OrderStatus.PROCESSING, OrderStatus.COMPLETED):
                     made = await change_order(orders, order_id, status)
@@ -91,7 +94,7 @@ async def publish(
         pending: set[asyncio.Task[None]] = set()
 
         async def one() -> None:
-            _, event_id, created, committed = await create_order(orders)
+            _, event_id, created, committed = await create_order(orders, next(owners))
             result.stamps.append((event_id, created, committed))
             result.events += 1
 
@@ -124,6 +127,7 @@ def _publisher_process(url: str, plan: dict[str, Any], out: str, ready: Any) -> 
         db = open_database(url)
         await db.open()
         try:
+            plan["partners"] = tuple(plan["partners"])
             result = await publish(db, OrderRepository(db), PublishPlan(**plan), ready.set)
         finally:
             await db.close()
