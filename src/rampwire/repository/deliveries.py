@@ -26,7 +26,7 @@ from ..domain.deliveries import (
 from ..domain.events import Event, endpoint_disabled_event
 from ..errors import NotFound
 from ..storage import Connection, Database, Row
-from ..storage.database import Columns, Where, fetch_rows, from_us, to_us
+from ..storage.database import Columns, Where, execute_rows, fetch_rows, from_us, to_us
 from . import replays
 from .endpoints import cancel_waiting
 from .outbox import publish
@@ -101,6 +101,16 @@ _DUE_SQLITE = _SHARED.format(
 )
 _CLAIM_SQLITE = f"{_LEASE} WHERE id IN ({_DUE_SQLITE}) RETURNING {_CLAIMED}"
 _PAYLOADS_SQLITE = "SELECT id, payload FROM events WHERE id IN (SELECT value FROM json_each($1))"
+# An endpoint's success: kept to within SUCCESS_RESOLUTION, so that an endpoint that succeeds
+# in every batch is written once in that time, not once per batch (with thousands of endpoints,
+# most batches touch hundreds of them); a failing endpoint's success is always written.
+SUCCESS_RESOLUTION = timedelta(seconds=10)
+_SUCCESS = Columns.of("id text, at bigint, fresh bigint")
+_SUCCEEDED = (
+    "UPDATE endpoints SET last_success_at = v.at, failing_since = NULL FROM v"
+    " WHERE endpoints.id = v.id AND (endpoints.failing_since IS NOT NULL"
+    " OR endpoints.last_success_at IS NULL OR endpoints.last_success_at < v.fresh)"
+)
 # Renewing leases: each (id, token) pair still held gets a new lease end; returns the ids renewed.
 _HELD = Columns.of("id text, lease_token text, until bigint")
 _RENEW = (
@@ -276,9 +286,12 @@ class DeliveryRepository:
                 updates,
             )
             if succeeded:
-                await conn.executemany(
-                    "UPDATE endpoints SET last_success_at = $2, failing_since = NULL WHERE id = $1",
-                    [(endpoint_id, now_us) for endpoint_id in succeeded],
+                fresh = to_us(now - SUCCESS_RESOLUTION)
+                await execute_rows(
+                    conn,
+                    _SUCCESS,
+                    [(endpoint_id, now_us, fresh) for endpoint_id in succeeded],
+                    _SUCCEEDED,
                 )
             if failed:
                 await conn.executemany(
