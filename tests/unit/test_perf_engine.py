@@ -85,7 +85,7 @@ class _Endpoints:
         self.asked: list[list[str]] = []
         self.release = asyncio.Event()
 
-    async def get_many(self, endpoint_ids: list[str]) -> dict[str, Any]:
+    async def get_many(self, endpoint_ids: list[str], *, known: Any = None) -> dict[str, Any]:
         self.calls += 1
         self.asked.append(list(endpoint_ids))
         await self.release.wait()

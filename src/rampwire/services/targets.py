@@ -7,6 +7,9 @@ delivers to thousands (many partners, each with its own endpoints) meets most of
 claim or less, so their entries have expired by the next delivery. Reading each alone cost a
 query per delivery; :meth:`Targets.prefetch` reads all of a claim's endpoints that are missing
 or due for a reload in one query, before their sends start (:class:`~rampwire.cache.Loaded`).
+An endpoint whose row has not changed since it was last read (same ``updated_at``) is not
+decoded and decrypted again, and its settings are reused as they were built unless they depend
+on the time or on rampwire's own keys (:func:`_reusable`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class Targets:
         self._endpoints = EndpointRepository(db, box)
         self._signing_keys = SigningKeyRepository(db, box)
         self._webhook_keys = WebhookKeyRepository(db, box)
+        # the endpoints last read and what was built of them, oldest read first
+        self._known: dict[str, tuple[Endpoint, Found]] = {}
         self._cache: Loaded[str, Found] = Loaded(
             self._lookup,
             load_many=self._lookup_many,
@@ -75,19 +80,32 @@ class Targets:
         return (await self._lookup_many([endpoint_id]))[endpoint_id]
 
     async def _lookup_many(self, endpoint_ids: Sequence[str]) -> dict[str, Found]:
-        endpoints = await self._endpoints.get_many(endpoint_ids)
+        known = self._known
+        endpoints = await self._endpoints.get_many(
+            endpoint_ids,
+            known={i: known[i][0] for i in endpoint_ids if i in known},
+        )
         keys = _Keys(self._signing_keys, self._webhook_keys)  # read once for the whole batch
         found: dict[str, Found] = {}
         for endpoint_id in endpoint_ids:
             endpoint = endpoints.get(endpoint_id)
+            before = known.pop(endpoint_id, None)
             target: Found = None
-            if endpoint is not None and endpoint.enabled:
+            if endpoint is None:
+                pass
+            elif before is not None and before[0] is endpoint and _reusable(endpoint):
+                target = before[1]  # unchanged, and nothing in it depends on the time
+            elif endpoint.enabled:
                 try:
                     target = await self._build(endpoint, keys)
                 except DialectError as exc:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
+            if endpoint is not None:
+                known[endpoint_id] = (endpoint, target)  # last: the most recently read
             found[endpoint_id] = target
+        while len(known) > MAX_TARGETS:
+            del known[next(iter(known))]
         return found
 
     async def _build(self, endpoint: Endpoint, keys: _Keys) -> Target:
@@ -118,6 +136,17 @@ class Targets:
             max_in_flight=endpoint.max_in_flight,
             rate_limit=endpoint.rate_limit,
         )
+
+
+def _reusable(endpoint: Endpoint) -> bool:
+    """Whether what was built of an unchanged endpoint can be used again: not when it signs
+    with rampwire's own keys (they rotate apart from the endpoint) or holds a rotated-out secret
+    (it stops signing when it expires)."""
+    return (
+        endpoint.dialect not in KEY_SIGNED
+        and "v1a" not in endpoint.signatures
+        and all(secret.expires_at is None for secret in endpoint.secrets)
+    )
 
 
 class _Keys:
