@@ -69,13 +69,17 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
     takes them: the operator's, and those partners' own (read by ``endpoints_partner``; no
     other partner's endpoint is read)."""
     owned = sorted({p for p in partners if p is not None})
-    mine = ", ".join(f"${n}" for n in range(1, len(owned) + 1))
-    whose = f"(partner_id IS NULL OR partner_id IN ({mine}))" if owned else "partner_id IS NULL"
-    rows = await conn.fetch(
-        f"SELECT id, event_types, ordering, dialect, partner_id, partners FROM endpoints"
-        f" WHERE {_LIVE} AND {whose}",
-        *owned,
-    )
+    select = f"SELECT {_SUBSCRIBER} FROM endpoints WHERE {_LIVE} AND partner_id IS NULL"
+    if owned:
+        # Two index searches, not ``partner_id IS NULL OR partner_id IN (...)``: SQLite plans
+        # that OR as a scan of the whole index, every partner's endpoints read in each
+        # transaction (2 ms with 2,001 endpoints, against 0.25 ms for 3).
+        mine = ", ".join(f"${n}" for n in range(1, len(owned) + 1))
+        select += (
+            f" UNION ALL SELECT {_SUBSCRIBER} FROM endpoints"
+            f" WHERE {_LIVE} AND partner_id IN ({mine})"
+        )
+    rows = await conn.fetch(select, *owned)
     return [
         Subscriber.of(
             r["id"],
@@ -90,6 +94,7 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
 
 
 _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
+_SUBSCRIBER = "id, event_types, ordering, dialect, partner_id, partners"
 
 
 def outbox(

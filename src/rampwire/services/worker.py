@@ -51,7 +51,7 @@ from ..tracing import Tracing
 from ..types import utcnow
 from . import telemetry
 from .backoff import Backoff
-from .targets import Targets
+from .targets import MAX_TARGETS, Targets
 
 log = logging.getLogger("rampwire.worker")
 
@@ -66,7 +66,7 @@ RECORD_BATCH = 500  # results written per transaction, at most
 RECORD_LINGER_S = 0.005  # a lone result waits this long for others to share its transaction
 SHUTDOWN_TIMEOUT_S = 20.0
 DISABLE_AFTER = timedelta(days=5)  # no success for this long disables an endpoint
-MAX_LIMITERS = 1_024  # endpoints whose limiter is kept; idle ones beyond are dropped
+MAX_LIMITERS = MAX_TARGETS  # endpoints whose limiter is kept, as for their settings
 
 
 @dataclass(frozen=True, kw_only=True)
