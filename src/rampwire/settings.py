@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +26,7 @@ DEFAULT_PORT: Final = 8080
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024  # 1 MiB
 DEFAULT_PAGE_LIMIT: Final = 50  # items per page when the client names none
 MAX_PAGE_LIMIT: Final = 500  # items per page, at most
+DEFAULT_PORTAL_LINK_TTL_S: Final = 3600  # a partner portal link is valid an hour
 
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -99,6 +101,10 @@ class Settings:
     partner_rate_limit: int | None = None
     ingest_rate_limit: int | None = None
     rate_burst: int | None = None
+    # the partner portal (ui.portal): how long a one-time link stays valid, and the origins
+    # that may frame the portal (CSP frame-ancestors); none: no page may be framed
+    portal_link_ttl_s: int = DEFAULT_PORTAL_LINK_TTL_S
+    portal_frame_ancestors: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +144,8 @@ class Settings:
             partner_rate_limit=_optional_int(env, "RAMPWIRE_PARTNER_RATE_LIMIT"),
             ingest_rate_limit=_optional_int(env, "RAMPWIRE_INGEST_RATE_LIMIT"),
             rate_burst=_optional_int(env, "RAMPWIRE_RATE_BURST"),
+            portal_link_ttl_s=_int(env, "RAMPWIRE_PORTAL_LINK_TTL", DEFAULT_PORTAL_LINK_TTL_S),
+            portal_frame_ancestors=_origins(env, "RAMPWIRE_PORTAL_FRAME_ANCESTORS"),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -193,6 +201,25 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
                 raise ConfigError(
                     f"{name}: {item.strip()!r} is not an IP address or network"
                 ) from exc
+    return tuple(found)
+
+
+_ORIGIN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated origins (``https://app.example.com``, ``https://*.example.com:8443``):
+    each goes into a Content-Security-Policy header as is, so nothing else is accepted."""
+    found = []
+    for item in env.get(name, "").split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        if not _ORIGIN.match(origin):
+            raise ConfigError(
+                f"{name}: {origin!r} is not an origin such as https://app.example.com"
+            )
+        found.append(origin)
     return tuple(found)
 
 

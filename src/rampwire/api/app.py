@@ -45,8 +45,10 @@ from . import (
     openapi,
     orders,
     partners,
+    portal_links,
     problems,
     sources,
+    test_events,
 )
 from .context import RequestContext
 from .limits import BodyLimit
@@ -171,12 +173,14 @@ def create_app(
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(endpoints.router)
+    app.include_router(test_events.router)
     app.include_router(deliveries.router)
     app.include_router(authorization.router)
     app.include_router(authorization.partner_router)
     app.include_router(jwks.router)
     app.include_router(sources.router)
     app.include_router(partners.router)
+    app.include_router(portal_links.router)
     app.include_router(event_types.router)
     app.include_router(metrics.router)
     app.include_router(dashboard())  # the dashboard at /ui (rampwire.ui)

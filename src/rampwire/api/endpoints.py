@@ -137,7 +137,7 @@ def _deliveries(request: Request) -> DeliveryRepository:
     return state(request).deliveries
 
 
-def _id(endpoint_id: str) -> str:
+def endpoint_id_of(endpoint_id: str) -> str:
     if not has_prefix(endpoint_id, "ep"):
         raise BadRequest(f"{endpoint_id!r} is not an endpoint id (ep_ followed by 26 characters)")
     return endpoint_id
@@ -222,7 +222,7 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _secrets_json(endpoint: Endpoint) -> dict[str, Any]:
+def secrets_json(endpoint: Endpoint) -> dict[str, Any]:
     now = utcnow()
     return {
         "secrets": [
@@ -245,6 +245,15 @@ async def create_endpoint(
     """Subscribe a URL to events: a partner key's endpoint gets its partner's orders' events;
     an operator's gets the operator's orders' and those of the `partners` it lists. The
     response carries the signing secret (also readable at `/v1/endpoints/{id}/secret`)."""
+    endpoint, secret, warnings = await create(request, key, body)
+    return json_response({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
+
+
+async def create(
+    request: Request, key: ApiKey, body: EndpointIn
+) -> tuple[Endpoint, str | None, list[str]]:
+    """A new endpoint of ``key``'s tenant (the API's and the dashboard's one way to make one):
+    the endpoint, its secret, and warnings; 422 naming the field for anything invalid."""
     owner = await owner_for_new(request, key, body.partner_id)
     partners = await subscribed_partners(request, key, owner, body.partners)
     dialect = _dialect(body.dialect)
@@ -273,7 +282,7 @@ async def create_endpoint(
         partners=partners,
     )
     await _endpoints(request).create(endpoint)
-    return json_response({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
+    return endpoint, secret, warnings
 
 
 @router.get("", responses={200: {"model": EndpointPage}, **FOUND})
@@ -295,7 +304,7 @@ async def list_endpoints(
 async def get_endpoint(
     endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
-    return json_response(endpoint_json(await _endpoints(request).get(_id(endpoint_id))))
+    return json_response(endpoint_json(await _endpoints(request).get(endpoint_id_of(endpoint_id))))
 
 
 @router.patch(
@@ -310,8 +319,17 @@ async def update_endpoint(
     key: Annotated[ApiKey, Depends(require(Scope.WRITE))],
 ) -> Response:
     """Change some settings; `enabled: false` (with `disabled_reason`) pauses deliveries."""
+    updated, warnings = await update(request, key, endpoint_id, body)
+    return json_response({**endpoint_json(updated), "warnings": warnings})
+
+
+async def update(
+    request: Request, key: ApiKey, endpoint_id: str, body: EndpointPatch
+) -> tuple[Endpoint, list[str]]:
+    """Change the fields ``body`` sets (the API's and the dashboard's one way): the endpoint
+    and warnings; 422 naming the field for anything invalid."""
     endpoints = _endpoints(request)
-    current = await endpoints.get(_id(endpoint_id))
+    current = await endpoints.get(endpoint_id_of(endpoint_id))
     fields = {name: getattr(body, name) for name in body.model_fields_set}
     if "partners" in fields:
         fields["partners"] = await subscribed_partners(
@@ -333,7 +351,7 @@ async def update_endpoint(
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
     updated = await endpoints.update(current.id, changes, now=utcnow())
-    return json_response({**endpoint_json(updated), "warnings": warnings})
+    return updated, warnings
 
 
 @router.delete("/{endpoint_id}", status_code=204, responses=FOUND)
@@ -341,7 +359,7 @@ async def delete_endpoint(
     endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """Remove the endpoint; waiting deliveries are cancelled, the history is kept."""
-    await _endpoints(request).delete(_id(endpoint_id), now=utcnow())
+    await _endpoints(request).delete(endpoint_id_of(endpoint_id), now=utcnow())
     return Response(status_code=204)
 
 
@@ -350,7 +368,7 @@ async def get_secret(
     endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """The signing secrets in use, newest first (two during a rotation's 24 h overlap)."""
-    return json_response(_secrets_json(await _endpoints(request).get(_id(endpoint_id))))
+    return json_response(secrets_json(await _endpoints(request).get(endpoint_id_of(endpoint_id))))
 
 
 @router.get("/{endpoint_id}/headers", responses={200: {"model": Headers}, **FOUND})
@@ -360,7 +378,7 @@ async def get_headers(
     """The custom headers with their values (elsewhere the values are masked: they are often
     credentials)."""
     return json_response(
-        {"headers": dict((await _endpoints(request).get(_id(endpoint_id))).headers)}
+        {"headers": dict((await _endpoints(request).get(endpoint_id_of(endpoint_id))).headers)}
     )
 
 
@@ -372,15 +390,20 @@ async def rotate_secret(
     body: RotateIn | None = None,
 ) -> Response:
     """Start signing with a new secret; the old one keeps signing for 24 hours."""
+    given = body.secret if body is not None else None
+    return json_response(secrets_json(await rotate(request, endpoint_id, given)))
+
+
+async def rotate(request: Request, endpoint_id: str, secret: str | None) -> Endpoint:
+    """Sign with ``secret`` (generated when None) from now on, the old one for 24 h more."""
     endpoints = _endpoints(request)
-    current = await endpoints.get(_id(endpoint_id))
+    current = await endpoints.get(endpoint_id_of(endpoint_id))
     dialect = _dialect(current.dialect)
-    secret = body.secret if body and body.secret is not None else new_secret(dialect)
+    secret = secret if secret is not None else new_secret(dialect)
     if secret is None:
         raise _invalid("dialect", f"{dialect.value} endpoints have no secret to rotate")
     _check({"secret": secret}, dialect)
-    endpoint = await endpoints.rotate_secret(current.id, secret, now=utcnow())
-    return json_response(_secrets_json(endpoint))
+    return await endpoints.rotate_secret(current.id, secret, now=utcnow())
 
 
 @router.get("/{endpoint_id}/deliveries", responses={200: {"model": DeliveryPage}, **FOUND})
@@ -393,7 +416,7 @@ async def endpoint_deliveries(
     cursor: str | None = None,
 ) -> Response:
     """This endpoint's deliveries, newest first, with their status."""
-    await _endpoints(request).get(_id(endpoint_id))
+    await _endpoints(request).get(endpoint_id_of(endpoint_id))
     found = await _deliveries(request).find(
         endpoint_id=endpoint_id, statuses=tuple(status or ()), limit=limit, before=cursor
     )
@@ -417,7 +440,7 @@ async def replay_endpoint(
     nothing more). `replayed` is the sum of `sent_again` and `retried_now`."""
     if body.since.tzinfo is None:
         raise _invalid("since", "must carry a timezone")
-    await _endpoints(request).get(_id(endpoint_id))
+    await _endpoints(request).get(endpoint_id_of(endpoint_id))
     done = await _deliveries(request).replay_failed(endpoint_id, since=body.since, now=utcnow())
     state(request).wake()
     return json_response(
@@ -438,7 +461,7 @@ async def pending_events(
     cursor: str | None = None,
 ) -> Response:
     """Pull: the events this endpoint has not received yet, oldest first, from `cursor`."""
-    await _endpoints(request).get(_id(endpoint_id))
+    await _endpoints(request).get(endpoint_id_of(endpoint_id))
     rows = await _deliveries(request).pending_events(endpoint_id, limit=limit, after=cursor)
     items = b",".join(
         b'{"delivery_id":"' + d.encode() + b'","event":' + payload + b"}" for d, payload in rows

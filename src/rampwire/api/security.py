@@ -55,7 +55,7 @@ _OWNED_BY_PATH = {
 }
 
 
-async def _owned(request: Request, key: ApiKey) -> None:
+async def owned_by_path(request: Request, key: ApiKey) -> None:
     """:class:`~rampwire.errors.NotFound` unless the partner key's partner owns every object
     the path names."""
     for name, value in request.path_params.items():
@@ -81,7 +81,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
             else:
                 quotas.take(key.id, f"operator key {key.id}")
         if key.partner_id is not None:
-            await _owned(request, key)
+            await owned_by_path(request, key)
         return key
 
     return dependency

@@ -215,3 +215,14 @@ CREATE TABLE partners (
 CREATE INDEX orders_partner ON orders (partner_id, id) WHERE partner_id IS NOT NULL;
 CREATE INDEX endpoints_partner ON endpoints (partner_id) WHERE deleted_at IS NULL;
 CREATE INDEX deliveries_partner ON deliveries (partner_id, id) WHERE partner_id IS NOT NULL;
+
+CREATE TABLE portal_links (
+    id TEXT PRIMARY KEY,
+    partner_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_by TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX portal_links_partner ON portal_links (partner_id, id);

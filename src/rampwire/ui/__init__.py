@@ -7,8 +7,10 @@ from fastapi import APIRouter
 
 from .actions import add_actions
 from .context import Dashboard
+from .endpoints import add_endpoint_pages, operator_viewer
 from .live import add_live
 from .pages import add_pages
+from .portal import add_portal
 
 __all__ = ["router"]
 
@@ -20,4 +22,6 @@ def router() -> APIRouter:
     add_actions(routes, dashboard)
     add_pages(routes, dashboard)
     add_live(routes, dashboard)
+    add_endpoint_pages(routes, dashboard, base="/ui", viewer=operator_viewer(dashboard))
+    add_portal(routes, dashboard)
     return routes

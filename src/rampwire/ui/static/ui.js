@@ -60,3 +60,17 @@ document.addEventListener("DOMContentLoaded", () => {
     if (old) old.replaceWith(row); else body.prepend(row);
   });
 });
+
+// Endpoint form: only the chosen format's secret field shows (all of them without scripts).
+document.addEventListener("DOMContentLoaded", () => {
+  const dialect = document.getElementById("dialect");
+  if (dialect) {
+    const show = () => {
+      for (const el of document.querySelectorAll(".secret-for")) {
+        el.hidden = el.dataset.dialect !== dialect.value;
+      }
+    };
+    dialect.addEventListener("change", show);
+    show();
+  }
+});
