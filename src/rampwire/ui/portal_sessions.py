@@ -95,8 +95,11 @@ class PortalSessions:
             httponly=True,
             secure=embedded or request.url.scheme == "https",
             samesite="none" if embedded else "strict",
-            partitioned=embedded,
         )
+        if embedded:  # starlette writes Partitioned on Python 3.14 only: add it to the header
+            name, value = response.raw_headers[-1]
+            assert name == b"set-cookie" and value.startswith(PORTAL_COOKIE.encode())
+            response.raw_headers[-1] = (name, value + b"; Partitioned")
 
     @staticmethod
     def close(response: Response) -> None:
