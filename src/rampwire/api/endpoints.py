@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..delivery.endpoints import (
-    DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_SIGNATURES,
     ENDPOINT_ID_PREFIX,
-    MAX_MAX_IN_FLIGHT,
-    MAX_RATE_LIMIT,
     Endpoint,
     EndpointError,
-    Ordering,
     SigningSecret,
     check_dialect,
     check_headers,
@@ -46,11 +39,15 @@ from .queries import known_query
 from .schemas import (
     DeliveryPage,
     EndpointCreated,
+    EndpointIn,
     EndpointOut,
     EndpointPage,
+    EndpointPatch,
     Headers,
     PendingEvents,
+    ReplayIn,
     ReplayResult,
+    RotateIn,
     Secrets,
 )
 from .security import require
@@ -64,69 +61,6 @@ router = APIRouter(
     responses=AUTHENTICATED,
 )
 EndpointId = Annotated[str, id_path(ENDPOINT_ID_PREFIX, "endpoint")]
-MAX_DESCRIPTION = 500
-
-
-class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str
-    event_types: list[str] = Field(default_factory=lambda: ["*"])
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    headers: dict[str, str] = Field(default_factory=dict)
-    enabled: bool = True
-    disabled_reason: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT, description="requests/s")
-    max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=MAX_MAX_IN_FLIGHT)
-    ordering: Ordering = Ordering.NONE
-    dialect: str = Field(
-        "standard", description="standard, revolut, saber, fireblocks, koywe or transak"
-    )
-    retry_policy: dict[str, Any] | None = Field(
-        None, description="overrides the dialect's retry policy"
-    )
-    partner_id: str | None = Field(
-        None, description="an operator key's endpoint for a partner; a partner key's is its own"
-    )
-    partners: list[str] | None = Field(
-        None,
-        description='an operator endpoint also gets these partners\' orders; ["*"]: every one',
-    )
-    secret: str | None = Field(
-        None,
-        description="whsec_ for standard, the provider's secret or access token otherwise;"
-        " generated when omitted (none for fireblocks: rampwire's RSA key signs)",
-    )
-    signatures: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_SIGNATURES),
-        description="standard endpoints: v1 (HMAC with the secret), v1a (rampwire's ed25519"
-        " key, /.well-known/webhook-public-keys) or both",
-    )
-
-
-class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str | None = None
-    event_types: list[str] | None = None
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    headers: dict[str, str] | None = None
-    enabled: bool | None = None
-    disabled_reason: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
-    max_in_flight: int | None = Field(None, ge=1, le=MAX_MAX_IN_FLIGHT)
-    ordering: Ordering | None = None
-    retry_policy: dict[str, Any] | None = None
-    partners: list[str] | None = None
-    signatures: list[str] | None = None
-
-
-class RotateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    secret: str | None = None
-
-
-class ReplayIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    since: datetime
 
 
 def _endpoints(request: Request) -> EndpointRepository:
@@ -351,7 +285,15 @@ async def update(
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
     updated = await endpoints.update(current.id, changes, now=utcnow())
+    _changed(request, current.id)
     return updated, warnings
+
+
+def _changed(request: Request, endpoint_id: str) -> None:
+    """This process's worker sends with the endpoint's new settings from its next send."""
+    worker = state(request).worker
+    if worker is not None:
+        worker.forget(endpoint_id)
 
 
 @router.delete("/{endpoint_id}", status_code=204, responses=FOUND)
@@ -403,7 +345,9 @@ async def rotate(request: Request, endpoint_id: str, secret: str | None) -> Endp
     if secret is None:
         raise _invalid("dialect", f"{dialect.value} endpoints have no secret to rotate")
     _check({"secret": secret}, dialect)
-    return await endpoints.rotate_secret(current.id, secret, now=utcnow())
+    rotated = await endpoints.rotate_secret(current.id, secret, now=utcnow())
+    _changed(request, current.id)
+    return rotated
 
 
 @router.get("/{endpoint_id}/deliveries", responses={200: {"model": DeliveryPage}, **FOUND})

@@ -379,6 +379,12 @@ class Worker:
         """
         return await self._targets.get(endpoint_id)
 
+    def forget(self, endpoint_id: str) -> None:
+        """The endpoint changed (its secret rotated, its settings edited) through this process:
+        read it again for the next send instead of the cached settings (other processes read it
+        again within :data:`ENDPOINT_CACHE_S`)."""
+        self._forget(endpoint_id)
+
     def _forget(self, endpoint_id: str) -> None:
         """Drop the cached settings, and keep a lookup in progress from caching its answer."""
         self._targets.forget(endpoint_id)

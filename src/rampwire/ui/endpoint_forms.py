@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from ..api.endpoints import EndpointIn, EndpointPatch
 from ..api.problems import field_errors
+from ..api.schemas import EndpointIn, EndpointPatch
 from ..delivery.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
     HEADER_MASK,

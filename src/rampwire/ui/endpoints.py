@@ -20,10 +20,11 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ..api.endpoints import EndpointPatch, endpoint_id_of, secrets_json
 from ..api.endpoints import create as create_endpoint
+from ..api.endpoints import endpoint_id_of, secrets_json
 from ..api.endpoints import rotate as rotate_secret
 from ..api.endpoints import update as update_endpoint
+from ..api.schemas import EndpointPatch
 from ..api.test_events import send_test
 from ..delivery.endpoints import Endpoint
 from ..dialects import get_dialect
