@@ -8,6 +8,7 @@ configured origin only, operator pages by none. Every page visited is saved as a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -65,6 +66,17 @@ async def _framer(port: int, portal_url: str, operator_url: str) -> web.AppRunne
     return runner
 
 
+async def _until_attempted(page: Any) -> None:
+    """Reload a delivery's page until its first attempt is recorded (the receiver may have
+    answered before the worker's recorder wrote it); at most 50 reloads."""
+    for _ in range(50):
+        await page.reload()
+        if await page.locator(".attempt").count():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("no attempt recorded after 50 reloads")
+
+
 def _keep(folder: Path) -> None:
     target = os.environ.get("SCREENSHOT_DIR")
     if target:
@@ -115,8 +127,7 @@ async def test_endpoints_and_the_portal_in_chromium(
             await page.wait_for_url("**/ui/deliveries/dlv_*")
             (first,) = await hook.wait_for(1)
             assert len(first.headers["webhook-signature"].split()) == 1
-            await page.reload()
-            await page.locator(".attempt").first.wait_for()
+            await _until_attempted(page)
             await pages.shot("test-event-delivery")
 
             await page.goto(f"{framed.url}/ui/endpoints/{endpoint_id}")
@@ -174,6 +185,7 @@ async def test_endpoints_and_the_portal_in_chromium(
         await portal.get_by_role("button", name="Send test event").click()
         await portal.wait_for_url("**/ui/portal/deliveries/dlv_*")
         await hook.wait_for(3)
+        await _until_attempted(portal)
         await portal_pages.shot("portal-delivery")
         await portal.goto(framed.url + "/ui/portal/event-types")
         await portal_pages.shot("portal-event-types")
