@@ -45,6 +45,7 @@ def add_portal(router: APIRouter, ui: Dashboard) -> None:
             status=status,
             headers=headers(request),
             message=message,
+            refused=status >= 400,
         )
 
     async def viewer(request: Request) -> Viewer | Response:
@@ -69,8 +70,9 @@ def add_portal(router: APIRouter, ui: Dashboard) -> None:
     @router.get(f"{BASE}/open", include_in_schema=False)
     async def landing(request: Request) -> Response:
         token = request.query_params.get("token", "")
+        private = {**headers(request), "referrer-policy": "no-referrer"}  # the token is in the URL
         return ui.pages.render(
-            request, "portal_open.html", session=None, headers=headers(request), token=token
+            request, "portal_open.html", session=None, headers=private, token=token
         )
 
     @router.post(f"{BASE}/open", include_in_schema=False)
