@@ -206,7 +206,7 @@ async def test_portal_pages_may_be_framed_by_the_configured_origins_only(
         browser = visitor(api)
         landing = await browser.get(link["url"])
         csp = landing.headers["content-security-policy"]
-        assert "frame-ancestors https://app.example.com" in csp and "'none'" not in csp
+        assert csp.endswith("frame-ancestors https://app.example.com")
         assert "x-frame-options" not in landing.headers
         opened = await press_open(browser, link["url"])
         cookie = opened.headers["set-cookie"]
