@@ -35,6 +35,7 @@ from rampwire.repository.overview import OverviewRepository
 from rampwire.storage import migrate, open_database
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow
+from rampwire.ui.portal import partner_deliveries
 
 REPEAT = 20  # timed runs per query, after one warm-up
 SPAN_MS = 30 * 86_400_000  # the data covers the last 30 days
@@ -42,6 +43,9 @@ CHUNK = 100_000  # rows per COPY
 BACKLOG = 1_000  # deliveries due now
 ENDPOINTS = 3
 PAGE = 50
+PARTNER = "ptn_01JB00000000000000000BENCH"  # the portal's partner: one of the endpoints is its
+QUIET_PARTNER = "ptn_01JB00000000000000000QUIET"  # two endpoints, no delivery yet
+QUIET_ENDPOINTS = ("ep_01JB00000000000000000QUIET1", "ep_01JB00000000000000000QUIET2")
 
 
 async def fill(url: str, orders: int, deliveries: int) -> None:
@@ -253,6 +257,27 @@ async def main() -> None:
             overview = OverviewRepository(db)
             middle = f"rev-{args.orders // 2}"
             endpoint = (await deliveries.find(limit=1))[0].endpoint_id
+            async with db.connection() as conn:  # the portal's partner owns that endpoint
+                await conn.execute(
+                    "INSERT INTO partners (id, name, status, metadata, created_at, updated_at)"
+                    " VALUES ($1, 'bench', 'active', '{}', 0, 0), ($2, 'quiet', 'active', '{}',"
+                    " 0, 0)",
+                    PARTNER,
+                    QUIET_PARTNER,
+                )
+                await conn.execute(
+                    "UPDATE endpoints SET partner_id = $1 WHERE id = $2", PARTNER, endpoint
+                )
+                for quiet in QUIET_ENDPOINTS:  # a partner whose two endpoints got nothing yet
+                    await conn.execute(
+                        "INSERT INTO endpoints (id, url, event_types, dialect, headers, secrets,"
+                        " max_in_flight, ordering, created_at, updated_at, partner_id)"
+                        " VALUES ($1, 'https://example.com/quiet', '[\"*\"]', 'standard', '{}',"
+                        " '[]', 10, 'none', 0, 0, $2)",
+                        quiet,
+                        QUIET_PARTNER,
+                    )
+                await conn.execute("ANALYZE endpoints")
             calls = {
                 "overview (all figures)": lambda: overview.read(now=utcnow()),
                 "orders, newest page": lambda: orders.find(OrderFilter(), limit=PAGE),
@@ -272,6 +297,17 @@ async def main() -> None:
                 ),
                 "deliveries, status retrying": lambda: deliveries.find(
                     statuses=(DeliveryStatus.RETRYING,), limit=PAGE
+                ),
+                "endpoint page, latest 10": lambda: deliveries.find(endpoint_id=endpoint, limit=10),
+                "endpoint pending events": lambda: deliveries.pending_events(endpoint, limit=PAGE),
+                "portal deliveries, its one busy endpoint": lambda: partner_deliveries(
+                    deliveries, [endpoint]
+                ),
+                "portal deliveries, 2 quiet endpoints": lambda: partner_deliveries(
+                    deliveries, QUIET_ENDPOINTS
+                ),
+                "(one query by partner, 2 quiet endpoints)": lambda: deliveries.find(
+                    partner_id=QUIET_PARTNER, limit=PAGE
                 ),
             }
             print(f"\n| query | median ms | slowest of {REPEAT} ms |\n|---|---|---|")
