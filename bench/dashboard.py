@@ -35,7 +35,6 @@ from rampwire.repository.overview import OverviewRepository
 from rampwire.storage import migrate, open_database
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow
-from rampwire.ui.portal import partner_deliveries
 
 REPEAT = 20  # timed runs per query, after one warm-up
 SPAN_MS = 30 * 86_400_000  # the data covers the last 30 days
@@ -300,11 +299,11 @@ async def main() -> None:
                 ),
                 "endpoint page, latest 10": lambda: deliveries.find(endpoint_id=endpoint, limit=10),
                 "endpoint pending events": lambda: deliveries.pending_events(endpoint, limit=PAGE),
-                "portal deliveries, its one busy endpoint": lambda: partner_deliveries(
-                    deliveries, [endpoint]
+                "portal deliveries, its one busy endpoint": lambda: deliveries.find_for_endpoints(
+                    [endpoint], limit=PAGE
                 ),
-                "portal deliveries, 2 quiet endpoints": lambda: partner_deliveries(
-                    deliveries, QUIET_ENDPOINTS
+                "portal deliveries, 2 quiet endpoints": lambda: deliveries.find_for_endpoints(
+                    QUIET_ENDPOINTS, limit=PAGE
                 ),
                 "(one query by partner, 2 quiet endpoints)": lambda: deliveries.find(
                     partner_id=QUIET_PARTNER, limit=PAGE

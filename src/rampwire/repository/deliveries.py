@@ -341,6 +341,24 @@ class DeliveryRepository:
             rows = await conn.fetch(sql, *where.args)
         return [_delivery(row) for row in rows]
 
+    async def find_for_endpoints(
+        self,
+        endpoint_ids: Sequence[str],
+        *,
+        statuses: Sequence[DeliveryStatus] = (),
+        limit: int,
+        before: str | None = None,
+    ) -> list[Delivery]:
+        """Newest first, to any of ``endpoint_ids`` (a partner's, in its portal): a page of each
+        through ``deliveries_endpoint``, merged. ``find(partner_id=)`` walks the log newest
+        first until it has a page, all of it when those endpoints get few deliveries."""
+        found: list[Delivery] = []
+        for endpoint_id in endpoint_ids:
+            found += await self.find(
+                endpoint_id=endpoint_id, statuses=statuses, limit=limit, before=before
+            )
+        return sorted(found, key=lambda d: d.id, reverse=True)[:limit]
+
     async def replay(self, delivery_id: str, *, now: datetime) -> Delivery:
         """Send one delivery again: a new delivery of the same event to the same endpoint, which
         supersedes what still waits of that event there (:func:`.replays.replay`)."""

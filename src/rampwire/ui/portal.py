@@ -13,7 +13,6 @@ cookie (its path is ``/ui/portal``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -21,8 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..api.event_types import catalogue
-from ..domain.deliveries import Delivery, DeliveryStatus
-from ..repository.deliveries import DeliveryRepository
+from ..domain.deliveries import DeliveryStatus
 from ..repository.portal_links import PortalLinkRepository
 from ..repository.tenancy import Kind, check_owner
 from ..types import utcnow
@@ -35,25 +33,6 @@ from .viewers import Viewer
 
 BASE = PORTAL_PATH
 MAX_ENDPOINTS = 200  # a partner's endpoints on its delivery log's filter and page
-
-
-async def partner_deliveries(
-    deliveries: DeliveryRepository,
-    endpoint_ids: Sequence[str],
-    *,
-    statuses: Sequence[DeliveryStatus] = (),
-    before: str | None = None,
-    limit: int = PAGE_SIZE,
-) -> list[Delivery]:
-    """The newest deliveries to these endpoints (a partner's): a page of each, read through
-    ``deliveries_endpoint``, merged. One query over the partner's endpoints would walk the
-    whole log newest first when they get few of its deliveries."""
-    found: list[Delivery] = []
-    for endpoint_id in endpoint_ids:
-        found += await deliveries.find(
-            endpoint_id=endpoint_id, statuses=statuses, limit=limit, before=before
-        )
-    return sorted(found, key=lambda d: d.id, reverse=True)[:limit]
 
 
 def add_portal(router: APIRouter, ui: Dashboard) -> None:
@@ -140,11 +119,11 @@ def add_portal(router: APIRouter, ui: Dashboard) -> None:
             await check_owner(app.db, v.tenant, Kind.ENDPOINT, endpoint)
         status = choice("status", q.get("status"), DeliveryStatus)
         endpoints = await app.endpoints.all(limit=MAX_ENDPOINTS, partner_id=v.key.partner_id)
-        found = await partner_deliveries(
-            app.deliveries,
+        found = await app.deliveries.find_for_endpoints(
             [endpoint] if endpoint is not None else [e.id for e in endpoints],
             statuses=(status,) if status else (),
             before=q.get("before") or None,
+            limit=PAGE_SIZE,
         )
         return page(
             request,
