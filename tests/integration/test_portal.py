@@ -220,3 +220,32 @@ async def test_portal_pages_may_be_framed_by_the_configured_origins_only(
         partner = await make_partner(plain, "plain")
         opened = await press_open(visitor(plain), (await portal_link(plain, partner["id"]))["url"])
         assert "SameSite=strict" in opened.headers["set-cookie"]
+
+
+async def test_the_portal_delivery_log_merges_its_partners_endpoints_newest_first(
+    settings: Settings, db: Database
+) -> None:
+    async with operator(settings.replace(run_worker=False), db) as api:
+        partner = await make_partner(api)
+        first = await _endpoint(api, "http://127.0.0.1:9/one", partner["id"])
+        second = await _endpoint(api, "http://127.0.0.1:9/two", partner["id"])
+        other = await _endpoint(api, "http://127.0.0.1:9/op", None)
+        for _ in range(2):
+            made = await api.post("/v1/orders", json={"side": "buy", "partner_id": partner["id"]})
+            assert made.status_code == 201, made.text
+        await api.post("/v1/orders", json={"side": "buy"})  # the operator's: not shown
+        ids = []
+        for endpoint_id in (first, second):
+            listed = await api.get(f"/v1/endpoints/{endpoint_id}/deliveries")
+            ids += [d["id"] for d in listed.json()["data"]]
+        assert len(ids) == 4
+        portal = await open_portal(api, partner["id"])
+        page = (await portal.get("/ui/portal/deliveries")).text
+        shown = re.findall(r'href="/ui/portal/deliveries/(dlv_\w+)"', page)
+        assert shown == sorted(ids, reverse=True)
+        assert other not in page
+        one = (await portal.get(f"/ui/portal/deliveries?endpoint={second}")).text
+        listed = await api.get(f"/v1/endpoints/{second}/deliveries")
+        assert re.findall(r'href="/ui/portal/deliveries/(dlv_\w+)"', one) == [
+            d["id"] for d in listed.json()["data"]
+        ]
