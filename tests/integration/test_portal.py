@@ -65,6 +65,7 @@ async def test_a_link_opens_one_session_that_shows_only_its_partner(
         for _ in range(2):
             seen = await prefetcher.get(link["url"])
             assert seen.status_code == 200 and "Open the portal" in seen.text
+            assert seen.headers["referrer-policy"] == "origin"  # the token stays in its URL
             assert "rw_portal" not in seen.headers.get("set-cookie", "")
 
         browser = visitor(api)

@@ -71,7 +71,9 @@ def add_portal(router: APIRouter, ui: Dashboard) -> None:
     @router.get(f"{BASE}/open", include_in_schema=False)
     async def landing(request: Request) -> Response:
         token = request.query_params.get("token", "")
-        private = {**headers(request), "referrer-policy": "no-referrer"}  # the token is in the URL
+        # the token is in the URL: a Referer names the origin only (no-referrer would make the
+        # button's POST send `Origin: null`, refused as another site)
+        private = {**headers(request), "referrer-policy": "origin"}
         return ui.pages.render(
             request, "portal_open.html", session=None, headers=private, token=token
         )
