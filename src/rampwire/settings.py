@@ -93,7 +93,6 @@ class Settings:
     metrics_addr: tuple[str, int] | None = None  # host:port of a separate /metrics listener
     log_sql: bool = False  # the database drivers' statement logging at DEBUG
     tracing_sample: float = 0.0  # share of traces sampled (OpenTelemetry, the tracing extra)
-    trace_deliveries: bool = False  # deliveries carry a W3C traceparent header
     # requests/s per partner (per key for operator keys) on /v1, and per source on /ingest;
     # None: unlimited. Bursts up to rate_burst (default: one second's worth).
     partner_rate_limit: int | None = None
@@ -134,7 +133,6 @@ class Settings:
             metrics_addr=_address(env.get("RAMPWIRE_METRICS_ADDR", "")),
             log_sql=_flag(env, "RAMPWIRE_LOG_SQL", default=False),
             tracing_sample=_ratio(env, "RAMPWIRE_TRACING_SAMPLE"),
-            trace_deliveries=_flag(env, "RAMPWIRE_TRACE_DELIVERIES", default=False),
             partner_rate_limit=_optional_int(env, "RAMPWIRE_PARTNER_RATE_LIMIT"),
             ingest_rate_limit=_optional_int(env, "RAMPWIRE_INGEST_RATE_LIMIT"),
             rate_burst=_optional_int(env, "RAMPWIRE_RATE_BURST"),

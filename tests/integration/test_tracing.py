@@ -35,7 +35,7 @@ async def traced(
 ) -> AsyncIterator[httpx.AsyncClient]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = create_app(settings, db=db, tracing=Tracing(provider, traceparent=True))
+    app = create_app(settings, db=db, tracing=Tracing(provider))
     _, key = await KeyRepository(db).create("tests", Scope.WRITE)
     async with (
         app.router.lifespan_context(app),
@@ -78,6 +78,7 @@ async def test_a_change_and_its_three_attempts_are_one_trace(
             "url": hooks.url,
             "event_types": ["order.completed"],
             "retry_policy": {"retry_delays": [0.05, 0.05], "jitter": 0.0},
+            "traceparent": True,
         }
         endpoint = (await api.post("/v1/endpoints", json=body)).json()
         order = (await api.post("/v1/orders", json={"side": "buy"})).json()

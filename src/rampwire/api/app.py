@@ -81,11 +81,9 @@ def create_app(
     when a background task cannot recover (:class:`~rampwire.services.supervisor.Supervisor`): the
     server should stop, and its process exit non-zero. ``tracing``: where spans go (default:
     from ``RAMPWIRE_TRACING_SAMPLE``, off unless set)."""
-    logs.protect()
+    logs.protect()  # secrets stay out of the logs however the embedding process set them up
     owned = tracing is None  # built here: shut down (its last spans exported) here
-    spans = tracing or Tracing.from_settings(
-        settings.tracing_sample, traceparent=settings.trace_deliveries
-    )  # secrets stay out of the logs however the embedding process set them up
+    spans = tracing or Tracing.from_settings(settings.tracing_sample)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -101,6 +101,10 @@ class EndpointIn(BaseModel):
         description="standard endpoints: v1 (HMAC with the secret), v1a (rampwire's ed25519"
         " key, /.well-known/webhook-public-keys) or both",
     )
+    traceparent: bool = Field(
+        False,
+        description="send a W3C traceparent header naming each attempt's span (with tracing on)",
+    )
 
 
 class EndpointPatch(BaseModel):
@@ -117,6 +121,7 @@ class EndpointPatch(BaseModel):
     retry_policy: dict[str, Any] | None = None
     partners: list[str] | None = None
     signatures: list[str] | None = None
+    traceparent: bool | None = None
 
 
 class RotateIn(BaseModel):
@@ -213,6 +218,7 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
         "ordering": endpoint.ordering.value,
         "retry_policy": endpoint.retry_policy,
         "signatures": list(endpoint.signatures),
+        "traceparent": endpoint.traceparent,
         "last_success_at": endpoint.last_success_at,
         "failing_since": endpoint.failing_since,
         "created_at": endpoint.created_at,
@@ -265,6 +271,7 @@ async def create_endpoint(
         ordering=body.ordering,
         retry_policy=body.retry_policy,
         signatures=fields["signatures"],
+        traceparent=body.traceparent,
         disabled_at=None if body.enabled else now,
         disabled_reason=None if body.enabled else (body.disabled_reason or "disabled"),
         created_at=now,
@@ -329,7 +336,10 @@ async def update_endpoint(
             raise _invalid("url", "cannot be null")
         settings = state(request).settings
         warnings = await check_target_url(changes["url"], settings, warn_unresolved=True)
-    for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled", "signatures"):
+    for name in (
+        "event_types", "headers", "max_in_flight", "ordering", "enabled", "signatures",
+        "traceparent",
+    ):  # fmt: skip
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
     updated = await endpoints.update(current.id, changes, now=utcnow())

@@ -99,6 +99,7 @@ class EndpointOut(_Out):
     ordering: Ordering
     retry_policy: dict[str, Any] | None
     signatures: list[str] = Field(description="v1 (HMAC), v1a (ed25519) or both")
+    traceparent: bool = Field(description="deliveries carry the attempt span's traceparent")
     last_success_at: datetime | None
     failing_since: datetime | None
     created_at: datetime

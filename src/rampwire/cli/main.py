@@ -180,9 +180,7 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         await migrate(db)
         options = WorkerOptions() if concurrency is None else WorkerOptions(concurrency=concurrency)
         log.info("worker started on %s", redact(settings.database_url))
-        spans = Tracing.from_settings(
-            settings.tracing_sample, traceparent=settings.trace_deliveries
-        )
+        spans = Tracing.from_settings(settings.tracing_sample)
         with heap.settled():
             running = background.start(
                 db,

@@ -67,6 +67,7 @@ class Claimed:
     attempts: int  # made so far
     lease_token: str
     payload: bytes
+    trace_context: str | None = None  # the event's producing span (tracing), else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

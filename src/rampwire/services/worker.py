@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -339,11 +338,13 @@ class Worker:
             await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
             with self._tracing.attempt(
-                claimed.event_id, delivery_id=claimed.id, endpoint_id=claimed.endpoint_id
-            ) as headers:
-                if headers:
-                    target = dataclasses.replace(target, headers={**target.headers, **headers})
-                result = await sender.attempt(claimed, target)
+                claimed.event_id,
+                claimed.trace_context,
+                traceparent=target.traceparent,
+                delivery_id=claimed.id,
+                endpoint_id=claimed.endpoint_id,
+            ) as traced:
+                result = await sender.attempt(claimed, target, traced)
                 self._tracing.note(status=result.status.value, attempt=result.attempt.attempt)
         finally:
             limiter.release()
@@ -425,6 +426,7 @@ class Worker:
             policy=policy,
             max_in_flight=endpoint.max_in_flight,
             rate_limit=endpoint.rate_limit,
+            traceparent=endpoint.traceparent,
         )
 
     def _limiter(self, endpoint_id: str, target: Target) -> EndpointLimiter:

@@ -38,7 +38,8 @@ CREATE TABLE events (
     order_id TEXT REFERENCES orders (id),
     sequence BIGINT,
     created_at BIGINT NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    trace_context TEXT
 );
 CREATE INDEX events_order ON events (order_id, sequence);
 
@@ -103,7 +104,8 @@ CREATE TABLE endpoints (
     updated_at BIGINT NOT NULL,
     partner_id TEXT,
     partners {{JSON}},
-    signatures TEXT
+    signatures TEXT,
+    traceparent INTEGER
 );
 
 CREATE TABLE deliveries (
