@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from .. import logs
 from ..authorization import Operation
 from ..domain import serde
 from ..domain.apikeys import ApiKey, Scope
@@ -118,6 +119,7 @@ async def create_order(
         partner_id=partner_id,
     )
     await authorization.link(request, decision_id, result.order.id)
+    logs.tag(order_id=result.order.id, partner_id=partner_id)
     headers = {"Location": f"/v1/orders/{result.order.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -68,6 +68,8 @@ class Claimed:
     lease_token: str
     payload: bytes
     trace_context: str | None = None  # the event's producing span (tracing), else None
+    order_id: str | None = None  # for the send's log lines and metrics
+    partner_id: str | None = None  # the order's partner; None: the operator's
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -72,7 +72,7 @@ _SHARED = (
     " LEFT JOIN {rooms} ON r.endpoint_id = c.endpoint_id WHERE c.n <= COALESCE(r.room, {default})"
 )
 _LEASE = "UPDATE deliveries SET next_attempt_at = $1, lease_token = $2"
-_CLAIMED = "id, endpoint_id, event_id, event_type, attempts"
+_CLAIMED = "id, endpoint_id, event_id, event_type, attempts, order_id, partner_id"
 _CLAIMED_AS_C = ", ".join(f"c.{name.strip()}" for name in _CLAIMED.split(","))
 # PostgreSQL: ``id = ANY(ARRAY(...))`` makes the update a primary-key lookup of the locked ids
 # whatever the table's statistics say (``id IN (subquery)`` is planned as a join, and with missing
@@ -199,6 +199,8 @@ class DeliveryRepository:
                 lease_token=token,
                 payload=encoded[row["event_id"]],
                 trace_context=events[row["event_id"]]["trace_context"],
+                order_id=row["order_id"],
+                partner_id=row["partner_id"],
             )
             for row in rows
         ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .. import logs
 from ..cache import Loaded
 from ..dialects import SaberAuth, get_dialect
 from ..dialects.base import DecodedEvent
@@ -97,6 +98,7 @@ class Ingestor:
             metrics.ingested(source="unknown", outcome="refused", reason="unknown_source")
             raise
         source = verifier.source
+        logs.tag(partner_id=source.partner_id)
         if not source.enabled:
             metrics.ingested(source=source_id, outcome="refused", reason="source_disabled")
             raise SourceDisabled(f"source {source_id} is disabled")
@@ -122,6 +124,8 @@ class Ingestor:
             seconds = time.perf_counter() - started
             metrics.verified(provider=source.provider.value, seconds=seconds)
         result = await self._inbound.receive(source, request, events, now=now)
+        if result.record is not None:
+            logs.tag(order_id=result.record.order_id)
         if result.duplicate:
             stats.duplicates += 1
             metrics.ingested(source=source_id, outcome="duplicate")

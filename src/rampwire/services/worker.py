@@ -302,7 +302,13 @@ class Worker:
 
     async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
         # its own task: the ids stay on this send's log lines only
-        logs.tag(delivery_id=claimed.id, endpoint_id=claimed.endpoint_id, event_id=claimed.event_id)
+        logs.tag(
+            delivery_id=claimed.id,
+            endpoint_id=claimed.endpoint_id,
+            event_id=claimed.event_id,
+            order_id=claimed.order_id,
+            partner_id=claimed.partner_id,
+        )
         try:
             result = await self._attempt(sender, claimed)
         except StorageError as exc:
