@@ -94,6 +94,7 @@ def create_app(
             await migrate(database)
         box = secret_box(settings)
         measured = telemetry.build(database, settings, tracing=spans)
+        await telemetry.rank_partners(database, measured.metrics)
         meters = measured.metrics
         running = background.start(
             database,

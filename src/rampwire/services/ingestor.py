@@ -98,16 +98,19 @@ class Ingestor:
             metrics.ingested(source="unknown", outcome="refused", reason="unknown_source")
             raise
         source = verifier.source
-        logs.tag(partner_id=source.partner_id)
+        partner = source.partner_id
+        logs.tag(partner_id=partner)
         if not source.enabled:
-            metrics.ingested(source=source_id, outcome="refused", reason="source_disabled")
+            metrics.ingested(
+                source=source_id, outcome="refused", reason="source_disabled", partner=partner
+            )
             raise SourceDisabled(f"source {source_id} is disabled")
         stats = self.stats.setdefault(source_id, SourceStats())
         started = time.perf_counter()
         try:
             events = self._decode(verifier, request, now=now, url_token=request.url_token)
         except DialectError as exc:
-            metrics.ingested(source=source_id, outcome="refused", reason=exc.code)
+            metrics.ingested(source=source_id, outcome="refused", reason=exc.code, partner=partner)
             stats.rejected += 1
             stats.last_rejected_at = now
             stats.last_rejection = f"{exc.code}: {exc.message}"
@@ -128,11 +131,11 @@ class Ingestor:
             logs.tag(order_id=result.record.order_id)
         if result.duplicate:
             stats.duplicates += 1
-            metrics.ingested(source=source_id, outcome="duplicate")
+            metrics.ingested(source=source_id, outcome="duplicate", partner=partner)
         else:
             stats.accepted += 1
             outcome = result.record.outcome.value if result.record is not None else "applied"
-            metrics.ingested(source=source_id, outcome=outcome)
+            metrics.ingested(source=source_id, outcome=outcome, partner=partner)
         record = result.record
         if result.waiting and record is not None and record.provider_order_id:
             await self._catch_up(record.provider, record.provider_order_id, now=now)
