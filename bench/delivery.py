@@ -45,6 +45,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import aiohttp
@@ -54,6 +55,7 @@ from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
 from harness.publisher import Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine, percentile
+from harness.spans import sink_tracing
 from harness.tenants import (
     count_succeeded_since,
     drop_tenants,
@@ -113,6 +115,7 @@ class Config:
     publisher: str = "auto"  # auto | inline | process
     history: int = 20_000  # delivered orders in the database before the first phase
     partners: int = 0  # the partners phase: drain over 1 partner, then over this many
+    rounds: int = 3  # metrics and tracing phases: windows each way, alternating
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -376,42 +379,38 @@ async def phase_sustained(bench: Bench) -> None:
 
 
 async def phase_metrics(bench: Bench) -> None:
-    """The cost of metrics: the worker's metrics off, then on."""
-    await _alternate(bench, "metrics", {"off": {"metrics": False}, "on": {"metrics": True}}, 3.0)
+    """The cost of metrics: the worker's metrics off, then on (tracing off in both)."""
+    await _alternate(
+        bench, "metrics", {"off": ({"metrics": False}, {}), "on": ({"metrics": True}, {})}, 3.0
+    )
 
 
 async def phase_tracing(bench: Bench) -> None:
-    """The cost of tracing at 10 % sampling (metrics on in both), spans exported to a sink
-    that drops them: what the process pays, the network aside."""
-    await _alternate(bench, "tracing", {"off": {}, "on": {"tracing": _sampled_tracing(0.1)}}, 10.0)
-
-
-def _sampled_tracing(ratio: float) -> Tracing:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-
-    class Sink(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
-    provider.add_span_processor(BatchSpanProcessor(Sink()))
-    return Tracing(provider)
+    """The cost of tracing at 10 % sampling (metrics on in both): the publisher makes each
+    change inside a server span sampled at 10 %, as the API does, so every event carries a
+    stored trace context, and the worker's attempt spans join it; spans are exported to a sink
+    that drops them (what the processes pay, the network aside)."""
+    variants = {"off": ({}, {}), "on": ({"tracing": sink_tracing(0.1)}, {"traced": 0.1})}
+    await _alternate(bench, "tracing", variants, 10.0)
 
 
 async def _alternate(
-    bench: Bench, what: str, variants: dict[str, dict[str, Any]], target_pct: float
+    bench: Bench,
+    what: str,
+    variants: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+    target_pct: float,
 ) -> None:
-    """Sustained windows with the worker built each way, alternating which goes first in each
-    round (the machine's other load drifts; alternation spreads it). Deliveries/s and the
-    worker process's CPU per delivery, which other load disturbs less."""
+    """Sustained windows with the worker (and the publishing plan) built each way, alternating
+    which goes first in each round (the machine's other load drifts; alternation spreads it).
+    Deliveries/s and the worker process's CPU per delivery, which other load disturbs less;
+    the cost is the median over the rounds of each round's on/off ratio, with its spread."""
     config = bench.config
     rates: dict[str, list[float]] = {name: [] for name in variants}
     cpus: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
-    for round_ in range(METRICS_ROUNDS):
+    for round_ in range(config.rounds):
         for name in names if round_ % 2 == 0 else names[::-1]:
+            built, planned = variants[name]
             endpoints = EndpointRepository(bench.db, bench.box)
             endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
             plan = PublishPlan(
@@ -419,10 +418,9 @@ async def _alternate(
                 duration=config.warmup + config.window,
                 tasks=config.publish_tasks,
                 max_backlog=config.max_backlog,
+                **planned,
             )
-            async with worker_running(
-                bench.db, bench.box, config.concurrency, **variants[name]
-            ) as worker:
+            async with worker_running(bench.db, bench.box, config.concurrency, **built) as worker:
                 publisher = Publisher(bench.db, worker, plan, bench.publisher)
                 try:
                     await publisher.start()
@@ -440,28 +438,30 @@ async def _alternate(
             cpus[name].append(cpu.own / max(sent, 1) * 1e6)
             print(
                 f"  {what} {name}: {rates[name][-1]:,.0f}/s,"
-                f" {cpus[name][-1]:,.0f} us CPU per delivery",
+                f" {cpus[name][-1]:,.0f} us CPU per delivery; load average {loadavg()}",
                 flush=True,
             )
             await endpoints.delete(endpoint.id, now=utcnow())
-    mean = {
-        name: (sum(rates[name]) / len(rates[name]), sum(cpus[name]) / len(cpus[name]))
-        for name in names
-    }
     for name in names:
-        rate, cpu_us = mean[name]
         note = ", ".join(f"{r:,.0f}" for r in rates[name])
-        bench.row(f"sustained, {what} {name}", rate, "deliveries/s", note=note)
+        bench.row(f"sustained, {what} {name}", median(rates[name]), "deliveries/s", note=note)
         note = ", ".join(f"{c:,.0f}" for c in cpus[name])
-        bench.row(f"CPU per delivery, {what} {name}", cpu_us, "us", note=note)
-    (off_rate, off_cpu), (on_rate, on_cpu) = mean[names[0]], mean[names[1]]
-    cost = (1 - on_rate / off_rate) * 100 if off_rate else 0.0
+        bench.row(f"CPU per delivery, {what} {name}", median(cpus[name]), "us", note=note)
+    off, on = names
     target = f"<= {target_pct:.0f}"
-    bench.row(f"{what} cost, deliveries/s", cost, "%", target=target, met=cost <= target_pct)
-    cpu_cost = (on_cpu / off_cpu - 1) * 100 if off_cpu else 0.0
-    bench.row(
-        f"{what} cost, CPU per delivery", cpu_cost, "%", target=target, met=cpu_cost <= target_pct
-    )
+    rate_costs = [(1 - n / f) * 100 for f, n in zip(rates[off], rates[on], strict=True) if f]
+    cpu_costs = [(n / f - 1) * 100 for f, n in zip(cpus[off], cpus[on], strict=True) if f]
+    for label, costs in (("deliveries/s", rate_costs), ("CPU per delivery", cpu_costs)):
+        cost = median(costs) if costs else 0.0
+        spread = ", ".join(f"{c:+.1f}" for c in costs)
+        bench.row(
+            f"{what} cost, {label}",
+            cost,
+            "%",
+            target=target,
+            met=cost <= target_pct,
+            note=f"median of {len(costs)} rounds: {spread}",
+        )
 
 
 async def phase_latency(bench: Bench) -> None:
@@ -851,7 +851,6 @@ PHASES = {
     "metrics": phase_metrics,
     "tracing": phase_tracing,
 }
-METRICS_ROUNDS = 3  # metrics and tracing phases: windows each way
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -926,6 +925,12 @@ def main() -> None:
         default=0,
         help="add the partners phase: drain with orders over 1 partner, then over N",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=defaults.rounds,
+        help="metrics and tracing phases: windows each way, alternating which goes first",
+    )
     args = parser.parse_args()
     if args.partners and "partners" not in args.phases.split(","):
         args.phases += ",partners"
@@ -939,6 +944,7 @@ def main() -> None:
         publisher=args.publisher,
         publish_tasks=args.publish_tasks,
         partners=args.partners,
+        rounds=args.rounds,
     )
     started = time.perf_counter()
     with heap.settled():  # the worker's process, as in `rampwire worker`

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Tracer
+    from opentelemetry.trace import SpanContext, Tracer
 
 log = logging.getLogger("rampwire.tracing")
 
@@ -40,12 +40,23 @@ def trace_context() -> str | None:
     return _PRODUCING.get()
 
 
-def _stored(carrier: Mapping[str, str]) -> str | None:
-    parent = carrier.get(TRACEPARENT)
-    if parent is None:
+def _stored_context(context: SpanContext) -> str | None:
+    """A span's context as ``events.trace_context`` keeps it: W3C ``traceparent`` (version 00),
+    then a line with the ``tracestate`` when there is one."""
+    if not context.is_valid:
         return None
-    state = carrier.get(TRACESTATE)
+    parent = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    state = context.trace_state.to_header() if context.trace_state else ""
     return f"{parent}\n{state}" if state else parent
+
+
+def _sampled(stored: str) -> bool:
+    """Whether a stored context's ``traceparent`` has its sampled flag set."""
+    parent = stored.partition("\n")[0]
+    try:
+        return bool(int(parent[-2:], 16) & 1)
+    except ValueError:
+        return True  # not ours to judge: the propagator decides
 
 
 def _carrier(stored: str) -> dict[str, str]:
@@ -120,15 +131,11 @@ class Tracing:
     def _producing(
         self, name: str, parent: Any, kind: Any, attributes: Mapping[str, Any]
     ) -> Iterator[None]:
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
         assert self._tracer is not None
         with self._tracer.start_as_current_span(
             name, context=parent, kind=kind, attributes=attributes
-        ):
-            carrier: dict[str, str] = {}
-            TraceContextTextMapPropagator().inject(carrier)
-            token = _PRODUCING.set(_stored(carrier))
+        ) as span:
+            token = _PRODUCING.set(_stored_context(span.get_span_context()))
             try:
                 yield
             finally:
@@ -148,7 +155,11 @@ class Tracing:
         a root of its own). Yields the headers to send with it: ``traceparent`` (and
         ``tracestate``) naming this span when ``traceparent`` is asked for."""
         tracer = self._tracer
-        if tracer is None:
+        # A producer that was not sampled: the parent-based sampler would drop this span too,
+        # so none is made, unless the receiver is to see the trace continued.
+        if tracer is None or (
+            produced_by is not None and not traceparent and not _sampled(produced_by)
+        ):
             yield _NO_HEADERS
             return
         from opentelemetry import context as otel_context
