@@ -27,6 +27,7 @@ from ..storage.database import redact
 from ..tracing import Tracing
 from ..types import utcnow
 from .database import run_with_database
+from .listen import listen_command
 from .master_key import master_key_group, seal_clear_values
 from .partners import partners_group
 from .signing import signing_key_group
@@ -440,3 +441,4 @@ main.add_command(signing_key_group)
 main.add_command(master_key_group)
 main.add_command(simulate_command)
 main.add_command(partners_group)
+main.add_command(listen_command)
