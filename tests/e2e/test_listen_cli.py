@@ -214,3 +214,37 @@ async def test_a_bad_filter_is_refused_before_anything_starts(served: Served) ->
     assert await asyncio.to_thread(proc.wait, 30) == 1
     assert "not a dialect" in served.started.log(proc)
     assert await rows(served.database_url, "SELECT count(*) FROM listen_sessions") == 0
+
+
+async def test_the_listener_reconnects_after_a_restart_and_misses_nothing(tmp_path: Path) -> None:
+    """The server goes away (kill -9) and comes back on the same port: the listener opens its
+    stream again with the last event id, and the order made before it is back is forwarded;
+    nothing is forwarded twice."""
+    database_url = f"sqlite:///{tmp_path / 'rampwire.db'}"
+    env = environment(tmp_path, RAMPWIRE_DATABASE_URL=database_url)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with processes(tmp_path) as started:
+        first = started.start("serve", env, "serve", "--port", str(port))
+        await started.wait_for_line(first, "admin API key")
+        await started.healthy(url, first)
+        token = started.log(first).split("admin API key (shown once, keep it): ")[1].split()[0]
+        served = Served(url, token, env, database_url, started, first)
+        async with receiver() as local:
+            proc = listen(served, "--forward-to", local.url)
+            await ready(served, proc)
+            async with api(served) as client:
+                before = await make_order(client)
+            await local.wait_for(1)
+            first.kill()
+            first.wait()
+            second = started.start("serve", env, "serve", "--port", str(port))
+            await started.healthy(url, second)
+            async with api(served) as client:
+                after = await make_order(client)
+            got = await local.wait_for(2, timeout=40.0)
+            await asyncio.sleep(1.0)  # time for a repeat to (wrongly) arrive
+            await started.stop(proc, signal.SIGINT)
+    ids = [json.loads(r.body)["data"]["order"]["id"] for r in got]
+    assert ids == [before["id"], after["id"]], ids
+    assert "reconnecting" in started.log(proc)
