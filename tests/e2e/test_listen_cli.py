@@ -137,6 +137,31 @@ async def test_events_are_forwarded_signed_and_ctrl_c_closes_the_session(served:
     assert await rows(served.database_url, "SELECT count(*) FROM listen_sessions") == 0
 
 
+async def test_a_session_is_served_by_any_process_of_the_database(served: Served) -> None:
+    """Sessions live in the database: a listener on a second serve process hears the orders
+    the first one writes, and the first one sees (and closes) the session the second made."""
+    port = free_port()
+    other_url = f"http://127.0.0.1:{port}"
+    other = served.started.start("serve", served.env, "serve", "--port", str(port))
+    await served.started.healthy(other_url, other)
+    on_other = Served(
+        other_url, served.token, served.env, served.database_url, served.started, other
+    )
+    async with receiver() as local, api(served) as client:
+        proc = listen(on_other, "--forward-to", local.url)
+        session_id, secret = await ready(on_other, proc)
+        order = await make_order(client)  # through the first process
+        [request] = await local.wait_for(1)
+        assert (await client.get(f"/v1/listen-sessions/{session_id}")).status_code == 200
+        assert (await client.delete(f"/v1/listen-sessions/{session_id}")).status_code == 204
+        assert await asyncio.to_thread(proc.wait, 30) == 1  # its stream ends: closed
+    assert secret is not None
+    assert (
+        Webhook(secret).verify(request.body, request.headers)["data"]["order"]["id"] == order["id"]
+    )
+    assert "the session was closed" in served.started.log(proc)
+
+
 async def test_a_killed_listener_leaves_nothing_once_its_session_expires(served: Served) -> None:
     async with receiver() as local, api(served) as client:
         proc = listen(served, "--forward-to", local.url)

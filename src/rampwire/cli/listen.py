@@ -106,7 +106,7 @@ class Listener:
                     headers=headers,
                     timeout=httpx.Timeout(10.0, read=60.0),
                 ) as answer:
-                    if answer.status_code == 404:
+                    if answer.status_code in (401, 403, 404):  # gone, or the key no longer opens it
                         raise SessionGone(_problem(await _read(answer)))
                     if answer.status_code != 200:
                         raise httpx.HTTPStatusError(
