@@ -212,8 +212,13 @@ class EventType(Record):
 
 
 class IngestAnswer(Record):
+    """``duplicate``: this request was logged before (nothing applied again); otherwise ``id``
+    names the inbound record and ``order_id`` the order it touched."""
+
     received: bool
     duplicate: bool
+    id: str | None = None
+    order_id: str | None = None
 
 
 __all__ = [
