@@ -25,6 +25,7 @@ class Served:
 @asynccontextmanager
 async def served(tmp_path: Path, database_url: str, **extra: str) -> AsyncIterator[Served]:
     """A running server on ``database_url`` (killed by its pid at the end)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = environment(tmp_path, RAMPWIRE_DATABASE_URL=database_url, **extra)
     with processes(tmp_path) as started:

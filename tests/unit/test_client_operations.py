@@ -67,3 +67,13 @@ def test_the_sync_client_mirrors_every_async_method() -> None:
     finally:
         sync_client.close()
     assert missing == []
+
+
+def test_the_client_package_exports_what_its_all_says() -> None:
+    import rampwire.client as package
+
+    assert all(hasattr(package, name) for name in package.__all__)
+    public = {
+        n for n, v in vars(package).items() if not n.startswith("_") and not inspect.ismodule(v)
+    }
+    assert public == set(package.__all__) - {"records"}
