@@ -166,7 +166,7 @@ class SyncService(SyncResource[Service]):
 class Client:
     """The rampwire API, blocking; the same resources and methods as :class:`AsyncClient`::
 
-        with Client("http://127.0.0.1:8000", api_key="rw_...") as client:
+        with Client("http://127.0.0.1:8080", api_key="rw_...") as client:
             for order in client.orders.list(status="completed"):
                 print(order.id, order.fiat)
 

@@ -25,7 +25,7 @@ from .webhooks import Deliveries, Endpoints, Events, EventTypes
 
 URL_VARIABLE = "RAMPWIRE_URL"
 KEY_VARIABLE = "RAMPWIRE_API_KEY"
-DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_URL = "http://127.0.0.1:8080"  # where `rampwire serve` listens by default (settings)
 
 
 def connection_settings(url: str | None, api_key: str | None) -> tuple[str, str | None]:
@@ -40,7 +40,7 @@ def connection_settings(url: str | None, api_key: str | None) -> tuple[str, str 
 class AsyncClient:
     """The rampwire API, async::
 
-        async with AsyncClient("http://127.0.0.1:8000", api_key="rw_...") as client:
+        async with AsyncClient("http://127.0.0.1:8080", api_key="rw_...") as client:
             order = await client.orders.create(side="sell")
             async for order in client.orders.list(status="completed"):
                 ...
