@@ -52,7 +52,7 @@ def orders_list(remote: Remote, /, limit: int, **filters: Any) -> None:
 @click.argument("order_id")
 @over_api
 def orders_get(remote: Remote, order_id: str) -> None:
-    """One order, every field."""
+    """One order: the fields that hold a value (--json: all of them)."""
     show_one(remote.client.orders.get(order_id), as_json=remote.as_json)
 
 

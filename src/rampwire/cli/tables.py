@@ -34,6 +34,8 @@ def cell(value: Any) -> str:
         text = str(value)
     elif isinstance(value, BaseModel | dict | list):
         data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if v is not None}  # the set ones
         text = orjson.dumps(data).decode() if data else "-"
     else:
         text = str(value)

@@ -36,7 +36,7 @@ def endpoints_list(remote: Remote, partner: str | None, limit: int) -> None:
 @click.argument("endpoint_id")
 @over_api
 def endpoints_get(remote: Remote, endpoint_id: str) -> None:
-    """One endpoint, every field."""
+    """One endpoint: the fields that hold a value (--json: all of them)."""
     show_one(remote.client.endpoints.get(endpoint_id), as_json=remote.as_json)
 
 
