@@ -19,6 +19,8 @@ from pathlib import Path
 
 import click
 
+from .tables import table
+
 CONFIG_VARIABLE = "RAMPWIRE_CONFIG"
 DEFAULT_PROFILE = "default"
 FILE_MODE = 0o600  # owner read/write: the file holds API keys
@@ -116,8 +118,6 @@ def profiles_set(name: str, url: str, api_key: str) -> None:
 @profiles_group.command("list")
 def profiles_list() -> None:
     """The profiles, keys shortened."""
-    from .tables import table
-
     profiles = load()
     if not profiles:
         click.echo(f"no profiles in {config_path()}")

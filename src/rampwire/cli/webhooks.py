@@ -7,9 +7,10 @@ from itertools import islice
 from typing import Any
 
 import click
+import orjson
 
 from .remote import LIMIT_OPTION, Remote, json_object, over_api, when
-from .tables import show_list, show_one
+from .tables import cell, show_list, show_one, table
 
 ENDPOINT_COLUMNS = ["id", "url", "enabled", "event_types", "dialect", "partner_id"]
 DELIVERY_COLUMNS = [
@@ -177,8 +178,6 @@ def deliveries_get(remote: Remote, delivery_id: str) -> None:
         for a in delivery.attempt_log or []
     ]
     if attempts:
-        from .tables import cell, table
-
         click.echo("")
         click.echo(table([[cell(v) for v in a.values()] for a in attempts], list(attempts[0])))
 
@@ -217,12 +216,8 @@ def deliveries_recover(remote: Remote, since: str, endpoint_ids: tuple[str, ...]
             done = remote.client.endpoints.replay(endpoint_id, since=moment)
             results.append({"endpoint_id": endpoint_id, **done.model_dump()})
     if remote.as_json:
-        import orjson
-
         click.echo(orjson.dumps(results, option=orjson.OPT_INDENT_2))
         return
-    from .tables import table
-
     rows = [[str(r[k]) for k in ("endpoint_id", "sent_again", "retried_now")] for r in results]
     click.echo(table(rows, ["endpoint_id", "sent_again", "retried_now"]))
     total = sum(int(r["replayed"]) for r in results)
