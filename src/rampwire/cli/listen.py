@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import signal
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 import httpx
 import orjson
+
+from ..client import APIError, AsyncClient, ConnectionFailed, ProblemError
+from ..client.records import ListenSession
 
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 10.0
 SEEN = 10_000  # event ids remembered, to forward each once
@@ -34,44 +35,19 @@ class SessionGone(Exception):
     """The server closed the session (deleted, or expired while unread)."""
 
 
-def _problem(answer: httpx.Response) -> str:
-    try:
-        body = answer.json()
-    except ValueError:
-        return f"HTTP {answer.status_code}: {answer.text[:200]}"
-    return f"HTTP {answer.status_code}: {body.get('detail') or body}"
-
-
-async def messages(answer: httpx.Response) -> AsyncIterator[tuple[str, str, str]]:
-    """Server-sent events as (event, id, data); comments and ``retry:`` skipped."""
-    event, event_id = "message", ""
-    data: list[str] = []
-    async for line in answer.aiter_lines():
-        if line == "":
-            if data:
-                yield event, event_id, "\n".join(data)
-            event, event_id, data = "message", "", []
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            event = value
-        elif name == "id":
-            event_id = value
-        elif name == "data":
-            data.append(value)
+GONE = frozenset({401, 403, 404})  # closed, expired, or the key no longer opens it
 
 
 class Listener:
     def __init__(
         self,
-        api: httpx.AsyncClient,
+        client: AsyncClient,
         forward: httpx.AsyncClient | None,
         forward_to: str | None,
         *,
         print_json: bool,
     ) -> None:
-        self._api = api
+        self._client = client
         self._forward = forward
         self._forward_to = forward_to
         self._print_json = print_json
@@ -79,51 +55,45 @@ class Listener:
         self.last_event_id: str | None = None
         self.forwarded = 0
 
-    async def open(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer = await self._api.post("/v1/listen-sessions", json=body)
-        if answer.status_code != 201:
-            raise click.ClickException(f"cannot open a listen session: {_problem(answer)}")
-        session: dict[str, Any] = answer.json()
-        return session
+    async def open(self, body: dict[str, Any]) -> ListenSession:
+        try:
+            return await self._client.listen_sessions.create(**body)
+        except ProblemError as exc:
+            raise click.ClickException(f"cannot open a listen session: {exc}") from exc
 
     async def close(self, session_id: str) -> bool:
-        with contextlib.suppress(httpx.HTTPError):
-            answer = await self._api.delete(f"/v1/listen-sessions/{session_id}", timeout=5.0)
-            return answer.status_code in (204, 404)
-        return False
+        try:
+            await self._client.listen_sessions.delete(session_id)
+        except ProblemError as exc:
+            return exc.status == 404
+        except APIError:
+            return False
+        return True
 
-    async def run(self, session: dict[str, Any]) -> None:
+    async def run(self, session: ListenSession) -> None:
         """Read the stream, reconnecting with the last event id, until the session is gone."""
         wait = RECONNECT_MIN_S
+        sessions = self._client.listen_sessions
         while True:
-            headers = {"accept": "text/event-stream"}
-            if self.last_event_id is not None:
-                headers["last-event-id"] = self.last_event_id
             try:
-                async with self._api.stream(
-                    "GET",
-                    session["stream_url"],
-                    headers=headers,
-                    timeout=httpx.Timeout(10.0, read=60.0),
-                ) as answer:
-                    if answer.status_code in (401, 403, 404):  # gone, or the key no longer opens it
-                        raise SessionGone(_problem(await _read(answer)))
-                    if answer.status_code != 200:
-                        raise httpx.HTTPStatusError(
-                            _problem(await _read(answer)), request=answer.request, response=answer
-                        )
+                async for message in sessions.stream(session.id, last_event_id=self.last_event_id):
                     wait = RECONNECT_MIN_S
-                    async for event, event_id, data in messages(answer):
-                        if event == "closed":
-                            raise SessionGone("the session was closed")
-                        if event == "webhook":
-                            await self._handle(event_id, orjson.loads(data))
-                        elif event == "skipped":
-                            self._skipped(event_id, orjson.loads(data))
-            except httpx.HTTPError as exc:
-                _say(f"stream interrupted ({type(exc).__name__}: {exc}); reconnecting", err=True)
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, RECONNECT_MAX_S)
+                    if message.event == "closed":
+                        raise SessionGone("the session was closed")
+                    if message.event == "webhook":
+                        await self._handle(message.id, orjson.loads(message.data))
+                    elif message.event == "skipped":
+                        self._skipped(message.id, orjson.loads(message.data))
+                continue  # the server ends a stream every few seconds: open it again at once
+            except ProblemError as exc:
+                if exc.status in GONE:
+                    raise SessionGone(str(exc)) from exc
+                reason = str(exc)
+            except APIError as exc:
+                reason = str(exc)
+            _say(f"stream interrupted ({reason}); reconnecting", err=True)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RECONNECT_MAX_S)
 
     def _skipped(self, event_id: str, data: dict[str, Any]) -> None:
         self.last_event_id = event_id or self.last_event_id
@@ -168,11 +138,6 @@ class Listener:
         )
 
 
-async def _read(answer: httpx.Response) -> httpx.Response:
-    await answer.aread()
-    return answer
-
-
 def _b64(text: str) -> bytes:
     return base64.b64decode(text)
 
@@ -189,16 +154,15 @@ async def _listen(
     *,
     print_json: bool,
 ) -> None:
-    headers = {"authorization": f"Bearer {api_key}", "user-agent": "rampwire-listen"}
     async with (
-        httpx.AsyncClient(base_url=url, headers=headers, timeout=10.0) as api,
+        AsyncClient(url, api_key, timeout=10.0) as client,
         httpx.AsyncClient() as forward,
     ):
-        listener = Listener(api, forward, forward_to, print_json=print_json)
+        listener = Listener(client, forward, forward_to, print_json=print_json)
         session = await listener.open(body)
-        secret = session.get("secret")
-        _say(f"Ready. Listen session {session['id']} (events: {', '.join(session['event_types'])},"
-             f" dialect {session['dialect']}); Ctrl-C to close it.")  # fmt: skip
+        secret = session.secret
+        _say(f"Ready. Listen session {session.id} (events: {', '.join(session.event_types)},"
+             f" dialect {session.dialect}); Ctrl-C to close it.")  # fmt: skip
         if secret is not None:
             _say(f"Your webhook signing secret is {secret}")
         else:
@@ -220,15 +184,15 @@ async def _listen(
         try:
             await listener.run(session)
         except SessionGone as exc:
-            raise click.ClickException(f"listen session {session['id']} ended: {exc}") from exc
+            raise click.ClickException(f"listen session {session.id} ended: {exc}") from exc
         except asyncio.CancelledError:
             if not stopped:
                 raise
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
-        closed = await listener.close(session["id"])
-        _say(f"listen session {session['id']} {'closed' if closed else 'not closed (it expires)'}")
+        closed = await listener.close(session.id)
+        _say(f"listen session {session.id} {'closed' if closed else 'not closed (it expires)'}")
 
 
 @click.command("listen")
@@ -267,5 +231,5 @@ def listen_command(
         body["partner_id"] = partner
     try:
         asyncio.run(_listen(url, api_key, body, forward_to, print_json=print_json))
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
+    except ConnectionFailed as exc:
+        raise click.ClickException(f"cannot reach {url}: {exc}") from exc
