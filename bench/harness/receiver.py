@@ -8,10 +8,11 @@ the process under test keeps its core.
 
 Control paths, for the benchmark itself (never counted):
 
-- ``GET /__stats``: ``{"count": <requests answered>, "received": <requests read>}``
+- ``GET /__stats``: ``{"count": <requests answered>, "received": <requests read>,
+  "duplicates": <requests whose webhook-id had arrived before, while recording>}``
 - ``POST /__reset``: counters to zero, arrival recording off, arrivals forgotten
 - ``POST /__record``: like reset, then remember the first arrival time (``time.time()``) of
-  every ``webhook-id``
+  every ``webhook-id``, and count the requests that repeat one (an attempt sent twice)
 - ``GET /__arrivals``: ``{"<webhook-id>": <unix time>, ...}``
 
 Usage: ``python bench/harness/receiver.py [--port 0] [--delay 0.25]``; prints ``READY <port>`` once
@@ -47,9 +48,10 @@ class State:
         self.answered = 0
         self.recording = False
         self.arrivals: dict[str, float] = {}
+        self.duplicates = 0
 
     def reset(self, *, record: bool) -> None:
-        self.received = self.answered = 0
+        self.received = self.answered = self.duplicates = 0
         self.recording = record
         self.arrivals = {}
 
@@ -103,7 +105,11 @@ class Handler(asyncio.Protocol):
         if state.recording:
             webhook_id = _header(head, lower, b"webhook-id")
             if webhook_id is not None:
-                state.arrivals.setdefault(webhook_id.decode("ascii", "replace"), time.time())
+                key = webhook_id.decode("ascii", "replace")
+                if key in state.arrivals:
+                    state.duplicates += 1
+                else:
+                    state.arrivals[key] = time.time()
         if state.delay > 0:
             self._loop.call_later(state.delay, self._answer)
         else:
@@ -119,7 +125,11 @@ class Handler(asyncio.Protocol):
         path = head.split(b" ", 2)[1]
         body: object = {}
         if path == b"/__stats":
-            body = {"count": state.answered, "received": state.received}
+            body = {
+                "count": state.answered,
+                "received": state.received,
+                "duplicates": state.duplicates,
+            }
         elif path == b"/__reset":
             state.reset(record=False)
         elif path == b"/__record":
