@@ -18,10 +18,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from harness.cpu import CpuMeter, pid_cpu
 from harness.databases import fresh_database_url
 from harness.receiver import ReceiverProcess
+from latency import RATE, SECONDS, Latency, measured
 from procrastinate_driver import Measured, Process
 from venvs import DJANGO_WEBHOOK
 
@@ -225,3 +227,18 @@ class DjangoWebhookPeer:
             f"{window:.0f} s window; published {events:,.0f} events at {events / took:,.0f}/s,"
             f" {tasks} threads; {cpu.note().replace('publisher', 'peer and Redis')}",
         )
+
+    async def latency(self, http: Any) -> Latency:
+        """Enqueue → receipt at :data:`latency.RATE` webhooks/s paced (``latency.py``); the
+        receiver keys django-webhook's requests by the order id in their body."""
+        async with self.database() as (env, _):
+            worker = CeleryWorker(self.python, env)
+            try:
+                await worker.ready()
+                await self.receiver.call(http, "POST", "/__record")
+                out = await command(self.python, env, "paced", str(RATE), str(SECONDS))
+                stamps = [(str(key), float(at)) for key, at in out["stamps"]]  # type: ignore[attr-defined]
+                elapsed, behind = float(str(out["elapsed"])), int(str(out["behind"]))
+                return await measured(self.receiver, http, stamps, elapsed, behind)
+            finally:
+                worker.stop()

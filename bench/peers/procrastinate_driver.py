@@ -20,6 +20,7 @@ from typing import Any
 from harness.cpu import CpuMeter, pid_cpu
 from harness.databases import fresh_database_url
 from harness.receiver import ReceiverProcess
+from latency import RATE, SECONDS, Latency, measured
 from venvs import PROCRASTINATE
 
 from rampwire.dialects import standard
@@ -204,3 +205,12 @@ class ProcrastinatePeer:
             f" {published['events'] / published['elapsed']:,.0f}/s, {tasks} tasks;"
             f" {cpu.note().replace('publisher', 'peer')}",
         )
+
+    async def latency(self, http: Any) -> Latency:
+        """Enqueue → receipt at :data:`latency.RATE` webhooks/s paced (``latency.py``)."""
+        async with self.database() as (url, _):
+            async with worker(self.python, url, self.receiver, self.concurrency):
+                await self.receiver.call(http, "POST", "/__record")
+                out = await run_command(self.python, "paced", url, str(RATE), str(SECONDS))
+                stamps = [(key, float(at)) for key, at in out["stamps"]]
+                return await measured(self.receiver, http, stamps, out["elapsed"], out["behind"])
