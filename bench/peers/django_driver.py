@@ -23,7 +23,7 @@ from typing import Any
 from harness.cpu import CpuMeter, pid_cpu
 from harness.databases import fresh_database_url
 from harness.receiver import ReceiverProcess
-from latency import RATE, SECONDS, Latency, measured
+from latency import RATE, SECONDS, Latency, measured, read_stamps, stamps_file
 from procrastinate_driver import Measured, Process
 from venvs import DJANGO_WEBHOOK
 
@@ -236,8 +236,9 @@ class DjangoWebhookPeer:
             try:
                 await worker.ready()
                 await self.receiver.call(http, "POST", "/__record")
-                out = await command(self.python, env, "paced", str(RATE), str(SECONDS))
-                stamps = [(str(key), float(at)) for key, at in out["stamps"]]  # type: ignore[attr-defined]
+                with stamps_file() as path:
+                    out = await command(self.python, env, "paced", str(RATE), str(SECONDS), path)
+                    stamps = read_stamps(path)
                 elapsed, behind = float(str(out["elapsed"])), int(str(out["behind"]))
                 return await measured(self.receiver, http, stamps, elapsed, behind)
             finally:

@@ -5,7 +5,7 @@ prints one JSON line; imports nothing from rampwire.
     python django_peer.py setup URL                    # schema, a webhook to URL with a secret
     python django_peer.py queue COUNT                  # COUNT orders created, one webhook each
     python django_peer.py publish SECONDS TASKS MAX_BACKLOG
-    python django_peer.py paced RATE SECONDS           # stamps: [order id, UNIX time saved]
+    python django_peer.py paced RATE SECONDS OUT       # OUT: [[order id, UNIX time], ...]
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def publish(seconds: float, tasks: int, max_backlog: int) -> dict[str, Any]:
     }
 
 
-def paced(rate: float, seconds: float) -> dict[str, Any]:
+def paced(rate: float, seconds: float, out: str) -> dict[str, Any]:
     """Orders created at ``rate``/s (one webhook each) by 8 threads taking turns on one
     schedule; each order's id (the receiver's key: django-webhook sends no event id) and the
     time its save returned recorded. A thread that finds its turn past counts the pace slipped."""
@@ -171,7 +171,9 @@ def paced(rate: float, seconds: float) -> dict[str, Any]:
         connection.close()
 
     threads(8, loop)
-    return {"stamps": stamps, "elapsed": time.monotonic() - start, "behind": behind[0]}
+    with open(out, "w") as file:
+        json.dump(stamps, file)
+    return {"elapsed": time.monotonic() - start, "behind": behind[0]}
 
 
 def main() -> None:
@@ -186,13 +188,14 @@ def main() -> None:
     pacer = commands.add_parser("paced")
     pacer.add_argument("rate", type=float)
     pacer.add_argument("seconds", type=float)
+    pacer.add_argument("out")
     args = parser.parse_args()
     if args.command == "setup":
         result = setup(args.url)
     elif args.command == "queue":
         result = queue(args.count)
     elif args.command == "paced":
-        result = paced(args.rate, args.seconds)
+        result = paced(args.rate, args.seconds, args.out)
     else:
         result = publish(args.seconds, args.tasks, args.max_backlog)
     print(json.dumps(result), flush=True)

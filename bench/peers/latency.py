@@ -6,8 +6,14 @@ arrival - write returned, p50 and p99 over every matched webhook."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from harness.receiver import ReceiverProcess
@@ -70,3 +76,19 @@ async def measured(
     arrivals: dict[str, float] = await receiver.call(http, "GET", "/__arrivals")
     await receiver.call(http, "POST", "/__reset")
     return latency(stamps, arrivals, elapsed, behind)
+
+
+@contextlib.contextmanager
+def stamps_file() -> Iterator[str]:
+    """A temporary file for a peer program's stamps, removed afterwards."""
+    handle, path = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
+    os.close(handle)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def read_stamps(path: str) -> list[tuple[str, float]]:
+    return [(str(key), float(at)) for key, at in json.loads(Path(path).read_text())]

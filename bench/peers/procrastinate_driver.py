@@ -20,7 +20,7 @@ from typing import Any
 from harness.cpu import CpuMeter, pid_cpu
 from harness.databases import fresh_database_url
 from harness.receiver import ReceiverProcess
-from latency import RATE, SECONDS, Latency, measured
+from latency import RATE, SECONDS, Latency, measured, read_stamps, stamps_file
 from venvs import PROCRASTINATE
 
 from rampwire.dialects import standard
@@ -211,6 +211,9 @@ class ProcrastinatePeer:
         async with self.database() as (url, _):
             async with worker(self.python, url, self.receiver, self.concurrency):
                 await self.receiver.call(http, "POST", "/__record")
-                out = await run_command(self.python, "paced", url, str(RATE), str(SECONDS))
-                stamps = [(key, float(at)) for key, at in out["stamps"]]
+                with stamps_file() as path:
+                    out = await run_command(
+                        self.python, "paced", url, str(RATE), str(SECONDS), path
+                    )
+                    stamps = read_stamps(path)
                 return await measured(self.receiver, http, stamps, out["elapsed"], out["behind"])
