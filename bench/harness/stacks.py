@@ -1,7 +1,9 @@
 """Where a process's CPU goes, from py-spy's collapsed stacks (``py-spy record --pid PID -d 20
 -f raw -o stacks.txt``), as shares by function group: each sample is counted once, under the
 first group (in :data:`GROUPS`' order) that any frame of its stack falls in, so the shares add
-up to 100 %. Also the top self (leaf) functions.
+up to 100 %. Samples taken while the process imported its modules (a worker process profiled
+from its start) are left out and counted apart. Also the top self (leaf) functions, and the
+rampwire functions with the largest inclusive shares.
 
     .venv/bin/python bench/harness/stacks.py stacks.txt [more.txt ...]
 """
@@ -11,20 +13,21 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # (group, pattern on a frame "function (file:line)"); the first match in this order wins, so
 # the specific groups come before the ones that hold them (a claim runs under the worker)
 GROUPS: list[tuple[str, str]] = [
-    ("ingest: verify and decode (dialects)", r"rampwire/dialects/"),
+    ("asyncpg (driver), wherever called", r"asyncpg/"),
+    ("dialects: verify + decode (ingest), encode + sign (worker)", r"rampwire/dialects/"),
     ("ingest: fold into orders (domain)", r"rampwire/domain/"),
     ("ingest: group commit write (repository)", r"rampwire/repository/(inbound|provider_orders)"),
     ("worker: claim (repository/deliveries)", r"repository/deliveries\.py.*(claim|_claim)"),
     ("worker: record results (repository/deliveries)", r"repository/deliveries\.py"),
-    ("worker: send (delivery/sender, aiohttp client)", r"delivery/sender|aiohttp/client"),
+    ("worker: sign and send (delivery/sender, aiohttp)", r"delivery/sender|aiohttp/"),
     ("worker: scheduler, limits (delivery/)", r"rampwire/delivery/"),
     ("orders and outbox writes (repository)", r"rampwire/repository/"),
-    ("asyncpg (driver)", r"asyncpg/"),
     ("storage layer (rampwire/storage)", r"rampwire/storage/"),
     ("ingest front (api/ingest, services/ingestor)", r"api/ingest|services/ingestor"),
     ("API framework (starlette, fastapi)", r"starlette/|fastapi/"),
@@ -35,6 +38,7 @@ GROUPS: list[tuple[str, str]] = [
     ("event loop and the rest (uvloop, asyncio, idle)", r""),
 ]
 _COMPILED = [(name, re.compile(pattern)) for name, pattern in GROUPS]
+_IMPORT = re.compile(r"<frozen importlib\._bootstrap")
 
 
 def read(path: Path) -> list[tuple[list[str], int]]:
@@ -47,18 +51,31 @@ def read(path: Path) -> list[tuple[list[str], int]]:
     return found
 
 
-def shares(stacks: list[tuple[list[str], int]]) -> tuple[Counter[str], Counter[str], int]:
-    groups: Counter[str] = Counter()
-    leaves: Counter[str] = Counter()
-    total = 0
+@dataclass
+class Shares:
+    groups: Counter[str] = field(default_factory=Counter)
+    leaves: Counter[str] = field(default_factory=Counter)
+    inclusive: Counter[str] = field(default_factory=Counter)  # rampwire functions
+    total: int = 0
+    imports: int = 0
+
+
+def shares(stacks: list[tuple[list[str], int]]) -> Shares:
+    found = Shares()
+    groups, leaves = found.groups, found.leaves
     for frames, count in stacks:
-        total += count
+        if any(_IMPORT.search(frame) for frame in frames):
+            found.imports += count
+            continue
+        found.total += count
         leaves[frames[-1]] += count
+        for function in {f.split(" (")[0] for f in frames if "rampwire/" in f}:
+            found.inclusive[function] += count
         for name, pattern in _COMPILED:
             if any(pattern.search(frame) for frame in frames):
                 groups[name] += count
                 break
-    return groups, leaves, total
+    return found
 
 
 def main() -> None:
@@ -67,12 +84,16 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="self functions shown")
     args = parser.parse_args()
     for path in args.files:
-        groups, leaves, total = shares(read(path))
-        print(f"{path}: {total:,} samples")
-        for name, count in groups.most_common():
+        found = shares(read(path))
+        total = max(found.total, 1)
+        print(f"{path}: {found.total:,} samples ({found.imports:,} more while importing, left out)")
+        for name, count in found.groups.most_common():
             print(f"  {100 * count / total:5.1f} %  {name}")
         print("  top self (leaf) functions:")
-        for name, count in leaves.most_common(args.top):
+        for name, count in found.leaves.most_common(args.top):
+            print(f"  {100 * count / total:5.1f} %  {name[:110]}")
+        print("  rampwire functions, inclusive:")
+        for name, count in found.inclusive.most_common(args.top):
             print(f"  {100 * count / total:5.1f} %  {name[:110]}")
 
 
