@@ -396,6 +396,12 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=defaults.window)
     parser.add_argument("--peer-concurrency", type=int, default=defaults.peer_concurrency)
     parser.add_argument("--history", type=int, default=defaults.history)
+    parser.add_argument(
+        "--publish-tasks",
+        type=int,
+        default=defaults.publish_tasks,
+        help="sustained: concurrent callers publishing, for every system alike",
+    )
     parser.add_argument("--parts", default="delivery,ingest", help="delivery, ingest or both")
     args = parser.parse_args()
     config = Config(
@@ -403,6 +409,7 @@ def main() -> None:
         window=args.window,
         peer_concurrency=args.peer_concurrency,
         history=args.history,
+        publish_tasks=args.publish_tasks,
     )
     started = time.perf_counter()
     with heap.settled():  # the worker's process, as in `rampwire worker`
