@@ -215,3 +215,4 @@ CREATE TABLE partners (
 CREATE INDEX orders_partner ON orders (partner_id, id) WHERE partner_id IS NOT NULL;
 CREATE INDEX endpoints_partner ON endpoints (partner_id) WHERE deleted_at IS NULL;
 CREATE INDEX deliveries_partner ON deliveries (partner_id, id) WHERE partner_id IS NOT NULL;
+CREATE INDEX deliveries_status ON deliveries (status, id);
