@@ -42,7 +42,7 @@ from rampwire.repository.order_events import OrderEventRepository
 from rampwire.repository.orders import OrderFilter
 from rampwire.repository.overview import OverviewRepository
 from rampwire.repository.partners import PartnerRepository
-from rampwire.repository.sources import SourceRepository
+from rampwire.repository.sources import SourceRepository, credentials_context
 from rampwire.storage import migrate, open_database
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow
@@ -339,6 +339,14 @@ async def main() -> None:
             print(f"filled in {time.perf_counter() - started:.0f} s; load {loadavg()}")
             box = SecretBox(b"\x07" * 32)
             sources = SourceRepository(db, box)
+            async with db.transaction() as conn:  # the filled sources' credentials, sealed
+                for sid in ("src_bench", "src_partner"):
+                    sealed = box.encrypt(
+                        '{"secrets": ["wsk_0123456789"]}', context=credentials_context(sid)
+                    )
+                    await conn.execute(
+                        "UPDATE sources SET credentials = $1 WHERE id = $2", sealed, sid
+                    )
             for n in range(SOURCES):
                 source_id = SourceRepository.new_id()
                 await sources.create(
