@@ -360,7 +360,7 @@ async def main() -> None:
                         updated_at=utcnow(),
                     )
                 )
-            await KeyRepository(db).create("operator", Scope.ADMIN)
+            operator_key, _ = await KeyRepository(db).create("operator", Scope.ADMIN)
             orders = OrderRepository(db)
             deliveries = DeliveryRepository(db)
             partner_repo = PartnerRepository(db)
@@ -409,8 +409,11 @@ async def main() -> None:
                     partner_id=last_partner, limit=PAGE
                 ),
                 "partners, newest page": lambda: partner_repo.find(limit=PAGE),
-                "API keys, all (also each page's session check)": lambda: keys.all(),
-                "API keys, one partner": lambda: keys.all(partner_id=partner),
+                "API keys, all (rampwire keys list)": lambda: keys.all(),
+                "each page's session check (one key)": lambda: keys.get(operator_key.id),
+                "API keys, newest page": lambda: keys.find(limit=PAGE),
+                "API keys, the operator's": lambda: keys.find(operator=True, limit=PAGE),
+                "API keys, one partner": lambda: keys.find(partner_id=partner, limit=PAGE),
                 "authorization decisions, newest": lambda: decisions.decisions(limit=PAGE),
                 "authorization decisions, one partner": lambda: decisions.decisions(
                     partner_id=partner, limit=PAGE

@@ -13,7 +13,7 @@ from ..api.partners import PartnerKeyIn, partner_id
 from ..domain.apikeys import KEY_ID_PREFIX, Scope
 from ..errors import BadRequest
 from ..ids import has_prefix
-from .context import Dashboard, safe_next, to_login
+from .context import PAGE_SIZE, Dashboard, safe_next, to_login
 from .forms import REFUSED, model
 from .sessions import Session
 
@@ -31,19 +31,22 @@ def add_keys(router: APIRouter, ui: Dashboard) -> None:
         app = ui.app(request)
         q = request.query_params
         whose = q.get("partner") or None
-        keys = await app.keys.all(partner_id=partner_id(whose) if whose else None)
-        if q.get("kind") == "operator":
-            keys = [k for k in keys if k.partner_id is None]
-        elif q.get("kind") == "partner":
-            keys = [k for k in keys if k.partner_id is not None]
-        elif q.get("kind"):
-            raise BadRequest(f"kind must be operator or partner, not {q.get('kind')!r}")
+        kind = q.get("kind") or None
+        if kind not in (None, "operator", "partner"):
+            raise BadRequest(f"kind must be operator or partner, not {kind!r}")
+        keys = await app.keys.find(
+            limit=PAGE_SIZE,
+            before=q.get("before") or None,
+            partner_id=partner_id(whose) if whose else None,
+            operator=None if kind is None else kind == "operator",
+        )
         partners = await app.partners.find(limit=200)
         return ui.pages.render(
             request,
             "keys.html",
             session=session,
-            keys=sorted(keys, key=lambda k: k.id, reverse=True),
+            keys=keys,
+            last_id=keys[-1].id if len(keys) == PAGE_SIZE else None,
             names={p.id: p.name for p in partners},
             partners=partners,
             scopes=[s.value for s in Scope],
