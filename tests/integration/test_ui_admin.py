@@ -436,3 +436,15 @@ async def test_the_lists_filter_by_partner(
 async def test_the_live_overview_needs_a_session(api: httpx.AsyncClient) -> None:
     anonymous = httpx.AsyncClient(transport=api._transport, base_url="http://rampwire.test")
     assert (await anonymous.get("/ui/live/overview")).status_code == 401
+
+
+async def test_the_keys_page_pages_newest_first(api: httpx.AsyncClient, db: Database) -> None:
+    keys = KeyRepository(db)
+    made = [(await keys.create(f"k{n:02d}", Scope.READ))[0] for n in range(55)]
+    client = await browser(api, db, Scope.ADMIN)  # the 56th key, the newest
+    first = await client.get("/ui/keys")
+    older = re.search(r'href="\?before=(key_\w+)"', first.text)
+    assert older is not None
+    assert made[-1].id in first.text and made[0].id not in first.text
+    second = await client.get(f"/ui/keys?before={older.group(1)}")
+    assert made[0].id in second.text and made[-1].id not in second.text
