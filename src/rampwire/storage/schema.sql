@@ -227,3 +227,5 @@ CREATE TABLE listen_sessions (
     read_at BIGINT NOT NULL
 );
 CREATE INDEX listen_sessions_read ON listen_sessions (read_at);
+
+CREATE INDEX deliveries_status ON deliveries (status, id);
