@@ -149,7 +149,8 @@ def _publisher_process(url: str, plan: dict[str, Any], out: str, ready: Any) -> 
 class Publisher:
     """Runs :func:`publish` inline (sharing the worker's loop and database) or in a process."""
 
-    def __init__(self, db: Database, worker: Worker, plan: PublishPlan, where: str) -> None:
+    def __init__(self, db: Database, worker: Worker | None, plan: PublishPlan, where: str) -> None:
+        """``worker``: the worker to wake when publishing inline (None: a process)."""
         self._db, self._worker, self._plan, self.where = db, worker, plan, where
         self._task: asyncio.Task[PublishResult] | None = None
         self._proc: Any = None
@@ -157,6 +158,7 @@ class Publisher:
 
     async def start(self) -> None:
         if self.where == "inline":
+            assert self._worker is not None, "publishing inline wakes the worker in this process"
             began = asyncio.Event()
             orders = OrderRepository(self._db, on_publish=self._worker.wake)
             self._task = asyncio.create_task(publish(self._db, orders, self._plan, began.set))

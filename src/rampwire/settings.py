@@ -101,6 +101,7 @@ class Settings:
     partner_rate_limit: int | None = None
     ingest_rate_limit: int | None = None
     rate_burst: int | None = None
+    listen_idle_s: int = 60  # a listen session with no stream open this long expires
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +141,7 @@ class Settings:
             partner_rate_limit=_optional_int(env, "RAMPWIRE_PARTNER_RATE_LIMIT"),
             ingest_rate_limit=_optional_int(env, "RAMPWIRE_INGEST_RATE_LIMIT"),
             rate_burst=_optional_int(env, "RAMPWIRE_RATE_BURST"),
+            listen_idle_s=_int(env, "RAMPWIRE_LISTEN_IDLE_SECONDS", 60),
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -20,6 +20,7 @@ from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
+from ..repository.listen_sessions import ListenSessionRepository
 from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
@@ -41,6 +42,7 @@ from . import (
     health,
     ingest,
     jwks,
+    listen_sessions,
     metrics,
     openapi,
     orders,
@@ -132,6 +134,7 @@ def create_app(
             webhook_keys=WebhookKeyRepository(database, box),
             sources=sources,
             inbound=inbound,
+            listen_sessions=ListenSessionRepository(database, box),
             ingestor=Ingestor(sources, inbound, meters),
             authorizer=AuthorizationClient(session=session),
             worker=worker,
@@ -177,6 +180,7 @@ def create_app(
     app.include_router(sources.router)
     app.include_router(partners.router)
     app.include_router(event_types.router)
+    app.include_router(listen_sessions.router)
     app.include_router(metrics.router)
     app.include_router(dashboard())  # the dashboard at /ui (rampwire.ui)
     app.add_middleware(ingest.IngestRoute)

@@ -53,6 +53,7 @@ _OWNED_BY_PATH = {
     "endpoint_id": Kind.ENDPOINT,
     "delivery_id": Kind.DELIVERY,
     "event_id": Kind.EVENT,
+    "session_id": Kind.LISTEN_SESSION,
 }
 
 

@@ -201,10 +201,19 @@ class Sender:
 
 
 def _prepare(claimed: Claimed, target: Target, now: datetime) -> WireRequest:
-    if target.dialect.name is DialectName.STANDARD:
-        return standard.sign(claimed.event_id, claimed.payload, target.credentials, now=now)
-    event, order = standard.stored_event(claimed.payload)
-    return target.dialect.encode(event, order, target.credentials, now=now)
+    return prepare(claimed.event_id, claimed.payload, target.dialect, target.credentials, now=now)
+
+
+def prepare(
+    event_id: str, payload: bytes, dialect: Dialect[Any], credentials: Any, *, now: datetime
+) -> WireRequest:
+    """The request that carries a stored event in ``dialect``, signed now: the stored payload
+    as is for ``standard``, re-encoded for a provider's format. Raises the dialect's error for
+    an event that format cannot express. Deliveries and listen sessions both go through here."""
+    if dialect.name is DialectName.STANDARD:
+        return standard.sign(event_id, payload, credentials, now=now)
+    event, order = standard.stored_event(payload)
+    return dialect.encode(event, order, credentials, now=now)
 
 
 def _capped_text(body: bytes) -> str:
@@ -239,4 +248,4 @@ def _failure(error_class: ErrorClass, error: str) -> _Answer:
     )
 
 
-__all__ = ["Sender", "Target"]
+__all__ = ["USER_AGENT", "Sender", "Target", "prepare"]

@@ -332,10 +332,14 @@ class DeliveryRepository:
         limit: int,
         before: str | None = None,
         partner_id: str | None = None,
+        for_partner: str | None = None,
     ) -> list[Delivery]:
-        """Newest first; with ``partner_id``, only deliveries to that partner's endpoints."""
+        """Newest first; with ``partner_id``, only deliveries to that partner's endpoints (what
+        its key sees); with ``for_partner``, the deliveries of that partner's orders, to any
+        endpoint (the operator's filter; index ``deliveries_partner``)."""
         where = Where()
         where.equals("endpoint_id", endpoint_id)
+        where.equals("partner_id", for_partner)
         if partner_id is not None:
             mine = where.arg(partner_id)
             where.add(f"endpoint_id IN (SELECT id FROM endpoints WHERE partner_id = {mine})")

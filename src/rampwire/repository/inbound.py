@@ -463,10 +463,19 @@ class InboundRepository:
         source_id: str | None = None,
         outcome: InboundOutcome | None = None,
         order_id: str | None = None,
+        partner_id: str | None = None,
     ) -> list[InboundRecord]:
-        """Newest first; ``before`` is the last id of the previous page."""
+        """Newest first; ``before`` is the last id of the previous page; with ``partner_id``,
+        what that partner's sources received (their ids read first, so a partner without
+        sources reads nothing rather than the whole log)."""
         where = Where()
         where.equals("source_id", source_id)
+        if partner_id is not None:
+            async with self._db.connection() as conn:
+                rows = await conn.fetch("SELECT id FROM sources WHERE partner_id = $1", partner_id)
+            if not rows:
+                return []
+            where.one_of("source_id", [row["id"] for row in rows])
         where.equals("outcome", None if outcome is None else outcome.value)
         where.equals("order_id", order_id)
         sql = where.newest_first(f"SELECT {_COLUMNS} FROM inbound", before=before, limit=limit)

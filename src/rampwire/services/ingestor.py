@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,7 @@ class SourceStats:
     rejected: int = 0
     last_rejected_at: datetime | None = None
     last_rejection: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)  # rejected, by the dialect's code
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -112,6 +113,7 @@ class Ingestor:
         except DialectError as exc:
             metrics.ingested(source=source_id, outcome="refused", reason=exc.code, partner=partner)
             stats.rejected += 1
+            stats.reasons[exc.code] = stats.reasons.get(exc.code, 0) + 1
             stats.last_rejected_at = now
             stats.last_rejection = f"{exc.code}: {exc.message}"
             log.warning(

@@ -1,4 +1,5 @@
-"""The stuck-order sweeper: a periodic task beside the delivery worker.
+"""The stuck-order sweeper: a periodic task beside the delivery worker; and the listen
+sessions' (:class:`ListenSessionSweeper`), beside the API as well.
 
 Every :data:`SWEEP_INTERVAL_S` it asks, status by status, for the orders past their SLA
 (:mod:`rampwire.stuck`) and emits ``order.stuck`` for each, in batches. Several processes may
@@ -16,6 +17,7 @@ from datetime import timedelta
 
 from ..domain.orders import OrderStatus
 from ..errors import DatabaseUnavailable, StorageError
+from ..repository.listen_sessions import ListenSessionRepository
 from ..repository.stuck_orders import StuckOrderRepository
 from ..tracing import Tracing
 from ..types import utcnow
@@ -74,3 +76,29 @@ class Sweeper:
             else:
                 if found:
                     log.info("flagged %d stuck orders", found)
+
+
+class ListenSessionSweeper:
+    """Deletes the listen sessions no stream has read for their idle timeout, every half of it
+    (at most every minute): a ``rampwire listen`` killed without a goodbye leaves nothing."""
+
+    def __init__(self, sessions: ListenSessionRepository, idle: timedelta) -> None:
+        self._sessions = sessions
+        self._idle = idle
+        self._interval_s = min(max(idle.total_seconds() / 2, 0.5), SWEEP_INTERVAL_S)
+        self.expired = 0  # sessions deleted by this sweeper
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
+            if stop.is_set():
+                return
+            try:
+                found = await self._sessions.expire(utcnow() - self._idle)
+            except StorageError as exc:
+                log.warning("expiring listen sessions failed: %s; trying again next time", exc)
+            else:
+                self.expired += found
+                if found:
+                    log.info("%d unread listen sessions expired", found)

@@ -35,12 +35,12 @@ import aiohttp
 from .. import logs
 from ..cache import Loaded
 from ..crypto import SecretBox
-from ..delivery.endpoints import KEY_SIGNED, Endpoint
+from ..delivery.endpoints import Endpoint
 from ..delivery.limits import EndpointLimiter
 from ..delivery.retry import policy_from_json
 from ..delivery.scheduler import Scheduler
 from ..delivery.sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
-from ..dialects import FireblocksCredentials, StandardCredentials, get_dialect
+from ..dialects import get_dialect
 from ..dialects.errors import DialectError
 from ..domain.deliveries import Claimed, Result
 from ..errors import NotFound, StorageError
@@ -56,7 +56,7 @@ from ..storage import Database
 from ..storage.database import Listening
 from ..tracing import Tracing
 from ..types import utcnow
-from . import telemetry
+from . import signing, telemetry
 from .backoff import Backoff
 
 log = logging.getLogger("rampwire.worker")
@@ -409,20 +409,14 @@ class Worker:
         policy = dialect.policy
         if endpoint.retry_policy is not None:
             policy = policy_from_json(endpoint.retry_policy, base=dialect.policy)
-        credentials: object
-        if dialect.name in KEY_SIGNED:
-            key = await self._signing_keys.current(now=utcnow())
-            credentials = FireblocksCredentials(signing_key=key)
-        elif "v1a" in endpoint.signatures:  # standard, signed with rampwire's ed25519 key
-            webhook_key = await self._webhook_keys.current(now=utcnow())
-            credentials = StandardCredentials(
-                secrets=tuple(endpoint.signing_secrets(utcnow())),
-                ed25519_key=webhook_key.private,
-                hmac_signatures="v1" in endpoint.signatures,
-            )
-        else:
-            secrets = [s.reveal() for s in endpoint.signing_secrets(utcnow())]
-            credentials = dialect.credentials_from_secrets(secrets)
+        credentials = await signing.credentials(
+            dialect,
+            endpoint.signing_secrets(utcnow()),
+            signatures=endpoint.signatures,
+            signing_keys=self._signing_keys,
+            webhook_keys=self._webhook_keys,
+            now=utcnow(),
+        )
         return Target(
             endpoint_id=endpoint.id,
             url=endpoint.url,

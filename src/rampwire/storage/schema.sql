@@ -217,3 +217,17 @@ CREATE TABLE partners (
 CREATE INDEX orders_partner ON orders (partner_id, id) WHERE partner_id IS NOT NULL;
 CREATE INDEX endpoints_partner ON endpoints (partner_id) WHERE deleted_at IS NULL;
 CREATE INDEX deliveries_partner ON deliveries (partner_id, id) WHERE partner_id IS NOT NULL;
+
+CREATE TABLE listen_sessions (
+    id TEXT PRIMARY KEY,
+    partner_id TEXT,
+    event_types {{JSON}} NOT NULL,
+    dialect TEXT NOT NULL,
+    secret TEXT,
+    after_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    read_at BIGINT NOT NULL
+);
+CREATE INDEX listen_sessions_read ON listen_sessions (read_at);
+
+CREATE INDEX deliveries_status ON deliveries (status, id);

@@ -6,9 +6,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .actions import add_actions
+from .authorization import add_authorization
 from .context import Dashboard
+from .event_types import add_event_types
+from .keys import add_keys
 from .live import add_live
+from .overview import add_overview
 from .pages import add_pages
+from .partners import add_partners
+from .sources import add_sources
 
 __all__ = ["router"]
 
@@ -20,4 +26,10 @@ def router() -> APIRouter:
     add_actions(routes, dashboard)
     add_pages(routes, dashboard)
     add_live(routes, dashboard)
+    add_overview(routes, dashboard)
+    add_partners(routes, dashboard)
+    add_keys(routes, dashboard)
+    add_authorization(routes, dashboard)
+    add_sources(routes, dashboard)
+    add_event_types(routes, dashboard)
     return routes
