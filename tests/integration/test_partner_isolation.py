@@ -73,6 +73,8 @@ async def _objects_of(api: httpx.AsyncClient, token: str, partner_id: str) -> di
     source = await make_source(api, Provider.REVOLUT, partner_id=partner_id)
     now = utcnow()
     provider_order = sample_order(DialectName.REVOLUT, OrderStatus.CREATED, Side.BUY, now=now)
+    listen = await api.post("/v1/listen-sessions", json={}, headers=as_partner)
+    assert listen.status_code == 201, listen.text
     inbound = await send(
         api, source["id"], webhook(Provider.REVOLUT, provider_order, OrderStatus.CREATED, now=now)
     )
@@ -85,6 +87,7 @@ async def _objects_of(api: httpx.AsyncClient, token: str, partner_id: str) -> di
         "evt": delivery["event_id"],
         "src": source["id"],
         "inb": inbound.json()["id"],
+        "lsn": listen.json()["id"],
     }
 
 

@@ -69,9 +69,19 @@ def _routes(app: FastAPI) -> list[tuple[str, str]]:
     )
 
 
+# the operator's own settings pages: a portal session must be refused whatever id they name
+_OPERATOR_ONLY = {
+    "partner_id": "ptn",
+    "source_ref": "src_01JB0000000000000000000000",
+    "key_id": "key_01JB0000000000000000000000",
+}
+
+
 def _url(path: str, ids: dict[str, str]) -> str:
     for name, prefix in _PREFIX_BY_PARAMETER.items():
         path = path.replace("{" + name + "}", ids[prefix])
+    for name, value in _OPERATOR_ONLY.items():
+        path = path.replace("{" + name + "}", ids.get(value, value))
     assert "{" not in path or path == "/ui/static/{name}", f"{path}: a parameter of no known kind"
     return path
 

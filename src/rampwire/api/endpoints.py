@@ -147,6 +147,7 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
         "ordering": endpoint.ordering.value,
         "retry_policy": endpoint.retry_policy,
         "signatures": list(endpoint.signatures),
+        "traceparent": endpoint.traceparent,
         "last_success_at": endpoint.last_success_at,
         "failing_since": endpoint.failing_since,
         "created_at": endpoint.created_at,
@@ -208,6 +209,7 @@ async def create(
         ordering=body.ordering,
         retry_policy=body.retry_policy,
         signatures=fields["signatures"],
+        traceparent=body.traceparent,
         disabled_at=None if body.enabled else now,
         disabled_reason=None if body.enabled else (body.disabled_reason or "disabled"),
         created_at=now,
@@ -281,7 +283,10 @@ async def update(
             raise _invalid("url", "cannot be null")
         settings = state(request).settings
         warnings = await check_target_url(changes["url"], settings, warn_unresolved=True)
-    for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled", "signatures"):
+    for name in (
+        "event_types", "headers", "max_in_flight", "ordering", "enabled", "signatures",
+        "traceparent",
+    ):  # fmt: skip
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
     updated = await endpoints.update(current.id, changes, now=utcnow())

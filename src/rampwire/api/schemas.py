@@ -105,6 +105,7 @@ class EndpointOut(_Out):
     ordering: Ordering
     retry_policy: dict[str, Any] | None
     signatures: list[str] = Field(description="v1 (HMAC), v1a (ed25519) or both")
+    traceparent: bool = Field(description="deliveries carry the attempt span's traceparent")
     last_success_at: datetime | None
     failing_since: datetime | None
     created_at: datetime
@@ -313,6 +314,10 @@ class EndpointIn(BaseModel):
         description="standard endpoints: v1 (HMAC with the secret), v1a (rampwire's ed25519"
         " key, /.well-known/webhook-public-keys) or both",
     )
+    traceparent: bool = Field(
+        False,
+        description="send a W3C traceparent header naming each attempt's span (with tracing on)",
+    )
 
 
 class EndpointPatch(BaseModel):
@@ -329,6 +334,7 @@ class EndpointPatch(BaseModel):
     retry_policy: dict[str, Any] | None = None
     partners: list[str] | None = None
     signatures: list[str] | None = None
+    traceparent: bool | None = None
 
 
 class RotateIn(BaseModel):

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .. import logs
 from ..domain.apikeys import ApiKey, Scope
 from ..domain.partners import PartnerStatus
 from ..errors import Forbidden, Unauthorized
@@ -52,6 +53,7 @@ _OWNED_BY_PATH = {
     "endpoint_id": Kind.ENDPOINT,
     "delivery_id": Kind.DELIVERY,
     "event_id": Kind.EVENT,
+    "session_id": Kind.LISTEN_SESSION,
 }
 
 
@@ -69,6 +71,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
 
     async def dependency(request: Request, _: Bearer) -> ApiKey:
         key = await authenticate(request)
+        logs.tag(partner_id=key.partner_id)  # this request's lines, the access line included
         if not key.scope.allows(scope):
             raise Forbidden(
                 f"this API key has scope {key.scope.value!r}; this needs {scope.value!r}",

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -36,12 +35,12 @@ import aiohttp
 from .. import logs
 from ..cache import Loaded
 from ..crypto import SecretBox
-from ..delivery.endpoints import KEY_SIGNED, Endpoint
+from ..delivery.endpoints import Endpoint
 from ..delivery.limits import EndpointLimiter
 from ..delivery.retry import policy_from_json
 from ..delivery.scheduler import Scheduler
 from ..delivery.sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
-from ..dialects import FireblocksCredentials, StandardCredentials, get_dialect
+from ..dialects import get_dialect
 from ..dialects.errors import DialectError
 from ..domain.deliveries import Claimed, Result
 from ..errors import NotFound, StorageError
@@ -57,7 +56,7 @@ from ..storage import Database
 from ..storage.database import Listening
 from ..tracing import Tracing
 from ..types import utcnow
-from . import telemetry
+from . import signing, telemetry
 from .backoff import Backoff
 
 log = logging.getLogger("rampwire.worker")
@@ -303,7 +302,13 @@ class Worker:
 
     async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
         # its own task: the ids stay on this send's log lines only
-        logs.tag(delivery_id=claimed.id, endpoint_id=claimed.endpoint_id, event_id=claimed.event_id)
+        logs.tag(
+            delivery_id=claimed.id,
+            endpoint_id=claimed.endpoint_id,
+            event_id=claimed.event_id,
+            order_id=claimed.order_id,
+            partner_id=claimed.partner_id,
+        )
         try:
             result = await self._attempt(sender, claimed)
         except StorageError as exc:
@@ -339,11 +344,13 @@ class Worker:
             await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
             with self._tracing.attempt(
-                claimed.event_id, delivery_id=claimed.id, endpoint_id=claimed.endpoint_id
-            ) as headers:
-                if headers:
-                    target = dataclasses.replace(target, headers={**target.headers, **headers})
-                result = await sender.attempt(claimed, target)
+                claimed.event_id,
+                claimed.trace_context,
+                traceparent=target.traceparent,
+                delivery_id=claimed.id,
+                endpoint_id=claimed.endpoint_id,
+            ) as traced:
+                result = await sender.attempt(claimed, target, traced)
                 self._tracing.note(status=result.status.value, attempt=result.attempt.attempt)
         finally:
             limiter.release()
@@ -408,20 +415,14 @@ class Worker:
         policy = dialect.policy
         if endpoint.retry_policy is not None:
             policy = policy_from_json(endpoint.retry_policy, base=dialect.policy)
-        credentials: object
-        if dialect.name in KEY_SIGNED:
-            key = await self._signing_keys.current(now=utcnow())
-            credentials = FireblocksCredentials(signing_key=key)
-        elif "v1a" in endpoint.signatures:  # standard, signed with rampwire's ed25519 key
-            webhook_key = await self._webhook_keys.current(now=utcnow())
-            credentials = StandardCredentials(
-                secrets=tuple(endpoint.signing_secrets(utcnow())),
-                ed25519_key=webhook_key.private,
-                hmac_signatures="v1" in endpoint.signatures,
-            )
-        else:
-            secrets = [s.reveal() for s in endpoint.signing_secrets(utcnow())]
-            credentials = dialect.credentials_from_secrets(secrets)
+        credentials = await signing.credentials(
+            dialect,
+            endpoint.signing_secrets(utcnow()),
+            signatures=endpoint.signatures,
+            signing_keys=self._signing_keys,
+            webhook_keys=self._webhook_keys,
+            now=utcnow(),
+        )
         return Target(
             endpoint_id=endpoint.id,
             url=endpoint.url,
@@ -431,6 +432,7 @@ class Worker:
             policy=policy,
             max_in_flight=endpoint.max_in_flight,
             rate_limit=endpoint.rate_limit,
+            traceparent=endpoint.traceparent,
         )
 
     def _limiter(self, endpoint_id: str, target: Target) -> EndpointLimiter:

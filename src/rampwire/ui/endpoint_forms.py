@@ -103,6 +103,7 @@ def _common(fields: Mapping[str, str]) -> dict[str, Any]:
         "ordering": fields.get("ordering") or Ordering.NONE.value,
         "retry_policy": _json(fields, "retry_policy"),
         "signatures": [s for s in SIGNATURE_SCHEMES if fields.get(f"sig_{s}")],
+        "traceparent": bool(fields.get("traceparent")),
     }
     return data
 
@@ -177,6 +178,8 @@ def values(endpoint: Endpoint | None) -> dict[str, str]:
         "dialect": endpoint.dialect,
         "partners": ", ".join(endpoint.partners),
     }
+    if endpoint.traceparent:
+        found["traceparent"] = "on"
     for scheme in endpoint.signatures:
         found[f"sig_{scheme}"] = "on"
     return found

@@ -60,7 +60,7 @@ def _pretty(text: str | None) -> str:
         return text
 
 
-def _ms(value_us: int | None) -> str:
+def ms(value_us: int | None) -> str:
     return "—" if value_us is None else f"{value_us / 1000:.1f} ms"
 
 
@@ -73,7 +73,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.filters["when"] = _when
-        self.env.filters["ms"] = _ms
+        self.env.filters["ms"] = ms
         self.env.filters["pretty"] = _pretty
 
     def render(
