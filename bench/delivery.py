@@ -19,6 +19,10 @@ on PostgreSQL, an ``ANALYZE``, so that it is measured as a database that has bee
    requests in flight; deliveries/s until all are ``succeeded``.
 5. isolation (only when named in ``--phases``): a healthy endpoint's p99 at the low rate,
    alone and beside an endpoint that never answers with a backlog; the ratio of the two.
+6. metrics, tracing, tracing_drain (only when named): the cost of metrics, and of tracing at
+   10 % sampling, alternating off and on for ``--rounds`` rounds: sustained windows (the
+   publisher's changes inside sampled server spans for tracing), or drains of events queued
+   with stored trace contexts (the worker's own CPU); the median of the rounds' ratios.
 
 Receivers run in separate processes (``bench/harness/receiver.py``, raw asyncio HTTP on
 uvloop). Publishing during phases 2 and 3 runs where each back-end's deployment puts it: in the
@@ -35,35 +39,32 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import json
-import multiprocessing
-import os
 import secrets
-import signal
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from statistics import median
 from typing import Any
 
 import aiohttp
 import uvloop
-from harness.cpu import CpuMeter, pid_cpu
+from harness.cpu import CpuMeter
 from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
 from harness.publisher import Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
-from harness.report import Report, Row, loadavg, machine, percentile
+from harness.report import Report, Row, loadavg, machine, percentile, scale_table
+from harness.spans import sink_tracing
 from harness.tenants import (
     count_succeeded_since,
     make_tenants,
     queue_partner_orders,
     set_live,
 )
+from harness.workers import WorkerProcesses
 from harness.workload import (
     count_succeeded,
     count_waiting,
+    create_order,
     make_endpoint,
     make_history,
     queue_orders,
@@ -80,7 +81,7 @@ from rampwire.repository.endpoints import EndpointRepository
 from rampwire.services.worker import Worker, WorkerOptions
 from rampwire.settings import Secret
 from rampwire.ssrf import TargetPolicy
-from rampwire.storage import Database, open_database, statistics
+from rampwire.storage import Database, statistics
 from rampwire.storage.database import to_us
 from rampwire.tracing import Tracing
 from rampwire.types import utcnow
@@ -114,7 +115,9 @@ class Config:
     publisher: str = "auto"  # auto | inline | process
     history: int = 20_000  # delivered orders in the database before the first phase
     partners: int = 0  # the partners phase: drain over 1 partner, then over this many
-    rounds: int = 1  # the partners phase: times each partner count is measured, alternating
+    workers: int = 0  # the workers phase: drain and sustained with 1 .. this many processes
+    # metrics, tracing, workers and partners phases: rounds, alternating which variant goes first
+    rounds: int = 3
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -378,42 +381,100 @@ async def phase_sustained(bench: Bench) -> None:
 
 
 async def phase_metrics(bench: Bench) -> None:
-    """The cost of metrics: the worker's metrics off, then on."""
-    await _alternate(bench, "metrics", {"off": {"metrics": False}, "on": {"metrics": True}}, 3.0)
+    """The cost of metrics: the worker's metrics off, then on (tracing off in both)."""
+    await _alternate(
+        bench, "metrics", {"off": ({"metrics": False}, {}), "on": ({"metrics": True}, {})}, 3.0
+    )
 
 
 async def phase_tracing(bench: Bench) -> None:
-    """The cost of tracing at 10 % sampling (metrics on in both), spans exported to a sink
-    that drops them: what the process pays, the network aside."""
-    await _alternate(bench, "tracing", {"off": {}, "on": {"tracing": _sampled_tracing(0.1)}}, 10.0)
+    """The cost of tracing at 10 % sampling (metrics on in both): the publisher makes each
+    change inside a server span sampled at 10 %, as the API does, so every event carries a
+    stored trace context, and the worker's attempt spans join it; spans are exported to a sink
+    that drops them (what the processes pay, the network aside)."""
+    variants = {"off": ({}, {}), "on": ({"tracing": sink_tracing(0.1)}, {"traced": 0.1})}
+    await _alternate(bench, "tracing", variants, 10.0)
 
 
-def _sampled_tracing(ratio: float) -> Tracing:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+async def _queue_traced(orders: OrderRepository, tracing: Tracing, count: int) -> None:
+    """``count`` orders, each created inside a server span of its own (8 at a time)."""
+    left = count
 
-    class Sink(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
+    async def loop() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            with tracing.request("POST /v1/orders", {}):
+                await create_order(orders)
 
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
-    provider.add_span_processor(BatchSpanProcessor(Sink()))
-    return Tracing(provider)
+    await asyncio.wait_for(asyncio.gather(*(loop() for _ in range(8))), PHASE_DEADLINE_S)
+
+
+async def phase_tracing_drain(bench: Bench) -> None:
+    """The worker's own cost of tracing at 10 %, the publisher and its noise left out: N events
+    queued inside server spans sampled at 10 % (each with a stored trace context), then drained
+    by a worker with tracing on or off; the worker process's CPU per delivery, alternating
+    which goes first in each round. The cost is the median of the rounds' on/off ratios."""
+    config = bench.config
+    count = min(bench.events, 5_000)
+    publishing = sink_tracing(0.1)
+    orders = OrderRepository(bench.db)
+    cpus: dict[str, list[float]] = {"off": [], "on": []}
+    for round_ in range(config.rounds):
+        for name in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+            endpoints = EndpointRepository(bench.db, bench.box)
+            endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
+            await _queue_traced(orders, publishing, count)
+            tracing = sink_tracing(0.1) if name == "on" else None
+            async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
+                async with worker_running(
+                    bench.db, bench.box, config.concurrency, tracing=tracing
+                ) as worker:
+                    done = await wait_succeeded(
+                        bench, worker, endpoint.id, count, time.perf_counter() + PHASE_DEADLINE_S
+                    )
+            cpus[name].append(cpu.own / max(done, 1) * 1e6)
+            if tracing is not None:
+                tracing.shutdown()
+            print(
+                f"  tracing drain {name}: {cpus[name][-1]:,.0f} us CPU per delivery,"
+                f" {done:,} delivered; load average {loadavg()}",
+                flush=True,
+            )
+            await endpoints.delete(endpoint.id, now=utcnow())
+    publishing.shutdown()
+    for name, figures in cpus.items():
+        note = ", ".join(f"{c:,.0f}" for c in figures)
+        bench.row(f"drain CPU per delivery, tracing {name}", median(figures), "us", note=note)
+    costs = [(n / f - 1) * 100 for f, n in zip(cpus["off"], cpus["on"], strict=True) if f]
+    cost = median(costs) if costs else 0.0
+    bench.row(
+        "tracing cost, drain CPU per delivery",
+        cost,
+        "%",
+        target="<= 10",
+        met=cost <= 10.0,
+        note=f"median of {len(costs)} rounds: {', '.join(f'{c:+.1f}' for c in costs)}",
+    )
 
 
 async def _alternate(
-    bench: Bench, what: str, variants: dict[str, dict[str, Any]], target_pct: float
+    bench: Bench,
+    what: str,
+    variants: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+    target_pct: float,
 ) -> None:
-    """Sustained windows with the worker built each way, alternating which goes first in each
-    round (the machine's other load drifts; alternation spreads it). Deliveries/s and the
-    worker process's CPU per delivery, which other load disturbs less."""
+    """Sustained windows with the worker (and the publishing plan) built each way, alternating
+    which goes first in each round (the machine's other load drifts; alternation spreads it).
+    Deliveries/s and the worker process's CPU per delivery, which other load disturbs less;
+    the cost is the median over the rounds of each round's on/off ratio, with its spread."""
     config = bench.config
     rates: dict[str, list[float]] = {name: [] for name in variants}
     cpus: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
-    for round_ in range(METRICS_ROUNDS):
+    for round_ in range(config.rounds):
         for name in names if round_ % 2 == 0 else names[::-1]:
+            built, planned = variants[name]
             endpoints = EndpointRepository(bench.db, bench.box)
             endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
             plan = PublishPlan(
@@ -421,10 +482,9 @@ async def _alternate(
                 duration=config.warmup + config.window,
                 tasks=config.publish_tasks,
                 max_backlog=config.max_backlog,
+                **planned,
             )
-            async with worker_running(
-                bench.db, bench.box, config.concurrency, **variants[name]
-            ) as worker:
+            async with worker_running(bench.db, bench.box, config.concurrency, **built) as worker:
                 publisher = Publisher(bench.db, worker, plan, bench.publisher)
                 try:
                     await publisher.start()
@@ -442,28 +502,30 @@ async def _alternate(
             cpus[name].append(cpu.own / max(sent, 1) * 1e6)
             print(
                 f"  {what} {name}: {rates[name][-1]:,.0f}/s,"
-                f" {cpus[name][-1]:,.0f} us CPU per delivery",
+                f" {cpus[name][-1]:,.0f} us CPU per delivery; load average {loadavg()}",
                 flush=True,
             )
             await endpoints.delete(endpoint.id, now=utcnow())
-    mean = {
-        name: (sum(rates[name]) / len(rates[name]), sum(cpus[name]) / len(cpus[name]))
-        for name in names
-    }
     for name in names:
-        rate, cpu_us = mean[name]
         note = ", ".join(f"{r:,.0f}" for r in rates[name])
-        bench.row(f"sustained, {what} {name}", rate, "deliveries/s", note=note)
+        bench.row(f"sustained, {what} {name}", median(rates[name]), "deliveries/s", note=note)
         note = ", ".join(f"{c:,.0f}" for c in cpus[name])
-        bench.row(f"CPU per delivery, {what} {name}", cpu_us, "us", note=note)
-    (off_rate, off_cpu), (on_rate, on_cpu) = mean[names[0]], mean[names[1]]
-    cost = (1 - on_rate / off_rate) * 100 if off_rate else 0.0
+        bench.row(f"CPU per delivery, {what} {name}", median(cpus[name]), "us", note=note)
+    off, on = names
     target = f"<= {target_pct:.0f}"
-    bench.row(f"{what} cost, deliveries/s", cost, "%", target=target, met=cost <= target_pct)
-    cpu_cost = (on_cpu / off_cpu - 1) * 100 if off_cpu else 0.0
-    bench.row(
-        f"{what} cost, CPU per delivery", cpu_cost, "%", target=target, met=cpu_cost <= target_pct
-    )
+    rate_costs = [(1 - n / f) * 100 for f, n in zip(rates[off], rates[on], strict=True) if f]
+    cpu_costs = [(n / f - 1) * 100 for f, n in zip(cpus[off], cpus[on], strict=True) if f]
+    for label, costs in (("deliveries/s", rate_costs), ("CPU per delivery", cpu_costs)):
+        cost = median(costs) if costs else 0.0
+        spread = ", ".join(f"{c:+.1f}" for c in costs)
+        bench.row(
+            f"{what} cost, {label}",
+            cost,
+            "%",
+            target=target,
+            met=cost <= target_pct,
+            note=f"median of {len(costs)} rounds: {spread}",
+        )
 
 
 async def phase_latency(bench: Bench) -> None:
@@ -648,69 +710,45 @@ async def phase_slow(bench: Bench) -> None:
 
 # --- several worker processes (PostgreSQL) ---------------------------------------------------
 
-WORKER_PROCESSES = 2
+WORKER_PROCESSES = 2  # the drain2 and slow2 phases
 
 
-def _worker_process(
-    url: str, key: bytes, concurrency: int, ready: Any, go: Any, done: Any, out: str
-) -> None:
-    """One ``rampwire worker`` equivalent: its own pool, its own LISTEN, claims beside the
-    others under ``FOR UPDATE SKIP LOCKED``. Starts when ``go`` is set, stops when ``done`` is."""
+@dataclass(frozen=True)
+class ProcessesRun:
+    """A phase run with worker processes beside this one."""
 
-    async def main() -> None:
-        db = open_database(url)
-        await db.open()
-        try:
-            worker = Worker(
-                db,
-                SecretBox(key),
-                policy=TargetPolicy(allow_private=True),
-                options=WorkerOptions(concurrency=concurrency),
-            )
-            ready.set()
-            await asyncio.to_thread(go.wait, PHASE_DEADLINE_S)
-            stop = asyncio.Event()
-            task = asyncio.create_task(worker.run(stop))
-            await asyncio.to_thread(done.wait, PHASE_DEADLINE_S + 5)
-            stop.set()
-            await asyncio.wait_for(task, timeout=STOP_DEADLINE_S)
-            Path(out).write_text(json.dumps({"sent": worker.sent, "claims": worker.claims}))
-        finally:
-            await db.close()
+    rate: float  # deliveries/s
+    done: int  # deliveries succeeded in the database
+    workers_cpu: float  # CPU seconds of the worker processes
+    cpu: float  # ... with the publisher process (if any) and PostgreSQL's backends
+    received: int  # requests the receiver read
+    duplicates: int  # requests whose webhook-id the receiver had read before
+    note: str
 
-    with heap.settled():  # as in `rampwire serve` and `rampwire worker`
-        uvloop.run(main())
+
+async def _received(receiver: ReceiverProcess, http: aiohttp.ClientSession) -> tuple[int, int]:
+    """(requests read, requests repeating a webhook-id) since ``/__record``; then reset."""
+    stats = await receiver.call(http, "GET", "/__stats")
+    await receiver.call(http, "POST", "/__reset")
+    return stats["received"], stats["duplicates"]
 
 
 async def drain_with_processes(
-    bench: Bench, receiver: ReceiverProcess, count: int, concurrency: int
-) -> tuple[float, int, float, str]:
-    """Queue ``count`` orders, then drain them with :data:`WORKER_PROCESSES` worker processes of
-    ``concurrency`` each: (deliveries/s, succeeded, CPU seconds of the workers, CPU note)."""
+    bench: Bench, receiver: ReceiverProcess, count: int, concurrency: int, processes: int
+) -> ProcessesRun:
+    """Queue ``count`` orders, then drain them with ``processes`` worker processes of
+    ``concurrency`` each, started together; the clock runs until all are succeeded."""
     endpoints = EndpointRepository(bench.db, bench.box)
-    endpoint = await make_endpoint(endpoints, receiver.url, concurrency * WORKER_PROCESSES)
+    endpoint = await make_endpoint(endpoints, receiver.url, concurrency * processes)
     await queue_orders(OrderRepository(bench.db), count)
-    await receiver.call(bench.http, "POST", "/__reset")
-    context = multiprocessing.get_context("spawn")
-    go, done = context.Event(), context.Event()
-    procs: list[tuple[Any, str]] = []
-    try:
-        for _ in range(WORKER_PROCESSES):
-            ready = context.Event()
-            handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
-            os.close(handle)
-            proc = context.Process(
-                target=_worker_process,
-                args=(bench.db.url, bench.key, concurrency, ready, go, done, out),
-                daemon=True,
-            )
-            proc.start()
-            procs.append((proc, out))
-            if not await asyncio.to_thread(ready.wait, 30):
-                raise RuntimeError("a worker process did not start")
-        before = [pid_cpu(proc.pid) for proc, _ in procs]
+    await receiver.call(bench.http, "POST", "/__record")
+    workers = WorkerProcesses(
+        bench.db.url, bench.key, processes, concurrency, limit_s=PHASE_DEADLINE_S + 5
+    )
+    async with workers:
+        before = workers.cpu()
         async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
-            go.set()
+            workers.go()
             deadline = time.perf_counter() + PHASE_DEADLINE_S
             succeeded = 0
             while time.perf_counter() < deadline:
@@ -719,28 +757,78 @@ async def drain_with_processes(
                     break
                 await asyncio.sleep(0.02)
             elapsed = cpu.elapsed()
-            workers_cpu = sum(pid_cpu(proc.pid) for proc, _ in procs) - sum(before)
-            cpu.extra = workers_cpu
-        done.set()
-        sent = []
-        for proc, out in procs:
-            await asyncio.to_thread(proc.join, STOP_DEADLINE_S)
-            with contextlib.suppress(OSError, ValueError):
-                sent.append(json.loads(Path(out).read_text())["sent"])
-    finally:
-        done.set()
-        for proc, out in procs:
-            if proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
-                proc.join(5)
-                if proc.is_alive():
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.join(5)
-            with contextlib.suppress(OSError):
-                os.unlink(out)
+            cpu.extra = workers.cpu() - before
+    received, duplicates = await _received(receiver, bench.http)
     await endpoints.delete(endpoint.id, now=utcnow())
-    note = f"attempts per process {sent}; {cpu.note().replace('publisher', 'worker processes')}"
-    return succeeded / elapsed, succeeded, workers_cpu, note
+    note = (
+        f"{succeeded:,} of {count:,} in {elapsed:.2f} s; attempts per process {workers.sent},"
+        f" claims {workers.claims}; {cpu.note().replace('publisher', 'worker processes')}"
+    )
+    return ProcessesRun(
+        rate=succeeded / elapsed,
+        done=succeeded,
+        workers_cpu=cpu.extra,
+        cpu=cpu.extra + cpu.postgres,
+        received=received,
+        duplicates=duplicates,
+        note=note,
+    )
+
+
+async def sustained_with_processes(bench: Bench, processes: int) -> ProcessesRun:
+    """The sustained phase with ``processes`` worker processes beside a publisher process."""
+    config = bench.config
+    endpoints = EndpointRepository(bench.db, bench.box)
+    endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency * processes)
+    plan = PublishPlan(
+        mode="flood",
+        duration=config.warmup + config.window,
+        tasks=config.publish_tasks,
+        max_backlog=config.max_backlog,
+    )
+    await bench.fast.call(bench.http, "POST", "/__record")
+    workers = WorkerProcesses(
+        bench.db.url,
+        bench.key,
+        processes,
+        config.concurrency,
+        limit_s=plan.duration + PHASE_DEADLINE_S,
+    )
+    async with workers:
+        workers.go()
+        publisher = Publisher(bench.db, None, plan, "process")
+        try:
+            await publisher.start()
+            await asyncio.sleep(config.warmup)
+            before_cpu = workers.cpu()
+            async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
+                before = await count_succeeded(bench.db, endpoint.id)
+                await asyncio.sleep(config.window)
+                after = await count_succeeded(bench.db, endpoint.id)
+                window = cpu.elapsed()
+                workers_cpu = workers.cpu() - before_cpu
+            published = await publisher.result()
+        finally:
+            publisher.stop()
+    received, duplicates = await _received(bench.fast, bench.http)
+    await endpoints.delete(endpoint.id, now=utcnow())
+    publisher_cpu = published.cpu * window / max(published.elapsed, 1e-9)  # prorated
+    cpu.extra = workers_cpu + publisher_cpu
+    done = after - before
+    note = (
+        f"{config.window:.0f} s window; published {published.events / published.elapsed:,.0f}"
+        f" events/s; attempts per process {workers.sent}, claims {workers.claims};"
+        f" {cpu.note().replace('publisher', 'workers and publisher')}"
+    )
+    return ProcessesRun(
+        rate=done / window,
+        done=done,
+        workers_cpu=workers_cpu,
+        cpu=cpu.extra + cpu.postgres,
+        received=received,
+        duplicates=duplicates,
+        note=note,
+    )
 
 
 async def phase_drain_processes(bench: Bench) -> None:
@@ -749,16 +837,16 @@ async def phase_drain_processes(bench: Bench) -> None:
         print("  drain, 2 worker processes: PostgreSQL only (SQLite has one writer)", flush=True)
         return
     concurrency = bench.config.concurrency
-    rate, done, cpu, note = await drain_with_processes(bench, bench.fast, bench.events, concurrency)
+    run = await drain_with_processes(bench, bench.fast, bench.events, concurrency, WORKER_PROCESSES)
     bench.row(
         f"drain, {WORKER_PROCESSES} worker processes",
-        rate,
+        run.rate,
         "deliveries/s",
-        note=f"{done:,} succeeded, concurrency {concurrency} each; {note}",
+        note=f"concurrency {concurrency} each; {run.note}",
     )
     bench.row(
         f"drain, {WORKER_PROCESSES} worker processes: CPU per delivery",
-        cpu / max(done, 1) * 1e6,
+        run.workers_cpu / max(run.done, 1) * 1e6,
         "us",
         note="both processes",
     )
@@ -766,7 +854,7 @@ async def phase_drain_processes(bench: Bench) -> None:
         single = bench.figures["drain"] / bench.figures["bare"]
         bench.row(
             f"drain, {WORKER_PROCESSES} processes / single-process bare loop",
-            rate / bench.figures["bare"],
+            run.rate / bench.figures["bare"],
             "x",
             note=f"one process: {single:.3f}",
         )
@@ -778,22 +866,89 @@ async def phase_slow_processes(bench: Bench) -> None:
         print("  slow receiver, 2 worker processes: PostgreSQL only", flush=True)
         return
     concurrency = bench.config.slow_concurrency // WORKER_PROCESSES
-    rate, done, cpu, note = await drain_with_processes(
-        bench, bench.slow, bench.slow_events, concurrency
+    run = await drain_with_processes(
+        bench, bench.slow, bench.slow_events, concurrency, WORKER_PROCESSES
     )
     bench.row(
         f"slow receiver (250 ms), {WORKER_PROCESSES} worker processes",
-        rate,
+        run.rate,
         "deliveries/s",
         target=f">= {TARGETS['slow']:,.0f}",
-        met=rate >= TARGETS["slow"],
-        note=f"{done:,} succeeded, concurrency {concurrency} each; {note}",
+        met=run.rate >= TARGETS["slow"],
+        note=f"concurrency {concurrency} each; {run.note}",
     )
     bench.row(
         f"slow receiver, {WORKER_PROCESSES} worker processes: CPU per delivery",
-        cpu / max(done, 1) * 1e6,
+        run.workers_cpu / max(run.done, 1) * 1e6,
         "us",
         note="both processes",
+    )
+
+
+async def phase_workers(bench: Bench) -> None:
+    """Scale-out (``--workers N``): the drain and the sustained phase with 1, 2, ... N worker
+    processes on one PostgreSQL, in ``--rounds`` rounds that alternate the order of N (the
+    machine's other load drifts); per N, deliveries/s and CPU per delivery (the worker
+    processes, the publisher and PostgreSQL's backends), each with its ratio to one process,
+    and the attempts the receiver got twice (the same webhook-id: the target is none)."""
+    if bench.backend != "postgresql":
+        print("  worker processes: PostgreSQL only (SQLite has one writer)", flush=True)
+        return
+    config = bench.config
+    counts = list(range(1, config.workers + 1))
+    runs: dict[int, list[tuple[ProcessesRun, ProcessesRun]]] = {n: [] for n in counts}
+    for round_ in range(config.rounds):
+        for n in counts if round_ % 2 == 0 else counts[::-1]:
+            print(f"  {n} worker process(es), round {round_ + 1} (load {loadavg()})", flush=True)
+            drain = await drain_with_processes(
+                bench, bench.fast, bench.events, config.concurrency, n
+            )
+            sustained = await sustained_with_processes(bench, n)
+            runs[n].append((drain, sustained))
+            for what, run in (("drain", drain), ("sustained", sustained)):
+                print(
+                    f"    {what}: {run.rate:,.0f}/s, {run.cpu / max(run.done, 1) * 1e6:,.0f} us"
+                    f" CPU per delivery, {run.duplicates} sent twice [{run.note}]",
+                    flush=True,
+                )
+    table: list[tuple[int, list[float | int]]] = []
+    for n in counts:
+        figures: list[float | int] = []
+        twice = 0
+        processes = f"{n} worker process{'es' if n > 1 else ''}"
+        for index, what in enumerate(("drain", "sustained")):
+            done = [pair[index] for pair in runs[n]]
+            rate = sum(r.rate for r in done) / len(done)
+            cpu_us = sum(r.cpu for r in done) / max(sum(r.done for r in done), 1) * 1e6
+            twice += sum(r.duplicates for r in done)
+            figures += [rate, cpu_us]
+            rates = ", ".join(f"{r.rate:,.0f}" for r in done)
+            bench.row(f"{what}, {processes}", rate, "deliveries/s", note=rates)
+            bench.row(
+                f"{what}, {processes}: CPU per delivery",
+                cpu_us,
+                "us",
+                note="worker processes"
+                + (", publisher" if what == "sustained" else "")
+                + " and PostgreSQL",
+            )
+        bench.row(
+            f"{processes}: attempts sent twice",
+            twice,
+            "requests",
+            target="0",
+            met=twice == 0,
+            note="same webhook-id read twice by the receiver, drain and sustained",
+        )
+        table.append((n, [*figures, twice]))
+    print(
+        scale_table(
+            "workers",
+            ["drain/s", "drain CPU us", "sustained/s", "sustained CPU us", "sent twice"],
+            table,
+            ratios=4,
+        ),
+        flush=True,
     )
 
 
@@ -934,10 +1089,12 @@ PHASES = {
     "slow": phase_slow,
     "drain2": phase_drain_processes,
     "slow2": phase_slow_processes,
+    "workers": phase_workers,
     "metrics": phase_metrics,
     "tracing": phase_tracing,
+    "tracing_drain": phase_tracing_drain,
 }
-METRICS_ROUNDS = 3  # metrics and tracing phases: windows each way
+DEFAULT_PHASES = "drain,sustained,latency,slow,drain2,slow2"
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -984,7 +1141,12 @@ def main() -> None:
     defaults = Config()
     parser = argparse.ArgumentParser(description="rampwire delivery engine benchmark")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--phases", default="drain,sustained,latency,slow,drain2,slow2")
+    parser.add_argument(
+        "--phases",
+        default=None,
+        help=f"comma-separated, of: {', '.join(PHASES)} (default:"
+        f" {DEFAULT_PHASES}; with --workers alone: workers)",
+    )
     parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
     parser.add_argument("--events", type=int, default=defaults.events)
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
@@ -1013,12 +1175,23 @@ def main() -> None:
         help="add the partners phase: drain and sustained with orders over 1 partner, then N",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="scale-out on PostgreSQL: drain and sustained with 1 .. N worker processes (only"
+        " that phase, unless --phases names others)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=defaults.rounds,
-        help="partners phase: measure 1 and N partners this many times each, alternating",
+        help="metrics, tracing, workers and partners phases: rounds, alternating which goes first",
     )
     args = parser.parse_args()
+    if args.phases is None:
+        args.phases = "workers" if args.workers else DEFAULT_PHASES
+    elif args.workers and "workers" not in args.phases.split(","):
+        args.phases += ",workers"
     if args.partners and "partners" not in args.phases.split(","):
         args.phases += ",partners"
     config = Config(
@@ -1031,6 +1204,7 @@ def main() -> None:
         publisher=args.publisher,
         publish_tasks=args.publish_tasks,
         partners=args.partners,
+        workers=args.workers,
         rounds=args.rounds,
     )
     started = time.perf_counter()

@@ -2,7 +2,8 @@
 server stack, on SQLite and PostgreSQL, against a bare ASGI app on the same stack.
 
     .venv/bin/python bench/ingest.py [--backend sqlite|postgresql|both] [--requests N]
-                                     [--duration S] [--rate R] [--in-flight N] [--servers N]
+                                     [--duration S] [--rate R] [--in-flight N]
+    .venv/bin/python bench/ingest.py --servers N [--rounds R]     # scale-out, PostgreSQL
 
 Per back-end (a fresh database each: a temporary SQLite file, or a PostgreSQL database
 ``rampwire_bench_<random>`` dropped at the end), a server process runs what ``rampwire serve``
@@ -47,6 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import aiohttp
@@ -54,7 +56,7 @@ import asyncpg
 import uvloop
 from harness.cpu import machine_busy, pid_cpu
 from harness.databases import PG_ADMIN_URL, fresh_database_url
-from harness.report import loadavg, machine, percentile
+from harness.report import loadavg, machine, percentile, scale_table
 
 START_S = 30.0  # for a server or a load generator to be ready
 STOP_S = 10.0  # for a process to exit after SIGTERM
@@ -141,10 +143,7 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
         server_header=False,
         lifespan="on",
     )
-    # SO_REUSEPORT: with --servers N, N processes listen on one port and the kernel spreads
-    # the connections between them (what N API processes behind a balancer get).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(config)
 
@@ -217,23 +216,27 @@ def server(
     master_key: str,
     count: int = 1,
     extra_env: dict[str, str] | None = None,
-) -> Iterator[tuple[str, list[Process]]]:
-    """``count`` server processes on one port (SO_REUSEPORT), each ready before this yields."""
-    port = free_port()
+) -> Iterator[tuple[list[str], list[Process]]]:
+    """``count`` server processes, each on a port of its own (N API nodes: the load generator
+    spreads its requests over them, as a balancer would), each ready before this yields their
+    URLs."""
     env = (
         {"BENCH_MASTER_KEY": master_key}
         | ({"BENCH_PROFILE": profile} if (profile := os.environ.get("BENCH_PROFILE_TO")) else {})
         | (extra_env or {})
     )
     args = ["--role", "server", "--app", app_name, "--database-url", database_url]
-    args += ["--data-dir", data_dir, "--port", str(port)]
+    args += ["--data-dir", data_dir]
     processes: list[Process] = []
+    urls: list[str] = []
     try:
         for _ in range(count):
-            processes.append(Process(args, env=env))
+            port = free_port()
+            processes.append(Process([*args, "--port", str(port)], env=env))
             if processes[-1].read_line(START_S) != "READY":
                 raise RuntimeError(f"the {app_name} server did not start")
-        yield f"http://127.0.0.1:{port}", processes
+            urls.append(f"http://127.0.0.1:{port}")
+        yield urls, processes
     finally:
         for process in processes:
             process.stop()
@@ -272,7 +275,8 @@ def presign(count: int, sources: dict[str, str]) -> list[tuple[str, dict[str, st
 async def fire(
     spec: dict[str, Any], requests: list[tuple[str, dict[str, str], bytes]]
 ) -> dict[str, Any]:
-    """Send the requests (flood, or paced at ``spec["rate"]``); latencies in seconds."""
+    """Send the requests (flood, or paced at ``spec["rate"]``), spread in turn over the servers
+    of ``spec["urls"]``; latencies in seconds."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
@@ -280,13 +284,15 @@ async def fire(
     in_flight = spec["in_flight"]
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=in_flight, limit_per_host=in_flight)
-    async with aiohttp.ClientSession(spec["url"], connector=connector, timeout=timeout) as http:
+    urls: list[str] = spec["urls"]
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
 
-        async def one(request: tuple[str, dict[str, str], bytes], since: float) -> None:
+        async def one(request: tuple[str, dict[str, str], bytes], since: float, to: int) -> None:
             nonlocal errors
             path, headers, body = request
+            url = urls[to % len(urls)] + path
             try:
-                async with http.post(path, data=body, headers=headers) as response:
+                async with http.post(url, data=body, headers=headers) as response:
                     await response.read()
                     statuses[response.status] = statuses.get(response.status, 0) + 1
                     if response.status == 200:
@@ -310,7 +316,7 @@ async def fire(
                 if len(pending) >= in_flight:
                     behind += 1
                     await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                task = asyncio.create_task(one(requests[index], due))
+                task = asyncio.create_task(one(requests[index], due, index))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             if pending:
@@ -318,13 +324,13 @@ async def fire(
         else:
             queue = iter(requests)
 
-            async def loop() -> None:
+            async def loop(to: int) -> None:
                 for request in queue:
                     if time.perf_counter() > deadline:
                         return
-                    await one(request, time.perf_counter())
+                    await one(request, time.perf_counter(), to)
 
-            await asyncio.gather(*(loop() for _ in range(in_flight)))
+            await asyncio.gather(*(loop(index) for index in range(in_flight)))
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu
     return {
@@ -381,7 +387,7 @@ async def postgres_pids(database_url: str | None) -> list[int]:
 
 
 async def measure(
-    url: str,
+    urls: list[str],
     server_pids: list[int],
     sources: dict[str, str],
     config: Config,
@@ -394,7 +400,7 @@ async def measure(
     handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
     os.close(handle)
     spec = {
-        "url": url,
+        "urls": urls,
         "sources": sources,
         "count": count,
         "duration": config.duration,
@@ -511,37 +517,146 @@ def show(label: str, measured: Measured, target: str = "") -> None:
     )
 
 
-async def metrics_cost(args: argparse.Namespace, config: Config, master_key: str) -> None:
-    """Metrics on (``RAMPWIRE_METRICS=1``, the default) against off, max throughput, alternating
-    which goes first in each round, on one database per back-end; a fresh server each time."""
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP collector stand-in on 127.0.0.1 that reads each export and answers 200:
+    the traced server pays its exporter's real work (protobuf, HTTP), the network aside."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=sink.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sink.server_address[1]}"
+    finally:
+        sink.shutdown()
+        thread.join(STOP_S)
+
+
+async def cost(
+    args: argparse.Namespace,
+    config: Config,
+    master_key: str,
+    what: str,
+    variants: dict[str, dict[str, str]],
+    rounds: int,
+    target_pct: float,
+) -> None:
+    """Max throughput with the server's environment each way ("off", then "on"), alternating
+    which goes first in each round, on one database per back-end; a fresh server each time.
+    The cost is the median over the rounds of each round's on/off ratio, with every round's."""
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        rates: dict[str, list[float]] = {"0": [], "1": []}
+        rates: dict[str, list[float]] = {name: [] for name in variants}
+        cpus: dict[str, list[float]] = {name: [] for name in variants}
         async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
             token = await prepare(db_url)
             sources: dict[str, str] | None = None
-            for round_ in range(args.metrics_rounds):
-                for flag in ("0", "1") if round_ % 2 == 0 else ("1", "0"):
-                    env = {"RAMPWIRE_METRICS": flag}
-                    with server("ingest", db_url, folder, master_key, 1, env) as (url, procs):
-                        sources = sources or await make_sources(url, token)
+            for round_ in range(rounds):
+                names = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
+                for name in names:
+                    env = variants[name]
+                    with server("ingest", db_url, folder, master_key, 1, env) as (urls, procs):
+                        sources = sources or await make_sources(urls[0], token)
                         pg = db_url if backend == "postgresql" else None
                         pids = [p.pid for p in procs]
-                        measured = await measure(url, pids, sources, config, paced=False, pg_url=pg)
-                    rates[flag].append(measured.rate)
-                    print(f"  {backend} metrics={flag}: {measured.rate:,.0f}/s", flush=True)
-        off, on = (sum(rates[f]) / len(rates[f]) for f in ("0", "1"))
-        print(
-            f"{backend:10} metrics off {off:8,.0f}/s on {on:8,.0f}/s:"
-            f" cost {(1 - on / off) * 100:+.1f} % ({args.metrics_rounds} rounds each)",
-            flush=True,
-        )
+                        measured = await measure(
+                            urls, pids, sources, config, paced=False, pg_url=pg
+                        )
+                    rates[name].append(measured.rate)
+                    cpus[name].append(measured.cpu_us)
+                    print(
+                        f"  {backend} {what} {name}: {measured.rate:,.0f}/s,"
+                        f" {measured.cpu_us:,.0f} us CPU per request (server and database);"
+                        f" load average {loadavg()}",
+                        flush=True,
+                    )
+        rate_costs = [(1 - n / f) * 100 for f, n in zip(rates["off"], rates["on"], strict=True)]
+        cpu_costs = [(n / f - 1) * 100 for f, n in zip(cpus["off"], cpus["on"], strict=True)]
+        for label, costs in (("req/s", rate_costs), ("CPU per request", cpu_costs)):
+            cost_pct = median(costs)
+            verdict = "MET" if cost_pct <= target_pct else "NOT MET"
+            print(
+                f"{backend:10} {what} cost, {label}: median {cost_pct:+.1f} % over {rounds}"
+                f" rounds [{', '.join(f'{c:+.1f}' for c in costs)}]"
+                f" (target <= {target_pct:.0f} %: {verdict})",
+                flush=True,
+            )
+        for name in variants:
+            print(
+                f"{backend:10} {what} {name}: median {median(rates[name]):,.0f}/s"
+                f" [{', '.join(f'{r:,.0f}' for r in rates[name])}]",
+                flush=True,
+            )
+
+
+async def scale_out(args: argparse.Namespace, config: Config, master_key: str) -> None:
+    """``--servers N``: max verified ingests/s with 1, 2, ... N server processes on one
+    PostgreSQL database, each on its own port, the load spread over them in turn, in
+    ``--rounds`` rounds alternating the order of N; per N, requests/s and CPU per request (the
+    server processes and PostgreSQL's backends), each with its ratio to one process."""
+    counts = list(range(1, args.servers + 1))
+    runs: dict[int, list[Measured]] = {n: [] for n in counts}
+    async with fresh_database_url("postgresql", args.postgres_url) as (db_url, folder):
+        token = await prepare(db_url)
+        sources: dict[str, str] | None = None
+        for round_ in range(args.rounds):
+            for n in counts if round_ % 2 == 0 else counts[::-1]:
+                with server("ingest", db_url, folder, master_key, n) as (urls, procs):
+                    sources = sources or await make_sources(urls[0], token)
+                    pids = [p.pid for p in procs]
+                    print(f"\n== {n} server process(es), load average {loadavg()} ==", flush=True)
+                    measured = await measure(
+                        urls, pids, sources, config, paced=False, pg_url=db_url
+                    )
+                    show("max throughput", measured)
+                    runs[n].append(measured)
+    rows: list[tuple[int, list[float | int]]] = []
+    for n in counts:
+        done = runs[n]
+        rate = sum(m.rate for m in done) / len(done)
+        cpu_us = sum(m.cpu_us * m.ok for m in done) / max(sum(m.ok for m in done), 1)
+        p99 = max(m.p99_ms for m in done)
+        rows.append((n, [rate, cpu_us, p99]))
+    print("\nPostgreSQL, max throughput per number of server processes:")
+    print(scale_table("servers", ["verified/s", "CPU us per request", "p99 ms"], rows, ratios=2))
 
 
 async def run(args: argparse.Namespace, config: Config) -> None:
-    if args.metrics_rounds:
+    if args.servers > 1:
+        for line in machine(PACKAGES):
+            print(line)
         master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
-        await metrics_cost(args, config, master_key)
+        await scale_out(args, config, master_key)
+        print(f"load average at the end: {loadavg()}")
+        return
+    if args.metrics_rounds or args.tracing_rounds:
+        for line in machine(PACKAGES):
+            print(line)
+        print(f"load average at the start: {loadavg()}")
+        master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        if args.metrics_rounds:  # metrics on (the default) against off; tracing off in both
+            metrics = {"off": {"RAMPWIRE_METRICS": "0"}, "on": {"RAMPWIRE_METRICS": "1"}}
+            await cost(args, config, master_key, "metrics", metrics, args.metrics_rounds, 3.0)
+        if args.tracing_rounds:  # at 10 % sampling, exported over OTLP/HTTP; metrics on in both
+            with otlp_sink() as sink:
+                traced = {
+                    "RAMPWIRE_TRACING_SAMPLE": "0.1",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+                }
+                tracing = {"off": {}, "on": traced}
+                await cost(args, config, master_key, "tracing", tracing, args.tracing_rounds, 10.0)
+        print(f"load average at the end: {loadavg()}")
         return
     for line in machine(PACKAGES):
         print(line)
@@ -550,24 +665,23 @@ async def run(args: argparse.Namespace, config: Config) -> None:
     master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
     summary: list[str] = []
     bare: Measured | None = None
-    count = args.servers
-    plural = f"{count} server processes" if count > 1 else "one server process"
-    with server("bare", "", tempfile.gettempdir(), master_key, count) as (url, procs):
+    plural = "one server process"
+    with server("bare", "", tempfile.gettempdir(), master_key) as (urls, procs):
         print(f"\n== bare ASGI app (uvicorn + uvloop + httptools), {plural}, same client ==")
         pids = [p.pid for p in procs]
         bare = await measure(
-            url, pids, {"transak": "x", "revolut": "y"}, config, paced=False, pg_url=None
+            urls, pids, {"transak": "x", "revolut": "y"}, config, paced=False, pg_url=None
         )
         show("max throughput", bare)
     for backend in backends:
         async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
             token = await prepare(db_url)
-            with server("ingest", db_url, folder, master_key, count) as (url, procs):
+            with server("ingest", db_url, folder, master_key) as (urls, procs):
                 pids = [p.pid for p in procs]
-                sources = await make_sources(url, token)
+                sources = await make_sources(urls[0], token)
                 pg = db_url if backend == "postgresql" else None
                 print(f"\n== ingest on {backend}, {plural} ==", flush=True)
-                flood = await measure(url, pids, sources, config, paced=False, pg_url=pg)
+                flood = await measure(urls, pids, sources, config, paced=False, pg_url=pg)
                 met = flood.rate >= TARGETS["ingests_per_s"]
                 show(
                     "max throughput",
@@ -577,7 +691,7 @@ async def run(args: argparse.Namespace, config: Config) -> None:
                     if pg
                     else "",
                 )
-                paced = await measure(url, pids, sources, config, paced=True, pg_url=pg)
+                paced = await measure(urls, pids, sources, config, paced=True, pg_url=pg)
                 achieved = paced.rate  # answered per second while it ran, drain included
                 p99_met = paced.p99_ms <= TARGETS["p99_ms"] and achieved >= 0.95 * config.rate
                 show(
@@ -611,7 +725,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=defaults.rate)
     parser.add_argument("--in-flight", type=int, default=defaults.in_flight)
     parser.add_argument(
-        "--servers", type=int, default=1, help="server processes on one port (SO_REUSEPORT)"
+        "--servers",
+        type=int,
+        default=1,
+        help="scale-out on PostgreSQL: max throughput with 1 .. N server processes, each on its"
+        " own port, the load spread over them (only that)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="--servers: rounds, alternating the order of N"
     )
     parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
     parser.add_argument(
@@ -619,6 +740,12 @@ def main() -> None:
         type=int,
         default=0,
         help="measure only the cost of metrics: this many rounds of off and on, alternating",
+    )
+    parser.add_argument(
+        "--tracing-rounds",
+        type=int,
+        default=0,
+        help="measure only the cost of tracing at 10 %% sampling: rounds of off and on",
     )
     # internal: the child processes
     parser.add_argument("--role", choices=["main", "server", "load"], default="main")

@@ -27,6 +27,7 @@ from rampwire.repository import OrderRepository
 from rampwire.services.worker import Worker
 from rampwire.storage import Database, open_database
 
+from .spans import sink_tracing
 from .workload import change_order, count_waiting, create_order
 
 STOP_DEADLINE_S = 30.0  # a publisher process gets this long to stop
@@ -41,6 +42,9 @@ class PublishPlan:
     max_backlog: int = 5_000
     max_pending: int = 32  # paced: publish calls in flight at most (then the pace slips)
     partners: tuple[str, ...] = ()  # orders go round-robin to these partners (none: operator's)
+    # > 0: each create and change inside a server span sampled at this ratio, as the API does,
+    # so the events carry a stored trace context (rampwire.tracing.trace_context)
+    traced: float = 0.0
 
 
 @dataclass
@@ -58,6 +62,11 @@ async def publish(
     db: Database, orders: OrderRepository, plan: PublishPlan, started: Callable[[], None]
 ) -> PublishResult:
     result = PublishResult()
+    tracing = sink_tracing(plan.traced) if plan.traced else None
+
+    def span(name: str) -> contextlib.AbstractContextManager[None]:
+        return tracing.request(name, {}) if tracing else contextlib.nullcontext()
+
     cpu = time.process_time()
     start = time.monotonic()
     deadline = start + plan.duration
@@ -78,10 +87,12 @@ async def publish(
                 if backlog >= plan.max_backlog:
                     await asyncio.sleep(0.01)
                     continue
-                order_id, *_ = await create_order(orders, next(owners))
+                with span("POST /v1/orders"):
+                    order_id, *_ = await create_order(orders, next(owners))
                 result.events += 1
                 for status in (OrderStatus.PROCESSING, OrderStatus.COMPLETED):
-                    made = await change_order(orders, order_id, status)
+                    with span("POST /v1/orders/{id}/changes"):
+                        made = await change_order(orders, order_id, status)
                     result.events += made  # not "+= await": that loses concurrent updates
 
         watcher = asyncio.create_task(watch())
@@ -114,6 +125,8 @@ async def publish(
             task.add_done_callback(pending.discard)
         if pending:
             await asyncio.wait(pending, timeout=STOP_DEADLINE_S)
+    if tracing is not None:
+        tracing.shutdown()
     result.elapsed = time.monotonic() - start
     result.cpu = time.process_time() - cpu
     result.cpu_total = time.process_time()
@@ -140,7 +153,8 @@ def _publisher_process(url: str, plan: dict[str, Any], out: str, ready: Any) -> 
 class Publisher:
     """Runs :func:`publish` inline (sharing the worker's loop and database) or in a process."""
 
-    def __init__(self, db: Database, worker: Worker, plan: PublishPlan, where: str) -> None:
+    def __init__(self, db: Database, worker: Worker | None, plan: PublishPlan, where: str) -> None:
+        """``worker``: the worker to wake when publishing inline (None: a process)."""
         self._db, self._worker, self._plan, self.where = db, worker, plan, where
         self._task: asyncio.Task[PublishResult] | None = None
         self._proc: Any = None
@@ -148,6 +162,7 @@ class Publisher:
 
     async def start(self) -> None:
         if self.where == "inline":
+            assert self._worker is not None, "publishing inline wakes the worker in this process"
             began = asyncio.Event()
             orders = OrderRepository(self._db, on_publish=self._worker.wake)
             self._task = asyncio.create_task(publish(self._db, orders, self._plan, began.set))

@@ -8,10 +8,13 @@ the process under test keeps its core.
 
 Control paths, for the benchmark itself (never counted):
 
-- ``GET /__stats``: ``{"count": <requests answered>, "received": <requests read>}``
+- ``GET /__stats``: ``{"count": <requests answered>, "received": <requests read>,
+  "duplicates": <requests whose webhook-id had arrived before, while recording>}``
 - ``POST /__reset``: counters to zero, arrival recording off, arrivals forgotten
 - ``POST /__record``: like reset, then remember the first arrival time (``time.time()``) of
-  every ``webhook-id``
+  every ``webhook-id`` (for a sender that sends none, django-webhook's, the first ``"id"``
+  field of the body: the order's id), and count the requests that repeat one (an attempt sent
+  twice)
 - ``GET /__arrivals``: ``{"<webhook-id>": <unix time>, ...}``
 
 Usage: ``python bench/harness/receiver.py [--port 0] [--delay 0.25]``; prints ``READY <port>`` once
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 _MAX_HEAD = 64 * 1024
+_BODY_ID = re.compile(rb'"id":\s*"([^"]{1,200})"')
 
 
 class State:
@@ -47,9 +52,10 @@ class State:
         self.answered = 0
         self.recording = False
         self.arrivals: dict[str, float] = {}
+        self.duplicates = 0
 
     def reset(self, *, record: bool) -> None:
-        self.received = self.answered = 0
+        self.received = self.answered = self.duplicates = 0
         self.recording = record
         self.arrivals = {}
 
@@ -91,10 +97,11 @@ class Handler(asyncio.Protocol):
             total = end + 4 + (int(length) if length else 0)
             if len(self._buffer) < total:
                 return
+            body = bytes(self._buffer[end + 4 : total]) if self._state.recording else b""
             del self._buffer[:total]
-            self._request(head, lower)
+            self._request(head, lower, body)
 
-    def _request(self, head: bytes, lower: bytes) -> None:
+    def _request(self, head: bytes, lower: bytes, body: bytes) -> None:
         state = self._state
         if lower.startswith((b"post /__", b"get /__")):
             self._control(head)
@@ -102,8 +109,14 @@ class Handler(asyncio.Protocol):
         state.received += 1
         if state.recording:
             webhook_id = _header(head, lower, b"webhook-id")
+            if webhook_id is None and (found := _BODY_ID.search(body)) is not None:
+                webhook_id = found[1]
             if webhook_id is not None:
-                state.arrivals.setdefault(webhook_id.decode("ascii", "replace"), time.time())
+                key = webhook_id.decode("ascii", "replace")
+                if key in state.arrivals:
+                    state.duplicates += 1
+                else:
+                    state.arrivals[key] = time.time()
         if state.delay > 0:
             self._loop.call_later(state.delay, self._answer)
         else:
@@ -119,7 +132,11 @@ class Handler(asyncio.Protocol):
         path = head.split(b" ", 2)[1]
         body: object = {}
         if path == b"/__stats":
-            body = {"count": state.answered, "received": state.received}
+            body = {
+                "count": state.answered,
+                "received": state.received,
+                "duplicates": state.duplicates,
+            }
         elif path == b"/__reset":
             state.reset(record=False)
         elif path == b"/__record":

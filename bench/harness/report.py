@@ -102,3 +102,29 @@ class Report:
         for line in lines:
             out.append(" | ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
         return "\n".join(out)
+
+
+def scale_table(
+    label: str, columns: list[str], rows: list[tuple[int, list[float | int]]], *, ratios: int
+) -> str:
+    """Figures per process count, the first ``ratios`` columns each followed by its ratio to
+    the first row's (N=1): how throughput and CPU per unit grow as processes are added."""
+    header = [label]
+    for index, column in enumerate(columns):
+        header.append(column)
+        if index < ratios:
+            header.append("x N=1")
+    base = rows[0][1] if rows else []
+    lines = []
+    for count, figures in rows:
+        line = [str(count)]
+        for index, value in enumerate(figures):
+            line.append(str(value) if isinstance(value, int) else fmt(value))
+            if index < ratios:
+                line.append(f"{value / base[index]:.2f}" if base[index] else "n/a")
+        lines.append(line)
+    widths = [max(len(x) for x in column) for column in zip(header, *lines, strict=True)]
+    out = [" | ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
+    out.append("-+-".join("-" * w for w in widths))
+    out += [" | ".join(x.rjust(w) for x, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(out)

@@ -10,7 +10,9 @@ workload is ``bench/delivery.py``'s on PostgreSQL:
 1. drain: N orders created with no worker running (one webhook each); then the worker starts and
    the clock runs until all N are recorded as delivered in the database;
 2. sustained: a separate publisher process creates orders and changes each twice (three webhooks
-   per order) as fast as a backlog bound allows; deliveries/s over a fixed window.
+   per order) as fast as a backlog bound allows; deliveries/s over a fixed window;
+3. latency: orders created at 200/s paced by a separate process (one webhook each); p50 and p99
+   from each write's return to its webhook's arrival at the receiver (``latency.py``).
 
 CPU per delivery counts every process of the system under test and the PostgreSQL backends
 serving its database (the receiver is the same for all and is left out). rampwire's figures
@@ -43,6 +45,7 @@ from harness.publisher import Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine
 from harness.workload import count_succeeded, make_endpoint, make_history, queue_orders
+from latency import RATE, SECONDS, Latency, measured
 from procrastinate_driver import Measured, ProcrastinatePeer
 from venvs import DJANGO_WEBHOOK, FASTAPI_HANDLER, PROCRASTINATE
 
@@ -50,6 +53,7 @@ from rampwire import heap
 from rampwire.crypto import SecretBox
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.storage import Database
 from rampwire.types import utcnow
 
 PACKAGES = ("uvloop", "aiohttp", "asyncpg", "orjson")
@@ -79,10 +83,33 @@ class Config:
     history: int = 0  # delivered orders in rampwire's database before the first phase
 
 
+async def rampwire_latency(
+    db: Database, box: SecretBox, fast: ReceiverProcess, http: aiohttp.ClientSession, config: Config
+) -> Latency:
+    """Enqueue → receipt at :data:`latency.RATE`/s, the publisher in a process of its own (an
+    API node beside ``rampwire worker``), as for the peers."""
+    endpoints = EndpointRepository(db, box)
+    endpoint = await make_endpoint(endpoints, fast.url, config.concurrency)
+    plan = PublishPlan(mode="paced", duration=SECONDS, rate=RATE)
+    await fast.call(http, "POST", "/__record")
+    async with worker_running(db, box, config.concurrency) as worker:
+        publisher = Publisher(db, worker, plan, "process")
+        try:
+            await publisher.start()
+            published = await publisher.result()
+        finally:
+            publisher.stop()
+        stamps = [(event_id, returned) for event_id, _, returned in published.stamps]
+        found = await measured(fast, http, stamps, published.elapsed, published.behind)
+    await endpoints.delete(endpoint.id, now=utcnow())
+    return found
+
+
 async def rampwire_figures(
     admin_url: str, fast: ReceiverProcess, http: aiohttp.ClientSession, config: Config
-) -> tuple[Measured, Measured, float]:
-    """(drain, sustained, bare loop requests/s) for rampwire on a fresh PostgreSQL database."""
+) -> tuple[Measured, Measured, float, Latency]:
+    """(drain, sustained, bare loop requests/s, latency) for rampwire on a fresh PostgreSQL
+    database."""
     async with fresh_database("postgresql", admin_url) as db:
         box = SecretBox(secrets.token_bytes(32))
         await make_history(db, box, config.history)
@@ -141,7 +168,21 @@ async def rampwire_figures(
             f" {published.events / published.elapsed:,.0f}/s, {plan.tasks} tasks; {cpu.note()}",
         )
         await endpoints.delete(endpoint.id, now=utcnow())
-    return drain, sustained, bare
+        latency = await rampwire_latency(db, box, fast, http, config)
+    return drain, sustained, bare, latency
+
+
+def add_latency(report: Report, who: str, found: Latency) -> None:
+    for name, value in (("p50", found.p50_ms), ("p99", found.p99_ms)):
+        report.add(
+            Row(
+                "postgresql",
+                f"{who}: {name} enqueue -> receipt @ {RATE:,.0f}/s",
+                value,
+                "ms",
+                note=found.note if name == "p99" else "",
+            )
+        )
 
 
 def judge_p99(report: Report, name: str, p99: float) -> None:
@@ -175,14 +216,18 @@ def add(report: Report, who: str, phase: str, figure: Measured) -> None:
 
 
 async def django_figures(
-    args: argparse.Namespace, fast: ReceiverProcess, config: Config, report: Report
-) -> Measured | None:
-    """django-webhook + Celery's drain and sustained; its sustained figure (None without
-    Redis, which is said)."""
+    args: argparse.Namespace,
+    fast: ReceiverProcess,
+    http: aiohttp.ClientSession,
+    config: Config,
+    report: Report,
+) -> tuple[Measured | None, Latency | None]:
+    """django-webhook + Celery's drain, sustained and latency; its sustained figure and its
+    latency (None without Redis, which is said)."""
     absent = redis_absent()
     if absent:
         print(f"\n  django-webhook + Celery: SKIPPED: {absent}", flush=True)
-        return None
+        return None, None
     print(f"\n== django-webhook + Celery == (load average {loadavg()})", flush=True)
     peer = DjangoWebhookPeer(args.postgres_url, fast)
     peer.prepare()
@@ -192,7 +237,9 @@ async def django_figures(
         config.warmup, config.window, config.publish_tasks, config.max_backlog
     )
     add(report, "django-webhook + Celery", "sustained", sustained)
-    return sustained
+    latency = await peer.latency(http)
+    add_latency(report, "django-webhook + Celery", latency)
+    return sustained, latency
 
 
 async def delivery_part(args: argparse.Namespace, config: Config, report: Report) -> None:
@@ -205,10 +252,13 @@ async def delivery_part(args: argparse.Namespace, config: Config, report: Report
         fast.start()
         async with aiohttp.ClientSession() as http:
             print(f"\n== rampwire delivery == (load average {loadavg()})", flush=True)
-            drain, sustained, bare = await rampwire_figures(args.postgres_url, fast, http, config)
+            drain, sustained, bare, latency = await rampwire_figures(
+                args.postgres_url, fast, http, config
+            )
             add(report, "rampwire", "drain", drain)
             report.add(Row("postgresql", "bare aiohttp loop", bare, "requests/s"))
             add(report, "rampwire", "sustained", sustained)
+            add_latency(report, "rampwire", latency)
             print(f"\n== procrastinate + aiohttp == (load average {loadavg()})", flush=True)
             peer_drain = await peer.drain(config.events)
             add(report, "procrastinate + aiohttp", "drain", peer_drain)
@@ -216,7 +266,9 @@ async def delivery_part(args: argparse.Namespace, config: Config, report: Report
                 config.warmup, config.window, config.publish_tasks, config.max_backlog
             )
             add(report, "procrastinate + aiohttp", "sustained", peer_sustained)
-            django = await django_figures(args, fast, config, report)
+            peer_latency = await peer.latency(http)
+            add_latency(report, "procrastinate + aiohttp", peer_latency)
+            django, django_latency = await django_figures(args, fast, http, config, report)
     finally:
         fast.stop()
     print("\n== delivery ratios ==", flush=True)
@@ -247,6 +299,19 @@ async def delivery_part(args: argparse.Namespace, config: Config, report: Report
             "sustained / django-webhook + Celery",
             sustained.rate / max(django.rate, 1e-9),
         )
+    for who, theirs in (
+        ("procrastinate + aiohttp", peer_latency),
+        ("django-webhook + Celery", django_latency),
+    ):
+        if theirs is not None and theirs.p99_ms and latency.p99_ms:
+            report.add(
+                Row(
+                    "postgresql",
+                    f"p99 enqueue -> receipt @ {RATE:,.0f}/s, {who} / rampwire",
+                    theirs.p99_ms / latency.p99_ms,
+                    "x",
+                )
+            )
     judge(report, "sustained / bare loop", sustained.rate / max(bare, 1e-9))
     judge(report, "drain / bare loop", drain.rate / max(bare, 1e-9))
 
@@ -331,6 +396,12 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=defaults.window)
     parser.add_argument("--peer-concurrency", type=int, default=defaults.peer_concurrency)
     parser.add_argument("--history", type=int, default=defaults.history)
+    parser.add_argument(
+        "--publish-tasks",
+        type=int,
+        default=defaults.publish_tasks,
+        help="sustained: concurrent callers publishing, for every system alike",
+    )
     parser.add_argument("--parts", default="delivery,ingest", help="delivery, ingest or both")
     args = parser.parse_args()
     config = Config(
@@ -338,6 +409,7 @@ def main() -> None:
         window=args.window,
         peer_concurrency=args.peer_concurrency,
         history=args.history,
+        publish_tasks=args.publish_tasks,
     )
     started = time.perf_counter()
     with heap.settled():  # the worker's process, as in `rampwire worker`

@@ -18,10 +18,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from harness.cpu import CpuMeter, pid_cpu
 from harness.databases import fresh_database_url
 from harness.receiver import ReceiverProcess
+from latency import RATE, SECONDS, Latency, measured, read_stamps, stamps_file
 from procrastinate_driver import Measured, Process
 from venvs import DJANGO_WEBHOOK
 
@@ -225,3 +227,19 @@ class DjangoWebhookPeer:
             f"{window:.0f} s window; published {events:,.0f} events at {events / took:,.0f}/s,"
             f" {tasks} threads; {cpu.note().replace('publisher', 'peer and Redis')}",
         )
+
+    async def latency(self, http: Any) -> Latency:
+        """Enqueue → receipt at :data:`latency.RATE` webhooks/s paced (``latency.py``); the
+        receiver keys django-webhook's requests by the order id in their body."""
+        async with self.database() as (env, _):
+            worker = CeleryWorker(self.python, env)
+            try:
+                await worker.ready()
+                await self.receiver.call(http, "POST", "/__record")
+                with stamps_file() as path:
+                    out = await command(self.python, env, "paced", str(RATE), str(SECONDS), path)
+                    stamps = read_stamps(path)
+                elapsed, behind = float(str(out["elapsed"])), int(str(out["behind"]))
+                return await measured(self.receiver, http, stamps, elapsed, behind)
+            finally:
+                worker.stop()

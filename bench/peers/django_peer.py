@@ -5,6 +5,7 @@ prints one JSON line; imports nothing from rampwire.
     python django_peer.py setup URL                    # schema, a webhook to URL with a secret
     python django_peer.py queue COUNT                  # COUNT orders created, one webhook each
     python django_peer.py publish SECONDS TASKS MAX_BACKLOG
+    python django_peer.py paced RATE SECONDS OUT       # OUT: [[order id, UNIX time], ...]
 """
 
 from __future__ import annotations
@@ -140,6 +141,41 @@ def publish(seconds: float, tasks: int, max_backlog: int) -> dict[str, Any]:
     }
 
 
+def paced(rate: float, seconds: float, out: str) -> dict[str, Any]:
+    """Orders created at ``rate``/s (one webhook each) by 8 threads taking turns on one
+    schedule; each order's id (the receiver's key: django-webhook sends no event id) and the
+    time its save returned recorded. A thread that finds its turn past counts the pace slipped."""
+    lock = threading.Lock()
+    stamps: list[tuple[str, float]] = []
+    turn = [0]
+    behind = [0]
+    total = int(rate * min(seconds, DEADLINE_S))
+    start = time.monotonic()
+
+    def loop() -> None:
+        while True:
+            with lock:
+                index = turn[0]
+                turn[0] += 1
+            if index >= total:
+                break
+            delay = start + index / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.01:
+                with lock:
+                    behind[0] += 1
+            order = create()
+            with lock:
+                stamps.append((order.id, time.time()))
+        connection.close()
+
+    threads(8, loop)
+    with open(out, "w") as file:
+        json.dump(stamps, file)
+    return {"elapsed": time.monotonic() - start, "behind": behind[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -149,11 +185,17 @@ def main() -> None:
     publisher.add_argument("seconds", type=float)
     publisher.add_argument("tasks", type=int)
     publisher.add_argument("max_backlog", type=int)
+    pacer = commands.add_parser("paced")
+    pacer.add_argument("rate", type=float)
+    pacer.add_argument("seconds", type=float)
+    pacer.add_argument("out")
     args = parser.parse_args()
     if args.command == "setup":
         result = setup(args.url)
     elif args.command == "queue":
         result = queue(args.count)
+    elif args.command == "paced":
+        result = paced(args.rate, args.seconds, args.out)
     else:
         result = publish(args.seconds, args.tasks, args.max_backlog)
     print(json.dumps(result), flush=True)

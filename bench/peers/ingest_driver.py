@@ -56,19 +56,19 @@ def master_key() -> str:
 
 
 async def both_rates(
-    url: str, pids: list[int], sources: dict[str, str], config: ingest.Config, pg: str | None
+    urls: list[str], pids: list[int], sources: dict[str, str], config: ingest.Config, pg: str | None
 ) -> Figures:
-    flood = await ingest.measure(url, pids, sources, config, paced=False, pg_url=pg)
+    flood = await ingest.measure(urls, pids, sources, config, paced=False, pg_url=pg)
     half = replace(config, rate=max(flood.rate / 2, 1.0))
-    paced = await ingest.measure(url, pids, sources, half, paced=True, pg_url=pg)
+    paced = await ingest.measure(urls, pids, sources, half, paced=True, pg_url=pg)
     return Figures(flood, paced)
 
 
 async def bare(config: ingest.Config) -> Figures:
-    with ingest.server("bare", "", tempfile.gettempdir(), master_key()) as (url, procs):
+    with ingest.server("bare", "", tempfile.gettempdir(), master_key()) as (urls, procs):
         sources = {"transak": "x", "revolut": "y"}
         flood = await ingest.measure(
-            url, [p.pid for p in procs], sources, config, paced=False, pg_url=None
+            urls, [p.pid for p in procs], sources, config, paced=False, pg_url=None
         )
     return Figures(flood, None)
 
@@ -77,9 +77,9 @@ async def rampwire(admin_url: str, config: ingest.Config) -> Figures:
     key = master_key()
     async with fresh_database_url("postgresql", admin_url) as (url, folder):
         token = await ingest.prepare(url)
-        with ingest.server("ingest", url, folder, key) as (base, procs):
-            sources = await ingest.make_sources(base, token)
-            return await both_rates(base, [p.pid for p in procs], sources, config, url)
+        with ingest.server("ingest", url, folder, key) as (urls, procs):
+            sources = await ingest.make_sources(urls[0], token)
+            return await both_rates(urls, [p.pid for p in procs], sources, config, url)
 
 
 async def hand_written(admin_url: str, config: ingest.Config) -> Figures:
@@ -87,4 +87,4 @@ async def hand_written(admin_url: str, config: ingest.Config) -> Figures:
     async with fresh_database_url("postgresql", admin_url) as (url, _):
         with handler(python, url) as (base, pid):
             sources = {"transak": "transak", "revolut": "revolut"}
-            return await both_rates(base, [pid], sources, config, url)
+            return await both_rates([base], [pid], sources, config, url)

@@ -20,6 +20,7 @@ from typing import Any
 from harness.cpu import CpuMeter, pid_cpu
 from harness.databases import fresh_database_url
 from harness.receiver import ReceiverProcess
+from latency import RATE, SECONDS, Latency, measured, read_stamps, stamps_file
 from venvs import PROCRASTINATE
 
 from rampwire.dialects import standard
@@ -204,3 +205,15 @@ class ProcrastinatePeer:
             f" {published['events'] / published['elapsed']:,.0f}/s, {tasks} tasks;"
             f" {cpu.note().replace('publisher', 'peer')}",
         )
+
+    async def latency(self, http: Any) -> Latency:
+        """Enqueue → receipt at :data:`latency.RATE` webhooks/s paced (``latency.py``)."""
+        async with self.database() as (url, _):
+            async with worker(self.python, url, self.receiver, self.concurrency):
+                await self.receiver.call(http, "POST", "/__record")
+                with stamps_file() as path:
+                    out = await run_command(
+                        self.python, "paced", url, str(RATE), str(SECONDS), path
+                    )
+                    stamps = read_stamps(path)
+                return await measured(self.receiver, http, stamps, out["elapsed"], out["behind"])

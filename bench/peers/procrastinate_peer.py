@@ -17,6 +17,7 @@ Commands (each prints one JSON line on stdout)::
     python procrastinate_peer.py queue DSN COUNT
     python procrastinate_peer.py worker DSN URL SECRET CONCURRENCY   # READY; stops on a stdin line
     python procrastinate_peer.py publish DSN SECONDS TASKS MAX_BACKLOG
+    python procrastinate_peer.py paced DSN RATE SECONDS OUT   # OUT: [[event id, UNIX time], ...]
 """
 
 from __future__ import annotations
@@ -134,8 +135,12 @@ def payload(order_id: str, kind: str, status: str) -> str:
     )
 
 
-async def write_order(app: procrastinate.App, task: Any, order_id: str | None, status: str) -> str:
-    """Create (``order_id`` None) or change an order and defer its webhook, one transaction."""
+async def write_order(
+    app: procrastinate.App, task: Any, order_id: str | None, status: str
+) -> tuple[str, str]:
+    """Create (``order_id`` None) or change an order and defer its webhook, one transaction:
+    (order id, event id)."""
+    event_id = "evt_" + uuid.uuid4().hex
     pool = app.connector.pool  # type: ignore[attr-defined]
     async with pool.connection() as conn, conn.transaction():
         token = _current.set(conn)
@@ -153,10 +158,10 @@ async def write_order(app: procrastinate.App, task: Any, order_id: str | None, s
                     "UPDATE orders SET status = %s, data = %s, updated_at = now() WHERE id = %s",
                     (status, body, order_id),
                 )
-            await task.defer_async(event_id="evt_" + uuid.uuid4().hex, body=body)
+            await task.defer_async(event_id=event_id, body=body)
         finally:
             _current.reset(token)
-    return order_id
+    return order_id, event_id
 
 
 async def setup(app: procrastinate.App) -> dict[str, Any]:
@@ -218,7 +223,7 @@ async def publish(
             if waiting >= max_backlog:
                 await asyncio.sleep(0.01)
                 continue
-            order_id = await write_order(app, task, None, "awaiting_payment")
+            order_id, _ = await write_order(app, task, None, "awaiting_payment")
             events += 1
             for status in ("processing", "completed"):
                 await write_order(app, task, order_id, status)
@@ -227,6 +232,37 @@ async def publish(
     await asyncio.gather(watch(), *(loop() for _ in range(tasks)))
     elapsed = time.monotonic() - start
     return {"events": events, "elapsed": elapsed, "cpu": time.process_time() - cpu}
+
+
+async def paced(
+    app: procrastinate.App, task: Any, rate: float, seconds: float, out: str
+) -> dict[str, Any]:
+    """Orders created at ``rate``/s (one webhook each), each one's event id and the time its
+    transaction returned recorded; at most ``CREATE_TASKS * 4`` in flight (then the pace
+    slips, counted)."""
+    stamps: list[tuple[str, float]] = []
+    behind = 0
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one() -> None:
+        _, event_id = await write_order(app, task, None, "awaiting_payment")
+        stamps.append((event_id, time.time()))
+
+    start = time.monotonic()
+    for index in range(int(rate * min(seconds, DEADLINE_S))):
+        delay = start + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if len(pending) >= CREATE_TASKS * 4:
+            behind += 1
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        pending.add(made := asyncio.create_task(one()))
+        made.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.wait(pending, timeout=DEADLINE_S)
+    with open(out, "w") as file:  # a file: a line this long on stdout came back cut
+        json.dump(stamps, file)
+    return {"elapsed": time.monotonic() - start, "behind": behind}
 
 
 async def work(app: procrastinate.App, url: str, secret: str, concurrency: int) -> dict[str, Any]:
@@ -258,6 +294,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             return await queue(app, task, args.count)
         if args.command == "publish":
             return await publish(app, task, args.seconds, args.tasks, args.max_backlog)
+        if args.command == "paced":
+            return await paced(app, task, args.rate, args.seconds, args.out)
         return await work(app, args.url, args.secret, args.concurrency)
 
 
@@ -277,6 +315,11 @@ def parse() -> argparse.Namespace:
     publisher.add_argument("seconds", type=float)
     publisher.add_argument("tasks", type=int)
     publisher.add_argument("max_backlog", type=int)
+    pacer = commands.add_parser("paced")
+    pacer.add_argument("dsn")
+    pacer.add_argument("rate", type=float)
+    pacer.add_argument("seconds", type=float)
+    pacer.add_argument("out")
     return parser.parse_args()
 
 

@@ -113,8 +113,14 @@ def test_the_readme_walkthrough_works_as_written(server: Server, tmp_path: Path)
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    outputs = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    outputs = [json.loads(line) for line in lines[:6]]  # curl's answers, then the CLI's (6.)
     paid, completed, timeline, refused, partner_deliveries, hidden = outputs
+    header, partner_order, exit_code = lines[6:]
+    assert header.split()[:3] == ["ID", "STATUS", "SIDE"]
+    assert partner_order.startswith("ord_") and "sell" in partner_order.split()
+    assert exit_code == "exit code 1"
+    assert "Error: 404 Not found" in done.stderr and "Traceback" not in done.stderr
     assert paid["order"]["status"] == "payment_received"
     assert completed["order"]["status"] == "completed"
     assert completed["event"]["type"] == "order.completed"

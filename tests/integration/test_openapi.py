@@ -154,6 +154,8 @@ async def test_routes_document_their_problems_the_bearer_scheme_and_id_patterns(
             ok = answers.get("200") or answers.get("201")
             # /v1/authorization's shapes are left to the change under way there
             if path.startswith("/v1/") and method != "delete" and "authorization" not in path:
+                if "text/event-stream" in ok["content"]:  # a listen session's stream
+                    continue
                 assert ok["content"]["application/json"]["schema"], where  # not {}
 
 

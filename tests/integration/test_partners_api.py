@@ -1,15 +1,12 @@
 """Partners over real SQLite and PostgreSQL: CRUD with operator keys, partner keys, suspension
-refusing them, bad input refused with nothing written; and ``rampwire partners``."""
+refusing them, bad input refused with nothing written (the ``rampwire partners`` commands:
+tests/e2e/test_cli_remote.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
-from click.testing import CliRunner
 from tests.support.partners import make_partner, partner_token
 
-from rampwire.cli.main import main
 from rampwire.storage import Database
 
 
@@ -108,29 +105,3 @@ async def test_bad_input_is_refused_with_nothing_written(
     assert (await admin_api.get("/v1/partners", params={"cursor": "x"})).status_code == 400
     assert await _partner_count(db) == before
     assert (await admin_api.get(f"/v1/partners/{partner['id']}")).json() == partner
-
-
-def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
-    env = {"RAMPWIRE_DATA_DIR": str(tmp_path), "RAMPWIRE_DATABASE_URL": None}
-    result = CliRunner().invoke(main, list(args), env=env)
-    return result.exit_code, result.output
-
-
-def test_partners_are_managed_from_the_command_line(tmp_path: Path) -> None:
-    code, out = _run(tmp_path, "partners", "create", "--name", "Acme", "--metadata", '{"a": 1}')
-    assert code == 0, out
-    partner_id, status, name, metadata = out.strip().split("\t")
-    assert (status, name, metadata) == ("active", "Acme", '{"a":1}')
-    code, out = _run(tmp_path, "partners", "suspend", partner_id)
-    assert code == 0 and "\tsuspended\t" in out
-    assert _run(tmp_path, "partners", "list", "--status", "suspended")[1].startswith(partner_id)
-    code, out = _run(tmp_path, "partners", "resume", partner_id)
-    assert code == 0 and "\tactive\t" in out
-    code, out = _run(tmp_path, "partners", "key", partner_id, "--name", "app")
-    key_id, bound, scope, token = out.strip().split("\t")
-    assert code == 0 and key_id.startswith("key_") and (bound, scope) == (partner_id, "write")
-    assert token.startswith("rw_")
-    code, out = _run(tmp_path, "partners", "create", "--name", "x", "--metadata", "[1]")
-    assert code == 2 and "JSON object" in out
-    code, out = _run(tmp_path, "partners", "suspend", "ptn_missing")
-    assert code == 1 and "no partner" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,9 +18,11 @@ from rampwire.api import create_app
 from rampwire.cli.main import main
 from rampwire.crypto import CryptoError, SecretBox, new_master_key, parse_master_key
 from rampwire.domain.apikeys import Scope
+from rampwire.domain.partners import OPERATOR
 from rampwire.repository import KeyRepository
 from rampwire.repository.authorization import AuthorizationRepository
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.repository.listen_sessions import ListenSessionRepository
 from rampwire.repository.sealed import reseal, stale
 from rampwire.repository.signing_keys import SigningKeyRepository
 from rampwire.repository.sources import SourceRepository
@@ -60,6 +63,8 @@ async def plant(settings: Settings, db: Database) -> tuple[str, str]:
             "/v1/authorization",
             json={"url": "http://127.0.0.1:9/a", "auth": {"method": "bearer", "token": BEARER}},
         )
+        listen = await api.post("/v1/listen-sessions", json={})
+        assert listen.status_code == 201, listen.text
         assert (await api.get("/.well-known/jwks.json")).status_code == 200
         assert (await api.get("/.well-known/webhook-public-keys")).status_code == 200
     for response in (endpoint, source, callback):
@@ -75,6 +80,12 @@ async def read_all(db: Database, box: SecretBox, endpoint_id: str, source_id: st
     assert config is not None
     await SigningKeyRepository(db, box).current(now=utcnow())
     await WebhookKeyRepository(db, box).current(now=utcnow())
+    async with db.connection() as conn:
+        session_id = await conn.fetchval("SELECT id FROM listen_sessions")
+    session = await ListenSessionRepository(db, box).get(
+        session_id, OPERATOR, now=utcnow(), idle=timedelta(days=1)
+    )
+    assert session.secret is not None and session.secret.reveal().startswith("whsec_")
 
 
 async def test_rotation_reseals_every_column_in_place(settings: Settings, db: Database) -> None:
@@ -94,6 +105,7 @@ async def test_rotation_reseals_every_column_in_place(settings: Settings, db: Da
         "sources.credentials": 1,
         "authorization_config.secret": 1,
         "signing_keys.private_key": 2,  # the RSA key and the ed25519 (v1a) one
+        "listen_sessions.secret": 1,
     }
     assert set((await stale(db, both)).values()) == {0}
     assert set((await reseal(db, both)).values()) == {0}  # again: nothing left to do

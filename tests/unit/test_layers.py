@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "rampwire"  # read, never im
 # root (its __init__: the public names), which sits on top with the entry point.
 FLOORS: list[set[str]] = [
     {"errors", "types", "ids", "logs", "heap", "cache", "metrics", "tracing"},
+    {"client"},  # the SDK: HTTP to the API, nothing of the server; the leaves only
     {"ssrf"},
     {"domain"},
     {"settings"},

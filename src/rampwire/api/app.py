@@ -20,6 +20,7 @@ from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
+from ..repository.listen_sessions import ListenSessionRepository
 from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
@@ -41,12 +42,15 @@ from . import (
     health,
     ingest,
     jwks,
+    listen_sessions,
     metrics,
     openapi,
     orders,
     partners,
+    portal_links,
     problems,
     sources,
+    test_events,
 )
 from .context import RequestContext
 from .limits import BodyLimit
@@ -81,11 +85,9 @@ def create_app(
     when a background task cannot recover (:class:`~rampwire.services.supervisor.Supervisor`): the
     server should stop, and its process exit non-zero. ``tracing``: where spans go (default:
     from ``RAMPWIRE_TRACING_SAMPLE``, off unless set)."""
-    logs.protect()
+    logs.protect()  # secrets stay out of the logs however the embedding process set them up
     owned = tracing is None  # built here: shut down (its last spans exported) here
-    spans = tracing or Tracing.from_settings(
-        settings.tracing_sample, traceparent=settings.trace_deliveries
-    )  # secrets stay out of the logs however the embedding process set them up
+    spans = tracing or Tracing.from_settings(settings.tracing_sample)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +98,7 @@ def create_app(
             await migrate(database)
         box = secret_box(settings)
         measured = telemetry.build(database, settings, tracing=spans)
+        await telemetry.rank_partners(database, measured.metrics)
         meters = measured.metrics
         running = background.start(
             database,
@@ -133,6 +136,7 @@ def create_app(
             webhook_keys=WebhookKeyRepository(database, box),
             sources=sources,
             inbound=inbound,
+            listen_sessions=ListenSessionRepository(database, box),
             ingestor=Ingestor(sources, inbound, meters),
             authorizer=AuthorizationClient(session=session),
             worker=worker,
@@ -171,13 +175,16 @@ def create_app(
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(endpoints.router)
+    app.include_router(test_events.router)
     app.include_router(deliveries.router)
     app.include_router(authorization.router)
     app.include_router(authorization.partner_router)
     app.include_router(jwks.router)
     app.include_router(sources.router)
     app.include_router(partners.router)
+    app.include_router(portal_links.router)
     app.include_router(event_types.router)
+    app.include_router(listen_sessions.router)
     app.include_router(metrics.router)
     app.include_router(dashboard())  # the dashboard at /ui (rampwire.ui)
     app.add_middleware(ingest.IngestRoute)

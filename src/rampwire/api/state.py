@@ -15,6 +15,7 @@ from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
 from ..repository.endpoints import EndpointRepository
 from ..repository.inbound import InboundRepository
+from ..repository.listen_sessions import ListenSessionRepository
 from ..repository.partners import PartnerRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.sources import SourceRepository
@@ -45,6 +46,7 @@ class AppState:
     webhook_keys: WebhookKeyRepository
     sources: SourceRepository
     inbound: InboundRepository
+    listen_sessions: ListenSessionRepository
     ingestor: Ingestor
     authorizer: AuthorizationClient
     worker: Worker | None  # None: this process runs no worker

@@ -1,4 +1,9 @@
-"""The ``rampwire`` command: serve, migrate, keys. Sync at this edge, async inside."""
+"""The ``rampwire`` command. Sync at this edge, async inside.
+
+Two kinds of commands: those that open the database, for the server's own machine (serve,
+worker, migrate, keys, authorization, signing-key, master-key), and those over the API, for
+anywhere (orders, endpoints, deliveries, events, inbound, sources, partners; cli/remote.py).
+"""
 
 from __future__ import annotations
 
@@ -27,11 +32,15 @@ from ..storage.database import redact
 from ..tracing import Tracing
 from ..types import utcnow
 from .database import run_with_database
+from .listen import listen_command
 from .master_key import master_key_group, seal_clear_values
+from .orders import orders_group
 from .partners import partners_group
+from .profiles import profiles_group
 from .signing import signing_key_group
 from .simulate import simulate_command
-from .sources import sources_group
+from .sources import inbound_group, sources_group
+from .webhooks import deliveries_group, endpoints_group, events_group
 
 T = TypeVar("T")
 log = logging.getLogger("rampwire")
@@ -41,7 +50,14 @@ log = logging.getLogger("rampwire")
 @click.version_option(package_name="rampwire")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """rampwire: order lifecycle and webhooks for crypto on/off-ramps."""
+    """rampwire: order lifecycle and webhooks for crypto on/off-ramps.
+
+    \b
+    Over the API, from anywhere (--url/--api-key, RAMPWIRE_URL/RAMPWIRE_API_KEY or --profile):
+      orders, endpoints, deliveries, events, inbound, sources, partners, profiles
+    On the server (they open the database: RAMPWIRE_DATABASE_URL):
+      serve, worker, migrate, keys, authorization, signing-key, master-key
+    """
     try:
         ctx.obj = Settings.from_env()
     except RampwireError as exc:
@@ -51,7 +67,7 @@ def main(ctx: click.Context) -> None:
 @main.command("migrate")
 @click.pass_obj
 def migrate_command(settings: Settings) -> None:
-    """Apply the database migrations that are missing."""
+    """Apply the database migrations that are missing (on the server: opens the database)."""
 
     async def work(db: Database) -> list[int]:
         applied = await migrate(db)
@@ -68,7 +84,7 @@ def migrate_command(settings: Settings) -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on [RAMPWIRE_PORT].")
 @click.pass_obj
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
-    """Migrate, then serve the API."""
+    """Migrate, then serve the API, the dashboard and a worker (opens the database)."""
     settings = settings.replace(host=host or settings.host, port=port or settings.port)
     logs.configure(settings.log_format, settings.log_level, log_sql=settings.log_sql)
 
@@ -173,16 +189,16 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.pass_obj
 def worker(settings: Settings, concurrency: int | None) -> None:
     """Run only a delivery worker and the stuck-order sweeper (scale out: several, on one
-    PostgreSQL)."""
+    PostgreSQL; opens the database)."""
     logs.configure(settings.log_format, settings.log_level, log_sql=settings.log_sql)
 
     async def work(db: Database) -> None:
         await migrate(db)
         options = WorkerOptions() if concurrency is None else WorkerOptions(concurrency=concurrency)
         log.info("worker started on %s", redact(settings.database_url))
-        spans = Tracing.from_settings(
-            settings.tracing_sample, traceparent=settings.trace_deliveries
-        )
+        spans = Tracing.from_settings(settings.tracing_sample)
+        measured = telemetry.build(db, settings, tracing=spans)
+        await telemetry.rank_partners(db, measured.metrics)
         with heap.settled():
             running = background.start(
                 db,
@@ -190,7 +206,7 @@ def worker(settings: Settings, concurrency: int | None) -> None:
                 settings,
                 deliver=True,
                 worker_options=options,
-                telemetry=telemetry.build(db, settings, tracing=spans),
+                telemetry=measured,
             )
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -297,7 +313,8 @@ def trigger(
 
 @main.group("authorization")
 def authorization_group() -> None:
-    """Configure the pre-execution authorization callback."""
+    """The operator's default authorization callback (on the server: opens the database; over
+    the API: PUT /v1/authorization)."""
 
 
 @authorization_group.command("set")
@@ -386,7 +403,8 @@ def authorization_clear(settings: Settings) -> None:
 
 @main.group()
 def keys() -> None:
-    """Create, list and revoke API keys."""
+    """Create, list and revoke API keys (on the server: opens the database; how the first
+    admin key is made)."""
 
 
 @keys.command("create")
@@ -440,3 +458,8 @@ main.add_command(signing_key_group)
 main.add_command(master_key_group)
 main.add_command(simulate_command)
 main.add_command(partners_group)
+main.add_command(listen_command)
+# over the API (--url/--api-key/--profile): cli/remote.py
+for _group in (orders_group, endpoints_group, deliveries_group, events_group, inbound_group):
+    main.add_command(_group)
+main.add_command(profiles_group)

@@ -35,7 +35,7 @@ from .database import run_with_database
 
 @click.group("master-key")
 def master_key_group() -> None:
-    """The master key that seals secrets at rest: rotate it."""
+    """The master key that seals secrets at rest: rotate it (on the server: opens the database)."""
 
 
 def _encoded(key: bytes) -> str:

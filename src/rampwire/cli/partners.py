@@ -1,103 +1,93 @@
-"""``rampwire partners``: the tenants this rampwire serves, and their keys."""
+"""``rampwire partners``: the tenants this rampwire serves, and their keys, over the API
+(operator admin keys)."""
 
 from __future__ import annotations
 
+from itertools import islice
+
 import click
-import orjson
 
-from ..domain.apikeys import ApiKey, Scope
-from ..domain.partners import Partner, PartnerStatus
-from ..repository import KeyRepository
-from ..repository.partners import PartnerRepository
-from ..settings import Settings
-from ..storage import Database, migrate
-from ..types import utcnow
-from .database import run_with_database
+from .remote import LIMIT_OPTION, Remote, json_object, over_api
+from .tables import show_list, show_one
 
-
-def _shown(partner: Partner) -> str:
-    metadata = orjson.dumps(dict(partner.metadata)).decode()
-    return f"{partner.id}\t{partner.status.value}\t{partner.name}\t{metadata}"
+COLUMNS = ["id", "status", "name", "metadata", "created_at"]
 
 
 @click.group("partners")
 def partners_group() -> None:
-    """Partners: each owns its orders, keys, endpoints, sources and authorization callback."""
+    """Partners, over the API: each owns its orders, keys, endpoints, sources and callback."""
 
 
 @partners_group.command("create")
 @click.option("--name", required=True)
 @click.option("--metadata", default=None, help='JSON object, e.g. \'{"tier": "gold"}\'.')
-@click.pass_obj
-def partners_create(settings: Settings, name: str, metadata: str | None) -> None:
-    """Create a partner; prints its id."""
-    try:
-        parsed = {} if metadata is None else orjson.loads(metadata)
-    except orjson.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from exc
-    if not isinstance(parsed, dict):
-        raise click.BadParameter("must be a JSON object", param_hint="--metadata")
-
-    async def work(db: Database) -> Partner:
-        await migrate(db)
-        return await PartnerRepository(db).create(name=name, metadata=parsed, now=utcnow())
-
-    click.echo(_shown(run_with_database(work, settings)))
+@over_api
+def partners_create(remote: Remote, name: str, metadata: str | None) -> None:
+    """Create a partner."""
+    partner = remote.client.partners.create(name=name, metadata=json_object(metadata, "--metadata"))
+    show_one(partner, as_json=remote.as_json)
 
 
 @partners_group.command("list")
-@click.option("--status", type=click.Choice([s.value for s in PartnerStatus]), default=None)
-@click.pass_obj
-def partners_list(settings: Settings, status: str | None) -> None:
-    """List partners, newest first."""
-
-    async def work(db: Database) -> list[Partner]:
-        chosen = None if status is None else PartnerStatus(status)
-        return await PartnerRepository(db).find(status=chosen, limit=10_000)
-
-    for partner in run_with_database(work, settings):
-        click.echo(_shown(partner))
+@click.option("--status", type=click.Choice(["active", "suspended"]), default=None)
+@LIMIT_OPTION
+@over_api
+def partners_list(remote: Remote, status: str | None, limit: int) -> None:
+    """Partners, newest first."""
+    found = remote.client.partners.list(status=status, page_size=min(limit, 500))
+    show_list(islice(found, limit), COLUMNS, as_json=remote.as_json, empty="no partners")
 
 
-def _set_status(settings: Settings, partner_id: str, status: PartnerStatus) -> Partner:
-    async def work(db: Database) -> Partner:
-        return await PartnerRepository(db).update(partner_id, now=utcnow(), status=status)
-
-    return run_with_database(work, settings)
+@partners_group.command("get")
+@click.argument("partner_id")
+@over_api
+def partners_get(remote: Remote, partner_id: str) -> None:
+    """One partner."""
+    show_one(remote.client.partners.get(partner_id), as_json=remote.as_json)
 
 
 @partners_group.command("suspend")
 @click.argument("partner_id")
-@click.pass_obj
-def partners_suspend(settings: Settings, partner_id: str) -> None:
+@over_api
+def partners_suspend(remote: Remote, partner_id: str) -> None:
     """Suspend: its keys are refused (403) and its deliveries wait, kept."""
-    click.echo(_shown(_set_status(settings, partner_id, PartnerStatus.SUSPENDED)))
+    show_one(remote.client.partners.update(partner_id, status="suspended"), as_json=remote.as_json)
 
 
 @partners_group.command("resume")
 @click.argument("partner_id")
-@click.pass_obj
-def partners_resume(settings: Settings, partner_id: str) -> None:
+@over_api
+def partners_resume(remote: Remote, partner_id: str) -> None:
     """Resume: its keys work again and the deliveries that waited go out."""
-    click.echo(_shown(_set_status(settings, partner_id, PartnerStatus.ACTIVE)))
+    show_one(remote.client.partners.update(partner_id, status="active"), as_json=remote.as_json)
+
+
+@partners_group.command("delete")
+@click.argument("partner_id")
+@over_api
+def partners_delete(remote: Remote, partner_id: str) -> None:
+    """Delete a partner."""
+    remote.client.partners.delete(partner_id)
+    click.echo(f"deleted {partner_id}")
 
 
 @partners_group.command("key")
 @click.argument("partner_id")
 @click.option("--name", required=True, help="What the key is for.")
-@click.option(
-    "--scope",
-    type=click.Choice([Scope.READ.value, Scope.WRITE.value]),
-    default=Scope.WRITE.value,
-    show_default=True,
-)
-@click.pass_obj
-def partners_key(settings: Settings, partner_id: str, name: str, scope: str) -> None:
+@click.option("--scope", type=click.Choice(["read", "write"]), default="write", show_default=True)
+@over_api
+def partners_key(remote: Remote, partner_id: str, name: str, scope: str) -> None:
     """Give the partner an API key; prints its token (shown once)."""
+    key = remote.client.partners.create_key(partner_id, name=name, scope=scope)
+    show_one(key, as_json=remote.as_json)
 
-    async def work(db: Database) -> tuple[ApiKey, str]:
-        partner = await PartnerRepository(db).get(partner_id)
-        return await KeyRepository(db).create(name, Scope(scope), partner_id=partner.id)
 
-    key, token = run_with_database(work, settings)
-    click.echo(f"{key.id}\t{key.partner_id}\t{key.scope.value}\t{token}")
+@partners_group.command("portal-link")
+@click.argument("partner_id")
+@over_api
+def partners_portal_link(remote: Remote, partner_id: str) -> None:
+    """A one-time URL that opens the partner's portal; give it to the partner."""
+    show_one(remote.client.partners.portal_link(partner_id), as_json=remote.as_json)
+
+
+__all__ = ["partners_group"]

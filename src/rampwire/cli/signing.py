@@ -21,7 +21,7 @@ from .database import run_with_database
 @click.group("signing-key")
 def signing_key_group() -> None:
     """rampwire's signing keys: RSA (/.well-known/jwks.json) and, with --ed25519, the v1a key
-    (/.well-known/webhook-public-keys)."""
+    (/.well-known/webhook-public-keys). On the server: opens the database."""
 
 
 def _published(settings: Settings, *, rotate: bool, ed25519: bool = False) -> str:

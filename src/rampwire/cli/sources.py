@@ -1,51 +1,29 @@
-"""``rampwire sources``: manage the providers rampwire receives webhooks from."""
+"""``rampwire sources`` and ``rampwire inbound``: the ingest side over the API (operator
+keys): the providers rampwire receives webhooks from, and the log of what they sent."""
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import islice
 
 import click
-import orjson
 
-from ..crypto import secret_box
-from ..domain.orders import Provider
-from ..ingest.sources import IngestSource, SourceError, check_credentials
-from ..repository.partners import PartnerRepository
-from ..repository.sources import SourceRepository
-from ..settings import Settings
-from ..storage import Database, migrate
-from ..types import utcnow
-from .database import run_with_database
+from .remote import LIMIT_OPTION, Remote, json_object, over_api
+from .tables import show_list, show_one
 
-
-def _json_option(value: str | None, name: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    try:
-        parsed = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint=name) from exc
-    if not isinstance(parsed, dict):
-        raise click.BadParameter("must be a JSON object", param_hint=name)
-    return parsed
-
-
-def _shown(source: IngestSource) -> str:
-    state = "enabled" if source.enabled else "disabled"
-    keys = ",".join(sorted(source.credentials))
-    return (
-        f"{source.id}\t{source.provider.value}\t{state}\t/ingest/{source.id}\t"
-        f"credentials: {keys}\t{source.name}"
-    )
+PROVIDERS = ["revolut", "saber", "fireblocks", "koywe", "transak"]
+SOURCE_COLUMNS = ["id", "provider", "enabled", "ingest_path", "credentials", "name"]
+INBOUND_COLUMNS = [
+    "id", "source_id", "outcome", "verification", "provider_event", "order_id", "received_at"
+]  # fmt: skip
 
 
 @click.group("sources")
 def sources_group() -> None:
-    """Providers whose webhooks rampwire receives at /ingest/<source id>."""
+    """Providers whose webhooks rampwire receives at /ingest/<source id>, over the API."""
 
 
 @sources_group.command("add")
-@click.option("--provider", type=click.Choice([p.value for p in Provider]), required=True)
+@click.option("--provider", type=click.Choice(PROVIDERS), required=True)
 @click.option("--name", required=True)
 @click.option(
     "--credentials",
@@ -54,95 +32,106 @@ def sources_group() -> None:
 )
 @click.option("--options", default=None, help="JSON, e.g. '{\"tolerance_seconds\": 300}'.")
 @click.option("--partner", default=None, help="The partner whose orders it receives (ptn_...).")
-@click.pass_obj
+@over_api
 def sources_add(
-    settings: Settings,
+    remote: Remote,
     provider: str,
     name: str,
     credentials: str,
     options: str | None,
     partner: str | None,
 ) -> None:
-    """Add a source; prints its id and inbound path."""
-    chosen = Provider(provider)
-    try:
-        creds, opts = check_credentials(
-            chosen, _json_option(credentials, "--credentials"), _json_option(options, "--options")
-        )
-    except SourceError as exc:
-        raise click.BadParameter(exc.reason, param_hint=exc.field) from exc
-
-    async def work(db: Database) -> IngestSource:
-        await migrate(db)
-        if partner is not None:
-            await PartnerRepository(db).get(partner)  # it must exist
-        now = utcnow()
-        source = IngestSource(
-            id=SourceRepository.new_id(),
-            provider=chosen,
-            name=name,
-            credentials=creds,
-            options=opts,
-            created_at=now,
-            updated_at=now,
-            partner_id=partner,
-        )
-        return await SourceRepository(db, secret_box(settings)).create(source)
-
-    click.echo(_shown(run_with_database(work, settings)))
+    """Add a source; prints it with its inbound path."""
+    source = remote.client.sources.create(
+        provider=provider,
+        name=name,
+        credentials=json_object(credentials, "--credentials") or {},
+        options=json_object(options, "--options"),
+        partner_id=partner,
+    )
+    show_one(source, as_json=remote.as_json)
 
 
 @sources_group.command("list")
-@click.pass_obj
-def sources_list(settings: Settings) -> None:
-    """Every source, newest first (credentials are never shown)."""
-
-    async def work(db: Database) -> list[IngestSource]:
-        await migrate(db)
-        return await SourceRepository(db, secret_box(settings)).all(limit=10_000)
-
-    for source in run_with_database(work, settings):
-        click.echo(_shown(source))
+@click.option("--partner", help="Only this partner's.")
+@LIMIT_OPTION
+@over_api
+def sources_list(remote: Remote, partner: str | None, limit: int) -> None:
+    """Sources, newest first (credentials by name only, never their values)."""
+    found = remote.client.sources.list(partner=partner, page_size=min(limit, 500))
+    show_list(islice(found, limit), SOURCE_COLUMNS, as_json=remote.as_json, empty="no sources")
 
 
-def _toggle(settings: Settings, source_id: str, enabled: bool) -> None:
-    async def work(db: Database) -> IngestSource:
-        await migrate(db)
-        return await SourceRepository(db, secret_box(settings)).update(
-            source_id, now=utcnow(), enabled=enabled
-        )
-
-    click.echo(_shown(run_with_database(work, settings)))
+@sources_group.command("get")
+@click.argument("source_id")
+@over_api
+def sources_get(remote: Remote, source_id: str) -> None:
+    """One source, with its counts of accepted, duplicate and rejected requests."""
+    show_one(remote.client.sources.get(source_id), as_json=remote.as_json)
 
 
 @sources_group.command("enable")
 @click.argument("source_id")
-@click.pass_obj
-def sources_enable(settings: Settings, source_id: str) -> None:
+@over_api
+def sources_enable(remote: Remote, source_id: str) -> None:
     """Receive again."""
-    _toggle(settings, source_id, True)
+    show_one(remote.client.sources.update(source_id, enabled=True), as_json=remote.as_json)
 
 
 @sources_group.command("disable")
 @click.argument("source_id")
-@click.pass_obj
-def sources_disable(settings: Settings, source_id: str) -> None:
+@over_api
+def sources_disable(remote: Remote, source_id: str) -> None:
     """Answer 503 (the provider retries later) until enabled again."""
-    _toggle(settings, source_id, False)
+    show_one(remote.client.sources.update(source_id, enabled=False), as_json=remote.as_json)
 
 
 @sources_group.command("delete")
 @click.argument("source_id")
-@click.pass_obj
-def sources_delete(settings: Settings, source_id: str) -> None:
+@over_api
+def sources_delete(remote: Remote, source_id: str) -> None:
     """Stop receiving for good; the inbound log and the orders are kept."""
-
-    async def work(db: Database) -> None:
-        await migrate(db)
-        await SourceRepository(db, secret_box(settings)).delete(source_id, now=utcnow())
-
-    run_with_database(work, settings)
+    remote.client.sources.delete(source_id)
     click.echo(f"deleted {source_id}")
 
 
-__all__ = ["sources_group"]
+@click.group("inbound")
+def inbound_group() -> None:
+    """The log of received provider webhooks, over the API: list, get, reprocess."""
+
+
+@inbound_group.command("list")
+@click.option("--source", help="Only this source's.")
+@click.option("--outcome", help="applied, duplicate, unapplied, ...")
+@click.option("--order", "order_id", help="Only those that touched this order.")
+@LIMIT_OPTION
+@over_api
+def inbound_list(
+    remote: Remote, source: str | None, outcome: str | None, order_id: str | None, limit: int
+) -> None:
+    """Received requests, newest first, with what became of each."""
+    found = remote.client.inbound.list(
+        source=source, outcome=outcome, order_id=order_id, page_size=min(limit, 500)
+    )
+    show_list(
+        islice(found, limit), INBOUND_COLUMNS, as_json=remote.as_json, empty="nothing received"
+    )
+
+
+@inbound_group.command("get")
+@click.argument("record_id")
+@over_api
+def inbound_get(remote: Remote, record_id: str) -> None:
+    """One received request: its headers and body as received, and its outcome."""
+    show_one(remote.client.inbound.get(record_id), as_json=remote.as_json)
+
+
+@inbound_group.command("reprocess")
+@click.argument("record_id")
+@over_api
+def inbound_reprocess(remote: Remote, record_id: str) -> None:
+    """Verify the logged request again and apply it."""
+    show_one(remote.client.inbound.reprocess(record_id), as_json=remote.as_json)
+
+
+__all__ = ["inbound_group", "sources_group"]

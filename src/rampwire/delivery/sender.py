@@ -57,6 +57,7 @@ class Target:
     policy: DeliveryPolicy
     max_in_flight: int
     rate_limit: int | None
+    traceparent: bool = False  # send the attempt span's W3C traceparent (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,14 +90,18 @@ class Sender:
         self._is_forbidden = is_forbidden
         self._rng = rng or random.Random()
 
-    async def attempt(self, claimed: Claimed, target: Target) -> Result:
+    async def attempt(
+        self, claimed: Claimed, target: Target, traced: Mapping[str, str] | None = None
+    ) -> Result:
+        """One attempt; ``traced``: the attempt span's ``traceparent`` header, when the
+        endpoint asked for it (kept in the attempt log, unlike the custom headers)."""
         started = utcnow()
         try:
             wire = _prepare(claimed, target, started)
         except DialectError as exc:
             answer = _failure(ErrorClass.UNENCODABLE, f"{target.dialect.name.value}: {exc}")
             return self._conclude(claimed, target, {}, None, answer, started, 0)
-        headers = {**target.headers, **wire.headers, "user-agent": USER_AGENT}
+        headers = {**target.headers, **(traced or {}), **wire.headers, "user-agent": USER_AGENT}
         clock = time.perf_counter()
         answer = await self._send(target.url, headers, wire.body)
         duration_us = int((time.perf_counter() - clock) * 1_000_000)
@@ -196,10 +201,19 @@ class Sender:
 
 
 def _prepare(claimed: Claimed, target: Target, now: datetime) -> WireRequest:
-    if target.dialect.name is DialectName.STANDARD:
-        return standard.sign(claimed.event_id, claimed.payload, target.credentials, now=now)
-    event, order = standard.stored_event(claimed.payload)
-    return target.dialect.encode(event, order, target.credentials, now=now)
+    return prepare(claimed.event_id, claimed.payload, target.dialect, target.credentials, now=now)
+
+
+def prepare(
+    event_id: str, payload: bytes, dialect: Dialect[Any], credentials: Any, *, now: datetime
+) -> WireRequest:
+    """The request that carries a stored event in ``dialect``, signed now: the stored payload
+    as is for ``standard``, re-encoded for a provider's format. Raises the dialect's error for
+    an event that format cannot express. Deliveries and listen sessions both go through here."""
+    if dialect.name is DialectName.STANDARD:
+        return standard.sign(event_id, payload, credentials, now=now)
+    event, order = standard.stored_event(payload)
+    return dialect.encode(event, order, credentials, now=now)
 
 
 def _capped_text(body: bytes) -> str:
@@ -234,4 +248,4 @@ def _failure(error_class: ErrorClass, error: str) -> _Answer:
     )
 
 
-__all__ = ["Sender", "Target"]
+__all__ = ["USER_AGENT", "Sender", "Target", "prepare"]

@@ -32,12 +32,12 @@ from ..storage.database import Columns, Where, fetch_rows, from_us, to_us
 _COLUMNS = (
     "id, url, description, event_types, dialect, headers, secrets, rate_limit, max_in_flight,"
     " ordering, retry_policy, disabled_at, disabled_reason, last_success_at, failing_since,"
-    " created_at, updated_at, partner_id, partners, signatures"
+    " created_at, updated_at, partner_id, partners, signatures, traceparent"
 )
 _IDS = Columns.of("id text")
 MUTABLE = (
     "url", "description", "event_types", "dialect", "headers", "rate_limit", "max_in_flight",
-    "ordering", "retry_policy", "signatures",
+    "ordering", "retry_policy", "signatures", "traceparent",
 )  # fmt: skip
 
 
@@ -128,13 +128,14 @@ class EndpointRepository:
             partner_id=row["partner_id"],
             partners=tuple(serde.from_json(row["partners"] or "[]")),
             signatures=_signatures(row["signatures"]),
+            traceparent=bool(row["traceparent"]),
         )
 
     async def create(self, endpoint: Endpoint) -> Endpoint:
         async with self._db.transaction() as conn:
             await conn.execute(
                 f"INSERT INTO endpoints ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                 endpoint.id,
                 endpoint.url,
                 endpoint.description,
@@ -157,6 +158,7 @@ class EndpointRepository:
                 endpoint.partner_id,
                 serde.to_json(list(endpoint.partners)).decode() if endpoint.partners else None,
                 _stored_signatures(endpoint.signatures),
+                1 if endpoint.traceparent else None,
             )
         return endpoint
 
@@ -229,6 +231,8 @@ class EndpointRepository:
                 put(name, _stored_signatures(tuple(value)))
             elif name == "ordering":
                 put(name, Ordering(value).value)
+            elif name == "traceparent":  # NULL is off, as in rows written before the column
+                put(name, 1 if value else None)
             elif name == "partners":
                 put(name, serde.to_json(list(value)).decode() if value else None)
             elif name in MUTABLE:

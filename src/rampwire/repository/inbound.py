@@ -36,10 +36,11 @@ from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
+from ..tracing import trace_context
 from . import provider_orders
 from .batching import GroupCommit
 from .orders import OrderRepository
-from .outbox import live_endpoints, outbox
+from .outbox import live_endpoints, outbox, traced
 
 log = logging.getLogger("rampwire.ingest")
 
@@ -185,6 +186,7 @@ class _Job:
     events: Sequence[DecodedEvent]
     now: datetime
     key: tuple[str, str]  # (source id, de-duplication key): the log's unique key
+    trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
 
 
 class _Raced(Exception):
@@ -233,6 +235,7 @@ class InboundRepository:
             events=events,
             now=now,
             key=(source.id, dedupe_key(source.provider, events, request.body)),
+            trace=trace_context(),
         )
         return await self._commits.submit(job)
 
@@ -278,7 +281,11 @@ class InboundRepository:
                 index: (_new_record(job, applied), applied)
                 for (index, job), applied in zip(fresh, every, strict=True)
             }
-            events = [e for _, applied in records.values() for e in applied.events]
+            events = [
+                e
+                for (_, job), applied in zip(fresh, every, strict=True)
+                for e in traced(applied.events, job.trace)
+            ]
             owners = {k: v for _, applied in records.values() for k, v in applied.owners.items()}
             endpoints = await live_endpoints(conn, owners.values())
             made = outbox(writes, events, endpoints, now=now, owners=owners)
@@ -343,7 +350,8 @@ class InboundRepository:
                 conn, writes, [(record.provider, request, events, default_side, partner_id)], now
             )
             endpoints = await live_endpoints(conn, applied.owners.values())
-            made = outbox(writes, applied.events, endpoints, now=now, owners=applied.owners)
+            produced = traced(applied.events, trace_context())
+            made = outbox(writes, produced, endpoints, now=now, owners=applied.owners)
             await writes.run(conn)
             before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
             row = await conn.fetchrow(
@@ -455,10 +463,19 @@ class InboundRepository:
         source_id: str | None = None,
         outcome: InboundOutcome | None = None,
         order_id: str | None = None,
+        partner_id: str | None = None,
     ) -> list[InboundRecord]:
-        """Newest first; ``before`` is the last id of the previous page."""
+        """Newest first; ``before`` is the last id of the previous page; with ``partner_id``,
+        what that partner's sources received (their ids read first, so a partner without
+        sources reads nothing rather than the whole log)."""
         where = Where()
         where.equals("source_id", source_id)
+        if partner_id is not None:
+            async with self._db.connection() as conn:
+                rows = await conn.fetch("SELECT id FROM sources WHERE partner_id = $1", partner_id)
+            if not rows:
+                return []
+            where.one_of("source_id", [row["id"] for row in rows])
         where.equals("outcome", None if outcome is None else outcome.value)
         where.equals("order_id", order_id)
         sql = where.newest_first(f"SELECT {_COLUMNS} FROM inbound", before=before, limit=limit)

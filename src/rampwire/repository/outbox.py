@@ -4,6 +4,7 @@ PostgreSQL. Claiming, recording and replaying those deliveries is :mod:`.deliver
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from ..domain.events import Event
 from ..ids import new_id
 from ..storage import Connection
 from ..storage.database import Columns, Writes, to_us
+from ..tracing import trace_context
 
 NOTIFY_CHANNEL = "rampwire_deliveries"  # PostgreSQL: workers LISTEN; new deliveries NOTIFY
 
@@ -28,9 +30,19 @@ async def publish(conn: Connection, events: Sequence[Event], *, now: datetime) -
     if not events:
         return 0
     writes = Writes(conn.dialect)
+    events = traced(events, trace_context())
     made = outbox(writes, events, await live_endpoints(conn), now=now)
     await writes.run(conn)
     return made
+
+
+def traced(events: Sequence[Event], context: str | None) -> Sequence[Event]:
+    """``events`` stamped with ``context``, the producing span's
+    (:func:`~rampwire.tracing.trace_context`, taken in the caller's task: a group commit's
+    writer runs in another); as they are when it is None (tracing off)."""
+    if context is None:
+        return events
+    return [dataclasses.replace(e, trace_context=context) for e in events]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -162,7 +174,8 @@ def fan_out(
 
 
 _EVENT = Columns.of(
-    "id text, type text, order_id text, sequence bigint, created_at bigint, payload text"
+    "id text, type text, order_id text, sequence bigint, created_at bigint, payload text,"
+    " trace_context text"
 )
 
 
@@ -175,6 +188,7 @@ def _event_row(event: Event) -> tuple[Any, ...]:
         event.sequence,
         to_us(event.created_at),
         event.payload.decode(),
+        event.trace_context,
     )
 
 

@@ -20,6 +20,7 @@ from ..domain import serde
 from ..storage import Database
 from .authorization import config_context
 from .endpoints import headers_context, secrets_context
+from .listen_sessions import secret_context as listen_secret_context
 from .signing_keys import key_context
 from .sources import credentials_context
 
@@ -54,6 +55,8 @@ COLUMNS = (
     SealedColumn(table="authorization_config", key="id", column="secret",
                  context=config_context),
     SealedColumn(table="signing_keys", key="kid", column="private_key", context=key_context),
+    SealedColumn(table="listen_sessions", key="id", column="secret",
+                 context=listen_secret_context),
 )  # fmt: skip
 
 
@@ -99,7 +102,7 @@ async def reseal(db: Database, box: SecretBox, *, batch: int = BATCH) -> dict[st
                 )
                 for row in rows:
                     stored = row["v"]
-                    if _current(box, column, stored):
+                    if stored is None or _current(box, column, stored):  # None: nothing sealed
                         continue
                     rewritten[column.name] += await conn.execute(
                         f"UPDATE {column.table} SET {column.column} = $2"
@@ -128,5 +131,7 @@ async def stale(db: Database, box: SecretBox) -> dict[str, int]:
     async with db.connection() as conn:
         for column in COLUMNS:
             rows = await conn.fetch(f"SELECT {column.column} AS v FROM {column.table}")
-            found[column.name] = sum(not _current(box, column, row["v"]) for row in rows)
+            found[column.name] = sum(
+                row["v"] is not None and not _current(box, column, row["v"]) for row in rows
+            )
     return found

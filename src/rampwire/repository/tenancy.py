@@ -22,6 +22,7 @@ class Kind(StrEnum):
     ENDPOINT = "endpoint"
     DELIVERY = "delivery"
     EVENT = "event"
+    LISTEN_SESSION = "listen session"
 
 
 # -- owner_of --: one row, its owner (NULL: the operator's); no row, no such object.
@@ -35,6 +36,7 @@ _OWNER = {
     # an event is its order's; one without an order (an endpoint disabled) is the operator's
     Kind.EVENT: "SELECT o.partner_id FROM events v LEFT JOIN orders o ON o.id = v.order_id"
     " WHERE v.id = $1",
+    Kind.LISTEN_SESSION: "SELECT partner_id FROM listen_sessions WHERE id = $1",
 }
 
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 
 from .. import heap, metrics
 from ..crypto import SecretBox
+from ..repository.listen_sessions import ListenSessionRepository
 from ..repository.stuck_orders import StuckOrderRepository
 from ..settings import Settings
 from ..storage import Database, statistics
 from .supervisor import Supervisor
-from .sweeper import Sweeper
+from .sweeper import ListenSessionSweeper, Sweeper
 from .telemetry import Telemetry
 from .worker import Worker, WorkerOptions
 
@@ -48,6 +50,10 @@ def start(
         supervisor.start("metrics", serve)
     if trim:
         supervisor.start("trim", heap.keep_trimmed)
+    idle = timedelta(seconds=settings.listen_idle_s)
+    supervisor.start(
+        "listen-sessions", ListenSessionSweeper(ListenSessionRepository(db, box), idle).run
+    )
     worker = None
     if deliver:
         worker = Worker(
@@ -62,6 +68,7 @@ def start(
             StuckOrderRepository(db, on_publish=worker.wake),
             settings.stuck_slas,
             interval_s=settings.sweep_interval_s,
+            tracing=telemetry.tracing if telemetry is not None else None,
         )
         supervisor.start("worker", worker.run)
         supervisor.start("sweeper", sweeper.run)

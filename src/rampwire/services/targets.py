@@ -22,15 +22,14 @@ from ..crypto import SecretBox
 from ..delivery.endpoints import KEY_SIGNED, Endpoint
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
-from ..dialects import FireblocksCredentials, StandardCredentials, get_dialect
-from ..dialects.ed25519 import WebhookKey
+from ..dialects import get_dialect
 from ..dialects.errors import DialectError
-from ..dialects.jose import SigningKey
 from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.webhook_keys import WebhookKeyRepository
 from ..storage import Database
 from ..types import utcnow
+from . import signing
 
 log = logging.getLogger("rampwire.worker")
 
@@ -85,7 +84,7 @@ class Targets:
             endpoint_ids,
             known={i: known[i][0] for i in endpoint_ids if i in known},
         )
-        keys = _Keys(self._signing_keys, self._webhook_keys)  # read once for the whole batch
+        keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=utcnow())  # once a batch
         found: dict[str, Found] = {}
         for endpoint_id in endpoint_ids:
             endpoint = endpoints.get(endpoint_id)
@@ -108,24 +107,14 @@ class Targets:
             del known[next(iter(known))]
         return found
 
-    async def _build(self, endpoint: Endpoint, keys: _Keys) -> Target:
+    async def _build(self, endpoint: Endpoint, keys: signing.OwnKeys) -> Target:
         dialect = get_dialect(endpoint.dialect)
         policy = dialect.policy
         if endpoint.retry_policy is not None:
             policy = policy_from_json(endpoint.retry_policy, base=dialect.policy)
-        credentials: object
-        if dialect.name in KEY_SIGNED:
-            credentials = FireblocksCredentials(signing_key=await keys.signing())
-        elif "v1a" in endpoint.signatures:  # standard, signed with rampwire's ed25519 key
-            webhook_key = await keys.webhook()
-            credentials = StandardCredentials(
-                secrets=tuple(endpoint.signing_secrets(utcnow())),
-                ed25519_key=webhook_key.private,
-                hmac_signatures="v1" in endpoint.signatures,
-            )
-        else:
-            secrets = [s.reveal() for s in endpoint.signing_secrets(utcnow())]
-            credentials = dialect.credentials_from_secrets(secrets)
+        credentials = await signing.credentials(
+            dialect, endpoint.signing_secrets(utcnow()), signatures=endpoint.signatures, keys=keys
+        )
         return Target(
             endpoint_id=endpoint.id,
             url=endpoint.url,
@@ -135,6 +124,7 @@ class Targets:
             policy=policy,
             max_in_flight=endpoint.max_in_flight,
             rate_limit=endpoint.rate_limit,
+            traceparent=endpoint.traceparent,
         )
 
 
@@ -147,22 +137,3 @@ def _reusable(endpoint: Endpoint) -> bool:
         and "v1a" not in endpoint.signatures
         and all(secret.expires_at is None for secret in endpoint.secrets)
     )
-
-
-class _Keys:
-    """rampwire's own current signing keys, read at most once per batch of lookups."""
-
-    def __init__(self, signing: SigningKeyRepository, webhook: WebhookKeyRepository) -> None:
-        self._signing_keys, self._webhook_keys = signing, webhook
-        self._signing: SigningKey | None = None
-        self._webhook: WebhookKey | None = None
-
-    async def signing(self) -> SigningKey:
-        if self._signing is None:
-            self._signing = await self._signing_keys.current(now=utcnow())
-        return self._signing
-
-    async def webhook(self) -> WebhookKey:
-        if self._webhook is None:
-            self._webhook = await self._webhook_keys.current(now=utcnow())
-        return self._webhook

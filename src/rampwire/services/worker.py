@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -287,7 +286,13 @@ class Worker:
 
     async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
         # its own task: the ids stay on this send's log lines only
-        logs.tag(delivery_id=claimed.id, endpoint_id=claimed.endpoint_id, event_id=claimed.event_id)
+        logs.tag(
+            delivery_id=claimed.id,
+            endpoint_id=claimed.endpoint_id,
+            event_id=claimed.event_id,
+            order_id=claimed.order_id,
+            partner_id=claimed.partner_id,
+        )
         try:
             result = await self._attempt(sender, claimed)
         except StorageError as exc:
@@ -323,11 +328,13 @@ class Worker:
             await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
             with self._tracing.attempt(
-                claimed.event_id, delivery_id=claimed.id, endpoint_id=claimed.endpoint_id
-            ) as headers:
-                if headers:
-                    target = dataclasses.replace(target, headers={**target.headers, **headers})
-                result = await sender.attempt(claimed, target)
+                claimed.event_id,
+                claimed.trace_context,
+                traceparent=target.traceparent,
+                delivery_id=claimed.id,
+                endpoint_id=claimed.endpoint_id,
+            ) as traced:
+                result = await sender.attempt(claimed, target, traced)
                 self._tracing.note(status=result.status.value, attempt=result.attempt.attempt)
         finally:
             limiter.release()
@@ -355,6 +362,12 @@ class Worker:
                 for item in dropped:
                     self._held.pop(item.id, None)
                 log.info("%d leases lost; %d queued deliveries dropped", len(lost), len(dropped))
+
+    def forget(self, endpoint_id: str) -> None:
+        """The endpoint changed (its secret rotated, its settings edited) through this process:
+        read it again for the next send instead of the cached settings (other processes read it
+        again within :data:`~rampwire.services.targets.ENDPOINT_CACHE_S`)."""
+        self._targets.forget(endpoint_id)
 
     def _limiter(self, endpoint_id: str, target: Target) -> EndpointLimiter:
         if self._scheduler.slots(endpoint_id) != target.max_in_flight:
