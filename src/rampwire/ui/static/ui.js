@@ -73,6 +73,8 @@ document.addEventListener("DOMContentLoaded", () => {
     dialect.addEventListener("change", show);
     show();
   }
+});
+
 // Live overview: figures from /ui/live/overview (server-sent events) written with textContent,
 // the bar charts redrawn from their series as charts.bars draws them. Without this script
 // the page is the same, reloaded by hand.
