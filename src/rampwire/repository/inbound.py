@@ -39,7 +39,7 @@ from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_u
 from . import provider_orders
 from .batching import GroupCommit
 from .orders import OrderRepository
-from .outbox import live_endpoints, outbox
+from .outbox import Subscriber, live_endpoints, live_endpoints_json, outbox, subscribers
 
 log = logging.getLogger("rampwire.ingest")
 
@@ -111,6 +111,18 @@ async def _waiting(
         " AND (provider, provider_order_id) IN (SELECT provider, provider_order_id FROM v)",
     )
     return {(Provider(row["provider"]), row["provider_order_id"]) for row in rows}
+
+
+# PostgreSQL: :func:`_waiting` and the endpoints, read with the batch's orders
+# (:class:`.provider_orders.Rider`), after their locks. Waiting: for each order not found, so
+# a superset of those the batch makes; the caller keeps those it made.
+_WAITING = provider_orders.Rider(
+    "(SELECT json_agg(json_build_array(i.provider, i.provider_order_id)) FROM inbound i"
+    " WHERE i.outcome = 'unapplied' AND (i.provider, i.provider_order_id) IN"
+    " (SELECT provider, provider_order_id FROM v"
+    " EXCEPT SELECT provider, provider_order_id FROM held))"
+)
+_PARTNERS = "SELECT partner_id FROM held UNION SELECT unnest({0}::text[])"  # sources' too
 
 
 def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
@@ -259,7 +271,7 @@ class InboundRepository:
                     fresh.append((index, job))
             now = max(job.now for job in batch)
             writes = Writes(conn.dialect)
-            every = await self._apply(
+            every, endpoints = await self._apply(
                 conn,
                 writes,
                 [
@@ -280,7 +292,6 @@ class InboundRepository:
             }
             events = [e for _, applied in records.values() for e in applied.events]
             owners = {k: v for _, applied in records.values() for k, v in applied.owners.items()}
-            endpoints = await live_endpoints(conn, owners.values())
             made = outbox(writes, events, endpoints, now=now, owners=owners)
             rows = [_row(record) for record, _ in records.values()]
             logged = writes.insert("inbound", _INBOUND, rows, " ON CONFLICT DO NOTHING")
@@ -339,10 +350,9 @@ class InboundRepository:
                 conn, {(record.provider, e.provider_order_id) for e in events}
             )
             writes = Writes(conn.dialect)
-            (applied,) = await self._apply(
+            (applied,), endpoints = await self._apply(
                 conn, writes, [(record.provider, request, events, default_side, partner_id)], now
             )
-            endpoints = await live_endpoints(conn, applied.owners.values())
             made = outbox(writes, applied.events, endpoints, now=now, owners=applied.owners)
             await writes.run(conn)
             before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
@@ -372,10 +382,12 @@ class InboundRepository:
             tuple[Provider, InboundRequest, Sequence[DecodedEvent], Side | None, str | None]
         ],
         now: datetime,
-    ) -> list[_Applied]:
+    ) -> tuple[list[_Applied], list[Subscriber]]:
         """Fold each request's events (provider, request, events, side for orders not known
         yet) into their orders, in the order given, in one set-based pass
-        (:func:`.provider_orders.apply`), whose writes go to ``writes``."""
+        (:func:`.provider_orders.apply`), whose writes go to ``writes``; and the live endpoints
+        their events may go to. On PostgreSQL, the orders, the requests waiting for the orders
+        made and the endpoints are one statement."""
         every = [_Applied() for _ in requests]
         updates: list[ProviderUpdate] = []
         owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
@@ -405,7 +417,14 @@ class InboundRepository:
                     )
                 )
                 owners.append((applied, provider, event))
-        changes = await provider_orders.apply(conn, writes, updates, now=now)
+        postgres = conn.dialect == "postgresql"
+        partners = sorted({u.partner_id for u in updates if u.partner_id is not None})
+        riders = (
+            (_WAITING, provider_orders.Rider(live_endpoints_json(_PARTNERS), (partners,)))
+            if postgres
+            else ()
+        )
+        changes, ridden = await provider_orders.apply(conn, writes, updates, now=now, riders=riders)
         for (applied, provider, event), change in zip(owners, changes, strict=True):
             if change.result is None:
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)
@@ -423,11 +442,16 @@ class InboundRepository:
                 InboundOutcome.APPLIED if change.events else InboundOutcome.UNCHANGED
             )
         created = {order for applied in every for order in applied.created}
-        if created:
-            waiting = await _waiting(conn, created)
-            for applied in every:
-                applied.waiting = not waiting.isdisjoint(applied.created)
-        return every
+        if postgres:
+            waiting = {(Provider(p), order_id) for p, order_id in ridden[0] or ()}
+            endpoints = subscribers(ridden[1])
+        else:
+            waiting = await _waiting(conn, created) if created else set()
+            theirs = {p for applied in every for p in applied.owners.values()}
+            endpoints = await live_endpoints(conn, theirs)
+        for applied in every:
+            applied.waiting = not waiting.isdisjoint(applied.created)
+        return every, endpoints
 
     async def unapplied(self, provider: Provider, provider_order_id: str) -> list[InboundRecord]:
         """Requests for this order that waited for it to be known, oldest first."""
