@@ -3,9 +3,12 @@
 Fills a fresh database with ORDERS orders over the last 30 days, one event each, DELIVERIES
 deliveries (spread over three endpoints) with one attempt each, a backlog of due deliveries and
 an inbound log, all with real ULID ids of their time (COPY, not the API: the API's path is what
-bench/ingest.py and bench/delivery.py measure). Then times each repository call a page makes,
-REPEAT times, and prints the median and the slowest. The issue's target: under 200 ms each at
-1,000,000 orders and 3,000,000 deliveries.
+bench/ingest.py and bench/delivery.py measure). Half the orders (and so their deliveries)
+belong to PARTNERS partners, each with two API keys; one endpoint and one source are the first
+partner's; AUTH_DECISIONS authorization decisions, one partner's in a hundred; SOURCES sources
+made through the repository (their credentials sealed). Then times each repository call a
+page makes, REPEAT times, and prints the median and the slowest. The issue's target: under
+200 ms each at 1,000,000 orders and 3,000,000 deliveries.
 
     .venv/bin/python bench/dashboard.py [--orders 1000000] [--deliveries 3000000]
 """
@@ -21,17 +24,25 @@ import asyncpg
 from harness.databases import PG_ADMIN_URL, fresh_database_url
 from harness.report import loadavg, percentile
 
+from rampwire.crypto import SecretBox
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain import serde
+from rampwire.domain.apikeys import Scope
 from rampwire.domain.deliveries import DeliveryStatus
 from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.ids import ulid
+from rampwire.ingest.sources import IngestSource
 from rampwire.repository import OrderRepository
+from rampwire.repository.authorization import AuthorizationRepository
 from rampwire.repository.deliveries import DeliveryRepository
+from rampwire.repository.inbound import InboundRepository
+from rampwire.repository.keys import KeyRepository
 from rampwire.repository.order_events import OrderEventRepository
 from rampwire.repository.orders import OrderFilter
 from rampwire.repository.overview import OverviewRepository
+from rampwire.repository.partners import PartnerRepository
+from rampwire.repository.sources import SourceRepository, credentials_context
 from rampwire.storage import migrate, open_database
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow
@@ -42,6 +53,12 @@ CHUNK = 100_000  # rows per COPY
 BACKLOG = 1_000  # deliveries due now
 ENDPOINTS = 3
 PAGE = 50
+PARTNER = "ptn_01JB00000000000000000BENCH"  # the portal's partner: one of the endpoints is its
+QUIET_PARTNER = "ptn_01JB00000000000000000QUIET"  # two endpoints, no delivery yet
+QUIET_ENDPOINTS = ("ep_01JB00000000000000000QUIET1", "ep_01JB00000000000000000QUIET2")
+PARTNERS = 1_000
+AUTH_DECISIONS = 200_000
+SOURCES = 50
 
 
 async def fill(url: str, orders: int, deliveries: int) -> None:
@@ -49,18 +66,57 @@ async def fill(url: str, orders: int, deliveries: int) -> None:
     now_ms = to_us(now) // 1000
     conn = await asyncpg.connect(url)
     try:
+        partners = [f"ptn_{ulid(now_ms - SPAN_MS + n)}" for n in range(PARTNERS)]
+        await conn.copy_records_to_table(
+            "partners",
+            records=[
+                (p, f"partner {n}", "active", "{}", to_us(now), to_us(now))
+                for n, p in enumerate(partners)
+            ],
+            columns=["id", "name", "status", "metadata", "created_at", "updated_at"],
+        )
+        await conn.copy_records_to_table(
+            "api_keys",
+            records=[
+                (
+                    f"key_{ulid(now_ms - n)}",
+                    f"key {n}",
+                    "write",
+                    f"h{n}",
+                    "rw_xxxxxxx",
+                    to_us(now),
+                    partners[n % PARTNERS],
+                )
+                for n in range(2 * PARTNERS)
+            ],
+            columns=[
+                "id",
+                "name",
+                "scope",
+                "token_hash",
+                "token_prefix",
+                "created_at",
+                "partner_id",
+            ],
+        )
         endpoints = [f"ep_{ulid(now_ms - SPAN_MS)}" for _ in range(ENDPOINTS)]
         await conn.executemany(
             "INSERT INTO endpoints (id, url, event_types, dialect, headers, secrets,"
-            " max_in_flight, ordering, created_at, updated_at)"
+            " max_in_flight, ordering, created_at, updated_at, partner_id)"
             " VALUES ($1, 'https://example.com/hook', '[\"*\"]', 'standard', '{}', '[]', 10,"
-            " 'none', $2, $2)",
-            [(e, to_us(now)) for e in endpoints],
+            " 'none', $2, $2, $3)",
+            [(e, to_us(now), partners[0] if n == 0 else None) for n, e in enumerate(endpoints)],
         )
         await conn.execute(
             "INSERT INTO sources (id, provider, name, credentials, options, created_at,"
             " updated_at) VALUES ('src_bench', 'revolut', 'bench', 'x', '{}', 0, 0)"
         )
+        await conn.execute(
+            "INSERT INTO sources (id, provider, name, credentials, options, created_at,"
+            " updated_at, partner_id) VALUES ('src_partner', 'revolut', 'p', 'x', '{}', 0, 0, $1)",
+            partners[0],
+        )
+        owner: dict[str, str | None] = {}
         template = sample_order(DialectName("revolut"), OrderStatus.COMPLETED, Side.BUY, now=now)
         statuses = [s.value for s in OrderStatus]
         order_ids: list[tuple[str, int]] = []
@@ -76,7 +132,11 @@ async def fill(url: str, orders: int, deliveries: int) -> None:
                     template.evolve(id=oid, provider_order_id=ref, status=OrderStatus(status))
                 ).decode()
                 us = ms * 1000
-                rows.append((oid, "revolut", ref, "buy", status, 1, us, us, us, "{}", body, 1))
+                partner = partners[(n // 2) % PARTNERS] if n % 2 == 0 else None
+                owner[oid] = partner
+                rows.append(
+                    (oid, "revolut", ref, "buy", status, 1, us, us, us, "{}", body, 1, partner)
+                )
             await conn.copy_records_to_table(
                 "orders",
                 records=rows,
@@ -93,17 +153,18 @@ async def fill(url: str, orders: int, deliveries: int) -> None:
                     "field_times",
                     "body",
                     "seq",
+                    "partner_id",
                 ],
             )
         print(f"  {orders} orders", flush=True)
         for start in range(0, orders, CHUNK):
-            rows = [
+            event_rows = [
                 (f"evt_{ulid(ms)}", "order.completed", oid, 1, ms * 1000, "{}")
                 for oid, ms in order_ids[start : start + CHUNK]
             ]
             await conn.copy_records_to_table(
                 "events",
-                records=rows,
+                records=event_rows,
                 columns=["id", "type", "order_id", "sequence", "created_at", "payload"],
             )
         events = await conn.fetch("SELECT id, order_id, created_at FROM events ORDER BY id")
@@ -133,6 +194,7 @@ async def fill(url: str, orders: int, deliveries: int) -> None:
                             200,
                             us,
                             us,
+                            owner[event["order_id"]],
                         )
                     )
                     arows.append(
@@ -162,6 +224,7 @@ async def fill(url: str, orders: int, deliveries: int) -> None:
                     "last_status_code",
                     "created_at",
                     "updated_at",
+                    "partner_id",
                 ],
             )
             await conn.copy_records_to_table(
@@ -182,7 +245,7 @@ async def fill(url: str, orders: int, deliveries: int) -> None:
         inbound = [
             (
                 f"inb_{ulid(ms)}",
-                "src_bench",
+                "src_partner" if n % 10 == 0 else "src_bench",
                 "revolut",
                 f"d{n}",
                 ms * 1000,
@@ -216,7 +279,37 @@ async def fill(url: str, orders: int, deliveries: int) -> None:
                 "attempts",
             ],
         )
-        print(f"  {len(inbound)} inbound requests; ANALYZE", flush=True)
+        print(f"  {len(inbound)} inbound requests", flush=True)
+        decisions = [
+            (
+                f"azd_{ulid(ms)}",
+                ms * 1000,
+                "buy",
+                "user@example.com",
+                oid,
+                1,
+                "allowed",
+                '{"outcome": "allowed", "operation": "buy", "allowed": true}',
+                partners[n % PARTNERS] if n % 100 == 0 else None,
+            )
+            for n, (oid, ms) in enumerate(order_ids[-min(len(order_ids), AUTH_DECISIONS) :])
+        ]
+        await conn.copy_records_to_table(
+            "authorization_decisions",
+            records=decisions,
+            columns=[
+                "id",
+                "decided_at",
+                "operation",
+                "subject",
+                "order_id",
+                "allowed",
+                "outcome",
+                "body",
+                "partner_id",
+            ],
+        )
+        print(f"  {len(decisions)} authorization decisions; ANALYZE", flush=True)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -247,12 +340,63 @@ async def main() -> None:
             print(f"filling {args.orders} orders, {args.deliveries} deliveries", flush=True)
             await fill(url, args.orders, args.deliveries)
             print(f"filled in {time.perf_counter() - started:.0f} s; load {loadavg()}")
+            box = SecretBox(b"\x07" * 32)
+            sources = SourceRepository(db, box)
+            async with db.transaction() as conn:  # the filled sources' credentials, sealed
+                for sid in ("src_bench", "src_partner"):
+                    sealed = box.encrypt(
+                        '{"secrets": ["wsk_0123456789"]}', context=credentials_context(sid)
+                    )
+                    await conn.execute(
+                        "UPDATE sources SET credentials = $1 WHERE id = $2", sealed, sid
+                    )
+            for n in range(SOURCES):
+                source_id = SourceRepository.new_id()
+                await sources.create(
+                    IngestSource(
+                        id=source_id,
+                        provider=Provider.KOYWE,
+                        name=f"koywe {n}",
+                        credentials={"secret": f"secret-{n}-0123456789"},
+                        options={},
+                        created_at=utcnow(),
+                        updated_at=utcnow(),
+                    )
+                )
+            operator_key, _ = await KeyRepository(db).create("operator", Scope.ADMIN)
             orders = OrderRepository(db)
             deliveries = DeliveryRepository(db)
+            partner_repo = PartnerRepository(db)
+            keys = KeyRepository(db)
+            decisions = AuthorizationRepository(db, box)
+            inbound = InboundRepository(db, orders)
             lookups = OrderEventRepository(db)
             overview = OverviewRepository(db)
             middle = f"rev-{args.orders // 2}"
             endpoint = (await deliveries.find(limit=1))[0].endpoint_id
+            listed = await partner_repo.find(limit=PARTNERS)
+            partner, last_partner = listed[-1].id, listed[0].id  # the first made, the newest
+            async with db.connection() as conn:  # the portal's partner owns that endpoint
+                await conn.execute(
+                    "INSERT INTO partners (id, name, status, metadata, created_at, updated_at)"
+                    " VALUES ($1, 'bench', 'active', '{}', 0, 0), ($2, 'quiet', 'active', '{}',"
+                    " 0, 0)",
+                    PARTNER,
+                    QUIET_PARTNER,
+                )
+                await conn.execute(
+                    "UPDATE endpoints SET partner_id = $1 WHERE id = $2", PARTNER, endpoint
+                )
+                for quiet in QUIET_ENDPOINTS:  # a partner whose two endpoints got nothing yet
+                    await conn.execute(
+                        "INSERT INTO endpoints (id, url, event_types, dialect, headers, secrets,"
+                        " max_in_flight, ordering, created_at, updated_at, partner_id)"
+                        " VALUES ($1, 'https://example.com/quiet', '[\"*\"]', 'standard', '{}',"
+                        " '[]', 10, 'none', 0, 0, $2)",
+                        quiet,
+                        QUIET_PARTNER,
+                    )
+                await conn.execute("ANALYZE endpoints")
             calls = {
                 "overview (all figures)": lambda: overview.read(now=utcnow()),
                 "orders, newest page": lambda: orders.find(OrderFilter(), limit=PAGE),
@@ -273,6 +417,43 @@ async def main() -> None:
                 "deliveries, status retrying": lambda: deliveries.find(
                     statuses=(DeliveryStatus.RETRYING,), limit=PAGE
                 ),
+                "endpoint page, latest 10": lambda: deliveries.find(endpoint_id=endpoint, limit=10),
+                "endpoint pending events": lambda: deliveries.pending_events(endpoint, limit=PAGE),
+                "portal deliveries, its one busy endpoint": lambda: deliveries.find_for_endpoints(
+                    [endpoint], limit=PAGE
+                ),
+                "portal deliveries, 2 quiet endpoints": lambda: deliveries.find_for_endpoints(
+                    QUIET_ENDPOINTS, limit=PAGE
+                ),
+                "(one query by partner, 2 quiet endpoints)": lambda: deliveries.find(
+                    partner_id=QUIET_PARTNER, limit=PAGE
+                ),
+                "deliveries, status dead (none)": lambda: deliveries.find(
+                    statuses=(DeliveryStatus.DEAD,), limit=PAGE
+                ),
+                "deliveries, status succeeded": lambda: deliveries.find(
+                    statuses=(DeliveryStatus.SUCCEEDED,), limit=PAGE
+                ),
+                "orders, one partner": lambda: orders.find(
+                    OrderFilter(partner_id=partner), limit=PAGE
+                ),
+                "deliveries, one partner": lambda: deliveries.find(for_partner=partner, limit=PAGE),
+                "inbound, newest page": lambda: inbound.find(limit=PAGE),
+                "inbound, one partner": lambda: inbound.find(partner_id=partner, limit=PAGE),
+                "inbound, partner without sources": lambda: inbound.find(
+                    partner_id=last_partner, limit=PAGE
+                ),
+                "partners, newest page": lambda: partner_repo.find(limit=PAGE),
+                "API keys, all (rampwire keys list)": lambda: keys.all(),
+                "each page's session check (one key)": lambda: keys.get(operator_key.id),
+                "API keys, newest page": lambda: keys.find(limit=PAGE),
+                "API keys, the operator's": lambda: keys.find(operator=True, limit=PAGE),
+                "API keys, one partner": lambda: keys.find(partner_id=partner, limit=PAGE),
+                "authorization decisions, newest": lambda: decisions.decisions(limit=PAGE),
+                "authorization decisions, one partner": lambda: decisions.decisions(
+                    partner_id=partner, limit=PAGE
+                ),
+                "sources, all (with credentials)": lambda: sources.all(limit=200),
             }
             print(f"\n| query | median ms | slowest of {REPEAT} ms |\n|---|---|---|")
             for name, call in calls.items():

@@ -19,6 +19,10 @@ on PostgreSQL, an ``ANALYZE``, so that it is measured as a database that has bee
    requests in flight; deliveries/s until all are ``succeeded``.
 5. isolation (only when named in ``--phases``): a healthy endpoint's p99 at the low rate,
    alone and beside an endpoint that never answers with a backlog; the ratio of the two.
+6. metrics, tracing, tracing_drain (only when named): the cost of metrics, and of tracing at
+   10 % sampling, alternating off and on for ``--rounds`` rounds: sustained windows (the
+   publisher's changes inside sampled server spans for tracing), or drains of events queued
+   with stored trace contexts (the worker's own CPU); the median of the rounds' ratios.
 
 Receivers run in separate processes (``bench/harness/receiver.py``, raw asyncio HTTP on
 uvloop). Publishing during phases 2 and 3 runs where each back-end's deployment puts it: in the
@@ -39,6 +43,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 import aiohttp
@@ -48,16 +53,18 @@ from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
 from harness.publisher import Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine, percentile, scale_table
+from harness.spans import sink_tracing
 from harness.tenants import (
     count_succeeded_since,
-    drop_tenants,
     make_tenants,
     queue_partner_orders,
+    set_live,
 )
 from harness.workers import WorkerProcesses
 from harness.workload import (
     count_succeeded,
     count_waiting,
+    create_order,
     make_endpoint,
     make_history,
     queue_orders,
@@ -109,7 +116,8 @@ class Config:
     history: int = 20_000  # delivered orders in the database before the first phase
     partners: int = 0  # the partners phase: drain over 1 partner, then over this many
     workers: int = 0  # the workers phase: drain and sustained with 1 .. this many processes
-    rounds: int = 1  # the workers phase: rounds, alternating the order of N
+    # metrics, tracing, workers and partners phases: rounds, alternating which variant goes first
+    rounds: int = 3
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -373,42 +381,100 @@ async def phase_sustained(bench: Bench) -> None:
 
 
 async def phase_metrics(bench: Bench) -> None:
-    """The cost of metrics: the worker's metrics off, then on."""
-    await _alternate(bench, "metrics", {"off": {"metrics": False}, "on": {"metrics": True}}, 3.0)
+    """The cost of metrics: the worker's metrics off, then on (tracing off in both)."""
+    await _alternate(
+        bench, "metrics", {"off": ({"metrics": False}, {}), "on": ({"metrics": True}, {})}, 3.0
+    )
 
 
 async def phase_tracing(bench: Bench) -> None:
-    """The cost of tracing at 10 % sampling (metrics on in both), spans exported to a sink
-    that drops them: what the process pays, the network aside."""
-    await _alternate(bench, "tracing", {"off": {}, "on": {"tracing": _sampled_tracing(0.1)}}, 10.0)
+    """The cost of tracing at 10 % sampling (metrics on in both): the publisher makes each
+    change inside a server span sampled at 10 %, as the API does, so every event carries a
+    stored trace context, and the worker's attempt spans join it; spans are exported to a sink
+    that drops them (what the processes pay, the network aside)."""
+    variants = {"off": ({}, {}), "on": ({"tracing": sink_tracing(0.1)}, {"traced": 0.1})}
+    await _alternate(bench, "tracing", variants, 10.0)
 
 
-def _sampled_tracing(ratio: float) -> Tracing:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+async def _queue_traced(orders: OrderRepository, tracing: Tracing, count: int) -> None:
+    """``count`` orders, each created inside a server span of its own (8 at a time)."""
+    left = count
 
-    class Sink(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
+    async def loop() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            with tracing.request("POST /v1/orders", {}):
+                await create_order(orders)
 
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
-    provider.add_span_processor(BatchSpanProcessor(Sink()))
-    return Tracing(provider)
+    await asyncio.wait_for(asyncio.gather(*(loop() for _ in range(8))), PHASE_DEADLINE_S)
+
+
+async def phase_tracing_drain(bench: Bench) -> None:
+    """The worker's own cost of tracing at 10 %, the publisher and its noise left out: N events
+    queued inside server spans sampled at 10 % (each with a stored trace context), then drained
+    by a worker with tracing on or off; the worker process's CPU per delivery, alternating
+    which goes first in each round. The cost is the median of the rounds' on/off ratios."""
+    config = bench.config
+    count = min(bench.events, 5_000)
+    publishing = sink_tracing(0.1)
+    orders = OrderRepository(bench.db)
+    cpus: dict[str, list[float]] = {"off": [], "on": []}
+    for round_ in range(config.rounds):
+        for name in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+            endpoints = EndpointRepository(bench.db, bench.box)
+            endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
+            await _queue_traced(orders, publishing, count)
+            tracing = sink_tracing(0.1) if name == "on" else None
+            async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
+                async with worker_running(
+                    bench.db, bench.box, config.concurrency, tracing=tracing
+                ) as worker:
+                    done = await wait_succeeded(
+                        bench, worker, endpoint.id, count, time.perf_counter() + PHASE_DEADLINE_S
+                    )
+            cpus[name].append(cpu.own / max(done, 1) * 1e6)
+            if tracing is not None:
+                tracing.shutdown()
+            print(
+                f"  tracing drain {name}: {cpus[name][-1]:,.0f} us CPU per delivery,"
+                f" {done:,} delivered; load average {loadavg()}",
+                flush=True,
+            )
+            await endpoints.delete(endpoint.id, now=utcnow())
+    publishing.shutdown()
+    for name, figures in cpus.items():
+        note = ", ".join(f"{c:,.0f}" for c in figures)
+        bench.row(f"drain CPU per delivery, tracing {name}", median(figures), "us", note=note)
+    costs = [(n / f - 1) * 100 for f, n in zip(cpus["off"], cpus["on"], strict=True) if f]
+    cost = median(costs) if costs else 0.0
+    bench.row(
+        "tracing cost, drain CPU per delivery",
+        cost,
+        "%",
+        target="<= 10",
+        met=cost <= 10.0,
+        note=f"median of {len(costs)} rounds: {', '.join(f'{c:+.1f}' for c in costs)}",
+    )
 
 
 async def _alternate(
-    bench: Bench, what: str, variants: dict[str, dict[str, Any]], target_pct: float
+    bench: Bench,
+    what: str,
+    variants: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+    target_pct: float,
 ) -> None:
-    """Sustained windows with the worker built each way, alternating which goes first in each
-    round (the machine's other load drifts; alternation spreads it). Deliveries/s and the
-    worker process's CPU per delivery, which other load disturbs less."""
+    """Sustained windows with the worker (and the publishing plan) built each way, alternating
+    which goes first in each round (the machine's other load drifts; alternation spreads it).
+    Deliveries/s and the worker process's CPU per delivery, which other load disturbs less;
+    the cost is the median over the rounds of each round's on/off ratio, with its spread."""
     config = bench.config
     rates: dict[str, list[float]] = {name: [] for name in variants}
     cpus: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
-    for round_ in range(METRICS_ROUNDS):
+    for round_ in range(config.rounds):
         for name in names if round_ % 2 == 0 else names[::-1]:
+            built, planned = variants[name]
             endpoints = EndpointRepository(bench.db, bench.box)
             endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
             plan = PublishPlan(
@@ -416,10 +482,9 @@ async def _alternate(
                 duration=config.warmup + config.window,
                 tasks=config.publish_tasks,
                 max_backlog=config.max_backlog,
+                **planned,
             )
-            async with worker_running(
-                bench.db, bench.box, config.concurrency, **variants[name]
-            ) as worker:
+            async with worker_running(bench.db, bench.box, config.concurrency, **built) as worker:
                 publisher = Publisher(bench.db, worker, plan, bench.publisher)
                 try:
                     await publisher.start()
@@ -437,28 +502,30 @@ async def _alternate(
             cpus[name].append(cpu.own / max(sent, 1) * 1e6)
             print(
                 f"  {what} {name}: {rates[name][-1]:,.0f}/s,"
-                f" {cpus[name][-1]:,.0f} us CPU per delivery",
+                f" {cpus[name][-1]:,.0f} us CPU per delivery; load average {loadavg()}",
                 flush=True,
             )
             await endpoints.delete(endpoint.id, now=utcnow())
-    mean = {
-        name: (sum(rates[name]) / len(rates[name]), sum(cpus[name]) / len(cpus[name]))
-        for name in names
-    }
     for name in names:
-        rate, cpu_us = mean[name]
         note = ", ".join(f"{r:,.0f}" for r in rates[name])
-        bench.row(f"sustained, {what} {name}", rate, "deliveries/s", note=note)
+        bench.row(f"sustained, {what} {name}", median(rates[name]), "deliveries/s", note=note)
         note = ", ".join(f"{c:,.0f}" for c in cpus[name])
-        bench.row(f"CPU per delivery, {what} {name}", cpu_us, "us", note=note)
-    (off_rate, off_cpu), (on_rate, on_cpu) = mean[names[0]], mean[names[1]]
-    cost = (1 - on_rate / off_rate) * 100 if off_rate else 0.0
+        bench.row(f"CPU per delivery, {what} {name}", median(cpus[name]), "us", note=note)
+    off, on = names
     target = f"<= {target_pct:.0f}"
-    bench.row(f"{what} cost, deliveries/s", cost, "%", target=target, met=cost <= target_pct)
-    cpu_cost = (on_cpu / off_cpu - 1) * 100 if off_cpu else 0.0
-    bench.row(
-        f"{what} cost, CPU per delivery", cpu_cost, "%", target=target, met=cpu_cost <= target_pct
-    )
+    rate_costs = [(1 - n / f) * 100 for f, n in zip(rates[off], rates[on], strict=True) if f]
+    cpu_costs = [(n / f - 1) * 100 for f, n in zip(cpus[off], cpus[on], strict=True) if f]
+    for label, costs in (("deliveries/s", rate_costs), ("CPU per delivery", cpu_costs)):
+        cost = median(costs) if costs else 0.0
+        spread = ", ".join(f"{c:+.1f}" for c in costs)
+        bench.row(
+            f"{what} cost, {label}",
+            cost,
+            "%",
+            target=target,
+            met=cost <= target_pct,
+            note=f"median of {len(costs)} rounds: {spread}",
+        )
 
 
 async def phase_latency(bench: Bench) -> None:
@@ -886,47 +953,131 @@ async def phase_workers(bench: Bench) -> None:
 
 
 async def phase_partners(bench: Bench) -> None:
-    """Drain with the orders spread over 1 partner, then over ``--partners`` N, each partner
-    with two endpoints, plus one all-partners operator endpoint (three deliveries per order):
-    the fan-out reads the endpoints of the batch's partners only, so N should cost nothing."""
+    """Drain and sustained with the orders spread round-robin over 1 partner, then over
+    ``--partners`` N, each partner with two endpoints, plus one all-partners operator endpoint
+    (three deliveries per event). Both sets of tenants are made once and put away in turn;
+    with ``--rounds`` R the two alternate R times, which one goes first alternating too (the
+    machine's other load drifts), and the medians are compared. Beside deliveries/s, the
+    worker process's CPU per delivery, which other load disturbs less."""
     config = bench.config
-    orders = max(1, bench.events // 3)
-    rates: dict[int, float] = {}
-    for count in sorted({1, config.partners}):
-        endpoints = EndpointRepository(bench.db, bench.box)
-        partners, made = await make_tenants(
+    counts = sorted({1, config.partners})
+    endpoints = EndpointRepository(bench.db, bench.box)
+    tenants: dict[int, tuple[list[str], list[str]]] = {}
+    for count in counts:
+        tenants[count] = await make_tenants(
             bench.db, endpoints, bench.fast.url, count, config.concurrency
         )
-        since = to_us(utcnow())
-        queued = await queue_partner_orders(OrderRepository(bench.db), partners, orders)
-        wanted = orders * 3
+        await set_live(bench.db, tenants[count][1], False)
+    figures: dict[tuple[str, int], list[float]] = {}
+    for round_ in range(config.rounds):
+        for count in counts if round_ % 2 == 0 else counts[::-1]:
+            partners, made = tenants[count]
+            await set_live(bench.db, made, True)
+            for name, measure in (("drain", _partners_drain), ("sustained", _partners_sustained)):
+                rate, cpu_us = await measure(bench, partners)
+                figures.setdefault((name, count), []).append(rate)
+                figures.setdefault((f"{name} CPU", count), []).append(cpu_us)
+            await set_live(bench.db, made, False)
+    for name in ("drain", "sustained"):
+        for count in counts:
+            rates, cpus = figures[(name, count)], figures[(f"{name} CPU", count)]
+            spread = ", ".join(f"{r:,.0f}" for r in rates)
+            bench.row(
+                f"{name}, {count:,} partner{'s' if count > 1 else ''}",
+                median(rates),
+                "deliveries/s",
+                note=f"median of {spread}; {2 * count + 1:,} endpoints; CPU per delivery"
+                f" {', '.join(f'{c:,.0f}' for c in cpus)} us",
+            )
+        if len(counts) == 2:
+            many, one = (median(figures[(name, c)]) for c in counts[::-1])
+            ratio = many / one if one else 0.0
+            bench.row(
+                f"{name}, {config.partners:,} partners / 1 partner",
+                ratio,
+                "x",
+                target=">= 0.9",
+                met=ratio >= 0.9,
+            )
+            many, one = (median(figures[(f"{name} CPU", c)]) for c in counts[::-1])
+            bench.row(
+                f"{name}, CPU per delivery, 1 partner / {config.partners:,}",
+                one / many if many else 0.0,
+                "x",
+                note="medians; above 1: the many partners cost less CPU",
+            )
+
+
+async def _partners_drain(bench: Bench, partners: list[str]) -> tuple[float, float]:
+    """Orders queued round-robin over ``partners``, then a worker drains them: (deliveries/s,
+    worker CPU per delivery in us)."""
+    config = bench.config
+    orders = max(1, bench.events // 3)
+    since = to_us(utcnow())
+    queued = await queue_partner_orders(OrderRepository(bench.db), partners, orders)
+    wanted = orders * 3
+    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
         async with worker_running(bench.db, bench.box, config.concurrency) as worker:
-            start = time.perf_counter()
-            deadline = start + PHASE_DEADLINE_S
+            deadline = time.perf_counter() + PHASE_DEADLINE_S
             done = 0
             while done < wanted and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
                 done = await count_succeeded_since(bench.db, since)
-            elapsed = time.perf_counter() - start
+            elapsed = cpu.elapsed()
             batches = batching(worker, 0, 0, worker.sent)
-        rates[count] = done / elapsed
-        bench.row(
-            f"drain, {count:,} partner{'s' if count > 1 else ''}",
-            rates[count],
-            "deliveries/s",
-            note=f"{done:,} of {wanted:,} succeeded in {elapsed:.2f} s ({orders:,} orders queued"
-            f" at {queued:,.0f}/s; {2 * count + 1:,} endpoints); {batches}",
-        )
-        await drop_tenants(bench.db, made)
-    if len(rates) == 2:
-        ratio = rates[config.partners] / rates[1]
-        bench.row(
-            f"drain, {config.partners:,} partners / 1 partner",
-            ratio,
-            "x",
-            target=">= 0.9",
-            met=ratio >= 0.9,
-        )
+    rate, cpu_us = done / elapsed, cpu.own / max(done, 1) * 1e6
+    print(
+        f"  drain, {len(partners):,} partners: {rate:,.0f} deliveries/s, {cpu_us:,.0f} us CPU"
+        f" per delivery [{done:,} of {wanted:,} in {elapsed:.2f} s; {orders:,} orders queued at"
+        f" {queued:,.0f}/s; {batches}; {cpu.note()}]",
+        flush=True,
+    )
+    return rate, cpu_us
+
+
+async def _partners_sustained(bench: Bench, partners: list[str]) -> tuple[float, float]:
+    """A flood publisher (create + 2 changes per order, orders round-robin over ``partners``)
+    while a worker delivers; then the backlog is drained, unmeasured, so that the next
+    measurement starts empty: (deliveries/s, worker CPU per delivery in us)."""
+    config = bench.config
+    plan = PublishPlan(
+        mode="flood",
+        duration=config.warmup + config.window,
+        tasks=config.publish_tasks,
+        max_backlog=config.max_backlog,
+        partners=tuple(partners),
+    )
+    since = to_us(utcnow())
+    async with worker_running(bench.db, bench.box, config.concurrency) as worker:
+        publisher = Publisher(bench.db, worker, plan, bench.publisher)
+        try:
+            await publisher.start()
+            await asyncio.sleep(config.warmup)
+            async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
+                before, sent = await count_succeeded_since(bench.db, since), worker.sent
+                claims, records = worker.claims, worker.record_batches
+                await asyncio.sleep(config.window)
+                after = await count_succeeded_since(bench.db, since)
+                sent = worker.sent - sent
+                batches = batching(worker, claims, records, sent)
+                window = cpu.elapsed()
+            published = await publisher.result()
+        finally:
+            publisher.stop()
+        deadline = time.perf_counter() + PHASE_DEADLINE_S
+        while await count_waiting(bench.db) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+    if bench.publisher == "process":  # the publisher's CPU, prorated to the window
+        cpu.extra = published.cpu * window / max(published.elapsed, 1e-9)
+    rate, cpu_us = (after - before) / window, cpu.own / max(sent, 1) * 1e6
+    print(
+        f"  sustained, {len(partners):,} partners: {rate:,.0f} deliveries/s, {cpu_us:,.0f} us"
+        f" CPU per delivery [{config.window:.0f} s window, publisher {bench.publisher},"
+        f" {published.events / published.elapsed:,.0f} events/s published; {batches};"
+        f" {cpu.note()}]",
+        flush=True,
+    )
+    return rate, cpu_us
 
 
 PHASES = {
@@ -941,9 +1092,9 @@ PHASES = {
     "workers": phase_workers,
     "metrics": phase_metrics,
     "tracing": phase_tracing,
+    "tracing_drain": phase_tracing_drain,
 }
 DEFAULT_PHASES = "drain,sustained,latency,slow,drain2,slow2"
-METRICS_ROUNDS = 3  # metrics and tracing phases: windows each way
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -1021,7 +1172,7 @@ def main() -> None:
         "--partners",
         type=int,
         default=0,
-        help="add the partners phase: drain with orders over 1 partner, then over N",
+        help="add the partners phase: drain and sustained with orders over 1 partner, then N",
     )
     parser.add_argument(
         "--workers",
@@ -1031,7 +1182,10 @@ def main() -> None:
         " that phase, unless --phases names others)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=1, help="--workers: rounds, alternating the order of N"
+        "--rounds",
+        type=int,
+        default=defaults.rounds,
+        help="metrics, tracing, workers and partners phases: rounds, alternating which goes first",
     )
     args = parser.parse_args()
     if args.phases is None:

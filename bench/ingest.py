@@ -48,6 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import aiohttp
@@ -516,18 +517,55 @@ def show(label: str, measured: Measured, target: str = "") -> None:
     )
 
 
-async def metrics_cost(args: argparse.Namespace, config: Config, master_key: str) -> None:
-    """Metrics on (``RAMPWIRE_METRICS=1``, the default) against off, max throughput, alternating
-    which goes first in each round, on one database per back-end; a fresh server each time."""
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP collector stand-in on 127.0.0.1 that reads each export and answers 200:
+    the traced server pays its exporter's real work (protobuf, HTTP), the network aside."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=sink.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sink.server_address[1]}"
+    finally:
+        sink.shutdown()
+        thread.join(STOP_S)
+
+
+async def cost(
+    args: argparse.Namespace,
+    config: Config,
+    master_key: str,
+    what: str,
+    variants: dict[str, dict[str, str]],
+    rounds: int,
+    target_pct: float,
+) -> None:
+    """Max throughput with the server's environment each way ("off", then "on"), alternating
+    which goes first in each round, on one database per back-end; a fresh server each time.
+    The cost is the median over the rounds of each round's on/off ratio, with every round's."""
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        rates: dict[str, list[float]] = {"0": [], "1": []}
+        rates: dict[str, list[float]] = {name: [] for name in variants}
+        cpus: dict[str, list[float]] = {name: [] for name in variants}
         async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
             token = await prepare(db_url)
             sources: dict[str, str] | None = None
-            for round_ in range(args.metrics_rounds):
-                for flag in ("0", "1") if round_ % 2 == 0 else ("1", "0"):
-                    env = {"RAMPWIRE_METRICS": flag}
+            for round_ in range(rounds):
+                names = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
+                for name in names:
+                    env = variants[name]
                     with server("ingest", db_url, folder, master_key, 1, env) as (urls, procs):
                         sources = sources or await make_sources(urls[0], token)
                         pg = db_url if backend == "postgresql" else None
@@ -535,14 +573,31 @@ async def metrics_cost(args: argparse.Namespace, config: Config, master_key: str
                         measured = await measure(
                             urls, pids, sources, config, paced=False, pg_url=pg
                         )
-                    rates[flag].append(measured.rate)
-                    print(f"  {backend} metrics={flag}: {measured.rate:,.0f}/s", flush=True)
-        off, on = (sum(rates[f]) / len(rates[f]) for f in ("0", "1"))
-        print(
-            f"{backend:10} metrics off {off:8,.0f}/s on {on:8,.0f}/s:"
-            f" cost {(1 - on / off) * 100:+.1f} % ({args.metrics_rounds} rounds each)",
-            flush=True,
-        )
+                    rates[name].append(measured.rate)
+                    cpus[name].append(measured.cpu_us)
+                    print(
+                        f"  {backend} {what} {name}: {measured.rate:,.0f}/s,"
+                        f" {measured.cpu_us:,.0f} us CPU per request (server and database);"
+                        f" load average {loadavg()}",
+                        flush=True,
+                    )
+        rate_costs = [(1 - n / f) * 100 for f, n in zip(rates["off"], rates["on"], strict=True)]
+        cpu_costs = [(n / f - 1) * 100 for f, n in zip(cpus["off"], cpus["on"], strict=True)]
+        for label, costs in (("req/s", rate_costs), ("CPU per request", cpu_costs)):
+            cost_pct = median(costs)
+            verdict = "MET" if cost_pct <= target_pct else "NOT MET"
+            print(
+                f"{backend:10} {what} cost, {label}: median {cost_pct:+.1f} % over {rounds}"
+                f" rounds [{', '.join(f'{c:+.1f}' for c in costs)}]"
+                f" (target <= {target_pct:.0f} %: {verdict})",
+                flush=True,
+            )
+        for name in variants:
+            print(
+                f"{backend:10} {what} {name}: median {median(rates[name]):,.0f}/s"
+                f" [{', '.join(f'{r:,.0f}' for r in rates[name])}]",
+                flush=True,
+            )
 
 
 async def scale_out(args: argparse.Namespace, config: Config, master_key: str) -> None:
@@ -585,9 +640,23 @@ async def run(args: argparse.Namespace, config: Config) -> None:
         await scale_out(args, config, master_key)
         print(f"load average at the end: {loadavg()}")
         return
-    if args.metrics_rounds:
+    if args.metrics_rounds or args.tracing_rounds:
+        for line in machine(PACKAGES):
+            print(line)
+        print(f"load average at the start: {loadavg()}")
         master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
-        await metrics_cost(args, config, master_key)
+        if args.metrics_rounds:  # metrics on (the default) against off; tracing off in both
+            metrics = {"off": {"RAMPWIRE_METRICS": "0"}, "on": {"RAMPWIRE_METRICS": "1"}}
+            await cost(args, config, master_key, "metrics", metrics, args.metrics_rounds, 3.0)
+        if args.tracing_rounds:  # at 10 % sampling, exported over OTLP/HTTP; metrics on in both
+            with otlp_sink() as sink:
+                traced = {
+                    "RAMPWIRE_TRACING_SAMPLE": "0.1",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+                }
+                tracing = {"off": {}, "on": traced}
+                await cost(args, config, master_key, "tracing", tracing, args.tracing_rounds, 10.0)
+        print(f"load average at the end: {loadavg()}")
         return
     for line in machine(PACKAGES):
         print(line)
@@ -671,6 +740,12 @@ def main() -> None:
         type=int,
         default=0,
         help="measure only the cost of metrics: this many rounds of off and on, alternating",
+    )
+    parser.add_argument(
+        "--tracing-rounds",
+        type=int,
+        default=0,
+        help="measure only the cost of tracing at 10 %% sampling: rounds of off and on",
     )
     # internal: the child processes
     parser.add_argument("--role", choices=["main", "server", "load"], default="main")

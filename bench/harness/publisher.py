@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ from rampwire.repository import OrderRepository
 from rampwire.services.worker import Worker
 from rampwire.storage import Database, open_database
 
+from .spans import sink_tracing
 from .workload import change_order, count_waiting, create_order
 
 STOP_DEADLINE_S = 30.0  # a publisher process gets this long to stop
@@ -39,6 +41,10 @@ class PublishPlan:
     tasks: int = 8
     max_backlog: int = 5_000
     max_pending: int = 32  # paced: publish calls in flight at most (then the pace slips)
+    partners: tuple[str, ...] = ()  # orders go round-robin to these partners (none: operator's)
+    # > 0: each create and change inside a server span sampled at this ratio, as the API does,
+    # so the events carry a stored trace context (rampwire.tracing.trace_context)
+    traced: float = 0.0
 
 
 @dataclass
@@ -56,9 +62,15 @@ async def publish(
     db: Database, orders: OrderRepository, plan: PublishPlan, started: Callable[[], None]
 ) -> PublishResult:
     result = PublishResult()
+    tracing = sink_tracing(plan.traced) if plan.traced else None
+
+    def span(name: str) -> contextlib.AbstractContextManager[None]:
+        return tracing.request(name, {}) if tracing else contextlib.nullcontext()
+
     cpu = time.process_time()
     start = time.monotonic()
     deadline = start + plan.duration
+    owners = itertools.cycle(plan.partners or [None])
     started()
     if plan.mode == "flood":
         backlog = 0
@@ -75,10 +87,12 @@ async def publish(
                 if backlog >= plan.max_backlog:
                     await asyncio.sleep(0.01)
                     continue
-                order_id, *_ = await create_order(orders)
+                with span("POST /v1/orders"):
+                    order_id, *_ = await create_order(orders, next(owners))
                 result.events += 1
                 for status in (OrderStatus.PROCESSING, OrderStatus.COMPLETED):
-                    made = await change_order(orders, order_id, status)
+                    with span("POST /v1/orders/{id}/changes"):
+                        made = await change_order(orders, order_id, status)
                     result.events += made  # not "+= await": that loses concurrent updates
 
         watcher = asyncio.create_task(watch())
@@ -91,7 +105,7 @@ async def publish(
         pending: set[asyncio.Task[None]] = set()
 
         async def one() -> None:
-            _, event_id, created, committed = await create_order(orders)
+            _, event_id, created, committed = await create_order(orders, next(owners))
             result.stamps.append((event_id, created, committed))
             result.events += 1
 
@@ -111,6 +125,8 @@ async def publish(
             task.add_done_callback(pending.discard)
         if pending:
             await asyncio.wait(pending, timeout=STOP_DEADLINE_S)
+    if tracing is not None:
+        tracing.shutdown()
     result.elapsed = time.monotonic() - start
     result.cpu = time.process_time() - cpu
     result.cpu_total = time.process_time()
@@ -124,6 +140,7 @@ def _publisher_process(url: str, plan: dict[str, Any], out: str, ready: Any) -> 
         db = open_database(url)
         await db.open()
         try:
+            plan["partners"] = tuple(plan["partners"])
             result = await publish(db, OrderRepository(db), PublishPlan(**plan), ready.set)
         finally:
             await db.close()

@@ -83,8 +83,11 @@ async def count_succeeded_since(db: Database, since_us: int) -> int:
         )
 
 
-async def drop_tenants(db: Database, endpoint_ids: list[str]) -> None:
-    """Delete the phase's endpoints so that later phases fan out as before."""
+async def set_live(db: Database, endpoint_ids: list[str], live: bool) -> None:
+    """Put a set of tenants' endpoints away (deleted: nothing fans out to them), or back, so
+    that the phase can alternate between sets made once and later phases fan out as before."""
     async with db.transaction() as conn:
-        for endpoint_id in endpoint_ids:
-            await conn.execute("UPDATE endpoints SET deleted_at = 1 WHERE id = $1", endpoint_id)
+        await conn.executemany(
+            "UPDATE endpoints SET deleted_at = $2 WHERE id = $1",
+            [(endpoint_id, None if live else 1) for endpoint_id in endpoint_ids],
+        )

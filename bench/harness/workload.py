@@ -76,9 +76,11 @@ def order_data() -> OrderData:
     )
 
 
-async def create_order(orders: OrderRepository) -> tuple[str, str, float, float]:
-    """One order through the API's path: (order id, event id, the event's created_at and
-    time.time() when the call returned, both as UNIX times)."""
+async def create_order(
+    orders: OrderRepository, partner_id: str | None = None
+) -> tuple[str, str, float, float]:
+    """One order through the API's path, the operator's or ``partner_id``'s: (order id, event
+    id, the event's created_at and time.time() when the call returned, both as UNIX times)."""
     now = utcnow()
     result = await orders.create(
         order_data(),
@@ -87,6 +89,7 @@ async def create_order(orders: OrderRepository) -> tuple[str, str, float, float]
         source=Source(provider=None, provider_event="api", received_at=now),
         now=now,
         actor="bench",
+        partner_id=partner_id,
     )
     committed = time.time()
     assert result.event is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +18,7 @@ from typing import Final, TypeAlias
 from .domain.orders import OrderStatus
 from .domain.stuck import DEFAULT_SLAS, SlaError, parse_slas
 from .errors import ConfigError
+from .metrics.partners import PartnerLabels
 from .ssrf import TargetPolicy
 
 DEFAULT_DATA_DIR: Final = "var"
@@ -25,6 +27,7 @@ DEFAULT_PORT: Final = 8080
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024  # 1 MiB
 DEFAULT_PAGE_LIMIT: Final = 50  # items per page when the client names none
 MAX_PAGE_LIMIT: Final = 500  # items per page, at most
+DEFAULT_PORTAL_LINK_TTL_S: Final = 3600  # a partner portal link is valid an hour
 
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -91,14 +94,19 @@ class Settings:
     metrics: bool = True  # count Prometheus metrics (RAMPWIRE_METRICS=0: off)
     metrics_token: Secret | None = None  # bearer token of the API's /metrics; None: no /metrics
     metrics_addr: tuple[str, int] | None = None  # host:port of a separate /metrics listener
+    # per-partner counters, and which partners get a label of their own; None: none
+    metrics_partner_labels: PartnerLabels | None = None
     log_sql: bool = False  # the database drivers' statement logging at DEBUG
     tracing_sample: float = 0.0  # share of traces sampled (OpenTelemetry, the tracing extra)
-    trace_deliveries: bool = False  # deliveries carry a W3C traceparent header
     # requests/s per partner (per key for operator keys) on /v1, and per source on /ingest;
     # None: unlimited. Bursts up to rate_burst (default: one second's worth).
     partner_rate_limit: int | None = None
     ingest_rate_limit: int | None = None
     rate_burst: int | None = None
+    # the partner portal (ui.portal): how long a one-time link stays valid, and the origins
+    # that may frame the portal (CSP frame-ancestors); none: no page may be framed
+    portal_link_ttl_s: int = DEFAULT_PORTAL_LINK_TTL_S
+    portal_frame_ancestors: tuple[str, ...] = ()
     listen_idle_s: int = 60  # a listen session with no stream open this long expires
 
     @classmethod
@@ -133,17 +141,26 @@ class Settings:
             metrics=_flag(env, "RAMPWIRE_METRICS", default=True),
             metrics_token=Secret(token) if (token := env.get("RAMPWIRE_METRICS_TOKEN")) else None,
             metrics_addr=_address(env.get("RAMPWIRE_METRICS_ADDR", "")),
+            metrics_partner_labels=_partner_labels(env.get("RAMPWIRE_METRICS_PARTNER_LABELS", "")),
             log_sql=_flag(env, "RAMPWIRE_LOG_SQL", default=False),
             tracing_sample=_ratio(env, "RAMPWIRE_TRACING_SAMPLE"),
-            trace_deliveries=_flag(env, "RAMPWIRE_TRACE_DELIVERIES", default=False),
             partner_rate_limit=_optional_int(env, "RAMPWIRE_PARTNER_RATE_LIMIT"),
             ingest_rate_limit=_optional_int(env, "RAMPWIRE_INGEST_RATE_LIMIT"),
             rate_burst=_optional_int(env, "RAMPWIRE_RATE_BURST"),
+            portal_link_ttl_s=_int(env, "RAMPWIRE_PORTAL_LINK_TTL", DEFAULT_PORTAL_LINK_TTL_S),
+            portal_frame_ancestors=_origins(env, "RAMPWIRE_PORTAL_FRAME_ANCESTORS"),
             listen_idle_s=_int(env, "RAMPWIRE_LISTEN_IDLE_SECONDS", 60),
         )
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _partner_labels(raw: str) -> PartnerLabels | None:
+    try:
+        return PartnerLabels.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"RAMPWIRE_METRICS_PARTNER_LABELS: {exc}") from exc
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -195,6 +212,25 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
                 raise ConfigError(
                     f"{name}: {item.strip()!r} is not an IP address or network"
                 ) from exc
+    return tuple(found)
+
+
+_ORIGIN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated origins (``https://app.example.com``, ``https://*.example.com:8443``):
+    each goes into a Content-Security-Policy header as is, so nothing else is accepted."""
+    found = []
+    for item in env.get(name, "").split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        if not _ORIGIN.match(origin):
+            raise ConfigError(
+                f"{name}: {origin!r} is not an origin such as https://app.example.com"
+            )
+        found.append(origin)
     return tuple(found)
 
 

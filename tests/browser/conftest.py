@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -35,10 +36,13 @@ def chromium_path() -> str:
 
 
 class Served:
-    def __init__(self, url: str, admin_key: str, data_dir: Path) -> None:
+    def __init__(
+        self, url: str, admin_key: str, data_dir: Path, proc: subprocess.Popen[bytes]
+    ) -> None:
         self.url = url
         self.admin_key = admin_key
         self.data_dir = data_dir
+        self.proc = proc
 
     def api(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -52,21 +56,27 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
         yield started
 
 
-@pytest.fixture
-async def served(tmp_path: Path, procs: Processes) -> AsyncIterator[Served]:
+async def serve(procs: Processes, tmp_path: Path, **env: str) -> Served:
+    """A ``rampwire serve`` on a free port with its own data folder, and ``env`` set."""
     port = free_port()
-    data = tmp_path / "data"
+    data = tmp_path / f"data-{port}"
     data.mkdir()
     proc = procs.start(
-        "serve", environment(data), "serve", "--host", "127.0.0.1", "--port", str(port)
+        "serve", environment(data, **env), "serve", "--host", "127.0.0.1", "--port", str(port)
     )
     url = f"http://127.0.0.1:{port}"
     await procs.healthy(url, proc)
     await procs.wait_for_line(proc, "admin API key")
     found = ADMIN_KEY.search(procs.log(proc))
     assert found is not None, procs.log(proc)
-    yield Served(url, found.group(1), data)
-    await procs.stop(proc)
+    return Served(url, found.group(1), data, proc)
+
+
+@pytest.fixture
+async def served(tmp_path: Path, procs: Processes) -> AsyncIterator[Served]:
+    found = await serve(procs, tmp_path)
+    yield found
+    await procs.stop(found.proc)
 
 
 @pytest.fixture

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rampwire.crypto import SecretBox
 from rampwire.delivery.endpoints import Endpoint, Ordering, SigningSecret
 from rampwire.dialects import standard
+from rampwire.domain.deliveries import (
+    ATTEMPT_ID_PREFIX,
+    Attempt,
+    Claimed,
+    DeliveryStatus,
+    Result,
+)
 from rampwire.domain.events import Event
 from rampwire.ids import new_id
-from rampwire.repository.deliveries import DeliveryRepository
+from rampwire.repository.deliveries import SUCCESS_RESOLUTION, DeliveryRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.repository.outbox import fan_out, live_endpoints
 from rampwire.settings import Secret
@@ -119,3 +126,61 @@ async def test_per_order_fifo_claims_one_delivery_of_an_order_at_a_time(db: Data
     assert [c.event_id for c in fifo] == [events[0].id]
     assert len(claimed) == 3
     assert await repository.claim(limit=100, lease=LEASE, token="t.2", now=now) == []
+
+
+def _succeeded(claimed: Claimed, now: datetime) -> Result:
+    attempt = Attempt(
+        id=new_id(ATTEMPT_ID_PREFIX),
+        delivery_id=claimed.id,
+        attempt=claimed.attempts + 1,
+        started_at=now,
+        duration_us=900,
+        request_url="https://example.com/hook",
+        request_headers={},
+        request_body=None,
+        response_status=200,
+        response_headers={},
+        response_body="ok",
+        error_class=None,
+        error=None,
+    )
+    return Result(
+        claimed=claimed,
+        attempt=attempt,
+        status=DeliveryStatus.SUCCEEDED,
+        next_attempt_at=None,
+        succeeded=True,
+    )
+
+
+async def test_an_endpoints_success_is_written_once_per_resolution_unless_it_was_failing(
+    db: Database,
+) -> None:
+    endpoint_id = await _endpoint(db)
+    await _publish(db, 4)
+    repository = DeliveryRepository(db)
+    start = utcnow()
+    claimed = await repository.claim(limit=100, lease=LEASE, token="t.1", now=start)
+    moments = [start, start + timedelta(seconds=1), start + SUCCESS_RESOLUTION * 2]
+
+    async def record(index: int) -> int | None:
+        now = moments[min(index, 2)]
+        await repository.record(
+            [_succeeded(claimed[index], now)], now=now, disable_after=timedelta(days=5)
+        )
+        async with db.connection() as conn:
+            value = await conn.fetchval(
+                "SELECT last_success_at FROM endpoints WHERE id = $1", endpoint_id
+            )
+        return None if value is None else int(value)
+
+    assert await record(0) == to_us(moments[0])  # the first success
+    assert await record(1) == to_us(moments[0])  # a second later: kept as it was
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE endpoints SET failing_since = 1 WHERE id = $1", endpoint_id)
+    assert await record(2) == to_us(moments[2])  # failing: written, and failing no more
+    async with db.connection() as conn:
+        failing = await conn.fetchval(
+            "SELECT failing_since FROM endpoints WHERE id = $1", endpoint_id
+        )
+    assert failing is None

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.support.ingest_kit import make_source, send, webhook
-from tests.support.partners import make_partner, partner_token
+from tests.support.partners import make_partner, partner_token, rows_naming
 
 from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
@@ -91,31 +91,6 @@ async def _objects_of(api: httpx.AsyncClient, token: str, partner_id: str) -> di
     }
 
 
-async def _dump(db: Database, ids: dict[str, str]) -> dict[str, list[tuple[str, ...]]]:
-    """Every row of every table that names one of ``ids`` (B's objects and what hangs off
-    them: timeline, events, deliveries, keys, callback, inbound log)."""
-    async with db.connection() as conn:
-        if db.dialect == "sqlite":
-            tables = await conn.fetch(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        else:
-            tables = await conn.fetch(
-                "SELECT table_name AS name FROM information_schema.tables"
-                " WHERE table_schema = 'public'"
-            )
-        dump = {}
-        for table in tables:
-            rows = [
-                tuple(str(v) for v in row)
-                for row in await conn.fetch(f"SELECT * FROM {table['name']}")
-            ]
-            dump[table["name"]] = sorted(
-                row for row in rows if any(i in v for v in row for i in ids.values())
-            )
-        return dump
-
-
 def _kind(name: str, schema: dict[str, Any]) -> str | None:
     """The id prefix a parameter or field takes, or None when it takes no id."""
     pattern = schema.get("pattern", "")
@@ -191,7 +166,7 @@ async def test_a_partner_key_reaches_nothing_of_another_partner(
     theirs = await _objects_of(operator, b_key, b["id"])  # a matter of A having nothing
     doc = (await operator.get("/openapi.json")).json()
     as_a = {"Authorization": f"Bearer {a_key}"}
-    before = await _dump(db, theirs)
+    before = await rows_naming(db, theirs)
     called = 0
     for method, path, op in _operations(doc):
         url, query, takes_id = path, {}, False
@@ -218,4 +193,4 @@ async def test_a_partner_key_reaches_nothing_of_another_partner(
         else:  # reads nothing of anyone's (event types, the authorization config's 403...)
             assert response.status_code < 500, (method, url, response.text)
     assert called >= 30  # every route on an object, and every create that names a partner
-    assert await _dump(db, theirs) == before
+    assert await rows_naming(db, theirs) == before

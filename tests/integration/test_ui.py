@@ -8,38 +8,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.support.dashboard_kit import HOSTILE, fill
+from tests.support.dashboard_kit import CSRF, HOSTILE, browser, fill, login
 from tests.support.receivers import Receiver, receiver
 
 from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
 from rampwire.storage import Database
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
 
 @pytest.fixture
 async def hook() -> AsyncIterator[Receiver]:
     async with receiver() as found:
         yield found
-
-
-async def login(api: httpx.AsyncClient, token: str) -> httpx.Response:
-    form = await api.get("/ui/login")
-    csrf = CSRF.search(form.text)
-    assert csrf is not None
-    return await api.post(
-        "/ui/login", data={"csrf": csrf.group(1), "key": token, "next": "/ui/orders"}
-    )
-
-
-async def browser(api: httpx.AsyncClient, db: Database, scope: Scope) -> httpx.AsyncClient:
-    """A client of the same app with no Authorization header, logged in with a new key."""
-    _, token = await KeyRepository(db).create("operator", scope)
-    client = httpx.AsyncClient(transport=api._transport, base_url="http://rampwire.test")
-    answer = await login(client, token)
-    assert answer.status_code == 303, answer.text
-    return client
 
 
 async def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(

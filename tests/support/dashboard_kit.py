@@ -4,6 +4,7 @@ lifecycle ingested out of order, and an order whose provider strings are hostile
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +13,33 @@ from tests.support.ingest_kit import make_source, send, webhook
 
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
+from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
+from rampwire.repository import KeyRepository
+from rampwire.storage import Database
 from rampwire.types import utcnow
 
 S = OrderStatus
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def login(api: httpx.AsyncClient, token: str) -> httpx.Response:
+    form = await api.get("/ui/login")
+    csrf = CSRF.search(form.text)
+    assert csrf is not None
+    return await api.post(
+        "/ui/login", data={"csrf": csrf.group(1), "key": token, "next": "/ui/orders"}
+    )
+
+
+async def browser(api: httpx.AsyncClient, db: Database, scope: Scope) -> httpx.AsyncClient:
+    """A client of the same app with no Authorization header, logged in with a new key."""
+    _, token = await KeyRepository(db).create("operator", scope)
+    client = httpx.AsyncClient(transport=api._transport, base_url="http://rampwire.test")
+    answer = await login(client, token)
+    assert answer.status_code == 303, answer.text
+    return client
 
 
 async def fill(api: httpx.AsyncClient, receiver_url: str) -> dict[str, Any]:

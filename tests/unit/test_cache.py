@@ -156,3 +156,54 @@ def test_max_entries_must_be_positive() -> None:
     source = _Source()
     with pytest.raises(ValueError, match="max_entries"):
         Loaded(source.load, ttl_s=1.0, refresh_s=0.0, name="thing", log=log, max_entries=0)
+
+
+class _Many(_Source):
+    """Also answers several keys in one load, counting those loads and the keys asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[list[str]] = []
+
+    async def load_many(self, keys: list[str]) -> dict[str, str]:
+        self.asked.append(list(keys))
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return {key: f"{key}:{self.value}" for key in keys}
+
+
+def _batched(source: _Many) -> Loaded[str, str]:
+    return Loaded(
+        source.load, load_many=source.load_many, ttl_s=60.0, refresh_s=0.0, name="thing", log=log
+    )
+
+
+async def test_a_prefetch_that_fails_fails_its_waiting_callers_and_caches_nothing() -> None:
+    source = _Many()
+    source.release.clear()
+    source.error = RuntimeError("down")
+    cache = _batched(source)
+    cache.prefetch(["a", "b"])
+    callers = [asyncio.create_task(cache.get(key)) for key in ("a", "b")]
+    await asyncio.sleep(0)
+    source.release.set()
+    for caller in callers:
+        with pytest.raises(RuntimeError, match="down"):
+            await caller
+    source.error = None
+    assert await cache.get("a") == "a:v1"  # loaded again, alone
+    assert source.asked == [["a", "b"]] and source.calls == 1
+
+
+async def test_a_key_forgotten_during_a_prefetch_is_read_again() -> None:
+    source = _Many()
+    source.release.clear()
+    cache = _batched(source)
+    cache.prefetch(["a"])
+    cache.forget("a")
+    source.value = "v2"
+    source.release.set()
+    await asyncio.sleep(0.01)
+    assert await cache.get("a") == "a:v2"
+    assert source.calls == 1  # read again by itself: the prefetch's answer was not kept

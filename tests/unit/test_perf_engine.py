@@ -18,8 +18,7 @@ from yarl import URL
 from rampwire.crypto import SecretBox
 from rampwire.delivery.limits import EndpointLimiter
 from rampwire.dialects import standard
-from rampwire.errors import NotFound
-from rampwire.services.worker import Worker
+from rampwire.services.targets import Targets
 from rampwire.settings import Secret
 from rampwire.ssrf import ForbiddenTarget, GuardedConnector, TargetPolicy
 
@@ -83,28 +82,50 @@ class _Endpoints:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.asked: list[list[str]] = []
         self.release = asyncio.Event()
 
-    async def get(self, endpoint_id: str) -> Any:
+    async def get_many(self, endpoint_ids: list[str], *, known: Any = None) -> dict[str, Any]:
         self.calls += 1
+        self.asked.append(list(endpoint_ids))
         await self.release.wait()
-        raise NotFound(endpoint_id)
+        return {}  # none of them exists
+
+
+def _targets(endpoints: _Endpoints) -> Targets:
+    targets = Targets(object(), SecretBox(b"k" * 32))  # type: ignore[arg-type]
+    targets._endpoints = endpoints  # type: ignore[assignment]
+    return targets
 
 
 async def test_concurrent_sends_share_one_endpoint_lookup() -> None:
-    worker = Worker(object(), SecretBox(b"k" * 32), policy=TargetPolicy())  # type: ignore[arg-type]
     endpoints = _Endpoints()
-    worker._endpoints = endpoints  # type: ignore[assignment]
-    callers = [asyncio.create_task(worker._target("ep_1")) for _ in range(200)]
+    targets = _targets(endpoints)
+    callers = [asyncio.create_task(targets.get("ep_1")) for _ in range(200)]
     await asyncio.sleep(0)
     endpoints.release.set()
     assert await asyncio.gather(*callers) == [None] * 200
     assert endpoints.calls == 1
-    assert await worker._target("ep_1") is None  # cached
+    assert await targets.get("ep_1") is None  # cached
     assert endpoints.calls == 1
-    worker._forget("ep_1")
-    assert await worker._target("ep_1") is None
+    targets.forget("ep_1")
+    assert await targets.get("ep_1") is None
     assert endpoints.calls == 2
+
+
+async def test_a_claims_endpoints_are_read_in_one_lookup() -> None:
+    endpoints = _Endpoints()
+    targets = _targets(endpoints)
+    endpoints.release.set()
+    assert await targets.get("ep_cached") is None
+    endpoints.release.clear()
+    targets.prefetch(["ep_1", "ep_2", "ep_1", "ep_cached", "ep_3"])
+    targets.prefetch(["ep_2"])  # already on its way: not read twice
+    callers = [asyncio.create_task(targets.get(f"ep_{n}")) for n in (1, 2, 3, 1)]
+    await asyncio.sleep(0)
+    endpoints.release.set()
+    assert await asyncio.gather(*callers) == [None] * 4
+    assert endpoints.asked == [["ep_cached"], ["ep_1", "ep_2", "ep_3"]]
 
 
 async def test_the_guard_remembers_only_what_it_allowed() -> None:

@@ -55,10 +55,14 @@ def test_rooms_cap_what_one_endpoint_holds() -> None:
     scheduler.set_slots("hanging", 3)
     scheduler.push(claimed("hanging", HELD_PER_SLOT * 3))
     scheduler.set_slots("big", 200)
+    scheduler.set_slots("small", 1)
     rooms = scheduler.rooms()
     assert rooms.full == ["hanging"]
-    assert rooms.rooms == {"big": 400}
+    # idle: a smaller cap than the default is listed; a larger one waits until it holds some
+    assert rooms.rooms == {"small": HELD_PER_SLOT}
     assert rooms.default == HELD_PER_SLOT * DEFAULT_MAX_IN_FLIGHT
+    scheduler.push(claimed("big", 1))
+    assert scheduler.rooms().rooms == {"small": HELD_PER_SLOT, "big": 399}
 
 
 def test_the_whole_reserve_bounds_every_room() -> None:

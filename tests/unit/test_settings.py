@@ -13,11 +13,7 @@ def test_the_defaults_count_metrics_and_serve_and_trace_nothing() -> None:
     settings = Settings.from_env({})
     assert settings.metrics is True
     assert (settings.metrics_token, settings.metrics_addr) == (None, None)
-    assert (settings.log_sql, settings.tracing_sample, settings.trace_deliveries) == (
-        False,
-        0.0,
-        False,
-    )
+    assert (settings.log_sql, settings.tracing_sample) == (False, 0.0)
 
 
 def test_each_variable_is_read() -> None:
@@ -28,18 +24,13 @@ def test_each_variable_is_read() -> None:
             "RAMPWIRE_METRICS_ADDR": "[::1]:9464",
             "RAMPWIRE_LOG_SQL": "true",
             "RAMPWIRE_TRACING_SAMPLE": "0.1",
-            "RAMPWIRE_TRACE_DELIVERIES": "1",
         }
     )
     assert settings.metrics is False
     assert settings.metrics_token == Secret("t0ken")
     assert "t0ken" not in repr(settings)
     assert settings.metrics_addr == ("::1", 9464)
-    assert (settings.log_sql, settings.tracing_sample, settings.trace_deliveries) == (
-        True,
-        0.1,
-        True,
-    )
+    assert (settings.log_sql, settings.tracing_sample) == (True, 0.1)
 
 
 @pytest.mark.parametrize(

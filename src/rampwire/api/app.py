@@ -47,8 +47,10 @@ from . import (
     openapi,
     orders,
     partners,
+    portal_links,
     problems,
     sources,
+    test_events,
 )
 from .context import RequestContext
 from .limits import BodyLimit
@@ -83,11 +85,9 @@ def create_app(
     when a background task cannot recover (:class:`~rampwire.services.supervisor.Supervisor`): the
     server should stop, and its process exit non-zero. ``tracing``: where spans go (default:
     from ``RAMPWIRE_TRACING_SAMPLE``, off unless set)."""
-    logs.protect()
+    logs.protect()  # secrets stay out of the logs however the embedding process set them up
     owned = tracing is None  # built here: shut down (its last spans exported) here
-    spans = tracing or Tracing.from_settings(
-        settings.tracing_sample, traceparent=settings.trace_deliveries
-    )  # secrets stay out of the logs however the embedding process set them up
+    spans = tracing or Tracing.from_settings(settings.tracing_sample)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,6 +98,7 @@ def create_app(
             await migrate(database)
         box = secret_box(settings)
         measured = telemetry.build(database, settings, tracing=spans)
+        await telemetry.rank_partners(database, measured.metrics)
         meters = measured.metrics
         running = background.start(
             database,
@@ -174,12 +175,14 @@ def create_app(
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(endpoints.router)
+    app.include_router(test_events.router)
     app.include_router(deliveries.router)
     app.include_router(authorization.router)
     app.include_router(authorization.partner_router)
     app.include_router(jwks.router)
     app.include_router(sources.router)
     app.include_router(partners.router)
+    app.include_router(portal_links.router)
     app.include_router(event_types.router)
     app.include_router(listen_sessions.router)
     app.include_router(metrics.router)

@@ -165,10 +165,19 @@ def _whose(key: ApiKey) -> str | None:
     return key.partner_id
 
 
-async def _put(request: Request, body: AuthorizationIn, partner_id: str | None) -> Response:
+async def save(
+    request: Request, body: AuthorizationIn, partner_id: str | None
+) -> AuthorizationConfig:
+    """Validate and store a callback (the partner's, or with None the operator's default); the
+    API's routes and the dashboard's forms both go through here."""
     config = config_from_request(body)
     await check_target_url(config.url, state(request).settings)
     await _repo(request).put(config, now=utcnow(), partner_id=partner_id)
+    return config
+
+
+async def _put(request: Request, body: AuthorizationIn, partner_id: str | None) -> Response:
+    config = await save(request, body, partner_id)
     return Response(serde.to_json(config.to_public_dict()), media_type=JSON)
 
 

@@ -1,8 +1,11 @@
 """The request id: taken from the client's ``X-Request-Id`` when it is a plain token (so a
 partner's id follows its call into rampwire's logs), made otherwise, echoed in the answer, and
-bound to every log line written while the request is handled (:func:`rampwire.logs.bind`);
-with tracing on, a server span around the request (:class:`~rampwire.tracing.Tracing`).
-A pure ASGI front, like :class:`~rampwire.api.limits.BodyLimit`: it costs one header scan."""
+bound to every log line written while the request is handled (:func:`rampwire.logs.bind`),
+with the ids the path names (``/v1/orders/ord_...``: ``order_id``); the routes add what they
+learn (the key's partner, a new order's id) with :func:`rampwire.logs.tag`, in time for the
+access log line. With tracing on, a server span around the request
+(:class:`~rampwire.tracing.Tracing`). A pure ASGI front, like
+:class:`~rampwire.api.limits.BodyLimit`: it costs a header scan and a search of the path."""
 
 from __future__ import annotations
 
@@ -11,11 +14,25 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import logs
+from ..delivery.endpoints import ENDPOINT_ID_PREFIX
+from ..domain.deliveries import DELIVERY_ID_PREFIX
+from ..domain.events import EVENT_ID_PREFIX
+from ..domain.orders import ORDER_ID_PREFIX
+from ..domain.partners import PARTNER_ID_PREFIX
 from ..ids import new_id
+from ..ingest.sources import SOURCE_ID_PREFIX
 from ..tracing import Tracing
 
 HEADER = b"x-request-id"
-_ID = re.compile(r"/[a-z]{2,4}_[0-9A-Za-z]{10,}")  # a rampwire id as a path segment
+_ID = re.compile(r"/([a-z]{2,4})_[0-9A-Za-z]{10,}")  # a rampwire id as a path segment
+_LOGGED = {  # an id's prefix: the log field it goes to
+    ORDER_ID_PREFIX: "order_id",
+    ENDPOINT_ID_PREFIX: "endpoint_id",
+    DELIVERY_ID_PREFIX: "delivery_id",
+    EVENT_ID_PREFIX: "event_id",
+    SOURCE_ID_PREFIX: "source_id",
+    PARTNER_ID_PREFIX: "partner_id",
+}
 _PLAIN = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # anything else is not repeated into the logs
 
 
@@ -38,11 +55,14 @@ class RequestContext:
                 message = {**message, "headers": headers}
             await send(message)
 
-        with logs.bind(request_id=request_id):
+        path = logs.redact(scope["path"])  # a Saber URL token stays out of logs and traces
+        named = {
+            _LOGGED[found[1]]: found[0][1:] for found in _ID.finditer(path) if found[1] in _LOGGED
+        }
+        with logs.bind(request_id=request_id, **named):
             if not self._tracing.enabled:
                 await self.app(scope, receive, send_with_id)
                 return
-            path = logs.redact(scope["path"])  # a Saber URL token stays out of traces too
             # span names stay few: ids become {id}, and ingest's source is an attribute
             route = "/ingest" if path.startswith("/ingest/") else _ID.sub("/{id}", path)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

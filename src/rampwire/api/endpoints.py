@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..delivery.endpoints import (
-    DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_SIGNATURES,
     ENDPOINT_ID_PREFIX,
-    MAX_MAX_IN_FLIGHT,
-    MAX_RATE_LIMIT,
     Endpoint,
     EndpointError,
-    Ordering,
     SigningSecret,
     check_dialect,
     check_headers,
@@ -46,11 +39,15 @@ from .queries import known_query
 from .schemas import (
     DeliveryPage,
     EndpointCreated,
+    EndpointIn,
     EndpointOut,
     EndpointPage,
+    EndpointPatch,
     Headers,
     PendingEvents,
+    ReplayIn,
     ReplayResult,
+    RotateIn,
     Secrets,
 )
 from .security import require
@@ -64,69 +61,6 @@ router = APIRouter(
     responses=AUTHENTICATED,
 )
 EndpointId = Annotated[str, id_path(ENDPOINT_ID_PREFIX, "endpoint")]
-MAX_DESCRIPTION = 500
-
-
-class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str
-    event_types: list[str] = Field(default_factory=lambda: ["*"])
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    headers: dict[str, str] = Field(default_factory=dict)
-    enabled: bool = True
-    disabled_reason: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT, description="requests/s")
-    max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=MAX_MAX_IN_FLIGHT)
-    ordering: Ordering = Ordering.NONE
-    dialect: str = Field(
-        "standard", description="standard, revolut, saber, fireblocks, koywe or transak"
-    )
-    retry_policy: dict[str, Any] | None = Field(
-        None, description="overrides the dialect's retry policy"
-    )
-    partner_id: str | None = Field(
-        None, description="an operator key's endpoint for a partner; a partner key's is its own"
-    )
-    partners: list[str] | None = Field(
-        None,
-        description='an operator endpoint also gets these partners\' orders; ["*"]: every one',
-    )
-    secret: str | None = Field(
-        None,
-        description="whsec_ for standard, the provider's secret or access token otherwise;"
-        " generated when omitted (none for fireblocks: rampwire's RSA key signs)",
-    )
-    signatures: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_SIGNATURES),
-        description="standard endpoints: v1 (HMAC with the secret), v1a (rampwire's ed25519"
-        " key, /.well-known/webhook-public-keys) or both",
-    )
-
-
-class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str | None = None
-    event_types: list[str] | None = None
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    headers: dict[str, str] | None = None
-    enabled: bool | None = None
-    disabled_reason: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
-    max_in_flight: int | None = Field(None, ge=1, le=MAX_MAX_IN_FLIGHT)
-    ordering: Ordering | None = None
-    retry_policy: dict[str, Any] | None = None
-    partners: list[str] | None = None
-    signatures: list[str] | None = None
-
-
-class RotateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    secret: str | None = None
-
-
-class ReplayIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    since: datetime
 
 
 def _endpoints(request: Request) -> EndpointRepository:
@@ -137,7 +71,7 @@ def _deliveries(request: Request) -> DeliveryRepository:
     return state(request).deliveries
 
 
-def _id(endpoint_id: str) -> str:
+def endpoint_id_of(endpoint_id: str) -> str:
     if not has_prefix(endpoint_id, "ep"):
         raise BadRequest(f"{endpoint_id!r} is not an endpoint id (ep_ followed by 26 characters)")
     return endpoint_id
@@ -213,6 +147,7 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
         "ordering": endpoint.ordering.value,
         "retry_policy": endpoint.retry_policy,
         "signatures": list(endpoint.signatures),
+        "traceparent": endpoint.traceparent,
         "last_success_at": endpoint.last_success_at,
         "failing_since": endpoint.failing_since,
         "created_at": endpoint.created_at,
@@ -222,7 +157,7 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _secrets_json(endpoint: Endpoint) -> dict[str, Any]:
+def secrets_json(endpoint: Endpoint) -> dict[str, Any]:
     now = utcnow()
     return {
         "secrets": [
@@ -245,6 +180,15 @@ async def create_endpoint(
     """Subscribe a URL to events: a partner key's endpoint gets its partner's orders' events;
     an operator's gets the operator's orders' and those of the `partners` it lists. The
     response carries the signing secret (also readable at `/v1/endpoints/{id}/secret`)."""
+    endpoint, secret, warnings = await create(request, key, body)
+    return json_response({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
+
+
+async def create(
+    request: Request, key: ApiKey, body: EndpointIn
+) -> tuple[Endpoint, str | None, list[str]]:
+    """A new endpoint of ``key``'s tenant (the API's and the dashboard's one way to make one):
+    the endpoint, its secret, and warnings; 422 naming the field for anything invalid."""
     owner = await owner_for_new(request, key, body.partner_id)
     partners = await subscribed_partners(request, key, owner, body.partners)
     dialect = _dialect(body.dialect)
@@ -265,6 +209,7 @@ async def create_endpoint(
         ordering=body.ordering,
         retry_policy=body.retry_policy,
         signatures=fields["signatures"],
+        traceparent=body.traceparent,
         disabled_at=None if body.enabled else now,
         disabled_reason=None if body.enabled else (body.disabled_reason or "disabled"),
         created_at=now,
@@ -273,7 +218,7 @@ async def create_endpoint(
         partners=partners,
     )
     await _endpoints(request).create(endpoint)
-    return json_response({**endpoint_json(endpoint), "secret": secret, "warnings": warnings}, 201)
+    return endpoint, secret, warnings
 
 
 @router.get("", responses={200: {"model": EndpointPage}, **FOUND})
@@ -295,7 +240,7 @@ async def list_endpoints(
 async def get_endpoint(
     endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.READ))]
 ) -> Response:
-    return json_response(endpoint_json(await _endpoints(request).get(_id(endpoint_id))))
+    return json_response(endpoint_json(await _endpoints(request).get(endpoint_id_of(endpoint_id))))
 
 
 @router.patch(
@@ -310,8 +255,17 @@ async def update_endpoint(
     key: Annotated[ApiKey, Depends(require(Scope.WRITE))],
 ) -> Response:
     """Change some settings; `enabled: false` (with `disabled_reason`) pauses deliveries."""
+    updated, warnings = await update(request, key, endpoint_id, body)
+    return json_response({**endpoint_json(updated), "warnings": warnings})
+
+
+async def update(
+    request: Request, key: ApiKey, endpoint_id: str, body: EndpointPatch
+) -> tuple[Endpoint, list[str]]:
+    """Change the fields ``body`` sets (the API's and the dashboard's one way): the endpoint
+    and warnings; 422 naming the field for anything invalid."""
     endpoints = _endpoints(request)
-    current = await endpoints.get(_id(endpoint_id))
+    current = await endpoints.get(endpoint_id_of(endpoint_id))
     fields = {name: getattr(body, name) for name in body.model_fields_set}
     if "partners" in fields:
         fields["partners"] = await subscribed_partners(
@@ -329,11 +283,22 @@ async def update_endpoint(
             raise _invalid("url", "cannot be null")
         settings = state(request).settings
         warnings = await check_target_url(changes["url"], settings, warn_unresolved=True)
-    for name in ("event_types", "headers", "max_in_flight", "ordering", "enabled", "signatures"):
+    for name in (
+        "event_types", "headers", "max_in_flight", "ordering", "enabled", "signatures",
+        "traceparent",
+    ):  # fmt: skip
         if name in changes and changes[name] is None:
             raise _invalid(name, "cannot be null")
     updated = await endpoints.update(current.id, changes, now=utcnow())
-    return json_response({**endpoint_json(updated), "warnings": warnings})
+    _changed(request, current.id)
+    return updated, warnings
+
+
+def _changed(request: Request, endpoint_id: str) -> None:
+    """This process's worker sends with the endpoint's new settings from its next send."""
+    worker = state(request).worker
+    if worker is not None:
+        worker.forget(endpoint_id)
 
 
 @router.delete("/{endpoint_id}", status_code=204, responses=FOUND)
@@ -341,7 +306,7 @@ async def delete_endpoint(
     endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """Remove the endpoint; waiting deliveries are cancelled, the history is kept."""
-    await _endpoints(request).delete(_id(endpoint_id), now=utcnow())
+    await _endpoints(request).delete(endpoint_id_of(endpoint_id), now=utcnow())
     return Response(status_code=204)
 
 
@@ -350,7 +315,7 @@ async def get_secret(
     endpoint_id: EndpointId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """The signing secrets in use, newest first (two during a rotation's 24 h overlap)."""
-    return json_response(_secrets_json(await _endpoints(request).get(_id(endpoint_id))))
+    return json_response(secrets_json(await _endpoints(request).get(endpoint_id_of(endpoint_id))))
 
 
 @router.get("/{endpoint_id}/headers", responses={200: {"model": Headers}, **FOUND})
@@ -360,7 +325,7 @@ async def get_headers(
     """The custom headers with their values (elsewhere the values are masked: they are often
     credentials)."""
     return json_response(
-        {"headers": dict((await _endpoints(request).get(_id(endpoint_id))).headers)}
+        {"headers": dict((await _endpoints(request).get(endpoint_id_of(endpoint_id))).headers)}
     )
 
 
@@ -372,15 +337,22 @@ async def rotate_secret(
     body: RotateIn | None = None,
 ) -> Response:
     """Start signing with a new secret; the old one keeps signing for 24 hours."""
+    given = body.secret if body is not None else None
+    return json_response(secrets_json(await rotate(request, endpoint_id, given)))
+
+
+async def rotate(request: Request, endpoint_id: str, secret: str | None) -> Endpoint:
+    """Sign with ``secret`` (generated when None) from now on, the old one for 24 h more."""
     endpoints = _endpoints(request)
-    current = await endpoints.get(_id(endpoint_id))
+    current = await endpoints.get(endpoint_id_of(endpoint_id))
     dialect = _dialect(current.dialect)
-    secret = body.secret if body and body.secret is not None else new_secret(dialect)
+    secret = secret if secret is not None else new_secret(dialect)
     if secret is None:
         raise _invalid("dialect", f"{dialect.value} endpoints have no secret to rotate")
     _check({"secret": secret}, dialect)
-    endpoint = await endpoints.rotate_secret(current.id, secret, now=utcnow())
-    return json_response(_secrets_json(endpoint))
+    rotated = await endpoints.rotate_secret(current.id, secret, now=utcnow())
+    _changed(request, current.id)
+    return rotated
 
 
 @router.get("/{endpoint_id}/deliveries", responses={200: {"model": DeliveryPage}, **FOUND})
@@ -393,7 +365,7 @@ async def endpoint_deliveries(
     cursor: str | None = None,
 ) -> Response:
     """This endpoint's deliveries, newest first, with their status."""
-    await _endpoints(request).get(_id(endpoint_id))
+    await _endpoints(request).get(endpoint_id_of(endpoint_id))
     found = await _deliveries(request).find(
         endpoint_id=endpoint_id, statuses=tuple(status or ()), limit=limit, before=cursor
     )
@@ -417,7 +389,7 @@ async def replay_endpoint(
     nothing more). `replayed` is the sum of `sent_again` and `retried_now`."""
     if body.since.tzinfo is None:
         raise _invalid("since", "must carry a timezone")
-    await _endpoints(request).get(_id(endpoint_id))
+    await _endpoints(request).get(endpoint_id_of(endpoint_id))
     done = await _deliveries(request).replay_failed(endpoint_id, since=body.since, now=utcnow())
     state(request).wake()
     return json_response(
@@ -438,7 +410,7 @@ async def pending_events(
     cursor: str | None = None,
 ) -> Response:
     """Pull: the events this endpoint has not received yet, oldest first, from `cursor`."""
-    await _endpoints(request).get(_id(endpoint_id))
+    await _endpoints(request).get(endpoint_id_of(endpoint_id))
     rows = await _deliveries(request).pending_events(endpoint_id, limit=limit, after=cursor)
     items = b",".join(
         b'{"delivery_id":"' + d.encode() + b'","event":' + payload + b"}" for d, payload in rows

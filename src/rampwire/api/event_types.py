@@ -8,17 +8,26 @@ time (the envelope is written once, at commit, and sent byte for byte).
 
 from __future__ import annotations
 
-from datetime import datetime
+import random
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..dialects.base import DialectName
+from ..dialects.samples import sample_order
 from ..domain import serde
 from ..domain.apikeys import ApiKey, Scope
-from ..domain.events import EVENT_TYPES, Source
-from ..domain.orders import Order, OrderStatus
+from ..domain.events import (
+    EVENT_TYPES,
+    Source,
+    created_event,
+    endpoint_disabled_event,
+    stuck_event,
+)
+from ..domain.orders import Order, OrderStatus, Side
 from .bodies import JSON
 from .openapi import AUTHENTICATED, SCHEMA_REF, schemas_of
 from .queries import known_query
@@ -147,6 +156,41 @@ def catalogue() -> bytes:
         for event_type in EVENT_TYPES
     ]
     return serde.to_json({"data": data})
+
+
+_EXAMPLE_AT = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+
+
+@cache
+def example(event_type: str) -> bytes:
+    """An example envelope of ``event_type`` as a ``standard`` endpoint receives it, built by
+    the same functions that write real events (ids random, the order a sample's)."""
+    now = _EXAMPLE_AT
+    if event_type == "endpoint.disabled":
+        event = endpoint_disabled_event(
+            "ep_01KBQ3G9P8V7X1Y2Z3A4B5C6D7", "https://example.com/hooks", "410 Gone", now=now
+        )
+        return event.payload
+    named = event_type.removeprefix("order.")
+    status = OrderStatus(named) if named in set(OrderStatus) else OrderStatus.PROCESSING
+    order = sample_order(
+        DialectName.STANDARD, status, Side.BUY, now=now, rng=random.Random(event_type)
+    )
+    source = Source(received_at=now)
+    if event_type == "order.stuck":
+        stuck = {"status": status.value, "since": now, "sla_seconds": 3600, "for_seconds": 3700}
+        return stuck_event(order, stuck, source, now=now).payload
+    envelope = serde.from_json(created_event(order, source, now=now).payload)
+    envelope["type"] = event_type
+    if event_type in ("order.updated", "order.anomaly"):
+        envelope["data"]["previous_status"] = status.value
+    if event_type == "order.anomaly":
+        envelope["data"]["anomaly"] = {
+            "code": "terminal_conflict",
+            "detail": "failed after completed: kept completed",
+            "statuses": ["completed", "failed"],
+        }
+    return serde.to_json(envelope)
 
 
 def webhooks() -> tuple[dict[str, Any], dict[str, Any]]:

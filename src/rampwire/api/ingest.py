@@ -101,10 +101,10 @@ async def _receive(source: str, request: Request, token: str | None) -> Response
         url_token=token,
     )
     try:
-        with logs.bind(source_id=source):
-            result = await _ingestor(request).receive(
-                source_id(source), inbound, now=inbound.received_at
-            )
+        logs.tag(source_id=source)  # the access line too: the request's bind ends it
+        result = await _ingestor(request).receive(
+            source_id(source), inbound, now=inbound.received_at
+        )
     except SourceDisabled as exc:
         return problem(
             503, "source_disabled", exc.message, headers={"Retry-After": str(RETRY_AFTER_S)}

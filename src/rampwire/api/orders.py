@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from .. import logs
 from ..authorization import Operation
 from ..domain import serde
 from ..domain.apikeys import ApiKey, Scope
@@ -118,8 +119,7 @@ async def create_order(
         partner_id=partner_id,
     )
     await authorization.link(request, decision_id, result.order.id)
-    if result.event is not None:
-        state(request).telemetry.tracing.produced([result.event.id])
+    logs.tag(order_id=result.order.id, partner_id=partner_id)
     headers = {"Location": f"/v1/orders/{result.order.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -218,7 +218,6 @@ async def change_order(
         note=body.note,
         tenant=key.tenant,
     )
-    state(request).telemetry.tracing.produced([e.id for e in result.events])
     event = result.events[0].payload if result.events else b"null"
     return json_response(
         b'{"order":' + serde.order_to_json(result.order) + b',"event":' + event + b"}"

@@ -94,7 +94,7 @@ def partner_id(value: str) -> str:
     return value
 
 
-def _metadata(value: dict[str, Any]) -> dict[str, Any]:
+def checked_metadata(value: dict[str, Any]) -> dict[str, Any]:
     if len(serde.to_json(value)) > MAX_METADATA_BYTES:
         raise InvalidRequest(
             f"metadata: at most {MAX_METADATA_BYTES} bytes as JSON",
@@ -124,7 +124,7 @@ def partner_json(partner: Partner) -> dict[str, Any]:
 async def create_partner(body: PartnerIn, request: Request, _: Operator) -> Response:
     """A new partner, `active`; give it a key with `POST /v1/partners/{id}/keys`."""
     partner = await _partners(request).create(
-        name=body.name, metadata=_metadata(body.metadata), now=utcnow()
+        name=body.name, metadata=checked_metadata(body.metadata), now=utcnow()
     )
     return json_response(partner_json(partner), 201, {"Location": f"/v1/partners/{partner.id}"})
 
@@ -170,7 +170,7 @@ async def update_partner(
         partner_id(partner),
         now=utcnow(),
         name=body.name,
-        metadata=None if body.metadata is None else _metadata(body.metadata),
+        metadata=None if body.metadata is None else checked_metadata(body.metadata),
         status=body.status,
     )
     if body.status is PartnerStatus.ACTIVE:

@@ -8,7 +8,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..delivery.endpoints import Ordering
+from ..delivery.endpoints import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_SIGNATURES,
+    MAX_MAX_IN_FLIGHT,
+    MAX_RATE_LIMIT,
+    Ordering,
+)
 from ..domain.deliveries import ErrorClass
 from ..domain.events import Source
 from ..domain.orders import Order, OrderData, OrderStatus, Provider
@@ -99,6 +105,7 @@ class EndpointOut(_Out):
     ordering: Ordering
     retry_policy: dict[str, Any] | None
     signatures: list[str] = Field(description="v1 (HMAC), v1a (ed25519) or both")
+    traceparent: bool = Field(description="deliveries carry the attempt span's traceparent")
     last_success_at: datetime | None
     failing_since: datetime | None
     created_at: datetime
@@ -266,3 +273,75 @@ class IngestAnswer(BaseModel):
     model_config = ConfigDict(extra="allow")
     received: bool
     duplicate: bool
+
+
+# Endpoints: what POST and PATCH /v1/endpoints take (validated further by ``api.endpoints``).
+
+MAX_DESCRIPTION = 500
+
+
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    event_types: list[str] = Field(default_factory=lambda: ["*"])
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    disabled_reason: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT, description="requests/s")
+    max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=MAX_MAX_IN_FLIGHT)
+    ordering: Ordering = Ordering.NONE
+    dialect: str = Field(
+        "standard", description="standard, revolut, saber, fireblocks, koywe or transak"
+    )
+    retry_policy: dict[str, Any] | None = Field(
+        None, description="overrides the dialect's retry policy"
+    )
+    partner_id: str | None = Field(
+        None, description="an operator key's endpoint for a partner; a partner key's is its own"
+    )
+    partners: list[str] | None = Field(
+        None,
+        description='an operator endpoint also gets these partners\' orders; ["*"]: every one',
+    )
+    secret: str | None = Field(
+        None,
+        description="whsec_ for standard, the provider's secret or access token otherwise;"
+        " generated when omitted (none for fireblocks: rampwire's RSA key signs)",
+    )
+    signatures: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SIGNATURES),
+        description="standard endpoints: v1 (HMAC with the secret), v1a (rampwire's ed25519"
+        " key, /.well-known/webhook-public-keys) or both",
+    )
+    traceparent: bool = Field(
+        False,
+        description="send a W3C traceparent header naming each attempt's span (with tracing on)",
+    )
+
+
+class EndpointPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = None
+    event_types: list[str] | None = None
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    headers: dict[str, str] | None = None
+    enabled: bool | None = None
+    disabled_reason: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    rate_limit: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT)
+    max_in_flight: int | None = Field(None, ge=1, le=MAX_MAX_IN_FLIGHT)
+    ordering: Ordering | None = None
+    retry_policy: dict[str, Any] | None = None
+    partners: list[str] | None = None
+    signatures: list[str] | None = None
+    traceparent: bool | None = None
+
+
+class RotateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret: str | None = None
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: datetime

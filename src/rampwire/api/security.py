@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .. import logs
 from ..domain.apikeys import ApiKey, Scope
 from ..domain.partners import PartnerStatus
 from ..errors import Forbidden, Unauthorized
@@ -56,7 +57,7 @@ _OWNED_BY_PATH = {
 }
 
 
-async def _owned(request: Request, key: ApiKey) -> None:
+async def owned_by_path(request: Request, key: ApiKey) -> None:
     """:class:`~rampwire.errors.NotFound` unless the partner key's partner owns every object
     the path names."""
     for name, value in request.path_params.items():
@@ -70,6 +71,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
 
     async def dependency(request: Request, _: Bearer) -> ApiKey:
         key = await authenticate(request)
+        logs.tag(partner_id=key.partner_id)  # this request's lines, the access line included
         if not key.scope.allows(scope):
             raise Forbidden(
                 f"this API key has scope {key.scope.value!r}; this needs {scope.value!r}",
@@ -82,7 +84,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
             else:
                 quotas.take(key.id, f"operator key {key.id}")
         if key.partner_id is not None:
-            await _owned(request, key)
+            await owned_by_path(request, key)
         return key
 
     return dependency

@@ -66,7 +66,7 @@ def source_id(value: str) -> str:
     return value
 
 
-def _checked(
+def checked_credentials(
     provider: Provider, credentials: dict[str, Any], options: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
@@ -115,8 +115,14 @@ async def create_source(
 ) -> Response:
     """Receive a provider's webhooks at `/ingest/{id}`, verified with these credentials; with
     `partner_id`, the orders it creates are that partner's."""
-    credentials, options = _checked(body.provider, body.credentials, body.options)
-    partner_id = await owner_for_new(request, key, body.partner_id)
+    checked_credentials(body.provider, body.credentials, body.options)  # 422 before a 404
+    source = await create(request, body, await owner_for_new(request, key, body.partner_id))
+    return json_response(source_json(source), 201)
+
+
+async def create(request: Request, body: SourceIn, partner_id: str | None) -> IngestSource:
+    """Check and store a new source (the route's and the dashboard's one way)."""
+    credentials, options = checked_credentials(body.provider, body.credentials, body.options)
     now = utcnow()
     source = IngestSource(
         id=SourceRepository.new_id(),
@@ -130,7 +136,7 @@ async def create_source(
         partner_id=partner_id,
     )
     await _sources(request).create(source)
-    return json_response(source_json(source), 201)
+    return source
 
 
 @router.get("", responses={200: {"model": SourcePage}, **FOUND})
@@ -178,7 +184,7 @@ async def update_source(
             raise InvalidRequest(
                 f"{name}: cannot be null", errors=[{"field": name, "reason": "cannot be null"}]
             )
-    credentials, options = _checked(
+    credentials, options = checked_credentials(
         current.provider,
         dict(current.credentials) if body.credentials is None else body.credentials,
         dict(current.options) if body.options is None else body.options,

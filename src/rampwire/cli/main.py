@@ -196,9 +196,9 @@ def worker(settings: Settings, concurrency: int | None) -> None:
         await migrate(db)
         options = WorkerOptions() if concurrency is None else WorkerOptions(concurrency=concurrency)
         log.info("worker started on %s", redact(settings.database_url))
-        spans = Tracing.from_settings(
-            settings.tracing_sample, traceparent=settings.trace_deliveries
-        )
+        spans = Tracing.from_settings(settings.tracing_sample)
+        measured = telemetry.build(db, settings, tracing=spans)
+        await telemetry.rank_partners(db, measured.metrics)
         with heap.settled():
             running = background.start(
                 db,
@@ -206,7 +206,7 @@ def worker(settings: Settings, concurrency: int | None) -> None:
                 settings,
                 deliver=True,
                 worker_options=options,
-                telemetry=telemetry.build(db, settings, tracing=spans),
+                telemetry=measured,
             )
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -82,4 +82,12 @@ def partners_key(remote: Remote, partner_id: str, name: str, scope: str) -> None
     show_one(key, as_json=remote.as_json)
 
 
+@partners_group.command("portal-link")
+@click.argument("partner_id")
+@over_api
+def partners_portal_link(remote: Remote, partner_id: str) -> None:
+    """A one-time URL that opens the partner's portal; give it to the partner."""
+    show_one(remote.client.partners.portal_link(partner_id), as_json=remote.as_json)
+
+
 __all__ = ["partners_group"]

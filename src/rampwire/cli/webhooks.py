@@ -124,6 +124,16 @@ def endpoints_rotate(remote: Remote, endpoint_id: str, secret: str | None) -> No
     show_list(secrets, columns, as_json=remote.as_json, empty="no secrets")
 
 
+@endpoints_group.command("test")
+@click.argument("endpoint_id")
+@click.option("--event-type", help="Any type of `rampwire events types` [order.completed].")
+@over_api
+def endpoints_test(remote: Remote, endpoint_id: str, event_type: str | None) -> None:
+    """Send an example event to this endpoint only, in its format: prints the delivery."""
+    delivery = remote.client.endpoints.send_test_event(endpoint_id, event_type=event_type)
+    show_one(delivery, as_json=remote.as_json)
+
+
 @endpoints_group.command("pending-events")
 @click.argument("endpoint_id")
 @LIMIT_OPTION

@@ -105,6 +105,7 @@ class SyncEndpoints(SyncResource[Endpoints]):
     headers = blocking(Endpoints.headers)
     deliveries = iterating(Endpoints.deliveries)
     replay = blocking(Endpoints.replay)
+    send_test_event = blocking(Endpoints.send_test_event)
     pending_events = iterating(Endpoints.pending_events)
 
 
@@ -148,6 +149,7 @@ class SyncPartners(SyncResource[Partners]):
     update = blocking(Partners.update)
     delete = blocking(Partners.delete)
     create_key = blocking(Partners.create_key)
+    portal_link = blocking(Partners.portal_link)
 
 
 class SyncAuthorization(SyncResource[AuthorizationCallbacks]):

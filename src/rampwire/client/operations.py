@@ -26,6 +26,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", "/v1/endpoints/{endpoint_id}/deliveries"): "endpoints.deliveries",
     ("POST", "/v1/endpoints/{endpoint_id}/replay"): "endpoints.replay",
     ("GET", "/v1/endpoints/{endpoint_id}/pending-events"): "endpoints.pending_events",
+    ("POST", "/v1/endpoints/{endpoint_id}/test-events"): "endpoints.send_test_event",
     # deliveries and events
     ("GET", "/v1/deliveries/{delivery_id}"): "deliveries.get",
     ("POST", "/v1/deliveries/{delivery_id}/replay"): "deliveries.replay",
@@ -50,6 +51,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/partners/{partner}"): "partners.update",
     ("DELETE", "/v1/partners/{partner}"): "partners.delete",
     ("POST", "/v1/partners/{partner}/keys"): "partners.create_key",
+    ("POST", "/v1/partners/{partner}/portal-links"): "partners.portal_link",
     ("GET", "/v1/authorization"): "authorization.get",
     ("PUT", "/v1/authorization"): "authorization.set",
     ("DELETE", "/v1/authorization"): "authorization.delete",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from .records import Authorization, Decision, Partner, PartnerKey
+from .records import Authorization, Decision, Partner, PartnerKey, PortalLink
 from .resources import DEFAULT_PAGE_SIZE, Resource, fields, read, read_list, segment
 
 
@@ -49,6 +49,12 @@ class Partners(Resource):
         path = f"/v1/partners/{segment(partner_id)}/keys"
         body = {"name": name, "scope": scope}
         return read(PartnerKey, await self._t.send("POST", path, json=body))
+
+    async def portal_link(self, partner_id: str) -> PortalLink:
+        """A one-time URL that opens the partner's portal (its endpoints, deliveries, secrets,
+        test events), valid until ``expires_at``; give it to the partner."""
+        path = f"/v1/partners/{segment(partner_id)}/portal-links"
+        return read(PortalLink, await self._t.send("POST", path))
 
 
 class AuthorizationCallbacks(Resource):

@@ -190,6 +190,11 @@ class ListenSession(Record):
     secret: str | None = None
 
 
+class PortalLink(Record):
+    url: str
+    expires_at: datetime
+
+
 class PartnerKey(Record):
     id: str
     partner_id: str
@@ -252,6 +257,7 @@ __all__ = [
     "Partner",
     "PartnerKey",
     "PendingEvent",
+    "PortalLink",
     "Record",
     "ReplayResult",
     "Secret",

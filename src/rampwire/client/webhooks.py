@@ -32,7 +32,8 @@ class Endpoints(Resource):
     ) -> Endpoint:
         """Subscribe ``url``; the answer carries its signing ``secret`` (this once). ``options``:
         any further field of ``EndpointIn`` (``headers``, ``rate_limit``, ``max_in_flight``,
-        ``ordering``, ``retry_policy``, ``signatures``, ``enabled``, ``secret``)."""
+        ``ordering``, ``retry_policy``, ``signatures``, ``traceparent``, ``enabled``,
+        ``secret``)."""
         body = fields(
             url=url,
             event_types=None if event_types is None else list(event_types),
@@ -97,6 +98,14 @@ class Endpoints(Resource):
             "POST", _path(endpoint_id, "/replay"), json={"since": since.isoformat()}
         )
         return read(ReplayResult, answer)
+
+    async def send_test_event(self, endpoint_id: str, *, event_type: str | None = None) -> Delivery:
+        """Send an example event (``order.completed`` unless ``event_type``) to this endpoint
+        only, in its format, whatever its event types: the new delivery (409 if disabled)."""
+        body = fields(event_type=event_type)
+        return read(
+            Delivery, await self._t.send("POST", _path(endpoint_id, "/test-events"), json=body)
+        )
 
     def pending_events(
         self, endpoint_id: str, *, page_size: int = DEFAULT_PAGE_SIZE

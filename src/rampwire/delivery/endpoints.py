@@ -108,6 +108,7 @@ class Endpoint:
     # an operator endpoint's subscription to partners' orders (:func:`reaches`)
     partners: tuple[str, ...] = ()
     signatures: tuple[str, ...] = DEFAULT_SIGNATURES  # standard endpoints: v1 and/or v1a
+    traceparent: bool = False  # deliveries carry the attempt span's W3C traceparent (tracing)
 
     @property
     def enabled(self) -> bool:

@@ -42,6 +42,7 @@ class Scheduler:
         self._ready: dict[str, None] = {}  # queued work and a free slot, in turn order
         self._active: dict[str, int] = {}  # sends started and not finished
         self._slots: dict[str, int] = {}  # the endpoint's in-flight limit, once known
+        self._small: set[str] = set()  # known endpoints whose cap is below the default room
         self._startable = 0  # queued deliveries of endpoints with a free slot
         self.queued = 0
 
@@ -50,10 +51,15 @@ class Scheduler:
         was_free = self._free(endpoint_id)
         self._slots.pop(endpoint_id, None)  # re-inserted last: the oldest is forgotten first
         self._slots[endpoint_id] = max(1, slots)
+        if self.cap(endpoint_id) < self._default_room:
+            self._small.add(endpoint_id)
+        else:
+            self._small.discard(endpoint_id)
         self._changed(endpoint_id, was_free)
         if len(self._slots) > KNOWN_ENDPOINTS:
             for idle in [e for e in self._slots if not self._holds(e)][: len(self._slots) // 10]:
                 del self._slots[idle]
+                self._small.discard(idle)
 
     def slots(self, endpoint_id: str) -> int:
         return self._slots.get(endpoint_id, DEFAULT_MAX_IN_FLIGHT)
@@ -131,11 +137,20 @@ class Scheduler:
         """Queued deliveries whose endpoint has a free slot: what keeps the slots busy."""
         return self._startable
 
+    @property
+    def _default_room(self) -> int:
+        return min(self._limit, HELD_PER_SLOT * DEFAULT_MAX_IN_FLIGHT)
+
     def rooms(self) -> Rooms:
-        default = min(self._limit, HELD_PER_SLOT * DEFAULT_MAX_IN_FLIGHT)
+        """The endpoints that hold deliveries get their room, and so do idle ones whose cap is
+        below the default; an idle endpoint with a larger cap gets the default in this claim,
+        and its own room from the next one, once it holds some. (Listing every endpoint ever
+        seen cost each claim a walk of up to :data:`KNOWN_ENDPOINTS` and as many rooms sent to
+        the claim's SQL, for claims of a few dozen deliveries when the worker keeps up.)"""
+        default = self._default_room
         full: list[str] = []
         rooms: dict[str, int] = {}
-        for endpoint_id in self._queues.keys() | self._active.keys() | self._slots.keys():
+        for endpoint_id in self._queues.keys() | self._active.keys() | self._small:
             room = self.room(endpoint_id)
             if room <= 0:
                 full.append(endpoint_id)

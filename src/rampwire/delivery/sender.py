@@ -57,6 +57,7 @@ class Target:
     policy: DeliveryPolicy
     max_in_flight: int
     rate_limit: int | None
+    traceparent: bool = False  # send the attempt span's W3C traceparent (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,14 +90,18 @@ class Sender:
         self._is_forbidden = is_forbidden
         self._rng = rng or random.Random()
 
-    async def attempt(self, claimed: Claimed, target: Target) -> Result:
+    async def attempt(
+        self, claimed: Claimed, target: Target, traced: Mapping[str, str] | None = None
+    ) -> Result:
+        """One attempt; ``traced``: the attempt span's ``traceparent`` header, when the
+        endpoint asked for it (kept in the attempt log, unlike the custom headers)."""
         started = utcnow()
         try:
             wire = _prepare(claimed, target, started)
         except DialectError as exc:
             answer = _failure(ErrorClass.UNENCODABLE, f"{target.dialect.name.value}: {exc}")
             return self._conclude(claimed, target, {}, None, answer, started, 0)
-        headers = {**target.headers, **wire.headers, "user-agent": USER_AGENT}
+        headers = {**target.headers, **(traced or {}), **wire.headers, "user-agent": USER_AGENT}
         clock = time.perf_counter()
         answer = await self._send(target.url, headers, wire.body)
         duration_us = int((time.perf_counter() - clock) * 1_000_000)

@@ -67,6 +67,9 @@ class Claimed:
     attempts: int  # made so far
     lease_token: str
     payload: bytes
+    trace_context: str | None = None  # the event's producing span (tracing), else None
+    order_id: str | None = None  # for the send's log lines and metrics
+    partner_id: str | None = None  # the order's partner; None: the operator's
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -58,6 +58,9 @@ class Event:
     order_id: str | None
     sequence: int | None
     payload: bytes  # the JSON envelope, exactly as delivered
+    # The W3C context of the span that produced it (rampwire.tracing.trace_context), so its
+    # attempts join that trace; None with tracing off.
+    trace_context: str | None = None
 
 
 def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Event]:
@@ -140,3 +143,25 @@ def _order_event(
         sequence=order.version,
         payload=serde.to_json(envelope),
     )
+
+
+def example_event(event_type: str, order: Order, *, now: datetime) -> Event:
+    """An example of an order event type about ``order`` (made up: a test send), with the
+    members its type carries; the source names no provider."""
+    source = Source(received_at=now)
+    if event_type == "order.anomaly":
+        anomaly: JSONObject = {
+            "code": "terminal_conflict",
+            "detail": "an example: completed, then failed",
+            "statuses": ["completed", "failed"],
+        }
+        return _order_event(event_type, order, order.status, source, now, anomaly=anomaly)
+    if event_type == "order.stuck":
+        stuck: JSONObject = {
+            "status": order.status.value,
+            "since": order.updated_at,
+            "sla_seconds": 3600,
+            "for_seconds": 3600,
+        }
+        return _order_event(event_type, order, order.status, source, now, stuck=stuck)
+    return _order_event(event_type, order, None, source, now)

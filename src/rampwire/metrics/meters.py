@@ -4,7 +4,8 @@ per thing that happens (a delivery attempted, an inbound request answered, a bat
 Callers say what happened in their own terms; the label values are chosen here, from closed
 sets (outcomes, error classes, dialects, refusal codes), so a label's cardinality is bounded by
 the code, not by traffic. Source ids are the one open label: sources are few and made by an
-administrator. With metrics off every method returns at once.
+administrator. Partners are many: their counters exist only when asked for, with a bounded set
+of values (:mod:`.partners`). With metrics off every method returns at once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.registry import Collector
+
+from .partners import PartnerLabels
 
 M = TypeVar("M", Counter, Histogram)
 
@@ -48,10 +51,33 @@ NO_ERROR = "none"
 class Metrics:
     """Counters and histograms of one process; ``enabled=False``: nothing is counted."""
 
-    def __init__(self, *, enabled: bool = True) -> None:
+    def __init__(self, *, enabled: bool = True, partners: PartnerLabels | None = None) -> None:
+        """``partners``: count deliveries and ingest requests per partner too."""
         self.enabled = enabled
         self.registry = CollectorRegistry(auto_describe=False)
         reg = self.registry
+        self.partners = partners if enabled else None
+        self._partner_deliveries: _Children[Counter] | None = None
+        self._partner_ingest: _Children[Counter] | None = None
+        if self.partners is not None:
+            self._partner_deliveries = _Children(
+                Counter(
+                    "rampwire_partner_deliveries",
+                    "Delivery attempts by the order's partner (its id, 'other' or 'operator')"
+                    " and the delivery's outcome.",
+                    ["partner", "outcome"],
+                    registry=reg,
+                )
+            )
+            self._partner_ingest = _Children(
+                Counter(
+                    "rampwire_partner_ingest_requests",
+                    "Inbound provider requests by the source's partner (its id, 'other' or"
+                    " 'operator') and outcome.",
+                    ["partner", "outcome"],
+                    registry=reg,
+                )
+            )
         self._deliveries = _Children(
             Counter(
                 "rampwire_deliveries",
@@ -144,14 +170,23 @@ class Metrics:
         self.registry.register(collector)
 
     def attempted(
-        self, *, status: str, dialect: str, error_class: str | None, seconds: float
+        self,
+        *,
+        status: str,
+        dialect: str,
+        error_class: str | None,
+        seconds: float,
+        partner: str | None = None,
     ) -> None:
-        """A delivery attempt ended; ``status`` is the delivery's status after it."""
+        """A delivery attempt ended; ``status`` is the delivery's status after it, ``partner``
+        the order's partner (None: the operator's)."""
         if not self.enabled:
             return
         error = error_class or NO_ERROR
         outcome = UNENCODABLE if error == UNENCODABLE else OUTCOMES.get(status, status)
         self._deliveries(outcome, dialect).inc()
+        if self._partner_deliveries is not None and self.partners is not None:
+            self._partner_deliveries(self.partners.label(partner), outcome).inc()
         self._attempts(error).inc()
         if error != UNENCODABLE:  # nothing was sent: no latency to speak of
             self._attempt_seconds(dialect).observe(seconds)
@@ -162,9 +197,14 @@ class Metrics:
         for reason in reasons:
             self._disabled(reason).inc()
 
-    def ingested(self, *, source: str, outcome: str, reason: str = "") -> None:
+    def ingested(
+        self, *, source: str, outcome: str, reason: str = "", partner: str | None = None
+    ) -> None:
+        """``partner``: the source's (None: the operator's, or an unknown source)."""
         if self.enabled:
             self._ingest(source, outcome, reason).inc()
+            if self._partner_ingest is not None and self.partners is not None:
+                self._partner_ingest(self.partners.label(partner), outcome).inc()
 
     def verified(self, *, provider: str, seconds: float) -> None:
         if self.enabled:

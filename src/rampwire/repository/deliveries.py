@@ -26,7 +26,7 @@ from ..domain.deliveries import (
 from ..domain.events import Event, endpoint_disabled_event
 from ..errors import NotFound
 from ..storage import Connection, Database, Row
-from ..storage.database import Columns, Where, fetch_rows, from_us, to_us
+from ..storage.database import Columns, Where, execute_rows, fetch_rows, from_us, to_us
 from . import replays
 from .endpoints import cancel_waiting
 from .outbox import publish
@@ -72,11 +72,12 @@ _SHARED = (
     " LEFT JOIN {rooms} ON r.endpoint_id = c.endpoint_id WHERE c.n <= COALESCE(r.room, {default})"
 )
 _LEASE = "UPDATE deliveries SET next_attempt_at = $1, lease_token = $2"
-_CLAIMED = "id, endpoint_id, event_id, event_type, attempts"
+_CLAIMED = "id, endpoint_id, event_id, event_type, attempts, order_id, partner_id"
+_CLAIMED_AS_C = ", ".join(f"c.{name.strip()}" for name in _CLAIMED.split(","))
 # PostgreSQL: ``id = ANY(ARRAY(...))`` makes the update a primary-key lookup of the locked ids
 # whatever the table's statistics say (``id IN (subquery)`` is planned as a join, and with missing
 # or stale statistics as a sequential scan of all deliveries); the payloads come back in the same
-# statement, one index lookup per row.
+# statement with their trace context (tracing), one index lookup per row.
 _DUE_POSTGRESQL = _SHARED.format(
     candidates=_CANDIDATES.format(not_full="NOT (d.endpoint_id = ANY($5::text[]))")
     + " FOR UPDATE SKIP LOCKED",
@@ -86,8 +87,8 @@ _DUE_POSTGRESQL = _SHARED.format(
 _CLAIM_POSTGRESQL = (
     f"WITH claimed AS ({_LEASE} WHERE id = ANY(ARRAY({_DUE_POSTGRESQL}))"
     f" RETURNING {_CLAIMED})"
-    f" SELECT {_CLAIMED}, (SELECT e.payload FROM events e WHERE e.id = claimed.event_id)"
-    " AS payload FROM claimed"
+    f" SELECT {_CLAIMED_AS_C}, e.payload, e.trace_context"
+    " FROM claimed c JOIN events e ON e.id = c.event_id"
 )
 # SQLite: no row locks (the write transaction is single), no arrays, no RETURNING inside a CTE.
 # The payloads are fetched with one statement shape whatever the number of events: the ids go
@@ -100,7 +101,20 @@ _DUE_SQLITE = _SHARED.format(
     default="$7",
 )
 _CLAIM_SQLITE = f"{_LEASE} WHERE id IN ({_DUE_SQLITE}) RETURNING {_CLAIMED}"
-_PAYLOADS_SQLITE = "SELECT id, payload FROM events WHERE id IN (SELECT value FROM json_each($1))"
+_PAYLOADS_SQLITE = (
+    "SELECT id AS event_id, payload, trace_context FROM events"
+    " WHERE id IN (SELECT value FROM json_each($1))"
+)
+# An endpoint's success: kept to within SUCCESS_RESOLUTION, so that an endpoint that succeeds
+# in every batch is written once in that time, not once per batch (with thousands of endpoints,
+# most batches touch hundreds of them); a failing endpoint's success is always written.
+SUCCESS_RESOLUTION = timedelta(seconds=10)
+_SUCCESS = Columns.of("id text, at bigint, fresh bigint")
+_SUCCEEDED = (
+    "UPDATE endpoints SET last_success_at = v.at, failing_since = NULL FROM v"
+    " WHERE endpoints.id = v.id AND (endpoints.failing_since IS NOT NULL"
+    " OR endpoints.last_success_at IS NULL OR endpoints.last_success_at < v.fresh)"
+)
 # Renewing leases: each (id, token) pair still held gets a new lease end; returns the ids renewed.
 _HELD = Columns.of("id text, lease_token text, until bigint")
 _RENEW = (
@@ -175,7 +189,7 @@ class DeliveryRepository:
             # One statement, so no explicit transaction: its row locks last as long as it does.
             async with self._db.connection() as conn:
                 rows = await conn.fetch(_CLAIM_POSTGRESQL, *args)
-            payloads = {row["event_id"]: row["payload"] for row in rows}
+            events = {row["event_id"]: row for row in rows}
         else:
             args += (serde.to_json(list(full)).decode(), serde.to_json(rooms).decode(), default)
             async with self._db.transaction() as conn:
@@ -183,10 +197,8 @@ class DeliveryRepository:
                 if not rows:
                     return []
                 ids = serde.to_json(sorted({row["event_id"] for row in rows})).decode()
-                payloads = {
-                    row["id"]: row["payload"] for row in await conn.fetch(_PAYLOADS_SQLITE, ids)
-                }
-        encoded = {event_id: payload.encode("utf-8") for event_id, payload in payloads.items()}
+                events = {row["event_id"]: row for row in await conn.fetch(_PAYLOADS_SQLITE, ids)}
+        encoded = {event_id: row["payload"].encode("utf-8") for event_id, row in events.items()}
         return [
             Claimed(
                 id=row["id"],
@@ -196,6 +208,9 @@ class DeliveryRepository:
                 attempts=row["attempts"],
                 lease_token=token,
                 payload=encoded[row["event_id"]],
+                trace_context=events[row["event_id"]]["trace_context"],
+                order_id=row["order_id"],
+                partner_id=row["partner_id"],
             )
             for row in rows
         ]
@@ -276,9 +291,12 @@ class DeliveryRepository:
                 updates,
             )
             if succeeded:
-                await conn.executemany(
-                    "UPDATE endpoints SET last_success_at = $2, failing_since = NULL WHERE id = $1",
-                    [(endpoint_id, now_us) for endpoint_id in succeeded],
+                fresh = to_us(now - SUCCESS_RESOLUTION)
+                await execute_rows(
+                    conn,
+                    _SUCCESS,
+                    [(endpoint_id, now_us, fresh) for endpoint_id in succeeded],
+                    _SUCCEEDED,
                 )
             if failed:
                 await conn.executemany(
@@ -327,10 +345,14 @@ class DeliveryRepository:
         limit: int,
         before: str | None = None,
         partner_id: str | None = None,
+        for_partner: str | None = None,
     ) -> list[Delivery]:
-        """Newest first; with ``partner_id``, only deliveries to that partner's endpoints."""
+        """Newest first; with ``partner_id``, only deliveries to that partner's endpoints (what
+        its key sees); with ``for_partner``, the deliveries of that partner's orders, to any
+        endpoint (the operator's filter; index ``deliveries_partner``)."""
         where = Where()
         where.equals("endpoint_id", endpoint_id)
+        where.equals("partner_id", for_partner)
         if partner_id is not None:
             mine = where.arg(partner_id)
             where.add(f"endpoint_id IN (SELECT id FROM endpoints WHERE partner_id = {mine})")
@@ -340,6 +362,24 @@ class DeliveryRepository:
         async with self._db.connection() as conn:
             rows = await conn.fetch(sql, *where.args)
         return [_delivery(row) for row in rows]
+
+    async def find_for_endpoints(
+        self,
+        endpoint_ids: Sequence[str],
+        *,
+        statuses: Sequence[DeliveryStatus] = (),
+        limit: int,
+        before: str | None = None,
+    ) -> list[Delivery]:
+        """Newest first, to any of ``endpoint_ids`` (a partner's, in its portal): a page of each
+        through ``deliveries_endpoint``, merged. ``find(partner_id=)`` walks the log newest
+        first until it has a page, all of it when those endpoints get few deliveries."""
+        found: list[Delivery] = []
+        for endpoint_id in endpoint_ids:
+            found += await self.find(
+                endpoint_id=endpoint_id, statuses=statuses, limit=limit, before=before
+            )
+        return sorted(found, key=lambda d: d.id, reverse=True)[:limit]
 
     async def replay(self, delivery_id: str, *, now: datetime) -> Delivery:
         """Send one delivery again: a new delivery of the same event to the same endpoint, which

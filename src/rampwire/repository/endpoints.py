@@ -9,7 +9,7 @@ next write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,16 +27,17 @@ from ..errors import NotFound
 from ..ids import new_id
 from ..settings import Secret
 from ..storage import Connection, Database, Row
-from ..storage.database import Where, from_us, to_us
+from ..storage.database import Columns, Where, fetch_rows, from_us, to_us
 
 _COLUMNS = (
     "id, url, description, event_types, dialect, headers, secrets, rate_limit, max_in_flight,"
     " ordering, retry_policy, disabled_at, disabled_reason, last_success_at, failing_since,"
-    " created_at, updated_at, partner_id, partners, signatures"
+    " created_at, updated_at, partner_id, partners, signatures, traceparent"
 )
+_IDS = Columns.of("id text")
 MUTABLE = (
     "url", "description", "event_types", "dialect", "headers", "rate_limit", "max_in_flight",
-    "ordering", "retry_policy", "signatures",
+    "ordering", "retry_policy", "signatures", "traceparent",
 )  # fmt: skip
 
 
@@ -127,13 +128,14 @@ class EndpointRepository:
             partner_id=row["partner_id"],
             partners=tuple(serde.from_json(row["partners"] or "[]")),
             signatures=_signatures(row["signatures"]),
+            traceparent=bool(row["traceparent"]),
         )
 
     async def create(self, endpoint: Endpoint) -> Endpoint:
         async with self._db.transaction() as conn:
             await conn.execute(
                 f"INSERT INTO endpoints ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                 endpoint.id,
                 endpoint.url,
                 endpoint.description,
@@ -156,6 +158,7 @@ class EndpointRepository:
                 endpoint.partner_id,
                 serde.to_json(list(endpoint.partners)).decode() if endpoint.partners else None,
                 _stored_signatures(endpoint.signatures),
+                1 if endpoint.traceparent else None,
             )
         return endpoint
 
@@ -168,6 +171,31 @@ class EndpointRepository:
         if row is None:
             raise NotFound(f"no endpoint {endpoint_id!r}")
         return self._endpoint(row)
+
+    async def get_many(
+        self, endpoint_ids: Sequence[str], *, known: Mapping[str, Endpoint] | None = None
+    ) -> dict[str, Endpoint]:
+        """The endpoints of ``endpoint_ids`` that exist (deleted ones are left out), in one
+        query: the worker loads a claim's endpoints together. An endpoint in ``known`` whose
+        ``updated_at`` is still the stored one (every change of its settings, secrets or state
+        moves it) is answered with the known object, not decoded and decrypted again; its
+        delivery health (``last_success_at``, ``failing_since``) is then the known one's."""
+        async with self._db.connection() as conn:
+            rows = await fetch_rows(
+                conn,
+                _IDS,
+                [(endpoint_id,) for endpoint_id in endpoint_ids],
+                f"SELECT {_COLUMNS} FROM endpoints WHERE id IN (SELECT id FROM v)"
+                " AND deleted_at IS NULL",
+            )
+        known = known or {}
+        found: dict[str, Endpoint] = {}
+        for row in rows:
+            same = known.get(row["id"])
+            if same is None or to_us(same.updated_at) != row["updated_at"]:
+                same = self._endpoint(row)
+            found[row["id"]] = same
+        return found
 
     async def all(
         self, *, limit: int, before: str | None = None, partner_id: str | None = None
@@ -203,6 +231,8 @@ class EndpointRepository:
                 put(name, _stored_signatures(tuple(value)))
             elif name == "ordering":
                 put(name, Ordering(value).value)
+            elif name == "traceparent":  # NULL is off, as in rows written before the column
+                put(name, 1 if value else None)
             elif name == "partners":
                 put(name, serde.to_json(list(value)).decode() if value else None)
             elif name in MUTABLE:

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from ..dialects.base import DecodedEvent
 from ..domain import serde
@@ -34,22 +33,17 @@ from ..ingest.inbound import (
 from ..ingest.sources import IngestSource
 from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
-from ..storage import Connection, Database, Row
-from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
+from ..storage import Connection, Database
+from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
+from ..tracing import trace_context
 from . import provider_orders
 from .batching import GroupCommit
+from .inbound_rows import COLUMNS, INBOUND, inbound_record, inbound_row
 from .orders import OrderRepository
-from .outbox import Subscriber, live_endpoints, live_endpoints_json, outbox, subscribers
+from .outbox import Subscriber, live_endpoints, live_endpoints_json, outbox, subscribers, traced
 
 log = logging.getLogger("rampwire.ingest")
 
-_INBOUND = Columns.of(
-    "id text, source_id text, provider text, dedupe_key text, received_at bigint,"
-    " processed_at bigint, outcome text, detail text, provider_order_id text, order_id text,"
-    " provider_event text, event_ids jsonb, headers jsonb, body text, peer_ip text,"
-    " attempts integer"
-)
-_COLUMNS = _INBOUND.listed
 _LOG_KEY = Columns.of("source_id text, dedupe_key text")
 _PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
 _RANK = (
@@ -147,49 +141,6 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
     )
 
 
-def _row(record: InboundRecord) -> tuple[Any, ...]:
-    """The columns of :data:`_INBOUND`, in order."""
-    return (
-        record.id,
-        record.source_id,
-        record.provider.value,
-        record.dedupe_key,
-        to_us(record.received_at),
-        to_us(record.processed_at),
-        record.outcome.value,
-        record.detail,
-        record.provider_order_id,
-        record.order_id,
-        record.provider_event,
-        serde.to_json(list(record.event_ids)).decode(),
-        serde.to_json(record.headers).decode(),
-        record.body,
-        record.peer_ip,
-        record.attempts,
-    )
-
-
-def _record(row: Row) -> InboundRecord:
-    return InboundRecord(
-        id=row["id"],
-        source_id=row["source_id"],
-        provider=Provider(row["provider"]),
-        dedupe_key=row["dedupe_key"],
-        received_at=from_us(row["received_at"]),
-        processed_at=from_us(row["processed_at"]),
-        outcome=InboundOutcome(row["outcome"]),
-        detail=row["detail"],
-        provider_order_id=row["provider_order_id"],
-        order_id=row["order_id"],
-        provider_event=row["provider_event"],
-        event_ids=tuple(serde.from_json(row["event_ids"])),
-        headers=kept_headers(serde.from_json(row["headers"])),  # rows from before the list grew
-        body=row["body"],
-        peer_ip=row["peer_ip"],
-        attempts=row["attempts"],
-    )
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Job:
     source: IngestSource
@@ -197,6 +148,7 @@ class _Job:
     events: Sequence[DecodedEvent]
     now: datetime
     key: tuple[str, str]  # (source id, de-duplication key): the log's unique key
+    trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
 
 
 class _Raced(Exception):
@@ -245,6 +197,7 @@ class InboundRepository:
             events=events,
             now=now,
             key=(source.id, dedupe_key(source.provider, events, request.body)),
+            trace=trace_context(),
         )
         return await self._commits.submit(job)
 
@@ -290,11 +243,15 @@ class InboundRepository:
                 index: (_new_record(job, applied), applied)
                 for (index, job), applied in zip(fresh, every, strict=True)
             }
-            events = [e for _, applied in records.values() for e in applied.events]
+            events = [
+                e
+                for (_, job), applied in zip(fresh, every, strict=True)
+                for e in traced(applied.events, job.trace)
+            ]
             owners = {k: v for _, applied in records.values() for k, v in applied.owners.items()}
             made = outbox(writes, events, endpoints, now=now, owners=owners)
-            rows = [_row(record) for record, _ in records.values()]
-            logged = writes.insert("inbound", _INBOUND, rows, " ON CONFLICT DO NOTHING")
+            rows = [inbound_row(record) for record, _ in records.values()]
+            logged = writes.insert("inbound", INBOUND, rows, " ON CONFLICT DO NOTHING")
             if (await writes.run(conn))[logged] < len(rows):
                 raise _Raced
         self._orders.published(made)
@@ -353,13 +310,14 @@ class InboundRepository:
             (applied,), endpoints = await self._apply(
                 conn, writes, [(record.provider, request, events, default_side, partner_id)], now
             )
-            made = outbox(writes, applied.events, endpoints, now=now, owners=applied.owners)
+            produced = traced(applied.events, trace_context())
+            made = outbox(writes, produced, endpoints, now=now, owners=applied.owners)
             await writes.run(conn)
             before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
             row = await conn.fetchrow(
                 "UPDATE inbound SET outcome = $2, detail = $3, order_id = COALESCE($4, order_id),"
                 " event_ids = $5, processed_at = $6, attempts = attempts + 1 WHERE id = $1"
-                f" RETURNING {_COLUMNS}",
+                f" RETURNING {COLUMNS}",
                 record.id,
                 applied.outcome.value,
                 applied.detail,
@@ -372,7 +330,7 @@ class InboundRepository:
         if row is None:
             raise NotFound(f"no inbound request {record.id!r}")
         self._orders.published(made)
-        return _record(row)
+        return inbound_record(row)
 
     async def _apply(
         self,
@@ -457,19 +415,19 @@ class InboundRepository:
         """Requests for this order that waited for it to be known, oldest first."""
         async with self._db.connection() as conn:
             rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM inbound WHERE outcome = 'unapplied' AND provider = $1"
+                f"SELECT {COLUMNS} FROM inbound WHERE outcome = 'unapplied' AND provider = $1"
                 " AND provider_order_id = $2 ORDER BY id",
                 provider.value,
                 provider_order_id,
             )
-        return [_record(row) for row in rows]
+        return [inbound_record(row) for row in rows]
 
     async def get(self, record_id: str) -> InboundRecord:
         async with self._db.connection() as conn:
-            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM inbound WHERE id = $1", record_id)
+            row = await conn.fetchrow(f"SELECT {COLUMNS} FROM inbound WHERE id = $1", record_id)
         if row is None:
             raise NotFound(f"no inbound request {record_id!r}")
-        return _record(row)
+        return inbound_record(row)
 
     async def find(
         self,
@@ -479,13 +437,22 @@ class InboundRepository:
         source_id: str | None = None,
         outcome: InboundOutcome | None = None,
         order_id: str | None = None,
+        partner_id: str | None = None,
     ) -> list[InboundRecord]:
-        """Newest first; ``before`` is the last id of the previous page."""
+        """Newest first; ``before`` is the last id of the previous page; with ``partner_id``,
+        what that partner's sources received (their ids read first, so a partner without
+        sources reads nothing rather than the whole log)."""
         where = Where()
         where.equals("source_id", source_id)
+        if partner_id is not None:
+            async with self._db.connection() as conn:
+                rows = await conn.fetch("SELECT id FROM sources WHERE partner_id = $1", partner_id)
+            if not rows:
+                return []
+            where.one_of("source_id", [row["id"] for row in rows])
         where.equals("outcome", None if outcome is None else outcome.value)
         where.equals("order_id", order_id)
-        sql = where.newest_first(f"SELECT {_COLUMNS} FROM inbound", before=before, limit=limit)
+        sql = where.newest_first(f"SELECT {COLUMNS} FROM inbound", before=before, limit=limit)
         async with self._db.connection() as conn:
             rows = await conn.fetch(sql, *where.args)
-        return [_record(row) for row in rows]
+        return [inbound_record(row) for row in rows]

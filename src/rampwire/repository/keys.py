@@ -6,7 +6,7 @@ from ..domain.apikeys import KEY_ID_PREFIX, ApiKey, Scope, hash_token, new_token
 from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
 from ..storage import Database, Row
-from ..storage.database import from_us, to_us
+from ..storage.database import Where, from_us, to_us
 from ..types import utcnow
 
 _COLUMNS = "id, name, scope, token_prefix, created_at, revoked_at, partner_id"
@@ -71,6 +71,32 @@ class KeyRepository:
         args = () if partner_id is None else (partner_id,)
         async with self._db.connection() as conn:
             rows = await conn.fetch(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY id", *args)
+        return [_key(row) for row in rows]
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        """One key by its id, revoked or not; None when there is none (a dashboard session's
+        check on every request: one row, whatever the number of keys)."""
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1", key_id)
+        return None if row is None else _key(row)
+
+    async def find(
+        self,
+        *,
+        limit: int,
+        before: str | None = None,
+        partner_id: str | None = None,
+        operator: bool | None = None,
+    ) -> list[ApiKey]:
+        """A page of keys, newest first: ``partner_id``'s, or with ``operator`` True the
+        operator's only, False the partners' only."""
+        where = Where()
+        where.equals("partner_id", partner_id)
+        if operator is not None:
+            where.add("partner_id IS NULL" if operator else "partner_id IS NOT NULL")
+        sql = where.newest_first(f"SELECT {_COLUMNS} FROM api_keys", before=before, limit=limit)
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(sql, *where.args)
         return [_key(row) for row in rows]
 
     async def revoke(self, key_id: str) -> ApiKey:

@@ -34,6 +34,7 @@ from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
+from ..tracing import trace_context
 from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
@@ -44,7 +45,7 @@ from .order_rows import (
     held_from_row,
     write_held,
 )
-from .outbox import live_endpoints, outbox
+from .outbox import live_endpoints, outbox, traced
 
 log = logging.getLogger("rampwire.orders")
 
@@ -94,6 +95,7 @@ class _CreateJob:
     response: dict[str, Any]
     idempotency: IdempotencyClaim | None
     now: datetime
+    trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,6 +110,7 @@ class _ChangeJob:
     actor: str | None
     note: str | None
     tenant: Tenant
+    trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
 
 
 class _Replay(Exception):
@@ -195,6 +198,7 @@ class OrderRepository:
             response=response,
             idempotency=idempotency,
             now=now,
+            trace=trace_context(),
         )
         try:
             await self._creates.submit(job)
@@ -235,7 +239,8 @@ class OrderRepository:
             writes = Writes(conn.dialect)
             write_held(writes, [job.held for job in jobs], [job.entry for job in jobs])
             now = max(job.now for job in jobs)
-            made = outbox(writes, [job.event for job in jobs], endpoints, now=now, owners=owners)
+            events = [e for job in jobs for e in traced([job.event], job.trace)]
+            made = outbox(writes, events, endpoints, now=now, owners=owners)
             claimed = writes.insert("idempotency_keys", _CLAIM, claims, " ON CONFLICT DO NOTHING")
             if (await writes.run(conn))[claimed] < len(claims):
                 raise _Replay("an Idempotency-Key of the batch was claimed meanwhile")
@@ -338,6 +343,7 @@ class OrderRepository:
             actor=actor,
             note=note,
             tenant=tenant,
+            trace=trace_context(),
         )
         return await self._changes.submit(job)
 
@@ -390,7 +396,7 @@ class OrderRepository:
                     continue
                 outcomes.append(result)
                 entries.append(result.entry)
-                events.extend(result.events)
+                events.extend(traced(result.events, job.trace))
             owners = {order_id: h.partner_id for order_id, h in held.items()}
             endpoints = await live_endpoints(conn, owners.values())
             writes = Writes(conn.dialect)

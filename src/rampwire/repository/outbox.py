@@ -4,6 +4,7 @@ PostgreSQL. Claiming, recording and replaying those deliveries is :mod:`.deliver
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from ..domain.events import Event
 from ..ids import new_id
 from ..storage import Connection
 from ..storage.database import Columns, Writes, to_us
+from ..tracing import trace_context
 
 NOTIFY_CHANNEL = "rampwire_deliveries"  # PostgreSQL: workers LISTEN; new deliveries NOTIFY
 
@@ -28,9 +30,19 @@ async def publish(conn: Connection, events: Sequence[Event], *, now: datetime) -
     if not events:
         return 0
     writes = Writes(conn.dialect)
+    events = traced(events, trace_context())
     made = outbox(writes, events, await live_endpoints(conn), now=now)
     await writes.run(conn)
     return made
+
+
+def traced(events: Sequence[Event], context: str | None) -> Sequence[Event]:
+    """``events`` stamped with ``context``, the producing span's
+    (:func:`~rampwire.tracing.trace_context`, taken in the caller's task: a group commit's
+    writer runs in another); as they are when it is None (tracing off)."""
+    if context is None:
+        return events
+    return [dataclasses.replace(e, trace_context=context) for e in events]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,13 +81,17 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
     takes them: the operator's, and those partners' own (read by ``endpoints_partner``; no
     other partner's endpoint is read)."""
     owned = sorted({p for p in partners if p is not None})
-    mine = ", ".join(f"${n}" for n in range(1, len(owned) + 1))
-    whose = f"(partner_id IS NULL OR partner_id IN ({mine}))" if owned else "partner_id IS NULL"
-    rows = await conn.fetch(
-        f"SELECT id, event_types, ordering, dialect, partner_id, partners FROM endpoints"
-        f" WHERE {_LIVE} AND {whose}",
-        *owned,
-    )
+    select = f"SELECT {_SUBSCRIBER} FROM endpoints WHERE {_LIVE} AND partner_id IS NULL"
+    if owned:
+        # Two index searches, not ``partner_id IS NULL OR partner_id IN (...)``: SQLite plans
+        # that OR as a scan of the whole index, every partner's endpoints read in each
+        # transaction (2 ms with 2,001 endpoints, against 0.25 ms for 3).
+        mine = ", ".join(f"${n}" for n in range(1, len(owned) + 1))
+        select += (
+            f" UNION ALL SELECT {_SUBSCRIBER} FROM endpoints"
+            f" WHERE {_LIVE} AND partner_id IN ({mine})"
+        )
+    rows = await conn.fetch(select, *owned)
     return [
         Subscriber.of(
             r["id"],
@@ -90,6 +106,7 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
 
 
 _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
+_SUBSCRIBER = "id, event_types, ordering, dialect, partner_id, partners"
 
 
 def live_endpoints_json(partners: str) -> str:
@@ -173,7 +190,8 @@ def fan_out(
 
 
 _EVENT = Columns.of(
-    "id text, type text, order_id text, sequence bigint, created_at bigint, payload text"
+    "id text, type text, order_id text, sequence bigint, created_at bigint, payload text,"
+    " trace_context text"
 )
 
 
@@ -186,6 +204,7 @@ def _event_row(event: Event) -> tuple[Any, ...]:
         event.sequence,
         to_us(event.created_at),
         event.payload.decode(),
+        event.trace_context,
     )
 
 

@@ -132,3 +132,14 @@ class PartnerRepository:
                 "SELECT id FROM partners WHERE status = 'suspended' AND deleted_at IS NULL"
             )
         return {row["id"] for row in rows}
+
+    async def busiest(self, limit: int) -> list[str]:
+        """The ``limit`` partners with the most orders, most first (ties by id): the per-partner
+        metrics' ``top:N``, read once when a process starts (``orders_partner``'s index)."""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT partner_id FROM orders WHERE partner_id IS NOT NULL"
+                " GROUP BY partner_id ORDER BY count(*) DESC, partner_id LIMIT $1",
+                limit,
+            )
+        return [row["partner_id"] for row in rows]

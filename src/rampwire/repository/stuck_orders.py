@@ -12,8 +12,9 @@ from ..domain.orders import OrderStatus
 from ..domain.timeline import TimelineEntry, stuck_entry
 from ..storage import Database
 from ..storage.database import Columns, Writes, to_us
+from ..tracing import trace_context
 from .order_rows import HELD, held_from_row, write_held
-from .outbox import live_endpoints, outbox
+from .outbox import live_endpoints, outbox, traced
 
 _STUCK = Columns.of(
     "order_id text, status text, status_at bigint, flagged_at bigint, event_id text"
@@ -75,7 +76,8 @@ class StuckOrderRepository:
             write_held(writes, held, entries)
             owners = {h.order.id: h.partner_id for h in held}
             endpoints = await live_endpoints(conn, owners.values())
-            made = outbox(writes, events, endpoints, now=now, owners=owners)
+            produced = traced(events, trace_context())
+            made = outbox(writes, produced, endpoints, now=now, owners=owners)
             await writes.run(conn)
         if made and self._on_publish is not None:
             self._on_publish()

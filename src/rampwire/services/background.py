@@ -68,6 +68,7 @@ def start(
             StuckOrderRepository(db, on_publish=worker.wake),
             settings.stuck_slas,
             interval_s=settings.sweep_interval_s,
+            tracing=telemetry.tracing if telemetry is not None else None,
         )
         supervisor.start("worker", worker.run)
         supervisor.start("sweeper", sweeper.run)

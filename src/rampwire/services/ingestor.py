@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .. import logs
 from ..cache import Loaded
 from ..dialects import SaberAuth, get_dialect
 from ..dialects.base import DecodedEvent
@@ -46,6 +47,7 @@ class SourceStats:
     rejected: int = 0
     last_rejected_at: datetime | None = None
     last_rejection: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)  # rejected, by the dialect's code
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -97,16 +99,21 @@ class Ingestor:
             metrics.ingested(source="unknown", outcome="refused", reason="unknown_source")
             raise
         source = verifier.source
+        partner = source.partner_id
+        logs.tag(partner_id=partner)
         if not source.enabled:
-            metrics.ingested(source=source_id, outcome="refused", reason="source_disabled")
+            metrics.ingested(
+                source=source_id, outcome="refused", reason="source_disabled", partner=partner
+            )
             raise SourceDisabled(f"source {source_id} is disabled")
         stats = self.stats.setdefault(source_id, SourceStats())
         started = time.perf_counter()
         try:
             events = self._decode(verifier, request, now=now, url_token=request.url_token)
         except DialectError as exc:
-            metrics.ingested(source=source_id, outcome="refused", reason=exc.code)
+            metrics.ingested(source=source_id, outcome="refused", reason=exc.code, partner=partner)
             stats.rejected += 1
+            stats.reasons[exc.code] = stats.reasons.get(exc.code, 0) + 1
             stats.last_rejected_at = now
             stats.last_rejection = f"{exc.code}: {exc.message}"
             log.warning(
@@ -122,13 +129,15 @@ class Ingestor:
             seconds = time.perf_counter() - started
             metrics.verified(provider=source.provider.value, seconds=seconds)
         result = await self._inbound.receive(source, request, events, now=now)
+        if result.record is not None:
+            logs.tag(order_id=result.record.order_id)
         if result.duplicate:
             stats.duplicates += 1
-            metrics.ingested(source=source_id, outcome="duplicate")
+            metrics.ingested(source=source_id, outcome="duplicate", partner=partner)
         else:
             stats.accepted += 1
             outcome = result.record.outcome.value if result.record is not None else "applied"
-            metrics.ingested(source=source_id, outcome=outcome)
+            metrics.ingested(source=source_id, outcome=outcome, partner=partner)
         record = result.record
         if result.waiting and record is not None and record.provider_order_id:
             await self._catch_up(record.provider, record.provider_order_id, now=now)

@@ -101,9 +101,8 @@ class Signer:
     ) -> Signer:
         dialect = get_dialect(session.dialect)
         secrets = () if session.secret is None else (session.secret,)
-        credentials = await signing.credentials(
-            dialect, secrets, signing_keys=signing_keys, webhook_keys=webhook_keys, now=utcnow()
-        )
+        keys = signing.OwnKeys(signing_keys, webhook_keys, now=utcnow())
+        credentials = await signing.credentials(dialect, secrets, keys=keys)
         return cls(dialect, credentials)
 
 

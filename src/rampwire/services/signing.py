@@ -12,9 +12,35 @@ from typing import Any
 
 from ..delivery.endpoints import DEFAULT_SIGNATURES, KEY_SIGNED
 from ..dialects import Dialect, FireblocksCredentials, StandardCredentials
+from ..dialects.ed25519 import WebhookKey
+from ..dialects.jose import SigningKey
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.webhook_keys import WebhookKeyRepository
 from ..settings import Secret
+
+
+class OwnKeys:
+    """rampwire's own current signing keys as of ``now``, each read at most once: make one per
+    batch of credentials (the worker builds a claim's endpoints with one)."""
+
+    def __init__(
+        self, signing: SigningKeyRepository, webhook: WebhookKeyRepository, *, now: datetime
+    ) -> None:
+        self._signing_keys, self._webhook_keys, self._now = signing, webhook, now
+        self._signing: SigningKey | None = None
+        self._webhook: WebhookKey | None = None
+
+    async def signing(self) -> SigningKey:
+        """The RSA key Fireblocks-format requests are signed with."""
+        if self._signing is None:
+            self._signing = await self._signing_keys.current(now=self._now)
+        return self._signing
+
+    async def webhook(self) -> WebhookKey:
+        """The ed25519 key of standard ``v1a`` signatures."""
+        if self._webhook is None:
+            self._webhook = await self._webhook_keys.current(now=self._now)
+        return self._webhook
 
 
 async def credentials(
@@ -22,17 +48,15 @@ async def credentials(
     secrets: Sequence[Secret],
     *,
     signatures: Sequence[str] = DEFAULT_SIGNATURES,
-    signing_keys: SigningKeyRepository,
-    webhook_keys: WebhookKeyRepository,
-    now: datetime,
+    keys: OwnKeys,
 ) -> Any:
     """The dialect's credentials for ``secrets`` (newest first); ``signatures`` are a standard
     request's schemes (``v1``: HMAC with the secrets, ``v1a``: rampwire's ed25519 key).
     Raises the dialect's error when the secrets are unusable."""
     if dialect.name in KEY_SIGNED:
-        return FireblocksCredentials(signing_key=await signing_keys.current(now=now))
+        return FireblocksCredentials(signing_key=await keys.signing())
     if "v1a" in signatures:  # standard, signed with rampwire's ed25519 key
-        webhook_key = await webhook_keys.current(now=now)
+        webhook_key = await keys.webhook()
         return StandardCredentials(
             secrets=tuple(secrets),
             ed25519_key=webhook_key.private,

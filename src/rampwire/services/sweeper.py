@@ -19,6 +19,7 @@ from ..domain.orders import OrderStatus
 from ..errors import DatabaseUnavailable, StorageError
 from ..repository.listen_sessions import ListenSessionRepository
 from ..repository.stuck_orders import StuckOrderRepository
+from ..tracing import Tracing
 from ..types import utcnow
 
 log = logging.getLogger("rampwire.sweeper")
@@ -34,7 +35,10 @@ class Sweeper:
         slas: Mapping[OrderStatus, timedelta],
         *,
         interval_s: float = SWEEP_INTERVAL_S,
+        tracing: Tracing | None = None,
     ) -> None:
+        """``tracing``: a span per pass, which the ``order.stuck`` events' attempts join."""
+        self._tracing = tracing or Tracing()
         self._orders = orders
         self._slas = dict(slas)
         self._interval_s = interval_s
@@ -44,12 +48,14 @@ class Sweeper:
     async def sweep(self) -> int:
         """One pass over every watched status; returns how many orders it flagged."""
         flagged = 0
-        for status, sla in self._slas.items():
-            while True:
-                events = await self._orders.flag(status, sla, now=utcnow(), limit=BATCH)
-                flagged += len(events)
-                if len(events) < BATCH:
-                    break
+        with self._tracing.task("sweep stuck orders"):
+            for status, sla in self._slas.items():
+                while True:
+                    events = await self._orders.flag(status, sla, now=utcnow(), limit=BATCH)
+                    flagged += len(events)
+                    if len(events) < BATCH:
+                        break
+            self._tracing.note(flagged=flagged)
         self.flagged += flagged
         self.sweeps += 1
         return flagged

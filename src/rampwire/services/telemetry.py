@@ -15,6 +15,7 @@ from ..domain.deliveries import DeliveryStatus, Result
 from ..domain.events import Event
 from ..metrics import Metrics, Sampled, render
 from ..repository.backlog import backlog
+from ..repository.partners import PartnerRepository
 from ..settings import Settings
 from ..storage import Database
 from ..tracing import Tracing
@@ -48,7 +49,7 @@ class Telemetry:
 def build(db: Database, settings: Settings, *, tracing: Tracing | None = None) -> Telemetry:
     """The process's metrics; with ``RAMPWIRE_METRICS=0`` nothing is counted or sampled.
     ``tracing``: its spans (default: none)."""
-    metrics = Metrics(enabled=settings.metrics)
+    metrics = Metrics(enabled=settings.metrics, partners=settings.metrics_partner_labels)
     tracing = tracing or Tracing()
     if not settings.metrics:
         return Telemetry(metrics, tracing=tracing)
@@ -71,6 +72,14 @@ def build(db: Database, settings: Settings, *, tracing: Tracing | None = None) -
     return Telemetry(metrics, sampled, tracing)
 
 
+async def rank_partners(db: Database, metrics: Metrics) -> None:
+    """``RAMPWIRE_METRICS_PARTNER_LABELS=top:N``: name the N partners with the most orders,
+    once, as the process starts (a series never changes hands while it runs)."""
+    labels = metrics.partners
+    if labels is not None and labels.top:
+        metrics.partners = labels.ranked(await PartnerRepository(db).busiest(labels.top))
+
+
 def attempted(metrics: Metrics, result: Result, *, dialect: str) -> None:
     """An attempt ended: count it, and log a retry or a dead delivery at WARNING with its ids
     and the reason (a success is counted only: one line per delivery would drown the rest)."""
@@ -80,6 +89,7 @@ def attempted(metrics: Metrics, result: Result, *, dialect: str) -> None:
         dialect=dialect,
         error_class=attempt.error_class.value if attempt.error_class else None,
         seconds=attempt.duration_us / 1e6,
+        partner=result.claimed.partner_id,
     )
     if result.status not in (DeliveryStatus.RETRYING, DeliveryStatus.DEAD):
         return

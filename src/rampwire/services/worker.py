@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -34,31 +33,24 @@ from datetime import timedelta
 import aiohttp
 
 from .. import logs
-from ..cache import Loaded
 from ..crypto import SecretBox
-from ..delivery.endpoints import Endpoint
 from ..delivery.limits import EndpointLimiter
-from ..delivery.retry import policy_from_json
 from ..delivery.scheduler import Scheduler
 from ..delivery.sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
-from ..dialects import get_dialect
-from ..dialects.errors import DialectError
 from ..domain.deliveries import Claimed, Result
-from ..errors import NotFound, StorageError
+from ..errors import StorageError
 from ..ids import new_id
 from ..metrics import Metrics
 from ..repository.deliveries import DeliveryRepository
-from ..repository.endpoints import EndpointRepository
 from ..repository.outbox import NOTIFY_CHANNEL
-from ..repository.signing_keys import SigningKeyRepository
-from ..repository.webhook_keys import WebhookKeyRepository
 from ..ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
 from ..storage import Database
 from ..storage.database import Listening
 from ..tracing import Tracing
 from ..types import utcnow
-from . import signing, telemetry
+from . import telemetry
 from .backoff import Backoff
+from .targets import MAX_TARGETS, Targets
 
 log = logging.getLogger("rampwire.worker")
 
@@ -71,11 +63,9 @@ RENEWALS_PER_LEASE = 3  # held leases are extended this many times per lease
 POLL_INTERVAL_S = 0.5  # fallback when no wake-up arrives (due retries, other processes)
 RECORD_BATCH = 500  # results written per transaction, at most
 RECORD_LINGER_S = 0.005  # a lone result waits this long for others to share its transaction
-ENDPOINT_CACHE_S = 2.0  # how long an endpoint's settings are reused
-ENDPOINT_REFRESH_S = 0.5  # an entry this close to expiry is reloaded in the background
 SHUTDOWN_TIMEOUT_S = 20.0
 DISABLE_AFTER = timedelta(days=5)  # no success for this long disables an endpoint
-MAX_LIMITERS = 1_024  # endpoints whose limiter is kept; idle ones beyond are dropped
+MAX_LIMITERS = MAX_TARGETS  # endpoints whose limiter is kept, as for their settings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,9 +94,7 @@ class Worker:
         self._tracing = tracing or Tracing()
         self._options = options or WorkerOptions()
         self._deliveries = DeliveryRepository(db)
-        self._endpoints = EndpointRepository(db, box)
-        self._signing_keys = SigningKeyRepository(db, box)
-        self._webhook_keys = WebhookKeyRepository(db, box)
+        self._targets = Targets(db, box)  # each endpoint's send settings, cached
         self._wake = asyncio.Event()
         self._capacity = asyncio.Event()
         self._results: asyncio.Queue[Result] = asyncio.Queue()
@@ -119,13 +107,6 @@ class Worker:
         self._cut_short: set[str] = set()  # endpoints whose share cut the last claim short
         self._held: dict[str, Claimed] = {}  # claimed and not yet recorded: leases to renew
         self._sender: Sender | None = None  # while running
-        self._targets: Loaded[str, Target | str | None] = Loaded(
-            self._lookup,
-            ttl_s=ENDPOINT_CACHE_S,
-            refresh_s=ENDPOINT_REFRESH_S,
-            name="endpoint",
-            log=log,
-        )
         self._limiters: dict[str, EndpointLimiter] = {}
         self._policy = policy
         self._token_prefix = new_id("lease")
@@ -230,6 +211,8 @@ class Worker:
                     self._claiming.succeeded()
                 for item in claimed:
                     self._held[item.id] = item
+                # the claim's endpoints not cached, read together before their sends start
+                self._targets.prefetch(item.endpoint_id for item in claimed)
                 self._scheduler.push(claimed)
                 self._start()
                 if len(claimed) < wanted:
@@ -303,7 +286,13 @@ class Worker:
 
     async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
         # its own task: the ids stay on this send's log lines only
-        logs.tag(delivery_id=claimed.id, endpoint_id=claimed.endpoint_id, event_id=claimed.event_id)
+        logs.tag(
+            delivery_id=claimed.id,
+            endpoint_id=claimed.endpoint_id,
+            event_id=claimed.event_id,
+            order_id=claimed.order_id,
+            partner_id=claimed.partner_id,
+        )
         try:
             result = await self._attempt(sender, claimed)
         except StorageError as exc:
@@ -329,7 +318,7 @@ class Worker:
                 self._wake.set()
 
     async def _attempt(self, sender: Sender, claimed: Claimed) -> Result | None:
-        target = await self._target(claimed.endpoint_id)
+        target = await self._targets.get(claimed.endpoint_id)
         if isinstance(target, str) or target is None:
             reason = target or "endpoint disabled"
             await self._deliveries.cancel_claimed([claimed], reason=reason, now=utcnow())
@@ -339,11 +328,13 @@ class Worker:
             await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
             with self._tracing.attempt(
-                claimed.event_id, delivery_id=claimed.id, endpoint_id=claimed.endpoint_id
-            ) as headers:
-                if headers:
-                    target = dataclasses.replace(target, headers={**target.headers, **headers})
-                result = await sender.attempt(claimed, target)
+                claimed.event_id,
+                claimed.trace_context,
+                traceparent=target.traceparent,
+                delivery_id=claimed.id,
+                endpoint_id=claimed.endpoint_id,
+            ) as traced:
+                result = await sender.attempt(claimed, target, traced)
                 self._tracing.note(status=result.status.value, attempt=result.attempt.attempt)
         finally:
             limiter.release()
@@ -372,54 +363,11 @@ class Worker:
                     self._held.pop(item.id, None)
                 log.info("%d leases lost; %d queued deliveries dropped", len(lost), len(dropped))
 
-    async def _target(self, endpoint_id: str) -> Target | str | None:
-        """The endpoint's send settings; None when it is gone or disabled, a reason when its
-        credentials are unusable. Cached for :data:`ENDPOINT_CACHE_S`, one lookup per endpoint
-        at a time, reloaded in the background before it expires (:class:`~rampwire.cache.Loaded`).
-        """
-        return await self._targets.get(endpoint_id)
-
-    def _forget(self, endpoint_id: str) -> None:
-        """Drop the cached settings, and keep a lookup in progress from caching its answer."""
+    def forget(self, endpoint_id: str) -> None:
+        """The endpoint changed (its secret rotated, its settings edited) through this process:
+        read it again for the next send instead of the cached settings (other processes read it
+        again within :data:`~rampwire.services.targets.ENDPOINT_CACHE_S`)."""
         self._targets.forget(endpoint_id)
-
-    async def _lookup(self, endpoint_id: str) -> Target | str | None:
-        target: Target | str | None = None
-        try:
-            endpoint = await self._endpoints.get(endpoint_id)
-        except NotFound:
-            endpoint = None
-        if endpoint is not None and endpoint.enabled:
-            try:
-                target = await self._build(endpoint)
-            except DialectError as exc:
-                log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
-                target = f"endpoint credentials unusable: {exc}"
-        return target
-
-    async def _build(self, endpoint: Endpoint) -> Target:
-        dialect = get_dialect(endpoint.dialect)
-        policy = dialect.policy
-        if endpoint.retry_policy is not None:
-            policy = policy_from_json(endpoint.retry_policy, base=dialect.policy)
-        credentials = await signing.credentials(
-            dialect,
-            endpoint.signing_secrets(utcnow()),
-            signatures=endpoint.signatures,
-            signing_keys=self._signing_keys,
-            webhook_keys=self._webhook_keys,
-            now=utcnow(),
-        )
-        return Target(
-            endpoint_id=endpoint.id,
-            url=endpoint.url,
-            dialect=dialect,
-            credentials=credentials,
-            headers=dict(endpoint.headers),
-            policy=policy,
-            max_in_flight=endpoint.max_in_flight,
-            rate_limit=endpoint.rate_limit,
-        )
 
     def _limiter(self, endpoint_id: str, target: Target) -> EndpointLimiter:
         if self._scheduler.slots(endpoint_id) != target.max_in_flight:
@@ -470,5 +418,5 @@ class Worker:
             telemetry.recorded(self._metrics, batch, events, seconds=time.perf_counter() - started)
             for result in batch:
                 if result.disable_endpoint:
-                    self._forget(result.claimed.endpoint_id)
+                    self._targets.forget(result.claimed.endpoint_id)
             return len(events)

@@ -52,11 +52,8 @@ def migrations() -> list[Migration]:
                 Migration(version=int(match[1]), name=match[2], sql=entry.read_text("utf-8"))
             )
     found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    # Numbers are handed out to branches in advance, so one branch may hold 0011 before 0010
-    # is merged: a gap is allowed, a number used twice is not.
-    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
-        raise StorageError("migration versions must be distinct and start at 0001")
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise StorageError("migration versions must run 0001, 0002, ... without gaps")
     return found
 
 

@@ -38,7 +38,8 @@ CREATE TABLE events (
     order_id TEXT REFERENCES orders (id),
     sequence BIGINT,
     created_at BIGINT NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    trace_context TEXT
 );
 CREATE INDEX events_order ON events (order_id, sequence);
 
@@ -103,7 +104,8 @@ CREATE TABLE endpoints (
     updated_at BIGINT NOT NULL,
     partner_id TEXT,
     partners {{JSON}},
-    signatures TEXT
+    signatures TEXT,
+    traceparent INTEGER
 );
 
 CREATE TABLE deliveries (
@@ -227,3 +229,16 @@ CREATE TABLE listen_sessions (
     read_at BIGINT NOT NULL
 );
 CREATE INDEX listen_sessions_read ON listen_sessions (read_at);
+
+CREATE INDEX deliveries_status ON deliveries (status, id);
+
+CREATE TABLE portal_links (
+    id TEXT PRIMARY KEY,
+    partner_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_by TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX portal_links_partner ON portal_links (partner_id, id);

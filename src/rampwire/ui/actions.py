@@ -10,7 +10,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ..errors import Forbidden
 from ..types import utcnow
 from .context import Dashboard, form, safe_next, to_login
 from .sessions import COOKIE, LOGIN_COOKIE, Session, check_csrf, set_cookie
@@ -24,15 +23,7 @@ def _back(path: str, notice: str) -> Response:
 
 def add_actions(router: APIRouter, ui: Dashboard) -> None:
     async def writer(request: Request) -> tuple[Session | None, dict[str, str]]:
-        """The session of a form that may change something (checked), and the form."""
-        session = await ui.session(request)
-        if session is None:
-            return None, {}
-        fields = await form(request)
-        check_csrf(request, session.csrf, fields.get("csrf"))
-        if not session.may_write():
-            raise Forbidden(f"the key {session.key_name!r} has scope read; this needs write")
-        return session, fields
+        return await ui.writer(request)
 
     @router.get("/ui/login", include_in_schema=False)
     async def login_form(request: Request) -> Response:

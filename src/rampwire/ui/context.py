@@ -11,11 +11,14 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..api.state import AppState, state
-from ..errors import BadRequest
+from ..domain.apikeys import Scope
+from ..domain.partners import PARTNER_ID_PREFIX
+from ..errors import BadRequest, Forbidden
+from ..ids import has_prefix
 from ..repository.order_events import OrderEventRepository
 from ..repository.overview import OverviewRepository
 from .render import Pages
-from .sessions import LoginRequired, Session, Sessions
+from .sessions import LoginRequired, Session, Sessions, check_csrf
 
 PAGE_SIZE = 50  # rows per list page
 
@@ -30,6 +33,23 @@ class Dashboard:
             return await self.sessions.current(request)
         except LoginRequired:
             return None
+
+    async def writer(
+        self, request: Request, need: Scope = Scope.WRITE
+    ) -> tuple[Session | None, dict[str, str]]:
+        """The session of a form that may change something (CSRF and scope checked), and the
+        form; no session: (None, {}), the caller redirects to the login form."""
+        session = await self.session(request)
+        if session is None:
+            return None, {}
+        fields = await form(request)
+        check_csrf(request, session.csrf, fields.get("csrf"))
+        if not session.scope.allows(need):
+            raise Forbidden(
+                f"the key {session.key_name!r} has scope {session.scope.value};"
+                f" this needs {need.value}"
+            )
+        return session, fields
 
     def overview(self, request: Request) -> OverviewRepository:
         return OverviewRepository(state(request).db)
@@ -68,6 +88,17 @@ def parse_time(name: str, value: str | None) -> datetime | None:
     if found.tzinfo is None:
         found = found.replace(tzinfo=UTC)
     return found
+
+
+def parse_partner(value: str | None) -> str | None:
+    """A partner filter: a partner id, or None for every owner (a malformed id is a 400)."""
+    if not value:
+        return None
+    if not has_prefix(value, PARTNER_ID_PREFIX):
+        raise BadRequest(
+            f"partner must be a partner id (ptn_ followed by 26 characters), not {value!r}"
+        )
+    return value
 
 
 def safe_next(target: str | None) -> str:

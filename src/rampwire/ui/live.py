@@ -19,7 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from ..domain.deliveries import Delivery, DeliveryStatus
 from ..errors import Unauthorized
 from ..types import utcnow
-from .context import PAGE_SIZE, Dashboard
+from .context import PAGE_SIZE, Dashboard, parse_partner
 from .pages import choice
 from .render import SECURITY_HEADERS
 
@@ -49,6 +49,7 @@ def add_live(router: APIRouter, ui: Dashboard) -> None:
         q = request.query_params
         status = choice("status", q.get("status"), DeliveryStatus)
         endpoint = q.get("endpoint") or None
+        partner = parse_partner(q.get("partner"))
         repo = ui.app(request).deliveries
 
         async def stream() -> AsyncIterator[bytes]:
@@ -62,6 +63,7 @@ def add_live(router: APIRouter, ui: Dashboard) -> None:
                     endpoint_id=endpoint,
                     statuses=(status,) if status else (),
                     limit=PAGE_SIZE,
+                    for_partner=partner,
                 )
                 for d in reversed(found):  # oldest first, so the newest ends on top
                     mark = (d.status.value, d.attempts)

@@ -1,5 +1,6 @@
-"""The dashboard's read-only pages: overview, orders, an order, deliveries, a delivery, and the
-inbound log. Each reads through the repositories; none needs JavaScript."""
+"""The dashboard's read-only pages: orders, an order, deliveries, a delivery, and the inbound
+log (the overview is :mod:`.overview`). Each reads through the repositories; none needs
+JavaScript."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from ..domain.orders import OrderStatus, Provider, Side
 from ..errors import BadRequest, NotFound
 from ..ingest.inbound import InboundOutcome
 from ..repository.orders import OrderFilter
-from ..types import utcnow
 from . import charts
-from .context import PAGE_SIZE, Dashboard, parse_time, to_login
+from .context import PAGE_SIZE, Dashboard, parse_partner, parse_time, to_login
 from .render import ASSETS, asset
 
 
@@ -41,46 +41,6 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             raise NotFound(f"no asset {name!r}")
         return asset(name)
 
-    @router.get("/ui/overview", include_in_schema=False)
-    async def overview(request: Request) -> Response:
-        if (session := await ui.session(request)) is None:
-            return to_login(request)
-        now = utcnow()
-        figures = await ui.overview(request).read(now=now)
-        app = ui.app(request)
-        sources = {s.id: s for s in await app.sources.all(limit=200)}
-        ingest = []
-        for source_id in sorted(set(sources) | set(figures.ingest)):
-            stats = app.ingestor.stats.get(source_id)
-            per_minute = figures.ingest.get(source_id, [0] * figures.window_minutes)
-            source = sources.get(source_id)
-            ingest.append(
-                {
-                    "id": source_id,
-                    "name": source.name if source else source_id,
-                    "provider": source.provider.value if source else "",
-                    "accepted": sum(per_minute),
-                    "refused": stats.rejected if stats else 0,
-                    "chart": charts.bars([per_minute], classes=["ok"], label="accepted per minute"),
-                }
-            )
-        oldest_age = None
-        if figures.oldest_due_at is not None:
-            oldest_age = max(0.0, (now - figures.oldest_due_at).total_seconds())
-        return ui.pages.render(
-            request,
-            "overview.html",
-            session=session,
-            o=figures,
-            oldest_age=oldest_age,
-            ingest=ingest,
-            deliveries_chart=charts.bars(
-                [figures.succeeded, figures.failed],
-                classes=["ok", "bad"],
-                label="attempts per minute: succeeded and failed",
-            ),
-        )
-
     @router.get("/ui/orders", include_in_schema=False)
     async def orders(request: Request) -> Response:
         if (session := await ui.session(request)) is None:
@@ -102,6 +62,7 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
                 side=choice("side", q.get("side"), Side),
                 created_from=parse_time("from", q.get("from")),
                 created_to=parse_time("to", q.get("to")),
+                partner_id=parse_partner(q.get("partner")),
             )
             page = await app.orders.find(filters, limit=PAGE_SIZE, before=q.get("before") or None)
             found = page.orders
@@ -116,6 +77,7 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             statuses=[s.value for s in OrderStatus],
             providers=[p.value for p in Provider],
             sides=[s.value for s in Side],
+            partners=await app.partners.find(limit=200),
         )
 
     @router.get("/ui/orders/{order_id}", include_in_schema=False)
@@ -166,6 +128,7 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             statuses=(status,) if status else (),
             limit=PAGE_SIZE,
             before=q.get("before") or None,
+            for_partner=parse_partner(q.get("partner")),
         )
         endpoints = await app.endpoints.all(limit=200)
         return ui.pages.render(
@@ -177,6 +140,7 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             last_id=found[-1].id if len(found) == PAGE_SIZE else None,
             q=dict(q),
             statuses=[s.value for s in DeliveryStatus],
+            partners=await app.partners.find(limit=200),
         )
 
     @router.get("/ui/deliveries/{delivery_id}", include_in_schema=False)
@@ -208,6 +172,7 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             source_id=q.get("source") or None,
             outcome=choice("outcome", q.get("outcome"), InboundOutcome),
             order_id=q.get("order") or None,
+            partner_id=parse_partner(q.get("partner")),
         )
         return ui.pages.render(
             request,
@@ -218,5 +183,6 @@ def add_pages(router: APIRouter, ui: Dashboard) -> None:
             last_id=found[-1].id if len(found) == PAGE_SIZE else None,
             q=dict(q),
             outcomes=[o.value for o in InboundOutcome],
+            partners=await app.partners.find(limit=200),
             notice=q.get("done"),
         )

@@ -6,6 +6,7 @@ allows this origin's own files only (no inline script or style), and no page may
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
@@ -28,6 +29,18 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "cache-control": "no-store",
 }
+
+
+def portal_headers(frame_ancestors: Sequence[str]) -> dict[str, str]:
+    """The partner portal's headers: framed by ``frame_ancestors`` only (none: by nobody)."""
+    if not frame_ancestors:
+        return SECURITY_HEADERS
+    allowed = " ".join(frame_ancestors)
+    csp = CSP.replace("frame-ancestors 'none'", f"frame-ancestors {allowed}")
+    framed = {k: v for k, v in SECURITY_HEADERS.items() if k != "x-frame-options"}
+    return {**framed, "content-security-policy": csp}
+
+
 ASSETS = {"ui.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"}
 
 
@@ -47,7 +60,7 @@ def _pretty(text: str | None) -> str:
         return text
 
 
-def _ms(value_us: int | None) -> str:
+def ms(value_us: int | None) -> str:
     return "—" if value_us is None else f"{value_us / 1000:.1f} ms"
 
 
@@ -60,7 +73,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.filters["when"] = _when
-        self.env.filters["ms"] = _ms
+        self.env.filters["ms"] = ms
         self.env.filters["pretty"] = _pretty
 
     def render(
@@ -70,10 +83,12 @@ class Pages:
         *,
         session: Session | None,
         status: int = 200,
+        headers: Mapping[str, str] = SECURITY_HEADERS,
         **context: Any,
     ) -> HTMLResponse:
+        context.setdefault("base", "/ui")  # the portal's pages are under /ui/portal
         html = self.env.get_template(name).render(session=session, path=request.url.path, **context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        return HTMLResponse(html, status_code=status, headers=dict(headers))
 
 
 def asset(name: str) -> Response:

@@ -72,13 +72,8 @@ class Sessions:
             raise LoginRequired from exc
         if not isinstance(data, dict) or not isinstance(data.get("k"), str):
             raise LoginRequired
-        active = {
-            key.id: key
-            for key in await state(request).keys.all()
-            if key.active and key.partner_id is None
-        }
-        key = active.get(data["k"])
-        if key is None:
+        key = await state(request).keys.get(data["k"])
+        if key is None or not key.active or key.partner_id is not None:
             raise LoginRequired
         return Session(key_id=key.id, key_name=key.name, scope=key.scope, csrf=str(data["c"]))
 

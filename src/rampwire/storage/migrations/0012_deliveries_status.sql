@@ -1,0 +1,6 @@
+-- 0012: the delivery log filtered by status alone (the dashboard's Deliveries page, status
+-- "dead" or "retrying" with no endpoint) was a sequential scan of deliveries: 1.2 s at
+-- 3,000,000 rows. This index serves it newest first; its cost on the delivery path is in
+-- docs/benchmarks.md (bench/writes.py before and after).
+
+CREATE INDEX deliveries_status ON deliveries (status, id);
