@@ -220,6 +220,13 @@ async def test_a_partners_source_makes_orders_of_that_partner(
     assert (await admin_api.get(f"/v1/orders/{order_id}", headers=_as(a_key))).status_code == 200
     assert (await admin_api.get(f"/v1/orders/{order_id}", headers=_as(b_key))).status_code == 404
     assert await _deliveries_by_endpoint(db, order_id) == {a_endpoint: 2}  # created, processing
+    # the operator's source changes it later: the order's partner, not the source's, is owner
+    operator_source = await make_source(admin_api, Provider.REVOLUT)
+    later = webhook(Provider.REVOLUT, order, OrderStatus.COMPLETED, now=now + timedelta(seconds=1))
+    response = await send(admin_api, operator_source["id"], later)
+    assert response.status_code == 200, response.text
+    assert response.json()["order_id"] == order_id
+    assert await _deliveries_by_endpoint(db, order_id) == {a_endpoint: 3}
     listed = (await admin_api.get("/v1/sources", params={"partner": a["id"]})).json()["data"]
     assert [s["id"] for s in listed] == [source["id"]]
 

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from ..dialects.base import DecodedEvent
 from ..domain import serde
@@ -34,23 +33,17 @@ from ..ingest.inbound import (
 from ..ingest.sources import IngestSource
 from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
-from ..storage import Connection, Database, Row
-from ..storage.database import Columns, Where, Writes, fetch_rows, from_us, to_us
+from ..storage import Connection, Database
+from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
 from ..tracing import trace_context
 from . import provider_orders
 from .batching import GroupCommit
+from .inbound_rows import COLUMNS, INBOUND, inbound_record, inbound_row
 from .orders import OrderRepository
-from .outbox import live_endpoints, outbox, traced
+from .outbox import Subscriber, live_endpoints, live_endpoints_json, outbox, subscribers, traced
 
 log = logging.getLogger("rampwire.ingest")
 
-_INBOUND = Columns.of(
-    "id text, source_id text, provider text, dedupe_key text, received_at bigint,"
-    " processed_at bigint, outcome text, detail text, provider_order_id text, order_id text,"
-    " provider_event text, event_ids jsonb, headers jsonb, body text, peer_ip text,"
-    " attempts integer"
-)
-_COLUMNS = _INBOUND.listed
 _LOG_KEY = Columns.of("source_id text, dedupe_key text")
 _PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
 _RANK = (
@@ -114,6 +107,18 @@ async def _waiting(
     return {(Provider(row["provider"]), row["provider_order_id"]) for row in rows}
 
 
+# PostgreSQL: :func:`_waiting` and the endpoints, read with the batch's orders
+# (:class:`.provider_orders.Rider`), after their locks. Waiting: for each order not found, so
+# a superset of those the batch makes; the caller keeps those it made.
+_WAITING = provider_orders.Rider(
+    "(SELECT json_agg(json_build_array(i.provider, i.provider_order_id)) FROM inbound i"
+    " WHERE i.outcome = 'unapplied' AND (i.provider, i.provider_order_id) IN"
+    " (SELECT provider, provider_order_id FROM v"
+    " EXCEPT SELECT provider, provider_order_id FROM held))"
+)
+_PARTNERS = "SELECT partner_id FROM held UNION SELECT unnest({0}::text[])"  # sources' too
+
+
 def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
     first = job.events[0] if job.events else None
     return InboundRecord(
@@ -133,49 +138,6 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
         body=job.request.body.decode("utf-8", "replace"),
         peer_ip=job.request.peer_ip,
         attempts=1,
-    )
-
-
-def _row(record: InboundRecord) -> tuple[Any, ...]:
-    """The columns of :data:`_INBOUND`, in order."""
-    return (
-        record.id,
-        record.source_id,
-        record.provider.value,
-        record.dedupe_key,
-        to_us(record.received_at),
-        to_us(record.processed_at),
-        record.outcome.value,
-        record.detail,
-        record.provider_order_id,
-        record.order_id,
-        record.provider_event,
-        serde.to_json(list(record.event_ids)).decode(),
-        serde.to_json(record.headers).decode(),
-        record.body,
-        record.peer_ip,
-        record.attempts,
-    )
-
-
-def _record(row: Row) -> InboundRecord:
-    return InboundRecord(
-        id=row["id"],
-        source_id=row["source_id"],
-        provider=Provider(row["provider"]),
-        dedupe_key=row["dedupe_key"],
-        received_at=from_us(row["received_at"]),
-        processed_at=from_us(row["processed_at"]),
-        outcome=InboundOutcome(row["outcome"]),
-        detail=row["detail"],
-        provider_order_id=row["provider_order_id"],
-        order_id=row["order_id"],
-        provider_event=row["provider_event"],
-        event_ids=tuple(serde.from_json(row["event_ids"])),
-        headers=kept_headers(serde.from_json(row["headers"])),  # rows from before the list grew
-        body=row["body"],
-        peer_ip=row["peer_ip"],
-        attempts=row["attempts"],
     )
 
 
@@ -262,7 +224,7 @@ class InboundRepository:
                     fresh.append((index, job))
             now = max(job.now for job in batch)
             writes = Writes(conn.dialect)
-            every = await self._apply(
+            every, endpoints = await self._apply(
                 conn,
                 writes,
                 [
@@ -287,10 +249,9 @@ class InboundRepository:
                 for e in traced(applied.events, job.trace)
             ]
             owners = {k: v for _, applied in records.values() for k, v in applied.owners.items()}
-            endpoints = await live_endpoints(conn, owners.values())
             made = outbox(writes, events, endpoints, now=now, owners=owners)
-            rows = [_row(record) for record, _ in records.values()]
-            logged = writes.insert("inbound", _INBOUND, rows, " ON CONFLICT DO NOTHING")
+            rows = [inbound_row(record) for record, _ in records.values()]
+            logged = writes.insert("inbound", INBOUND, rows, " ON CONFLICT DO NOTHING")
             if (await writes.run(conn))[logged] < len(rows):
                 raise _Raced
         self._orders.published(made)
@@ -346,10 +307,9 @@ class InboundRepository:
                 conn, {(record.provider, e.provider_order_id) for e in events}
             )
             writes = Writes(conn.dialect)
-            (applied,) = await self._apply(
+            (applied,), endpoints = await self._apply(
                 conn, writes, [(record.provider, request, events, default_side, partner_id)], now
             )
-            endpoints = await live_endpoints(conn, applied.owners.values())
             produced = traced(applied.events, trace_context())
             made = outbox(writes, produced, endpoints, now=now, owners=applied.owners)
             await writes.run(conn)
@@ -357,7 +317,7 @@ class InboundRepository:
             row = await conn.fetchrow(
                 "UPDATE inbound SET outcome = $2, detail = $3, order_id = COALESCE($4, order_id),"
                 " event_ids = $5, processed_at = $6, attempts = attempts + 1 WHERE id = $1"
-                f" RETURNING {_COLUMNS}",
+                f" RETURNING {COLUMNS}",
                 record.id,
                 applied.outcome.value,
                 applied.detail,
@@ -370,7 +330,7 @@ class InboundRepository:
         if row is None:
             raise NotFound(f"no inbound request {record.id!r}")
         self._orders.published(made)
-        return _record(row)
+        return inbound_record(row)
 
     async def _apply(
         self,
@@ -380,10 +340,12 @@ class InboundRepository:
             tuple[Provider, InboundRequest, Sequence[DecodedEvent], Side | None, str | None]
         ],
         now: datetime,
-    ) -> list[_Applied]:
+    ) -> tuple[list[_Applied], list[Subscriber]]:
         """Fold each request's events (provider, request, events, side for orders not known
         yet) into their orders, in the order given, in one set-based pass
-        (:func:`.provider_orders.apply`), whose writes go to ``writes``."""
+        (:func:`.provider_orders.apply`), whose writes go to ``writes``; and the live endpoints
+        their events may go to. On PostgreSQL, the orders, the requests waiting for the orders
+        made and the endpoints are one statement."""
         every = [_Applied() for _ in requests]
         updates: list[ProviderUpdate] = []
         owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
@@ -413,7 +375,14 @@ class InboundRepository:
                     )
                 )
                 owners.append((applied, provider, event))
-        changes = await provider_orders.apply(conn, writes, updates, now=now)
+        postgres = conn.dialect == "postgresql"
+        partners = sorted({u.partner_id for u in updates if u.partner_id is not None})
+        riders = (
+            (_WAITING, provider_orders.Rider(live_endpoints_json(_PARTNERS), (partners,)))
+            if postgres
+            else ()
+        )
+        changes, ridden = await provider_orders.apply(conn, writes, updates, now=now, riders=riders)
         for (applied, provider, event), change in zip(owners, changes, strict=True):
             if change.result is None:
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)
@@ -431,29 +400,34 @@ class InboundRepository:
                 InboundOutcome.APPLIED if change.events else InboundOutcome.UNCHANGED
             )
         created = {order for applied in every for order in applied.created}
-        if created:
-            waiting = await _waiting(conn, created)
-            for applied in every:
-                applied.waiting = not waiting.isdisjoint(applied.created)
-        return every
+        if postgres:
+            waiting = {(Provider(p), order_id) for p, order_id in ridden[0] or ()}
+            endpoints = subscribers(ridden[1])
+        else:
+            waiting = await _waiting(conn, created) if created else set()
+            theirs = {p for applied in every for p in applied.owners.values()}
+            endpoints = await live_endpoints(conn, theirs)
+        for applied in every:
+            applied.waiting = not waiting.isdisjoint(applied.created)
+        return every, endpoints
 
     async def unapplied(self, provider: Provider, provider_order_id: str) -> list[InboundRecord]:
         """Requests for this order that waited for it to be known, oldest first."""
         async with self._db.connection() as conn:
             rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM inbound WHERE outcome = 'unapplied' AND provider = $1"
+                f"SELECT {COLUMNS} FROM inbound WHERE outcome = 'unapplied' AND provider = $1"
                 " AND provider_order_id = $2 ORDER BY id",
                 provider.value,
                 provider_order_id,
             )
-        return [_record(row) for row in rows]
+        return [inbound_record(row) for row in rows]
 
     async def get(self, record_id: str) -> InboundRecord:
         async with self._db.connection() as conn:
-            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM inbound WHERE id = $1", record_id)
+            row = await conn.fetchrow(f"SELECT {COLUMNS} FROM inbound WHERE id = $1", record_id)
         if row is None:
             raise NotFound(f"no inbound request {record_id!r}")
-        return _record(row)
+        return inbound_record(row)
 
     async def find(
         self,
@@ -478,7 +452,7 @@ class InboundRepository:
             where.one_of("source_id", [row["id"] for row in rows])
         where.equals("outcome", None if outcome is None else outcome.value)
         where.equals("order_id", order_id)
-        sql = where.newest_first(f"SELECT {_COLUMNS} FROM inbound", before=before, limit=limit)
+        sql = where.newest_first(f"SELECT {COLUMNS} FROM inbound", before=before, limit=limit)
         async with self._db.connection() as conn:
             rows = await conn.fetch(sql, *where.args)
-        return [_record(row) for row in rows]
+        return [inbound_record(row) for row in rows]
