@@ -114,6 +114,7 @@ async def test_an_endpoint_made_edited_switched_rotated_and_tested_from_its_page
             "headers": "X-Api-Key: k123\nX-Team: ramp",
             "retry_policy": '{"retry_delays": [], "jitter": 0}',
             "partner_id": partner["id"],
+            "traceparent": "on",
             "enabled": "on",
         },
     )
@@ -123,6 +124,9 @@ async def test_an_endpoint_made_edited_switched_rotated_and_tested_from_its_page
     assert stored["partner_id"] == partner["id"] and stored["ordering"] == "per_order_fifo"
     assert stored["rate_limit"] == 20 and stored["max_in_flight"] == 5
     assert stored["event_types"] == ["order.completed", "order.failed"]
+    assert stored["traceparent"] is True
+    shown = await client.get(f"/ui/endpoints/{endpoint_id}")
+    assert "sends traceparent" in shown.text
     headers = (await admin_api.get(f"/v1/endpoints/{endpoint_id}/headers")).json()["headers"]
     assert headers == {"X-Api-Key": "k123", "X-Team": "ramp"}
     listing = await client.get("/ui/endpoints")
