@@ -552,35 +552,47 @@ async def cost(
     rounds: int,
     target_pct: float,
 ) -> None:
-    """Max throughput with the server's environment each way ("off", then "on"), alternating
-    which goes first in each round, on one database per back-end; a fresh server each time.
-    The cost is the median over the rounds of each round's on/off ratio, with every round's."""
+    """Max throughput with the server's environment each way ("off" and "on"), alternating
+    which goes first in each round, on one database per back-end. One long-lived server per
+    way, both started before the first window and each warmed by a window that is not counted,
+    so neither a process start nor its first requests fall in one way's windows only; the
+    database grows by the same amount before each way's window over a pair of rounds. The cost
+    is the median over the rounds of each round's on/off ratio, with every round's."""
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         rates: dict[str, list[float]] = {name: [] for name in variants}
         cpus: dict[str, list[float]] = {name: [] for name in variants}
         async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
             token = await prepare(db_url)
-            sources: dict[str, str] | None = None
-            for round_ in range(rounds):
-                names = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
-                for name in names:
-                    env = variants[name]
-                    with server("ingest", db_url, folder, master_key, 1, env) as (urls, procs):
-                        sources = sources or await make_sources(urls[0], token)
-                        pg = db_url if backend == "postgresql" else None
+            pg = db_url if backend == "postgresql" else None
+            with contextlib.ExitStack() as stack:
+                started = {
+                    name: stack.enter_context(
+                        server("ingest", db_url, folder, master_key, 1, variants[name])
+                    )
+                    for name in variants
+                }
+                sources = await make_sources(next(iter(started.values()))[0][0], token)
+                for urls, procs in started.values():  # warm-up, not counted
+                    await measure(
+                        urls, [p.pid for p in procs], sources, config, paced=False, pg_url=pg
+                    )
+                for round_ in range(rounds):
+                    names = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
+                    for name in names:
+                        urls, procs = started[name]
                         pids = [p.pid for p in procs]
                         measured = await measure(
                             urls, pids, sources, config, paced=False, pg_url=pg
                         )
-                    rates[name].append(measured.rate)
-                    cpus[name].append(measured.cpu_us)
-                    print(
-                        f"  {backend} {what} {name}: {measured.rate:,.0f}/s,"
-                        f" {measured.cpu_us:,.0f} us CPU per request (server and database);"
-                        f" load average {loadavg()}",
-                        flush=True,
-                    )
+                        rates[name].append(measured.rate)
+                        cpus[name].append(measured.cpu_us)
+                        print(
+                            f"  {backend} {what} {name}: {measured.rate:,.0f}/s,"
+                            f" {measured.cpu_us:,.0f} us CPU per request (server and"
+                            f" database); load average {loadavg()}",
+                            flush=True,
+                        )
         rate_costs = [(1 - n / f) * 100 for f, n in zip(rates["off"], rates["on"], strict=True)]
         cpu_costs = [(n / f - 1) * 100 for f, n in zip(cpus["off"], cpus["on"], strict=True)]
         for label, costs in (("req/s", rate_costs), ("CPU per request", cpu_costs)):
