@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import orjson
 from tests.support.callbacks import configure, partner
 from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.partners import make_partner, partner_token
@@ -83,6 +84,52 @@ async def test_a_partner_sees_and_changes_only_its_own_orders(admin_api: httpx.A
         assert refused.status_code == 404, refused.text
     unknown = await admin_api.post("/v1/orders", json={"side": "buy", "partner_id": "ptn_x"})
     assert unknown.status_code == 404
+
+
+async def test_an_order_names_its_partner_in_the_api_and_in_its_events(
+    admin_api: httpx.AsyncClient, db: Database
+) -> None:
+    a, a_key, _, _ = await _two(admin_api)
+    created = await admin_api.post("/v1/orders", json={"side": "buy"}, headers=_as(a_key))
+    assert created.json()["partner_id"] == a["id"]
+    order_id = created.json()["id"]
+    operators = await _order(admin_api)
+    changed = await admin_api.post(
+        f"/v1/orders/{order_id}/changes", json={"status": "processing"}, headers=_as(a_key)
+    )
+    assert changed.json()["order"]["partner_id"] == a["id"]
+    assert changed.json()["event"]["data"]["order"]["partner_id"] == a["id"]
+    assert (await admin_api.get(f"/v1/orders/{order_id}")).json()["partner_id"] == a["id"]
+    assert (await admin_api.get(f"/v1/orders/{operators}")).json()["partner_id"] is None
+    listed = (await admin_api.get("/v1/orders")).json()["data"]
+    assert {o["id"]: o["partner_id"] for o in listed} == {order_id: a["id"], operators: None}
+    async with db.connection() as conn:
+        payloads = await conn.fetch(
+            "SELECT payload FROM events WHERE order_id = $1 ORDER BY sequence", order_id
+        )
+    assert [orjson.loads(row["payload"])["data"]["order"]["partner_id"] for row in payloads] == [
+        a["id"],
+        a["id"],
+    ]
+
+
+async def test_an_order_stored_before_orders_named_their_partner_reads_its_row(
+    admin_api: httpx.AsyncClient, db: Database
+) -> None:
+    """A body written before the order carried ``partner_id``: the column answers."""
+    a, a_key, _, _ = await _two(admin_api)
+    order_id = await _order(admin_api, a_key)
+    async with db.connection() as conn:
+        body = orjson.loads(await conn.fetchval("SELECT body FROM orders WHERE id = $1", order_id))
+        del body["partner_id"]
+        await conn.execute(
+            "UPDATE orders SET body = $1 WHERE id = $2", orjson.dumps(body).decode(), order_id
+        )
+    assert (await admin_api.get(f"/v1/orders/{order_id}")).json()["partner_id"] == a["id"]
+    changed = await admin_api.post(
+        f"/v1/orders/{order_id}/changes", json={"status": "processing"}, headers=_as(a_key)
+    )
+    assert changed.json()["event"]["data"]["order"]["partner_id"] == a["id"]
 
 
 async def test_idempotency_keys_are_per_partner(admin_api: httpx.AsyncClient) -> None:

@@ -46,7 +46,11 @@ class HeldOrder:
     seq: int  # its last timeline entry's
     new: bool = False  # not in the table yet
     changed: bool = False  # differs from its row
-    partner_id: str | None = None  # the partner that owns it; None: the operator's
+
+    @property
+    def partner_id(self) -> str | None:
+        """The partner that owns it; None: the operator's."""
+        return self.order.partner_id
 
 
 def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event, TimelineEntry]:
@@ -66,6 +70,7 @@ def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event
         version=1,
         created_at=now,
         updated_at=now,
+        partner_id=update.partner_id,
     )
     # The fields are stamped by the merge of ``change`` that follows (with its step if untimed).
     held = HeldOrder(
@@ -73,7 +78,6 @@ def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event
         stamps=Stamps(status_at=change.occurred_at),
         seq=1,
         new=True,
-        partner_id=update.partner_id,
     )
     created = created_event(order, update.source, now=now)
     return held, created, created_entry(order, change.occurred_at, created, update.source)

@@ -214,6 +214,7 @@ class Order(OrderData):
     version: int  # +1 on every change
     created_at: Timestamp
     updated_at: Timestamp
+    partner_id: str | None = None  # the partner that owns it, fixed at creation; None: the operator
 
     def evolve(self, **changes: Any) -> Order:
         return dataclasses.replace(self, **changes)

@@ -25,11 +25,17 @@ def held_from_row(row: Row, order: Order | None = None) -> HeldOrder:
     """An order (``order``, if the caller read it already), its stamps and its last timeline
     ``seq``, as locked."""
     return HeldOrder(
-        order=serde.order_from_json(row["body"]) if order is None else order,
+        order=owned(serde.order_from_json(row["body"]) if order is None else order, row),
         stamps=stamps_from(row["status_at"], row["field_times"]),
         seq=row["seq"],
-        partner_id=row["partner_id"],
     )
+
+
+def owned(order: Order, row: Row) -> Order:
+    """``order`` with its row's ``partner_id``, the owner's one record (a body written before
+    orders carried it names none)."""
+    owner = row["partner_id"]
+    return order if order.partner_id == owner else order.evolve(partner_id=owner)
 
 
 PROVIDER_KEY = Columns.of("provider text, provider_order_id text")

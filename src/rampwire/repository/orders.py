@@ -32,7 +32,7 @@ from ..errors import (
 from ..ids import new_id
 from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
-from ..storage import Connection, Database
+from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
 from ..tracing import trace_context
 from . import provider_orders
@@ -43,6 +43,7 @@ from .order_rows import (
     PROVIDER_KEY,
     entry_from_row,
     held_from_row,
+    owned,
     write_held,
 )
 from .outbox import live_endpoints, outbox, traced
@@ -187,12 +188,13 @@ class OrderRepository:
             version=1,
             created_at=now,
             updated_at=now,
+            partner_id=partner_id,
         )
         stamps = Stamps(status_at=occurred_at, fields=dict.fromkeys(_given(data), occurred_at))
         event = created_event(order, source, now=now)
         response = serde.dump(order)
         job = _CreateJob(
-            held=HeldOrder(order=order, stamps=stamps, seq=1, new=True, partner_id=partner_id),
+            held=HeldOrder(order=order, stamps=stamps, seq=1, new=True),
             entry=created_entry(order, occurred_at, event, source, actor=actor),
             event=event,
             response=response,
@@ -368,7 +370,7 @@ class OrderRepository:
             unreadable: dict[str, UnreadableOrder] = {}
             for row in rows:
                 try:
-                    held[row["id"]] = held_from_row(row, self._load(row["id"], row["body"]))
+                    held[row["id"]] = held_from_row(row, self._load(row["id"], row))
                 except UnreadableOrder as exc:  # fails the changes to it, and only those
                     unreadable[row["id"]] = exc
             for job in jobs:
@@ -413,7 +415,7 @@ class OrderRepository:
             row = await conn.fetchrow("SELECT body, partner_id FROM orders WHERE id = $1", order_id)
         if row is None or not tenant.owns(row["partner_id"]):
             raise NotFound(f"no order {order_id!r}")
-        return self._load(order_id, row["body"])
+        return self._load(order_id, row)
 
     async def find(
         self, filters: OrderFilter, *, limit: int, before: str | None = None
@@ -429,24 +431,27 @@ class OrderRepository:
             where.add(f"created_at >= {where.arg(to_us(filters.created_from))}")
         if filters.created_to is not None:
             where.add(f"created_at < {where.arg(to_us(filters.created_to))}")
-        sql = where.newest_first("SELECT id, body FROM orders", before=before, limit=limit)
+        sql = where.newest_first(
+            "SELECT id, body, partner_id FROM orders", before=before, limit=limit
+        )
         async with self._db.connection() as conn:
             rows = await conn.fetch(sql, *where.args)
         orders: list[Order] = []
         unreadable: list[str] = []
         for row in rows:
             try:
-                orders.append(self._load(row["id"], row["body"]))
+                orders.append(self._load(row["id"], row))
             except UnreadableOrder:
                 unreadable.append(row["id"])
         last_id = rows[-1]["id"] if rows else None
         return FoundOrders(orders=orders, unreadable=unreadable, last_id=last_id, rows=len(rows))
 
-    def _load(self, order_id: str, body: str | bytes) -> Order:
-        """A stored order; :class:`UnreadableOrder` if its row no longer validates (written
-        under older rules, or by hand), logged once per order and process."""
+    def _load(self, order_id: str, row: Row) -> Order:
+        """A stored order (``row``: its ``body`` and ``partner_id``); :class:`UnreadableOrder`
+        if its row no longer validates (written under older rules, or by hand), logged once per
+        order and process."""
         try:
-            return serde.order_from_json(body)
+            return owned(serde.order_from_json(row["body"]), row)
         except ValueError as exc:  # pydantic's ValidationError is one
             if order_id not in self._unreadable:
                 self._unreadable.add(order_id)
