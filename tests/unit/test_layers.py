@@ -7,6 +7,8 @@ or a cycle between modules of different packages, fails here with the modules th
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,6 +108,26 @@ def test_no_cycle_crosses_a_package() -> None:
         if len({package(module) for module in component}) > 1
     ]
     assert crossing == []
+
+
+def test_every_package_imports_first_in_a_fresh_interpreter() -> None:
+    """A cycle through a package's ``__init__`` (invisible to the graph above, which names the
+    modules imported) fails only when that package is the first imported: try each first."""
+    packages = sorted(
+        module for module, path in _modules() if path.name == "__init__.py" and "." in module
+    )
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", f"import {name}"], stderr=subprocess.PIPE, text=True
+        )
+        for name in packages
+    }
+    failed = {}
+    for name, process in running.items():
+        _, err = process.communicate(timeout=120)
+        if process.returncode != 0:
+            failed[name] = err.strip().splitlines()[-1:]
+    assert failed == {}
 
 
 def test_few_modules_at_the_top_and_none_too_long() -> None:

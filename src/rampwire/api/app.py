@@ -33,7 +33,6 @@ from ..settings import Settings
 from ..ssrf import GuardedConnector
 from ..storage import Database, migrate, open_database
 from ..tracing import Tracing
-from ..ui import router as dashboard
 from . import (
     authorization,
     deliveries,
@@ -186,7 +185,12 @@ def create_app(
     app.include_router(event_types.router)
     app.include_router(listen_sessions.router)
     app.include_router(metrics.router)
-    app.include_router(dashboard())  # the dashboard at /ui (rampwire.ui)
+    # The dashboard at /ui. Imported here, not at the top: rampwire.ui is built on this
+    # package's modules (state, schemas, the routes it shares), so importing it while this
+    # module loads would make ``import rampwire.ui`` fail half-way through the cycle.
+    from ..ui import router as dashboard
+
+    app.include_router(dashboard())
     app.add_middleware(ingest.IngestRoute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
