@@ -104,3 +104,56 @@ async def test_order_seq_is_backfilled_from_the_timeline(
         ]
     finally:
         await db.close()
+
+
+async def test_an_index_on_a_live_table_is_built_outside_a_transaction(
+    empty_database_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0012 builds ``deliveries_status`` CONCURRENTLY on PostgreSQL (writes go on meanwhile),
+    so outside a transaction; an invalid index left by a failed build is replaced, and the
+    migration is recorded once its statements have run. SQLite runs it as any other."""
+    every = migrations()
+    index = next(m for m in every if m.name == "deliveries_status")
+    assert not index.transactional and all(m.transactional for m in every if m is not index)
+    db = open_database(empty_database_urls[0])
+    await db.open()
+    try:
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every[: index.version - 1])
+        await migrate(db, from_scratch=False)
+        if db.dialect == "postgresql":
+            # What a build that failed half-way leaves: an index by that name, marked invalid.
+            async with db.connection() as conn:
+                await conn.execute("CREATE TABLE dupes (status text)")
+                await conn.execute("INSERT INTO dupes VALUES ('a'), ('a')")
+                with pytest.raises(Exception, match="could not create unique index"):
+                    await conn.execute(
+                        "CREATE UNIQUE INDEX CONCURRENTLY deliveries_status ON dupes (status)"
+                    )
+                assert await conn.fetchval(
+                    "SELECT NOT indisvalid FROM pg_index"
+                    " WHERE indexrelid = 'deliveries_status'::regclass"
+                )
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every)
+        assert index.version in await migrate(db)
+        async with db.connection() as conn:
+            if db.dialect == "postgresql":
+                row = await conn.fetchrow(
+                    "SELECT indisvalid, indrelid::regclass::text AS tbl FROM pg_index"
+                    " WHERE indexrelid = 'deliveries_status'::regclass"
+                )
+                assert (row["indisvalid"], row["tbl"]) == (True, "deliveries")
+                # the migration lock is released (session-scoped: the pool would not)
+                assert not await conn.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1",
+                    0x72616D70,
+                )
+            else:
+                assert (
+                    await conn.fetchval(
+                        "SELECT tbl_name FROM sqlite_master WHERE name = 'deliveries_status'"
+                    )
+                    == "deliveries"
+                )
+        assert await pending(db) == []
+    finally:
+        await db.close()

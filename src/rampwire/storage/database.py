@@ -7,6 +7,7 @@ payloads as text so they are sent byte for byte as written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -280,6 +281,11 @@ def open_database(url: str) -> Database:
 
         return PostgresDatabase(url)
     raise StorageError(f"unsupported database URL {redact(url)!r}: use sqlite:/// or postgresql://")
+
+
+def statements(script: str) -> list[str]:
+    """A DDL script's statements, separated by ``;`` at the end of a line."""
+    return [part for part in re.split(r";\s*$", script, flags=re.MULTILINE) if part.strip()]
 
 
 def redact(url: str) -> str:

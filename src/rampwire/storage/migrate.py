@@ -3,6 +3,12 @@
 An empty database gets :file:`schema.sql` in one piece and every migration marked applied; an
 existing one gets the migrations it lacks, in order, each in its own transaction. On PostgreSQL an
 advisory lock keeps two processes from migrating at once; on SQLite the write lock does.
+
+A migration whose first line is :data:`OUTSIDE_A_TRANSACTION` runs on PostgreSQL statement by
+statement, outside a transaction, under a session advisory lock: that is how an index is built
+``CONCURRENTLY`` (``{{CONCURRENTLY}}`` in its text), so writes to a large table go on while it
+builds. It is recorded only once every statement has run, and runs again whole after a failure,
+so its statements must be safe to repeat (drop what a failed build left, then build).
 """
 
 from __future__ import annotations
@@ -13,14 +19,15 @@ from importlib import resources
 
 from ..errors import StorageError
 from ..types import utcnow
-from .database import Connection, Database, Dialect, to_us
+from .database import Connection, Database, Dialect, statements, to_us
 
 _ADVISORY_LOCK_ID = 0x72616D70  # "ramp"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TYPES: dict[Dialect, dict[str, str]] = {
-    "sqlite": {"JSON": "TEXT"},
-    "postgresql": {"JSON": "JSONB"},
+    "sqlite": {"JSON": "TEXT", "CONCURRENTLY": ""},
+    "postgresql": {"JSON": "JSONB", "CONCURRENTLY": "CONCURRENTLY"},
 }
+OUTSIDE_A_TRANSACTION = "-- rampwire: outside a transaction"
 _LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
@@ -35,6 +42,11 @@ class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def transactional(self) -> bool:
+        """False: applied outside a transaction on PostgreSQL (:data:`OUTSIDE_A_TRANSACTION`)."""
+        return not self.sql.startswith(OUTSIDE_A_TRANSACTION)
 
 
 def render(sql: str, dialect: Dialect) -> str:
@@ -82,6 +94,10 @@ async def migrate(db: Database, *, from_scratch: bool = True) -> list[int]:
     for migration in migrations():
         if migration.version in done:
             continue
+        if not migration.transactional and db.dialect == "postgresql":
+            if await _apply_outside_a_transaction(db, migration):
+                applied_now.append(migration.version)
+            continue
         async with db.transaction() as conn:
             if db.dialect == "postgresql":
                 await conn.execute(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_ID})")
@@ -93,6 +109,25 @@ async def migrate(db: Database, *, from_scratch: bool = True) -> list[int]:
             await _record(conn, migration)
             applied_now.append(migration.version)
     return applied_now
+
+
+async def _apply_outside_a_transaction(db: Database, migration: Migration) -> bool:
+    """Apply ``migration`` statement by statement, each committed on its own (PostgreSQL);
+    False when another process applied it meanwhile."""
+    async with db.connection() as conn:
+        await conn.execute(f"SELECT pg_advisory_lock({_ADVISORY_LOCK_ID})")
+        try:
+            if await conn.fetchval(
+                "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
+            ):
+                return False
+            for statement in statements(render(migration.sql, db.dialect)):
+                await conn.execute(statement)
+            await _record(conn, migration)
+            return True
+        finally:
+            # Session-scoped, and the pool does not reset advisory locks on release.
+            await conn.execute(f"SELECT pg_advisory_unlock({_ADVISORY_LOCK_ID})")
 
 
 async def pending(db: Database) -> list[int]:

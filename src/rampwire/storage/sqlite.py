@@ -20,7 +20,7 @@ from typing import Any
 import aiosqlite
 
 from ..errors import DatabaseUnavailable, StorageError
-from .database import Dialect, Listening, Row
+from .database import Dialect, Listening, Row, statements
 
 BUSY_TIMEOUT_MS = 10_000  # how long to wait for another process's write lock
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -96,10 +96,9 @@ class SqliteConnection:
 
     async def executescript(self, script: str) -> None:
         """Run a DDL script inside the current transaction (sqlite3's own executescript
-        would commit first). Statements are separated by ``;`` at the end of a line."""
-        for statement in re.split(r";\s*$", script, flags=re.MULTILINE):
-            if statement.strip():
-                await self.execute(statement)
+        would commit first)."""
+        for statement in statements(script):
+            await self.execute(statement)
 
 
 class SqliteDatabase:
