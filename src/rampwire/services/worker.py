@@ -130,7 +130,9 @@ class Worker:
             "leases": self._renewing.error,
         }
         listening = self._listening
-        if listening is not None and not listening.connected:
+        if listening is None:  # not running yet (or any more): nothing heard
+            checks["notifications"] = "not listening"
+        elif not listening.connected:
             checks["notifications"] = listening.error or "connecting"
         return {name: "ok" if error is None else error for name, error in checks.items()}
 
