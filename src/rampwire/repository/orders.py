@@ -38,11 +38,10 @@ from ..tracing import trace_context
 from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
-    HELD,
-    ORDER_ID,
     PROVIDER_KEY,
     entry_from_row,
     held_from_row,
+    lock_orders,
     write_held,
 )
 from .outbox import live_endpoints, outbox, traced
@@ -216,8 +215,16 @@ class OrderRepository:
         (or earlier in the batch) fails that create alone with :class:`ProviderOrderExists`.
         A claim that another request took first (the same key, committed after this caller
         looked) raises :class:`_Replay`; the batch is then written again one order at a time,
-        so only that order's caller replays."""
-        async with self._db.transaction() as conn:
+        so only that order's caller replays.
+
+        On PostgreSQL a batch with no claim and no provider order is not a transaction: its
+        one write statement is atomic by itself, and the endpoints read before it sees what it
+        would see inside a ``READ COMMITTED`` transaction (each statement takes its own
+        snapshot, and nothing is locked): two round trips, not four (BEGIN, COMMIT)."""
+        alone = self._db.dialect == "postgresql" and not any(
+            job.idempotency is not None or job.held.order.provider is not None for job in jobs
+        )
+        async with self._db.connection() if alone else self._db.transaction() as conn:
             outcomes = await self._taken_provider_orders(conn, jobs)
             jobs = [job for job, outcome in zip(jobs, outcomes, strict=True) if outcome is None]
             if not jobs:
@@ -355,15 +362,8 @@ class OrderRepository:
         outcomes: list[ChangeResult | Exception] = []
         events: list[Event] = []
         entries: list[TimelineEntry] = []
-        lock = self._db.for_update
         async with self._db.transaction() as conn:
-            rows = await fetch_rows(
-                conn,
-                ORDER_ID,
-                [(order_id,) for order_id in dict.fromkeys(job.order_id for job in jobs)],
-                f"SELECT o.id, {HELD} FROM orders o WHERE o.id IN (SELECT id FROM v)"
-                f" ORDER BY o.id {lock}",
-            )
+            rows, endpoints = await lock_orders(conn, [job.order_id for job in jobs])
             held: dict[str, HeldOrder] = {}
             unreadable: dict[str, UnreadableOrder] = {}
             for row in rows:
@@ -398,7 +398,8 @@ class OrderRepository:
                 entries.append(result.entry)
                 events.extend(traced(result.events, job.trace))
             owners = {order_id: h.partner_id for order_id, h in held.items()}
-            endpoints = await live_endpoints(conn, owners.values())
+            if endpoints is None:  # SQLite
+                endpoints = await live_endpoints(conn, owners.values())
             writes = Writes(conn.dialect)
             write_held(writes, list(held.values()), entries)
             now = max(job.now for job in jobs)
