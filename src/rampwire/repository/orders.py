@@ -23,6 +23,7 @@ from ..domain.orders import (
 from ..domain.partners import OPERATOR, Tenant
 from ..domain.timeline import TimelineEntry, created_entry
 from ..errors import (
+    DuplicateRow,
     IdempotencyConflict,
     IllegalTransition,
     NotFound,
@@ -214,15 +215,17 @@ class OrderRepository:
         (:class:`~rampwire.storage.database.Writes`). A provider order that exists already
         (or earlier in the batch) fails that create alone with :class:`ProviderOrderExists`.
         A claim that another request took first (the same key, committed after this caller
-        looked) raises :class:`_Replay`; the batch is then written again one order at a time,
-        so only that order's caller replays.
+        looked) fails the write (:class:`DuplicateRow`: nothing of the batch is written) and
+        raises :class:`_Replay`; the batch is then written again one order at a time, so only
+        that order's caller replays.
 
-        On PostgreSQL a batch with no claim and no provider order is not a transaction: its
-        one write statement is atomic by itself, and the endpoints read before it sees what it
-        would see inside a ``READ COMMITTED`` transaction (each statement takes its own
-        snapshot, and nothing is locked): two round trips, not four (BEGIN, COMMIT)."""
+        On PostgreSQL a batch with no provider order is not a transaction: its one write
+        statement is atomic by itself, and the endpoints read before it sees what it would see
+        inside a ``READ COMMITTED`` transaction (each statement takes its own snapshot, and
+        nothing is locked): two round trips, not four (BEGIN, COMMIT). A provider order's
+        advisory lock needs the transaction."""
         alone = self._db.dialect == "postgresql" and not any(
-            job.idempotency is not None or job.held.order.provider is not None for job in jobs
+            job.held.order.provider is not None for job in jobs
         )
         async with self._db.connection() if alone else self._db.transaction() as conn:
             outcomes = await self._taken_provider_orders(conn, jobs)
@@ -248,9 +251,13 @@ class OrderRepository:
             now = max(job.now for job in jobs)
             events = [e for job in jobs for e in traced([job.event], job.trace)]
             made = outbox(writes, events, endpoints, now=now, owners=owners)
-            claimed = writes.insert("idempotency_keys", _CLAIM, claims, " ON CONFLICT DO NOTHING")
-            if (await writes.run(conn))[claimed] < len(claims):
-                raise _Replay("an Idempotency-Key of the batch was claimed meanwhile")
+            writes.insert("idempotency_keys", _CLAIM, claims)
+            try:
+                await writes.run(conn)
+            except DuplicateRow as exc:
+                if exc.table != "idempotency_keys":
+                    raise
+                raise _Replay("an Idempotency-Key of the batch was claimed meanwhile") from exc
         self.published(made)
         return outcomes
 
