@@ -377,6 +377,13 @@ async def phase_sustained(bench: Bench) -> None:
         note=f"waiting or leased, every 0.5 s; {backlog.note()}; the publishers pause above"
         f" {config.max_backlog:,}",
     )
+    if separate:
+        bench.row(
+            "sustained: CPU per delivery",
+            (cpu.own + cpu.extra + cpu.postgres) / max(after - before, 1) * 1e6,
+            "us",
+            note="the worker process, the publishers and PostgreSQL's backends",
+        )
     bench.row(
         "sustained: worker CPU per delivery",
         cpu.own / max(sent, 1) * 1e6,
