@@ -50,7 +50,7 @@ import aiohttp
 import uvloop
 from harness.cpu import CpuMeter
 from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
-from harness.publisher import Publisher, PublishPlan
+from harness.publisher import Backlog, Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine, percentile, scale_table
 from harness.spans import sink_tracing
@@ -89,6 +89,9 @@ from rampwire.types import utcnow
 SLOW_DELAY_S = 0.25
 PHASE_DEADLINE_S = 30.0  # no measured loop runs longer than this
 STOP_DEADLINE_S = 30.0  # a worker or a publisher process gets this long to stop
+# Sustained: API nodes publishing at once, 8 callers each: enough that the worker, not the
+# publishing, bounds the figure on a 2-core machine (docs/benchmarks.md, "Publishers").
+PUBLISHERS = 4
 PACKAGES = ("uvloop", "aiohttp", "asyncpg", "orjson")  # their versions head the output
 
 TARGETS = {
@@ -106,7 +109,8 @@ class Config:
     warmup: float = 3.0  # sustained: seconds before the window opens
     window: float = 15.0  # sustained: the measured window
     max_backlog: int = 5_000  # sustained: the publisher waits while more deliveries are waiting
-    publish_tasks: int = 8  # sustained: concurrent publish loops
+    publish_tasks: int = 8  # sustained: concurrent publish loops per publisher process
+    publishers: int = PUBLISHERS  # sustained: publisher processes (PostgreSQL; SQLite: inline)
     latency_rate: float = 1_000.0  # events/s offered in the latency phase (the target's rate)
     latency_rate_low: float = 200.0  # and a rate this machine can sustain
     latency_seconds: float = 6.0  # per rate
@@ -328,7 +332,7 @@ async def phase_sustained(bench: Bench) -> None:
         max_backlog=config.max_backlog,
     )
     async with worker_running(bench.db, bench.box, config.concurrency) as worker:
-        publisher = Publisher(bench.db, worker, plan, bench.publisher)
+        publisher = Publisher(bench.db, worker, plan, bench.publisher, processes=config.publishers)
         try:
             await publisher.start()
             await asyncio.sleep(config.warmup)
@@ -336,12 +340,12 @@ async def phase_sustained(bench: Bench) -> None:
                 before = await count_succeeded(bench.db, endpoint.id)
                 sent_before = worker.sent
                 claims, records = worker.claims, worker.record_batches
-                await asyncio.sleep(config.window)
+                async with Backlog(functools.partial(count_waiting, bench.db)) as backlog:
+                    await asyncio.sleep(config.window)
                 after = await count_succeeded(bench.db, endpoint.id)
                 sent = worker.sent - sent_before
                 batches = batching(worker, claims, records, sent)
                 window = cpu.elapsed()
-            backlog = await count_waiting(bench.db)
             published = await publisher.result()
         finally:
             publisher.stop()
@@ -355,21 +359,31 @@ async def phase_sustained(bench: Bench) -> None:
         "deliveries/s",
         target=f">= {TARGETS['sustained']:,.0f}",
         met=rate >= TARGETS["sustained"],
-        note=f"{config.window:.0f} s window, publisher {bench.publisher}",
+        note=f"{config.window:.0f} s window, publisher {bench.publisher};"
+        f" {backlog.bound(after - before, config.max_backlog)}",
     )
     per_event = f"; {published.cpu / max(published.events, 1) * 1e6:,.0f} us CPU per event"
     bench.row(
         "sustained: published",
         published.events / published.elapsed,
         "events/s",
-        note=f"{plan.tasks} tasks, create + 2 changes per order{per_event if separate else ''}",
+        note=f"{publisher.processes} process(es) x {plan.tasks} tasks, create + 2 changes per"
+        f" order{per_event if separate else ''}",
     )
     bench.row(
-        "sustained: backlog at end",
-        backlog,
+        "sustained: mean backlog",
+        sum(backlog.samples) / len(backlog.samples),
         "deliveries",
-        note=f"waiting or leased; the publisher pauses above {config.max_backlog:,}",
+        note=f"waiting or leased, every 0.5 s; {backlog.note()}; the publishers pause above"
+        f" {config.max_backlog:,}",
     )
+    if separate:
+        bench.row(
+            "sustained: CPU per delivery",
+            (cpu.own + cpu.extra + cpu.postgres) / max(after - before, 1) * 1e6,
+            "us",
+            note="the worker process, the publishers and PostgreSQL's backends",
+        )
     bench.row(
         "sustained: worker CPU per delivery",
         cpu.own / max(sent, 1) * 1e6,
@@ -796,7 +810,7 @@ async def sustained_with_processes(bench: Bench, processes: int) -> ProcessesRun
     )
     async with workers:
         workers.go()
-        publisher = Publisher(bench.db, None, plan, "process")
+        publisher = Publisher(bench.db, None, plan, "process", processes=config.publishers)
         try:
             await publisher.start()
             await asyncio.sleep(config.warmup)
@@ -816,8 +830,9 @@ async def sustained_with_processes(bench: Bench, processes: int) -> ProcessesRun
     cpu.extra = workers_cpu + publisher_cpu
     done = after - before
     note = (
-        f"{config.window:.0f} s window; published {published.events / published.elapsed:,.0f}"
-        f" events/s; attempts per process {workers.sent}, claims {workers.claims};"
+        f"{config.window:.0f} s window; {publisher.processes} publisher process(es) published"
+        f" {published.events / published.elapsed:,.0f} events/s; attempts per process"
+        f" {workers.sent}, claims {workers.claims};"
         f" {cpu.note().replace('publisher', 'workers and publisher')}"
     )
     return ProcessesRun(
@@ -1160,7 +1175,15 @@ def main() -> None:
         "--publish-tasks",
         type=int,
         default=defaults.publish_tasks,
-        help="sustained: concurrent API callers, each creating an order and changing it twice",
+        help="sustained: concurrent API callers per publisher process, each creating an order"
+        " and changing it twice",
+    )
+    parser.add_argument(
+        "--publishers",
+        type=int,
+        default=defaults.publishers,
+        help="sustained: publisher processes (API nodes), each with --publish-tasks callers"
+        " (with --publisher process)",
     )
     parser.add_argument(
         "--history",
@@ -1203,6 +1226,7 @@ def main() -> None:
         slow_concurrency=args.slow_concurrency,
         publisher=args.publisher,
         publish_tasks=args.publish_tasks,
+        publishers=args.publishers,
         partners=args.partners,
         workers=args.workers,
         rounds=args.rounds,

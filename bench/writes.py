@@ -7,7 +7,8 @@ PostgreSQL per API create, per API change, and per delivery for a worker's claim
 A fresh database ``rampwire_bench_<random>`` (dropped at the end) gets ``--history`` delivered
 orders and ``ANALYZE`` (``harness.workload.make_history``), then one subscribed
 endpoint. Then, for each number of concurrent callers and each of ``--rounds`` rounds: ``--calls``
-creates through ``OrderRepository.create``, then one change of each of those orders through
+creates through ``OrderRepository.create`` (``--keys``: each with an Idempotency-Key, as the SDK
+sends), then one change of each of those orders through
 ``OrderRepository.change`` (``awaiting_payment`` → ``processing``): the API's code path
 without HTTP, each write with its timeline entry, its event and one delivery. Printed per
 call: wall time, this process's CPU and the CPU of the PostgreSQL backends serving the
@@ -30,15 +31,17 @@ from dataclasses import dataclass
 import uvloop
 from harness.cpu import PostgresCpu
 from harness.databases import PG_ADMIN_URL, fresh_database
-from harness.workload import Deliverer, create_order, make_endpoint, make_history
+from harness.workload import Deliverer, create_order, make_endpoint, make_history, order_data
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
 from rampwire.domain.events import Source
 from rampwire.domain.lifecycle import Change
 from rampwire.domain.orders import OrderStatus
+from rampwire.ids import new_id
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.repository.orders import IdempotencyClaim
 from rampwire.storage import Database
 from rampwire.types import utcnow
 
@@ -118,7 +121,21 @@ async def run(args: argparse.Namespace) -> None:
         made: list[str] = []
 
         async def create(_: str) -> None:
-            made.append((await create_order(orders))[0])
+            if not args.keys:
+                made.append((await create_order(orders))[0])
+                return
+            now = utcnow()
+            key = new_id("idem")  # as the SDK sends with every create
+            claim = IdempotencyClaim(api_key_id="key_bench", key=key, request_hash=key)
+            result = await orders.create(
+                order_data(),
+                status=OrderStatus.AWAITING_PAYMENT,
+                occurred_at=now,
+                source=Source(provider=None, provider_event="api", received_at=now),
+                now=now,
+                idempotency=claim,
+            )
+            made.append(result.order.id)
 
         async def change(order_id: str) -> None:
             now = utcnow()
@@ -165,6 +182,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--claim", type=int, default=64, help="deliveries per claim")
     parser.add_argument("--tasks", type=lambda s: [int(n) for n in s.split(",")], default=[1, 64])
+    parser.add_argument(
+        "--keys", action="store_true", help="each create with an Idempotency-Key, as the SDK sends"
+    )
     args = parser.parse_args()
     with heap.settled():
         uvloop.run(run(args))

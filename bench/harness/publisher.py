@@ -1,7 +1,8 @@
 """Publishing while a worker delivers: a flood of orders each changed twice (as fast as a
 backlog bound allows), or ``order.created`` events at a paced rate with each one's publish time
 recorded; in the worker's process (``rampwire serve``, the embedded mode) or in a separate one
-(an API node beside ``rampwire worker``, woken through NOTIFY)."""
+(an API node beside ``rampwire worker``, woken through NOTIFY), or in several such processes
+(API nodes: ``processes``), so that publishing is not what bounds a sustained figure."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,15 +151,36 @@ def _publisher_process(url: str, plan: dict[str, Any], out: str, ready: Any) -> 
         uvloop.run(main())
 
 
-class Publisher:
-    """Runs :func:`publish` inline (sharing the worker's loop and database) or in a process."""
+def merged(results: list[PublishResult]) -> PublishResult:
+    """The results of several publisher processes run together, as one publisher's: events,
+    CPU and stamps added, the longest elapsed time (they start and stop together)."""
+    return PublishResult(
+        events=sum(r.events for r in results),
+        elapsed=max(r.elapsed for r in results),
+        cpu=sum(r.cpu for r in results),
+        cpu_total=sum(r.cpu_total for r in results),
+        behind=sum(r.behind for r in results),
+        stamps=[stamp for r in results for stamp in r.stamps],
+    )
 
-    def __init__(self, db: Database, worker: Worker | None, plan: PublishPlan, where: str) -> None:
-        """``worker``: the worker to wake when publishing inline (None: a process)."""
+
+class Publisher:
+    """Runs :func:`publish` inline (sharing the worker's loop and database) or in
+    ``processes`` processes, each with the whole plan (its ``tasks`` callers)."""
+
+    def __init__(
+        self,
+        db: Database,
+        worker: Worker | None,
+        plan: PublishPlan,
+        where: str,
+        processes: int = 1,
+    ) -> None:
+        """``worker``: the worker to wake when publishing inline (None: processes)."""
         self._db, self._worker, self._plan, self.where = db, worker, plan, where
+        self.processes = 1 if where == "inline" else processes
         self._task: asyncio.Task[PublishResult] | None = None
-        self._proc: Any = None
-        self._out = ""
+        self._procs: list[tuple[Any, str]] = []
 
     async def start(self) -> None:
         if self.where == "inline":
@@ -169,46 +191,108 @@ class Publisher:
             await began.wait()
             return
         context = multiprocessing.get_context("spawn")
-        ready = context.Event()
-        handle, self._out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
-        os.close(handle)
-        self._proc = context.Process(
-            target=_publisher_process,
-            args=(self._db.url, asdict(self._plan), self._out, ready),
-            daemon=True,
-        )
-        self._proc.start()
-        if not await asyncio.to_thread(ready.wait, 30):
-            self.stop()
-            raise RuntimeError("the publisher process did not start")
+        readies = []
+        for _ in range(self.processes):
+            ready = context.Event()
+            handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
+            os.close(handle)
+            proc = context.Process(
+                target=_publisher_process,
+                args=(self._db.url, asdict(self._plan), out, ready),
+                daemon=True,
+            )
+            proc.start()
+            self._procs.append((proc, out))
+            readies.append(ready)
+        for ready in readies:
+            if not await asyncio.to_thread(ready.wait, 30):
+                self.stop()
+                raise RuntimeError("a publisher process did not start")
 
     async def result(self) -> PublishResult:
         if self._task is not None:
             return await self._task
         deadline = time.monotonic() + self._plan.duration + STOP_DEADLINE_S
-        while self._proc.is_alive() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        results: list[PublishResult] = []
         try:
-            text = Path(self._out).read_text()
+            for proc, out in self._procs:
+                while proc.is_alive() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                text = Path(out).read_text()
+                if not text:
+                    raise RuntimeError(
+                        "a publisher process ended without a result (see its traceback)"
+                    )
+                raw = json.loads(text)
+                raw["stamps"] = [tuple(s) for s in raw["stamps"]]
+                results.append(PublishResult(**raw))
         finally:
             self.stop()
-        if not text:
-            raise RuntimeError("the publisher process ended without a result (see its traceback)")
-        raw = json.loads(text)
-        raw["stamps"] = [tuple(s) for s in raw["stamps"]]
-        return PublishResult(**raw)
+        return merged(results)
 
     def stop(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        if self._proc is not None:
-            if self._proc.is_alive():
-                os.kill(self._proc.pid, signal.SIGTERM)
-                self._proc.join(5)
-                if self._proc.is_alive():
-                    os.kill(self._proc.pid, signal.SIGKILL)
-                    self._proc.join(5)
-            self._proc = None
-        if self._out:
+        for proc, out in self._procs:
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+                proc.join(5)
+                if proc.is_alive():
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.join(5)
             with contextlib.suppress(OSError):
-                os.unlink(self._out)
+                os.unlink(out)
+        self._procs = []
+
+
+class Backlog:
+    """The backlog (deliveries waiting or leased) sampled every ``every`` seconds while the
+    context is open, to tell which side bounds a sustained window::
+
+        async with Backlog(count) as backlog:
+            await asyncio.sleep(window)
+        backlog.bound(delivered, max_backlog)
+
+    ``count``: a coroutine function giving the backlog now (rampwire's or a peer's)."""
+
+    def __init__(self, count: Callable[[], Awaitable[int]], every: float = 0.5) -> None:
+        self._count, self._every = count, every
+        self.samples: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            self.samples.append(await self._count())
+            await asyncio.sleep(self._every)
+
+    async def __aenter__(self) -> Backlog:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.samples.append(await self._count())
+
+    def note(self) -> str:
+        s = self.samples
+        return f"backlog {s[0]:,} -> {s[-1]:,}, mean {sum(s) / len(s):,.0f}, max {max(s):,}"
+
+    def bound(self, delivered: int, max_backlog: int) -> str:
+        """Which side bounds the window. The worker, when the backlog reached the publishers'
+        pause or grew by more than 5 % of what was delivered; the publishers, when it stayed
+        under half a second's deliveries throughout (the worker took each event as it came:
+        add publishers to measure the worker); else neither alone (the backlog rose and fell,
+        and the worker caught up)."""
+        first, last, most = self.samples[0], self.samples[-1], max(self.samples)
+        if most >= 0.9 * max_backlog:
+            side = "bound by the worker (the backlog reached the publishers' pause)"
+        elif last - first > max(50, 0.05 * delivered):
+            side = "bound by the worker (the backlog grew)"
+        elif most <= max(50, delivered / len(self.samples)):
+            side = "bound by the publishers (the worker kept up)"
+        else:
+            side = "neither alone (the backlog rose and fell; the worker caught up)"
+        return f"{side}; {self.note()}"

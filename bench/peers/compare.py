@@ -9,8 +9,10 @@ workload is ``bench/delivery.py``'s on PostgreSQL:
 
 1. drain: N orders created with no worker running (one webhook each); then the worker starts and
    the clock runs until all N are recorded as delivered in the database;
-2. sustained: a separate publisher process creates orders and changes each twice (three webhooks
-   per order) as fast as a backlog bound allows; deliveries/s over a fixed window;
+2. sustained: ``--publishers`` separate publisher processes (``--publish-tasks`` callers each)
+   create orders and change each twice (three webhooks per order) as fast as a backlog bound
+   allows; deliveries/s over a fixed window, with the backlog sampled through it to say whether
+   the publishers or the system's worker bound the figure;
 3. latency: orders created at 200/s paced by a separate process (one webhook each); p50 and p99
    from each write's return to its webhook's arrival at the receiver (``latency.py``).
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import secrets
 import sys
 import time
@@ -37,14 +40,20 @@ import aiohttp
 import ingest
 import ingest_driver
 import uvloop
-from delivery import bare_loop, one_payload, worker_running
+from delivery import PUBLISHERS, bare_loop, one_payload, worker_running
 from django_driver import DjangoWebhookPeer, redis_absent
 from harness.cpu import CpuMeter
 from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
-from harness.publisher import Publisher, PublishPlan
+from harness.publisher import Backlog, Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine
-from harness.workload import count_succeeded, make_endpoint, make_history, queue_orders
+from harness.workload import (
+    count_succeeded,
+    count_waiting,
+    make_endpoint,
+    make_history,
+    queue_orders,
+)
 from latency import RATE, SECONDS, Latency, measured
 from procrastinate_driver import Measured, ProcrastinatePeer
 from venvs import DJANGO_WEBHOOK, FASTAPI_HANDLER, PROCRASTINATE
@@ -78,7 +87,8 @@ class Config:
     peer_concurrency: int = 64  # procrastinate worker concurrency (see docs/benchmarks.md)
     warmup: float = 3.0
     window: float = 15.0
-    publish_tasks: int = 8
+    publish_tasks: int = 8  # per publisher process
+    publishers: int = PUBLISHERS  # sustained: publisher processes, for every system alike
     max_backlog: int = 5_000
     history: int = 0  # delivered orders in rampwire's database before the first phase
 
@@ -146,13 +156,14 @@ async def rampwire_figures(
             max_backlog=config.max_backlog,
         )
         async with worker_running(db, box, config.concurrency) as worker:
-            publisher = Publisher(db, worker, plan, "process")
+            publisher = Publisher(db, worker, plan, "process", processes=config.publishers)
             try:
                 await publisher.start()
                 await asyncio.sleep(config.warmup)
                 async with CpuMeter(db, []) as cpu:
                     before = await count_succeeded(db, endpoint.id)
-                    await asyncio.sleep(config.window)
+                    async with Backlog(functools.partial(count_waiting, db)) as backlog:
+                        await asyncio.sleep(config.window)
                     after = await count_succeeded(db, endpoint.id)
                     window = cpu.elapsed()
                 published = await publisher.result()
@@ -165,7 +176,8 @@ async def rampwire_figures(
             done,
             (cpu.own + cpu.postgres + cpu.extra) / max(done, 1) * 1e6,
             f"{config.window:.0f} s window; published {published.events:,} events at"
-            f" {published.events / published.elapsed:,.0f}/s, {plan.tasks} tasks; {cpu.note()}",
+            f" {published.events / published.elapsed:,.0f}/s, {config.publishers} processes x"
+            f" {plan.tasks} tasks; {backlog.bound(done, config.max_backlog)}; {cpu.note()}",
         )
         await endpoints.delete(endpoint.id, now=utcnow())
         latency = await rampwire_latency(db, box, fast, http, config)
@@ -234,7 +246,7 @@ async def django_figures(
     drain = await peer.drain(config.events)
     add(report, "django-webhook + Celery", "drain", drain)
     sustained = await peer.sustained(
-        config.warmup, config.window, config.publish_tasks, config.max_backlog
+        config.warmup, config.window, config.publish_tasks, config.max_backlog, config.publishers
     )
     add(report, "django-webhook + Celery", "sustained", sustained)
     latency = await peer.latency(http)
@@ -263,7 +275,11 @@ async def delivery_part(args: argparse.Namespace, config: Config, report: Report
             peer_drain = await peer.drain(config.events)
             add(report, "procrastinate + aiohttp", "drain", peer_drain)
             peer_sustained = await peer.sustained(
-                config.warmup, config.window, config.publish_tasks, config.max_backlog
+                config.warmup,
+                config.window,
+                config.publish_tasks,
+                config.max_backlog,
+                config.publishers,
             )
             add(report, "procrastinate + aiohttp", "sustained", peer_sustained)
             peer_latency = await peer.latency(http)
@@ -400,7 +416,13 @@ def main() -> None:
         "--publish-tasks",
         type=int,
         default=defaults.publish_tasks,
-        help="sustained: concurrent callers publishing, for every system alike",
+        help="sustained: concurrent callers per publisher process, for every system alike",
+    )
+    parser.add_argument(
+        "--publishers",
+        type=int,
+        default=defaults.publishers,
+        help="sustained: publisher processes, for every system alike",
     )
     parser.add_argument("--parts", default="delivery,ingest", help="delivery, ingest or both")
     args = parser.parse_args()
@@ -410,6 +432,7 @@ def main() -> None:
         peer_concurrency=args.peer_concurrency,
         history=args.history,
         publish_tasks=args.publish_tasks,
+        publishers=args.publishers,
     )
     started = time.perf_counter()
     with heap.settled():  # the worker's process, as in `rampwire worker`

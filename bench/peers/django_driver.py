@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 
 from harness.cpu import CpuMeter, pid_cpu
 from harness.databases import fresh_database_url
+from harness.publisher import Backlog
 from harness.receiver import ReceiverProcess
 from latency import RATE, SECONDS, Latency, measured, read_stamps, stamps_file
 from procrastinate_driver import Measured, Process
@@ -46,6 +48,18 @@ def redis_absent() -> str | None:
     except OSError as exc:
         return f"Redis is not running on 127.0.0.1:6379 ({exc})"
     return None
+
+
+def queue_length(env: dict[str, str]) -> int:
+    """The Celery queue's length in Redis (``LLEN``), the backlog as the peer's publisher
+    counts it."""
+    queue = env["PEER_QUEUE"].encode()
+    with socket.create_connection(REDIS, timeout=2) as sock:
+        sock.sendall(b"*2\r\n$4\r\nLLEN\r\n$%d\r\n%s\r\n" % (len(queue), queue))
+        answer = sock.recv(64)
+    if not answer.startswith(b":"):
+        raise RuntimeError(f"Redis answered LLEN with {answer!r}")
+    return int(answer[1:].split(b"\r\n", 1)[0])
 
 
 def redis_pid() -> int | None:
@@ -196,36 +210,45 @@ class DjangoWebhookPeer:
         )
 
     async def sustained(
-        self, warmup: float, window: float, tasks: int, max_backlog: int
+        self, warmup: float, window: float, tasks: int, max_backlog: int, publishers: int
     ) -> Measured:
+        """Deliveries/s while ``publishers`` processes of ``tasks`` threads each publish."""
         async with self.database() as (env, db):
             worker = CeleryWorker(self.python, env)
             try:
                 await worker.ready()
                 args = ("publish", str(warmup + window), str(tasks), str(max_backlog))
-                publisher = Process(self.python, *args, program=PROGRAM, env=env)
+                started = [
+                    Process(self.python, *args, program=PROGRAM, env=env) for _ in range(publishers)
+                ]
                 try:
                     await asyncio.sleep(warmup)
                     async with CpuMeter(db, []) as cpu:
-                        peer = TreeCpu([worker.proc.pid, publisher.pid], redis_pid())
+                        roots = [worker.proc.pid, *(p.pid for p in started)]
+                        peer = TreeCpu(roots, redis_pid())
                         before = await count_succeeded(db)
-                        await asyncio.sleep(window)
+                        waiting = functools.partial(asyncio.to_thread, queue_length, env)
+                        async with Backlog(waiting) as backlog:
+                            await asyncio.sleep(window)
                         after = await count_succeeded(db)
                         elapsed = cpu.elapsed()
                         cpu.extra = peer.spent()
-                    published = await publisher.result()
+                    published = [await p.result() for p in started]
                 finally:
-                    publisher.kill()
+                    for p in started:
+                        p.kill()
             finally:
                 worker.stop()
         done = after - before
-        events, took = float(str(published["events"])), float(str(published["elapsed"]))
+        events = sum(float(str(p["events"])) for p in published)
+        took = max(float(str(p["elapsed"])) for p in published)
         return Measured(
             done / elapsed,
             done,
             (cpu.extra + cpu.postgres) / max(done, 1) * 1e6,
             f"{window:.0f} s window; published {events:,.0f} events at {events / took:,.0f}/s,"
-            f" {tasks} threads; {cpu.note().replace('publisher', 'peer and Redis')}",
+            f" {publishers} processes x {tasks} threads; {backlog.bound(done, max_backlog)};"
+            f" {cpu.note().replace('publisher', 'peer and Redis')}",
         )
 
     async def latency(self, http: Any) -> Latency:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 
 from harness.cpu import CpuMeter, pid_cpu
 from harness.databases import fresh_database_url
+from harness.publisher import Backlog
 from harness.receiver import ReceiverProcess
 from latency import RATE, SECONDS, Latency, measured, read_stamps, stamps_file
 from venvs import PROCRASTINATE
@@ -92,6 +94,16 @@ async def run_command(python: Path, *args: str) -> dict[str, Any]:
         return await process.result()
     finally:
         process.kill()
+
+
+async def count_waiting(db: Database) -> int:
+    """Jobs to do or being done: the backlog (as the peer's publisher counts it)."""
+    async with db.connection() as conn:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+            )
+        )
 
 
 async def count_succeeded(db: Database) -> int:
@@ -176,33 +188,37 @@ class ProcrastinatePeer:
         )
 
     async def sustained(
-        self, warmup: float, window: float, tasks: int, max_backlog: int
+        self, warmup: float, window: float, tasks: int, max_backlog: int, publishers: int
     ) -> Measured:
+        """Deliveries/s while ``publishers`` processes of ``tasks`` callers each publish."""
         async with self.database() as (url, db):
             async with worker(self.python, url, self.receiver, self.concurrency) as process:
-                publisher = Process(
-                    self.python, "publish", url, str(warmup + window), str(tasks), str(max_backlog)
-                )
+                args = ("publish", url, str(warmup + window), str(tasks), str(max_backlog))
+                started = [Process(self.python, *args) for _ in range(publishers)]
                 try:
                     await asyncio.sleep(warmup)
                     async with CpuMeter(db, []) as cpu:
-                        peer = PeerCpu([process, publisher])
+                        peer = PeerCpu([process, *started])
                         before = await count_succeeded(db)
-                        await asyncio.sleep(window)
+                        async with Backlog(functools.partial(count_waiting, db)) as backlog:
+                            await asyncio.sleep(window)
                         after = await count_succeeded(db)
                         elapsed = cpu.elapsed()
                         cpu.extra = peer.spent()
-                    published = await publisher.result()
+                    published = [await p.result() for p in started]
                 finally:
-                    publisher.kill()
+                    for p in started:
+                        p.kill()
         done = after - before
         total = cpu.extra + cpu.postgres
+        events = sum(p["events"] for p in published)
+        took = max(p["elapsed"] for p in published)
         return Measured(
             done / elapsed,
             done,
             total / max(done, 1) * 1e6,
-            f"{window:.0f} s window; published {published['events']:,} events at"
-            f" {published['events'] / published['elapsed']:,.0f}/s, {tasks} tasks;"
+            f"{window:.0f} s window; published {events:,} events at {events / took:,.0f}/s,"
+            f" {publishers} processes x {tasks} tasks; {backlog.bound(done, max_backlog)};"
             f" {cpu.note().replace('publisher', 'peer')}",
         )
 

@@ -7,7 +7,8 @@ as RFC 9457 problem documents by :mod:`rampwire.api.problems`::
     RampwireError
     ├── ConfigError                   the configuration is invalid (at start-up)
     ├── StorageError                  database or migration failure (500, never user-caused)
-    │   └── DatabaseUnavailable       the database cannot be reached now (503, Retry-After)
+    │   ├── DatabaseUnavailable       the database cannot be reached now (503, Retry-After)
+    │   └── DuplicateRow              a unique key taken: the statement wrote nothing
     └── ClientError                   something the caller can fix (4xx)
         ├── BadRequest                400
         ├── Unauthorized              401
@@ -45,6 +46,14 @@ class StorageError(RampwireError):
 
 class DatabaseUnavailable(StorageError):
     """The database cannot be reached right now; nothing was written, try again shortly."""
+
+
+class DuplicateRow(StorageError):
+    """A row with the same unique key exists already; the statement wrote nothing."""
+
+    def __init__(self, message: str | None = None, *, table: str | None = None) -> None:
+        super().__init__(message)
+        self.table = table  # the table whose key was taken, when the back-end says
 
 
 class ClientError(RampwireError):

@@ -23,6 +23,7 @@ from ..domain.orders import (
 from ..domain.partners import OPERATOR, Tenant
 from ..domain.timeline import TimelineEntry, created_entry
 from ..errors import (
+    DuplicateRow,
     IdempotencyConflict,
     IllegalTransition,
     NotFound,
@@ -38,11 +39,10 @@ from ..tracing import trace_context
 from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
-    HELD,
-    ORDER_ID,
     PROVIDER_KEY,
     entry_from_row,
     held_from_row,
+    lock_orders,
     owned,
     write_held,
 )
@@ -217,9 +217,19 @@ class OrderRepository:
         (:class:`~rampwire.storage.database.Writes`). A provider order that exists already
         (or earlier in the batch) fails that create alone with :class:`ProviderOrderExists`.
         A claim that another request took first (the same key, committed after this caller
-        looked) raises :class:`_Replay`; the batch is then written again one order at a time,
-        so only that order's caller replays."""
-        async with self._db.transaction() as conn:
+        looked) fails the write (:class:`DuplicateRow`: nothing of the batch is written) and
+        raises :class:`_Replay`; the batch is then written again one order at a time, so only
+        that order's caller replays.
+
+        On PostgreSQL a batch with no provider order is not a transaction: its one write
+        statement is atomic by itself, and the endpoints read before it sees what it would see
+        inside a ``READ COMMITTED`` transaction (each statement takes its own snapshot, and
+        nothing is locked): two round trips, not four (BEGIN, COMMIT). A provider order's
+        advisory lock needs the transaction."""
+        alone = self._db.dialect == "postgresql" and not any(
+            job.held.order.provider is not None for job in jobs
+        )
+        async with self._db.connection() if alone else self._db.transaction() as conn:
             outcomes = await self._taken_provider_orders(conn, jobs)
             jobs = [job for job, outcome in zip(jobs, outcomes, strict=True) if outcome is None]
             if not jobs:
@@ -243,9 +253,13 @@ class OrderRepository:
             now = max(job.now for job in jobs)
             events = [e for job in jobs for e in traced([job.event], job.trace)]
             made = outbox(writes, events, endpoints, now=now, owners=owners)
-            claimed = writes.insert("idempotency_keys", _CLAIM, claims, " ON CONFLICT DO NOTHING")
-            if (await writes.run(conn))[claimed] < len(claims):
-                raise _Replay("an Idempotency-Key of the batch was claimed meanwhile")
+            writes.insert("idempotency_keys", _CLAIM, claims)
+            try:
+                await writes.run(conn)
+            except DuplicateRow as exc:
+                if exc.table != "idempotency_keys":
+                    raise
+                raise _Replay("an Idempotency-Key of the batch was claimed meanwhile") from exc
         self.published(made)
         return outcomes
 
@@ -357,15 +371,8 @@ class OrderRepository:
         outcomes: list[ChangeResult | Exception] = []
         events: list[Event] = []
         entries: list[TimelineEntry] = []
-        lock = self._db.for_update
         async with self._db.transaction() as conn:
-            rows = await fetch_rows(
-                conn,
-                ORDER_ID,
-                [(order_id,) for order_id in dict.fromkeys(job.order_id for job in jobs)],
-                f"SELECT o.id, {HELD} FROM orders o WHERE o.id IN (SELECT id FROM v)"
-                f" ORDER BY o.id {lock}",
-            )
+            rows, endpoints = await lock_orders(conn, [job.order_id for job in jobs])
             held: dict[str, HeldOrder] = {}
             unreadable: dict[str, UnreadableOrder] = {}
             for row in rows:
@@ -400,7 +407,8 @@ class OrderRepository:
                 entries.append(result.entry)
                 events.extend(traced(result.events, job.trace))
             owners = {order_id: h.partner_id for order_id, h in held.items()}
-            endpoints = await live_endpoints(conn, owners.values())
+            if endpoints is None:  # SQLite
+                endpoints = await live_endpoints(conn, owners.values())
             writes = Writes(conn.dialect)
             write_held(writes, list(held.values()), entries)
             now = max(job.now for job in jobs)

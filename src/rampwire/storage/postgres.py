@@ -17,7 +17,7 @@ from typing import Any, Literal
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..errors import DatabaseUnavailable, StorageError
+from ..errors import DatabaseUnavailable, DuplicateRow, StorageError
 from .database import Dialect, Listening, Row, redact
 
 log = logging.getLogger("rampwire.storage")
@@ -57,6 +57,8 @@ class _Translated:
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> Literal[False]:
         if isinstance(exc, _UNAVAILABLE):
             raise DatabaseUnavailable(f"PostgreSQL unavailable: {_describe(exc)}") from exc
+        if isinstance(exc, asyncpg.UniqueViolationError):
+            raise DuplicateRow(f"PostgreSQL: {exc}", table=exc.table_name) from exc
         if isinstance(exc, asyncpg.PostgresError):
             raise StorageError(f"PostgreSQL: {exc}") from exc
         return False

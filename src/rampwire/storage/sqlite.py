@@ -19,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import DatabaseUnavailable, StorageError
+from ..errors import DatabaseUnavailable, DuplicateRow, StorageError
 from .database import Dialect, Listening, Row, statements
 
 BUSY_TIMEOUT_MS = 10_000  # how long to wait for another process's write lock
@@ -36,6 +36,7 @@ def _convert(sql: str) -> str:
 
 # Errors that say the database cannot be used now, rather than that the statement is wrong.
 _UNAVAILABLE_SIGNS = ("locked", "busy", "disk i/o", "unable to open", "disk is full")
+_UNIQUE = "UNIQUE constraint failed: "
 
 
 def _translated(exc: sqlite3.Error, what: str = "") -> StorageError:
@@ -45,6 +46,10 @@ def _translated(exc: sqlite3.Error, what: str = "") -> StorageError:
         sign in text.lower() for sign in _UNAVAILABLE_SIGNS
     ):
         return DatabaseUnavailable(f"SQLite unavailable: {what}{text}")
+    if isinstance(exc, sqlite3.IntegrityError) and text.startswith(_UNIQUE):
+        # "UNIQUE constraint failed: table.column, ...": sqlite3 names the table only there
+        table = text.removeprefix(_UNIQUE).split(".", 1)[0]
+        return DuplicateRow(f"SQLite: {what}{text}", table=table)
     return StorageError(f"SQLite: {what}{text}")
 
 
