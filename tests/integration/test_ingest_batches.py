@@ -13,13 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.support.ingest_kit import make_source, send, webhook
+from tests.support.scrape import scrape, value
 
 from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.errors import ConfigError
-from rampwire.settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS, Settings
+from rampwire.settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS, Secret, Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
 
@@ -27,6 +28,8 @@ S = OrderStatus
 # Sent at once: the first GROUP_COMMIT_WRITERS requests are written as they come, the rest
 # queue meanwhile and are written together, in one transaction, when a writer is free.
 AT_ONCE = GROUP_COMMIT_WRITERS + 10
+METRICS_TOKEN = "scrape-token-0123456789"
+BATCHES = "rampwire_group_commit_batch_size"
 
 POISON = {
     "sqlite": "CREATE TRIGGER poison BEFORE INSERT ON orders"
@@ -199,3 +202,26 @@ def test_batch_size_and_writers_are_read_from_the_environment(tmp_path: Path) ->
     for name in ("RAMPWIRE_INGEST_BATCH", "RAMPWIRE_INGEST_WRITERS"):
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({**env, name: "0"})
+
+
+async def test_a_lone_request_is_committed_alone_and_the_queue_together(
+    api: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    """Group commit, counted by the app's own metrics: a request that finds the writer free is
+    written at once in a transaction of its own (nothing waits for company); requests that
+    queue while it is busy are written together by that writer."""
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    made = orders(1 + AT_ONCE)
+    now = utcnow()
+    requests = [webhook(Provider.TRANSAK, o, S.PROCESSING, now=now) for o in made]
+    tuned = settings.replace(ingest_writers=1, metrics_token=Secret(METRICS_TOKEN))
+    async with another_process(tuned, db) as other:
+        assert (await send(other, source, requests[0])).status_code == 200
+        samples = await scrape(other, METRICS_TOKEN)
+        assert value(samples, BATCHES + "_count", writer="ingest") == 1
+        assert value(samples, BATCHES + "_sum", writer="ingest") == 1
+        answers = await asyncio.gather(*(send(other, source, r) for r in requests[1:]))
+        assert [a.status_code for a in answers] == [200] * AT_ONCE
+        samples = await scrape(other, METRICS_TOKEN)
+    assert value(samples, BATCHES + "_sum", writer="ingest") == 1 + AT_ONCE
+    assert value(samples, BATCHES + "_count", writer="ingest") < 1 + AT_ONCE

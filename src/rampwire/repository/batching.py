@@ -27,13 +27,15 @@ class _Entry(Generic[J, R]):
     result: asyncio.Future[R] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    taken: bool = False  # a writer has it
 
 
 class GroupCommit(Generic[J, R]):
     """Up to ``writers`` transactions at once; each takes up to ``max_batch`` queued jobs, so its
-    fixed costs (begin, commit, the statements it runs once per batch) are shared. A batch that
-    raises is written again one job at a time, so a job only ever fails for its own reasons."""
+    fixed costs (begin, commit, the statements it runs once per batch) are shared. A job that
+    arrives while a writer is free is written at once, alone; jobs queue only while every
+    writer is busy, and a writer that finishes takes the next batch from the queue itself. A
+    batch that raises is written again one job at a time, so a job only ever fails for its own
+    reasons."""
 
     def __init__(
         self,
@@ -51,32 +53,44 @@ class GroupCommit(Generic[J, R]):
         self._name = name
         self._log = log
         self._max_batch = max_batch
-        self._writers = asyncio.Semaphore(writers)
+        self._max_writers = writers
+        self._active = 0  # writers running: counted here, not by their tasks' done callbacks
         self._queue: deque[_Entry[J, R]] = deque()
         self._writing: set[asyncio.Task[None]] = set()
         self.transactions = 0  # batches written, counting each retry of a failed batch's jobs
 
     async def submit(self, job: J) -> R:
-        """Queue ``job`` and wait for its batch's commit: its result, or its error."""
+        """Queue ``job`` and wait for its batch's commit: its result, or its error. The job is
+        written even if this caller goes away meanwhile (its batch holds other callers' jobs)."""
         entry: _Entry[J, R] = _Entry(job)
         self._queue.append(entry)
-        while not entry.taken:
-            async with self._writers:
-                if not entry.taken:
-                    # Shielded: the batch holds other callers' jobs, so it is finished even if
-                    # this caller goes away.
-                    writing = asyncio.create_task(self._write(self._take()))
-                    self._writing.add(writing)
-                    writing.add_done_callback(self._writing.discard)
-                    await asyncio.shield(writing)
+        if self._active < self._max_writers:
+            self._active += 1
+            writing = asyncio.create_task(self._drain())
+            self._writing.add(writing)
+            writing.add_done_callback(self._writing.discard)
         return await entry.result
+
+    async def _drain(self) -> None:
+        """One writer: batches from the queue, one after the other, until it is empty (so what
+        queued during a batch is taken without waiting for a wake-up). It stops in the same
+        step as it finds the queue empty, so a job queued later starts a writer of its own."""
+        try:
+            while self._queue:
+                batch = self._take()
+                try:
+                    await self._write(batch)
+                except BaseException:  # cancelled (shutdown): no caller may wait forever
+                    for entry in batch:
+                        entry.result.cancel()
+                    raise
+        finally:
+            self._active -= 1
 
     def _take(self) -> list[_Entry[J, R]]:
         batch: list[_Entry[J, R]] = []
         while self._queue and len(batch) < self._max_batch:
-            entry = self._queue.popleft()
-            entry.taken = True
-            batch.append(entry)
+            batch.append(self._queue.popleft())
         return batch
 
     async def _write(self, batch: list[_Entry[J, R]]) -> None:
@@ -90,7 +104,7 @@ class GroupCommit(Generic[J, R]):
                 self._metrics.committed(writer=self._name, size=len(batch), seconds=elapsed)
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].result.set_exception(exc)
+                _settle(batch[0].result, exc)
                 return
             self._log.warning(
                 "a batch of %d writes failed (%s); writing each alone", len(batch), exc
@@ -99,7 +113,15 @@ class GroupCommit(Generic[J, R]):
                 await self._write([entry])
             return
         for entry, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                entry.result.set_exception(outcome)
-            else:
-                entry.result.set_result(outcome)
+            _settle(entry.result, outcome)
+
+
+def _settle(result: asyncio.Future[R], outcome: R | Exception) -> None:
+    """A job's result or error, unless its caller went away (its wait cancelled the future:
+    the job was written all the same)."""
+    if result.done():
+        return
+    if isinstance(outcome, Exception):
+        result.set_exception(outcome)
+    else:
+        result.set_result(outcome)

@@ -40,7 +40,7 @@ from . import provider_orders
 from .batching import GroupCommit
 from .inbound_rows import COLUMNS, INBOUND, inbound_record, inbound_row
 from .orders import OrderRepository
-from .outbox import Subscriber, live_endpoints, live_endpoints_json, outbox, subscribers, traced
+from .outbox import Subscriber, live_endpoints, outbox, traced
 
 log = logging.getLogger("rampwire.ingest")
 
@@ -105,18 +105,6 @@ async def _waiting(
         " AND (provider, provider_order_id) IN (SELECT provider, provider_order_id FROM v)",
     )
     return {(Provider(row["provider"]), row["provider_order_id"]) for row in rows}
-
-
-# PostgreSQL: :func:`_waiting` and the endpoints, read with the batch's orders
-# (:class:`.provider_orders.Rider`), after their locks. Waiting: for each order not found, so
-# a superset of those the batch makes; the caller keeps those it made.
-_WAITING = provider_orders.Rider(
-    "(SELECT json_agg(json_build_array(i.provider, i.provider_order_id)) FROM inbound i"
-    " WHERE i.outcome = 'unapplied' AND (i.provider, i.provider_order_id) IN"
-    " (SELECT provider, provider_order_id FROM v"
-    " EXCEPT SELECT provider, provider_order_id FROM held))"
-)
-_PARTNERS = "SELECT partner_id FROM held UNION SELECT unnest({0}::text[])"  # sources' too
 
 
 def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
@@ -344,8 +332,7 @@ class InboundRepository:
         """Fold each request's events (provider, request, events, side for orders not known
         yet) into their orders, in the order given, in one set-based pass
         (:func:`.provider_orders.apply`), whose writes go to ``writes``; and the live endpoints
-        their events may go to. On PostgreSQL, the orders, the requests waiting for the orders
-        made and the endpoints are one statement."""
+        their events may go to, read after the orders' locks."""
         every = [_Applied() for _ in requests]
         updates: list[ProviderUpdate] = []
         owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
@@ -375,14 +362,7 @@ class InboundRepository:
                     )
                 )
                 owners.append((applied, provider, event))
-        postgres = conn.dialect == "postgresql"
-        partners = sorted({u.partner_id for u in updates if u.partner_id is not None})
-        riders = (
-            (_WAITING, provider_orders.Rider(live_endpoints_json(_PARTNERS), (partners,)))
-            if postgres
-            else ()
-        )
-        changes, ridden = await provider_orders.apply(conn, writes, updates, now=now, riders=riders)
+        changes = await provider_orders.apply(conn, writes, updates, now=now)
         for (applied, provider, event), change in zip(owners, changes, strict=True):
             if change.result is None:
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)
@@ -400,13 +380,10 @@ class InboundRepository:
                 InboundOutcome.APPLIED if change.events else InboundOutcome.UNCHANGED
             )
         created = {order for applied in every for order in applied.created}
-        if postgres:
-            waiting = {(Provider(p), order_id) for p, order_id in ridden[0] or ()}
-            endpoints = subscribers(ridden[1])
-        else:
-            waiting = await _waiting(conn, created) if created else set()
-            theirs = {p for applied in every for p in applied.owners.values()}
-            endpoints = await live_endpoints(conn, theirs)
+        waiting = await _waiting(conn, created) if created else set()
+        theirs = {p for applied in every for p in applied.owners.values()}
+        publishing = any(applied.events for applied in every)  # a batch of copies: nothing
+        endpoints = await live_endpoints(conn, theirs) if publishing else []
         for applied in every:
             applied.waiting = not waiting.isdisjoint(applied.created)
         return every, endpoints

@@ -1,6 +1,5 @@
-"""How an order and its timeline are stored: the columns, rows to records and back, the one
-read that locks the orders of a batch of changes (:func:`lock_orders`) and the one write of the
-orders a transaction held (:func:`write_held`)."""
+"""How an order and its timeline are stored: the columns, rows to records and back, and the
+one write of the orders a transaction held (:func:`write_held`)."""
 
 from __future__ import annotations
 
@@ -13,9 +12,8 @@ from ..domain.fold import HeldOrder
 from ..domain.lifecycle import Stamps, Step
 from ..domain.orders import Order
 from ..domain.timeline import TimelineEntry, entry_body, stored_entry
-from ..storage import Connection, Row
-from ..storage.database import Columns, Writes, fetch_rows, from_us, rows_clause, to_us
-from .outbox import Subscriber, live_endpoints_json, subscribers
+from ..storage import Row
+from ..storage.database import Columns, Writes, from_us, to_us
 
 # What :func:`held_from_row` reads. The last timeline ``seq`` is a column of the order, not
 # read from the timeline: after a lock wait, PostgreSQL (READ COMMITTED) hands the locking
@@ -140,29 +138,3 @@ def write_held(writes: Writes, held: Sequence[HeldOrder], entries: Sequence[Time
         " body = v.body, seq = v.seq FROM v WHERE o.id = v.id",
     )
     writes.insert("timeline", ENTRY, [entry_row(e) for e in entries])
-
-
-async def lock_orders(
-    conn: Connection, order_ids: Sequence[str]
-) -> tuple[Sequence[Row], list[Subscriber] | None]:
-    """-- lock_orders --: the orders of a batch of changes (row-locked in id order on
-    PostgreSQL, so that two batches cannot deadlock) and, on PostgreSQL, the live endpoints of
-    their partners in the same statement, its last row (:func:`.outbox.live_endpoints_json`):
-    one round trip fewer per batch. SQLite reads the endpoints in a statement of its own (None
-    here). The endpoints are read in the statement's snapshot, taken before any lock wait; an
-    endpoint's change is not ordered with an order's in any case (no lock is shared)."""
-    ids = [(order_id,) for order_id in dict.fromkeys(order_ids)]
-    select = f"SELECT o.id, {HELD} FROM orders o WHERE o.id IN (SELECT id FROM v) ORDER BY o.id"
-    if conn.dialect != "postgresql":
-        return await fetch_rows(conn, ORDER_ID, ids, select), None
-    rows = await conn.fetch(
-        f"{rows_clause(conn.dialect, ORDER_ID, 0)}, held AS ({select} FOR UPDATE)"
-        f" SELECT *, NULL AS endpoints FROM held UNION ALL SELECT {_NULLS},"
-        f" {live_endpoints_json('SELECT partner_id FROM held')}",
-        [order_id for (order_id,) in ids],
-    )
-    endpoints = rows[-1]["endpoints"]
-    return rows[:-1], subscribers(None if endpoints is None else serde.from_json(endpoints))
-
-
-_NULLS = ", ".join(["NULL"] * (1 + HELD.count(",") + 1))  # o.id, then HELD's columns

@@ -39,10 +39,11 @@ from ..tracing import trace_context
 from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
+    HELD,
+    ORDER_ID,
     PROVIDER_KEY,
     entry_from_row,
     held_from_row,
-    lock_orders,
     owned,
     write_held,
 )
@@ -372,7 +373,13 @@ class OrderRepository:
         events: list[Event] = []
         entries: list[TimelineEntry] = []
         async with self._db.transaction() as conn:
-            rows, endpoints = await lock_orders(conn, [job.order_id for job in jobs])
+            rows = await fetch_rows(
+                conn,
+                ORDER_ID,
+                [(order_id,) for order_id in dict.fromkeys(job.order_id for job in jobs)],
+                f"SELECT o.id, {HELD} FROM orders o WHERE o.id IN (SELECT id FROM v)"
+                f" ORDER BY o.id {self._db.for_update}",
+            )
             held: dict[str, HeldOrder] = {}
             unreadable: dict[str, UnreadableOrder] = {}
             for row in rows:
@@ -407,8 +414,7 @@ class OrderRepository:
                 entries.append(result.entry)
                 events.extend(traced(result.events, job.trace))
             owners = {order_id: h.partner_id for order_id, h in held.items()}
-            if endpoints is None:  # SQLite
-                endpoints = await live_endpoints(conn, owners.values())
+            endpoints = await live_endpoints(conn, owners.values())
             writes = Writes(conn.dialect)
             write_held(writes, list(held.values()), entries)
             now = max(job.now for job in jobs)

@@ -109,22 +109,6 @@ _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
 _SUBSCRIBER = "id, event_types, ordering, dialect, partner_id, partners"
 
 
-def live_endpoints_json(partners: str) -> str:
-    """-- live_endpoints_json --: :func:`live_endpoints` as one JSON value (PostgreSQL), for a
-    statement that reads it beside other things; ``partners`` is a subquery of partner ids.
-    :func:`subscribers` reads the value."""
-    return (
-        "(SELECT json_agg(json_build_array(id, event_types, ordering, dialect, partner_id,"
-        f" partners)) FROM endpoints WHERE {_LIVE} AND (partner_id IS NULL"
-        f" OR partner_id IN ({partners})))"
-    )
-
-
-def subscribers(value: Sequence[Sequence[Any]] | None) -> list[Subscriber]:
-    """The endpoints of a :func:`live_endpoints_json` value, decoded."""
-    return [Subscriber.of(*row) for row in value or ()]
-
-
 def outbox(
     writes: Writes,
     events: Sequence[Event],
