@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import cProfile
 import os
 import re
 import secrets
@@ -93,8 +94,10 @@ class Probe:
     """py-spy over the measured seconds, or (``--statements``) SQLite's statements timed and
     the threads' CPU read."""
 
-    def __init__(self, statements_only: bool) -> None:
-        self.statements_only = statements_only
+    def __init__(self, statements_only: bool, cprofile: bool = False) -> None:
+        self.statements_only = statements_only or cprofile
+        self._cprofile = cprofile  # the main thread's calls, by cProfile, saved beside ``out``
+        self._profile: cProfile.Profile | None = None
         self._spy: asyncio.subprocess.Process | None = None
         self._threads: dict[str, float] = {}
 
@@ -102,11 +105,18 @@ class Probe:
         statements.clear()
         calls.clear()
         self._threads = threads_cpu()
-        if not self.statements_only:
+        if self._cprofile:
+            self._profile = cProfile.Profile()
+            self._profile.enable()
+        elif not self.statements_only:
             self._spy = await record(seconds, out)
 
-    def report(self, sent: int) -> str:
+    def report(self, sent: int, out: Path) -> str:
         per = 1e6 / max(sent, 1)
+        if self._profile is not None:
+            self._profile.disable()
+            self._profile.dump_stats(f"{out.with_suffix('')}.{sent}.prof")
+            self._profile = None
         now = threads_cpu()
         lines = [
             "threads, us CPU per delivery: "
@@ -158,7 +168,7 @@ async def sustained(
             done = await count_succeeded_since(db, since) - before
             sent = worker.sent - sent
             elapsed = cpu.elapsed()
-            probed = probe.report(sent)
+            probed = probe.report(sent, out)
         await probe.wait()
         published = await publisher.result()
         deadline = time.monotonic() + DEADLINE_S
@@ -186,13 +196,15 @@ async def drain(
         await probe.start(seconds, out)
         async with worker_running(db, box, 256) as worker:
             deadline = time.monotonic() + DEADLINE_S
+            while worker.sent < events // 3 * 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
             done = 0
             while done < events // 3 * 3 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
                 done = await count_succeeded_since(db, since)
+                await asyncio.sleep(0.02)
             elapsed = cpu.elapsed()
             sent = worker.sent
-            probed = probe.report(sent)
+            probed = probe.report(sent, out)
         await probe.wait()
     return (
         f"{done / elapsed:,.0f} deliveries/s, {cpu.own / max(sent, 1) * 1e6:,.0f} us CPU per"
@@ -212,7 +224,7 @@ async def main(args: argparse.Namespace) -> None:
             for count in counts:
                 tenants[count] = await make_tenants(db, endpoints, fast.url, count, 256)
                 await set_live(db, tenants[count][1], False)
-            probe = Probe(args.statements)
+            probe = Probe(args.statements, args.cprofile)
             where = args.publisher or ("inline" if args.backend == "sqlite" else "process")
             for round_ in range(args.rounds):
                 for count in counts if round_ % 2 == 0 else counts[::-1]:
@@ -242,6 +254,9 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="/tmp/partners_profile")
     parser.add_argument(
         "--statements", action="store_true", help="time SQLite's statements instead of py-spy"
+    )
+    parser.add_argument(
+        "--cprofile", action="store_true", help="cProfile the main thread instead of py-spy"
     )
     parsed = parser.parse_args()
     if parsed.statements:
