@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import collections
 import cProfile
+import gc
 import os
 import re
 import secrets
@@ -69,6 +70,20 @@ def _time_statements() -> None:
     aiosqlite.Connection._execute = _execute  # type: ignore[method-assign]
 
 
+gc_seen: collections.Counter[str] = collections.Counter()  # collections and their seconds
+_gc_started = [0.0]
+
+
+def _time_collections(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.thread_time()
+        return
+    generation = info["generation"]
+    gc_seen[f"gen{generation} collections"] += 1
+    gc_seen[f"gen{generation} us"] += (time.thread_time() - _gc_started[0]) * 1e6
+    gc_seen[f"gen{generation} collected"] += info["collected"]
+
+
 def threads_cpu() -> dict[str, float]:
     """CPU seconds (user, system) and context switches of this process's threads, the main one
     apart from the others."""
@@ -100,10 +115,13 @@ class Probe:
         self._profile: cProfile.Profile | None = None
         self._spy: asyncio.subprocess.Process | None = None
         self._threads: dict[str, float] = {}
+        self._tracked = 0
 
     async def start(self, seconds: float, out: Path) -> None:
         statements.clear()
         calls.clear()
+        gc_seen.clear()
+        self._tracked = len(gc.get_objects())
         self._threads = threads_cpu()
         if self._cprofile:
             self._profile = cProfile.Profile()
@@ -122,6 +140,11 @@ class Probe:
             "threads, us CPU per delivery: "
             + ", ".join(f"{k} {(now[k] - self._threads.get(k, 0)) * per:,.1f}" for k in sorted(now))
         ]
+        lines.append(
+            f"tracked objects {self._tracked:,} -> {len(gc.get_objects()):,}; per 1,000"
+            " deliveries: "
+            + ", ".join(f"{k} {v * 1000 / max(sent, 1):,.1f}" for k, v in sorted(gc_seen.items()))
+        )
         if self.statements_only:
             total = sum(statements.values())
             lines.append(f"SQLite statements, us CPU per delivery: {total * per:,.1f}")
@@ -136,10 +159,14 @@ class Probe:
             await self._spy.wait()
 
 
+NATIVE: list[str] = []  # ["--native"]: C frames too (the process is paused for each sample)
+
+
 async def record(seconds: float, out: Path) -> asyncio.subprocess.Process:
+    mode = NATIVE or ["--nonblocking"]
     return await asyncio.create_subprocess_exec(
         PYSPY, "record", "--pid", str(os.getpid()), "-d", str(int(seconds)), "-r", "100",
-        "-f", "raw", "-o", str(out), "--nonblocking", "--threads", "--gil",
+        "-f", "raw", "-o", str(out), "--threads", "--gil", *mode,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -258,7 +285,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--cprofile", action="store_true", help="cProfile the main thread instead of py-spy"
     )
+    parser.add_argument("--native", action="store_true", help="py-spy: C frames too")
     parsed = parser.parse_args()
+    gc.callbacks.append(_time_collections)
+    if parsed.native:
+        NATIVE.append("--native")
     if parsed.statements:
         _time_statements()
     with heap.settled():

@@ -7,11 +7,13 @@ Every claimed delivery carries its endpoint's version, the ``updated_at`` the cl
 endpoint's settings, secrets or state moves. What was built of that version is used as it is, so
 a worker that delivers to thousands of endpoints (many partners, each with its own) reads each
 one once rather than once per expiry, and a change is seen by the first delivery claimed after
-it committed, in any process. The endpoints of a claim that are not cached or changed are read
-in one query before their sends start (:meth:`Targets.prefetch`); sends that need an endpoint
-being read wait for that read. An endpoint read again with an unchanged row is not decoded or
-decrypted again. Settings that depend on the time or on rampwire's own keys (:func:`_reusable`)
-are built again every :data:`ENDPOINT_REBUILD_S`.
+it committed, in any process (a send that finds a read of its endpoint in progress takes that
+read's answer, which may predate the change: the deliveries claimed after it read again). The
+endpoints of a claim that are not cached or changed are read in one query before their sends
+start (:meth:`Targets.prefetch`); sends that need an endpoint being read wait for that read. An
+endpoint read again with an unchanged row is not decoded or decrypted again. Settings that
+depend on the time or on rampwire's own keys (:func:`_reusable`) are built again every
+:data:`ENDPOINT_REBUILD_S`.
 """
 
 from __future__ import annotations
