@@ -8,8 +8,10 @@ import itertools
 import time
 
 from harness.workload import make_endpoint, order_data
+from rampwire.domain.deliveries import DELIVERY_ID_PREFIX
 from rampwire.domain.events import Source
 from rampwire.domain.orders import OrderStatus
+from rampwire.ids import id_from
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.repository.partners import PartnerRepository
@@ -73,12 +75,18 @@ async def queue_partner_orders(orders: OrderRepository, partners: list[str], cou
 
 
 async def count_succeeded_since(db: Database, since_us: int) -> int:
-    """Deliveries made since ``since_us`` (microseconds) that succeeded."""
+    """Deliveries made since ``since_us`` (microseconds) that succeeded. Their ids (ULIDs) are
+    at least the first id of that millisecond, so the count reads only the deliveries made
+    since, not every one that succeeded in the earlier phases and rounds (on SQLite it runs in
+    the measured process)."""
+    first = id_from(DELIVERY_ID_PREFIX, since_us // 1000, 0)
     async with db.connection() as conn:
         return int(
             await conn.fetchval(
-                "SELECT count(*) FROM deliveries WHERE status = 'succeeded' AND created_at >= $1",
+                "SELECT count(*) FROM deliveries WHERE id >= $2 AND status = 'succeeded'"
+                " AND created_at >= $1",
                 since_us,
+                first,
             )
         )
 

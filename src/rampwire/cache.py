@@ -1,16 +1,11 @@
 """Settings read from the database on the hot path, reused for a short while (single-flight).
 
-A worker looks up an endpoint's send settings for every attempt, and ingest a source's
-credentials for every request. :class:`Loaded` keeps each value for ``ttl_s``; callers that
-find it missing or expired all wait for the same load (without that, every request in flight
-when an entry expired read it again: 94 to 330 reads of one source per benchmark run instead of
-one per expiry); an entry about to expire is reloaded in the background while it is still
-served, so a busy key never waits.
-
-A caller that knows which keys it is about to need (the worker, after a claim) can
-:meth:`~Loaded.prefetch` them: those missing or due for a reload are loaded together by
-``load_many`` (one query for a claim's endpoints instead of one each), and :meth:`~Loaded.get`
-waits for that load as for any other.
+Ingest looks up a source's credentials for every request. :class:`Loaded` keeps each value for
+``ttl_s``; callers that find it missing or expired all wait for the same load (without that,
+every request in flight when an entry expired read it again: 94 to 330 reads of one source per
+benchmark run instead of one per expiry); an entry about to expire is reloaded in the background
+while it is still served, so a busy key never waits. (The worker's endpoints are kept by
+version instead: :mod:`rampwire.services.targets`.)
 
 The cache is bounded in age and size: an entry is dropped once it has expired and another value
 is stored (so the keys of deleted endpoints and sources do not stay for the process's life), and
@@ -22,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from .errors import ClientError
@@ -48,12 +43,10 @@ class Loaded(Generic[K, V]):
         name: str,
         log: logging.Logger,
         max_entries: int = MAX_ENTRIES,
-        load_many: Callable[[Sequence[K]], Awaitable[Mapping[K, V]]] | None = None,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._load = load
-        self._load_many = load_many  # answers every key it is given
         self._max_entries = max_entries
         self._ttl_s = ttl_s
         self._refresh_s = refresh_s
@@ -61,9 +54,7 @@ class Loaded(Generic[K, V]):
         self._log = log
         # key -> (expiry in monotonic seconds, value), in the order of their loads' starts
         self._values: dict[K, tuple[float, V]] = {}
-        # a key's load in progress: its own task, or its future in a prefetch
-        self._loading: dict[K, asyncio.Future[V]] = {}
-        self._prefetching: set[asyncio.Task[None]] = set()
+        self._loading: dict[K, asyncio.Future[V]] = {}  # a key's load in progress
 
     def __len__(self) -> int:
         """The values kept, expired ones not yet dropped included."""
@@ -86,61 +77,8 @@ class Loaded(Generic[K, V]):
         self._values.pop(key, None)
         self._loading.pop(key, None)
 
-    def prefetch(self, keys: Iterable[K]) -> None:
-        """Start loading, in one ``load_many`` call, every key of ``keys`` that is missing,
-        expired or in its refresh window and not being loaded already. Callers of :meth:`get`
-        for those keys wait for that load. Nothing happens without ``load_many``."""
-        if self._load_many is None:
-            return
-        now = time.monotonic()
-        wanted: dict[K, asyncio.Future[V]] = {}
-        loop: asyncio.AbstractEventLoop | None = None
-        for key in keys:
-            if key in self._loading or key in wanted:
-                continue
-            cached = self._values.get(key)
-            if cached is not None and cached[0] - now >= self._refresh_s:
-                continue
-            loop = loop or asyncio.get_running_loop()
-            wanted[key] = loop.create_future()
-        if not wanted:
-            return
-        self._loading.update(wanted)
-        task = asyncio.create_task(self._run_many(wanted), name=f"rampwire-{self._name}s")
-        self._prefetching.add(task)
-        task.add_done_callback(self._prefetching.discard)
-
-    async def _run_many(self, futures: dict[K, asyncio.Future[V]]) -> None:
-        assert self._load_many is not None
-        started = time.monotonic()
-        try:
-            values = await self._load_many(list(futures))
-        except BaseException as exc:
-            for key, future in futures.items():
-                if self._loading.get(key) is future:
-                    del self._loading[key]
-                if future.done():  # cancelled by close()
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: a key nobody asked for logs nothing
-            if not isinstance(exc, Exception):
-                raise
-            self._log.warning("loading %d %ss failed: %s", len(futures), self._name, exc)
-            return
-        for key, future in futures.items():
-            if self._loading.get(key) is future:  # not forgotten meanwhile
-                del self._loading[key]
-                self._store(key, started + self._ttl_s, values[key])
-            if not future.done():
-                future.set_result(values[key])
-
     def close(self) -> None:
         """Cancel the loads in progress (at shutdown)."""
-        for task in self._prefetching:
-            task.cancel()
         for future in self._loading.values():
             future.cancel()
         self._loading.clear()

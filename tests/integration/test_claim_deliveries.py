@@ -100,6 +100,23 @@ async def test_a_claim_leases_each_due_delivery_once_with_its_payload(db: Databa
     assert {c.id for c in again} == {c.id for c in claimed}
 
 
+async def test_each_claimed_delivery_carries_its_endpoints_version(db: Database) -> None:
+    kept, edited, deleted = await _endpoint(db), await _endpoint(db), await _endpoint(db)
+    await _publish(db, 2)
+    endpoints = EndpointRepository(db, SecretBox(b"k" * 32))
+    changed = await endpoints.update(edited, {"url": "https://example.com/new"}, now=utcnow())
+    async with db.transaction() as conn:  # deleted while its deliveries wait (no cancelling)
+        await conn.execute("UPDATE endpoints SET deleted_at = $2 WHERE id = $1", deleted, 1)
+
+    claimed = await DeliveryRepository(db).claim(limit=100, lease=LEASE, token="t.1", now=utcnow())
+
+    versions = {c.endpoint_id: c.endpoint_version for c in claimed}
+    assert len(claimed) == 6 and len(versions) == 3
+    assert versions[kept] == to_us((await endpoints.get(kept)).updated_at)
+    assert versions[edited] == to_us(changed.updated_at)  # as the claim read it: after the edit
+    assert versions[deleted] is None
+
+
 async def test_a_claim_takes_at_most_its_limit(db: Database) -> None:
     await _endpoint(db)
     await _publish(db, 5)

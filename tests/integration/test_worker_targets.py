@@ -1,16 +1,23 @@
 """The worker's endpoint cache against a real database: a claim's endpoints read together, an
-unchanged endpoint not decoded again, and every change of its settings seen on the next read."""
+unchanged endpoint not read again, and every change of its settings seen by the deliveries
+claimed after it."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import pytest
 
 from rampwire.crypto import SecretBox
 from rampwire.delivery.endpoints import Endpoint, SigningSecret
 from rampwire.delivery.sender import Target
 from rampwire.dialects import standard
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.services import targets as targets_module
 from rampwire.services.targets import Targets
 from rampwire.settings import Secret
 from rampwire.storage import Database
+from rampwire.storage.database import to_us
 from rampwire.types import utcnow
 
 BOX = SecretBox(b"k" * 32)
@@ -32,49 +39,114 @@ async def _endpoint(db: Database, url: str) -> str:
     return endpoint.id
 
 
-async def _read(targets: Targets, endpoint_id: str) -> Target:
-    targets.forget(endpoint_id)  # as if its entry had expired
-    targets.prefetch([endpoint_id])
-    found = await targets.get(endpoint_id)
+class _Counted(EndpointRepository):
+    """Counts the reads of endpoints."""
+
+    reads = 0
+
+    async def get_many(self, endpoint_ids: Any, *, known: Any = None) -> dict[str, Endpoint]:
+        self.reads += 1
+        return await super().get_many(endpoint_ids, known=known)
+
+
+def _targets(db: Database) -> tuple[Targets, _Counted]:
+    targets = Targets(db, BOX)
+    counted = targets._endpoints = _Counted(db, BOX)
+    return targets, counted
+
+
+async def _version(db: Database, endpoint_id: str) -> int:
+    """The endpoint's version, as a claim reads it."""
+    return to_us((await EndpointRepository(db, BOX).get(endpoint_id)).updated_at)
+
+
+async def _target(targets: Targets, endpoint_id: str, version: int) -> Target:
+    found = await targets.get(endpoint_id, version)
     assert isinstance(found, Target)
     return found
 
 
-async def test_a_claims_endpoints_are_read_together_and_reused_until_they_change(
+async def test_a_claims_endpoints_are_read_together_and_reused_while_unchanged(
     db: Database,
 ) -> None:
     first = await _endpoint(db, "https://one.example/hook")
     second = await _endpoint(db, "https://two.example/hook")
-    targets = Targets(db, BOX)
+    targets, counted = _targets(db)
     try:
-        targets.prefetch([first, second, "ep_gone"])
-        one, two = await targets.get(first), await targets.get(second)
-        assert isinstance(one, Target) and one.url == "https://one.example/hook"
-        assert isinstance(two, Target) and two.url == "https://two.example/hook"
-        assert await targets.get("ep_gone") is None
+        v1, v2 = await _version(db, first), await _version(db, second)
+        targets.prefetch({first: v1, second: v2, "ep_deleted": None})
+        one, two = await _target(targets, first, v1), await _target(targets, second, v2)
+        assert one.url == "https://one.example/hook" and two.url == "https://two.example/hook"
+        assert await targets.get("ep_deleted", None) is None
+        assert counted.reads == 1  # both in one query; the deleted one not read
 
-        assert await _read(targets, first) is one  # unchanged: what was built is reused
+        for _ in range(3):  # unchanged: what was built is used, nothing read
+            assert await _target(targets, first, v1) is one
+        targets.prefetch({first: v1, second: v2})
+        assert counted.reads == 1
 
         repository = EndpointRepository(db, BOX)
         await repository.update(first, {"url": "https://new.example/hook"}, now=utcnow())
-        changed = await _read(targets, first)
-        assert changed.url == "https://new.example/hook"
+        assert await _target(targets, first, v1) is one  # claimed before the change
+        changed = await _target(targets, first, await _version(db, first))
+        assert changed.url == "https://new.example/hook" and counted.reads == 2
+    finally:
+        targets.close()
 
-        await repository.rotate_secret(first, standard.generate_secret(), now=utcnow())
-        rotated = await _read(targets, first)
+
+async def test_a_change_made_in_this_process_reaches_deliveries_claimed_before_it(
+    db: Database,
+) -> None:
+    endpoint_id = await _endpoint(db, "https://one.example/hook")
+    targets, counted = _targets(db)
+    try:
+        before = await _version(db, endpoint_id)
+        await _target(targets, endpoint_id, before)
+        await EndpointRepository(db, BOX).update(
+            endpoint_id, {"url": "https://new.example/hook"}, now=utcnow()
+        )
+        targets.forget(endpoint_id)  # as the API's worker is told
+        for _ in range(3):  # read once, then good for the version those were claimed with
+            assert (await _target(targets, endpoint_id, before)).url == "https://new.example/hook"
+        assert counted.reads == 2
+        after = await _version(db, endpoint_id)
+        assert (await _target(targets, endpoint_id, after)).url == "https://new.example/hook"
+        assert counted.reads == 2
+    finally:
+        targets.close()
+
+
+async def test_rotated_disabled_and_deleted_endpoints(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint_id = await _endpoint(db, "https://one.example/hook")
+    repository = EndpointRepository(db, BOX)
+    targets, counted = _targets(db)
+    try:
+        await repository.rotate_secret(endpoint_id, standard.generate_secret(), now=utcnow())
+        version = await _version(db, endpoint_id)
+        rotated = await _target(targets, endpoint_id, version)
         assert len(rotated.credentials.secrets) == 2  # the old one signs during the overlap
-        # a rotated-out secret expires with time: built again on every read until then
-        assert await _read(targets, first) is not rotated
+        # a rotated-out secret expires with time: its settings are built again every
+        # ENDPOINT_REBUILD_S (here at once), from the row read again but not decrypted again
+        monkeypatch.setattr(targets_module, "ENDPOINT_REBUILD_S", 0.0)
+        targets.forget(endpoint_id)
+        built = await _target(targets, endpoint_id, version)
+        decoded = targets._entries[endpoint_id].endpoint
+        again = await _target(targets, endpoint_id, version)
+        assert again is not built and counted.reads == 3
+        assert targets._entries[endpoint_id].endpoint is decoded  # the row had not changed
+        monkeypatch.undo()
 
-        await repository.update(second, {"enabled": False}, now=utcnow())
-        targets.forget(second)
-        assert await targets.get(second) is None
-        await repository.update(second, {"enabled": True}, now=utcnow())
-        targets.forget(second)
-        assert isinstance(await targets.get(second), Target)
+        await repository.update(endpoint_id, {"enabled": False}, now=utcnow())
+        assert await targets.get(endpoint_id, await _version(db, endpoint_id)) is None
+        await repository.update(endpoint_id, {"enabled": True}, now=utcnow())
+        await _target(targets, endpoint_id, await _version(db, endpoint_id))
 
-        await repository.delete(second, now=utcnow())
-        targets.forget(second)
-        assert await targets.get(second) is None
+        version = await _version(db, endpoint_id)
+        await repository.delete(endpoint_id, now=utcnow())
+        targets.forget(endpoint_id)
+        assert await targets.get(endpoint_id, version) is None  # read: gone
+        assert await targets.get(endpoint_id, None) is None  # as a claim says it
     finally:
         targets.close()

@@ -16,7 +16,9 @@ import pytest
 from yarl import URL
 
 from rampwire.crypto import SecretBox
+from rampwire.delivery.endpoints import Endpoint, SigningSecret
 from rampwire.delivery.limits import EndpointLimiter
+from rampwire.delivery.sender import Target
 from rampwire.dialects import standard
 from rampwire.services.targets import Targets
 from rampwire.settings import Secret
@@ -77,19 +79,41 @@ async def test_a_rate_limited_endpoint_always_takes_the_waiting_path() -> None:
     limiter.release()
 
 
+VERSION = 1_700_000_000_000_000  # an endpoint's updated_at, in microseconds
+
+
+def _endpoint(endpoint_id: str) -> Endpoint:
+    at = datetime.fromtimestamp(VERSION / 1e6, UTC)
+    secret = SigningSecret(value=Secret(standard.generate_secret()), created_at=at)
+    return Endpoint(
+        id=endpoint_id,
+        url="https://example.com/hook",
+        event_types=("order.*",),
+        dialect="standard",
+        secrets=(secret,),
+        created_at=at,
+        updated_at=at,
+    )
+
+
 class _Endpoints:
-    """Counts lookups; each waits until released, so callers pile up behind it."""
+    """Counts lookups; each waits until released, so callers pile up behind it. Every endpoint
+    exists but ``ep_gone``."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.asked: list[list[str]] = []
         self.release = asyncio.Event()
 
+        self.error: Exception | None = None
+
     async def get_many(self, endpoint_ids: list[str], *, known: Any = None) -> dict[str, Any]:
         self.calls += 1
         self.asked.append(list(endpoint_ids))
         await self.release.wait()
-        return {}  # none of them exists
+        if self.error is not None:
+            raise self.error
+        return {i: _endpoint(i) for i in endpoint_ids if i != "ep_gone"}
 
 
 def _targets(endpoints: _Endpoints) -> Targets:
@@ -101,31 +125,69 @@ def _targets(endpoints: _Endpoints) -> Targets:
 async def test_concurrent_sends_share_one_endpoint_lookup() -> None:
     endpoints = _Endpoints()
     targets = _targets(endpoints)
-    callers = [asyncio.create_task(targets.get("ep_1")) for _ in range(200)]
+    callers = [asyncio.create_task(targets.get("ep_1", VERSION)) for _ in range(200)]
     await asyncio.sleep(0)
     endpoints.release.set()
-    assert await asyncio.gather(*callers) == [None] * 200
+    found = await asyncio.gather(*callers)
+    assert isinstance(found[0], Target) and all(f is found[0] for f in found)
     assert endpoints.calls == 1
-    assert await targets.get("ep_1") is None  # cached
+    assert await targets.get("ep_1", VERSION) is found[0]  # cached while its version holds
     assert endpoints.calls == 1
     targets.forget("ep_1")
-    assert await targets.get("ep_1") is None
+    assert isinstance(await targets.get("ep_1", VERSION), Target)
     assert endpoints.calls == 2
+    assert await targets.get("ep_1", VERSION + 1) is not None  # the endpoint changed: read
+    assert endpoints.calls == 3
+    assert await targets.get("ep_1", None) is None  # deleted: nothing to read
+    assert await targets.get("ep_gone", VERSION) is None  # not found: asked each time
+    assert endpoints.calls == 4
 
 
 async def test_a_claims_endpoints_are_read_in_one_lookup() -> None:
     endpoints = _Endpoints()
     targets = _targets(endpoints)
     endpoints.release.set()
-    assert await targets.get("ep_cached") is None
+    assert await targets.get("ep_cached", VERSION) is not None
     endpoints.release.clear()
-    targets.prefetch(["ep_1", "ep_2", "ep_1", "ep_cached", "ep_3"])
-    targets.prefetch(["ep_2"])  # already on its way: not read twice
-    callers = [asyncio.create_task(targets.get(f"ep_{n}")) for n in (1, 2, 3, 1)]
+    versions = {"ep_1": VERSION, "ep_2": VERSION, "ep_cached": VERSION, "ep_3": VERSION}
+    targets.prefetch({**versions, "ep_deleted": None})
+    targets.prefetch({"ep_2": VERSION})  # already on its way: not read twice
+    callers = [asyncio.create_task(targets.get(f"ep_{n}", VERSION)) for n in (1, 2, 3, 1)]
     await asyncio.sleep(0)
     endpoints.release.set()
-    assert await asyncio.gather(*callers) == [None] * 4
+    assert all(isinstance(found, Target) for found in await asyncio.gather(*callers))
     assert endpoints.asked == [["ep_cached"], ["ep_1", "ep_2", "ep_3"]]
+    targets.prefetch({"ep_1": VERSION, "ep_cached": VERSION + 1})  # one of them changed
+    await asyncio.sleep(0)
+    assert endpoints.asked[-1] == ["ep_cached"]
+
+
+async def test_a_read_that_fails_fails_the_sends_waiting_for_it_and_caches_nothing() -> None:
+    endpoints = _Endpoints()
+    endpoints.error = RuntimeError("down")
+    targets = _targets(endpoints)
+    targets.prefetch({"ep_1": VERSION, "ep_2": VERSION})
+    callers = [asyncio.create_task(targets.get(f"ep_{n}", VERSION)) for n in (1, 2)]
+    await asyncio.sleep(0)
+    endpoints.release.set()
+    for caller in callers:
+        with pytest.raises(RuntimeError, match="down"):
+            await caller
+    endpoints.error = None
+    assert isinstance(await targets.get("ep_1", VERSION), Target)  # read again, alone
+    assert endpoints.asked == [["ep_1", "ep_2"], ["ep_1"]]
+
+
+async def test_an_endpoint_forgotten_during_its_read_is_read_again() -> None:
+    endpoints = _Endpoints()
+    targets = _targets(endpoints)
+    targets.prefetch({"ep_1": VERSION})
+    targets.forget("ep_1")
+    endpoints.release.set()
+    await asyncio.sleep(0.01)
+    assert len(targets) == 0  # the read's answer was not kept
+    assert isinstance(await targets.get("ep_1", VERSION), Target)
+    assert endpoints.calls == 2
 
 
 async def test_the_guard_remembers_only_what_it_allowed() -> None:

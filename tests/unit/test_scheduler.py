@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rampwire.delivery.endpoints import DEFAULT_MAX_IN_FLIGHT
-from rampwire.delivery.scheduler import HELD_PER_SLOT, Scheduler
+from rampwire.delivery.scheduler import HELD_PER_SLOT, KNOWN_ENDPOINTS, Scheduler
 from rampwire.domain.deliveries import Claimed
 
 
@@ -84,10 +84,10 @@ def test_lost_leases_leave_the_queues() -> None:
 
 def test_idle_endpoints_are_forgotten_beyond_the_bound() -> None:
     scheduler = Scheduler(limit=1000)
-    for i in range(1_200):
+    for i in range(KNOWN_ENDPOINTS + 200):
         scheduler.set_slots(f"ep_{i}", 7)
-    assert len(scheduler.rooms().rooms) <= 1_000
-    assert scheduler.slots("ep_1199") == 7
+    assert len(scheduler.rooms().rooms) <= KNOWN_ENDPOINTS
+    assert scheduler.slots(f"ep_{KNOWN_ENDPOINTS + 199}") == 7
 
 
 @given(

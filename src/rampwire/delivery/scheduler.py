@@ -19,7 +19,10 @@ from ..domain.deliveries import Claimed
 from .endpoints import DEFAULT_MAX_IN_FLIGHT
 
 HELD_PER_SLOT = 2  # per in-flight slot, an endpoint holds one delivery sending and one ready
-KNOWN_ENDPOINTS = 1_000  # endpoints whose slot counts are remembered while idle, at most
+# endpoints whose slot counts are remembered while idle, at most: as many as the worker keeps the
+# settings of, so that an endpoint met again is not learned again (with fewer, thousands of
+# endpoints each met every few seconds meant a walk of the table every hundred sends)
+KNOWN_ENDPOINTS = 16_384
 
 
 @dataclass(frozen=True, slots=True)

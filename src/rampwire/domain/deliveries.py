@@ -70,6 +70,9 @@ class Claimed:
     trace_context: str | None = None  # the event's producing span (tracing), else None
     order_id: str | None = None  # for the send's log lines and metrics
     partner_id: str | None = None  # the order's partner; None: the operator's
+    # the endpoint's ``updated_at`` (microseconds) as the claim read it, which every change of
+    # its settings, secrets or state moves; None: the endpoint is deleted
+    endpoint_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -74,6 +74,13 @@ _SHARED = (
 _LEASE = "UPDATE deliveries SET next_attempt_at = $1, lease_token = $2"
 _CLAIMED = "id, endpoint_id, event_id, event_type, attempts, order_id, partner_id"
 _CLAIMED_AS_C = ", ".join(f"c.{name.strip()}" for name in _CLAIMED.split(","))
+# Each claimed delivery's endpoint version, its ``updated_at`` (NULL once deleted): the worker
+# sends with the settings it built of that version, and reads the endpoint again only when it
+# moved (:class:`~rampwire.services.targets.Targets`). One primary-key lookup per row.
+_ENDPOINT_VERSION = (
+    "(SELECT p.updated_at FROM endpoints p WHERE p.id = {table}.endpoint_id"
+    " AND p.deleted_at IS NULL) AS endpoint_version"
+)
 # PostgreSQL: ``id = ANY(ARRAY(...))`` makes the update a primary-key lookup of the locked ids
 # whatever the table's statistics say (``id IN (subquery)`` is planned as a join, and with missing
 # or stale statistics as a sequential scan of all deliveries); the payloads come back in the same
@@ -87,7 +94,7 @@ _DUE_POSTGRESQL = _SHARED.format(
 _CLAIM_POSTGRESQL = (
     f"WITH claimed AS ({_LEASE} WHERE id = ANY(ARRAY({_DUE_POSTGRESQL}))"
     f" RETURNING {_CLAIMED})"
-    f" SELECT {_CLAIMED_AS_C}, e.payload, e.trace_context"
+    f" SELECT {_CLAIMED_AS_C}, e.payload, e.trace_context, {_ENDPOINT_VERSION.format(table='c')}"
     " FROM claimed c JOIN events e ON e.id = c.event_id"
 )
 # SQLite: no row locks (the write transaction is single), no arrays, no RETURNING inside a CTE.
@@ -100,7 +107,10 @@ _DUE_SQLITE = _SHARED.format(
     rooms="(SELECT key AS endpoint_id, value AS room FROM json_each($6)) r",
     default="$7",
 )
-_CLAIM_SQLITE = f"{_LEASE} WHERE id IN ({_DUE_SQLITE}) RETURNING {_CLAIMED}"
+_CLAIM_SQLITE = (
+    f"{_LEASE} WHERE id IN ({_DUE_SQLITE})"
+    f" RETURNING {_CLAIMED}, {_ENDPOINT_VERSION.format(table='deliveries')}"
+)
 _PAYLOADS_SQLITE = (
     "SELECT id AS event_id, payload, trace_context FROM events"
     " WHERE id IN (SELECT value FROM json_each($1))"
@@ -211,6 +221,7 @@ class DeliveryRepository:
                 trace_context=events[row["event_id"]]["trace_context"],
                 order_id=row["order_id"],
                 partner_id=row["partner_id"],
+                endpoint_version=row["endpoint_version"],
             )
             for row in rows
         ]

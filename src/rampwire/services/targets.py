@@ -1,23 +1,30 @@
 """The worker's endpoint cache: each endpoint's send settings (a
 :class:`~rampwire.delivery.sender.Target`: URL, dialect, decrypted credentials, headers, policy,
-limits), reused for :data:`ENDPOINT_CACHE_S`, one entry per endpoint.
+limits), kept while the endpoint's row is unchanged, one entry per endpoint.
 
-A worker that delivers to a few endpoints reads each one every couple of seconds; one that
-delivers to thousands (many partners, each with its own endpoints) meets most of them once per
-claim or less, so their entries have expired by the next delivery. Reading each alone cost a
-query per delivery; :meth:`Targets.prefetch` reads all of a claim's endpoints that are missing
-or due for a reload in one query, before their sends start (:class:`~rampwire.cache.Loaded`).
-An endpoint whose row has not changed since it was last read (same ``updated_at``) is not
-decoded and decrypted again, and its settings are reused as they were built unless they depend
-on the time or on rampwire's own keys (:func:`_reusable`).
+Every claimed delivery carries its endpoint's version, the ``updated_at`` the claim read
+(:attr:`~rampwire.domain.deliveries.Claimed.endpoint_version`), which every change of the
+endpoint's settings, secrets or state moves. What was built of that version is used as it is, so
+a worker that delivers to thousands of endpoints (many partners, each with its own) reads each
+one once rather than once per expiry, and a change is seen by the first delivery claimed after
+it committed, in any process (a send that finds a read of its endpoint in progress takes that
+read's answer, which may predate the change: the deliveries claimed after it read again). The
+endpoints of a claim that are not cached or changed are read in one query before their sends
+start (:meth:`Targets.prefetch`); sends that need an endpoint being read wait for that read. An
+endpoint read again with an unchanged row is not decoded or decrypted again. Settings that
+depend on the time or on rampwire's own keys (:func:`_reusable`) are built again every
+:data:`ENDPOINT_REBUILD_S`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+import math
+import time
+from collections.abc import Mapping, Sequence
 
-from ..cache import Loaded
 from ..crypto import SecretBox
 from ..delivery.endpoints import KEY_SIGNED, Endpoint
 from ..delivery.retry import policy_from_json
@@ -28,18 +35,26 @@ from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.webhook_keys import WebhookKeyRepository
 from ..storage import Database
+from ..storage.database import to_us
 from ..types import utcnow
 from . import signing
 
 log = logging.getLogger("rampwire.worker")
 
-ENDPOINT_CACHE_S = 2.0  # how long an endpoint's settings are reused
-ENDPOINT_REFRESH_S = 0.5  # an entry this close to expiry is reloaded in the background
-MAX_TARGETS = 16_384  # endpoints whose settings are kept, at most (those used in the last 2 s)
+ENDPOINT_REBUILD_S = 2.0  # settings that depend on the time or on rampwire's keys, built again
+MAX_TARGETS = 16_384  # endpoints whose settings are kept, at most (the oldest reads go first)
 
 # An endpoint's send settings; None when it is gone or disabled, a reason when its credentials
 # are unusable.
 Found = Target | str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Entry:
+    versions: tuple[int, ...]  # the version read, and the claimed one that asked for the read
+    endpoint: Endpoint
+    found: Found
+    rebuild_at: float  # monotonic seconds; infinite when nothing in it depends on the time
 
 
 class Targets:
@@ -47,64 +62,126 @@ class Targets:
         self._endpoints = EndpointRepository(db, box)
         self._signing_keys = SigningKeyRepository(db, box)
         self._webhook_keys = WebhookKeyRepository(db, box)
-        # the endpoints last read and what was built of them, oldest read first
-        self._known: dict[str, tuple[Endpoint, Found]] = {}
-        self._cache: Loaded[str, Found] = Loaded(
-            self._lookup,
-            load_many=self._lookup_many,
-            ttl_s=ENDPOINT_CACHE_S,
-            refresh_s=ENDPOINT_REFRESH_S,
-            name="endpoint",
-            log=log,
-            max_entries=MAX_TARGETS,
-        )
+        self._entries: dict[str, _Entry] = {}  # oldest read first
+        self._loading: dict[str, asyncio.Future[Found]] = {}  # reads in progress, per endpoint
+        self._reads: set[asyncio.Task[None]] = set()
 
-    async def get(self, endpoint_id: str) -> Found:
-        """Cached, one lookup per endpoint at a time, reloaded in the background before it
-        expires."""
-        return await self._cache.get(endpoint_id)
+    def __len__(self) -> int:
+        return len(self._entries)
 
-    def prefetch(self, endpoint_ids: Iterable[str]) -> None:
-        """Start reading, in one query, those of ``endpoint_ids`` not cached or due for a reload."""
-        self._cache.prefetch(endpoint_ids)
+    async def get(self, endpoint_id: str, version: int | None) -> Found:
+        """The endpoint's settings as of ``version`` (its claim's; None: deleted): cached, or
+        read once however many sends ask for it meanwhile."""
+        if version is None:
+            return None
+        entry = self._current(endpoint_id, version)
+        if entry is not None:
+            return entry.found
+        future = self._loading.get(endpoint_id)
+        if future is None:
+            future = self._read({endpoint_id: version})[endpoint_id]
+        # Shielded: other sends wait for the same read, so it goes on if this one is cancelled.
+        return await asyncio.shield(future)
+
+    def prefetch(self, versions: Mapping[str, int | None]) -> None:
+        """Start reading, in one query, the endpoints of ``versions`` (endpoint id → claimed
+        version) that are not cached as of that version and not being read already."""
+        stale = {
+            endpoint_id: version
+            for endpoint_id, version in versions.items()
+            if version is not None
+            and endpoint_id not in self._loading
+            and self._current(endpoint_id, version) is None
+        }
+        if stale:
+            self._read(stale)
 
     def forget(self, endpoint_id: str) -> None:
-        """Drop the cached settings, and keep a lookup in progress from caching its answer."""
-        self._cache.forget(endpoint_id)
+        """Drop the cached settings, and keep a read in progress from caching its answer."""
+        self._entries.pop(endpoint_id, None)
+        self._loading.pop(endpoint_id, None)
 
     def close(self) -> None:
-        self._cache.close()
+        """Cancel the reads in progress (at shutdown)."""
+        for task in self._reads:
+            task.cancel()
+        for future in self._loading.values():
+            future.cancel()
+        self._loading.clear()
 
-    async def _lookup(self, endpoint_id: str) -> Found:
-        return (await self._lookup_many([endpoint_id]))[endpoint_id]
+    def _current(self, endpoint_id: str, version: int) -> _Entry | None:
+        entry = self._entries.get(endpoint_id)
+        if entry is None or version not in entry.versions or time.monotonic() >= entry.rebuild_at:
+            return None
+        return entry
 
-    async def _lookup_many(self, endpoint_ids: Sequence[str]) -> dict[str, Found]:
-        known = self._known
+    def _read(self, versions: Mapping[str, int]) -> dict[str, asyncio.Future[Found]]:
+        loop = asyncio.get_running_loop()
+        futures = {endpoint_id: loop.create_future() for endpoint_id in versions}
+        self._loading.update(futures)
+        task = asyncio.create_task(self._run(versions, futures), name="rampwire-endpoints")
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
+        return futures
+
+    async def _run(
+        self, versions: Mapping[str, int], futures: dict[str, asyncio.Future[Found]]
+    ) -> None:
+        try:
+            entries = await self._lookup(list(versions))
+        except BaseException as exc:
+            for endpoint_id, future in futures.items():
+                if self._loading.get(endpoint_id) is future:
+                    del self._loading[endpoint_id]
+                if future.done():  # cancelled by close()
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: an endpoint no send waits for logs nothing
+            if not isinstance(exc, Exception):
+                raise
+            log.warning("reading %d endpoints failed: %s", len(futures), exc)
+            return
+        for endpoint_id, future in futures.items():
+            entry = entries.get(endpoint_id)
+            if self._loading.get(endpoint_id) is future:  # not forgotten meanwhile
+                del self._loading[endpoint_id]
+                if entry is not None:
+                    # read after the claim that saw versions[endpoint_id]: good for both
+                    read = (*entry.versions, versions[endpoint_id])
+                    self._store(endpoint_id, dataclasses.replace(entry, versions=read))
+            if not future.done():
+                future.set_result(None if entry is None else entry.found)
+
+    def _store(self, endpoint_id: str, entry: _Entry) -> None:
+        entries = self._entries
+        entries.pop(endpoint_id, None)
+        entries[endpoint_id] = entry  # last: the most recently read
+        while len(entries) > MAX_TARGETS:
+            del entries[next(iter(entries))]
+
+    async def _lookup(self, endpoint_ids: Sequence[str]) -> dict[str, _Entry]:
+        """What is built of each endpoint of ``endpoint_ids`` that exists, as read now."""
+        entries = self._entries
         endpoints = await self._endpoints.get_many(
             endpoint_ids,
-            known={i: known[i][0] for i in endpoint_ids if i in known},
+            known={i: entries[i].endpoint for i in endpoint_ids if i in entries},
         )
-        keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=utcnow())  # once a batch
-        found: dict[str, Found] = {}
-        for endpoint_id in endpoint_ids:
-            endpoint = endpoints.get(endpoint_id)
-            before = known.pop(endpoint_id, None)
+        keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=utcnow())  # once a read
+        now = time.monotonic()
+        found: dict[str, _Entry] = {}
+        for endpoint_id, endpoint in endpoints.items():
             target: Found = None
-            if endpoint is None:
-                pass
-            elif before is not None and before[0] is endpoint and _reusable(endpoint):
-                target = before[1]  # unchanged, and nothing in it depends on the time
-            elif endpoint.enabled:
+            if endpoint.enabled:
                 try:
                     target = await self._build(endpoint, keys)
                 except DialectError as exc:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
-            if endpoint is not None:
-                known[endpoint_id] = (endpoint, target)  # last: the most recently read
-            found[endpoint_id] = target
-        while len(known) > MAX_TARGETS:
-            del known[next(iter(known))]
+            rebuild_at = math.inf if _reusable(endpoint) else now + ENDPOINT_REBUILD_S
+            found[endpoint_id] = _Entry((to_us(endpoint.updated_at),), endpoint, target, rebuild_at)
         return found
 
     async def _build(self, endpoint: Endpoint, keys: signing.OwnKeys) -> Target:

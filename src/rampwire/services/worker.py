@@ -213,8 +213,10 @@ class Worker:
                     self._claiming.succeeded()
                 for item in claimed:
                     self._held[item.id] = item
-                # the claim's endpoints not cached, read together before their sends start
-                self._targets.prefetch(item.endpoint_id for item in claimed)
+                # the claim's endpoints not cached or changed, read together before their sends
+                self._targets.prefetch(
+                    {item.endpoint_id: item.endpoint_version for item in claimed}
+                )
                 self._scheduler.push(claimed)
                 self._start()
                 if len(claimed) < wanted:
@@ -320,7 +322,7 @@ class Worker:
                 self._wake.set()
 
     async def _attempt(self, sender: Sender, claimed: Claimed) -> Result | None:
-        target = await self._targets.get(claimed.endpoint_id)
+        target = await self._targets.get(claimed.endpoint_id, claimed.endpoint_version)
         if isinstance(target, str) or target is None:
             reason = target or "endpoint disabled"
             await self._deliveries.cancel_claimed([claimed], reason=reason, now=utcnow())
@@ -367,8 +369,8 @@ class Worker:
 
     def forget(self, endpoint_id: str) -> None:
         """The endpoint changed (its secret rotated, its settings edited) through this process:
-        read it again for the next send instead of the cached settings (other processes read it
-        again within :data:`~rampwire.services.targets.ENDPOINT_CACHE_S`)."""
+        read it again for the next send, even one claimed before the change (every process
+        reads it again for the deliveries it claims after the change)."""
         self._targets.forget(endpoint_id)
 
     def _limiter(self, endpoint_id: str, target: Target) -> EndpointLimiter:

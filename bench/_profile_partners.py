@@ -1,0 +1,296 @@
+"""Where the CPU goes in the partners phase, 1 partner against N: py-spy records this process for
+the same seconds in each, alternating, during the sustained window (the publisher in the
+worker's process on SQLite, as in ``rampwire serve``) or a drain. A diagnosis, not a benchmark
+(``make bench`` skips ``_`` scripts); each recording is read by ``harness/stacks.py``.
+
+    cd bench && ../.venv/bin/python _profile_partners.py --backend sqlite --phase sustained \
+        --partners 1000 --seconds 15 --rounds 2 --out /tmp/prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import cProfile
+import gc
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import uvloop
+from delivery import worker_running
+from harness.cpu import CpuMeter
+from harness.databases import PG_ADMIN_URL, fresh_database
+from harness.publisher import Publisher, PublishPlan
+from harness.receiver import ReceiverProcess
+from harness.report import loadavg
+from harness.tenants import count_succeeded_since, make_tenants, queue_partner_orders, set_live
+from harness.workload import count_waiting
+
+from rampwire import heap
+from rampwire.crypto import SecretBox
+from rampwire.repository import OrderRepository
+from rampwire.repository.endpoints import EndpointRepository
+from rampwire.storage import Database
+from rampwire.storage.database import to_us
+from rampwire.types import utcnow
+
+PYSPY = "/tmp/pyspy/bin/py-spy"
+WARMUP_S = 3.0
+DEADLINE_S = 120.0
+_VALUES = re.compile(r"\(VALUES .*?\)\) ", re.S)
+_MARKS = re.compile(r"\?\d+(, \?\d+)*")
+statements: collections.Counter[str] = collections.Counter()  # SQLite thread CPU, by statement
+calls: collections.Counter[str] = collections.Counter()
+
+
+def _time_statements() -> None:
+    """Each statement's CPU in SQLite's threads, by its text (the ``VALUES`` rows collapsed)."""
+    original = aiosqlite.Connection._execute
+
+    async def _execute(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        sql = args[0] if args and isinstance(args[0], str) else ""
+        key = f"{fn.__name__}: {_MARKS.sub('?', _VALUES.sub('(VALUES ...)) ', sql))[:150]}"
+
+        def timed(*a: Any, **k: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                statements[key] += time.thread_time() - started
+                calls[key] += 1
+
+        return await original(self, timed, *args, **kwargs)
+
+    aiosqlite.Connection._execute = _execute  # type: ignore[method-assign]
+
+
+gc_seen: collections.Counter[str] = collections.Counter()  # collections and their seconds
+_gc_started = [0.0]
+
+
+def _time_collections(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.thread_time()
+        return
+    generation = info["generation"]
+    gc_seen[f"gen{generation} collections"] += 1
+    gc_seen[f"gen{generation} us"] += (time.thread_time() - _gc_started[0]) * 1e6
+    gc_seen[f"gen{generation} collected"] += info["collected"]
+
+
+def threads_cpu() -> dict[str, float]:
+    """CPU seconds (user, system) and context switches of this process's threads, the main one
+    apart from the others."""
+    found: dict[str, float] = collections.Counter()
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        name = "main" if task.name == str(os.getpid()) else "others"
+        found[f"{name} user"] += int(fields[11]) / tick
+        found[f"{name} system"] += int(fields[12]) / tick
+        for line in status.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                kind, value = line.split(":")
+                found[f"{name} {kind.split('_')[0]} switches /1e6"] += int(value) / 1e6
+    return found
+
+
+class Probe:
+    """py-spy over the measured seconds, or (``--statements``) SQLite's statements timed and
+    the threads' CPU read."""
+
+    def __init__(self, statements_only: bool, cprofile: bool = False) -> None:
+        self.statements_only = statements_only or cprofile
+        self._cprofile = cprofile  # the main thread's calls, by cProfile, saved beside ``out``
+        self._profile: cProfile.Profile | None = None
+        self._spy: asyncio.subprocess.Process | None = None
+        self._threads: dict[str, float] = {}
+        self._tracked = 0
+
+    async def start(self, seconds: float, out: Path) -> None:
+        statements.clear()
+        calls.clear()
+        gc_seen.clear()
+        self._tracked = len(gc.get_objects())
+        self._threads = threads_cpu()
+        if self._cprofile:
+            self._profile = cProfile.Profile()
+            self._profile.enable()
+        elif not self.statements_only:
+            self._spy = await record(seconds, out)
+
+    def report(self, sent: int, out: Path) -> str:
+        per = 1e6 / max(sent, 1)
+        if self._profile is not None:
+            self._profile.disable()
+            self._profile.dump_stats(f"{out.with_suffix('')}.{sent}.prof")
+            self._profile = None
+        now = threads_cpu()
+        lines = [
+            "threads, us CPU per delivery: "
+            + ", ".join(f"{k} {(now[k] - self._threads.get(k, 0)) * per:,.1f}" for k in sorted(now))
+        ]
+        lines.append(
+            f"tracked objects {self._tracked:,} -> {len(gc.get_objects()):,}; per 1,000"
+            " deliveries: "
+            + ", ".join(f"{k} {v * 1000 / max(sent, 1):,.1f}" for k, v in sorted(gc_seen.items()))
+        )
+        if self.statements_only:
+            total = sum(statements.values())
+            lines.append(f"SQLite statements, us CPU per delivery: {total * per:,.1f}")
+            for key, cpu in statements.most_common(14):
+                lines.append(
+                    f"  {cpu * per:7.1f} us  {calls[key] * 1000 / max(sent, 1):7.1f}/1000  {key}"
+                )
+        return "\n      ".join(lines)
+
+    async def wait(self) -> None:
+        if self._spy is not None:
+            await self._spy.wait()
+
+
+NATIVE: list[str] = []  # ["--native"]: C frames too (the process is paused for each sample)
+
+
+async def record(seconds: float, out: Path) -> asyncio.subprocess.Process:
+    mode = NATIVE or ["--nonblocking"]
+    return await asyncio.create_subprocess_exec(
+        PYSPY, "record", "--pid", str(os.getpid()), "-d", str(int(seconds)), "-r", "100",
+        "-f", "raw", "-o", str(out), "--threads", "--gil", *mode,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def sustained(
+    db: Database,
+    box: SecretBox,
+    partners: list[str],
+    seconds: float,
+    out: Path,
+    where: str,
+    probe: Probe,
+) -> str:
+    plan = PublishPlan(
+        mode="flood", duration=WARMUP_S + seconds + 1, partners=tuple(partners), max_backlog=5000
+    )
+    since = to_us(utcnow())
+    async with worker_running(db, box, 256) as worker:
+        publisher = Publisher(db, worker, plan, where)
+        await publisher.start()
+        await asyncio.sleep(WARMUP_S)
+        async with CpuMeter(db, []) as cpu:
+            await probe.start(seconds, out)
+            before, sent = await count_succeeded_since(db, since), worker.sent
+            await asyncio.sleep(seconds)
+            done = await count_succeeded_since(db, since) - before
+            sent = worker.sent - sent
+            elapsed = cpu.elapsed()
+            probed = probe.report(sent, out)
+        await probe.wait()
+        published = await publisher.result()
+        deadline = time.monotonic() + DEADLINE_S
+        while await count_waiting(db) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    return (
+        f"{done / elapsed:,.0f} deliveries/s, {cpu.own / max(sent, 1) * 1e6:,.0f} us CPU per"
+        f" delivery, {published.events / published.elapsed:,.0f} events/s; {cpu.note()}"
+        f"\n      {probed}"
+    )
+
+
+async def drain(
+    db: Database,
+    box: SecretBox,
+    partners: list[str],
+    seconds: float,
+    out: Path,
+    events: int,
+    probe: Probe,
+) -> str:
+    since = to_us(utcnow())
+    await queue_partner_orders(OrderRepository(db), partners, events // 3)
+    async with CpuMeter(db, []) as cpu:
+        await probe.start(seconds, out)
+        async with worker_running(db, box, 256) as worker:
+            deadline = time.monotonic() + DEADLINE_S
+            while worker.sent < events // 3 * 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            done = 0
+            while done < events // 3 * 3 and time.monotonic() < deadline:
+                done = await count_succeeded_since(db, since)
+                await asyncio.sleep(0.02)
+            elapsed = cpu.elapsed()
+            sent = worker.sent
+            probed = probe.report(sent, out)
+        await probe.wait()
+    return (
+        f"{done / elapsed:,.0f} deliveries/s, {cpu.own / max(sent, 1) * 1e6:,.0f} us CPU per"
+        f" delivery in {elapsed:.1f} s; {cpu.note()}\n      {probed}"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    fast = ReceiverProcess(0.0)
+    fast.start()
+    try:
+        async with fresh_database(args.backend, PG_ADMIN_URL) as db:
+            box = SecretBox(secrets.token_bytes(32))
+            endpoints = EndpointRepository(db, box)
+            counts = sorted({1, args.partners})
+            tenants = {}
+            for count in counts:
+                tenants[count] = await make_tenants(db, endpoints, fast.url, count, 256)
+                await set_live(db, tenants[count][1], False)
+            probe = Probe(args.statements, args.cprofile)
+            where = args.publisher or ("inline" if args.backend == "sqlite" else "process")
+            for round_ in range(args.rounds):
+                for count in counts if round_ % 2 == 0 else counts[::-1]:
+                    partners, made = tenants[count]
+                    await set_live(db, made, True)
+                    out = Path(f"{args.out}_{args.backend}_{args.phase}_{count}_{round_}.txt")
+                    if args.phase == "sustained":
+                        line = await sustained(db, box, partners, args.seconds, out, where, probe)
+                    else:
+                        line = await drain(db, box, partners, args.seconds, out, args.events, probe)
+                    print(f"{count:>5} partners, round {round_}: {line}; load {loadavg()}")
+                    print(f"      {out}", flush=True)
+                    await set_live(db, made, False)
+    finally:
+        fast.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--phase", choices=["sustained", "drain"], default="sustained")
+    parser.add_argument("--partners", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--events", type=int, default=30_000, help="drain: deliveries queued")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--publisher", choices=["inline", "process"], default=None)
+    parser.add_argument("--out", default="/tmp/partners_profile")
+    parser.add_argument(
+        "--statements", action="store_true", help="time SQLite's statements instead of py-spy"
+    )
+    parser.add_argument(
+        "--cprofile", action="store_true", help="cProfile the main thread instead of py-spy"
+    )
+    parser.add_argument("--native", action="store_true", help="py-spy: C frames too")
+    parsed = parser.parse_args()
+    gc.callbacks.append(_time_collections)
+    if parsed.native:
+        NATIVE.append("--native")
+    if parsed.statements:
+        _time_statements()
+    with heap.settled():
+        uvloop.run(main(parsed))
