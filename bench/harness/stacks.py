@@ -3,7 +3,9 @@
 first group (in :data:`GROUPS`' order) that any frame of its stack falls in, so the shares add
 up to 100 %. Samples taken while the process imported its modules (a worker process profiled
 from its start) are left out and counted apart. Also the top self (leaf) functions, and the
-rampwire functions with the largest inclusive shares.
+rampwire functions with the largest inclusive shares. With ``--threads``, the shares by thread
+too; they count samples, and py-spy counts a thread blocked in C (aiosqlite's ``SimpleQueue.get``,
+a span exporter's ``Event.wait``) as active: for CPU by thread, ``harness.cpu.CpuMeter.by_thread``.
 
     .venv/bin/python bench/harness/stacks.py stacks.txt [more.txt ...]
 """
