@@ -89,3 +89,22 @@ def test_an_exception_leaving_a_span_is_recorded_and_everything_is_restored() ->
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == "ValueError: bad amount"
     assert [event.name for event in span.events] == ["exception"]
+
+
+def test_a_stored_tracestate_is_continued_and_a_malformed_context_makes_a_root() -> None:
+    tracing, exporter = _traced()
+    with tracing.attempt("evt_1", f"00-{TRACE}-{SPAN}-01\nvendor=x", traceparent=True) as headers:
+        pass
+    assert headers["tracestate"] == "vendor=x"
+    assert headers["traceparent"].startswith(f"00-{TRACE}-")
+    for malformed in (
+        f"00-{TRACE}-{SPAN}",
+        f"00-{TRACE[:-1]}z-{SPAN}-01",
+        f"00-{'0' * 32}-{SPAN}-01",
+    ):
+        with tracing.attempt("evt_1", malformed):
+            pass
+    *_, first, second, third = exporter.get_finished_spans()
+    for root in (first, second, third):
+        assert root.parent is None and not root.links
+        assert f"{root.context.trace_id:032x}" != TRACE

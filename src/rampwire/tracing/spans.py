@@ -30,7 +30,6 @@ log = logging.getLogger("rampwire.tracing")
 T = TypeVar("T")
 
 TRACEPARENT = "traceparent"
-TRACESTATE = "tracestate"
 _NO_HEADERS: Mapping[str, str] = {}
 _UNTRACED: AbstractContextManager[None] = nullcontext()
 _UNSENT: AbstractContextManager[Mapping[str, str]] = nullcontext(_NO_HEADERS)
@@ -66,26 +65,54 @@ def _sampled(stored: str) -> bool:
         return True  # not ours to judge: the propagator decides
 
 
-def _carrier(stored: str) -> dict[str, str]:
-    parent, _, state = stored.partition("\n")
-    return {TRACEPARENT: parent, TRACESTATE: state} if state else {TRACEPARENT: parent}
-
-
 class _Otel:
     """The OpenTelemetry names the spans use, imported once, when tracing is on."""
 
     def __init__(self, tracer: Tracer) -> None:
         from opentelemetry import context, trace
-        from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+        from opentelemetry.trace import (
+            Link,
+            NonRecordingSpan,
+            SpanContext,
+            SpanKind,
+            Status,
+            StatusCode,
+            TraceFlags,
+            TraceState,
+        )
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self.tracer = tracer
         self.attach, self.detach, self.root = context.attach, context.detach, context.Context
         self.in_context, self.span_of = trace.set_span_in_context, trace.get_current_span
         self.Link, self.server, self.client = Link, SpanKind.SERVER, SpanKind.CLIENT
+        self.SpanContext, self.TraceFlags, self.TraceState = SpanContext, TraceFlags, TraceState
+        self.NonRecordingSpan = NonRecordingSpan
         self.internal = SpanKind.INTERNAL
         self.Status, self.error = Status, StatusCode.ERROR
         self.propagator = TraceContextTextMapPropagator()
+
+    def producer(self, stored: str) -> SpanContext | None:
+        """The producing span's context, from the form :func:`_stored_context` wrote, read
+        directly rather than through the propagator's regular expression (in the worker's loop
+        it was a large share of a sampled attempt span); None for anything else: the attempt is
+        then a root, as the propagator would make it."""
+        parent, _, state = stored.partition("\n")
+        fields = parent.split("-")
+        if [len(field) for field in fields] != [2, 32, 16, 2] or fields[0] != "00":
+            return None
+        try:
+            trace_id, span_id, flags = (int(field, 16) for field in fields[1:])
+        except ValueError:
+            return None
+        context = self.SpanContext(
+            trace_id,
+            span_id,
+            is_remote=True,
+            trace_flags=self.TraceFlags(flags),
+            trace_state=self.TraceState.from_header([state]) if state else None,
+        )
+        return context if context.is_valid else None
 
 
 class _Current(AbstractContextManager[T], Generic[T]):
@@ -213,13 +240,12 @@ class Tracing:
         attributes["rampwire.event_id"] = event_id
         # In the producing span's trace, as its child, and linked to it as well (a viewer that
         # shows links only); without one, a root of its own.
-        parent = otel.root()
-        links = []
-        if produced_by is not None:
-            parent = otel.propagator.extract(_carrier(produced_by))
-            origin = otel.span_of(parent).get_span_context()
-            if origin.is_valid:
-                links = [otel.Link(origin)]
+        origin = None if produced_by is None else otel.producer(produced_by)
+        if origin is None:
+            parent, links = otel.root(), []
+        else:
+            parent = otel.in_context(otel.NonRecordingSpan(origin))
+            links = [otel.Link(origin)]
         span = otel.tracer.start_span(
             "webhook attempt", context=parent, kind=otel.client, links=links, attributes=attributes
         )
