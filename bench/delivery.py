@@ -451,8 +451,8 @@ async def phase_tracing_drain(bench: Bench) -> None:
             if tracing is not None:
                 tracing.shutdown()
             print(
-                f"  tracing drain {name}: {cpus[name][-1]:,.0f} us CPU per delivery,"
-                f" {done:,} delivered; load average {loadavg()}",
+                f"  tracing drain {name}: {cpus[name][-1]:,.0f} us CPU per delivery"
+                f" ({cpu.by_thread(done)}), {done:,} delivered; load average {loadavg()}",
                 flush=True,
             )
             await endpoints.delete(endpoint.id, now=utcnow())
@@ -516,7 +516,8 @@ async def _alternate(
             cpus[name].append(cpu.own / max(sent, 1) * 1e6)
             print(
                 f"  {what} {name}: {rates[name][-1]:,.0f}/s,"
-                f" {cpus[name][-1]:,.0f} us CPU per delivery; load average {loadavg()}",
+                f" {cpus[name][-1]:,.0f} us CPU per delivery ({cpu.by_thread(sent)});"
+                f" load average {loadavg()}",
                 flush=True,
             )
             await endpoints.delete(endpoint.id, now=utcnow())

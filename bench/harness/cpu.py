@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +27,24 @@ def pid_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def thread_cpu() -> Counter[str]:
+    """User + system CPU seconds of this process's threads so far, by Python thread name with
+    its number left out (``Thread (_connection_worker_thread)``: aiosqlite's;
+    ``OtelBatchSpanRecordProcessor``: a span exporter's); threads Python did not start (uvloop's
+    resolver pool) under ``native``. A thread that ended is no longer counted here."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    found: Counter[str] = Counter()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(task.name))
+        kind = re.sub(r"[-_]\d+", "", name) if name else "native"
+        found[kind] += (int(fields[11]) + int(fields[12])) / TICK
+    return found
 
 
 def machine_busy() -> tuple[float, float, float]:
@@ -95,6 +116,7 @@ class CpuMeter:
         self._rx = sum(pid_cpu(pid) for pid in self._receivers)
         self._busy, self._steal, self._total = machine_busy()
         self._own = time.process_time()
+        self._threads = thread_cpu()
         self._wall = time.perf_counter()
         return self
 
@@ -104,6 +126,7 @@ class CpuMeter:
     async def __aexit__(self, *_: object) -> None:
         self.wall = time.perf_counter() - self._wall
         self.own = time.process_time() - self._own
+        self.threads = thread_cpu() - self._threads
         busy, steal, total = machine_busy()
         cores = os.cpu_count() or 1
         scale = cores * self.wall / max(total - self._total, 1e-9)  # CPU seconds per tick
@@ -111,6 +134,13 @@ class CpuMeter:
         self.steal = (steal - self._steal) * scale
         self.receivers = sum(pid_cpu(pid) for pid in self._receivers) - self._rx
         self.postgres = await self._postgres.stop()
+
+    def by_thread(self, count: int) -> str:
+        """This process's CPU by thread, in microseconds per one of ``count`` (deliveries)."""
+        return ", ".join(
+            f"{name} {seconds / max(count, 1) * 1e6:,.0f} us"
+            for name, seconds in self.threads.most_common()
+        )
 
     def note(self) -> str:
         def share(seconds: float) -> str:

@@ -3,7 +3,9 @@
 first group (in :data:`GROUPS`' order) that any frame of its stack falls in, so the shares add
 up to 100 %. Samples taken while the process imported its modules (a worker process profiled
 from its start) are left out and counted apart. Also the top self (leaf) functions, and the
-rampwire functions with the largest inclusive shares.
+rampwire functions with the largest inclusive shares. With ``--threads``, the shares by thread
+too; they count samples, and py-spy counts a thread blocked in C (aiosqlite's ``SimpleQueue.get``,
+a span exporter's ``Event.wait``) as active: for CPU by thread, ``harness.cpu.CpuMeter.by_thread``.
 
     .venv/bin/python bench/harness/stacks.py stacks.txt [more.txt ...]
 """
@@ -19,6 +21,9 @@ from pathlib import Path
 # (group, pattern on a frame "function (file:line)"); the first match in this order wins, so
 # the specific groups come before the ones that hold them (a claim runs under the worker)
 GROUPS: list[tuple[str, str]] = [
+    # a span's context manager is on the stack only while it opens or closes, not around the
+    # awaits inside it, so this group holds what the spans themselves cost
+    ("tracing (opentelemetry, rampwire/tracing)", r"opentelemetry/|rampwire/tracing/"),
     ("asyncpg (driver), wherever called", r"asyncpg/"),
     ("dialects: verify + decode (ingest), encode + sign (worker)", r"rampwire/dialects/"),
     ("ingest: fold into orders (domain)", r"rampwire/domain/"),
@@ -39,6 +44,7 @@ GROUPS: list[tuple[str, str]] = [
 ]
 _COMPILED = [(name, re.compile(pattern)) for name, pattern in GROUPS]
 _IMPORT = re.compile(r"<frozen importlib\._bootstrap")
+_THREAD = re.compile(r"^thread \(\w+\): ?(.*)$")  # the root frame of `py-spy record --threads`
 
 
 def read(path: Path) -> list[tuple[list[str], int]]:
@@ -56,6 +62,7 @@ class Shares:
     groups: Counter[str] = field(default_factory=Counter)
     leaves: Counter[str] = field(default_factory=Counter)
     inclusive: Counter[str] = field(default_factory=Counter)  # rampwire functions
+    threads: Counter[str] = field(default_factory=Counter)  # by name, with --threads
     total: int = 0
     imports: int = 0
 
@@ -69,6 +76,10 @@ def shares(stacks: list[tuple[list[str], int]]) -> Shares:
             continue
         found.total += count
         leaves[frames[-1]] += count
+        thread = _THREAD.match(frames[0])
+        if thread:
+            # a thread's name without its number (asyncio_0, Thread-3 (_run)): one line per kind
+            found.threads[re.sub(r"[-_]\d+", "", thread[1]) or "unnamed"] += count
         for function in {f.split(" (")[0] for f in frames if "rampwire/" in f}:
             found.inclusive[function] += count
         for name, pattern in _COMPILED:
@@ -89,6 +100,10 @@ def main() -> None:
         print(f"{path}: {found.total:,} samples ({found.imports:,} more while importing, left out)")
         for name, count in found.groups.most_common():
             print(f"  {100 * count / total:5.1f} %  {name}")
+        if found.threads:
+            print("  by thread (recorded with --threads):")
+            for name, count in found.threads.most_common():
+                print(f"  {100 * count / total:5.1f} %  {name}")
         print("  top self (leaf) functions:")
         for name, count in found.leaves.most_common(args.top):
             print(f"  {100 * count / total:5.1f} %  {name[:110]}")

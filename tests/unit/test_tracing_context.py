@@ -70,3 +70,41 @@ def test_tracing_off_stores_nothing_and_sends_nothing() -> None:
         assert trace_context() is None
     with off.attempt("evt_1", f"00-{TRACE}-{SPAN}-01", traceparent=True) as headers:
         assert headers == {}
+
+
+def test_an_exception_leaving_a_span_is_recorded_and_everything_is_restored() -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import StatusCode
+
+    tracing, exporter = _traced()
+    before = trace.get_current_span()
+    try:
+        with tracing.request("POST /v1/orders", {}):
+            assert trace.get_current_span().is_recording()  # the request's span is current
+            raise ValueError("bad amount")
+    except ValueError:
+        pass
+    assert trace_context() is None and trace.get_current_span() is before
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "ValueError: bad amount"
+    assert [event.name for event in span.events] == ["exception"]
+
+
+def test_a_stored_tracestate_is_continued_and_a_malformed_context_makes_a_root() -> None:
+    tracing, exporter = _traced()
+    with tracing.attempt("evt_1", f"00-{TRACE}-{SPAN}-01\nvendor=x", traceparent=True) as headers:
+        pass
+    assert headers["tracestate"] == "vendor=x"
+    assert headers["traceparent"].startswith(f"00-{TRACE}-")
+    for malformed in (
+        f"00-{TRACE}-{SPAN}",
+        f"00-{TRACE[:-1]}z-{SPAN}-01",
+        f"00-{'0' * 32}-{SPAN}-01",
+    ):
+        with tracing.attempt("evt_1", malformed):
+            pass
+    *_, first, second, third = exporter.get_finished_spans()
+    for root in (first, second, third):
+        assert root.parent is None and not root.links
+        assert f"{root.context.trace_id:032x}" != TRACE

@@ -15,29 +15,35 @@ With tracing off, or the extra not installed, every method costs one attribute t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import SpanContext, Tracer
+    from opentelemetry.trace import Span, SpanContext, Tracer
 
 log = logging.getLogger("rampwire.tracing")
+T = TypeVar("T")
 
 TRACEPARENT = "traceparent"
-TRACESTATE = "tracestate"
 _NO_HEADERS: Mapping[str, str] = {}
-# The stored context of the span producing events in this task, set only while tracing is on.
-_PRODUCING: ContextVar[str | None] = ContextVar("rampwire_trace_context", default=None)
+_UNTRACED: AbstractContextManager[None] = nullcontext()
+_UNSENT: AbstractContextManager[Mapping[str, str]] = nullcontext(_NO_HEADERS)
+# The context of the span producing events in this task, set only while tracing is on; it is
+# formatted only when an event asks for it (a request that writes nothing never formats it).
+_PRODUCING: ContextVar[SpanContext | None] = ContextVar("rampwire_trace_context", default=None)
 
 
 def trace_context() -> str | None:
     """The W3C context of the span producing events here, as ``events.trace_context`` keeps
     it (the ``traceparent``, then a line with the ``tracestate`` when there is one); None when
     tracing is off or no producing span is open."""
-    return _PRODUCING.get()
+    producing = _PRODUCING.get()
+    return None if producing is None else _stored_context(producing)
 
 
 def _stored_context(context: SpanContext) -> str | None:
@@ -59,9 +65,94 @@ def _sampled(stored: str) -> bool:
         return True  # not ours to judge: the propagator decides
 
 
-def _carrier(stored: str) -> dict[str, str]:
-    parent, _, state = stored.partition("\n")
-    return {TRACEPARENT: parent, TRACESTATE: state} if state else {TRACEPARENT: parent}
+class _Otel:
+    """The OpenTelemetry names the spans use, imported once, when tracing is on."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        from opentelemetry import context, trace
+        from opentelemetry.trace import (
+            Link,
+            NonRecordingSpan,
+            SpanContext,
+            SpanKind,
+            Status,
+            StatusCode,
+            TraceFlags,
+            TraceState,
+        )
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        self.tracer = tracer
+        self.attach, self.detach, self.root = context.attach, context.detach, context.Context
+        self.in_context, self.span_of = trace.set_span_in_context, trace.get_current_span
+        self.Link, self.server, self.client = Link, SpanKind.SERVER, SpanKind.CLIENT
+        self.SpanContext, self.TraceFlags, self.TraceState = SpanContext, TraceFlags, TraceState
+        self.NonRecordingSpan = NonRecordingSpan
+        self.internal = SpanKind.INTERNAL
+        self.Status, self.error = Status, StatusCode.ERROR
+        self.propagator = TraceContextTextMapPropagator()
+
+    def producer(self, stored: str) -> SpanContext | None:
+        """The producing span's context, from the form :func:`_stored_context` wrote, read
+        directly rather than through the propagator's regular expression (in the worker's loop
+        it was a large share of a sampled attempt span); None for anything else: the attempt is
+        then a root, as the propagator would make it."""
+        parent, _, state = stored.partition("\n")
+        fields = parent.split("-")
+        if [len(field) for field in fields] != [2, 32, 16, 2] or fields[0] != "00":
+            return None
+        try:
+            trace_id, span_id, flags = (int(field, 16) for field in fields[1:])
+        except ValueError:
+            return None
+        context = self.SpanContext(
+            trace_id,
+            span_id,
+            is_remote=True,
+            trace_flags=self.TraceFlags(flags),
+            trace_state=self.TraceState.from_header([state]) if state else None,
+        )
+        return context if context.is_valid else None
+
+
+class _Current(AbstractContextManager[T], Generic[T]):
+    """A started span, current while the block runs (what is opened inside is its child) and
+    ended after it; an ``Exception`` escaping the block is recorded on it with an error status,
+    as OpenTelemetry's ``start_as_current_span`` does. A producing span's context is the one
+    the events written meanwhile store (:func:`trace_context`). One class rather than nested
+    generator context managers, which cost more than an unsampled span itself."""
+
+    __slots__ = ("_entered", "_otel", "_produced", "_produces", "_span", "_token")
+
+    def __init__(self, otel: _Otel, span: Span, *, produces: bool, entered: T) -> None:
+        """``entered``: what the ``with`` statement gives (an attempt's headers)."""
+        self._otel, self._span, self._produces, self._entered = otel, span, produces, entered
+        self._produced: Token[SpanContext | None] | None = None
+
+    def __enter__(self) -> T:
+        span = self._span
+        self._token = self._otel.attach(self._otel.in_context(span))
+        if self._produces:
+            self._produced = _PRODUCING.set(span.get_span_context())
+        return self._entered
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        span = self._span
+        try:
+            if isinstance(exc, Exception) and span.is_recording():
+                span.record_exception(exc)
+                status = self._otel.Status(self._otel.error, f"{type(exc).__name__}: {exc}")
+                span.set_status(status)
+        finally:
+            if self._produced is not None:
+                _PRODUCING.reset(self._produced)
+            self._otel.detach(self._token)
+            span.end()
 
 
 class Tracing:
@@ -71,7 +162,7 @@ class Tracing:
         """``provider``: an SDK tracer provider (None: off)."""
         self.enabled = provider is not None
         self._provider = provider
-        self._tracer: Tracer | None = provider.get_tracer("rampwire") if provider else None
+        self._otel = _Otel(provider.get_tracer("rampwire")) if provider else None
 
     @classmethod
     def from_settings(cls, sample_ratio: float) -> Tracing:
@@ -100,48 +191,33 @@ class Tracing:
         if self._provider is not None:
             self._provider.shutdown()
 
-    @contextmanager
-    def request(self, name: str, headers: Mapping[str, str], **attributes: Any) -> Iterator[None]:
+    def request(
+        self, name: str, headers: Mapping[str, str], **attributes: Any
+    ) -> AbstractContextManager[None]:
         """A server span around an HTTP request; a caller's ``traceparent`` makes it a child.
         The events it produces carry its context (:func:`trace_context`)."""
-        if self._tracer is None:
-            yield
-            return
-        from opentelemetry.trace import SpanKind
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+        otel = self._otel
+        if otel is None:
+            return _UNTRACED
+        # no traceparent (most callers): a root, as the propagator would make it
+        parent = otel.propagator.extract(headers) if TRACEPARENT in headers else otel.root()
+        return self._producing(otel, name, parent, otel.server, attributes)
 
-        parent = TraceContextTextMapPropagator().extract(headers)
-        with self._producing(name, parent, SpanKind.SERVER, attributes):
-            yield
-
-    @contextmanager
-    def task(self, name: str, **attributes: Any) -> Iterator[None]:
+    def task(self, name: str, **attributes: Any) -> AbstractContextManager[None]:
         """A root span around a background task's pass (a sweep); the events it produces
         carry its context."""
-        if self._tracer is None:
-            yield
-            return
-        from opentelemetry import context as otel_context
-        from opentelemetry.trace import SpanKind
+        otel = self._otel
+        if otel is None:
+            return _UNTRACED
+        return self._producing(otel, name, otel.root(), otel.internal, attributes)
 
-        with self._producing(name, otel_context.Context(), SpanKind.INTERNAL, attributes):
-            yield
-
-    @contextmanager
+    @staticmethod
     def _producing(
-        self, name: str, parent: Any, kind: Any, attributes: Mapping[str, Any]
-    ) -> Iterator[None]:
-        assert self._tracer is not None
-        with self._tracer.start_as_current_span(
-            name, context=parent, kind=kind, attributes=attributes
-        ) as span:
-            token = _PRODUCING.set(_stored_context(span.get_span_context()))
-            try:
-                yield
-            finally:
-                _PRODUCING.reset(token)
+        otel: _Otel, name: str, parent: Context, kind: Any, attributes: Mapping[str, Any]
+    ) -> AbstractContextManager[None]:
+        span = otel.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        return _Current(otel, span, produces=True, entered=None)
 
-    @contextmanager
     def attempt(
         self,
         event_id: str,
@@ -149,54 +225,39 @@ class Tracing:
         *,
         traceparent: bool = False,
         **attributes: Any,
-    ) -> Iterator[Mapping[str, str]]:
+    ) -> AbstractContextManager[Mapping[str, str]]:
         """A span around one delivery attempt, a child of (and linked to) the span that
         produced the event (``produced_by``: its stored context, :func:`trace_context`; None:
         a root of its own). Yields the headers to send with it: ``traceparent`` (and
         ``tracestate``) naming this span when ``traceparent`` is asked for."""
-        tracer = self._tracer
+        otel = self._otel
         # A producer that was not sampled: the parent-based sampler would drop this span too,
         # so none is made, unless the receiver is to see the trace continued.
-        if tracer is None or (
+        if otel is None or (
             produced_by is not None and not traceparent and not _sampled(produced_by)
         ):
-            yield _NO_HEADERS
-            return
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace
-        from opentelemetry.trace import Link, SpanKind
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-        propagator = TraceContextTextMapPropagator()
+            return _UNSENT
         attributes["rampwire.event_id"] = event_id
         # In the producing span's trace, as its child, and linked to it as well (a viewer that
         # shows links only); without one, a root of its own.
-        parent = otel_context.Context()
-        links = []
-        if produced_by is not None:
-            parent = propagator.extract(_carrier(produced_by))
-            origin = trace.get_current_span(parent).get_span_context()
-            if origin.is_valid:
-                links = [Link(origin)]
-        with tracer.start_as_current_span(
-            "webhook attempt",
-            context=parent,
-            kind=SpanKind.CLIENT,
-            links=links,
-            attributes=attributes,
-        ):
-            headers: dict[str, str] = {}
-            if traceparent:
-                propagator.inject(headers)
-            yield headers
+        origin = None if produced_by is None else otel.producer(produced_by)
+        if origin is None:
+            parent, links = otel.root(), []
+        else:
+            parent = otel.in_context(otel.NonRecordingSpan(origin))
+            links = [otel.Link(origin)]
+        span = otel.tracer.start_span(
+            "webhook attempt", context=parent, kind=otel.client, links=links, attributes=attributes
+        )
+        headers: dict[str, str] = {}
+        if traceparent:
+            otel.propagator.inject(headers, context=otel.in_context(span))
+        return _Current[Mapping[str, str]](otel, span, produces=False, entered=headers)
 
     def note(self, **attributes: Any) -> None:
         """Attributes of the current span (an attempt's outcome)."""
-        if self._tracer is None:
-            return
-        from opentelemetry import trace
-
-        trace.get_current_span().set_attributes(attributes)
+        if self._otel is not None:
+            self._otel.span_of().set_attributes(attributes)
 
 
 __all__ = ["TRACEPARENT", "Tracing", "trace_context"]
