@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+
+import asyncpg
+import pytest
 
 from rampwire.crypto import SecretBox
 from rampwire.delivery.endpoints import Endpoint, Ordering, SigningSecret
@@ -20,7 +24,7 @@ from rampwire.repository.deliveries import SUCCESS_RESOLUTION, DeliveryRepositor
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.repository.outbox import fan_out, live_endpoints
 from rampwire.settings import Secret
-from rampwire.storage import Database
+from rampwire.storage import Database, migrate, open_database
 from rampwire.storage.database import Writes, to_us
 from rampwire.types import utcnow
 
@@ -201,3 +205,64 @@ async def test_an_endpoints_success_is_written_once_per_resolution_unless_it_was
             "SELECT failing_since FROM endpoints WHERE id = $1", endpoint_id
         )
     assert failing is None
+
+
+@pytest.mark.postgres
+async def test_a_renewal_and_a_record_lock_their_deliveries_in_id_order(
+    postgres_url: str,
+) -> None:
+    """The renewer and the recorder of one worker update the same leased rows: both take their
+    row locks in id order, so neither can hold one row while waiting for the other's (a
+    "deadlock detected" in the renewer was seen in a sustained run). Shown on PostgreSQL: with
+    the highest id locked elsewhere, each has already locked the lower ids when it waits."""
+    db = open_database(postgres_url)
+    await db.open()
+    try:
+        await migrate(db)
+        await _endpoint(db)
+        await _publish(db, 3)
+        repository = DeliveryRepository(db)
+        now = utcnow()
+        claimed = sorted(
+            await repository.claim(limit=100, lease=LEASE, token="t.1", now=now),
+            key=lambda c: c.id,
+        )
+        assert len(claimed) == 3
+        highest = claimed[-1].id
+        for name, act in (
+            ("renew", lambda: repository.renew(list(reversed(claimed)), until=now + 2 * LEASE)),
+            (
+                "record",
+                lambda: repository.record(
+                    [_succeeded(c, now) for c in reversed(claimed)],
+                    now=now,
+                    disable_after=timedelta(days=1),
+                ),
+            ),
+        ):
+            blocker = await asyncpg.connect(postgres_url)
+            probe = await asyncpg.connect(postgres_url)
+            try:
+                blocking = blocker.transaction()
+                await blocking.start()
+                await blocker.execute("SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE", highest)
+                task = asyncio.create_task(act())
+                async with asyncio.timeout(20):
+                    while not await probe.fetchval(
+                        "SELECT count(*) FROM pg_locks"
+                        " WHERE NOT granted AND locktype = 'transactionid'"
+                    ):
+                        await asyncio.sleep(0.02)
+                assert not task.done(), f"{name} waits for the row locked elsewhere"
+                for lower in claimed[:-1]:
+                    with pytest.raises(asyncpg.LockNotAvailableError, match="could not obtain"):
+                        await probe.execute(
+                            "SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE NOWAIT", lower.id
+                        )
+                await blocking.rollback()
+                await asyncio.wait_for(task, 20)
+            finally:
+                await blocker.close()
+                await probe.close()
+    finally:
+        await db.close()
