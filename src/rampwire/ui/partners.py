@@ -103,6 +103,20 @@ def add_partners(router: APIRouter, ui: Dashboard) -> None:
     async def admin(request: Request) -> tuple[Session | None, dict[str, str]]:
         return await ui.writer(request, Scope.ADMIN)
 
+    async def refused(
+        request: Request,
+        session: Session,
+        found: str,
+        at: str,
+        message: str,
+        fields: dict[str, str],
+    ) -> Response:
+        """The partner's page again, status 400, the refusal shown by the form (``at``) that
+        was sent, with what was typed in it."""
+        return await detail(
+            request, session, found, error=message, error_at=at, fields=fields, status=400
+        )
+
     @router.get("/ui/partners", include_in_schema=False)
     async def partners(request: Request) -> Response:
         if (session := await ui.session(request)) is None:
@@ -147,15 +161,7 @@ def add_partners(router: APIRouter, ui: Dashboard) -> None:
                 metadata=checked_metadata(body.metadata),
             )
         except REFUSED as exc:
-            return await detail(
-                request,
-                session,
-                partner_id,
-                error=exc.message,
-                error_at="edit",
-                fields=fields,
-                status=400,
-            )
+            return await refused(request, session, partner_id, "edit", exc.message, fields)
         return RedirectResponse(f"/ui/partners/{partner_id}?done=saved", status_code=303)
 
     @router.post("/ui/partners/{partner_id}/status", include_in_schema=False)
@@ -165,14 +171,8 @@ def add_partners(router: APIRouter, ui: Dashboard) -> None:
             return to_login(request)
         wanted = choice("status", fields.get("status"), PartnerStatus)
         if wanted is None:
-            return await detail(
-                request,
-                session,
-                partner_id,
-                error="status: choose active or suspended",
-                error_at="edit",
-                status=400,
-            )
+            message = "status: choose active or suspended"
+            return await refused(request, session, partner_id, "edit", message, {})
         app = ui.app(request)
         await app.partners.update(checked_partner_id(partner_id), now=utcnow(), status=wanted)
         if wanted is PartnerStatus.ACTIVE:
@@ -193,15 +193,7 @@ def add_partners(router: APIRouter, ui: Dashboard) -> None:
             )
             key, token = await app.keys.create(body.name, body.scope, partner_id=partner.id)
         except REFUSED as exc:
-            return await detail(
-                request,
-                session,
-                partner_id,
-                error=exc.message,
-                error_at="key",
-                fields=fields,
-                status=400,
-            )
+            return await refused(request, session, partner_id, "key", exc.message, fields)
         # Answered here, not redirected: the token is in this page only, never in a URL.
         return await detail(
             request, session, partner_id, token={"id": key.id, "name": key.name, "token": token}
@@ -216,15 +208,7 @@ def add_partners(router: APIRouter, ui: Dashboard) -> None:
         try:
             await save(request, callback_body(fields), partner.id)
         except REFUSED as exc:
-            return await detail(
-                request,
-                session,
-                partner_id,
-                error=exc.message,
-                error_at="callback",
-                fields=fields,
-                status=400,
-            )
+            return await refused(request, session, partner_id, "callback", exc.message, fields)
         return RedirectResponse(f"/ui/partners/{partner_id}?done=callback+saved", status_code=303)
 
     @router.post("/ui/partners/{partner_id}/authorization/delete", include_in_schema=False)
