@@ -12,7 +12,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from rampwire.repository import OrderRepository
 from rampwire.services.worker import Worker
 from rampwire.storage import Database, open_database
 
+from .children import stop_children
 from .spans import sink_tracing
 from .workload import change_order, count_waiting, create_order
 
@@ -233,15 +233,7 @@ class Publisher:
     def stop(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        for proc, out in self._procs:
-            if proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
-                proc.join(5)
-                if proc.is_alive():
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.join(5)
-            with contextlib.suppress(OSError):
-                os.unlink(out)
+        stop_children(self._procs)
         self._procs = []
 
 

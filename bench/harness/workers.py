@@ -10,7 +10,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from rampwire.services.worker import Worker, WorkerOptions
 from rampwire.ssrf import TargetPolicy
 from rampwire.storage import open_database
 
+from .children import stop_children
 from .cpu import pid_cpu
 
 START_S = 30.0  # for a worker process to be ready
@@ -136,13 +136,5 @@ class WorkerProcesses:
 
     def _kill(self) -> None:
         self._done.set()
-        for proc, out in self._procs:
-            if proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
-                proc.join(5)
-                if proc.is_alive():
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.join(5)
-            with contextlib.suppress(OSError):
-                os.unlink(out)
+        stop_children(self._procs)
         self._procs = []
