@@ -155,3 +155,6 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
 
     async def work(db: Database) -> Any:
         return await KeyRepository(db).revoke(key_id)
+
+    key = run_with_database(work, settings)
+    click.echo(f"revoked {key.id}")
