@@ -73,3 +73,11 @@ def test_help_lists_every_command_and_each_one_loads() -> None:
         assert f"  {name} " in listed, name
         assert main.get_command(click.Context(main), name) is not None
     assert set(REMOTE) < set(COMMANDS)
+
+
+def test_settings_are_read_only_by_the_commands_that_use_them() -> None:
+    env = {"RAMPWIRE_PORT": "eighty"}
+    assert CliRunner().invoke(main, ["orders", "list", "--help"], env=env).exit_code == 0
+    refused = CliRunner().invoke(main, ["keys", "list"], env=env)
+    assert refused.exit_code == 1
+    assert refused.output.startswith("Error: RAMPWIRE_PORT must be an integer"), refused.output
