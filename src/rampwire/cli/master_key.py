@@ -30,6 +30,7 @@ from ..repository.endpoints import EndpointRepository
 from ..repository.sealed import reseal, stale
 from ..settings import Settings
 from ..storage import Database, migrate
+from .configured import pass_settings
 from .database import run_with_database
 
 
@@ -43,7 +44,7 @@ def _encoded(key: bytes) -> str:
 
 
 @master_key_group.command("new")
-@click.pass_obj
+@pass_settings
 def master_key_new(settings: Settings) -> None:
     """Make a new master key: printed, or put first in the data directory's key file."""
     fresh = new_master_key()
@@ -66,7 +67,7 @@ def master_key_new(settings: Settings) -> None:
 
 
 @master_key_group.command("rotate")
-@click.pass_obj
+@pass_settings
 def master_key_rotate(settings: Settings) -> None:
     """Re-seal every stored secret with the current key, in batches (safe to run again)."""
     box = secret_box(settings)
@@ -90,7 +91,7 @@ def master_key_rotate(settings: Settings) -> None:
 
 
 @master_key_group.command("status")
-@click.pass_obj
+@pass_settings
 def master_key_status(settings: Settings) -> None:
     """How many stored values each column holds under a key other than the current one."""
     box = secret_box(settings)

@@ -15,6 +15,7 @@ from ..repository.webhook_keys import WebhookKeyRepository
 from ..settings import Settings
 from ..storage import Database, migrate
 from ..types import utcnow
+from .configured import pass_settings
 from .database import run_with_database
 
 
@@ -47,7 +48,7 @@ ED25519 = click.option(
 
 @signing_key_group.command("show")
 @ED25519
-@click.pass_obj
+@pass_settings
 def signing_key_show(settings: Settings, ed25519: bool) -> None:
     """Print the published keys (the current key first); makes the key if there is none."""
     click.echo(_published(settings, rotate=False, ed25519=ed25519))
@@ -55,7 +56,7 @@ def signing_key_show(settings: Settings, ed25519: bool) -> None:
 
 @signing_key_group.command("rotate")
 @ED25519
-@click.pass_obj
+@pass_settings
 def signing_key_rotate(settings: Settings, ed25519: bool) -> None:
     """Sign with a new key from now on; the old one stays published for a week."""
     click.echo(_published(settings, rotate=True, ed25519=ed25519))

@@ -40,6 +40,7 @@ from ..simulate.simulation import prepare, run
 from ..simulate.state import read_by_template, read_from_rampwire
 from ..simulate.wire_client import WireClient
 from ..storage import Database
+from .configured import pass_settings
 from .database import run_with_database
 
 PROVIDERS = tuple(p.value for p in Provider)
@@ -133,7 +134,7 @@ def _fireblocks_key(key_file: str | None, quiet: bool) -> str:
 )
 @click.option("--strict", is_flag=True, help="Exit 2 on reliability findings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.pass_obj
+@pass_settings
 def simulate_command(settings: Settings, /, **given: Any) -> None:
     """Play PROVIDER's whole order lifecycles (or every provider's: all) against a receiver,
     signed its way, with the faults asked for; print a grade. Exit 1 on a security finding."""
