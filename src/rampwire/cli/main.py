@@ -62,7 +62,9 @@ def main() -> None:
 
     \b
     Over the API, from anywhere (--url/--api-key, RAMPWIRE_URL/RAMPWIRE_API_KEY or --profile):
-      orders, endpoints, deliveries, events, inbound, sources, partners, profiles
+      orders, endpoints, deliveries, events, inbound, sources, partners, profiles, listen
     On the server (they open the database: RAMPWIRE_DATABASE_URL):
       serve, worker, migrate, keys, authorization, signing-key, master-key
+    Against a receiver of yours (provider webhooks, signed their way):
+      simulate, trigger
     """
