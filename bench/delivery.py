@@ -467,7 +467,7 @@ async def _drain_pairs(
     anew per drain); the worker process's CPU per delivery, alternating which goes first in
     each round. The cost is the median of the rounds' on/off ratios."""
     config = bench.config
-    count = min(bench.events, 5_000)
+    count = min(bench.events, 30_000)  # a drain of a second or less swings by ±10 %: --events
     orders = OrderRepository(bench.db)
     cpus: dict[str, list[float]] = {"off": [], "on": []}
     for round_ in range(config.rounds):
