@@ -111,6 +111,8 @@ class Probe:
 
     def __init__(self, statements_only: bool, cprofile: bool = False) -> None:
         self.statements_only = statements_only or cprofile
+        self.db: Database | None = None  # PostgreSQL: its statements, from pg_stat_statements
+        self._pg: list[str] = []
         self._cprofile = cprofile  # the main thread's calls, by cProfile, saved beside ``out``
         self._profile: cProfile.Profile | None = None
         self._spy: asyncio.subprocess.Process | None = None
@@ -123,11 +125,32 @@ class Probe:
         gc_seen.clear()
         self._tracked = len(gc.get_objects())
         self._threads = threads_cpu()
+        if self.statements_only and self.db is not None and self.db.dialect == "postgresql":
+            async with self.db.connection() as conn:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                await conn.execute("SELECT pg_stat_statements_reset()")
         if self._cprofile:
             self._profile = cProfile.Profile()
             self._profile.enable()
         elif not self.statements_only:
             self._spy = await record(seconds, out)
+
+    async def read_postgresql(self, sent: int) -> None:
+        """This database's statements since :meth:`start` (``pg_stat_statements`` must be in
+        ``shared_preload_libraries``): execution time and calls per delivery, the top ones."""
+        self._pg = []
+        if not self.statements_only or self.db is None or self.db.dialect != "postgresql":
+            return
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(_PG_TOP)
+        per = 1000 / max(sent, 1)
+        total = sum(row["total_exec_time"] for row in rows)
+        self._pg.append(f"PostgreSQL statements, us execution per delivery: {total * per:,.1f}")
+        for row in rows[:14]:
+            self._pg.append(
+                f"  {row['total_exec_time'] * per:7.1f} us  {row['calls'] * per * 1000:7.1f}/1000"
+                f"  rows {row['rows'] / max(row['calls'], 1):6.1f}  {row['query'][:150]}"
+            )
 
     def report(self, sent: int, out: Path) -> str:
         per = 1e6 / max(sent, 1)
@@ -145,7 +168,8 @@ class Probe:
             " deliveries: "
             + ", ".join(f"{k} {v * 1000 / max(sent, 1):,.1f}" for k, v in sorted(gc_seen.items()))
         )
-        if self.statements_only:
+        lines.extend(self._pg)
+        if self.statements_only and statements:
             total = sum(statements.values())
             lines.append(f"SQLite statements, us CPU per delivery: {total * per:,.1f}")
             for key, cpu in statements.most_common(14):
@@ -159,6 +183,12 @@ class Probe:
             await self._spy.wait()
 
 
+_PG_TOP = (
+    "SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, calls, rows, total_exec_time"
+    " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
+    " WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'"
+    " ORDER BY total_exec_time DESC"
+)
 NATIVE: list[str] = []  # ["--native"]: C frames too (the process is paused for each sample)
 
 
@@ -195,6 +225,7 @@ async def sustained(
             done = await count_succeeded_since(db, since) - before
             sent = worker.sent - sent
             elapsed = cpu.elapsed()
+            await probe.read_postgresql(sent)
             probed = probe.report(sent, out)
         await probe.wait()
         published = await publisher.result()
@@ -231,6 +262,7 @@ async def drain(
                 await asyncio.sleep(0.02)
             elapsed = cpu.elapsed()
             sent = worker.sent
+            await probe.read_postgresql(sent)
             probed = probe.report(sent, out)
         await probe.wait()
     return (
@@ -252,6 +284,7 @@ async def main(args: argparse.Namespace) -> None:
                 tenants[count] = await make_tenants(db, endpoints, fast.url, count, 256)
                 await set_live(db, tenants[count][1], False)
             probe = Probe(args.statements, args.cprofile)
+            probe.db = db
             where = args.publisher or ("inline" if args.backend == "sqlite" else "process")
             for round_ in range(args.rounds):
                 for count in counts if round_ % 2 == 0 else counts[::-1]:
@@ -280,7 +313,10 @@ if __name__ == "__main__":
     parser.add_argument("--publisher", choices=["inline", "process"], default=None)
     parser.add_argument("--out", default="/tmp/partners_profile")
     parser.add_argument(
-        "--statements", action="store_true", help="time SQLite's statements instead of py-spy"
+        "--statements",
+        action="store_true",
+        help="time the statements instead of py-spy (SQLite: in its threads; PostgreSQL:"
+        " pg_stat_statements, which must be preloaded)",
     )
     parser.add_argument(
         "--cprofile", action="store_true", help="cProfile the main thread instead of py-spy"

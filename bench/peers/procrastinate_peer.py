@@ -215,7 +215,7 @@ async def publish(
         nonlocal waiting
         while time.monotonic() < deadline:
             waiting = await backlog(app)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # as rampwire's publishers (bench/harness/publisher.py)
 
     async def loop() -> None:
         nonlocal events

@@ -142,3 +142,10 @@ def test_the_kept_counts_equal_the_counted_ones(ops: list[tuple[str, str, int]])
         assert set(scheduler._ready) == {
             e for e, q in scheduler._queues.items() if q and active.get(e, 0) < scheduler.slots(e)
         }
+        rooms = scheduler.rooms()  # each endpoint's room as room() counts it, from scratch
+        for e in {"a", "b", "c"}:
+            expected = scheduler.room(e)
+            if expected <= 0:
+                assert e in rooms.full
+            elif e in scheduler._queues or e in scheduler._active or e in scheduler._small:
+                assert rooms.rooms.get(e, rooms.default) == expected

@@ -11,7 +11,7 @@ occupy only its own slots and a small reserve. Pure bookkeeping: no I/O, no cloc
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -42,7 +42,10 @@ class Scheduler:
     def __init__(self, *, limit: int) -> None:
         self._limit = limit  # no endpoint holds more than this (the worker's whole reserve)
         self._queues: dict[str, deque[Claimed]] = {}
-        self._ready: dict[str, None] = {}  # queued work and a free slot, in turn order
+        # queued work and a free slot, in turn order. An OrderedDict, not a dict: a dict whose
+        # first keys are deleted keeps their slots until it is resized, and next(iter()) walks
+        # over them, so with thousands of endpoints taking turns each next() walked dozens.
+        self._ready: OrderedDict[str, None] = OrderedDict()
         self._active: dict[str, int] = {}  # sends started and not finished
         self._slots: dict[str, int] = {}  # the endpoint's in-flight limit, once known
         self._small: set[str] = set()  # known endpoints whose cap is below the default room
@@ -112,10 +115,9 @@ class Scheduler:
     def next(self) -> Claimed | None:
         """The next delivery to send, from the first endpoint in turn with a free slot; that
         endpoint's turn moves to the end. None: nothing can start now."""
-        endpoint_id = next(iter(self._ready), None)
-        if endpoint_id is None:
+        if not self._ready:
             return None
-        del self._ready[endpoint_id]
+        endpoint_id, _ = self._ready.popitem(last=False)
         queue = self._queues[endpoint_id]
         item = queue.popleft()
         self.queued -= 1
@@ -153,8 +155,15 @@ class Scheduler:
         default = self._default_room
         full: list[str] = []
         rooms: dict[str, int] = {}
-        for endpoint_id in self._queues.keys() | self._active.keys() | self._small:
-            room = self.room(endpoint_id)
+        # room() inlined: this loop runs over every endpoint held, once per claim
+        limit, queues, active, slots = self._limit, self._queues, self._active, self._slots
+        for endpoint_id in queues.keys() | active.keys() | self._small:
+            queue = queues.get(endpoint_id)
+            room = (
+                min(limit, HELD_PER_SLOT * slots.get(endpoint_id, DEFAULT_MAX_IN_FLIGHT))
+                - (len(queue) if queue else 0)
+                - active.get(endpoint_id, 0)
+            )
             if room <= 0:
                 full.append(endpoint_id)
             elif room != default:

@@ -53,9 +53,11 @@ _ATTEMPT = (
 # full list) are locked, oldest first, up to the claim's limit; of those, each endpoint gets at
 # most its room (the worker's fair share: :class:`~rampwire.delivery.scheduler.Rooms`), so one
 # endpoint's backlog cannot take a whole claim. $1 lease end, $2 lease token, $3 now, $4 how many
-# at most, $5 the full endpoints, $6 their rooms (text[] and int[] on PostgreSQL, one JSON object
-# on SQLite), $7 (or $6 on SQLite) every other endpoint's room. A suspended partner's deliveries
-# are not due: they wait, kept, until it is resumed.
+# at most, $5 the full endpoints (text[] on PostgreSQL, a JSON array on SQLite), $6 the other
+# endpoints' rooms (one JSON object on both: a claim may name hundreds of endpoints, and encoding
+# them as two arrays cost the worker more than the rest of the claim's arguments), $7 every other
+# endpoint's room. A suspended partner's deliveries are not due: they wait, kept, until it is
+# resumed.
 _CANDIDATES = (
     "SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d"
     " WHERE d.next_attempt_at <= $3 AND {not_full}"
@@ -88,8 +90,8 @@ _ENDPOINT_VERSION = (
 _DUE_POSTGRESQL = _SHARED.format(
     candidates=_CANDIDATES.format(not_full="NOT (d.endpoint_id = ANY($5::text[]))")
     + " FOR UPDATE SKIP LOCKED",
-    rooms="unnest($6::text[], $7::int[]) AS r(endpoint_id, room)",
-    default="$8",
+    rooms="(SELECT key AS endpoint_id, value::int AS room FROM json_each_text($6::json)) r",
+    default="$7",
 )
 _CLAIM_POSTGRESQL = (
     f"WITH claimed AS ({_LEASE} WHERE id = ANY(ARRAY({_DUE_POSTGRESQL}))"
@@ -198,17 +200,17 @@ class DeliveryRepository:
         """Up to ``limit`` due deliveries, leased to ``token`` until ``now + lease``: none for the
         endpoints in ``full``, at most ``rooms[endpoint]`` (else ``default_room``, else
         ``limit``) for each other endpoint."""
-        rooms = rooms or {}
         default = limit if default_room is None else default_room
         args: tuple[Any, ...] = (to_us(now + lease), token, to_us(now), limit)
+        shares = serde.to_json(rooms or {}).decode()
         if self._db.dialect == "postgresql":
-            args += (list(full), list(rooms), list(rooms.values()), default)
+            args += (list(full), shares, default)
             # One statement, so no explicit transaction: its row locks last as long as it does.
             async with self._db.connection() as conn:
                 rows = await conn.fetch(_CLAIM_POSTGRESQL, *args)
             events = {row["event_id"]: row for row in rows}
         else:
-            args += (serde.to_json(list(full)).decode(), serde.to_json(rooms).decode(), default)
+            args += (serde.to_json(list(full)).decode(), shares, default)
             async with self._db.transaction() as conn:
                 rows = await conn.fetch(_CLAIM_SQLITE, *args)
                 if not rows:
