@@ -7,10 +7,12 @@ creation time, which makes them usable as pagination cursors and index-friendly 
 from __future__ import annotations
 
 import os
+import re
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ULID_LENGTH = 26
+_BODY = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # ULID_LENGTH characters of _ALPHABET
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> two characters
 _PAIR_SHIFTS = range(ULID_LENGTH * 5 - 10, -1, -10)  # 130 bits, most significant pair first
 
@@ -78,9 +80,4 @@ def new_id(prefix: str) -> str:
 def has_prefix(value: str, prefix: str) -> bool:
     """True when ``value`` looks like an id made by :func:`new_id` with ``prefix``."""
     head, sep, body = value.partition("_")
-    return (
-        sep == "_"
-        and head == prefix
-        and len(body) == ULID_LENGTH
-        and all(c in _ALPHABET for c in body)
-    )
+    return sep == "_" and head == prefix and _BODY.fullmatch(body) is not None

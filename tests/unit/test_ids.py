@@ -67,3 +67,21 @@ def test_a_forked_child_does_not_reuse_its_parents_randomness() -> None:
     os.close(reader)
     os.waitpid(pid, 0)
     assert child[10:] != ulid(1)[10:]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ord",
+        "ord_",
+        "evt_" + "0" * 26,
+        "ord_" + "0" * 25,
+        "ord_" + "0" * 27,
+        "ord_" + "I" * 26,
+        "ord_" + "0" * 25 + "u",
+        "ord_" + "0" * 25 + "\u0663",
+        "ord-" + "0" * 26,
+    ],
+)
+def test_what_is_not_an_id_of_a_prefix(value: str) -> None:
+    assert not has_prefix(value, "ord")
