@@ -26,6 +26,11 @@ CPU seconds per request are printed for the server, PostgreSQL's backends and th
 generator, with the machine's other load, because the machine may be shared. Every loop has a
 count and a deadline; every process started is stopped by its pid. What the benchmarks share
 (CPU accounting, databases, percentiles, the machine's description) is in ``bench/harness/``.
+
+``--ab-rounds R`` runs only max throughput of two servers, alternating, R rounds: "off" with
+``--against DIR``'s ``src`` first on ``PYTHONPATH`` (``git archive <commit> src | tar -x -C
+DIR``), "on" this tree with each ``--ab-env KEY=VALUE`` added; each round's rate and server +
+PostgreSQL CPU per request, and the median of the rounds' on/off ratios.
 """
 
 from __future__ import annotations
@@ -652,7 +657,7 @@ async def run(args: argparse.Namespace, config: Config) -> None:
         await scale_out(args, config, master_key)
         print(f"load average at the end: {loadavg()}")
         return
-    if args.metrics_rounds or args.tracing_rounds:
+    if args.metrics_rounds or args.tracing_rounds or args.ab_rounds:
         for line in machine(PACKAGES):
             print(line)
         print(f"load average at the start: {loadavg()}")
@@ -668,6 +673,11 @@ async def run(args: argparse.Namespace, config: Config) -> None:
                 }
                 tracing = {"off": {}, "on": traced}
                 await cost(args, config, master_key, "tracing", tracing, args.tracing_rounds, 10.0)
+        if args.ab_rounds:  # "off": --against's tree (or this one); "on": this one, --ab-env
+            base = {"PYTHONPATH": str(Path(args.against) / "src")} if args.against else {}
+            extra = dict(pair.split("=", 1) for pair in args.ab_env)
+            ab = {"off": base, "on": extra}
+            await cost(args, config, master_key, "a/b", ab, args.ab_rounds, 0.0)
         print(f"load average at the end: {loadavg()}")
         return
     for line in machine(PACKAGES):
@@ -758,6 +768,17 @@ def main() -> None:
         type=int,
         default=0,
         help="measure only the cost of tracing at 10 %% sampling: rounds of off and on",
+    )
+    parser.add_argument(
+        "--ab-rounds",
+        type=int,
+        default=0,
+        help="measure only max throughput and CPU per request of two servers, alternating:"
+        " 'off' runs --against's source tree (a `git archive` of another commit), 'on' this one",
+    )
+    parser.add_argument("--against", default="", help="--ab-rounds: the other tree's root")
+    parser.add_argument(
+        "--ab-env", action="append", default=[], help="--ab-rounds: KEY=VALUE for 'on' only"
     )
     # internal: the child processes
     parser.add_argument("--role", choices=["main", "server", "load"], default="main")

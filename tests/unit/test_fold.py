@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rampwire.domain import events, serde
 from rampwire.domain.events import Source
 from rampwire.domain.fold import HeldOrder, ProviderUpdate, first_sight, fold
 from rampwire.domain.lifecycle import Change
@@ -99,3 +100,15 @@ def test_any_arrival_order_ends_in_the_same_status(order: list[int]) -> None:
     held = held_after(*updates)
     assert held.order.status is S.COMPLETED
     assert held.seq == 1 + len(updates)  # every change is on the timeline, applied or not
+
+
+@given(
+    st.datetimes(timezones=st.just(UTC)),
+    st.one_of(st.none(), st.text()),
+    st.one_of(st.none(), st.text()),
+)
+def test_an_events_source_is_written_as_pydantic_writes_it(
+    received_at: datetime, provider: str | None, provider_event: str | None
+) -> None:
+    source = Source(provider=provider, provider_event=provider_event, received_at=received_at)
+    assert serde.to_json(events._source(source)) == serde.to_json(serde.dump(source))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rampwire import ids
 from rampwire.ids import ULID_LENGTH, has_prefix, new_id, ulid
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -40,3 +44,44 @@ def test_ids_made_in_one_process_increase_even_within_a_millisecond() -> None:
 def test_new_ids_carry_their_prefix() -> None:
     assert has_prefix(new_id("ord"), "ord")
     assert not has_prefix(new_id("evt"), "ord")
+
+
+def test_the_random_part_is_the_next_80_bits_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = bytes(range(256)) * 10
+    monkeypatch.setattr(ids.os, "urandom", lambda n: drawn[:n])
+    ids._Monotonic.forget()
+    for n in range(3):
+        ms = 1_733_000_000_000 + n
+        assert value_of(ulid(ms)) == (ms << 80) | int.from_bytes(drawn[10 * n : 10 * n + 10])
+
+
+def test_a_forked_child_does_not_reuse_its_parents_randomness() -> None:
+    ulid()  # the parent has randomness read ahead
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out without pytest's teardown
+        os.write(writer, ulid(1).encode())
+        os._exit(0)
+    os.close(writer)
+    child = os.read(reader, 64).decode()
+    os.close(reader)
+    os.waitpid(pid, 0)
+    assert child[10:] != ulid(1)[10:]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ord",
+        "ord_",
+        "evt_" + "0" * 26,
+        "ord_" + "0" * 25,
+        "ord_" + "0" * 27,
+        "ord_" + "I" * 26,
+        "ord_" + "0" * 25 + "u",
+        "ord_" + "0" * 25 + "\u0663",
+        "ord-" + "0" * 26,
+    ],
+)
+def test_what_is_not_an_id_of_a_prefix(value: str) -> None:
+    assert not has_prefix(value, "ord")

@@ -15,7 +15,11 @@ JSON = "application/json"
 async def require_json(request: Request) -> None:
     """Bodies are JSON: anything else is a 415 before it is parsed. (``async``: FastAPI runs a
     plain ``def`` dependency in a thread, which costs more than the check.)"""
-    content_type = request.headers.get("content-type", "")
+    check_json(request.headers.get("content-type", ""))
+
+
+def check_json(content_type: str) -> None:
+    """:func:`require_json` on the ``Content-Type`` header's value."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media != JSON and not media.endswith("+json"):
         shown = media or "none"

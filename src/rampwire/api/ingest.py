@@ -12,10 +12,12 @@ a URL token) takes no API key: the provider's signature is the proof. Answers:
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette import types as asgi
+from starlette.requests import ClientDisconnect
 
 from .. import logs
 from ..domain.apikeys import ApiKey, Scope
@@ -26,15 +28,15 @@ from ..repository.inbound import InboundRepository
 from ..services.ingestor import Ingestor, SourceDisabled
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
-from .bodies import json_response, require_json
+from .bodies import check_json, json_response
 from .openapi import AUTHENTICATED, FOUND, id_path, problems
 from .problems import client_problem, problem
-from .proxies import FORWARDED_FOR, TrustedProxies
+from .proxies import FORWARDED_FOR
 from .queries import known_query
 from .schemas import InboundDetail, InboundPage, IngestAnswer
 from .security import require_operator
 from .sources import SourceId, source_id
-from .state import state
+from .state import AppState, app_state, state
 
 router = APIRouter(tags=["ingest"])
 RecordId = Annotated[str, id_path(INBOUND_ID_PREFIX, "inbound request")]
@@ -44,17 +46,20 @@ INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
     **problems(400, 401, 404, 413, 415, 429, 503),
 }
 RETRY_AFTER_S = 5
+_FORWARDED_FOR = FORWARDED_FOR.encode("latin-1")
 
 
 def _ingestor(request: Request) -> Ingestor:
     return state(request).ingestor
 
 
-def _peer(request: Request) -> str | None:
-    """The client's address: the socket's, or behind a trusted proxy its X-Forwarded-For."""
-    proxies: TrustedProxies = state(request).proxies
-    peer = request.client.host if request.client else None
-    return proxies.client(peer, request.headers.getlist(FORWARDED_FOR))
+def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's headers as ``dict(request.headers)`` gives them: names as sent (the
+    server lower-cases them), latin-1, the first value of a name sent twice."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return headers
 
 
 def _inbound(request: Request) -> InboundRepository:
@@ -87,24 +92,30 @@ def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
     return body
 
 
-async def _receive(source: str, request: Request, token: str | None) -> Response:
-    await require_json(request)  # not a dependency: solving one costs more than the check
-    quotas = state(request).ingest_quotas
-    if quotas is not None:
-        quotas.take(source, f"source {source}")
-    body = await request.body()
+async def _receive(
+    app: AppState,
+    source: str,
+    token: str | None,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    peer: str | None,
+    read_body: Callable[[], Awaitable[bytes]],
+) -> Response:
+    """One inbound request, from the ASGI scope's own values (building a ``Request``, its
+    ``Headers`` and its body stream costs more than this route's other Python)."""
+    headers = _headers(raw_headers)
+    check_json(headers.get("content-type", ""))
+    if app.ingest_quotas is not None:
+        app.ingest_quotas.take(source, f"source {source}")
+    body = await read_body()
+    if app.proxies:  # X-Forwarded-For is read only when proxies are trusted
+        forwarded = [v.decode("latin-1") for k, v in raw_headers if k == _FORWARDED_FOR]
+        peer = app.proxies.client(peer, forwarded)
     inbound = InboundRequest(
-        headers=dict(request.headers),
-        body=body,
-        received_at=utcnow(),
-        peer_ip=_peer(request),
-        url_token=token,
+        headers=headers, body=body, received_at=utcnow(), peer_ip=peer, url_token=token
     )
     try:
         logs.tag(source_id=source)  # the access line too: the request's bind ends it
-        result = await _ingestor(request).receive(
-            source_id(source), inbound, now=inbound.received_at
-        )
+        result = await app.ingestor.receive(source_id(source), inbound, now=inbound.received_at)
     except SourceDisabled as exc:
         return problem(
             503, "source_disabled", exc.message, headers={"Retry-After": str(RETRY_AFTER_S)}
@@ -121,6 +132,13 @@ async def _receive(source: str, request: Request, token: str | None) -> Response
     return json_response({"received": True, "duplicate": False, **record_json(result.record)})
 
 
+async def _route(source: str, request: Request, token: str | None) -> Response:
+    peer = request.client.host if request.client else None
+    return await _receive(
+        state(request), source, token, request.scope["headers"], peer, request.body
+    )
+
+
 # The two routes below document the inbound URLs (OpenAPI) and answer them when the app runs
 # without :class:`IngestRoute`; with it, that front answers them first, through ``_receive``.
 
@@ -128,13 +146,13 @@ async def _receive(source: str, request: Request, token: str | None) -> Response
 @router.post("/ingest/{source}", responses=INGEST_ANSWERS)
 async def ingest(source: SourceId, request: Request) -> Response:
     """A provider's webhook, verified with the source's credentials."""
-    return await _receive(source, request, None)
+    return await _route(source, request, None)
 
 
 @router.post("/ingest/{source}/{token}", responses=INGEST_ANSWERS)
 async def ingest_with_token(source: SourceId, token: str, request: Request) -> Response:
     """The same, for a Saber source verified by a secret token in its URL."""
-    return await _receive(source, request, token)
+    return await _route(source, request, token)
 
 
 _INGEST_PATH = re.compile(r"/ingest/([^/]+)(?:/([^/]+))?")
@@ -159,8 +177,24 @@ class IngestRoute:
         if matched is None:
             await self.app(scope, receive, send)
             return
+        client = scope.get("client")
+        peer = client[0] if client else None
+
+        async def read_body() -> bytes:  # what Request.body() does, without its stream
+            chunks: list[bytes] = []
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+
         try:
-            response = await _receive(matched[1], Request(scope, receive), matched[2])
+            app = app_state(scope["app"])
+            response = await _receive(
+                app, matched[1], matched[2], scope["headers"], peer, read_body
+            )
         except ClientError as exc:
             response = client_problem(exc, scope["path"])
         await response(scope, receive, send)

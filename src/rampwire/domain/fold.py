@@ -4,7 +4,6 @@ each order once, in its final state."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -98,8 +97,7 @@ def fold(
     outcome = merge(held.order, held.stamps, change, strict=strict, now=now)
     events = order_events(outcome, source, now=now)
     held.seq += 1
-    entry = change_entry(outcome, change, events, source, now, actor=actor, note=note)
-    entry = dataclasses.replace(entry, seq=held.seq)
+    entry = change_entry(outcome, change, events, source, now, seq=held.seq, actor=actor, note=note)
     held.changed = True  # its seq, at least
     held.order, held.stamps = outcome.order, outcome.stamps
     return ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)

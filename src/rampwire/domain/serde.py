@@ -34,13 +34,15 @@ def adapter(cls: type[T]) -> TypeAdapter[T]:
 
 def dump(record: Any) -> JSONObject:
     """A dataclass record as a JSON-ready dict."""
-    result: JSONObject = adapter(type(record)).dump_python(record, mode="json")
+    # the adapters' core serialiser and validator, called directly: TypeAdapter's own methods
+    # add ~0.5 us of Python per call, and ingest makes a dozen calls per request
+    result: JSONObject = adapter(type(record)).serializer.to_python(record, mode="json")
     return result
 
 
 def load(cls: type[T], data: Any) -> T:
     """Validate ``data`` (JSON-ready values) into a ``cls`` record; raises ValidationError."""
-    return adapter(cls).validate_python(data)
+    return adapter(cls).validator.validate_python(data)  # type: ignore[no-any-return]
 
 
 def _default(value: Any) -> Any:
@@ -61,11 +63,11 @@ def from_json(raw: bytes | str) -> Any:
 
 
 def order_to_json(order: Order) -> bytes:
-    return adapter(Order).dump_json(order)
+    return adapter(Order).serializer.to_json(order)
 
 
 def order_from_json(raw: bytes | str) -> Order:
-    return adapter(Order).validate_json(raw)
+    return adapter(Order).validator.validate_json(raw)  # type: ignore[no-any-return]
 
 
 @cache
@@ -90,7 +92,7 @@ def load_patch(raw: Mapping[str, Any]) -> dict[str, Any]:
             errors.append((name, reason))
             continue
         try:
-            values[name] = _field_adapter(name).validate_python(value)
+            values[name] = _field_adapter(name).validator.validate_python(value)
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in (name, *err["loc"]))

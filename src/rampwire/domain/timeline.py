@@ -93,15 +93,16 @@ def change_entry(
     source: Source,
     now: datetime,
     *,
+    seq: int = 0,
     actor: str | None = None,
     note: str | None = None,
 ) -> TimelineEntry:
-    """The entry of a merge; its ``seq`` is set where it is written."""
+    """The entry of a merge, ``seq`` in its order's timeline (0: set where it is written)."""
     new = outcome.order
     anomaly = outcome.anomaly
     return TimelineEntry(
         order_id=new.id,
-        seq=0,
+        seq=seq,
         kind=entry_kind(outcome),
         recorded_at=now,
         occurred_at=change.occurred_at,

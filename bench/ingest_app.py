@@ -1,0 +1,175 @@
+"""Ingest through the real app, in process, on PostgreSQL: CPU of this process and of PostgreSQL
+per verified request sent to the ASGI app (the app's middleware, the ingest front, verification
+and decoding, the group commit), with no HTTP server, socket or load generator process, whose
+share of a loaded 2-core machine hides a few percent in ``bench/ingest.py``.
+
+    .venv/bin/python bench/ingest_app.py [--requests N] [--tasks 64] [--rounds R]
+
+The app is ``create_app`` with the environment's settings (its lifespan run, its delivery worker
+too), on a fresh database ``rampwire_bench_<random>`` (dropped at the end), with a Transak and a
+Revolut source; the requests are ``bench/ingest.py``'s (pre-signed before the clock starts, each
+a new order at processing). Each round sends ``--requests`` new requests from ``--tasks``
+callers at once, and prints per request this process's CPU and the PostgreSQL backends' CPU;
+the best round is printed last. To compare two versions, run it with ``PYTHONPATH`` set to each
+one's ``src`` in turn, alternating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from harness.cpu import PostgresCpu
+from harness.databases import PG_ADMIN_URL, fresh_database_url
+from ingest import REVOLUT_SECRET, TRANSAK_TOKEN, prepare, presign
+
+from rampwire import heap
+from rampwire.api import create_app
+from rampwire.api.state import app_state
+from rampwire.domain.orders import Provider
+from rampwire.ids import new_id
+from rampwire.ingest.sources import SOURCE_ID_PREFIX, IngestSource
+from rampwire.settings import Secret, Settings
+from rampwire.testing.asgi import lifespan
+from rampwire.types import utcnow
+
+DEADLINE_S = 120.0  # no measured loop runs longer than this
+
+
+def scope_of(path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def post(app: Any, path: str, headers: dict[str, str], body: bytes) -> int:
+    """One request through the app; its status."""
+    status = 0
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()  # the body is over: wait as a server would
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope_of(path, headers, body), receive, send)
+    return status
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with fresh_database_url("postgresql", args.postgres_url) as (url, folder):
+        await prepare(url)
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        settings = Settings.from_env().replace(
+            database_url=url, data_dir=Path(folder), master_key=Secret(key)
+        )
+        app = create_app(settings)
+        async with lifespan(app):
+            state = app_state(app)
+            ids = {}
+            for provider, credentials in (
+                (Provider.TRANSAK, {"access_token": TRANSAK_TOKEN}),
+                (Provider.REVOLUT, {"secrets": [REVOLUT_SECRET]}),
+            ):
+                now = utcnow()
+                source = IngestSource(
+                    id=new_id(SOURCE_ID_PREFIX),
+                    provider=provider,
+                    name=f"bench {provider.value}",
+                    credentials=credentials,
+                    options={},
+                    created_at=now,
+                    updated_at=now,
+                )
+                ids[provider.value] = (await state.sources.create(source)).id
+            signed = presign(args.requests * args.rounds, ids)
+            best: tuple[float, str] | None = None
+            with heap.settled():
+                for _ in range(args.rounds):
+                    batch, signed = signed[: args.requests], signed[args.requests :]
+                    line, total = await measure(app, state, batch, args.tasks)
+                    print(line, flush=True)
+                    await state.db.analyze_new_tables()  # as the server's statistics task does
+                    if best is None or total < best[0]:
+                        best = (total, line)
+            if best is not None:
+                print("best round:")
+                print(best[1])
+
+
+async def measure(
+    app: Any, state: Any, requests: list[tuple[str, dict[str, str], bytes]], tasks: int
+) -> tuple[str, float]:
+    queue = list(reversed(requests))
+
+    async def loop() -> int:
+        done = 0
+        deadline = time.monotonic() + DEADLINE_S
+        while queue:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(queue)} requests left after {DEADLINE_S:.0f} s")
+            path, headers, body = queue.pop()
+            status = await post(app, path, headers, body)
+            if status != 200:
+                raise RuntimeError(f"{path}: {status}")
+            done += 1
+        return done
+
+    transactions = state.inbound._commits.transactions
+    pg = PostgresCpu(state.db)
+    await pg.start()
+    own, wall = time.process_time(), time.perf_counter()
+    done = sum(await asyncio.gather(*(loop() for _ in range(tasks))))
+    wall, own = time.perf_counter() - wall, time.process_time() - own
+    postgres = await pg.stop()
+    made = state.inbound._commits.transactions - transactions
+    per = 1e6 / max(done, 1)
+    line = (
+        f"{tasks:>5} tasks  {done / wall:>7,.0f} requests/s  app CPU {own * per:>5,.0f} us"
+        f"  PostgreSQL CPU {postgres * per:>5,.0f} us  total {(own + postgres) * per:>5,.0f} us"
+        f"  requests/transaction {done / max(made, 1):>5.1f}"
+    )
+    return line, (own + postgres) * per
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
+    parser.add_argument("--requests", type=int, default=3000, help="per round")
+    parser.add_argument("--tasks", type=int, default=64, help="concurrent callers")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
