@@ -310,7 +310,7 @@ class Worker:
             self._held.pop(claimed.id, None)
         else:
             self.sent += 1
-            await self._results.put(result)
+            self._results.put_nowait(result)  # unbounded: never waits
 
     def _claim_again(self, endpoint_id: str) -> None:
         """The last claim was cut short by this endpoint's share: claim again once half of it
@@ -331,18 +331,25 @@ class Worker:
         if not limiter.try_acquire():
             await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
-            with self._tracing.attempt(
-                claimed.event_id,
-                claimed.trace_context,
-                traceparent=target.traceparent,
-                delivery_id=claimed.id,
-                endpoint_id=claimed.endpoint_id,
-            ) as traced:
-                result = await sender.attempt(claimed, target, traced)
-                self._tracing.note(status=result.status.value, attempt=result.attempt.attempt)
+            if self._tracing.enabled:
+                result = await self._traced(sender, claimed, target)
+            else:  # no span's context to enter, nor attributes to build
+                result = await sender.attempt(claimed, target)
         finally:
             limiter.release()
         telemetry.attempted(self._metrics, result, dialect=target.dialect.name)
+        return result
+
+    async def _traced(self, sender: Sender, claimed: Claimed, target: Target) -> Result:
+        with self._tracing.attempt(
+            claimed.event_id,
+            claimed.trace_context,
+            traceparent=target.traceparent,
+            delivery_id=claimed.id,
+            endpoint_id=claimed.endpoint_id,
+        ) as traced:
+            result = await sender.attempt(claimed, target, traced)
+            self._tracing.note(status=result.status.value, attempt=result.attempt.attempt)
         return result
 
     async def _renew_loop(self) -> None:
