@@ -82,7 +82,11 @@ P99_AT_HALF_MS = 50.0  # rampwire ingest p99 at half of its own max
 
 @dataclass(frozen=True)
 class Config:
-    events: int = 3_000  # drain: orders queued before the worker starts
+    # drain: orders queued before the worker starts. rampwire and the bare loop drain 15,000 (at
+    # ~6,000/s, 3,000 lasted half a second and read to no better than 10 %); the peers, 10 to 40
+    # times slower, drain 3,000, which already lasts 6-20 s for them
+    events: int = 15_000
+    peer_events: int = 3_000
     concurrency: int = 256  # rampwire: worker concurrency = endpoint max_in_flight; bare loop
     peer_concurrency: int = 64  # procrastinate worker concurrency (see docs/benchmarks.md)
     warmup: float = 3.0
@@ -243,7 +247,7 @@ async def django_figures(
     print(f"\n== django-webhook + Celery == (load average {loadavg()})", flush=True)
     peer = DjangoWebhookPeer(args.postgres_url, fast)
     peer.prepare()
-    drain = await peer.drain(config.events)
+    drain = await peer.drain(config.peer_events)
     add(report, "django-webhook + Celery", "drain", drain)
     sustained = await peer.sustained(
         config.warmup, config.window, config.publish_tasks, config.max_backlog, config.publishers
@@ -272,7 +276,7 @@ async def delivery_part(args: argparse.Namespace, config: Config, report: Report
             add(report, "rampwire", "sustained", sustained)
             add_latency(report, "rampwire", latency)
             print(f"\n== procrastinate + aiohttp == (load average {loadavg()})", flush=True)
-            peer_drain = await peer.drain(config.events)
+            peer_drain = await peer.drain(config.peer_events)
             add(report, "procrastinate + aiohttp", "drain", peer_drain)
             peer_sustained = await peer.sustained(
                 config.warmup,
@@ -408,7 +412,12 @@ def main() -> None:
     defaults = Config()
     parser = argparse.ArgumentParser(description="rampwire against its peers")
     parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
-    parser.add_argument("--events", type=int, default=defaults.events)
+    parser.add_argument(
+        "--events", type=int, default=defaults.events, help="drain: rampwire and the bare loop"
+    )
+    parser.add_argument(
+        "--peer-events", type=int, default=defaults.peer_events, help="drain: each peer"
+    )
     parser.add_argument("--window", type=float, default=defaults.window)
     parser.add_argument("--peer-concurrency", type=int, default=defaults.peer_concurrency)
     parser.add_argument("--history", type=int, default=defaults.history)
@@ -428,6 +437,7 @@ def main() -> None:
     args = parser.parse_args()
     config = Config(
         events=args.events,
+        peer_events=args.peer_events,
         window=args.window,
         peer_concurrency=args.peer_concurrency,
         history=args.history,
