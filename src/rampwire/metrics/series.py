@@ -2,9 +2,10 @@
 (a delivery attempt, an inbound request, a group commit).
 
 prometheus_client's ``Counter.labels(...).inc()`` and ``Histogram.observe()`` take a lock and
-go through several calls per update: about 26,000 instructions per delivery attempt, 2 % of a
-worker's (docs/benchmarks.md). Here an update is a dict update (and a ``bisect`` for a
-histogram); every update runs on the process's event loop thread, and a scrape reads copies.
+go through several Python calls per update, a few per cent of a delivery's work in all
+(docs/benchmarks.md, "Metrics' cost decided"). Here an update is a dict update (and a
+``bisect`` for a histogram): no lock, since every update runs on the process's event loop
+thread; a scrape reads copies.
 The exposition is the one prometheus_client's own metrics give, ``_created`` included: the
 families are prometheus_client's public ``CounterMetricFamily`` and ``HistogramMetricFamily``.
 """
