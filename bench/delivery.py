@@ -51,6 +51,7 @@ import aiohttp
 import uvloop
 from harness.cpu import CpuMeter
 from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
+from harness.paired import Paired, even, first
 from harness.publisher import Backlog, Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine, percentile, scale_table
@@ -63,6 +64,7 @@ from harness.tenants import (
 )
 from harness.workers import WorkerProcesses
 from harness.workload import (
+    QUEUE_DEADLINE_S,
     count_succeeded,
     count_waiting,
     create_order,
@@ -123,6 +125,9 @@ class Config:
     workers: int = 0  # the workers phase: drain and sustained with 1 .. this many processes
     # metrics, tracing, workers and partners phases: rounds, alternating which variant goes first
     rounds: int = 3
+    control: bool = (
+        False  # metrics phases: "on" is metrics off too (an A/A run: the bench's own bias)
+    )
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -397,8 +402,9 @@ async def phase_sustained(bench: Bench) -> None:
 
 async def phase_metrics(bench: Bench) -> None:
     """The cost of metrics: the worker's metrics off, then on (tracing off in both)."""
+    on = not bench.config.control
     await _alternate(
-        bench, "metrics", {"off": ({"metrics": False}, {}), "on": ({"metrics": True}, {})}, 3.0
+        bench, "metrics", {"off": ({"metrics": False}, {}), "on": ({"metrics": on}, {})}, 3.0
     )
 
 
@@ -426,16 +432,18 @@ async def _queue_orders(orders: OrderRepository, tracing: Tracing | None, count:
             with tracing.request("POST /v1/orders", {}):
                 await create_order(orders)
 
-    await asyncio.wait_for(asyncio.gather(*(loop() for _ in range(8))), PHASE_DEADLINE_S)
+    # queueing 30,000 orders takes longer than a measured loop on a loaded machine
+    await asyncio.wait_for(asyncio.gather(*(loop() for _ in range(8))), QUEUE_DEADLINE_S)
 
 
 async def phase_metrics_drain(bench: Bench) -> None:
     """The worker's own cost of metrics (tracing off in both), by drains: steadier than the
     sustained pairs of :func:`phase_metrics`, whose rounds on SQLite swing by ±10 % with the
     inline publisher in the same process."""
+    on = not bench.config.control
     variants: dict[str, Callable[[], dict[str, Any]]] = {
         "off": lambda: {"metrics": False},
-        "on": lambda: {"metrics": True},
+        "on": lambda: {"metrics": on},
     }
     await _drain_pairs(bench, "metrics", variants, 3.0, publishing=None)
 
@@ -454,6 +462,28 @@ async def phase_tracing_drain(bench: Bench) -> None:
         publishing.shutdown()
 
 
+async def _settle(db: Database) -> None:
+    """Every measurement of a pair starts from the same table state: on PostgreSQL the rows a
+    drain updated are vacuumed first (a server with autovacuum off, as this machine's, would
+    otherwise carry each drain's dead rows into the next, a drift that favours neither variant
+    but moves every pair). SQLite updates in place: nothing to do."""
+    if db.dialect == "postgresql":
+        async with db.connection() as conn:
+            await conn.execute("VACUUM ANALYZE deliveries, events, orders")
+
+
+def _cost_rows(bench: Bench, what: str, label: str, paired: Paired, target_pct: float) -> None:
+    bench.row(
+        f"{what} cost, {label}",
+        paired.median,
+        "%",
+        target=f"<= {target_pct:g}",
+        # neither when the interval straddles the target: the rounds do not resolve it
+        met={"MET": True, "NOT MET": False}.get(paired.verdict(target_pct)),
+        note=f"{paired.verdict(target_pct)}: {paired.note()}",
+    )
+
+
 async def _drain_pairs(
     bench: Bench,
     what: str,
@@ -465,16 +495,30 @@ async def _drain_pairs(
     """The worker's own cost of ``what``, the publisher and its noise left out: N events
     queued, then drained by a worker built each way (``variants``: its keyword arguments, made
     anew per drain); the worker process's CPU per delivery, alternating which goes first in
-    each round. The cost is the median of the rounds' on/off ratios."""
+    each round, over an even number of rounds (the table grows by N rows a drain: the second
+    of a pair always drains a bigger one), after a drain that is not counted. The cost is the
+    median of the rounds' on/off ratios, with the mean's 95 % interval and the order effect
+    (:mod:`harness.paired`)."""
     config = bench.config
     count = min(bench.events, 30_000)  # a drain of a second or less swings by ±10 %: --events
     orders = OrderRepository(bench.db)
     cpus: dict[str, list[float]] = {"off": [], "on": []}
-    for round_ in range(config.rounds):
-        for name in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+    # The process's first drain pays its one-time costs (modules imported on first use, first
+    # connections, caches) and was always "off" in round 0: one drain first, not counted.
+    endpoints = EndpointRepository(bench.db, bench.box)
+    endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
+    await _queue_orders(orders, publishing, min(count, 2_000))
+    async with worker_running(bench.db, bench.box, config.concurrency, **variants["off"]()) as w:
+        await wait_succeeded(
+            bench, w, endpoint.id, min(count, 2_000), time.perf_counter() + PHASE_DEADLINE_S
+        )
+    await endpoints.delete(endpoint.id, now=utcnow())
+    for round_ in range(even(config.rounds)):
+        for name in first(round_, ("off", "on")):
             endpoints = EndpointRepository(bench.db, bench.box)
             endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
             await _queue_orders(orders, publishing, count)
+            await _settle(bench.db)
             options = variants[name]()
             async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
                 async with worker_running(
@@ -489,23 +533,16 @@ async def _drain_pairs(
                 tracing.shutdown()
             print(
                 f"  {what} drain {name}: {cpus[name][-1]:,.0f} us CPU per delivery"
-                f" ({cpu.by_thread(done)}), {done:,} delivered; load average {loadavg()}",
+                f" ({cpu.by_thread(done)}), {done:,} delivered,"
+                f" {batching(worker, 0, 0, done)}; load average {loadavg()}",
                 flush=True,
             )
             await endpoints.delete(endpoint.id, now=utcnow())
     for name, figures in cpus.items():
         note = ", ".join(f"{c:,.0f}" for c in figures)
         bench.row(f"drain CPU per delivery, {what} {name}", median(figures), "us", note=note)
-    costs = [(n / f - 1) * 100 for f, n in zip(cpus["off"], cpus["on"], strict=True) if f]
-    cost = median(costs) if costs else 0.0
-    bench.row(
-        f"{what} cost, drain CPU per delivery",
-        cost,
-        "%",
-        target=f"<= {target_pct:g}",
-        met=cost <= target_pct,
-        note=f"median of {len(costs)} rounds: {', '.join(f'{c:+.1f}' for c in costs)}",
-    )
+    paired = Paired.of(cpus["off"], cpus["on"], higher_is_worse=True)
+    _cost_rows(bench, what, "drain CPU per delivery", paired, target_pct)
 
 
 async def _alternate(
@@ -515,18 +552,20 @@ async def _alternate(
     target_pct: float,
 ) -> None:
     """Sustained windows with the worker (and the publishing plan) built each way, alternating
-    which goes first in each round (the machine's other load drifts; alternation spreads it).
-    Deliveries/s and the worker process's CPU per delivery, which other load disturbs less;
-    the cost is the median over the rounds of each round's on/off ratio, with its spread."""
+    which goes first in each round over an even number of rounds (the machine's other load
+    drifts; alternation spreads it). Deliveries/s and the worker process's CPU per delivery,
+    which other load disturbs less; the cost is the median over the rounds of each round's
+    on/off ratio, with the mean's 95 % interval and the order effect (:mod:`harness.paired`)."""
     config = bench.config
     rates: dict[str, list[float]] = {name: [] for name in variants}
     cpus: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
-    for round_ in range(config.rounds):
-        for name in names if round_ % 2 == 0 else names[::-1]:
+    off, on = names = tuple(variants)
+    for round_ in range(even(config.rounds)):
+        for name in first(round_, (off, on)):
             built, planned = variants[name]
             endpoints = EndpointRepository(bench.db, bench.box)
             endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
+            await _settle(bench.db)
             plan = PublishPlan(
                 mode="flood",
                 duration=config.warmup + config.window,
@@ -562,21 +601,11 @@ async def _alternate(
         bench.row(f"sustained, {what} {name}", median(rates[name]), "deliveries/s", note=note)
         note = ", ".join(f"{c:,.0f}" for c in cpus[name])
         bench.row(f"CPU per delivery, {what} {name}", median(cpus[name]), "us", note=note)
-    off, on = names
-    target = f"<= {target_pct:.0f}"
-    rate_costs = [(1 - n / f) * 100 for f, n in zip(rates[off], rates[on], strict=True) if f]
-    cpu_costs = [(n / f - 1) * 100 for f, n in zip(cpus[off], cpus[on], strict=True) if f]
-    for label, costs in (("deliveries/s", rate_costs), ("CPU per delivery", cpu_costs)):
-        cost = median(costs) if costs else 0.0
-        spread = ", ".join(f"{c:+.1f}" for c in costs)
-        bench.row(
-            f"{what} cost, {label}",
-            cost,
-            "%",
-            target=target,
-            met=cost <= target_pct,
-            note=f"median of {len(costs)} rounds: {spread}",
-        )
+    for label, paired in (
+        ("deliveries/s", Paired.of(rates[off], rates[on], higher_is_worse=False)),
+        ("CPU per delivery", Paired.of(cpus[off], cpus[on], higher_is_worse=True)),
+    ):
+        _cost_rows(bench, what, label, paired, target_pct)
 
 
 async def phase_latency(bench: Bench) -> None:
@@ -1249,6 +1278,11 @@ def main() -> None:
         " that phase, unless --phases names others)",
     )
     parser.add_argument(
+        "--control",
+        action="store_true",
+        help="metrics and metrics_drain phases: metrics off in both variants (an A/A run)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=defaults.rounds,
@@ -1274,6 +1308,7 @@ def main() -> None:
         partners=args.partners,
         workers=args.workers,
         rounds=args.rounds,
+        control=args.control,
     )
     started = time.perf_counter()
     with heap.settled():  # the worker's process, as in `rampwire worker`

@@ -61,6 +61,7 @@ import asyncpg
 import uvloop
 from harness.cpu import machine_busy, pid_cpu
 from harness.databases import PG_ADMIN_URL, fresh_database_url
+from harness.paired import Paired, even, first
 from harness.report import loadavg, machine, percentile, scale_table
 
 START_S = 30.0  # for a server or a load generator to be ready
@@ -561,8 +562,10 @@ async def cost(
     which goes first in each round, on one database per back-end. One long-lived server per
     way, both started before the first window and each warmed by a window that is not counted,
     so neither a process start nor its first requests fall in one way's windows only; the
-    database grows by the same amount before each way's window over a pair of rounds. The cost
-    is the median over the rounds of each round's on/off ratio, with every round's."""
+    database grows by the same amount before each way's window over a pair of rounds (rounds
+    are made even for that). The cost is the median over the rounds of each round's on/off
+    ratio, with every round's, the mean's 95 % interval and the order effect
+    (:mod:`harness.paired`)."""
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         rates: dict[str, list[float]] = {name: [] for name in variants}
@@ -582,9 +585,9 @@ async def cost(
                     await measure(
                         urls, [p.pid for p in procs], sources, config, paced=False, pg_url=pg
                     )
-                for round_ in range(rounds):
-                    names = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
-                    for name in names:
+                off, on = tuple(variants)
+                for round_ in range(even(rounds)):
+                    for name in first(round_, (off, on)):
                         urls, procs = started[name]
                         pids = [p.pid for p in procs]
                         measured = await measure(
@@ -598,15 +601,13 @@ async def cost(
                             f" database); load average {loadavg()}",
                             flush=True,
                         )
-        rate_costs = [(1 - n / f) * 100 for f, n in zip(rates["off"], rates["on"], strict=True)]
-        cpu_costs = [(n / f - 1) * 100 for f, n in zip(cpus["off"], cpus["on"], strict=True)]
-        for label, costs in (("req/s", rate_costs), ("CPU per request", cpu_costs)):
-            cost_pct = median(costs)
-            verdict = "MET" if cost_pct <= target_pct else "NOT MET"
+        for label, paired in (
+            ("req/s", Paired.of(rates["off"], rates["on"], higher_is_worse=False)),
+            ("CPU per request", Paired.of(cpus["off"], cpus["on"], higher_is_worse=True)),
+        ):
             print(
-                f"{backend:10} {what} cost, {label}: median {cost_pct:+.1f} % over {rounds}"
-                f" rounds [{', '.join(f'{c:+.1f}' for c in costs)}]"
-                f" (target <= {target_pct:.0f} %: {verdict})",
+                f"{backend:10} {what} cost, {label}: median {paired.median:+.1f} %"
+                f" (target <= {target_pct:.0f} %: {paired.verdict(target_pct)}); {paired.note()}",
                 flush=True,
             )
         for name in variants:

@@ -11,30 +11,15 @@ of values (:mod:`.partners`). With metrics off every method returns at once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from .partners import PartnerLabels
+from .series import Buckets, Count
 
-M = TypeVar("M", Counter, Histogram)
-
-
-class _Children(Generic[M]):
-    """A labelled metric's children, looked up once per label values: ``labels()`` checks and
-    locks on every call, which costs more than the increment itself on the hot path."""
-
-    def __init__(self, metric: M) -> None:
-        self._metric: M = metric
-        self._found: dict[tuple[str, ...], M] = {}
-
-    def __call__(self, *values: str) -> M:
-        found = self._found.get(values)
-        if found is None:
-            found = self._found[values] = self._metric.labels(*values)
-        return found
-
+C = TypeVar("C", Count, Buckets)
 
 # Attempt and callback latencies: 5 ms to the 15 s total timeout of an attempt.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
@@ -55,115 +40,110 @@ class Metrics:
         """``partners``: count deliveries and ingest requests per partner too."""
         self.enabled = enabled
         self.registry = CollectorRegistry(auto_describe=False)
-        reg = self.registry
+        register = self._own
         self.partners = partners if enabled else None
-        self._partner_deliveries: _Children[Counter] | None = None
-        self._partner_ingest: _Children[Counter] | None = None
+        self._partner_deliveries: Count | None = None
+        self._partner_ingest: Count | None = None
         if self.partners is not None:
-            self._partner_deliveries = _Children(
-                Counter(
+            self._partner_deliveries = register(
+                Count(
                     "rampwire_partner_deliveries",
                     "Delivery attempts by the order's partner (its id, 'other' or 'operator')"
                     " and the delivery's outcome.",
                     ["partner", "outcome"],
-                    registry=reg,
                 )
             )
-            self._partner_ingest = _Children(
-                Counter(
+            self._partner_ingest = register(
+                Count(
                     "rampwire_partner_ingest_requests",
                     "Inbound provider requests by the source's partner (its id, 'other' or"
                     " 'operator') and outcome.",
                     ["partner", "outcome"],
-                    registry=reg,
                 )
             )
-        self._deliveries = _Children(
-            Counter(
+        self._deliveries = register(
+            Count(
                 "rampwire_deliveries",
                 "Delivery attempts by the delivery's outcome (delivered, retrying, dead,"
                 " unencodable) and the endpoint's dialect.",
                 ["outcome", "dialect"],
-                registry=reg,
             )
         )
-        self._attempts = _Children(
-            Counter(
+        self._attempts = register(
+            Count(
                 "rampwire_delivery_attempts",
                 "Delivery attempts by error class ('none': a 2xx answer).",
                 ["error_class"],
-                registry=reg,
             )
         )
-        self._attempt_seconds = _Children(
-            Histogram(
+        self._attempt_seconds = register(
+            Buckets(
                 "rampwire_delivery_attempt_seconds",
                 "How long a delivery attempt took, request and answer.",
                 ["dialect"],
                 buckets=LATENCY_BUCKETS_S,
-                registry=reg,
             )
         )
-        self._disabled = _Children(
-            Counter(
+        self._disabled = register(
+            Count(
                 "rampwire_endpoints_disabled",
                 "Endpoints disabled by the worker, by reason (gone: 410; failing: no success for"
                 " the disable-after span).",
                 ["reason"],
-                registry=reg,
             )
         )
-        self._ingest = _Children(
-            Counter(
+        self._ingest = register(
+            Count(
                 "rampwire_ingest_requests",
                 "Inbound provider requests by source and outcome (applied, duplicate, unchanged,"
                 " unmapped, unapplied, refused) and the refusal's reason.",
                 ["source", "outcome", "reason"],
-                registry=reg,
             )
         )
-        self._verify_seconds = _Children(
-            Histogram(
+        self._verify_seconds = register(
+            Buckets(
                 "rampwire_ingest_verification_seconds",
                 "How long verifying and decoding an inbound request took.",
                 ["provider"],
                 buckets=FAST_BUCKETS_S,
-                registry=reg,
             )
         )
-        self._decisions = _Children(
-            Counter(
+        self._decisions = register(
+            Count(
                 "rampwire_authorization_decisions",
                 "Authorization decisions by outcome.",
                 ["outcome"],
-                registry=reg,
             )
         )
-        self._callback_seconds = Histogram(
-            "rampwire_authorization_callback_seconds",
-            "How long an authorization check took (a cache hit takes next to nothing).",
-            buckets=LATENCY_BUCKETS_S,
-            registry=reg,
+        self._callback_seconds = register(
+            Buckets(
+                "rampwire_authorization_callback_seconds",
+                "How long an authorization check took (a cache hit takes next to nothing).",
+                [],
+                buckets=LATENCY_BUCKETS_S,
+            )
         )
-        self._batch_size = _Children(
-            Histogram(
+        self._batch_size = register(
+            Buckets(
                 "rampwire_group_commit_batch_size",
                 "Jobs per group-commit transaction, by writer (order_creates, order_changes,"
                 " ingest, delivery_results).",
                 ["writer"],
                 buckets=BATCH_BUCKETS,
-                registry=reg,
             )
         )
-        self._transaction_seconds = _Children(
-            Histogram(
+        self._transaction_seconds = register(
+            Buckets(
                 "rampwire_group_commit_transaction_seconds",
                 "How long a group-commit transaction took, by writer.",
                 ["writer"],
                 buckets=FAST_BUCKETS_S,
-                registry=reg,
             )
         )
+
+    def _own(self, collector: C) -> C:
+        self.registry.register(collector)
+        return collector
 
     def register(self, collector: Collector) -> None:
         """Add a collector read at scrape time (the backlog, the database pool)."""
@@ -184,41 +164,41 @@ class Metrics:
             return
         error = error_class or NO_ERROR
         outcome = UNENCODABLE if error == UNENCODABLE else OUTCOMES.get(status, status)
-        self._deliveries(outcome, dialect).inc()
+        self._deliveries.inc((outcome, dialect))
         if self._partner_deliveries is not None and self.partners is not None:
-            self._partner_deliveries(self.partners.label(partner), outcome).inc()
-        self._attempts(error).inc()
+            self._partner_deliveries.inc((self.partners.label(partner), outcome))
+        self._attempts.inc((error,))
         if error != UNENCODABLE:  # nothing was sent: no latency to speak of
-            self._attempt_seconds(dialect).observe(seconds)
+            self._attempt_seconds.observe((dialect,), seconds)
 
     def endpoints_disabled(self, reasons: Iterable[str]) -> None:
         if not self.enabled:
             return
         for reason in reasons:
-            self._disabled(reason).inc()
+            self._disabled.inc((reason,))
 
     def ingested(
         self, *, source: str, outcome: str, reason: str = "", partner: str | None = None
     ) -> None:
         """``partner``: the source's (None: the operator's, or an unknown source)."""
         if self.enabled:
-            self._ingest(source, outcome, reason).inc()
+            self._ingest.inc((source, outcome, reason))
             if self._partner_ingest is not None and self.partners is not None:
-                self._partner_ingest(self.partners.label(partner), outcome).inc()
+                self._partner_ingest.inc((self.partners.label(partner), outcome))
 
     def verified(self, *, provider: str, seconds: float) -> None:
         if self.enabled:
-            self._verify_seconds(provider).observe(seconds)
+            self._verify_seconds.observe((provider,), seconds)
 
     def decided(self, *, outcome: str, seconds: float) -> None:
         if self.enabled:
-            self._decisions(outcome).inc()
-            self._callback_seconds.observe(seconds)
+            self._decisions.inc((outcome,))
+            self._callback_seconds.observe((), seconds)
 
     def committed(self, *, writer: str, size: int, seconds: float) -> None:
         if self.enabled:
-            self._batch_size(writer).observe(size)
-            self._transaction_seconds(writer).observe(seconds)
+            self._batch_size.observe((writer,), size)
+            self._transaction_seconds.observe((writer,), seconds)
 
 
 __all__ = ["Metrics"]

@@ -84,13 +84,14 @@ def attempted(metrics: Metrics, result: Result, *, dialect: str) -> None:
     """An attempt ended: count it, and log a retry or a dead delivery at WARNING with its ids
     and the reason (a success is counted only: one line per delivery would drown the rest)."""
     attempt = result.attempt
-    metrics.attempted(
-        status=result.status.value,
-        dialect=dialect,
-        error_class=attempt.error_class.value if attempt.error_class else None,
-        seconds=attempt.duration_us / 1e6,
-        partner=result.claimed.partner_id,
-    )
+    if metrics.enabled:  # off: not even the arguments are worked out
+        metrics.attempted(
+            status=result.status.value,
+            dialect=dialect,
+            error_class=attempt.error_class.value if attempt.error_class else None,
+            seconds=attempt.duration_us / 1e6,
+            partner=result.claimed.partner_id,
+        )
     if result.status not in (DeliveryStatus.RETRYING, DeliveryStatus.DEAD):
         return
     claimed = result.claimed
