@@ -251,6 +251,33 @@ def server(
 # --- load generator process ---------------------------------------------------------------------
 
 
+async def bench_sources(sources: Any) -> dict[str, str]:
+    """A Transak and a Revolut source, stored through ``sources`` (a ``SourceRepository`` or
+    the app's): provider name -> source id, as :func:`presign` takes them."""
+    from rampwire.domain.orders import Provider
+    from rampwire.ids import new_id
+    from rampwire.ingest.sources import SOURCE_ID_PREFIX, IngestSource
+    from rampwire.types import utcnow
+
+    ids = {}
+    for provider, credentials in (
+        (Provider.TRANSAK, {"access_token": TRANSAK_TOKEN}),
+        (Provider.REVOLUT, {"secrets": [REVOLUT_SECRET]}),
+    ):
+        now = utcnow()
+        source = IngestSource(
+            id=new_id(SOURCE_ID_PREFIX),
+            provider=provider,
+            name=f"bench {provider.value}",
+            credentials=credentials,
+            options={},
+            created_at=now,
+            updated_at=now,
+        )
+        ids[provider.value] = (await sources.create(source)).id
+    return ids
+
+
 def presign(count: int, sources: dict[str, str]) -> list[tuple[str, dict[str, str], bytes]]:
     """``count`` requests, alternately Transak and Revolut, each a new order at processing."""
     from rampwire.dialects import RevolutCredentials, TransakCredentials, get_dialect

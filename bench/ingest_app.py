@@ -27,17 +27,13 @@ from typing import Any
 import uvloop
 from harness.cpu import PostgresCpu
 from harness.databases import PG_ADMIN_URL, fresh_database_url
-from ingest import REVOLUT_SECRET, TRANSAK_TOKEN, prepare, presign
+from ingest import bench_sources, prepare, presign
 
 from rampwire import heap
 from rampwire.api import create_app
 from rampwire.api.state import app_state
-from rampwire.domain.orders import Provider
-from rampwire.ids import new_id
-from rampwire.ingest.sources import SOURCE_ID_PREFIX, IngestSource
 from rampwire.settings import Secret, Settings
 from rampwire.testing.asgi import lifespan
-from rampwire.types import utcnow
 
 DEADLINE_S = 120.0  # no measured loop runs longer than this
 
@@ -95,22 +91,7 @@ async def run(args: argparse.Namespace) -> None:
         app = create_app(settings)
         async with lifespan(app):
             state = app_state(app)
-            ids = {}
-            for provider, credentials in (
-                (Provider.TRANSAK, {"access_token": TRANSAK_TOKEN}),
-                (Provider.REVOLUT, {"secrets": [REVOLUT_SECRET]}),
-            ):
-                now = utcnow()
-                source = IngestSource(
-                    id=new_id(SOURCE_ID_PREFIX),
-                    provider=provider,
-                    name=f"bench {provider.value}",
-                    credentials=credentials,
-                    options={},
-                    created_at=now,
-                    updated_at=now,
-                )
-                ids[provider.value] = (await state.sources.create(source)).id
+            ids = await bench_sources(state.sources)
             signed = presign(args.requests * args.rounds, ids)
             best: tuple[float, str] | None = None
             with heap.settled():

@@ -25,14 +25,11 @@ from dataclasses import dataclass
 import uvloop
 from harness.cpu import PostgresCpu
 from harness.databases import PG_ADMIN_URL, fresh_database
-from ingest import REVOLUT_SECRET, TRANSAK_TOKEN, presign
+from ingest import bench_sources, presign
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
-from rampwire.domain.orders import Provider
-from rampwire.ids import new_id
 from rampwire.ingest.inbound import InboundRequest
-from rampwire.ingest.sources import SOURCE_ID_PREFIX, IngestSource
 from rampwire.repository import OrderRepository
 from rampwire.repository.inbound import InboundRepository
 from rampwire.repository.sources import SourceRepository
@@ -68,22 +65,7 @@ async def run(args: argparse.Namespace) -> None:
             raise RuntimeError("PostgreSQL only")
         box = SecretBox(b"\x07" * 32)
         sources = SourceRepository(db, box)
-        ids = {}
-        for provider, credentials in (
-            (Provider.TRANSAK, {"access_token": TRANSAK_TOKEN}),
-            (Provider.REVOLUT, {"secrets": [REVOLUT_SECRET]}),
-        ):
-            now = utcnow()
-            source = IngestSource(
-                id=new_id(SOURCE_ID_PREFIX),
-                provider=provider,
-                name=f"bench {provider.value}",
-                credentials=credentials,
-                options={},
-                created_at=now,
-                updated_at=now,
-            )
-            ids[provider.value] = (await sources.create(source)).id
+        ids = await bench_sources(sources)
         inbound = InboundRepository(db, OrderRepository(db))
         ingestor = Ingestor(sources, inbound)
         total = args.requests * args.rounds * len(args.tasks)
