@@ -4,6 +4,7 @@ too small for the alternating rate windows of ``delivery.py`` and ``ingest.py`` 
 
     cd bench && ../.venv/bin/python instructions.py [--part hooks (default)|worker|ingest|all]
         [--backend sqlite|postgresql|both] [--events 2000] [--requests 1000] [--rounds 2]
+        [--toggle metrics (default)|tracing]  (the ingest part: what is off and on)
 
 What is counted, and what is not:
 
@@ -59,6 +60,7 @@ from harness.receiver import ReceiverProcess
 from harness.report import loadavg, machine
 
 HERE = Path(__file__).resolve().parent
+SINK: list[str] = []  # --toggle tracing: the OTLP collector stand-in's URL
 RUN_DEADLINE_S = 900.0  # one run under callgrind (Python runs 50 to 100 times slower)
 START_S = 600.0  # a server under valgrind to be ready
 IN_FLIGHT = 16  # ingest requests at a time
@@ -306,6 +308,15 @@ async def worker_part(backend: str, args: argparse.Namespace) -> list[dict[str, 
     return runs
 
 
+def toggled(args: argparse.Namespace, on: bool) -> dict[str, str]:
+    """The ingest server's environment for ``--toggle``: metrics off or on (tracing off), or
+    tracing off or at 10 % sampling exported to :data:`SINK` (metrics on in both)."""
+    if args.toggle == "metrics":
+        return {"RAMPWIRE_METRICS": "1" if on else "0"}
+    traced = {"RAMPWIRE_TRACING_SAMPLE": "0.1", "OTEL_EXPORTER_OTLP_ENDPOINT": SINK[0]}
+    return {"RAMPWIRE_METRICS": "1", **(traced if on else {})}
+
+
 async def ingest_part(backend: str, args: argparse.Namespace) -> list[dict[str, object]]:
     import base64
 
@@ -328,7 +339,7 @@ async def ingest_part(backend: str, args: argparse.Namespace) -> list[dict[str, 
                 **os.environ,
                 "BENCH_MASTER_KEY": master_key,
                 "RAMPWIRE_SERVE_WORKER": "0",
-                "RAMPWIRE_METRICS": "1" if variant == "on" else "0",
+                **toggled(args, variant == "on"),
             }
             command = [*valgrind(out), sys.executable, str(HERE / "ingest.py"), "--role", "server"]
             command += ["--app", "ingest", "--database-url", url, "--data-dir", data_dir]
@@ -383,7 +394,7 @@ async def ingest_part(backend: str, args: argparse.Namespace) -> list[dict[str, 
                 }
             )
             print(
-                f"  ingest {backend} metrics {variant}: {instructions / max(ok, 1):,.0f}"
+                f"  ingest {backend} {args.toggle} {variant}: {instructions / max(ok, 1):,.0f}"
                 f" instructions per request ({ok:,} answered 200 of {args.requests:,},"
                 f" statuses {result['statuses']}; {time.monotonic() - started:.0f} s under"
                 f" valgrind; load average {loadavg()})",
@@ -411,7 +422,7 @@ async def wait_ready(port: int) -> None:
 
 
 def summary(runs: list[dict[str, object]]) -> None:
-    print("\npart   | back-end   | off (per unit)        | on (per unit)         | metrics add")
+    print("\npart   | back-end   | off (per unit)        | on (per unit)         | on adds")
     keys = sorted({(str(r["part"]), str(r["backend"])) for r in runs})
     for part, backend in keys:
         mine = [r for r in runs if r["part"] == part and r["backend"] == backend]
@@ -455,6 +466,12 @@ def main() -> None:
     parser.add_argument("--url", default="")
     parser.add_argument("--key", default="")
     parser.add_argument("--metrics", default="on", choices=["off", "on"])
+    parser.add_argument(
+        "--toggle",
+        default="metrics",
+        choices=["metrics", "tracing"],
+        help="ingest part: what is off and on (tracing: at 10 %% sampling, metrics on)",
+    )
     args = parser.parse_args()
     if args.role == "hook":
         hook_calls(args.hook, args.metrics == "on", args.calls)
@@ -469,7 +486,14 @@ def main() -> None:
     for line in machine(("uvloop", "aiohttp", "asyncpg", "prometheus_client")):
         print(line)
     print(f"load average at the start: {loadavg()}", flush=True)
-    uvloop.run(run(args))
+    if args.toggle != "tracing":
+        uvloop.run(run(args))
+        return
+    from ingest import otlp_sink
+
+    with otlp_sink() as sink:
+        SINK.append(sink)
+        uvloop.run(run(args))
     print(f"load average at the end: {loadavg()}")
 
 

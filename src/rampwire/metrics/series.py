@@ -41,9 +41,6 @@ class Count(Collector):
             found = 0.0
         self._values[labels] = found + amount
 
-    def value(self, labels: Labels) -> float:
-        return self._values.get(labels, 0.0)
-
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
         created = dict(self._created)

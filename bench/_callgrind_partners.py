@@ -1,0 +1,104 @@
+"""Instructions of a worker's drain over N partners, counted by callgrind: the figure of
+docs/benchmarks.md's "Partners at the instruction level". A diagnosis, not a benchmark (``make
+bench`` skips ``_`` scripts). Run it under valgrind, once per partner count:
+
+    cd bench && valgrind --tool=callgrind --instr-atstart=no \\
+        --callgrind-out-file=/tmp/cg.1000.out ../.venv/bin/python _callgrind_partners.py \\
+        --partners 1000 --events 15000
+    callgrind_annotate /tmp/cg.1000.out | head     # PROGRAM TOTALS / events = per delivery
+
+The tenants (N partners with two endpoints each, one all-partners operator endpoint) and the
+queued orders are made with instrumentation off; it is switched on (``callgrind_control -i
+on``) when a fresh ``Worker`` starts and off once every delivery is recorded. The worker's
+timeouts and lease are long enough that the 50x slower process makes no failed attempt and no
+renewal. The count includes this process's polling of the database for the succeeded count
+(every 50 ms), which grows with the drain's length under valgrind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import subprocess
+import time
+from datetime import timedelta
+
+import uvloop
+from harness.databases import PG_ADMIN_URL, fresh_database
+from harness.receiver import ReceiverProcess
+from harness.tenants import count_succeeded_since, make_tenants, queue_partner_orders
+
+from rampwire import heap
+from rampwire.crypto import SecretBox
+from rampwire.metrics import Metrics
+from rampwire.repository import OrderRepository
+from rampwire.repository.endpoints import EndpointRepository
+from rampwire.services.worker import Worker, WorkerOptions
+from rampwire.ssrf import TargetPolicy
+from rampwire.storage.database import to_us
+from rampwire.types import utcnow
+
+CONCURRENCY = 256  # as delivery.py's partners phase
+
+
+def instrument(on: bool) -> None:
+    """Switch callgrind's counting for this process (nothing without valgrind)."""
+    subprocess.run(
+        ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
+        check=False,
+        capture_output=True,
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    receiver = ReceiverProcess(0.0)
+    receiver.start()
+    try:
+        async with fresh_database(args.backend, PG_ADMIN_URL) as db:
+            box = SecretBox(secrets.token_bytes(32))
+            endpoints = EndpointRepository(db, box)
+            partners, _ = await make_tenants(db, endpoints, receiver.url, args.partners, 256)
+            orders = args.events // 3
+            since = to_us(utcnow())
+            await queue_partner_orders(OrderRepository(db), partners, orders)
+            options = WorkerOptions(
+                concurrency=CONCURRENCY,
+                connect_timeout_s=300,
+                total_timeout_s=600,
+                lease=timedelta(minutes=30),
+            )
+            worker = Worker(
+                db,
+                box,
+                policy=TargetPolicy(allow_private=True),
+                options=options,
+                metrics=Metrics(enabled=True),
+            )
+            stop = asyncio.Event()
+            instrument(True)
+            started = time.perf_counter()
+            task = asyncio.ensure_future(worker.run(stop))
+            while await count_succeeded_since(db, since) < orders * 3:
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
+            instrument(False)
+            print(
+                f"{args.partners} partners: {worker.sent} sent, {worker.claims} claims,"
+                f" {worker.record_batches} record transactions,"
+                f" {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
+    finally:
+        receiver.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--partners", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=15_000, help="deliveries drained")
+    with heap.settled():
+        uvloop.run(main(parser.parse_args()))
