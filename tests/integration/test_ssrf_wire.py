@@ -148,6 +148,20 @@ async def test_a_huge_answer_is_capped_and_its_connection_not_reused() -> None:
     assert server.connections == 2
 
 
+async def test_an_endless_head_is_refused_long_before_the_timeout() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")
+        while True:  # until the client hangs up
+            writer.write(b"X-Pad: " + b"a" * 1000 + b"\r\n")
+            await writer.drain()
+
+    async with raw_server(handle) as server:
+        async with client(total_timeout=60) as wire:
+            with pytest.raises(AnswerError, match="head is over"):
+                await wire.post(server.url, HEADERS, b"{}")
+
+
 async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await read_request(reader)
     await reader.read()

@@ -32,6 +32,7 @@ from .addresses import IPAddress
 from .connector import resolve_and_check
 from .policy import TargetPolicy, check_url
 
+MAX_HEAD_BYTES: Final = 64 * 1024  # of an answer before its headers end (interim ones too)
 MAX_IDLE: Final = 1024  # idle keep-alive connections kept, all origins together
 KEEPALIVE_S: Final = 15.0  # an idle connection older than this is closed, not reused
 DNS_TTL_S: Final = 60.0  # a name's checked addresses are reused this long
@@ -74,6 +75,7 @@ class _Connection(asyncio.Protocol):
         self.headers: dict[str, str] = {}
         self.chunks: list[bytes] = []
         self.size = 0
+        self.head_bytes = 0  # received while the answer's headers are not complete yet
         self.framed = False  # the answer says where its body ends (length or chunked)
         self.started = False  # the answer's headers are complete
         self.reusable = False
@@ -89,6 +91,7 @@ class _Connection(asyncio.Protocol):
         self.headers = {}
         self.chunks = []
         self.size = 0
+        self.head_bytes = 0
         self.started = self.reusable = False
 
     def data_received(self, data: bytes) -> None:
@@ -101,7 +104,12 @@ class _Connection(asyncio.Protocol):
             self._fail(AnswerError(f"the answer is not valid HTTP/1.1: {exc}"))
             self.close()
             return
-        if self.started and self.size >= self.cap and not self.waiter.done():
+        if not self.started:  # the body is capped; what comes before it must be too
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self._fail(AnswerError(f"the answer's head is over {MAX_HEAD_BYTES} bytes"))
+                self.close()
+        elif self.size >= self.cap and not self.waiter.done():
             self._answer()  # the cap is reached: the rest is never read, the connection closed
 
     def on_message_begin(self) -> None:
