@@ -74,9 +74,16 @@ async def test_answers_end_by_length_or_chunks_and_keep_their_connection_unless_
     assert server.connections == (1 if reused else 2)
 
 
-@pytest.mark.parametrize("version", [b"1.1", b"1.0"])
-async def test_an_answer_ended_by_closing_is_complete(version: bytes) -> None:
-    reply = b"HTTP/" + version + b" 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it"
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n",
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n",  # not chunked: ends with the connection
+    ],
+)
+async def test_an_answer_ended_by_closing_is_complete(head: bytes) -> None:
+    reply = head + b"\r\nall of it"
     async with raw_server(answering(reply, close=True)) as server:
         async with client() as wire:
             answer = await wire.post(server.url, HEADERS, b"{}")

@@ -129,7 +129,9 @@ class _Connection(asyncio.Protocol):
             return  # an interim answer: the real one follows
         self.status = status
         self.started = True
-        self.framed = "content-length" in self.headers or "transfer-encoding" in self.headers
+        self.framed = "content-length" in self.headers or (
+            "chunked" in self.headers.get("transfer-encoding", "").lower()
+        )
 
     def on_body(self, body: bytes) -> None:
         room = self.cap - self.size
