@@ -187,6 +187,13 @@ def trickle(prefix: bytes) -> Handler:
     return handle
 
 
+async def cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Promise 100 bytes, send 2, hang up."""
+    await read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok")
+    await writer.drain()
+
+
 def nowhere() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -206,6 +213,7 @@ CASES: dict[str, tuple[Handler | None, int, str, str]] = {
         "timeout",
     ),
     "nothing-listens": (None, 2, "dead", "connection"),
+    "cuts-the-body-short": (cut_short, 2, "dead", "connection"),
 }
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 from tests.support.receivers import receiver
 
 from rampwire.api import create_app
@@ -21,43 +20,30 @@ from rampwire.repository import KeyRepository
 from rampwire.services.worker import WorkerOptions
 from rampwire.settings import Settings
 from rampwire.ssrf import TargetPolicy
-from rampwire.ssrf import connector as ssrf
 from rampwire.storage import Database
 
 PUBLIC = "93.184.215.14"  # what the name resolves to at creation; never connected to
 LADDER = {"retry_delays": [0.05, 0.05], "jitter": 0.0}
 
 
-class Rebinding(AbstractResolver):
-    """Answers a public address until :attr:`rebound`, then 127.0.0.1."""
+class Rebinding:
+    """The event loop's ``getaddrinfo``: a public address until :attr:`rebound`, then 127.0.0.1."""
 
     def __init__(self) -> None:
         self.rebound = False
+        self.lookups = 0
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
+    async def __call__(self, host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        self.lookups += 1
         address = "127.0.0.1" if self.rebound else PUBLIC
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET,
-                proto=socket.IPPROTO_TCP,
-                flags=0,
-            )
-        ]
-
-    async def close(self) -> None:
-        pass
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
 
 
 @pytest.fixture
-def rebinding(monkeypatch: pytest.MonkeyPatch) -> Rebinding:
-    """The resolver under the worker's guard (no other seam reaches the worker's connector)."""
+async def rebinding(monkeypatch: pytest.MonkeyPatch) -> Rebinding:
+    """The resolver the API's check and the worker's client both ask."""
     resolver = Rebinding()
-    monkeypatch.setattr(ssrf, "DefaultResolver", lambda: resolver)
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolver)
     return resolver
 
 
@@ -90,17 +76,12 @@ async def _only_delivery(api: httpx.AsyncClient, endpoint_id: str) -> dict[str, 
 
 
 async def test_a_name_rebound_to_loopback_follows_the_ladder_to_dead(
-    strict_api: httpx.AsyncClient, rebinding: Rebinding, monkeypatch: pytest.MonkeyPatch
+    strict_api: httpx.AsyncClient, rebinding: Rebinding
 ) -> None:
     async with receiver() as hooks:
         port = hooks.url.split(":")[2].split("/")[0]
         url = f"http://rebind.example:{port}/hooks"
 
-        async def public(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC, port))]
-
-        loop = asyncio.get_running_loop()
-        monkeypatch.setattr(loop, "getaddrinfo", public)  # the API's check at creation
         created = await strict_api.post(
             "/v1/endpoints",
             json={"url": url, "event_types": ["order.created"], "retry_policy": LADDER},
@@ -117,3 +98,4 @@ async def test_a_name_rebound_to_loopback_follows_the_ladder_to_dead(
     log = delivery["attempt_log"]
     assert [a["error_class"] for a in log] == ["forbidden_target"] * 3
     assert all("127.0.0.1" in a["error"] for a in log)
+    assert rebinding.lookups >= 2  # the API's check, then the worker's, at connect time

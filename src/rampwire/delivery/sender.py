@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
 from typing import Any
-
-import aiohttp
 
 from ..dialects import standard
 from ..dialects.base import DeliveryPolicy, Dialect, DialectName, WireRequest
@@ -36,6 +34,7 @@ from ..domain.deliveries import (
     Result,
 )
 from ..ids import new_id
+from ..ssrf import ForbiddenTarget, WireClient
 from ..types import utcnow
 from .retry import next_attempt_at
 
@@ -70,24 +69,9 @@ class _Answer:
     retry_after: str | None
 
 
-def _never(_: BaseException) -> bool:
-    return False
-
-
 class Sender:
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        timeout: aiohttp.ClientTimeout | None = None,
-        is_forbidden: Callable[[BaseException], bool] = _never,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._session = session
-        self._timeout = timeout or aiohttp.ClientTimeout(
-            total=TOTAL_TIMEOUT_S, connect=CONNECT_TIMEOUT_S
-        )
-        self._is_forbidden = is_forbidden
+    def __init__(self, client: WireClient, *, rng: random.Random | None = None) -> None:
+        self._client = client
         self._rng = rng or random.Random()
 
     async def attempt(
@@ -112,36 +96,29 @@ class Sender:
 
     async def _send(self, url: str, headers: dict[str, str], body: bytes) -> _Answer:
         try:
-            async with self._session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                content = await _read_capped(response.content)
-                status = response.status
-                error_class = None
-                error = None
-                if 300 <= status < 400:
-                    error_class = ErrorClass.REDIRECT
-                    error = f"redirect to {response.headers.get('location', '?')} not followed"
-                elif not 200 <= status < 300:
-                    error_class, error = ErrorClass.HTTP_STATUS, f"HTTP {status}"
-                return _Answer(
-                    status=status,
-                    headers=_plain(response.headers),
-                    body=content.decode("utf-8", "replace"),
-                    error_class=error_class,
-                    error=error,
-                    retry_after=response.headers.get("retry-after"),
-                )
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            answer = await self._client.post(url, headers, body)
+        except TimeoutError as exc:
             return _failure(ErrorClass.TIMEOUT, f"no complete answer within the timeout ({exc!r})")
-        except (aiohttp.ClientError, OSError) as exc:
-            if self._is_forbidden(exc):
-                return _failure(ErrorClass.FORBIDDEN_TARGET, str(exc))
+        except ForbiddenTarget as exc:
+            return _failure(ErrorClass.FORBIDDEN_TARGET, str(exc))
+        except OSError as exc:  # refused, reset, cut short, not HTTP, a certificate refused
             return _failure(ErrorClass.CONNECTION, f"{type(exc).__name__}: {exc}")
+        status = answer.status
+        error_class = None
+        error = None
+        if 300 <= status < 400:
+            error_class = ErrorClass.REDIRECT
+            error = f"redirect to {answer.headers.get('location', '?')} not followed"
+        elif not 200 <= status < 300:
+            error_class, error = ErrorClass.HTTP_STATUS, f"HTTP {status}"
+        return _Answer(
+            status=status,
+            headers=answer.headers,
+            body=answer.body.decode("utf-8", "replace"),
+            error_class=error_class,
+            error=error,
+            retry_after=answer.headers.get("retry-after"),
+        )
 
     def _conclude(
         self,
@@ -218,28 +195,6 @@ def prepare(
 
 def _capped_text(body: bytes) -> str:
     return body[:BODY_CAP_BYTES].decode("utf-8", "replace")
-
-
-async def _read_capped(stream: aiohttp.StreamReader) -> bytes:
-    """At most :data:`BODY_CAP_BYTES` of the answer; the rest is never read."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < BODY_CAP_BYTES:
-        chunk = await stream.read(BODY_CAP_BYTES - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _plain(headers: Mapping[str, str]) -> dict[str, str]:
-    """Header names as plain lower-case strings; repeated headers joined with a comma."""
-    plain: dict[str, str] = {}
-    for name, value in headers.items():
-        key = str(name).lower()
-        plain[key] = f"{plain[key]}, {value}" if key in plain else value
-    return plain
 
 
 def _failure(error_class: ErrorClass, error: str) -> _Answer:

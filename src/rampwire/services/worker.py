@@ -30,20 +30,18 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-import aiohttp
-
 from .. import logs
 from ..crypto import SecretBox
 from ..delivery.limits import EndpointLimiter
 from ..delivery.scheduler import Scheduler
 from ..delivery.sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
-from ..domain.deliveries import Claimed, Result
+from ..domain.deliveries import BODY_CAP_BYTES, Claimed, Result
 from ..errors import StorageError
 from ..ids import new_id
 from ..metrics import Metrics
 from ..repository.deliveries import DeliveryRepository
 from ..repository.outbox import NOTIFY_CHANNEL
-from ..ssrf import GuardedConnector, TargetPolicy, is_forbidden_target
+from ..ssrf import TargetPolicy, WireClient
 from ..storage import Database
 from ..storage.database import Listening
 from ..tracing import Tracing
@@ -137,14 +135,13 @@ class Worker:
         return {name: "ok" if error is None else error for name, error in checks.items()}
 
     async def run(self, stop: asyncio.Event) -> None:
-        connector = GuardedConnector(
-            self._policy, limit=self._options.concurrency, ttl_dns_cache=60
-        )
-        async with aiohttp.ClientSession(connector=connector) as session:
-            timeout = aiohttp.ClientTimeout(
-                total=self._options.total_timeout_s, connect=self._options.connect_timeout_s
-            )
-            self._sender = Sender(session, timeout=timeout, is_forbidden=is_forbidden_target)
+        async with WireClient(
+            self._policy,
+            connect_timeout=self._options.connect_timeout_s,
+            total_timeout=self._options.total_timeout_s,
+            body_cap=BODY_CAP_BYTES,
+        ) as client:
+            self._sender = Sender(client)
             side = [
                 asyncio.create_task(self._record_loop(), name="rampwire-recorder"),
                 asyncio.create_task(self._renew_loop(), name="rampwire-renewer"),

@@ -1,13 +1,17 @@
 """The SSRF guard: which hosts a webhook may be delivered to, checked again at connect time.
 
-One :class:`~.policy.TargetPolicy` and three places that apply it (:mod:`.policy`,
-:mod:`.connector`; addresses are classed in :mod:`.addresses`):
+One :class:`~.policy.TargetPolicy` and the places that apply it (:mod:`.policy`,
+:mod:`.connector`, :mod:`.wire`; addresses are classed in :mod:`.addresses`):
 
 * :func:`check_url`, static and before DNS, when an endpoint is created and before each attempt:
   scheme, userinfo, port, length, fragment, IP-literal hosts (non-canonical numeric forms such as
   ``127.1`` or ``0x7f000001`` are refused outright) and ``localhost`` names.
 * :func:`resolve_and_check` resolves a name and refuses it if *any* address is not public.
-* :class:`GuardedConnector`, the ``aiohttp.TCPConnector`` deliveries are sent through. Its
+* :class:`~.wire.WireClient`, the HTTP/1.1 client deliveries (and the simulator) are sent with
+  (:mod:`.wire`): every new connection is opened to an address :func:`resolve_and_check`
+  checked, so a name that re-binds to 127.0.0.1 after the static check is refused.
+* :class:`GuardedConnector`, the ``aiohttp.TCPConnector`` for other outbound calls (the
+  authorization callback's session) under the same policy. Its
   :class:`GuardedResolver` checks every DNS answer at connect time and gives aiohttp only the
   checked addresses, so a name that re-binds to 127.0.0.1 after the static check is refused; its
   ``connect`` repeats the static check on every request and redirect hop, which covers IP-literal
@@ -18,8 +22,9 @@ whose answers differ between Python releases. IPv6 forms that embed an IPv4 addr
 translated, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) are judged by the embedded address.
 
 Refusals raise :class:`ForbiddenTarget`. It is a ``BadRequest`` (the API renders a 400 problem
-``forbidden_target``) and an ``OSError``, so at send time aiohttp wraps it in a
-``ClientConnectorError``; :func:`find_forbidden_target` digs it out of such a chain::
+``forbidden_target``) and an ``OSError``: :class:`~.wire.WireClient` raises it as it is, while
+aiohttp wraps it in a ``ClientConnectorError``; :func:`find_forbidden_target` digs it out of
+such a chain::
 
     RampwireError
     └── ClientError
@@ -47,6 +52,7 @@ from .policy import (
     check_request_url,
     check_url,
 )
+from .wire import Answer, AnswerError, WireClient
 
 __all__ = [
     "ALLOWLIST_ENV",
@@ -55,6 +61,8 @@ __all__ = [
     "MAX_URL_LENGTH",
     "PORTS_ENV",
     "AddressClass",
+    "Answer",
+    "AnswerError",
     "ForbiddenTarget",
     "GuardedConnector",
     "GuardedResolver",
@@ -62,6 +70,7 @@ __all__ = [
     "IPNetwork",
     "ParsedTarget",
     "TargetPolicy",
+    "WireClient",
     "check_address",
     "check_request_url",
     "check_url",
