@@ -625,7 +625,7 @@ async def cost(
                         print(
                             f"  {backend} {what} {name}: {measured.rate:,.0f}/s,"
                             f" {measured.cpu_us:,.0f} us CPU per request (server and"
-                            f" database); load average {loadavg()}",
+                            f" database); load average {loadavg()}\n    [{measured.note}]",
                             flush=True,
                         )
         for label, paired in (

@@ -5,6 +5,7 @@ too small for the alternating rate windows of ``delivery.py`` and ``ingest.py`` 
     cd bench && ../.venv/bin/python instructions.py [--part hooks (default)|worker|ingest|all]
         [--backend sqlite|postgresql|both] [--events 2000] [--requests 1000] [--rounds 2]
         [--toggle metrics (default)|tracing]  (the ingest part: what is off and on)
+        [--keep DIR]  (each worker or ingest run's callgrind file, for ``callgrind_annotate``)
 
 What is counted, and what is not:
 
@@ -285,6 +286,7 @@ async def worker_part(backend: str, args: argparse.Namespace) -> list[dict[str, 
                 raise RuntimeError(f"the drain failed: {proc.stderr[-2000:]}")
             found = json.loads(lines[-1])
             instructions = total(out)
+            kept(args, out, f"worker.{backend}.{index}.metrics-{variant}")
             runs.append(
                 {
                     "part": "worker",
@@ -306,6 +308,14 @@ async def worker_part(backend: str, args: argparse.Namespace) -> list[dict[str, 
         receiver.stop()
         await copies.remove()
     return runs
+
+
+def kept(args: argparse.Namespace, out: Path, name: str) -> None:
+    """A run's callgrind file copied to ``--keep`` (read it with ``callgrind_annotate``), before
+    the run's folder is removed."""
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        shutil.copy(out, Path(args.keep) / f"callgrind.{name}.out")
 
 
 def toggled(args: argparse.Namespace, on: bool) -> dict[str, str]:
@@ -381,6 +391,7 @@ async def ingest_part(backend: str, args: argparse.Namespace) -> list[dict[str, 
                         os.kill(proc.pid, signal.SIGKILL)
                         proc.wait(timeout=10)
             instructions = total(out)
+            kept(args, out, f"ingest.{backend}.{index}.{args.toggle}-{variant}")
             ok = int(result["ok"])
             runs.append(
                 {
@@ -463,6 +474,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000, help="calls per hook run")
     parser.add_argument("--hook", default="attempt", choices=HOOKS)
     parser.add_argument("--json", default="", help="write every run's figures here")
+    parser.add_argument("--keep", default="", help="a folder to keep each run's callgrind file")
     parser.add_argument("--url", default="")
     parser.add_argument("--key", default="")
     parser.add_argument("--metrics", default="on", choices=["off", "on"])

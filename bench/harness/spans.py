@@ -9,14 +9,10 @@ from rampwire.tracing import Tracing
 
 
 def sink_tracing(ratio: float) -> Tracing:
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     class Sink(SpanExporter):
         def export(self, spans: Any) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
-    provider.add_span_processor(BatchSpanProcessor(Sink()))
-    return Tracing(provider)
+    return Tracing.sampled(ratio, BatchSpanProcessor(Sink()))

@@ -102,6 +102,12 @@ async def test_an_operator_session_in_chromium(
             await page.locator("#live-deliveries tr[data-id]").nth(shown).wait_for()
             await page.locator("#live-deliveries .d-succeeded").first.wait_for()
             await pages.shot("deliveries-live")
+            # every column in sight at the page's width, server's rows and the stream's alike
+            viewport = page.viewport_size
+            assert viewport is not None
+            for cell in await page.locator("#live-deliveries tr td:last-child").all():
+                box = await cell.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= viewport["width"], box
 
             await page.locator("a[href^='/ui/deliveries/dlv_']").first.click()
             await page.wait_for_selector("text=Attempts")

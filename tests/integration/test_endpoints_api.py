@@ -157,9 +157,7 @@ async def test_create_get_and_list_with_a_cursor(api: httpx.AsyncClient) -> None
         got = await api.get(f"/v1/endpoints/{endpoint['id']}")
         assert got.status_code == 200
         assert endpoint["warnings"] == []  # the answer to a create, not the endpoint's state
-        assert got.json() == {
-            k: v for k, v in endpoint.items() if k not in ("secret", "warnings")
-        }
+        assert got.json() == {k: v for k, v in endpoint.items() if k not in ("secret", "warnings")}
         assert "secret" not in got.json() and "secrets" not in got.json()
     assert len({e["secret"] for e in made}) == 3
 

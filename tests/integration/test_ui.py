@@ -108,6 +108,19 @@ async def test_every_page_renders_the_sample_data_escaped_and_self_contained(
         assert found.status_code == 200 and "http" not in found.text
 
 
+async def test_the_order_page_names_the_orders_partner(
+    api: httpx.AsyncClient, admin_api: httpx.AsyncClient, db: Database
+) -> None:
+    partner = (await admin_api.post("/v1/partners", json={"name": "Acme"})).json()
+    theirs = await admin_api.post("/v1/orders", json={"side": "buy", "partner_id": partner["id"]})
+    ours = (await admin_api.post("/v1/orders", json={"side": "buy"})).json()
+    client = await browser(api, db, Scope.ADMIN)
+    page = (await client.get(f"/ui/orders/{theirs.json()['id']}")).text
+    assert f'<dt>partner</dt><dd><a href="/ui/partners/{partner["id"]}">' in page
+    page = (await client.get(f"/ui/orders/{ours['id']}")).text
+    assert '<dt>partner</dt><dd><span class="muted">none (the operator\'s)</span>' in page
+
+
 async def test_replay_needs_the_csrf_token_and_a_write_key(
     api: httpx.AsyncClient, admin_api: httpx.AsyncClient, db: Database, hook: Receiver
 ) -> None:

@@ -34,6 +34,7 @@ _LOGGED = {  # an id's prefix: the log field it goes to
     PARTNER_ID_PREFIX: "partner_id",
 }
 _PLAIN = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # anything else is not repeated into the logs
+_PROPAGATED = frozenset((b"traceparent", b"tracestate"))  # W3C trace context, as ASGI names them
 
 
 class RequestContext:
@@ -65,7 +66,12 @@ class RequestContext:
                 return
             # span names stay few: ids become {id}, and ingest's source is an attribute
             route = "/ingest" if path.startswith("/ingest/") else _ID.sub("/{id}", path)
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            # the propagator reads two headers: only they are decoded (most requests have none)
+            headers = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in scope["headers"]
+                if k in _PROPAGATED
+            }
             attributes = {"http.request.method": scope["method"], "url.path": path}
             with self._tracing.request(f"{scope['method']} {route}", headers, **attributes):
                 await self.app(scope, receive, send_with_id)

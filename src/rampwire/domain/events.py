@@ -58,9 +58,6 @@ class Event:
     order_id: str | None
     sequence: int | None
     payload: bytes  # the JSON envelope, exactly as delivered
-    # The W3C context of the span that produced it (rampwire.tracing.trace_context), so its
-    # attempts join that trace; None with tracing off.
-    trace_context: str | None = None
 
 
 def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Event]:

@@ -40,7 +40,7 @@ from . import provider_orders
 from .batching import GroupCommit
 from .inbound_rows import COLUMNS, INBOUND, inbound_record, inbound_row
 from .orders import OrderRepository
-from .outbox import Subscriber, live_endpoints, outbox, traced
+from .outbox import Subscriber, live_endpoints, outbox, traces
 
 log = logging.getLogger("rampwire.ingest")
 
@@ -231,13 +231,12 @@ class InboundRepository:
                 index: (_new_record(job, applied), applied)
                 for (index, job), applied in zip(fresh, every, strict=True)
             }
-            events = [
-                e
-                for (_, job), applied in zip(fresh, every, strict=True)
-                for e in traced(applied.events, job.trace)
-            ]
+            events = [e for applied in every for e in applied.events]
+            produced: dict[str, str] = {}
+            for (_, job), applied in zip(fresh, every, strict=True):
+                produced.update(traces(applied.events, job.trace))
             owners = {k: v for _, applied in records.values() for k, v in applied.owners.items()}
-            made = outbox(writes, events, endpoints, now=now, owners=owners)
+            made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             rows = [inbound_row(record) for record, _ in records.values()]
             logged = writes.insert("inbound", INBOUND, rows, " ON CONFLICT DO NOTHING")
             if (await writes.run(conn))[logged] < len(rows):
@@ -298,8 +297,10 @@ class InboundRepository:
             (applied,), endpoints = await self._apply(
                 conn, writes, [(record.provider, request, events, default_side, partner_id)], now
             )
-            produced = traced(applied.events, trace_context())
-            made = outbox(writes, produced, endpoints, now=now, owners=applied.owners)
+            produced = traces(applied.events, trace_context())
+            made = outbox(
+                writes, applied.events, endpoints, now=now, owners=applied.owners, traces=produced
+            )
             await writes.run(conn)
             before = await conn.fetchval("SELECT event_ids FROM inbound WHERE id = $1", record.id)
             row = await conn.fetchrow(

@@ -13,13 +13,7 @@ from ..domain import serde
 from ..domain.events import Event, Source, created_event
 from ..domain.fold import ChangeResult, HeldOrder, fold
 from ..domain.lifecycle import Change, Stamps
-from ..domain.orders import (
-    ORDER_ID_PREFIX,
-    PATCHABLE_FIELDS,
-    Order,
-    OrderData,
-    OrderStatus,
-)
+from ..domain.orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderData, OrderStatus
 from ..domain.partners import OPERATOR, Tenant
 from ..domain.timeline import TimelineEntry, created_entry
 from ..errors import (
@@ -47,7 +41,7 @@ from .order_rows import (
     owned,
     write_held,
 )
-from .outbox import live_endpoints, outbox, traced
+from .outbox import live_endpoints, outbox, traces
 
 log = logging.getLogger("rampwire.orders")
 
@@ -252,8 +246,9 @@ class OrderRepository:
             writes = Writes(conn.dialect)
             write_held(writes, [job.held for job in jobs], [job.entry for job in jobs])
             now = max(job.now for job in jobs)
-            events = [e for job in jobs for e in traced([job.event], job.trace)]
-            made = outbox(writes, events, endpoints, now=now, owners=owners)
+            events = [job.event for job in jobs]
+            produced = {job.event.id: job.trace for job in jobs if job.trace is not None}
+            made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             writes.insert("idempotency_keys", _CLAIM, claims)
             try:
                 await writes.run(conn)
@@ -371,6 +366,7 @@ class OrderRepository:
         order or an illegal one fails alone and writes nothing."""
         outcomes: list[ChangeResult | Exception] = []
         events: list[Event] = []
+        produced: dict[str, str] = {}
         entries: list[TimelineEntry] = []
         async with self._db.transaction() as conn:
             rows = await fetch_rows(
@@ -412,13 +408,14 @@ class OrderRepository:
                     continue
                 outcomes.append(result)
                 entries.append(result.entry)
-                events.extend(traced(result.events, job.trace))
+                events.extend(result.events)
+                produced.update(traces(result.events, job.trace))
             owners = {order_id: h.partner_id for order_id, h in held.items()}
             endpoints = await live_endpoints(conn, owners.values())
             writes = Writes(conn.dialect)
             write_held(writes, list(held.values()), entries)
             now = max(job.now for job in jobs)
-            made = outbox(writes, events, endpoints, now=now, owners=owners)
+            made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             await writes.run(conn)
         self.published(made)
         return outcomes

@@ -14,7 +14,7 @@ from ..storage import Database
 from ..storage.database import Columns, Writes, to_us
 from ..tracing import trace_context
 from .order_rows import HELD, held_from_row, write_held
-from .outbox import live_endpoints, outbox, traced
+from .outbox import live_endpoints, outbox, traces
 
 _STUCK = Columns.of(
     "order_id text, status text, status_at bigint, flagged_at bigint, event_id text"
@@ -76,8 +76,8 @@ class StuckOrderRepository:
             write_held(writes, held, entries)
             owners = {h.order.id: h.partner_id for h in held}
             endpoints = await live_endpoints(conn, owners.values())
-            produced = traced(events, trace_context())
-            made = outbox(writes, produced, endpoints, now=now, owners=owners)
+            produced = traces(events, trace_context())
+            made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             await writes.run(conn)
         if made and self._on_publish is not None:
             self._on_publish()

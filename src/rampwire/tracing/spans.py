@@ -15,16 +15,17 @@ With tracing off, or the extra not installed, every method costs one attribute t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Span, SpanContext, Tracer
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.trace import Link, Span, SpanContext, Tracer
+
+    from .head import Head
 
 log = logging.getLogger("rampwire.tracing")
 T = TypeVar("T")
@@ -51,9 +52,11 @@ def _stored_context(context: SpanContext) -> str | None:
     then a line with the ``tracestate`` when there is one."""
     if not context.is_valid:
         return None
-    parent = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
-    state = context.trace_state.to_header() if context.trace_state else ""
-    return f"{parent}\n{state}" if state else parent
+    # %-formatting: 22 % fewer instructions than an f-string's format specs (callgrind)
+    ids = (context.trace_id, context.span_id, context.trace_flags)
+    parent = "00-%032x-%016x-%02x" % ids  # noqa: UP031
+    state = context.trace_state
+    return f"{parent}\n{state.to_header()}" if state else parent
 
 
 def _sampled(stored: str) -> bool:
@@ -158,33 +161,44 @@ class _Current(AbstractContextManager[T], Generic[T]):
 class Tracing:
     """The spans of one process; ``Tracing()`` traces nothing."""
 
-    def __init__(self, provider: TracerProvider | None = None):
-        """``provider``: an SDK tracer provider (None: off)."""
+    def __init__(self, provider: TracerProvider | None = None, *, head: Head | None = None):
+        """``provider``: an SDK tracer provider (None: off), whose sampler decides every span;
+        or ``head``, whose provider it is, deciding root spans first (:meth:`sampled`)."""
+        provider = head.provider if head is not None else provider
         self.enabled = provider is not None
         self._provider = provider
+        self._head = head
         self._otel = _Otel(provider.get_tracer("rampwire")) if provider else None
 
     @classmethod
+    def sampled(
+        cls, ratio: float, processor: SpanProcessor, *, service: str = "rampwire"
+    ) -> Tracing:
+        """Root spans sampled at ``ratio`` and the rest parent-based, as the SDK's
+        ``ParentBased(TraceIdRatioBased(ratio))``, with an unsampled root's span made without
+        the SDK (:mod:`.head`); recorded spans go to ``processor``."""
+        from opentelemetry.sdk.resources import Resource
+
+        from .head import Head
+
+        head = Head(ratio, Resource.create({"service.name": service}))
+        head.provider.add_span_processor(processor)
+        return cls(head=head)
+
+    @classmethod
     def from_settings(cls, sample_ratio: float) -> Tracing:
-        """Spans sampled at ``sample_ratio`` (0: off), exported over OTLP/HTTP to where the
-        standard ``OTEL_EXPORTER_OTLP_*`` variables say (default ``localhost:4318``)."""
+        """Spans sampled at ``sample_ratio`` (0: off; :meth:`sampled`), exported over
+        OTLP/HTTP to where the standard ``OTEL_EXPORTER_OTLP_*`` variables say (default
+        ``localhost:4318``)."""
         if sample_ratio <= 0:
             return cls()
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-            from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
-            from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
         except ImportError:
             log.warning("tracing asked for, but not installed: pip install 'rampwire[tracing]'")
             return cls()
-        provider = TracerProvider(
-            sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
-            resource=Resource.create({"service.name": "rampwire"}),
-        )
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        return cls(provider)
+        return cls.sampled(sample_ratio, BatchSpanProcessor(OTLPSpanExporter()))
 
     def shutdown(self) -> None:
         """Export what is pending (at the end of the process)."""
@@ -199,9 +213,12 @@ class Tracing:
         otel = self._otel
         if otel is None:
             return _UNTRACED
-        # no traceparent (most callers): a root, as the propagator would make it
-        parent = otel.propagator.extract(headers) if TRACEPARENT in headers else otel.root()
-        return self._producing(otel, name, parent, otel.server, attributes)
+        if TRACEPARENT in headers:
+            parent = otel.propagator.extract(headers)
+            span = otel.tracer.start_span(name, parent, otel.server, attributes)
+        else:  # most callers: a root, as the propagator would make it
+            span = self._root(otel, name, otel.server, attributes)
+        return _Current(otel, span, produces=True, entered=None)
 
     def task(self, name: str, **attributes: Any) -> AbstractContextManager[None]:
         """A root span around a background task's pass (a sweep); the events it produces
@@ -209,14 +226,21 @@ class Tracing:
         otel = self._otel
         if otel is None:
             return _UNTRACED
-        return self._producing(otel, name, otel.root(), otel.internal, attributes)
-
-    @staticmethod
-    def _producing(
-        otel: _Otel, name: str, parent: Context, kind: Any, attributes: Mapping[str, Any]
-    ) -> AbstractContextManager[None]:
-        span = otel.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        span = self._root(otel, name, otel.internal, attributes)
         return _Current(otel, span, produces=True, entered=None)
+
+    def _root(
+        self,
+        otel: _Otel,
+        name: str,
+        kind: Any,
+        attributes: Mapping[str, Any],
+        links: Sequence[Link] = (),
+    ) -> Span:
+        """The first span of a new trace: decided by the head first when there is one."""
+        if self._head is not None:
+            return self._head.root(otel.tracer, name, kind, attributes, links)
+        return otel.tracer.start_span(name, otel.root(), kind, attributes, links)
 
     def attempt(
         self,
@@ -242,13 +266,16 @@ class Tracing:
         # shows links only); without one, a root of its own.
         origin = None if produced_by is None else otel.producer(produced_by)
         if origin is None:
-            parent, links = otel.root(), []
+            span = self._root(otel, "webhook attempt", otel.client, attributes)
         else:
             parent = otel.in_context(otel.NonRecordingSpan(origin))
-            links = [otel.Link(origin)]
-        span = otel.tracer.start_span(
-            "webhook attempt", context=parent, kind=otel.client, links=links, attributes=attributes
-        )
+            span = otel.tracer.start_span(
+                "webhook attempt",
+                context=parent,
+                kind=otel.client,
+                links=[otel.Link(origin)],
+                attributes=attributes,
+            )
         headers: dict[str, str] = {}
         if traceparent:
             otel.propagator.inject(headers, context=otel.in_context(span))

@@ -17,12 +17,17 @@ function cell(row, text, className) {
   row.append(td);
 }
 
-function link(href, text) {
+function code(text, ref) {
+  const el = document.createElement("code");
+  el.textContent = text;
+  if (ref) { el.className = "ref"; el.title = text; }  // cut to its start, as the page does
+  return el;
+}
+
+function link(href, text, ref) {
   const a = document.createElement("a");
   a.href = href;
-  const code = document.createElement("code");
-  code.textContent = text;
-  a.append(code);
+  a.append(code(text, ref));
   return a;
 }
 
@@ -35,10 +40,8 @@ function deliveryRow(d) {
   badge.textContent = d.status;
   cell(row, badge);
   cell(row, d.event_type);
-  cell(row, d.order_id ? link("/ui/orders/" + encodeURIComponent(d.order_id), d.order_id) : "");
-  const endpoint = document.createElement("code");
-  endpoint.textContent = d.endpoint_id;
-  cell(row, endpoint);
+  cell(row, d.order_id ? link("/ui/orders/" + encodeURIComponent(d.order_id), d.order_id, true) : "");
+  cell(row, code(d.endpoint_id, true));
   cell(row, String(d.attempts), "num");
   cell(row, String(d.last));
   cell(row, d.updated_at.replace("T", " "));
