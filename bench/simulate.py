@@ -41,7 +41,7 @@ SECRET = "wsk_bench-secret-0123456789abcdef"
 
 async def load_generator(url: str, count: int, in_flight: int) -> float:
     requests = ingest.presign(count, {"transak": "src_bench", "revolut": "src_bench"})
-    spec: dict[str, Any] = {"url": url, "in_flight": in_flight, "duration": 600.0, "rate": 0}
+    spec: dict[str, Any] = {"urls": [url], "in_flight": in_flight, "duration": 600.0, "rate": 0}
     result = await ingest.fire(spec, requests)
     return float(result["ok"]) / float(result["elapsed"])
 
@@ -102,12 +102,9 @@ def main() -> None:
         print(line)
     with (
         tempfile.TemporaryDirectory() as data_dir,
-        ingest.server("bare", "", data_dir, "") as (
-            url,
-            _,
-        ),
+        ingest.server("bare", "", data_dir, "") as (urls, _),
     ):
-        uvloop.run(run(args, url))
+        uvloop.run(run(args, urls[0]))
     print(f"load average at the end: {loadavg()}")
 
 
