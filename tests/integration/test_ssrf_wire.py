@@ -259,6 +259,27 @@ async def test_a_name_is_connected_to_at_the_address_that_was_checked(names: Nam
     assert names.asked == ["hooks.example"]
 
 
+async def test_sends_waiting_for_the_same_name_share_one_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twenty first sends to a new host at once: one lookup, not one each."""
+    asked: list[str] = []
+
+    async def slow(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        asked.append(host)
+        await asyncio.sleep(0.2)  # a lookup that takes a while: every send arrives meanwhile
+        return [(2, 1, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", slow)
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    async with raw_server(answering(ok)) as server:
+        url = server.url.replace("127.0.0.1", "hooks.example")
+        async with client() as wire:
+            sent = await asyncio.gather(*(wire.post(url, HEADERS, b"{}") for _ in range(20)))
+    assert [answer.status for answer in sent] == [200] * 20
+    assert asked == ["hooks.example"]
+
+
 @pytest.mark.parametrize(
     ("host", "answers"),
     [

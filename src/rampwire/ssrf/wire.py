@@ -203,6 +203,7 @@ class WireClient:
         self._routes: dict[str, _Route] = {}
         self._routes_policy = policy
         self._names: dict[tuple[str, int], tuple[float, list[IPAddress]]] = {}
+        self._lookups: dict[tuple[str, int], asyncio.Future[list[IPAddress]]] = {}
         self._closed = False
 
     async def __aenter__(self) -> WireClient:
@@ -345,11 +346,28 @@ class WireClient:
         known = self._names.get(key)
         if known is not None and known[0] > time.monotonic():
             return known[1]  # checked under this policy (a new one forgets them)
-        addresses = await resolve_and_check(route.host, route.port, self.policy)
-        if len(self._names) >= _ROUTES_MAX:
-            self._names.clear()
-        self._names[key] = (time.monotonic() + DNS_TTL_S, addresses)
+        # One lookup of a name at a time, however many sends wait for it (a worker's first
+        # sends to a new host, or every send when its answer expires): each would otherwise
+        # take a thread of the loop's executor. A send that gives up does not cancel it.
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(key, self.policy))
+            self._lookups[key] = lookup
+            lookup.add_done_callback(lambda done: self._looked_up(key, done))
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, key: tuple[str, int], policy: TargetPolicy) -> list[IPAddress]:
+        addresses = await resolve_and_check(key[0], key[1], policy)
+        if policy is self.policy:  # not replaced meanwhile: its answer can be kept
+            if len(self._names) >= _ROUTES_MAX:
+                self._names.clear()
+            self._names[key] = (time.monotonic() + DNS_TTL_S, addresses)
         return addresses
+
+    def _looked_up(self, key: tuple[str, int], done: asyncio.Future[list[IPAddress]]) -> None:
+        self._lookups.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have given up already
 
     def close(self) -> None:
         """Close the idle connections (those in use close when their request ends)."""
