@@ -111,7 +111,10 @@ class Targets:
 
     def _current(self, endpoint_id: str, version: int) -> _Entry | None:
         entry = self._entries.get(endpoint_id)
-        if entry is None or version not in entry.versions or time.monotonic() >= entry.rebuild_at:
+        if entry is None or version not in entry.versions:
+            return None
+        # most entries are rebuilt never (infinite): no clock read for them
+        if entry.rebuild_at != math.inf and time.monotonic() >= entry.rebuild_at:
             return None
         return entry
 
@@ -151,7 +154,9 @@ class Targets:
                 if entry is not None:
                     # read after the claim that saw versions[endpoint_id]: good for both
                     read = (*entry.versions, versions[endpoint_id])
-                    self._store(endpoint_id, dataclasses.replace(entry, versions=read))
+                    self._store(
+                        endpoint_id, _Entry(read, entry.endpoint, entry.found, entry.rebuild_at)
+                    )
             if not future.done():
                 future.set_result(None if entry is None else entry.found)
 
