@@ -7,6 +7,11 @@ bench`` skips ``_`` scripts). Run it under valgrind, once per partner count:
         --partners 1000 --events 15000
     callgrind_annotate /tmp/cg.1000.out | head     # PROGRAM TOTALS / events = per delivery
 
+``--reads-only`` counts instead a fresh worker's endpoint cache reading every endpoint once, in
+batches of ``--batch`` (a claim's share), as the drain's first minute does: PROGRAM TOTALS / the
+endpoints printed = instructions per endpoint read. ``--warm``: the drain's worker has read every
+endpoint before the count starts (a worker that has run a while), so the count holds no reads.
+
 The tenants (N partners with two endpoints each, one all-partners operator endpoint) and the
 queued orders are made with instrumentation off; it is switched on (``callgrind_control -i
 on``) when a fresh ``Worker`` starts and off once every delivery is recorded. The worker's
@@ -38,9 +43,10 @@ from rampwire.errors import StorageError
 from rampwire.metrics import Metrics
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
+from rampwire.services.targets import Targets
 from rampwire.services.worker import Worker, WorkerOptions
 from rampwire.ssrf import TargetPolicy
-from rampwire.storage import postgres
+from rampwire.storage import Database, postgres
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow
 
@@ -57,6 +63,32 @@ def instrument(on: bool) -> None:
     )
 
 
+async def read_all(
+    db: Database, box: SecretBox, endpoints: EndpointRepository, ids: list[str], batch: int
+) -> None:
+    """A fresh endpoint cache reads every endpoint once, ``batch`` at a time, counted."""
+    versions = {i: to_us(e.updated_at) for i, e in (await endpoints.get_many(ids)).items()}
+    await warm(targets := Targets(db, box), versions, ids, batch, counted=True)
+    targets.close()
+
+
+async def warm(
+    targets: Targets, versions: dict[str, int], ids: list[str], batch: int, *, counted: bool
+) -> None:
+    """``targets`` reads the endpoints of ``ids`` (at ``versions``), ``batch`` at a time."""
+    if counted:
+        instrument(True)
+    started = time.perf_counter()
+    for first in range(0, len(ids), batch):
+        chunk = ids[first : first + batch]
+        targets.prefetch({i: versions[i] for i in chunk})
+        for i in chunk:
+            await targets.get(i, versions[i])
+    if counted:
+        instrument(False)
+    print(f"{len(ids)} endpoints read, {time.perf_counter() - started:.1f} s", flush=True)
+
+
 async def main(args: argparse.Namespace) -> None:
     receiver = ReceiverProcess(0.0)
     receiver.start()
@@ -64,7 +96,10 @@ async def main(args: argparse.Namespace) -> None:
         async with fresh_database(args.backend, PG_ADMIN_URL) as db:
             box = SecretBox(secrets.token_bytes(32))
             endpoints = EndpointRepository(db, box)
-            partners, _ = await make_tenants(db, endpoints, receiver.url, args.partners, 256)
+            partners, made = await make_tenants(db, endpoints, receiver.url, args.partners, 256)
+            if args.reads_only:
+                await read_all(db, box, endpoints, made, args.batch)
+                return
             orders = args.events // 3
             since = to_us(utcnow())
             await queue_partner_orders(OrderRepository(db), partners, orders)
@@ -81,6 +116,10 @@ async def main(args: argparse.Namespace) -> None:
                 options=options,
                 metrics=Metrics(enabled=True),
             )
+            if args.warm:
+                found = await endpoints.get_many(made)
+                versions = {i: to_us(e.updated_at) for i, e in found.items()}
+                await warm(worker._targets, versions, made, args.batch, counted=False)
             stop = asyncio.Event()
             instrument(True)
             started = time.perf_counter()
@@ -114,5 +153,8 @@ if __name__ == "__main__":
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--partners", type=int, default=1000)
     parser.add_argument("--events", type=int, default=15_000, help="deliveries drained")
+    parser.add_argument("--reads-only", action="store_true", help="count endpoint reads only")
+    parser.add_argument("--warm", action="store_true", help="every endpoint read beforehand")
+    parser.add_argument("--batch", type=int, default=170, help="--reads-only: ids per read")
     with heap.settled():
         uvloop.run(main(parser.parse_args()))
