@@ -111,6 +111,7 @@ class Probe:
 
     def __init__(self, statements_only: bool, cprofile: bool = False) -> None:
         self.statements_only = statements_only or cprofile
+        self._statements = statements_only  # PostgreSQL's too: pg_stat_statements must be loaded
         self.db: Database | None = None  # PostgreSQL: its statements, from pg_stat_statements
         self._pg: list[str] = []
         self._cprofile = cprofile  # the main thread's calls, by cProfile, saved beside ``out``
@@ -125,7 +126,7 @@ class Probe:
         gc_seen.clear()
         self._tracked = len(gc.get_objects())
         self._threads = threads_cpu()
-        if self.statements_only and self.db is not None and self.db.dialect == "postgresql":
+        if self._statements and self.db is not None and self.db.dialect == "postgresql":
             async with self.db.connection() as conn:
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
                 await conn.execute("SELECT pg_stat_statements_reset()")
@@ -139,7 +140,7 @@ class Probe:
         """This database's statements since :meth:`start` (``pg_stat_statements`` must be in
         ``shared_preload_libraries``): execution time and calls per delivery, the top ones."""
         self._pg = []
-        if not self.statements_only or self.db is None or self.db.dialect != "postgresql":
+        if not self._statements or self.db is None or self.db.dialect != "postgresql":
             return
         async with self.db.connection() as conn:
             rows = await conn.fetch(_PG_TOP)

@@ -18,6 +18,16 @@ class EndpointLimiter:
     straight to the oldest waiter.
     """
 
+    __slots__ = (
+        "_bucket",
+        "_in_flight",
+        "_refilled",
+        "_tokens",
+        "_waiting",
+        "max_in_flight",
+        "rate",
+    )
+
     def __init__(self, *, max_in_flight: int, rate: int | None) -> None:
         self.max_in_flight = max_in_flight
         self.rate = rate
@@ -26,11 +36,6 @@ class EndpointLimiter:
         self._tokens = float(rate or 0)
         self._refilled = time.monotonic()
         self._bucket = asyncio.Lock()
-
-    @property
-    def idle(self) -> bool:
-        """Nothing in flight and nobody waiting: it can be dropped and made again."""
-        return self._in_flight == 0 and not self._waiting
 
     def same_settings(self, max_in_flight: int, rate: int | None) -> bool:
         return self.max_in_flight == max_in_flight and self.rate == rate

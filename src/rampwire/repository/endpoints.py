@@ -98,9 +98,10 @@ class EndpointRepository:
 
     def _endpoint(self, row: Row) -> Endpoint:
         sealed = serde.from_json(row["secrets"])
+        context = self._context(row["id"])
         secrets = tuple(
             SigningSecret(
-                value=self._box.decrypt(s["secret"], context=self._context(row["id"])),
+                value=self._box.decrypt(s["secret"], context=context),
                 created_at=from_us(s["created_at"]),
                 expires_at=_time(s["expires_at"]),
             )

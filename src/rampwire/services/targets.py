@@ -23,7 +23,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ..crypto import SecretBox
 from ..delivery.endpoints import KEY_SIGNED, Endpoint
@@ -86,13 +86,14 @@ class Targets:
     def prefetch(self, versions: Mapping[str, int | None]) -> None:
         """Start reading, in one query, the endpoints of ``versions`` (endpoint id → claimed
         version) that are not cached as of that version and not being read already."""
-        stale = {
-            endpoint_id: version
-            for endpoint_id, version in versions.items()
-            if version is not None
-            and endpoint_id not in self._loading
-            and self._current(endpoint_id, version) is None
-        }
+        entries, loading, now = self._entries, self._loading, time.monotonic()
+        stale: dict[str, int] = {}
+        for endpoint_id, version in versions.items():  # _current() inlined: once per endpoint
+            if version is None or endpoint_id in loading:
+                continue
+            entry = entries.get(endpoint_id)
+            if entry is None or version not in entry.versions or now >= entry.rebuild_at:
+                stale[endpoint_id] = version
         if stale:
             self._read(stale)
 
@@ -111,7 +112,10 @@ class Targets:
 
     def _current(self, endpoint_id: str, version: int) -> _Entry | None:
         entry = self._entries.get(endpoint_id)
-        if entry is None or version not in entry.versions or time.monotonic() >= entry.rebuild_at:
+        if entry is None or version not in entry.versions:
+            return None
+        # most entries are rebuilt never (infinite): no clock read for them
+        if entry.rebuild_at != math.inf and time.monotonic() >= entry.rebuild_at:
             return None
         return entry
 
@@ -128,7 +132,7 @@ class Targets:
         self, versions: Mapping[str, int], futures: dict[str, asyncio.Future[Found]]
     ) -> None:
         try:
-            entries = await self._lookup(list(versions))
+            entries = await self._lookup(versions)
         except BaseException as exc:
             for endpoint_id, future in futures.items():
                 if self._loading.get(endpoint_id) is future:
@@ -149,9 +153,7 @@ class Targets:
             if self._loading.get(endpoint_id) is future:  # not forgotten meanwhile
                 del self._loading[endpoint_id]
                 if entry is not None:
-                    # read after the claim that saw versions[endpoint_id]: good for both
-                    read = (*entry.versions, versions[endpoint_id])
-                    self._store(endpoint_id, dataclasses.replace(entry, versions=read))
+                    self._store(endpoint_id, entry)
             if not future.done():
                 future.set_result(None if entry is None else entry.found)
 
@@ -162,12 +164,14 @@ class Targets:
         while len(entries) > MAX_TARGETS:
             del entries[next(iter(entries))]
 
-    async def _lookup(self, endpoint_ids: Sequence[str]) -> dict[str, _Entry]:
-        """What is built of each endpoint of ``endpoint_ids`` that exists, as read now."""
+    async def _lookup(self, versions: Mapping[str, int]) -> dict[str, _Entry]:
+        """What is built of each endpoint of ``versions`` (endpoint id → claimed version) that
+        exists, as read now: good for the version read and for the claimed one (the read came
+        after the claim that saw it)."""
         entries = self._entries
         endpoints = await self._endpoints.get_many(
-            endpoint_ids,
-            known={i: entries[i].endpoint for i in endpoint_ids if i in entries},
+            list(versions),
+            known={i: entries[i].endpoint for i in versions if i in entries},
         )
         keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=utcnow())  # once a read
         now = time.monotonic()
@@ -181,7 +185,8 @@ class Targets:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
             rebuild_at = math.inf if _reusable(endpoint) else now + ENDPOINT_REBUILD_S
-            found[endpoint_id] = _Entry((to_us(endpoint.updated_at),), endpoint, target, rebuild_at)
+            read = (to_us(endpoint.updated_at), versions[endpoint_id])
+            found[endpoint_id] = _Entry(read, endpoint, target, rebuild_at)
         return found
 
     async def _build(self, endpoint: Endpoint, keys: signing.OwnKeys) -> Target:

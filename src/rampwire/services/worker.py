@@ -33,7 +33,7 @@ from datetime import timedelta
 from .. import logs
 from ..crypto import SecretBox
 from ..delivery.limits import EndpointLimiter
-from ..delivery.scheduler import Scheduler
+from ..delivery.scheduler import Lane, Scheduler
 from ..delivery.sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
 from ..domain.deliveries import BODY_CAP_BYTES, Claimed, Result
 from ..errors import StorageError
@@ -48,7 +48,7 @@ from ..tracing import Tracing
 from ..types import utcnow
 from . import telemetry
 from .backoff import Backoff
-from .targets import MAX_TARGETS, Targets
+from .targets import Targets
 
 log = logging.getLogger("rampwire.worker")
 
@@ -63,7 +63,6 @@ RECORD_BATCH = 500  # results written per transaction, at most
 RECORD_LINGER_S = 0.005  # a lone result waits this long for others to share its transaction
 SHUTDOWN_TIMEOUT_S = 20.0
 DISABLE_AFTER = timedelta(days=5)  # no success for this long disables an endpoint
-MAX_LIMITERS = MAX_TARGETS  # endpoints whose limiter is kept, as for their settings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,12 +99,11 @@ class Worker:
         concurrency = self._options.concurrency
         self._ahead = min(CLAIM_BATCH, max(1, int(concurrency * CLAIM_AHEAD)))
         self._claim_at_least = max(1, self._ahead // 2)  # while busy: no tiny claims
-        # claimed, not started yet, one queue per endpoint
+        # claimed, not started yet, one queue (and limiter) per endpoint
         self._scheduler = Scheduler(limit=concurrency + self._ahead)
         self._cut_short: set[str] = set()  # endpoints whose share cut the last claim short
         self._held: dict[str, Claimed] = {}  # claimed and not yet recorded: leases to renew
         self._sender: Sender | None = None  # while running
-        self._limiters: dict[str, EndpointLimiter] = {}
         self._policy = policy
         self._token_prefix = new_id("lease")
         self._claiming = Backoff("claiming deliveries")
@@ -258,10 +256,10 @@ class Worker:
             return
         concurrency = self._options.concurrency
         while len(self._outstanding) < concurrency:
-            claimed = self._scheduler.next()
-            if claimed is None:
+            picked = self._scheduler.next()
+            if picked is None:
                 return
-            task = asyncio.create_task(self._deliver(sender, claimed))
+            task = asyncio.create_task(self._deliver(sender, *picked))
             self._outstanding.add(task)
             task.add_done_callback(self._done)
 
@@ -285,7 +283,7 @@ class Worker:
         if not task.cancelled() and task.exception() is not None:
             log.error("a send task failed", exc_info=task.exception())
 
-    async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
+    async def _deliver(self, sender: Sender, lane: Lane, claimed: Claimed) -> None:
         # its own task: the ids stay on this send's log lines only
         logs.tag(
             delivery_id=claimed.id,
@@ -295,36 +293,34 @@ class Worker:
             partner_id=claimed.partner_id,
         )
         try:
-            result = await self._attempt(sender, claimed)
+            result = await self._attempt(sender, lane, claimed)
         except StorageError as exc:
             # Its lease expires and the delivery is claimed again; nothing was sent.
             log.warning("delivery %s not sent: %s", claimed.id, exc)
             result = None
         finally:
-            self._scheduler.finished(claimed.endpoint_id)
-            self._claim_again(claimed.endpoint_id)
+            self._scheduler.finished(lane)
+            self._claim_again(lane)
         if result is None:
             self._held.pop(claimed.id, None)
         else:
             self.sent += 1
             self._results.put_nowait(result)  # unbounded: never waits
 
-    def _claim_again(self, endpoint_id: str) -> None:
+    def _claim_again(self, lane: Lane) -> None:
         """The last claim was cut short by this endpoint's share: claim again once half of it
         is free, rather than at the next poll."""
-        if endpoint_id in self._cut_short:
-            scheduler = self._scheduler
-            if 2 * scheduler.room(endpoint_id) >= scheduler.cap(endpoint_id):
-                self._cut_short.discard(endpoint_id)
-                self._wake.set()
+        if lane.endpoint_id in self._cut_short and 2 * lane.room >= lane.cap:
+            self._cut_short.discard(lane.endpoint_id)
+            self._wake.set()
 
-    async def _attempt(self, sender: Sender, claimed: Claimed) -> Result | None:
+    async def _attempt(self, sender: Sender, lane: Lane, claimed: Claimed) -> Result | None:
         target = await self._targets.get(claimed.endpoint_id, claimed.endpoint_version)
         if isinstance(target, str) or target is None:
             reason = target or "endpoint disabled"
             await self._deliveries.cancel_claimed([claimed], reason=reason, now=utcnow())
             return None
-        limiter = self._limiter(claimed.endpoint_id, target)
+        limiter = self._limiter(lane, target)
         if not limiter.try_acquire():
             await limiter.acquire()  # a rate limit, or settings that changed since the start
         try:
@@ -377,15 +373,14 @@ class Worker:
         reads it again for the deliveries it claims after the change)."""
         self._targets.forget(endpoint_id)
 
-    def _limiter(self, endpoint_id: str, target: Target) -> EndpointLimiter:
-        if self._scheduler.slots(endpoint_id) != target.max_in_flight:
-            self._scheduler.set_slots(endpoint_id, target.max_in_flight)
-        found = self._limiters.get(endpoint_id)
-        if found is None and len(self._limiters) >= MAX_LIMITERS:
-            for idle in [e for e, limiter in self._limiters.items() if limiter.idle]:
-                del self._limiters[idle]
+    def _limiter(self, lane: Lane, target: Target) -> EndpointLimiter:
+        """The lane's limiter for the target's settings (kept, and forgotten, with the lane),
+        the lane's slots made the target's."""
+        if lane.slots != target.max_in_flight:
+            self._scheduler.set_slots(lane, target.max_in_flight)
+        found = lane.limiter
         if found is None or not found.same_settings(target.max_in_flight, target.rate_limit):
-            found = self._limiters[endpoint_id] = EndpointLimiter(
+            found = lane.limiter = EndpointLimiter(
                 max_in_flight=target.max_in_flight, rate=target.rate_limit
             )
         return found
