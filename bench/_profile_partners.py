@@ -118,6 +118,7 @@ class Probe:
         self._spy: asyncio.subprocess.Process | None = None
         self._threads: dict[str, float] = {}
         self._tracked = 0
+        self._updates = (0, 0)  # deliveries' updates and heap-only ones, at start()
 
     async def start(self, seconds: float, out: Path) -> None:
         statements.clear()
@@ -129,6 +130,8 @@ class Probe:
             async with self.db.connection() as conn:
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
                 await conn.execute("SELECT pg_stat_statements_reset()")
+                row = await conn.fetchrow(_PG_UPDATES)
+                self._updates = (row[0], row[1])
         if self._cprofile:
             self._profile = cProfile.Profile()
             self._profile.enable()
@@ -143,9 +146,15 @@ class Probe:
             return
         async with self.db.connection() as conn:
             rows = await conn.fetch(_PG_TOP)
+            upd, hot_upd = await conn.fetchrow(_PG_UPDATES)
+        updates, hot = upd - self._updates[0], hot_upd - self._updates[1]
         per = 1000 / max(sent, 1)
         total = sum(row["total_exec_time"] for row in rows)
         self._pg.append(f"PostgreSQL statements, us execution per delivery: {total * per:,.1f}")
+        self._pg.append(
+            f"deliveries' updates per delivery {updates / max(sent, 1):.2f},"
+            f" heap-only (HOT) {hot / max(updates, 1):.0%} (statistics flushed up to 1 s late)"
+        )
         for row in rows[:14]:
             self._pg.append(
                 f"  {row['total_exec_time'] * per:7.1f} us  {row['calls'] * per * 1000:7.1f}/1000"
@@ -188,6 +197,9 @@ _PG_TOP = (
     " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
     " WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'"
     " ORDER BY total_exec_time DESC"
+)
+_PG_UPDATES = (
+    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'deliveries'"
 )
 NATIVE: list[str] = []  # ["--native"]: C frames too (the process is paused for each sample)
 

@@ -106,6 +106,47 @@ async def test_order_seq_is_backfilled_from_the_timeline(
         await db.close()
 
 
+async def test_a_lease_in_flight_moves_to_lease_until(
+    empty_database_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0014: a delivery claimed before it keeps its lease (its end was next_attempt_at)."""
+    every = migrations()
+    lease = next(m for m in every if m.name == "deliveries_lease")
+    db = open_database(empty_database_urls[0])
+    await db.open()
+    try:
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every[: lease.version - 1])
+        await migrate(db, from_scratch=False)
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO endpoints (id, url, event_types, dialect, headers, secrets,"
+                " max_in_flight, ordering, created_at, updated_at)"
+                " VALUES ('ep', 'https://a.example', '[]', 'standard', '{}', '[]', 1, 'none', 0, 0)"
+            )
+            await conn.execute(
+                "INSERT INTO events (id, type, created_at, payload) VALUES ('evt', 't', 0, '{}')"
+            )
+            for delivery_id, due, token in (("d_leased", 9, "t"), ("d_waiting", 5, None)):
+                await conn.execute(
+                    "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, status,"
+                    " attempts, next_attempt_at, lease_token, created_at, updated_at)"
+                    " VALUES ($1, 'ep', 'evt', 't', 'pending', 0, $2, $3, 0, 0)",
+                    delivery_id,
+                    due,
+                    token,
+                )
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every)
+        assert lease.version in await migrate(db)
+        async with db.connection() as conn:
+            rows = await conn.fetch("SELECT id, lease_until FROM deliveries ORDER BY id")
+        assert [(row["id"], row["lease_until"]) for row in rows] == [
+            ("d_leased", 9),
+            ("d_waiting", None),
+        ]
+    finally:
+        await db.close()
+
+
 async def test_an_index_on_a_live_table_is_built_outside_a_transaction(
     empty_database_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

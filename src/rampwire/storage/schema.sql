@@ -125,7 +125,8 @@ CREATE TABLE deliveries (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     superseded_by TEXT,
-    partner_id TEXT
+    partner_id TEXT,
+    lease_until BIGINT
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, id);
