@@ -20,7 +20,8 @@ def _spaced(sql: str) -> str:
 
 
 async def describe(db: Database) -> dict[str, object]:
-    """Tables, columns, indexes and constraints, normalised for comparison."""
+    """Tables, columns, indexes, constraints and storage parameters, normalised for
+    comparison."""
     async with db.connection() as conn:
         if db.dialect == "sqlite":
             rows = await conn.fetch(
@@ -44,10 +45,15 @@ async def describe(db: Database) -> dict[str, object]:
             "SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint"
             " WHERE connamespace = 'public'::regnamespace ORDER BY conname"
         )
+        storage = await conn.fetch(
+            "SELECT relname, reloptions FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+            " AND reloptions IS NOT NULL ORDER BY relname"
+        )
         return {
             "columns": [tuple(r) for r in columns],
             "indexes": [tuple(r) for r in indexes],
             "constraints": [tuple(r) for r in constraints],
+            "storage": [tuple(r) for r in storage],
         }
 
 

@@ -7,3 +7,4 @@
 
 ALTER TABLE deliveries ADD COLUMN lease_until BIGINT;
 UPDATE deliveries SET lease_until = next_attempt_at WHERE lease_token IS NOT NULL;
+{{POSTGRESQL}}ALTER TABLE deliveries SET (fillfactor = 75);
