@@ -20,7 +20,6 @@ from rampwire.domain.deliveries import (
 )
 from rampwire.domain.events import Event
 from rampwire.ids import new_id
-from rampwire.repository.backlog import backlog
 from rampwire.repository.deliveries import SUCCESS_RESOLUTION, DeliveryRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.repository.outbox import fan_out, live_endpoints
@@ -30,7 +29,6 @@ from rampwire.storage.database import Writes, to_us
 from rampwire.types import utcnow
 
 LEASE = timedelta(seconds=60)
-_DUE_AT = "SELECT id, next_attempt_at AS due FROM deliveries"
 
 
 async def _endpoint(db: Database, ordering: Ordering = Ordering.NONE) -> str:
@@ -87,8 +85,6 @@ async def test_a_claim_leases_each_due_delivery_once_with_its_payload(db: Databa
     events = await _publish(db, 7)
     repository = DeliveryRepository(db)
     now = utcnow()
-    async with db.connection() as conn:
-        due = {row["id"]: row["due"] for row in await conn.fetch(_DUE_AT)}
 
     claimed = await repository.claim(limit=100, lease=LEASE, token="lease.1", now=now)
 
@@ -98,55 +94,14 @@ async def test_a_claim_leases_each_due_delivery_once_with_its_payload(db: Databa
     assert sorted(c.endpoint_id for c in claimed) == sorted([first, second] * 7)
     assert {c.lease_token for c in claimed} == {"lease.1"}
     async with db.connection() as conn:
-        rows = await conn.fetch("SELECT lease_until, lease_token FROM deliveries")
-    assert {(row["lease_until"], row["lease_token"]) for row in rows} == {
+        rows = await conn.fetch("SELECT next_attempt_at, lease_token FROM deliveries")
+    assert {(row["next_attempt_at"], row["lease_token"]) for row in rows} == {
         (to_us(now + LEASE), "lease.1")
     }
-    async with db.connection() as conn:  # the lease is a column of its own
-        assert {row["id"]: row["due"] for row in await conn.fetch(_DUE_AT)} == due
     assert await repository.claim(limit=100, lease=LEASE, token="lease.2", now=now) == []
     later = now + LEASE + timedelta(seconds=1)  # the lease ran out: claimable again
     again = await repository.claim(limit=100, lease=LEASE, token="lease.3", now=later)
     assert {c.id for c in again} == {c.id for c in claimed}
-
-
-async def test_the_backlog_counts_a_claimed_delivery_due_only_once_its_lease_ends(
-    db: Database,
-) -> None:
-    await _endpoint(db)
-    await _publish(db, 3)
-    repository = DeliveryRepository(db)
-    now = utcnow()
-    await repository.claim(limit=2, lease=LEASE, token="t.1", now=now)
-
-    assert (await backlog(db, now=now)).due == 1
-    assert (await backlog(db, now=now + LEASE)).due == 3
-
-
-async def test_claims_and_renewals_are_heap_only_updates_on_postgresql(db: Database) -> None:
-    """A lease changes no indexed column, so PostgreSQL writes the new row version beside the
-    old one and adds no entry to any of deliveries' indexes (a HOT update), as the tuples'
-    flags on their pages show."""
-    if db.dialect != "postgresql":
-        pytest.skip("heap-only tuples are PostgreSQL's")
-    await _endpoint(db)
-    await _publish(db, 5)
-    repository = DeliveryRepository(db)
-    now = utcnow()
-    async with db.connection() as conn:
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
-
-    claimed = await repository.claim(limit=100, lease=LEASE, token="t.1", now=now)
-    assert len(await repository.renew(claimed, until=now + 2 * LEASE)) == 5
-
-    async with db.connection() as conn:
-        heap_only = await conn.fetchval(
-            "SELECT count(*) FROM generate_series(0,"
-            " (pg_relation_size('deliveries') / current_setting('block_size')::int - 1)::int) b,"
-            " heap_page_items(get_raw_page('deliveries', b)) t"
-            " WHERE t.t_infomask2 & 32768 <> 0"  # HEAP_ONLY_TUPLE
-        )
-    assert heap_only == 10  # each delivery's claimed and renewed versions
 
 
 async def test_each_claimed_delivery_carries_its_endpoints_version(db: Database) -> None:

@@ -20,8 +20,7 @@ def _spaced(sql: str) -> str:
 
 
 async def describe(db: Database) -> dict[str, object]:
-    """Tables, columns, indexes, constraints and storage parameters, normalised for
-    comparison."""
+    """Tables, columns, indexes and constraints, normalised for comparison."""
     async with db.connection() as conn:
         if db.dialect == "sqlite":
             rows = await conn.fetch(
@@ -45,15 +44,10 @@ async def describe(db: Database) -> dict[str, object]:
             "SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint"
             " WHERE connamespace = 'public'::regnamespace ORDER BY conname"
         )
-        storage = await conn.fetch(
-            "SELECT relname, reloptions FROM pg_class WHERE relnamespace = 'public'::regnamespace"
-            " AND reloptions IS NOT NULL ORDER BY relname"
-        )
         return {
             "columns": [tuple(r) for r in columns],
             "indexes": [tuple(r) for r in indexes],
             "constraints": [tuple(r) for r in constraints],
-            "storage": [tuple(r) for r in storage],
         }
 
 
@@ -107,47 +101,6 @@ async def test_order_seq_is_backfilled_from_the_timeline(
             ("ord_a", 3),
             ("ord_b", 1),
             ("ord_c", 0),
-        ]
-    finally:
-        await db.close()
-
-
-async def test_a_lease_in_flight_moves_to_lease_until(
-    empty_database_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """0014: a delivery claimed before it keeps its lease (its end was next_attempt_at)."""
-    every = migrations()
-    lease = next(m for m in every if m.name == "deliveries_lease")
-    db = open_database(empty_database_urls[0])
-    await db.open()
-    try:
-        monkeypatch.setattr(migrate_module, "migrations", lambda: every[: lease.version - 1])
-        await migrate(db, from_scratch=False)
-        async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO endpoints (id, url, event_types, dialect, headers, secrets,"
-                " max_in_flight, ordering, created_at, updated_at)"
-                " VALUES ('ep', 'https://a.example', '[]', 'standard', '{}', '[]', 1, 'none', 0, 0)"
-            )
-            await conn.execute(
-                "INSERT INTO events (id, type, created_at, payload) VALUES ('evt', 't', 0, '{}')"
-            )
-            for delivery_id, due, token in (("d_leased", 9, "t"), ("d_waiting", 5, None)):
-                await conn.execute(
-                    "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, status,"
-                    " attempts, next_attempt_at, lease_token, created_at, updated_at)"
-                    " VALUES ($1, 'ep', 'evt', 't', 'pending', 0, $2, $3, 0, 0)",
-                    delivery_id,
-                    due,
-                    token,
-                )
-        monkeypatch.setattr(migrate_module, "migrations", lambda: every)
-        assert lease.version in await migrate(db)
-        async with db.connection() as conn:
-            rows = await conn.fetch("SELECT id, lease_until FROM deliveries ORDER BY id")
-        assert [(row["id"], row["lease_until"]) for row in rows] == [
-            ("d_leased", 9),
-            ("d_waiting", None),
         ]
     finally:
         await db.close()

@@ -12,10 +12,7 @@ from ..storage import Database
 from ..storage.database import to_us
 
 # -- backlog_due --
-_DUE = (
-    "SELECT count(*), min(next_attempt_at) FROM deliveries WHERE next_attempt_at <= $1"
-    " AND (lease_until IS NULL OR lease_until <= $1)"
-)
+_DUE = "SELECT count(*), min(next_attempt_at) FROM deliveries WHERE next_attempt_at <= $1"
 # -- backlog_blocked --: waiting FIFO deliveries behind an earlier one of their order that waits
 _BLOCKED = (
     "SELECT count(*) FROM deliveries d WHERE d.fifo_key IS NOT NULL"
@@ -27,7 +24,7 @@ _BLOCKED = (
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BacklogSnapshot:
-    due: int  # deliveries whose next attempt is due now (claimed ones are not: leased)
+    due: int  # deliveries whose next attempt is due now (claimed ones are not: leased ahead)
     oldest_due_s: float  # how long the oldest due delivery has been due; 0 when none is
     fifo_blocked: int  # waiting deliveries held back by an earlier one of their order
 

@@ -1,12 +1,11 @@
 """Deliveries in storage: fan-out inside the order's transaction, claiming under a lease,
 recording attempts in batches, listing, replay and the pull API.
 
-A waiting delivery has ``next_attempt_at`` set: it is due when that time has passed and no
-lease holds it. Claiming sets ``lease_until`` and a ``lease_token`` and leaves the indexed
-``next_attempt_at`` alone, so PostgreSQL writes the claim as a heap-only (HOT) update; recording
-the result clears all three, fenced on the token, so a worker whose lease expired (and whose
-delivery was claimed again) cannot overwrite the newer state. On PostgreSQL ``FOR UPDATE SKIP
-LOCKED`` keeps concurrent workers apart; on SQLite the single write transaction does.
+A waiting delivery has ``next_attempt_at`` set: it is due when that time has passed. Claiming
+pushes ``next_attempt_at`` to the end of the lease and stamps a ``lease_token``; recording the
+result clears both, fenced on the token, so a worker whose lease expired (and whose delivery was
+claimed again) cannot overwrite the newer state. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps
+concurrent workers apart; on SQLite the single write transaction does.
 """
 
 from __future__ import annotations
@@ -49,20 +48,19 @@ _ATTEMPT = (
     " request_body, response_status, response_headers, response_body, error_class, error"
 )
 
-# Claiming (one in flight stays in ``deliveries_due``, passed over until its lease ends). A delivery
-# of a per-order FIFO endpoint is due only once no earlier delivery of its order to that endpoint
-# waits. The due deliveries of endpoints that may take more (not in the full list) are locked,
-# oldest first, up to the claim's limit; of those, each endpoint gets at most its room (the worker's
-# fair share: :class:`~rampwire.delivery.scheduler.Rooms`), so one endpoint's backlog cannot take a
-# whole claim. $1 lease end, $2 lease token, $3 now, $4 how many at most, $5 the full endpoints
-# (text[] on PostgreSQL, a JSON array on SQLite), $6 the other endpoints' rooms (one JSON object on
-# both: a claim may name hundreds of endpoints, and encoding them as two arrays cost the worker more
-# than the rest of the claim's arguments), $7 every other endpoint's room. A suspended partner's
-# deliveries are not due: they wait, kept, until it is resumed.
+# Claiming. A delivery of a per-order FIFO endpoint is due only once no earlier delivery of its
+# order to that endpoint waits. The due deliveries of endpoints that may take more (not in the
+# full list) are locked, oldest first, up to the claim's limit; of those, each endpoint gets at
+# most its room (the worker's fair share: :class:`~rampwire.delivery.scheduler.Rooms`), so one
+# endpoint's backlog cannot take a whole claim. $1 lease end, $2 lease token, $3 now, $4 how many
+# at most, $5 the full endpoints (text[] on PostgreSQL, a JSON array on SQLite), $6 the other
+# endpoints' rooms (one JSON object on both: a claim may name hundreds of endpoints, and encoding
+# them as two arrays cost the worker more than the rest of the claim's arguments), $7 every other
+# endpoint's room. A suspended partner's deliveries are not due: they wait, kept, until it is
+# resumed.
 _CANDIDATES = (
     "SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d"
-    " WHERE d.next_attempt_at <= $3 AND (d.lease_until IS NULL OR d.lease_until <= $3)"
-    " AND {not_full}"
+    " WHERE d.next_attempt_at <= $3 AND {not_full}"
     " AND (d.partner_id IS NULL OR NOT EXISTS (SELECT 1 FROM partners s"
     "  WHERE s.id = d.partner_id AND s.status = 'suspended'))"
     " AND (d.fifo_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
@@ -75,7 +73,7 @@ _SHARED = (
     " (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at) AS n FROM ({candidates}) c) c"
     " LEFT JOIN {rooms} ON r.endpoint_id = c.endpoint_id WHERE c.n <= COALESCE(r.room, {default})"
 )
-_LEASE = "UPDATE deliveries SET lease_until = $1, lease_token = $2"
+_LEASE = "UPDATE deliveries SET next_attempt_at = $1, lease_token = $2"
 _CLAIMED = "id, endpoint_id, event_id, event_type, attempts, order_id, partner_id"
 _CLAIMED_AS_C = ", ".join(f"c.{name.strip()}" for name in _CLAIMED.split(","))
 # Each claimed delivery's endpoint version, its ``updated_at`` (NULL once deleted): the worker
@@ -137,7 +135,7 @@ _NO_KEY_UPDATE = {"postgresql": "FOR NO KEY UPDATE", "sqlite": ""}
 # "deadlock detected" in the renewer); the lock is the one the UPDATE takes anyway (NO KEY
 # UPDATE: an attempt's foreign key does not wait for it). SQLite has one writer: no row locks.
 _RENEW = (
-    "UPDATE deliveries SET lease_until = v.until FROM v"
+    "UPDATE deliveries SET next_attempt_at = v.until FROM v"
     " WHERE deliveries.id = v.id AND deliveries.lease_token = v.lease_token"
     " AND deliveries.id IN (SELECT id FROM deliveries WHERE id IN (SELECT id FROM v)"
     " ORDER BY id {lock})"
@@ -256,8 +254,8 @@ class DeliveryRepository:
         """Give leases back unsent: the deliveries are due again at once."""
         async with self._db.transaction() as conn:
             await conn.executemany(
-                "UPDATE deliveries SET next_attempt_at = $3, lease_until = NULL,"
-                " lease_token = NULL WHERE id = $1 AND lease_token = $2",
+                "UPDATE deliveries SET next_attempt_at = $3, lease_token = NULL"
+                " WHERE id = $1 AND lease_token = $2",
                 [(c.id, c.lease_token, to_us(now)) for c in claimed],
             )
 
@@ -268,7 +266,7 @@ class DeliveryRepository:
         async with self._db.transaction() as conn:
             await conn.executemany(
                 "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL,"
-                " lease_until = NULL, lease_token = NULL, last_error = $3, updated_at = $4"
+                " lease_token = NULL, last_error = $3, updated_at = $4"
                 " WHERE id = $1 AND lease_token = $2",
                 [(c.id, c.lease_token, reason, to_us(now)) for c in claimed],
             )
@@ -313,9 +311,9 @@ class DeliveryRepository:
                 attempts,
             )
             await conn.executemany(
-                "UPDATE deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,"
-                " lease_until = NULL, lease_token = NULL, last_status_code = $5, last_error = $6,"
-                " updated_at = $7 WHERE id = $1 AND lease_token = $2",
+                "UPDATE deliveries SET status = $3, attempts = attempts + 1,"
+                " next_attempt_at = $4, lease_token = NULL, last_status_code = $5,"
+                " last_error = $6, updated_at = $7 WHERE id = $1 AND lease_token = $2",
                 updates,
             )
             if succeeded:

@@ -9,9 +9,6 @@ statement, outside a transaction, under a session advisory lock: that is how an 
 ``CONCURRENTLY`` (``{{CONCURRENTLY}}`` in its text), so writes to a large table go on while it
 builds. It is recorded only once every statement has run, and runs again whole after a failure,
 so its statements must be safe to repeat (drop what a failed build left, then build).
-
-A line that starts with ``{{POSTGRESQL}}`` is a statement for PostgreSQL alone (a table's storage
-parameters); SQLite reads it as a comment.
 """
 
 from __future__ import annotations
@@ -27,8 +24,8 @@ from .database import Connection, Database, Dialect, statements, to_us
 _ADVISORY_LOCK_ID = 0x72616D70  # "ramp"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TYPES: dict[Dialect, dict[str, str]] = {
-    "sqlite": {"JSON": "TEXT", "CONCURRENTLY": "", "POSTGRESQL": "-- "},
-    "postgresql": {"JSON": "JSONB", "CONCURRENTLY": "CONCURRENTLY", "POSTGRESQL": ""},
+    "sqlite": {"JSON": "TEXT", "CONCURRENTLY": ""},
+    "postgresql": {"JSON": "JSONB", "CONCURRENTLY": "CONCURRENTLY"},
 }
 OUTSIDE_A_TRANSACTION = "-- rampwire: outside a transaction"
 _LEDGER = """

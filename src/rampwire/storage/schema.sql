@@ -1,7 +1,6 @@
 -- The current schema, applied as one piece to an empty database. Every change to it comes with
 -- a new file in migrations/, and a test checks that the migrations build exactly this schema.
--- {{JSON}} is jsonb on PostgreSQL and TEXT on SQLite; times are microseconds since the epoch;
--- a line that starts with {{POSTGRESQL}} is PostgreSQL's alone.
+-- {{JSON}} is jsonb on PostgreSQL and TEXT on SQLite; times are microseconds since the epoch.
 
 CREATE TABLE orders (
     id TEXT PRIMARY KEY,
@@ -126,10 +125,8 @@ CREATE TABLE deliveries (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     superseded_by TEXT,
-    partner_id TEXT,
-    lease_until BIGINT
+    partner_id TEXT
 );
-{{POSTGRESQL}}ALTER TABLE deliveries SET (fillfactor = 75);
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, id);
 CREATE INDEX deliveries_event ON deliveries (event_id);
