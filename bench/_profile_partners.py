@@ -34,6 +34,7 @@ from harness.workload import count_waiting
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
+from rampwire.errors import StorageError
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.storage import Database
@@ -111,7 +112,6 @@ class Probe:
 
     def __init__(self, statements_only: bool, cprofile: bool = False) -> None:
         self.statements_only = statements_only or cprofile
-        self._statements = statements_only  # PostgreSQL's too: pg_stat_statements must be loaded
         self.db: Database | None = None  # PostgreSQL: its statements, from pg_stat_statements
         self._pg: list[str] = []
         self._cprofile = cprofile  # the main thread's calls, by cProfile, saved beside ``out``
@@ -119,6 +119,8 @@ class Probe:
         self._spy: asyncio.subprocess.Process | None = None
         self._threads: dict[str, float] = {}
         self._tracked = 0
+        self._updates = (0, 0)  # deliveries' updates and heap-only ones, at start()
+        self._unloaded = False  # pg_stat_statements is not in shared_preload_libraries
 
     async def start(self, seconds: float, out: Path) -> None:
         statements.clear()
@@ -126,10 +128,19 @@ class Probe:
         gc_seen.clear()
         self._tracked = len(gc.get_objects())
         self._threads = threads_cpu()
-        if self._statements and self.db is not None and self.db.dialect == "postgresql":
+        if self.db is not None and self.db.dialect == "postgresql":
             async with self.db.connection() as conn:
-                await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-                await conn.execute("SELECT pg_stat_statements_reset()")
+                row = await conn.fetchrow(_PG_UPDATES)
+                self._updates = (row[0], row[1])
+                if self.statements_only:
+                    await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                    try:
+                        await conn.execute(  # this database's: others may be measuring
+                            "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database"
+                            " WHERE datname = current_database()), 0)"
+                        )
+                    except StorageError:  # not preloaded: the backends' CPU is still measured
+                        self._unloaded = True
         if self._cprofile:
             self._profile = cProfile.Profile()
             self._profile.enable()
@@ -137,20 +148,34 @@ class Probe:
             self._spy = await record(seconds, out)
 
     async def read_postgresql(self, sent: int) -> None:
-        """This database's statements since :meth:`start` (``pg_stat_statements`` must be in
+        """Deliveries' updates since :meth:`start` and the share written heap-only (HOT); with
+        ``--statements``, this database's statements (``pg_stat_statements`` must be in
         ``shared_preload_libraries``): execution time and calls per delivery, the top ones."""
         self._pg = []
-        if not self._statements or self.db is None or self.db.dialect != "postgresql":
+        if self.db is None or self.db.dialect != "postgresql":
             return
         async with self.db.connection() as conn:
-            rows = await conn.fetch(_PG_TOP)
+            upd, hot_upd = await conn.fetchrow(_PG_UPDATES)
+            rows = await conn.fetch(_PG_TOP) if self.statements_only and not self._unloaded else []
+        updates, hot = upd - self._updates[0], hot_upd - self._updates[1]
+        self._pg.append(
+            f"deliveries' updates per delivery {updates / max(sent, 1):.2f},"
+            f" heap-only (HOT) {hot / max(updates, 1):.0%} (backends report them up to 10 s late)"
+        )
+        if not rows:
+            return
         per = 1000 / max(sent, 1)
         total = sum(row["total_exec_time"] for row in rows)
-        self._pg.append(f"PostgreSQL statements, us execution per delivery: {total * per:,.1f}")
+        wal = sum(int(row["wal_bytes"]) for row in rows) / max(sent, 1)
+        self._pg.append(
+            f"PostgreSQL statements, us execution per delivery: {total * per:,.1f},"
+            f" WAL {wal:,.0f} B"
+        )
         for row in rows[:14]:
             self._pg.append(
                 f"  {row['total_exec_time'] * per:7.1f} us  {row['calls'] * per * 1000:7.1f}/1000"
-                f"  rows {row['rows'] / max(row['calls'], 1):6.1f}  {row['query'][:150]}"
+                f"  rows {row['rows'] / max(row['calls'], 1):6.1f}"
+                f"  WAL {int(row['wal_bytes']) / max(sent, 1):6,.0f} B  {row['query'][:150]}"
             )
 
     def report(self, sent: int, out: Path) -> str:
@@ -185,10 +210,14 @@ class Probe:
 
 
 _PG_TOP = (
-    "SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, calls, rows, total_exec_time"
+    "SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, calls, rows, total_exec_time,"
+    " wal_bytes"
     " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
     " WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'"
     " ORDER BY total_exec_time DESC"
+)
+_PG_UPDATES = (
+    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'deliveries'"
 )
 NATIVE: list[str] = []  # ["--native"]: C frames too (the process is paused for each sample)
 
@@ -235,7 +264,8 @@ async def sustained(
             await asyncio.sleep(0.1)
     return (
         f"{done / elapsed:,.0f} deliveries/s, {cpu.own / max(sent, 1) * 1e6:,.0f} us CPU per"
-        f" delivery, {published.events / published.elapsed:,.0f} events/s; {cpu.note()}"
+        f" delivery (PostgreSQL's backends {cpu.postgres / max(sent, 1) * 1e6:,.0f} us),"
+        f" {published.events / published.elapsed:,.0f} events/s; {cpu.note()}"
         f"\n      {probed}"
     )
 

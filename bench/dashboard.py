@@ -8,9 +8,12 @@ belong to PARTNERS partners, each with two API keys; one endpoint and one source
 partner's; AUTH_DECISIONS authorization decisions, one partner's in a hundred; SOURCES sources
 made through the repository (their credentials sealed). Then times each repository call a
 page makes, REPEAT times, and prints the median and the slowest. The issue's target: under
-200 ms each at 1,000,000 orders and 3,000,000 deliveries.
+200 ms each at 1,000,000 orders and 3,000,000 deliveries. With ``--explain``, instead of timing,
+each call that reads deliveries (and the worker's claim and the backlog metrics) runs once and
+every statement it ran on deliveries is printed with its plan (``EXPLAIN ANALYZE`` for a read,
+the plan alone for a write): which index each one uses.
 
-    .venv/bin/python bench/dashboard.py [--orders 1000000] [--deliveries 3000000]
+    .venv/bin/python bench/dashboard.py [--orders 1000000] [--deliveries 3000000] [--explain]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import time
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from harness.databases import PG_ADMIN_URL, fresh_database_url
@@ -33,7 +37,7 @@ from rampwire.domain.deliveries import DeliveryStatus
 from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.ids import ulid
 from rampwire.ingest.sources import IngestSource
-from rampwire.repository import OrderRepository
+from rampwire.repository import OrderRepository, backlog
 from rampwire.repository.authorization import AuthorizationRepository
 from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.repository.inbound import InboundRepository
@@ -43,8 +47,9 @@ from rampwire.repository.orders import OrderFilter
 from rampwire.repository.overview import OverviewRepository
 from rampwire.repository.partners import PartnerRepository
 from rampwire.repository.sources import SourceRepository, credentials_context
-from rampwire.storage import migrate, open_database
+from rampwire.storage import Database, migrate, open_database
 from rampwire.storage.database import to_us
+from rampwire.storage.postgres import PostgresConnection
 from rampwire.types import utcnow
 
 REPEAT = 20  # timed runs per query, after one warm-up
@@ -315,6 +320,35 @@ async def fill(url: str, orders: int, deliveries: int) -> None:
         await conn.close()
 
 
+class Plans:
+    """``--explain``: the statements on deliveries each call runs, captured at the connection,
+    then explained on the same data."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, tuple[object, ...]]] = []
+        for name in ("fetch", "fetchrow", "fetchval", "execute"):
+            original = getattr(PostgresConnection, name)
+
+            async def captured(conn: Any, sql: str, *args: Any, _run: Any = original) -> Any:
+                if " deliveries" in sql and not sql.startswith("EXPLAIN"):
+                    self.seen.append((sql, args))
+                return await _run(conn, sql, *args)
+
+            setattr(PostgresConnection, name, captured)
+
+    async def show(self, db: Database, name: str, call: object) -> None:
+        self.seen.clear()
+        await call()  # type: ignore[operator]
+        print(f"\n### {name}", flush=True)
+        async with db.connection() as conn:
+            for sql, args in list(self.seen):
+                analyze = "ANALYZE, BUFFERS, " if sql.startswith("SELECT") else ""
+                rows = await conn.fetch(
+                    f"EXPLAIN ({analyze}COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}", *args
+                )
+                print(f"{sql[:300]}\n" + "\n".join(f"    {row[0]}" for row in rows))
+
+
 async def timed(name: str, call: object) -> tuple[str, float, float]:
     run = call  # a zero-argument coroutine function
     await run()  # type: ignore[operator]
@@ -330,6 +364,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--deliveries", type=int, default=3_000_000)
+    parser.add_argument("--explain", action="store_true", help="plans instead of timings")
     args = parser.parse_args()
     async with fresh_database_url("postgresql", PG_ADMIN_URL) as (url, _):
         db = open_database(url)
@@ -455,6 +490,15 @@ async def main() -> None:
                 ),
                 "sources, all (with credentials)": lambda: sources.all(limit=200),
             }
+            if args.explain:
+                plans = Plans()
+                calls["backlog metrics"] = lambda: backlog.backlog(db, now=utcnow())
+                calls["the worker's claim"] = lambda: deliveries.claim(
+                    limit=100, lease=timedelta(seconds=60), token="t", now=utcnow()
+                )
+                for name, call in calls.items():
+                    await plans.show(db, name, call)
+                return
             print(f"\n| query | median ms | slowest of {REPEAT} ms |\n|---|---|---|")
             for name, call in calls.items():
                 label, median, slowest = await timed(name, call)

@@ -16,8 +16,9 @@ database (read from /proc), and the calls per transaction. Then ``deliver``: the
 those writes queued are claimed through ``DeliveryRepository.claim`` (``--claim`` at a time,
 the worker's batch size under load) and recorded as successful attempts, with the headers a
 real send logs, through ``DeliveryRepository.record``: a worker's storage work per delivery,
-without HTTP. The best round of each shape is printed last (the least disturbed by the
-machine).
+without HTTP; then how many of deliveries' updates PostgreSQL wrote heap-only (HOT: no index
+entry) and how much its indexes and table grew per delivery, queueing and delivering. The best
+round of each shape is printed last (the least disturbed by the machine).
 """
 
 from __future__ import annotations
@@ -66,6 +67,33 @@ class Cost:
             f"  PostgreSQL CPU {self.postgres * per:>5,.0f} us"
             f"  calls/transaction {self.calls / max(self.transactions, 1):>5.1f}"
         )
+
+
+# deliveries' updates, the heap-only ones, its indexes' and its table's bytes
+_DELIVERIES = (
+    "SELECT n_tup_upd, n_tup_hot_upd, (SELECT sum(pg_relation_size(indexrelid)) FROM pg_index"
+    " WHERE indrelid = 'deliveries'::regclass), pg_relation_size('deliveries')"
+    " FROM pg_stat_user_tables WHERE relname = 'deliveries'"
+)
+STATISTICS_S = 11.0  # an idle backend reports its table statistics within 10 s (PostgreSQL 15)
+
+
+async def deliveries_state(db: Database) -> tuple[int, ...]:
+    await asyncio.sleep(STATISTICS_S)
+    async with db.connection() as conn:
+        row = await conn.fetchrow(_DELIVERIES)
+    assert row is not None
+    return tuple(int(value) for value in row)
+
+
+def writes_line(before: tuple[int, ...], after: tuple[int, ...], deliveries: int, what: str) -> str:
+    updates, hot, index, table = (b - a for a, b in zip(before, after, strict=True))
+    per = max(deliveries, 1)
+    return (
+        f"  {what:<9} deliveries: {updates / per:.2f} updates per delivery, heap-only (HOT)"
+        f" {hot / max(updates, 1):.0%}; indexes grew {index / per:,.0f} B and the table"
+        f" {table / per:,.0f} B per delivery"
+    )
 
 
 async def measure(
@@ -157,11 +185,14 @@ async def run(args: argparse.Namespace) -> None:
         for tasks in args.tasks:
             for _ in range(args.rounds):
                 made = []
+                start = await deliveries_state(db)
                 costs = [
                     await measure(db, "create", tasks, each([""] * args.calls, create), writes),
                     await measure(db, "change", tasks, each(made, change), writes),
-                    await measure(db, "deliver", 1, deliverer.drain, worker),
                 ]
+                queued = await deliveries_state(db)
+                costs.append(await measure(db, "deliver", 1, deliverer.drain, worker))
+                delivered = await deliveries_state(db)
                 for cost in costs:
                     print(cost.line(), flush=True)
                     key = (cost.shape, tasks)
@@ -169,6 +200,8 @@ async def run(args: argparse.Namespace) -> None:
                         best[key].postgres + best[key].own
                     ):
                         best[key] = cost
+                print(writes_line(start, queued, costs[-1].calls, "queued"))
+                print(writes_line(queued, delivered, costs[-1].calls, "delivered"), flush=True)
         print("best round of each (least client + PostgreSQL CPU):")
         for cost in best.values():
             print(cost.line())
