@@ -95,13 +95,14 @@ def _remember() -> None:
     from rampwire.repository.signing_keys import SigningKeyRepository
     from rampwire.services.ingestor import Ingestor
     from rampwire.services.worker import Worker
-    from rampwire.ssrf import GuardedConnector
+    from rampwire.ssrf import GuardedConnector, WireClient
     from rampwire.storage.postgres import PostgresDatabase
 
     for cls in (
         DecisionCache,
         Loaded,
         GuardedConnector,
+        WireClient,
         Worker,
         Ingestor,
         SigningKeyRepository,
@@ -138,7 +139,16 @@ def _caches() -> dict[str, Any]:
                 {"name": obj._name, "values": len(obj._values), "loading": len(obj._loading)}
             )
         elif name == "Worker":
-            found["Worker._limiters"] = len(obj._limiters)
+            found["Worker scheduler lanes"] = len(obj._scheduler._lanes)
+        elif name == "WireClient":
+            found.setdefault("WireClient", []).append(
+                {
+                    "routes": len(obj._routes),
+                    "names": len(obj._names),
+                    "idle": obj._idle_count,
+                    "lookups": len(obj._lookups),
+                }
+            )
         elif name == "GuardedConnector":
             found.setdefault("connector._passed", []).append(len(obj._passed))
             found.setdefault("connector.dns_cache", []).append(len(obj._cached_hosts._addrs_rr))
