@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -189,6 +190,29 @@ async def test_no_complete_answer_within_the_total_timeout(handle: Handler) -> N
         async with client(total_timeout=0.3) as wire:
             with pytest.raises(TimeoutError):
                 await wire.post(server.url, HEADERS, b"{}")
+
+
+async def test_no_connection_within_the_connect_timeout_says_so() -> None:
+    """A listener that never accepts, its queue full: the next connection is never made."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = []
+    try:
+        for _ in range(8):  # fill the accept queue: later handshakes get no answer
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            queued.append(filler)
+        await asyncio.sleep(0.1)
+        async with client(connect_timeout=0.3, total_timeout=5.0) as wire:
+            with pytest.raises(TimeoutError, match="no connection within the connect timeout"):
+                await wire.post(f"http://127.0.0.1:{port}/hooks", HEADERS, b"{}")
+    finally:
+        for filler in queued:
+            filler.close()
+        listener.close()
 
 
 @pytest.mark.parametrize(

@@ -230,8 +230,11 @@ class WireClient:
         deadline = loop.time() + self._total_timeout
         connection = self._reuse(route.origin)
         if connection is None:
-            async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_timeout)):
-                connection = await self._connect(route)
+            try:
+                async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_timeout)):
+                    connection = await self._connect(route)
+            except TimeoutError:  # said apart from an answer's, in the attempt log
+                raise TimeoutError("no connection within the connect timeout") from None
         waiter: asyncio.Future[Answer] = loop.create_future()
         connection.start(waiter)
         timer = loop.call_at(deadline, connection.expire)
