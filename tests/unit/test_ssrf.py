@@ -24,7 +24,6 @@ from rampwire.ssrf import (
     classify,
     embedded_ipv4,
     find_forbidden_target,
-    is_forbidden_target,
     resolve_and_check,
 )
 
@@ -344,12 +343,14 @@ def test_find_forbidden_target_walks_the_chain() -> None:
         except ForbiddenTarget:
             raise ValueError("while handling") from None
     except ValueError as outer:
-        assert is_forbidden_target(outer)  # __context__ survives `from None`
-    assert is_forbidden_target(ExceptionGroup("many", [ValueError(), wrapped]))
-    assert not is_forbidden_target(aiohttp.ClientConnectorError(key, ConnectionRefusedError()))
+        assert find_forbidden_target(outer) is not None  # __context__ survives `from None`
+    assert find_forbidden_target(ExceptionGroup("many", [ValueError(), wrapped])) is not None
+    assert (
+        find_forbidden_target(aiohttp.ClientConnectorError(key, ConnectionRefusedError())) is None
+    )
     loop_a, loop_b = ValueError("a"), ValueError("b")
     loop_a.__context__, loop_b.__context__ = loop_b, loop_a
-    assert not is_forbidden_target(loop_a)
+    assert find_forbidden_target(loop_a) is None
 
 
 class FakeResolver(AbstractResolver):

@@ -37,7 +37,6 @@ from .connector import (
     GuardedConnector,
     GuardedResolver,
     find_forbidden_target,
-    is_forbidden_target,
     resolve_and_check,
 )
 from .policy import (
@@ -77,6 +76,5 @@ __all__ = [
     "classify",
     "embedded_ipv4",
     "find_forbidden_target",
-    "is_forbidden_target",
     "resolve_and_check",
 ]

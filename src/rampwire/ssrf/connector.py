@@ -180,8 +180,3 @@ def find_forbidden_target(exc: BaseException) -> ForbiddenTarget | None:
             pending.extend(current.exceptions)
         pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
     return None
-
-
-def is_forbidden_target(exc: BaseException) -> bool:
-    """Whether a delivery attempt failed because the guard refused the target."""
-    return find_forbidden_target(exc) is not None
