@@ -95,13 +95,12 @@ def _remember() -> None:
     from rampwire.repository.signing_keys import SigningKeyRepository
     from rampwire.services.ingestor import Ingestor
     from rampwire.services.worker import Worker
-    from rampwire.ssrf import GuardedConnector, WireClient
+    from rampwire.ssrf import WireClient
     from rampwire.storage.postgres import PostgresDatabase
 
     for cls in (
         DecisionCache,
         Loaded,
-        GuardedConnector,
         WireClient,
         Worker,
         Ingestor,
@@ -149,9 +148,6 @@ def _caches() -> dict[str, Any]:
                     "lookups": len(obj._lookups),
                 }
             )
-        elif name == "GuardedConnector":
-            found.setdefault("connector._passed", []).append(len(obj._passed))
-            found.setdefault("connector.dns_cache", []).append(len(obj._cached_hosts._addrs_rr))
         elif name == "DecisionCache":
             found.setdefault("DecisionCache", []).append(len(obj))
         elif name == "Ingestor":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import socket
@@ -18,11 +19,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDictProxy
 
 from rampwire.authorization import (
@@ -45,11 +44,13 @@ from rampwire.authorization import (
 from rampwire.domain.money import Crypto, Money
 from rampwire.domain.orders import Provider, Side
 from rampwire.settings import Secret
+from rampwire.ssrf import TargetPolicy
 
 ANA = Subject(email="ana@example.com")
 BEN = Subject(email="ben@example.com", reference="cus_42")
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.e30.sig"
 HMAC_SECRET = "k7Vq2uD9rXbA1sYw3LmN8pQe"
+LOCAL = TargetPolicy(allow_private=True)  # the partner listens on 127.0.0.1
 SHORT_TIMEOUT = 0.2  # seconds; the slow handler never answers before the test releases it
 
 Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -137,7 +138,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def authorizer(clock: FakeClock) -> AsyncIterator[AuthorizationClient]:
-    async with AuthorizationClient(clock=clock) as client:
+    async with AuthorizationClient(LOCAL, clock=clock) as client:
         yield client
 
 
@@ -454,7 +455,7 @@ async def test_refused_connection(
     assert decision.allowed is allowed
     assert decision.outcome is outcome
     assert decision.failure is FailureKind.CONNECTION
-    assert decision.reason.startswith("connection failed: ClientConnectorError")
+    assert decision.reason.startswith("connection failed: ConnectionRefusedError")
 
 
 async def test_connection_reset(partner: Partner, authorizer: AuthorizationClient) -> None:
@@ -469,45 +470,42 @@ async def test_connection_reset(partner: Partner, authorizer: AuthorizationClien
     assert decision.failure is FailureKind.CONNECTION
 
 
-class FailingResolver(AbstractResolver):
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        raise OSError(socket.EAI_NONAME, "Name or service not known")
+async def test_dns_failure(
+    monkeypatch: pytest.MonkeyPatch, authorizer: AuthorizationClient
+) -> None:
+    async def not_found(*args: Any, **kwargs: Any) -> list[Any]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    async def close(self) -> None:
-        pass
-
-
-async def test_dns_failure_with_a_session_passed_in(clock: FakeClock) -> None:
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", not_found)
     config = AuthorizationConfig(
         url="https://partner.invalid/authorize", auth=BearerAuth(token=Secret(TOKEN))
     )
-    connector = aiohttp.TCPConnector(resolver=FailingResolver())
-    async with aiohttp.ClientSession(connector=connector) as session:
-        async with AuthorizationClient(session=session, clock=clock) as authorizer:
-            decision = await ask(authorizer, config)
-        assert not session.closed  # a session passed in is the caller's to close
+    decision = await ask(authorizer, config)
     assert decision.outcome is Outcome.ERROR_FAIL_CLOSED
     assert decision.failure is FailureKind.CONNECTION
-    assert decision.reason.startswith("connection failed: ClientConnectorDNSError")
+    assert decision.reason.startswith("connection failed: gaierror")
 
 
-async def test_a_shared_session_raising_for_status_still_gets_a_refusal(
-    partner: Partner, clock: FakeClock
+@pytest.mark.parametrize("host", ["127.0.0.1", "partner.example"])
+async def test_the_target_policy_refuses_a_private_address_at_connect_time(
+    monkeypatch: pytest.MonkeyPatch, partner: Partner, clock: FakeClock, host: str
 ) -> None:
-    partner.answer(b"no", status=403)
-    async with aiohttp.ClientSession(raise_for_status=True) as session:
-        async with AuthorizationClient(session=session, clock=clock) as authorizer:
-            decision = await ask(authorizer, partner.config())
-    assert decision.outcome is Outcome.REFUSED
-    assert decision.http_status == 403
+    """Under the default policy the callback never reaches a loopback address: given as such,
+    or behind a name that resolves to it (a name re-bound after the URL was checked)."""
 
+    async def loopback(name: str, port: int, **kwargs: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
-async def test_a_client_needs_a_session(clock: FakeClock) -> None:
-    config = AuthorizationConfig(url="http://127.0.0.1:9/", auth=BearerAuth(token=Secret("t")))
-    with pytest.raises(RuntimeError, match="async with"):
-        await ask(AuthorizationClient(clock=clock), config)
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", loopback)
+    config = partner.config(failure_mode=FailureMode.OPEN)
+    config = dataclasses.replace(config, url=config.url.replace("127.0.0.1", host))
+    async with AuthorizationClient(TargetPolicy(), clock=clock) as strict:
+        decision = await ask(strict, config)
+    assert decision.outcome is Outcome.ERROR_FAIL_OPEN
+    assert decision.failure is FailureKind.CONNECTION
+    assert decision.reason.startswith("refused by the target policy: url ")
+    assert "loopback" in decision.reason
+    assert partner.requests == []
 
 
 # --- cache -----------------------------------------------------------------------------------

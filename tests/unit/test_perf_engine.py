@@ -11,9 +11,7 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import pytest
-from yarl import URL
 
 from rampwire.crypto import SecretBox
 from rampwire.delivery.endpoints import Endpoint, SigningSecret
@@ -22,7 +20,6 @@ from rampwire.delivery.sender import Target
 from rampwire.dialects import standard
 from rampwire.services.targets import Targets
 from rampwire.settings import Secret
-from rampwire.ssrf import ForbiddenTarget, GuardedConnector, TargetPolicy
 
 
 async def test_the_limiter_hands_slots_over_first_come_first_served() -> None:
@@ -188,34 +185,6 @@ async def test_an_endpoint_forgotten_during_its_read_is_read_again() -> None:
     assert len(targets) == 0  # the read's answer was not kept
     assert isinstance(await targets.get("ep_1", VERSION), Target)
     assert endpoints.calls == 2
-
-
-async def test_the_guard_remembers_only_what_it_allowed() -> None:
-    connector = GuardedConnector(TargetPolicy())
-    try:
-        connector._check(URL("https://93.184.215.14/hook"))
-        connector._check(URL("https://93.184.215.14/other"))  # remembered
-        for _ in range(2):  # refusals are never remembered
-            with pytest.raises(ForbiddenTarget, match="loopback"):
-                connector._check(URL("http://127.0.0.1:8080/hook"))
-        connector.policy = TargetPolicy(https_only=True)  # a new policy forgets the old verdicts
-        connector._check(URL("https://93.184.215.14/hook"))
-        with pytest.raises(ForbiddenTarget, match="https"):
-            connector._check(URL("http://93.184.215.14/hook"))
-    finally:
-        await connector.close()
-
-
-async def test_the_guard_refuses_after_allowing_a_different_port() -> None:
-    policy = TargetPolicy.from_strings(allowed_ports="443")
-    connector = GuardedConnector(policy)
-    try:
-        connector._check(URL("https://93.184.215.14/hook"))
-        with pytest.raises(ForbiddenTarget, match="port 8443"):
-            connector._check(URL("https://93.184.215.14:8443/hook"))
-    finally:
-        await connector.close()
-    assert isinstance(connector, aiohttp.TCPConnector)
 
 
 def test_signing_with_cached_keys_matches_the_definition() -> None:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-import aiohttp
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
@@ -30,7 +29,6 @@ from ..services.ingestor import Ingestor
 from ..services.supervisor import Supervisor
 from ..services.worker import WorkerOptions
 from ..settings import Settings
-from ..ssrf import GuardedConnector
 from ..storage import Database, migrate, open_database
 from ..tracing import Tracing
 from . import (
@@ -119,7 +117,6 @@ def create_app(
             writers=settings.ingest_writers,
             metrics=meters,
         )
-        session = aiohttp.ClientSession(connector=GuardedConnector(settings.target_policy))
         shared = app.state.rampwire = AppState(
             db=database,
             settings=settings,
@@ -137,7 +134,7 @@ def create_app(
             inbound=inbound,
             listen_sessions=ListenSessionRepository(database, box),
             ingestor=Ingestor(sources, inbound, meters),
-            authorizer=AuthorizationClient(session=session),
+            authorizer=AuthorizationClient(settings.target_policy),
             worker=worker,
             supervisor=supervisor,
             telemetry=measured,
@@ -153,7 +150,7 @@ def create_app(
             fatal.cancel()
             await supervisor.wait()
             shared.ingestor.close()
-            await session.close()
+            shared.authorizer.close()
             if db is None:
                 await database.close()
             if owned:

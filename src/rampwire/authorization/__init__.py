@@ -7,7 +7,7 @@ what they are about to do to the partner's URL, and stops on a falsy answer::
         url="https://partner.example/authorize",
         auth=BearerAuth(token=Secret("...")),
     )
-    async with AuthorizationClient(session=session) as authorizer:
+    async with AuthorizationClient(TargetPolicy()) as authorizer:
         decision = await authorizer.authorize(
             config, operation=Operation.BUY, subject=Subject(email="ana@example.com")
         )

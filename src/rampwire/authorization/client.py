@@ -2,7 +2,7 @@
 
 ::
 
-    async with AuthorizationClient(session=shared_session) as authorizer:
+    async with AuthorizationClient(policy) as authorizer:
         decision = await authorizer.authorize(
             config,
             operation=Operation.BUY,
@@ -16,13 +16,13 @@ One client serves any number of configs: the cache key includes the config, so c
 partner's config starts that partner afresh. Redirects are not followed (a 3xx is a refusal that
 says to configure the final URL), so credentials never travel to a URL nobody configured.
 
-Outbound address policy (no private or metadata addresses) belongs to the session: pass one whose
-connector enforces it. Without a session the client opens a plain one for its own use.
+Requests go through the SSRF guard's :class:`~rampwire.ssrf.WireClient` under ``policy``: a URL
+or a name that resolves to a private, loopback or metadata address is refused at connect time
+(DNS rebinding included), as a delivery is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
-import aiohttp
-
 from ..ids import new_id
+from ..ssrf import ForbiddenTarget, TargetPolicy, WireClient
 from ..types import utcnow
 from .answers import MAX_ANSWER_BYTES, UNRECOGNISED, parse_answer, quote
 from .cache import DEFAULT_CACHE_SIZE, DecisionCache
@@ -42,6 +41,7 @@ from .decision import Decision, FailureKind, Outcome
 from .request import REQUEST_ID_PREFIX, OrderSummary, Subject, encode_request
 
 USER_AGENT: Final = "rampwire-authorization/1"
+CONNECT_TIMEOUT_S: Final = 5.0  # within the config's timeout, which bounds the whole exchange
 MAX_ERROR_CHARS: Final = 300  # characters of an exception's text kept in a reason
 
 _SIDED: Final = frozenset({Operation.BUY, Operation.SELL})  # operations that create an order
@@ -67,24 +67,25 @@ class AuthorizationClient:
 
     def __init__(
         self,
+        policy: TargetPolicy,
         *,
-        session: aiohttp.ClientSession | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``session`` is used and left open; without one, ``async with`` opens and closes one.
-
-        ``clock`` (monotonic seconds) drives cache expiry and latency; tests inject their own.
-        """
-        self._session = session
-        self._owns_session = False
+        """``policy``: the addresses a callback may be sent to. ``clock`` (monotonic seconds)
+        drives cache expiry and latency; tests inject their own. :meth:`close` (or ``async
+        with``) closes the idle keep-alive connections."""
+        # one byte over the cap is kept, so an answer that is too large is told apart
+        self._wire = WireClient(
+            policy,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            total_timeout=CONNECT_TIMEOUT_S,  # each request passes its config's timeout
+            body_cap=MAX_ANSWER_BYTES + 1,
+        )
         self._clock = clock
         self.cache = DecisionCache(max_entries=cache_size, clock=clock)
 
     async def __aenter__(self) -> Self:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-            self._owns_session = True
         return self
 
     async def __aexit__(
@@ -93,10 +94,10 @@ class AuthorizationClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-            self._owns_session = False
+        self.close()
+
+    def close(self) -> None:
+        self._wire.close()
 
     async def authorize(
         self,
@@ -129,9 +130,6 @@ class AuthorizationClient:
                 return dataclasses.replace(
                     hit, cached=True, latency_ms=self._ms_since(started), decided_at=utcnow()
                 )
-        session = self._session
-        if session is None:
-            raise RuntimeError("open the client with `async with`, or pass it a session")
 
         request_id = new_id(REQUEST_ID_PREFIX)
         body = encode_request(
@@ -143,39 +141,27 @@ class AuthorizationClient:
             "User-Agent": USER_AGENT,
             **config.auth.headers(body, timestamp=int(time.time())),
         }
-        result = await self._send(session, config, body, headers)
+        result = await self._send(config, body, headers)
         decision = self._decide(config, operation, subject, request_id, result, started)
         if decision.cacheable:
             self.cache.put(key, decision, config.cache_ttl_seconds)
         return decision
 
     async def _send(
-        self,
-        session: aiohttp.ClientSession,
-        config: AuthorizationConfig,
-        body: bytes,
-        headers: dict[str, str],
+        self, config: AuthorizationConfig, body: bytes, headers: dict[str, str]
     ) -> _Reply | _Failure:
         seconds = config.timeout_seconds
         try:
-            # asyncio.timeout bounds the whole exchange, body included, whatever the session's
-            # own defaults; aiohttp's total timeout is the same bound at the connection level
-            async with asyncio.timeout(seconds):
-                async with session.post(
-                    config.url,
-                    data=body,
-                    headers=headers,
-                    allow_redirects=False,
-                    raise_for_status=False,  # whatever the shared session says: we read statuses
-                    timeout=aiohttp.ClientTimeout(total=seconds),
-                ) as response:
-                    content, truncated = await _read_capped(response.content, MAX_ANSWER_BYTES)
-                    return _Reply(response.status, content, truncated)
-        except TimeoutError:  # aiohttp's timeouts subclass it too
+            answer = await self._wire.post(config.url, headers, body, timeout=seconds)
+        except TimeoutError:  # the connect timeout's too: both are within the config's
             return _Failure(FailureKind.TIMEOUT, f"no answer within {seconds:g} s")
-        except aiohttp.ClientError as exc:
+        except ForbiddenTarget as exc:
+            return _Failure(FailureKind.CONNECTION, f"refused by the target policy: {exc}")
+        except OSError as exc:  # refused, reset, DNS, TLS, not HTTP (AnswerError)
             text = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
             return _Failure(FailureKind.CONNECTION, f"connection failed: {text}")
+        truncated = len(answer.body) > MAX_ANSWER_BYTES
+        return _Reply(answer.status, answer.body[:MAX_ANSWER_BYTES], truncated)
 
     def _decide(
         self,
@@ -237,21 +223,9 @@ def _read_reply(reply: _Reply) -> tuple[bool, str]:
             f"partner answered HTTP {reply.status}: redirects are not followed, "
             "configure the final URL"
         )
-    return False, _status_reason(reply)  # 4xx, and 1xx that aiohttp would not surface
+    return False, _status_reason(reply)  # 4xx
 
 
 def _status_reason(reply: _Reply) -> str:
     quoted = quote(reply.body)
     return f"partner answered HTTP {reply.status}" + (f": {quoted}" if quoted else "")
-
-
-async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of the body, and whether there was more."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in stream.iter_any():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
-    return b"".join(chunks), False

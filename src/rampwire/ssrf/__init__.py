@@ -1,30 +1,24 @@
 """The SSRF guard: which hosts a webhook may be delivered to, checked again at connect time.
 
 One :class:`~.policy.TargetPolicy` and the places that apply it (:mod:`.policy`,
-:mod:`.connector`, :mod:`.wire`; addresses are classed in :mod:`.addresses`):
+:mod:`.names`, :mod:`.wire`; addresses are classed in :mod:`.addresses`):
 
 * :func:`check_url`, static and before DNS, when an endpoint is created and before each attempt:
   scheme, userinfo, port, length, fragment, IP-literal hosts (non-canonical numeric forms such as
   ``127.1`` or ``0x7f000001`` are refused outright) and ``localhost`` names.
 * :func:`resolve_and_check` resolves a name and refuses it if *any* address is not public.
-* :class:`~.wire.WireClient`, the HTTP/1.1 client deliveries (and the simulator) are sent with
-  (:mod:`.wire`): every new connection is opened to an address :func:`resolve_and_check`
-  checked, so a name that re-binds to 127.0.0.1 after the static check is refused.
-* :class:`GuardedConnector`, the ``aiohttp.TCPConnector`` for other outbound calls (the
-  authorization callback's session) under the same policy. Its
-  :class:`GuardedResolver` checks every DNS answer at connect time and gives aiohttp only the
-  checked addresses, so a name that re-binds to 127.0.0.1 after the static check is refused; its
-  ``connect`` repeats the static check on every request and redirect hop, which covers IP-literal
-  URLs (aiohttp never hands those to a resolver) and refuses proxies.
+* :class:`~.wire.WireClient`, the one HTTP/1.1 client of every outbound call under a policy
+  (deliveries, the simulator, the authorization callback): every URL passes :func:`check_url`,
+  every new connection is opened to an address :func:`resolve_and_check` checked, so a name
+  that re-binds to 127.0.0.1 after the static check is refused. It follows no redirect and
+  knows no proxy, so nothing it connects to escapes the checks.
 
 Addresses are classified by explicit tables (:func:`classify`), not by ``ipaddress.is_private``,
 whose answers differ between Python releases. IPv6 forms that embed an IPv4 address (mapped,
 translated, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) are judged by the embedded address.
 
 Refusals raise :class:`ForbiddenTarget`. It is a ``BadRequest`` (the API renders a 400 problem
-``forbidden_target``) and an ``OSError``: :class:`~.wire.WireClient` raises it as it is, while
-aiohttp wraps it in a ``ClientConnectorError``; :func:`find_forbidden_target` digs it out of
-such a chain::
+``forbidden_target``) and an ``OSError``, which :class:`~.wire.WireClient` raises as it is::
 
     RampwireError
     └── ClientError
@@ -33,12 +27,7 @@ such a chain::
 """
 
 from .addresses import AddressClass, ForbiddenTarget, IPAddress, IPNetwork, classify, embedded_ipv4
-from .connector import (
-    GuardedConnector,
-    GuardedResolver,
-    find_forbidden_target,
-    resolve_and_check,
-)
+from .names import resolve_and_check
 from .policy import (
     ALLOW_PRIVATE_ENV,
     ALLOWLIST_ENV,
@@ -63,8 +52,6 @@ __all__ = [
     "Answer",
     "AnswerError",
     "ForbiddenTarget",
-    "GuardedConnector",
-    "GuardedResolver",
     "IPAddress",
     "IPNetwork",
     "ParsedTarget",
@@ -75,6 +62,5 @@ __all__ = [
     "check_url",
     "classify",
     "embedded_ipv4",
-    "find_forbidden_target",
     "resolve_and_check",
 ]

@@ -22,7 +22,7 @@ class ForbiddenTarget(BadRequest, OSError):
 
     def __init__(self, message: str | None = None, **extensions: Any) -> None:
         super().__init__(message, **extensions)
-        self.strerror = self.message  # so aiohttp's ClientConnectorError shows the reason
+        self.strerror = self.message  # what code reading an OSError's reason shows
 
 
 class AddressClass(Enum):

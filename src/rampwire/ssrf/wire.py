@@ -1,6 +1,7 @@
-"""The HTTP/1.1 client deliveries (and the simulator) are sent with, on guarded connections.
+"""The HTTP/1.1 client every outbound call is sent with, on guarded connections: deliveries,
+the simulator's requests and the authorization callback.
 
-Every new connection goes to an address :func:`~.connector.resolve_and_check` checked: a name
+Every new connection goes to an address :func:`~.names.resolve_and_check` checked: a name
 is resolved, refused if *any* of its addresses is not allowed, and the socket is opened to the
 checked address itself (no second lookup, so no DNS rebinding window); ``https`` verifies the
 certificate against the URL's host, which is also the SNI name. Each URL passes the static
@@ -29,7 +30,7 @@ import httptools
 from yarl import URL
 
 from .addresses import IPAddress
-from .connector import resolve_and_check
+from .names import resolve_and_check
 from .policy import TargetPolicy, check_url
 
 MAX_HEAD_BYTES: Final = 64 * 1024  # of an answer before its headers end (interim ones too)
@@ -214,8 +215,11 @@ class WireClient:
     ) -> None:
         self.close()
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Answer:
-        """POST ``body`` with ``headers`` (``host`` and ``content-length`` are added) to ``url``."""
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None = None
+    ) -> Answer:
+        """POST ``body`` with ``headers`` (``host`` and ``content-length`` are added) to ``url``;
+        ``timeout`` replaces the client's total timeout for this request."""
         route = self._route(url)
         text = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
         if text.count("\n") != len(headers) or text.count("\r") != len(headers) or "\0" in text:
@@ -227,7 +231,7 @@ class WireClient:
             body,
         )
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._total_timeout
+        deadline = loop.time() + (self._total_timeout if timeout is None else timeout)
         connection = self._reuse(route.origin)
         if connection is None:
             try:
