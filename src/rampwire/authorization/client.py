@@ -36,12 +36,11 @@ from ..ssrf import ForbiddenTarget, TargetPolicy, WireClient
 from ..types import utcnow
 from .answers import MAX_ANSWER_BYTES, UNRECOGNISED, parse_answer, quote
 from .cache import DEFAULT_CACHE_SIZE, DecisionCache
-from .config import AuthorizationConfig, FailureMode, Operation
+from .config import MAX_TIMEOUT_SECONDS, AuthorizationConfig, FailureMode, Operation
 from .decision import Decision, FailureKind, Outcome
 from .request import REQUEST_ID_PREFIX, OrderSummary, Subject, encode_request
 
 USER_AGENT: Final = "rampwire-authorization/1"
-CONNECT_TIMEOUT_S: Final = 5.0  # within the config's timeout, which bounds the whole exchange
 MAX_ERROR_CHARS: Final = 300  # characters of an exception's text kept in a reason
 
 _SIDED: Final = frozenset({Operation.BUY, Operation.SELL})  # operations that create an order
@@ -75,11 +74,12 @@ class AuthorizationClient:
         """``policy``: the addresses a callback may be sent to. ``clock`` (monotonic seconds)
         drives cache expiry and latency; tests inject their own. :meth:`close` (or ``async
         with``) closes the idle keep-alive connections."""
-        # one byte over the cap is kept, so an answer that is too large is told apart
+        # Each request passes its config's timeout, which bounds connect, send and answer
+        # together. One byte over the cap is kept, so an answer that is too large is told apart.
         self._wire = WireClient(
             policy,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            total_timeout=CONNECT_TIMEOUT_S,  # each request passes its config's timeout
+            connect_timeout=MAX_TIMEOUT_SECONDS,
+            total_timeout=MAX_TIMEOUT_SECONDS,
             body_cap=MAX_ANSWER_BYTES + 1,
         )
         self._clock = clock
@@ -153,7 +153,7 @@ class AuthorizationClient:
         seconds = config.timeout_seconds
         try:
             answer = await self._wire.post(config.url, headers, body, timeout=seconds)
-        except TimeoutError:  # the connect timeout's too: both are within the config's
+        except TimeoutError:  # at connect or later: the config's timeout bounds both
             return _Failure(FailureKind.TIMEOUT, f"no answer within {seconds:g} s")
         except ForbiddenTarget as exc:
             return _Failure(FailureKind.CONNECTION, f"refused by the target policy: {exc}")
