@@ -17,7 +17,8 @@ With ``--callgrind``, the script runs itself under valgrind's callgrind and coun
 process's instructions per request, only while the requests are in flight (imports, set-up and
 the database's preparation are not counted): a figure other load does not move. PostgreSQL's
 CPU per request is still measured from /proc; batches are those of an app running 50-100 times
-slower, so requests per transaction (printed) differ from a plain run's.
+slower, so requests per transaction (printed) differ from a plain run's. With
+``BENCH_CALLGRIND_KEEP=PATH`` the callgrind file is kept there, for ``callgrind_annotate``.
 """
 
 from __future__ import annotations
