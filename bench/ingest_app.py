@@ -12,6 +12,13 @@ a new order at processing). Each round sends ``--requests`` new requests from ``
 callers at once, and prints per request this process's CPU and the PostgreSQL backends' CPU;
 the best round is printed last. To compare two versions, run it with ``PYTHONPATH`` set to each
 one's ``src`` in turn, alternating.
+
+With ``--callgrind``, the script runs itself under valgrind's callgrind and counts this
+process's instructions per request, only while the requests are in flight (imports, set-up and
+the database's preparation are not counted): a figure other load does not move. PostgreSQL's
+CPU per request is still measured from /proc; batches are those of an app running 50-100 times
+slower, so requests per transaction (printed) differ from a plain run's. With
+``BENCH_CALLGRIND_KEEP=PATH`` the callgrind file is kept there, for ``callgrind_annotate``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import os
+import re
 import secrets
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -97,7 +109,7 @@ async def run(args: argparse.Namespace) -> None:
             with heap.settled():
                 for _ in range(args.rounds):
                     batch, signed = signed[: args.requests], signed[args.requests :]
-                    line, total = await measure(app, state, batch, args.tasks)
+                    line, total = await measure(app, state, batch, args.tasks, args.counted)
                     print(line, flush=True)
                     await state.db.analyze_new_tables()  # as the server's statistics task does
                     if best is None or total < best[0]:
@@ -107,8 +119,18 @@ async def run(args: argparse.Namespace) -> None:
                 print(best[1])
 
 
+def instrumented(on: bool) -> None:
+    """Callgrind counts this process's instructions (``--callgrind``) from now on, or stops."""
+    command = ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+
 async def measure(
-    app: Any, state: Any, requests: list[tuple[str, dict[str, str], bytes]], tasks: int
+    app: Any,
+    state: Any,
+    requests: list[tuple[str, dict[str, str], bytes]],
+    tasks: int,
+    counted: bool = False,
 ) -> tuple[str, float]:
     queue = list(reversed(requests))
 
@@ -128,9 +150,13 @@ async def measure(
     transactions = state.inbound._commits.transactions
     pg = PostgresCpu(state.db)
     await pg.start()
+    if counted:
+        instrumented(True)
     own, wall = time.process_time(), time.perf_counter()
     done = sum(await asyncio.gather(*(loop() for _ in range(tasks))))
     wall, own = time.perf_counter() - wall, time.process_time() - own
+    if counted:
+        instrumented(False)
     postgres = await pg.stop()
     made = state.inbound._commits.transactions - transactions
     per = 1e6 / max(done, 1)
@@ -148,8 +174,34 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="per round")
     parser.add_argument("--tasks", type=int, default=64, help="concurrent callers")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--callgrind", action="store_true", help="instructions per request, under callgrind"
+    )
+    parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)  # under it
     args = parser.parse_args()
-    uvloop.run(run(args))
+    if args.callgrind:
+        under_callgrind(args)
+    else:
+        uvloop.run(run(args))
+
+
+def under_callgrind(args: argparse.Namespace) -> None:
+    """This script again, under callgrind with ``--counted``; its lines, and the instructions
+    per request of every round together."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+        command += [f"--callgrind-out-file={out}", sys.executable, *sys.argv]
+        command = [c for c in command if c != "--callgrind"] + ["--counted"]
+        subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
+        found = re.search(r"^totals: (\d+)", out.read_text(errors="replace"), re.M)
+        if found is None:
+            raise RuntimeError(f"no totals in {out}")
+        keep = os.environ.get("BENCH_CALLGRIND_KEEP")
+        if keep:
+            Path(keep).write_bytes(out.read_bytes())
+    requests = args.requests * args.rounds
+    print(f"instructions per request: {int(found[1]) / requests:,.0f} ({requests:,} requests)")
 
 
 if __name__ == "__main__":

@@ -164,6 +164,9 @@ def create_app(
         version=version("rampwire"),
         summary="Order lifecycle and webhooks for crypto on/off-ramps.",
         lifespan=lifespan,
+        # rampwire's own request spans and metrics (RequestContext, Metrics) are the ones kept;
+        # FastAPI's would repeat them, and its check for a global provider runs per request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
     openapi.install(app, webhooks=event_types.webhooks)
