@@ -45,6 +45,10 @@ def _time(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
 
 
+# the stored value's member: a dictionary lookup where calling the enum is two Python calls
+_ORDERINGS = {ordering.value: ordering for ordering in Ordering}
+
+
 def _signatures(stored: str | None) -> tuple[str, ...]:
     return DEFAULT_SIGNATURES if stored is None else tuple(stored.split(","))
 
@@ -123,12 +127,12 @@ class EndpointRepository:
             secrets=secrets,
             rate_limit=rate_limit,
             max_in_flight=max_in_flight,
-            ordering=Ordering(ordering),
+            ordering=_ORDERINGS[ordering],
             retry_policy=None if policy is None else serde.from_json(policy),
-            disabled_at=_time(disabled_at),
+            disabled_at=None if disabled_at is None else from_us(disabled_at),
             disabled_reason=disabled_reason,
-            last_success_at=_time(last_success_at),
-            failing_since=_time(failing_since),
+            last_success_at=None if last_success_at is None else from_us(last_success_at),
+            failing_since=None if failing_since is None else from_us(failing_since),
             created_at=from_us(created_at),
             updated_at=from_us(updated_at),
             partner_id=partner_id,
