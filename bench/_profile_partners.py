@@ -48,6 +48,23 @@ _VALUES = re.compile(r"\(VALUES .*?\)\) ", re.S)
 _MARKS = re.compile(r"\?\d+(, \?\d+)*")
 statements: collections.Counter[str] = collections.Counter()  # SQLite thread CPU, by statement
 calls: collections.Counter[str] = collections.Counter()
+# sqlite3 keeps each connection's last STATEMENT_CACHE prepared statements by text (an LRU, its
+# ``cached_statements``); a text not among them is prepared again: the same LRU, simulated
+STATEMENT_CACHE = 128
+prepared: collections.Counter[str] = collections.Counter()
+_recent: dict[int, collections.OrderedDict[str, None]] = {}
+
+
+def _prepares(conn: Any, sql: str) -> bool:
+    """Whether sqlite3 prepares ``sql`` again on ``conn`` (not among its cached statements)."""
+    recent = _recent.setdefault(id(conn), collections.OrderedDict())
+    if sql in recent:
+        recent.move_to_end(sql)
+        return False
+    recent[sql] = None
+    if len(recent) > getattr(conn, "_cached_statements", STATEMENT_CACHE):
+        recent.popitem(last=False)
+    return True
 
 
 def _time_statements() -> None:
@@ -57,6 +74,8 @@ def _time_statements() -> None:
     async def _execute(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
         sql = args[0] if args and isinstance(args[0], str) else ""
         key = f"{fn.__name__}: {_MARKS.sub('?', _VALUES.sub('(VALUES ...)) ', sql))[:150]}"
+        if sql and fn.__name__ != "executescript" and _prepares(self, sql):
+            prepared[key] += 1
 
         def timed(*a: Any, **k: Any) -> Any:
             started = time.thread_time()
@@ -83,6 +102,17 @@ def _time_collections(phase: str, info: dict[str, Any]) -> None:
     gc_seen[f"gen{generation} collections"] += 1
     gc_seen[f"gen{generation} us"] += (time.thread_time() - _gc_started[0]) * 1e6
     gc_seen[f"gen{generation} collected"] += info["collected"]
+
+
+def io_counts() -> dict[str, int]:
+    """This process's read and write system calls and bytes (``/proc/self/io``): SQLite reads a
+    page its cache misses with one ``pread``, and writes each dirty page to the WAL on commit."""
+    found = {}
+    for line in Path("/proc/self/io").read_text().splitlines():
+        name, value = line.split(":")
+        if name in ("syscr", "syscw", "rchar", "wchar"):
+            found[name] = int(value)
+    return found
 
 
 def threads_cpu() -> dict[str, float]:
@@ -118,6 +148,7 @@ class Probe:
         self._profile: cProfile.Profile | None = None
         self._spy: asyncio.subprocess.Process | None = None
         self._threads: dict[str, float] = {}
+        self._io: dict[str, int] = {}
         self._tracked = 0
         self._updates = (0, 0)  # deliveries' updates and heap-only ones, at start()
         self._unloaded = False  # pg_stat_statements is not in shared_preload_libraries
@@ -125,9 +156,11 @@ class Probe:
     async def start(self, seconds: float, out: Path) -> None:
         statements.clear()
         calls.clear()
+        prepared.clear()
         gc_seen.clear()
         self._tracked = len(gc.get_objects())
         self._threads = threads_cpu()
+        self._io = io_counts()
         if self.db is not None and self.db.dialect == "postgresql":
             async with self.db.connection() as conn:
                 row = await conn.fetchrow(_PG_UPDATES)
@@ -189,6 +222,16 @@ class Probe:
             "threads, us CPU per delivery: "
             + ", ".join(f"{k} {(now[k] - self._threads.get(k, 0)) * per:,.1f}" for k in sorted(now))
         ]
+        io = io_counts()
+        lines.append(
+            "I/O per delivery: "
+            + ", ".join(
+                f"{k} {(io[k] - self._io.get(k, 0)) / max(sent, 1):,.2f}"
+                if k.startswith("sys")
+                else f"{k} {(io[k] - self._io.get(k, 0)) / max(sent, 1) / 1024:,.1f} KiB"
+                for k in sorted(io)
+            )
+        )
         lines.append(
             f"tracked objects {self._tracked:,} -> {len(gc.get_objects()):,}; per 1,000"
             " deliveries: "
@@ -197,10 +240,15 @@ class Probe:
         lines.extend(self._pg)
         if self.statements_only and statements:
             total = sum(statements.values())
-            lines.append(f"SQLite statements, us CPU per delivery: {total * per:,.1f}")
+            lines.append(
+                f"SQLite statements, us CPU per delivery: {total * per:,.1f}; prepared again"
+                f" (not among a connection's last {STATEMENT_CACHE}):"
+                f" {sum(prepared.values()) * 1000 / max(sent, 1):,.1f}/1000 deliveries"
+            )
             for key, cpu in statements.most_common(14):
                 lines.append(
-                    f"  {cpu * per:7.1f} us  {calls[key] * 1000 / max(sent, 1):7.1f}/1000  {key}"
+                    f"  {cpu * per:7.1f} us  {calls[key] * 1000 / max(sent, 1):7.1f}/1000"
+                    f"  prepared {prepared[key] * 1000 / max(sent, 1):5.1f}/1000  {key}"
                 )
         return "\n      ".join(lines)
 

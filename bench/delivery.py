@@ -44,6 +44,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -1089,6 +1090,22 @@ async def phase_partners(bench: Bench) -> None:
             )
 
 
+def _io() -> dict[str, int]:
+    """This process's write calls and bytes read and written (``/proc/self/io``): on SQLite,
+    each page a commit dirties is a WAL write, and the checkpoint reads and writes it again."""
+    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return {name: int(fields[name]) for name in ("syscw", "wchar", "rchar")}
+
+
+def _io_note(before: dict[str, int], count: int) -> str:
+    after, per = _io(), max(count, 1)
+    return (
+        f"I/O per delivery {(after['syscw'] - before['syscw']) / per:.2f} writes,"
+        f" {(after['wchar'] - before['wchar']) / per / 1024:.1f} KiB written,"
+        f" {(after['rchar'] - before['rchar']) / per / 1024:.1f} KiB read"
+    )
+
+
 async def _partners_drain(bench: Bench, partners: list[str]) -> tuple[float, float]:
     """Orders queued round-robin over ``partners``, then a worker drains them: (deliveries/s,
     worker CPU per delivery in us)."""
@@ -1097,6 +1114,7 @@ async def _partners_drain(bench: Bench, partners: list[str]) -> tuple[float, flo
     since = to_us(utcnow())
     queued = await queue_partner_orders(OrderRepository(bench.db), partners, orders)
     wanted = orders * 3
+    io = _io()
     async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
         async with worker_running(bench.db, bench.box, config.concurrency) as worker:
             deadline = time.perf_counter() + PHASE_DEADLINE_S
@@ -1112,11 +1130,12 @@ async def _partners_drain(bench: Bench, partners: list[str]) -> tuple[float, flo
                 await asyncio.sleep(0.02)
             elapsed = cpu.elapsed()
             batches = batching(worker, 0, 0, worker.sent)
+            io_note = _io_note(io, done)
     rate, cpu_us = done / elapsed, cpu.own / max(done, 1) * 1e6
     print(
         f"  drain, {len(partners):,} partners: {rate:,.0f} deliveries/s, {cpu_us:,.0f} us CPU"
         f" per delivery [{done:,} of {wanted:,} in {elapsed:.2f} s; {orders:,} orders queued at"
-        f" {queued:,.0f}/s; {batches}; {cpu.note()}]",
+        f" {queued:,.0f}/s; {batches}; {io_note}; {cpu.note()}]",
         flush=True,
     )
     return rate, cpu_us
@@ -1143,10 +1162,12 @@ async def _partners_sustained(bench: Bench, partners: list[str]) -> tuple[float,
             async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
                 before, sent = await count_succeeded_since(bench.db, since), worker.sent
                 claims, records = worker.claims, worker.record_batches
+                io = _io()
                 await asyncio.sleep(config.window)
                 after = await count_succeeded_since(bench.db, since)
                 sent = worker.sent - sent
                 batches = batching(worker, claims, records, sent)
+                io_note = _io_note(io, sent)
                 window = cpu.elapsed()
             published = await publisher.result()
         finally:
@@ -1161,7 +1182,7 @@ async def _partners_sustained(bench: Bench, partners: list[str]) -> tuple[float,
         f"  sustained, {len(partners):,} partners: {rate:,.0f} deliveries/s, {cpu_us:,.0f} us"
         f" CPU per delivery [{config.window:.0f} s window, publisher {bench.publisher},"
         f" {published.events / published.elapsed:,.0f} events/s published; {batches};"
-        f" {cpu.note()}]",
+        f" {io_note}; {cpu.note()}]",
         flush=True,
     )
     return rate, cpu_us

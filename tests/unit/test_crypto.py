@@ -6,6 +6,8 @@ import base64
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rampwire.crypto import (
     CryptoError,
@@ -35,6 +37,40 @@ def test_round_trip_and_context_binding() -> None:
         other.decrypt(sealed, context="endpoint:ep_1")
     with pytest.raises(CryptoError):
         box.decrypt("garbage", context="endpoint:ep_1")
+
+
+_BOX = SecretBox(bytes(range(32)))
+
+
+@given(
+    plaintext=st.text(max_size=40),
+    cut=st.integers(min_value=0, max_value=80),
+    junk=st.text(alphabet="-_+/=A\n é", max_size=3),
+)
+def test_decrypt_reads_the_base64_as_urlsafe_b64decode_does(
+    plaintext: str, cut: int, junk: str
+) -> None:
+    """The decode in ``_open`` (binascii on the translated bytes) accepts exactly the encodings
+    ``base64.urlsafe_b64decode`` accepts, with the same bytes, mangled ones included."""
+    sealed = _BOX.encrypt(plaintext, context="c")
+    head, encoded = sealed.rsplit(":", 1)
+    mangled = encoded[:cut] + junk + encoded[cut:]
+    try:
+        expected: str | None = base64.urlsafe_b64decode(mangled).hex()
+    except ValueError:
+        expected = None
+    try:
+        _BOX.decrypt(f"{head}:{mangled}", context="c")
+    except CryptoError:
+        opened = False
+    else:
+        opened = True
+    if expected is None:
+        assert not opened
+    elif expected == base64.urlsafe_b64decode(encoded).hex():
+        assert opened
+    else:
+        assert not opened  # other bytes: the tag does not match
 
 
 def test_embedded_default_generates_one_key_and_keeps_it(tmp_path: Path) -> None:
