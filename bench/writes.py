@@ -2,7 +2,8 @@
 PostgreSQL per API create, per API change, and per delivery for a worker's claim and record.
 
     .venv/bin/python bench/writes.py [--postgres-url URL] [--calls N] [--history N]
-                                     [--tasks 1,64] [--rounds R]
+                                     [--tasks 1,64] [--rounds R] [--keys]
+                                     [--profile PATH] [--instructions]
 
 A fresh database ``rampwire_bench_<random>`` (dropped at the end) gets ``--history`` delivered
 orders and ``ANALYZE`` (``harness.workload.make_history``), then one subscribed
@@ -19,6 +20,11 @@ real send logs, through ``DeliveryRepository.record``: a worker's storage work p
 without HTTP; then how many of deliveries' updates PostgreSQL wrote heap-only (HOT: no index
 entry) and how much its indexes and table grew per delivery, queueing and delivering. The best
 round of each shape is printed last (the least disturbed by the machine).
+
+``--profile PATH``: cProfile on while each shape's calls run, saved to ``PATH.<shape>.<tasks>``,
+with the Python function calls per call printed (exact, whatever the load). ``--instructions``:
+the script again under valgrind's callgrind, two rounds of the first ``--tasks`` value, this
+process's instructions per call of each shape counted in the second (PostgreSQL not counted).
 """
 
 from __future__ import annotations
