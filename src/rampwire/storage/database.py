@@ -114,21 +114,18 @@ class Columns:
 @lru_cache(maxsize=256)
 def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) -> str:
     """``WITH v (a, b) AS (...)``: ``count`` rows as a relation, their parameters numbered from
-    ``$first``. On PostgreSQL, one JSON document of all the rows (:func:`row_arguments`), so
-    the statement is the same text, and prepared once, whatever the count; on SQLite, a
-    ``VALUES`` list (preparing is in-process there)."""
+    ``$first``. On PostgreSQL, one JSON document of all the rows and their count
+    (:func:`row_arguments`), so the statement is the same text, and prepared once, whatever the
+    count; on SQLite, a ``VALUES`` list (preparing is in-process there)."""
     if dialect == "postgresql":
-        # Each row read by json_to_record from the elements as an array: the planner then
-        # estimates 10 rows whatever the count (json_to_recordset: 100, so a few rows joined a
-        # table of thousands by scanning it; LIMIT $count: plans depending on the count, made
-        # anew for each execution), and one generic plan serves every call.
+        # LIMIT the count: the planner estimates json_to_recordset at 100 rows whatever it
+        # holds, and would join a few rows to a table of some thousands by scanning all of it.
         typed = ", ".join(
             f"{name} {kind}" for name, kind in zip(columns.names, columns.types, strict=True)
         )
         return (
-            f"WITH v ({columns.listed}) AS (SELECT r.* FROM"
-            f" unnest(ARRAY(SELECT json_array_elements(${first}::json))) AS e,"
-            f" json_to_record(e) AS r({typed}))"
+            f"WITH v ({columns.listed}) AS (SELECT * FROM json_to_recordset(${first}::json)"
+            f" AS r({typed}) LIMIT ${first + 1})"
         )
     width = len(columns.names)
     rows = (
@@ -139,8 +136,8 @@ def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) 
 
 
 def row_arguments(columns: Columns, rows: Sequence[Sequence[Any]]) -> list[Any]:
-    """PostgreSQL: the parameter :func:`rows_clause` reads, ``rows`` as one JSON document (an
-    object per row). One text parameter instead of a typed array per column:
+    """PostgreSQL: the parameters :func:`rows_clause` reads, ``rows`` as one JSON document (an
+    object per row) and their count. One text parameter instead of a typed array per column:
     asyncpg checks every array element against abstract base classes, which cost the
     publishers more than the rest of a write's encoding. A ``jsonb`` column's value is JSON
     text already and goes in as it is."""
@@ -151,7 +148,7 @@ def row_arguments(columns: Columns, rows: Sequence[Sequence[Any]]) -> list[Any]:
             value = document[name]
             if value is not None:
                 document[name] = orjson.Fragment(value)
-    return [orjson.dumps(documents).decode()]
+    return [orjson.dumps(documents).decode(), len(documents)]
 
 
 @lru_cache(maxsize=256)
