@@ -114,18 +114,16 @@ class Columns:
 @lru_cache(maxsize=256)
 def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) -> str:
     """``WITH v (a, b) AS (...)``: ``count`` rows as a relation, their parameters numbered from
-    ``$first``. On PostgreSQL, one JSON document of all the rows and their count
-    (:func:`row_arguments`), so the statement is the same text, and prepared once, whatever the
+    ``$first``. On PostgreSQL, one JSON document of all the rows (:func:`json_rows`, read by
+    ``json_to_recordset``), so the statement is the same text, and prepared once, whatever the
     count; on SQLite, a ``VALUES`` list (preparing is in-process there)."""
     if dialect == "postgresql":
-        # LIMIT the count: the planner estimates json_to_recordset at 100 rows whatever it
-        # holds, and would join a few rows to a table of some thousands by scanning all of it.
         typed = ", ".join(
             f"{name} {kind}" for name, kind in zip(columns.names, columns.types, strict=True)
         )
         return (
-            f"WITH v ({columns.listed}) AS (SELECT * FROM json_to_recordset(${first}::json)"
-            f" AS r({typed}) LIMIT ${first + 1})"
+            f"WITH v ({columns.listed}) AS"
+            f" (SELECT * FROM json_to_recordset(${first}::json) AS r({typed}))"
         )
     width = len(columns.names)
     rows = (
@@ -135,12 +133,11 @@ def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) 
     return f"WITH v ({columns.listed}) AS (VALUES {', '.join(rows)})"
 
 
-def row_arguments(columns: Columns, rows: Sequence[Sequence[Any]]) -> list[Any]:
-    """PostgreSQL: the parameters :func:`rows_clause` reads, ``rows`` as one JSON document (an
-    object per row) and their count. One text parameter instead of a typed array per column:
-    asyncpg checks every array element against abstract base classes, which cost the
-    publishers more than the rest of a write's encoding. A ``jsonb`` column's value is JSON
-    text already and goes in as it is."""
+def json_rows(columns: Columns, rows: Sequence[Sequence[Any]]) -> str:
+    """PostgreSQL: ``rows`` as the one JSON document :func:`rows_clause` reads, an object per
+    row. One text parameter instead of a typed array per column: asyncpg checks every array
+    element against abstract base classes, which cost the publishers more than the rest of a
+    write's encoding. A ``jsonb`` column's value is JSON text already and goes in as it is."""
     names = columns.names
     documents = [dict(zip(names, row, strict=True)) for row in rows]
     for name in _json_columns(columns):
@@ -148,7 +145,7 @@ def row_arguments(columns: Columns, rows: Sequence[Sequence[Any]]) -> list[Any]:
             value = document[name]
             if value is not None:
                 document[name] = orjson.Fragment(value)
-    return [orjson.dumps(documents).decode(), len(documents)]
+    return orjson.dumps(documents).decode()
 
 
 @lru_cache(maxsize=256)
@@ -162,7 +159,7 @@ def _statements(
     """``sql`` (which reads ``v``) with its arguments: one statement on PostgreSQL, one per
     :data:`MAX_ROWS_PER_STATEMENT` rows on SQLite."""
     if conn.dialect == "postgresql":
-        yield f"{rows_clause(conn.dialect, columns, 0)} {sql}", row_arguments(columns, rows)
+        yield f"{rows_clause(conn.dialect, columns, 0)} {sql}", [json_rows(columns, rows)]
         return
     for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
         chunk = rows[start : start + MAX_ROWS_PER_STATEMENT]
@@ -254,7 +251,7 @@ class Writes:
             clause = rows_clause(conn.dialect, w.columns, 0, len(args) + 1)
             returning = "" if " RETURNING " in w.sql else " RETURNING 1"
             queries.append(f"w{n} AS ({clause} {w.sql}{returning})")
-            args.extend(row_arguments(w.columns, w.rows))
+            args.append(json_rows(w.columns, w.rows))
         counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(live)))
         row = await conn.fetchrow(f"WITH {', '.join(queries)} SELECT {counts}", *args)
         assert row is not None
