@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-import orjson
-
 from ..errors import StorageError
 
 
@@ -114,17 +112,12 @@ class Columns:
 @lru_cache(maxsize=256)
 def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) -> str:
     """``WITH v (a, b) AS (...)``: ``count`` rows as a relation, their parameters numbered from
-    ``$first``. On PostgreSQL, one JSON document of all the rows (:func:`json_rows`, read by
-    ``json_to_recordset``), so the statement is the same text, and prepared once, whatever the
-    count; on SQLite, a ``VALUES`` list (preparing is in-process there)."""
+    ``$first``. On PostgreSQL, one typed array per column (``unnest``), so the statement is the
+    same text, and prepared once, whatever the count; on SQLite, a ``VALUES`` list (preparing is
+    in-process there)."""
     if dialect == "postgresql":
-        typed = ", ".join(
-            f"{name} {kind}" for name, kind in zip(columns.names, columns.types, strict=True)
-        )
-        return (
-            f"WITH v ({columns.listed}) AS"
-            f" (SELECT * FROM json_to_recordset(${first}::json) AS r({typed}))"
-        )
+        arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(columns.types, start=first))
+        return f"WITH v ({columns.listed}) AS (SELECT * FROM unnest({arrays}))"
     width = len(columns.names)
     rows = (
         "(" + ", ".join(f"${row * width + n}" for n in range(first, first + width)) + ")"
@@ -133,33 +126,16 @@ def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) 
     return f"WITH v ({columns.listed}) AS (VALUES {', '.join(rows)})"
 
 
-def json_rows(columns: Columns, rows: Sequence[Sequence[Any]]) -> str:
-    """PostgreSQL: ``rows`` as the one JSON document :func:`rows_clause` reads, an object per
-    row. One text parameter instead of a typed array per column: asyncpg checks every array
-    element against abstract base classes, which cost the publishers more than the rest of a
-    write's encoding. A ``jsonb`` column's value is JSON text already and goes in as it is."""
-    names = columns.names
-    documents = [dict(zip(names, row, strict=True)) for row in rows]
-    for name in _json_columns(columns):
-        for document in documents:
-            value = document[name]
-            if value is not None:
-                document[name] = orjson.Fragment(value)
-    return orjson.dumps(documents).decode()
-
-
-@lru_cache(maxsize=256)
-def _json_columns(columns: Columns) -> tuple[str, ...]:
-    return tuple(n for n, kind in zip(columns.names, columns.types, strict=True) if kind == "jsonb")
-
-
 def _statements(
     conn: Connection, columns: Columns, rows: Sequence[Sequence[Any]], sql: str
 ) -> Iterator[tuple[str, list[Any]]]:
     """``sql`` (which reads ``v``) with its arguments: one statement on PostgreSQL, one per
     :data:`MAX_ROWS_PER_STATEMENT` rows on SQLite."""
     if conn.dialect == "postgresql":
-        yield f"{rows_clause(conn.dialect, columns, 0)} {sql}", [json_rows(columns, rows)]
+        yield (
+            f"{rows_clause(conn.dialect, columns, 0)} {sql}",
+            [list(c) for c in zip(*rows, strict=True)],
+        )
         return
     for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
         chunk = rows[start : start + MAX_ROWS_PER_STATEMENT]
@@ -251,7 +227,7 @@ class Writes:
             clause = rows_clause(conn.dialect, w.columns, 0, len(args) + 1)
             returning = "" if " RETURNING " in w.sql else " RETURNING 1"
             queries.append(f"w{n} AS ({clause} {w.sql}{returning})")
-            args.append(json_rows(w.columns, w.rows))
+            args.extend(list(column) for column in zip(*w.rows, strict=True))
         counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(live)))
         row = await conn.fetchrow(f"WITH {', '.join(queries)} SELECT {counts}", *args)
         assert row is not None
