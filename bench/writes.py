@@ -2,7 +2,8 @@
 PostgreSQL per API create, per API change, and per delivery for a worker's claim and record.
 
     .venv/bin/python bench/writes.py [--postgres-url URL] [--calls N] [--history N]
-                                     [--tasks 1,64] [--rounds R]
+                                     [--tasks 1,64] [--rounds R] [--keys]
+                                     [--profile PATH] [--instructions]
 
 A fresh database ``rampwire_bench_<random>`` (dropped at the end) gets ``--history`` delivered
 orders and ``ANALYZE`` (``harness.workload.make_history``), then one subscribed
@@ -19,15 +20,28 @@ real send logs, through ``DeliveryRepository.record``: a worker's storage work p
 without HTTP; then how many of deliveries' updates PostgreSQL wrote heap-only (HOT: no index
 entry) and how much its indexes and table grew per delivery, queueing and delivering. The best
 round of each shape is printed last (the least disturbed by the machine).
+
+``--profile PATH``: cProfile on while each shape's calls run, saved to ``PATH.<shape>.<tasks>``,
+with the Python function calls per call printed (exact, whatever the load). ``--instructions``:
+the script again under valgrind's callgrind, two rounds of the first ``--tasks`` value, this
+process's instructions per call of each shape counted in the second (PostgreSQL not counted).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import os
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvloop
 from harness.cpu import PostgresCpu
@@ -102,14 +116,28 @@ async def measure(
     tasks: int,
     work: Callable[[], Awaitable[int]],
     count_transactions: Callable[[], int],
+    profile: cProfile.Profile | None = None,
+    counted: bool = False,
 ) -> Cost:
-    """``work`` run ``tasks`` times at once; each run returns the calls it made."""
+    """``work`` run ``tasks`` times at once; each run returns the calls it made. ``profile``:
+    cProfile on meanwhile (its overhead is in the client CPU printed); ``counted``: callgrind's
+    instrumentation on meanwhile, then its counts dumped (``--instructions``)."""
     transactions = count_transactions()
     pg = PostgresCpu(db)
     await pg.start()
+    if profile is not None:
+        profile.enable()
+    if counted:
+        _callgrind("-i", "on")
     own, wall = time.process_time(), time.perf_counter()
     calls = sum(await asyncio.gather(*(work() for _ in range(tasks))))
     wall, own = time.perf_counter() - wall, time.process_time() - own
+    if counted:
+        _callgrind("-i", "off")
+        _callgrind(f"--dump={shape}")
+        print(f"counted {shape} {calls} {count_transactions() - transactions}", flush=True)
+    if profile is not None:
+        profile.disable()
     return Cost(
         shape=shape,
         tasks=tasks,
@@ -119,6 +147,47 @@ async def measure(
         own=own,
         postgres=await pg.stop(),
     )
+
+
+def _callgrind(*command: str) -> None:
+    """A command to the callgrind this process runs under; returns once it is done."""
+    subprocess.run(
+        ["callgrind_control", *command, str(os.getpid())],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def instructions(argv: list[str]) -> None:
+    """``--instructions``: this script again under callgrind (``--counted``), two rounds of the
+    first ``--tasks`` value, instrumentation on only while each shape's calls of the second run
+    (the first warms up: statements prepared, types introspected); prints the
+    client's instructions per call of each (all threads; PostgreSQL's backends not counted).
+    Other load does not move the count; batching follows the clock (the calls per transaction
+    are printed: compare runs that batch alike)."""
+    with tempfile.TemporaryDirectory(prefix="writes-callgrind-") as folder:
+        out = Path(folder) / "callgrind.out"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            __file__,
+            *[a for a in argv if a != "--instructions"],
+            "--counted",
+        ]
+        child = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=True)
+        counted = re.findall(r"^counted (\w+) (\d+) (\d+)$", child.stdout, re.M)
+        for n, (shape, calls, transactions) in enumerate(counted, start=1):
+            text = Path(f"{out}.{n}").read_text(errors="replace")
+            found = re.search(r"^totals: (\d+)", text, re.M)
+            assert found is not None, f"no totals in {out}.{n}"
+            print(
+                f"{shape:<7} {int(found.group(1)) / int(calls):>12,.0f} instructions per call"
+                f"  ({calls} calls, {int(calls) / max(int(transactions), 1):.1f} per transaction)"
+            )
 
 
 def each(items: list[str], call: Callable[[str], Awaitable[None]]) -> Callable[[], Awaitable[int]]:
@@ -182,19 +251,54 @@ async def run(args: argparse.Namespace) -> None:
             return deliverer.transactions
 
         best: dict[tuple[str, int], Cost] = {}
+        profiles = {
+            (shape, tasks): cProfile.Profile()
+            for shape in ("create", "change", "deliver")
+            for tasks in args.tasks
+            if args.profile
+        }
+        calls: dict[tuple[str, int], int] = {}
         for tasks in args.tasks:
-            for _ in range(args.rounds):
+            for round_ in range(args.rounds):
+                counted = args.counted and round_ == 1  # the first round warms up
                 made = []
                 start = await deliveries_state(db)
                 costs = [
-                    await measure(db, "create", tasks, each([""] * args.calls, create), writes),
-                    await measure(db, "change", tasks, each(made, change), writes),
+                    await measure(
+                        db,
+                        "create",
+                        tasks,
+                        each([""] * args.calls, create),
+                        writes,
+                        profiles.get(("create", tasks)),
+                        counted,
+                    ),
+                    await measure(
+                        db,
+                        "change",
+                        tasks,
+                        each(made, change),
+                        writes,
+                        profiles.get(("change", tasks)),
+                        counted,
+                    ),
                 ]
                 queued = await deliveries_state(db)
-                costs.append(await measure(db, "deliver", 1, deliverer.drain, worker))
+                costs.append(
+                    await measure(
+                        db,
+                        "deliver",
+                        1,
+                        deliverer.drain,
+                        worker,
+                        profiles.get(("deliver", tasks)),
+                        counted,
+                    )
+                )
                 delivered = await deliveries_state(db)
                 for cost in costs:
                     print(cost.line(), flush=True)
+                    calls[(cost.shape, tasks)] = calls.get((cost.shape, tasks), 0) + cost.calls
                     key = (cost.shape, tasks)
                     if key not in best or cost.postgres + cost.own < (
                         best[key].postgres + best[key].own
@@ -205,6 +309,14 @@ async def run(args: argparse.Namespace) -> None:
         print("best round of each (least client + PostgreSQL CPU):")
         for cost in best.values():
             print(cost.line())
+        for (shape, tasks), profile in profiles.items():
+            path = f"{args.profile}.{shape}.{tasks}"
+            profile.dump_stats(path)
+            stats = pstats.Stats(path)
+            per = stats.total_calls / max(calls.get((shape, tasks), 0), 1)  # type: ignore[attr-defined]
+            print(
+                f"profile {shape} {tasks} tasks: {per:,.0f} Python function calls per call ({path})"
+            )
 
 
 def main() -> None:
@@ -218,7 +330,23 @@ def main() -> None:
     parser.add_argument(
         "--keys", action="store_true", help="each create with an Idempotency-Key, as the SDK sends"
     )
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="cProfile each shape into PATH.<shape>.<tasks> and print its function calls per call",
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the client's instructions per call under callgrind (one round, first --tasks)",
+    )
+    parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions:
+        instructions(sys.argv[1:])
+        return
+    if args.counted:
+        args.rounds, args.tasks = 2, args.tasks[:1]
     with heap.settled():
         uvloop.run(run(args))
 

@@ -266,3 +266,33 @@ async def test_a_renewal_and_a_record_lock_their_deliveries_in_id_order(
                 await probe.close()
     finally:
         await db.close()
+
+
+async def test_a_record_after_the_lease_was_taken_over_logs_the_attempt_only(
+    db: Database,
+) -> None:
+    """A worker whose lease expired (the delivery claimed again by another) still logs its
+    attempt, but the delivery keeps the newer lease: the record is fenced on the token."""
+    await _endpoint(db)
+    await _publish(db, 2)
+    repository = DeliveryRepository(db)
+    now = utcnow()
+    first = sorted(
+        await repository.claim(limit=10, lease=LEASE, token="t.1", now=now), key=lambda c: c.id
+    )
+    later = now + 2 * LEASE
+    again = await repository.claim(limit=1, lease=LEASE, token="t.2", now=later)
+    assert [c.id for c in again] == [first[0].id]
+    await repository.record(
+        [_succeeded(c, now) for c in first], now=now, disable_after=timedelta(days=1)
+    )
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT id, status, attempts, lease_token, last_status_code FROM deliveries ORDER BY id"
+        )
+        logged = await conn.fetch("SELECT delivery_id, response_status FROM attempts ORDER BY id")
+    assert [tuple(row) for row in rows] == [
+        (first[0].id, "pending", 0, "t.2", None),
+        (first[1].id, "succeeded", 1, None, 200),
+    ]
+    assert sorted(tuple(row) for row in logged) == sorted((c.id, 200) for c in first)

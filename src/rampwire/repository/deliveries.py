@@ -47,6 +47,22 @@ _ATTEMPT = (
     "id, delivery_id, attempt, started_at, duration_us, request_url, request_headers,"
     " request_body, response_status, response_headers, response_body, error_class, error"
 )
+# Recording an attempt: its row, and its delivery's new state fenced on the lease token (a
+# worker whose lease was taken over logs its attempt but does not overwrite the newer state).
+# $1-$13 the attempt (:data:`_ATTEMPT`), $14 the status, $15 the next attempt, $16 now, $17
+# the lease token; the delivery's last status code and error are the attempt's ($9, $13).
+_INSERT_ATTEMPT = (
+    f"INSERT INTO attempts ({_ATTEMPT}) VALUES"
+    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
+_UPDATE_DELIVERY = (
+    "UPDATE deliveries SET status = $14, attempts = attempts + 1, next_attempt_at = $15,"
+    " lease_token = NULL, last_status_code = $9, last_error = $13, updated_at = $16"
+    " WHERE id = $2 AND lease_token = $17"
+)
+# PostgreSQL: both in one statement, one execution per attempt instead of two (SQLite has no
+# data-modifying WITH); the update runs whether or not the insert reads it.
+_RECORD_POSTGRESQL = f"WITH recorded AS ({_UPDATE_DELIVERY}) {_INSERT_ATTEMPT}"
 
 # Claiming. A delivery of a per-order FIFO endpoint is due only once no earlier delivery of its
 # order to that endpoint waits. The due deliveries of endpoints that may take more (not in the
@@ -284,16 +300,13 @@ class DeliveryRepository:
         # lease renewal does (_RENEW), so the two cannot deadlock.
         results = sorted(results, key=lambda result: result.claimed.id)
         now_us = to_us(now)
-        attempts = [_attempt_row(r.attempt) for r in results]
-        updates = [
+        rows = [
             (
-                r.claimed.id,
-                r.claimed.lease_token,
+                *_attempt_row(r.attempt),
                 r.status.value,
                 None if r.next_attempt_at is None else to_us(r.next_attempt_at),
-                r.attempt.response_status,
-                r.attempt.error,
                 now_us,
+                r.claimed.lease_token,
             )
             for r in results
         ]
@@ -305,17 +318,11 @@ class DeliveryRepository:
         gone = {r.claimed.endpoint_id: r.disable_endpoint for r in results if r.disable_endpoint}
         published: list[Event] = []
         async with self._db.transaction() as conn:
-            await conn.executemany(
-                f"INSERT INTO attempts ({_ATTEMPT}) VALUES"
-                " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                attempts,
-            )
-            await conn.executemany(
-                "UPDATE deliveries SET status = $3, attempts = attempts + 1,"
-                " next_attempt_at = $4, lease_token = NULL, last_status_code = $5,"
-                " last_error = $6, updated_at = $7 WHERE id = $1 AND lease_token = $2",
-                updates,
-            )
+            if conn.dialect == "postgresql":
+                await conn.executemany(_RECORD_POSTGRESQL, rows)
+            else:
+                await conn.executemany(_INSERT_ATTEMPT, [row[:13] for row in rows])
+                await conn.executemany(_UPDATE_DELIVERY, rows)
             if succeeded:
                 fresh = to_us(now - SUCCESS_RESOLUTION)
                 await execute_rows(

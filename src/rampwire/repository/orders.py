@@ -177,7 +177,7 @@ class OrderRepository:
             if replay is not None:
                 return replay
         order = Order(
-            **{f.name: getattr(data, f.name) for f in dataclasses.fields(OrderData)},
+            **{name: getattr(data, name) for name in _DATA_FIELDS},
             id=new_id(ORDER_ID_PREFIX),
             status=status,
             version=1,
@@ -491,7 +491,15 @@ _CLAIM = Columns.of(
 )
 
 
-def _given(data: OrderData) -> set[str]:
-    """The fields that hold something: those are stamped with the creation time."""
-    empty: tuple[Any, ...] = (None, (), {})
-    return {name for name in PATCHABLE_FIELDS if getattr(data, name) not in empty}
+_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(OrderData))
+
+
+def _given(data: OrderData) -> list[str]:
+    """The fields that hold something: those are stamped with the creation time. (An empty
+    tuple or dict is falsy; a record never is: no ``==`` against each record's fields.)"""
+    found = []
+    for name in PATCHABLE_FIELDS:
+        value = getattr(data, name)
+        if value is not None and (value or not isinstance(value, tuple | dict)):
+            found.append(name)
+    return found
