@@ -76,7 +76,7 @@ def order_to_json(order: Order) -> bytes:
         return found[1]
     raw = adapter(Order).serializer.to_json(order)
     if len(_ORDER_JSON) >= ORDER_JSON_KEPT:
-        del _ORDER_JSON[next(iter(_ORDER_JSON))]  # the oldest
+        _ORDER_JSON.pop(next(iter(_ORDER_JSON), 0), None)  # the oldest; no KeyError if raced
     _ORDER_JSON[id(order)] = (order, raw)
     return raw
 
