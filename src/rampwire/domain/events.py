@@ -133,7 +133,7 @@ def _order_event(
 ) -> Event:
     event_id = new_id(EVENT_ID_PREFIX)
     data: JSONObject = {
-        "order": serde.dump(order),
+        "order": serde.order_fragment(order),  # the bytes of the order's row, made once
         "previous_status": None if previous is None else previous.value,
         "sequence": order.version,
         "source": _source(source),

@@ -62,8 +62,29 @@ def from_json(raw: bytes | str) -> Any:
     return orjson.loads(raw)
 
 
+# The JSON of the orders serialised last, by identity (each entry holds its order, so the id
+# is not reused while it is kept): an order's events and its row are one serialisation.
+_ORDER_JSON: dict[int, tuple[Order, bytes]] = {}
+ORDER_JSON_KEPT = 512  # above the orders a group commit holds between its events and its rows
+
+
 def order_to_json(order: Order) -> bytes:
-    return adapter(Order).serializer.to_json(order)
+    """The order as compact JSON, byte for byte ``to_json(dump(order))``; made once per order
+    record (records are frozen, and a change makes a new one)."""
+    found = _ORDER_JSON.get(id(order))
+    if found is not None and found[0] is order:
+        return found[1]
+    raw = adapter(Order).serializer.to_json(order)
+    if len(_ORDER_JSON) >= ORDER_JSON_KEPT:
+        _ORDER_JSON.pop(next(iter(_ORDER_JSON), 0), None)  # the oldest; no KeyError if raced
+    _ORDER_JSON[id(order)] = (order, raw)
+    return raw
+
+
+def order_fragment(order: Order) -> orjson.Fragment:
+    """The order's JSON (:func:`order_to_json`), to place as it is in a value for
+    :func:`to_json`."""
+    return orjson.Fragment(order_to_json(order))
 
 
 def order_from_json(raw: bytes | str) -> Order:

@@ -1,0 +1,112 @@
+"""An order's JSON, made once by pydantic's ``to_json`` and reused, against the reference path
+(``dump`` to JSON-ready values, then orjson): the webhook bodies are signed, so byte for byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.unit.dialects.strategies import standard
+
+from rampwire.domain import serde
+from rampwire.domain.events import Source, created_event, order_events
+from rampwire.domain.lifecycle import Anomaly, Outcome, Stamps, StatusResult
+from rampwire.domain.orders import Order, OrderStatus, Side
+
+NOW = datetime(2026, 12, 6, 11, 0, 0, 123456, tzinfo=UTC)
+
+any_orders = st.sampled_from(list(Side)).flatmap(
+    lambda side: st.sampled_from(list(OrderStatus)).flatmap(lambda status: standard(side, status))
+)
+
+
+def envelope_by_dump(event_id: str, event_type: str, order: Order, data: dict) -> bytes:
+    """The envelope as it was built before the order's bytes were reused."""
+    return serde.to_json(
+        {
+            "id": event_id,
+            "type": event_type,
+            "created_at": NOW,
+            "data": {"order": serde.dump(order), **data},
+        }
+    )
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(any_orders)
+def test_an_orders_json_is_its_dumped_values_serialised(order: Order) -> None:
+    reference = serde.to_json(serde.dump(order))
+    assert serde.order_to_json(order) == reference
+    assert serde.order_to_json(order) == reference  # from the memo
+    assert serde.order_to_json(order.evolve()) == reference  # a new record, serialised afresh
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(any_orders, st.sampled_from([None, "transak"]))
+def test_event_payloads_are_byte_identical_to_the_dumped_envelope(
+    order: Order, provider: str | None
+) -> None:
+    source = Source(
+        provider=provider, provider_event=provider and "ORDER_COMPLETED", received_at=NOW
+    )
+    source_values = {"provider": provider, "provider_event": source.provider_event}
+    created = created_event(order, source, now=NOW)
+    assert created.payload == envelope_by_dump(
+        created.id,
+        f"order.{order.status.value}",
+        order,
+        {
+            "previous_status": None,
+            "sequence": order.version,
+            "source": {**source_values, "received_at": NOW},
+        },
+    )
+    changed = order.evolve(version=order.version + 1)
+    outcome = Outcome(
+        order=changed,
+        previous_status=order.status,
+        status_result=StatusResult.SAME,
+        changed_fields=("note",),
+        anomaly=Anomaly(code="terminal_conflict", detail="x", statuses=("completed", "failed")),
+        stamps=Stamps(status_at=NOW),
+    )
+    updated, anomaly = order_events(outcome, source, now=NOW)
+    sent_from = {**source_values, "received_at": NOW}
+    assert updated.payload == envelope_by_dump(
+        updated.id,
+        "order.updated",
+        order,  # the anomaly takes the last version: this one has the version before
+        {"previous_status": order.status.value, "sequence": order.version, "source": sent_from},
+    )
+    assert anomaly.payload == envelope_by_dump(
+        anomaly.id,
+        "order.anomaly",
+        changed,
+        {
+            "previous_status": order.status.value,
+            "sequence": changed.version,
+            "source": sent_from,
+            "anomaly": {
+                "code": "terminal_conflict",
+                "detail": "x",
+                "statuses": ["completed", "failed"],
+            },
+        },
+    )
+
+
+def test_the_memo_is_bounded_and_still_right_after_evictions() -> None:
+    order = Order(
+        id="ord_1",
+        side=Side.BUY,
+        status=OrderStatus.CREATED,
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    made = [order.evolve(version=n) for n in range(serde.ORDER_JSON_KEPT + 10)]
+    for each in made:
+        assert serde.order_to_json(each) == serde.to_json(serde.dump(each))
+    assert len(serde._ORDER_JSON) <= serde.ORDER_JSON_KEPT
+    assert serde.order_to_json(made[0]) == serde.to_json(serde.dump(made[0]))
