@@ -199,10 +199,25 @@ class OrderData:
 IDENTITY_FIELDS = frozenset({"side", "provider", "provider_order_id"})
 """Fields fixed at creation: a change may not alter them."""
 
+DATA_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(OrderData))
+"""Every field of :class:`OrderData`, in order."""
+
 PATCHABLE_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in dataclasses.fields(OrderData) if f.name not in IDENTITY_FIELDS
+    name for name in DATA_FIELDS if name not in IDENTITY_FIELDS
 )
 """Fields a change may set; the lifecycle merges them field by field."""
+
+
+def given_fields(data: OrderData) -> list[str]:
+    """The patchable fields of ``data`` that hold something: a new order stamps them with its
+    creation time. (An empty tuple or dict is falsy; a record never is, so no ``==`` against
+    each record's fields.)"""
+    found = []
+    for name in PATCHABLE_FIELDS:
+        value = getattr(data, name)
+        if value is not None and (value or not isinstance(value, tuple | dict)):
+            found.append(name)
+    return found
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -20,39 +20,30 @@ from ..domain.deliveries import (
     Claimed,
     Delivery,
     DeliveryStatus,
-    ErrorClass,
     Result,
 )
 from ..domain.events import Event, endpoint_disabled_event
 from ..errors import NotFound
-from ..storage import Connection, Database, Row
-from ..storage.database import Columns, Where, execute_rows, fetch_rows, from_us, to_us
+from ..storage import Connection, Database
+from ..storage.database import Columns, Where, execute_rows, fetch_rows, to_us
 from . import replays
+from .delivery_rows import (
+    ATTEMPT,
+    READ,
+    attempt_from_row,
+    attempt_row,
+    delivery_from_row,
+)
 from .endpoints import cancel_waiting
 from .outbox import publish
 
-_DELIVERY = (
-    "id, endpoint_id, event_id, event_type, order_id, status, attempts, next_attempt_at,"
-    " last_status_code, last_error, created_at, updated_at"
-)
-# Read (get, find): the stored columns, and for a waiting per-order FIFO delivery the earliest
-# delivery of its order to that endpoint that still waits, which holds it back (the claim's rule).
-_READ = (
-    f"{_DELIVERY}, superseded_by, (SELECT p.id FROM deliveries p"
-    " WHERE deliveries.fifo_key IS NOT NULL AND deliveries.next_attempt_at IS NOT NULL"
-    "  AND p.fifo_key = deliveries.fifo_key AND p.fifo_seq < deliveries.fifo_seq"
-    "  AND p.next_attempt_at IS NOT NULL ORDER BY p.fifo_seq, p.id LIMIT 1) AS blocked_by"
-)
-_ATTEMPT = (
-    "id, delivery_id, attempt, started_at, duration_us, request_url, request_headers,"
-    " request_body, response_status, response_headers, response_body, error_class, error"
-)
 # Recording an attempt: its row, and its delivery's new state fenced on the lease token (a
 # worker whose lease was taken over logs its attempt but does not overwrite the newer state).
-# $1-$13 the attempt (:data:`_ATTEMPT`), $14 the status, $15 the next attempt, $16 now, $17
-# the lease token; the delivery's last status code and error are the attempt's ($9, $13).
+# $1-$13 the attempt (:data:`~.delivery_rows.ATTEMPT`), $14 the status, $15 the next attempt,
+# $16 now, $17 the lease token; the delivery's last status code and error are the attempt's
+# ($9, $13).
 _INSERT_ATTEMPT = (
-    f"INSERT INTO attempts ({_ATTEMPT}) VALUES"
+    f"INSERT INTO attempts ({ATTEMPT}) VALUES"
     " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 )
 _UPDATE_DELIVERY = (
@@ -159,45 +150,6 @@ _RENEW = (
 )
 
 
-def _delivery(row: Row) -> Delivery:
-    next_at = row["next_attempt_at"]
-    return Delivery(
-        id=row["id"],
-        endpoint_id=row["endpoint_id"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        order_id=row["order_id"],
-        status=DeliveryStatus(row["status"]),
-        attempts=row["attempts"],
-        next_attempt_at=None if next_at is None else from_us(next_at),
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        created_at=from_us(row["created_at"]),
-        updated_at=from_us(row["updated_at"]),
-        superseded_by=row["superseded_by"],
-        blocked_by=row["blocked_by"],
-    )
-
-
-def _attempt(row: Row) -> Attempt:
-    headers = row["response_headers"]
-    return Attempt(
-        id=row["id"],
-        delivery_id=row["delivery_id"],
-        attempt=row["attempt"],
-        started_at=from_us(row["started_at"]),
-        duration_us=row["duration_us"],
-        request_url=row["request_url"],
-        request_headers=serde.from_json(row["request_headers"]),
-        request_body=row["request_body"],
-        response_status=row["response_status"],
-        response_headers=None if headers is None else serde.from_json(headers),
-        response_body=row["response_body"],
-        error_class=None if row["error_class"] is None else ErrorClass(row["error_class"]),
-        error=row["error"],
-    )
-
-
 class DeliveryRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -302,7 +254,7 @@ class DeliveryRepository:
         now_us = to_us(now)
         rows = [
             (
-                *_attempt_row(r.attempt),
+                *attempt_row(r.attempt),
                 r.status.value,
                 None if r.next_attempt_at is None else to_us(r.next_attempt_at),
                 now_us,
@@ -354,14 +306,14 @@ class DeliveryRepository:
 
     async def get(self, delivery_id: str) -> tuple[Delivery, list[Attempt]]:
         async with self._db.connection() as conn:
-            row = await conn.fetchrow(f"SELECT {_READ} FROM deliveries WHERE id = $1", delivery_id)
+            row = await conn.fetchrow(f"SELECT {READ} FROM deliveries WHERE id = $1", delivery_id)
             if row is None:
                 raise NotFound(f"no delivery {delivery_id!r}")
             attempts = await conn.fetch(
-                f"SELECT {_ATTEMPT} FROM attempts WHERE delivery_id = $1 ORDER BY attempt, id",
+                f"SELECT {ATTEMPT} FROM attempts WHERE delivery_id = $1 ORDER BY attempt, id",
                 delivery_id,
             )
-        return _delivery(row), [_attempt(a) for a in attempts]
+        return delivery_from_row(row), [attempt_from_row(a) for a in attempts]
 
     async def event_payload(self, event_id: str) -> bytes | None:
         """The stored payload of an event, as its deliveries send it."""
@@ -391,10 +343,10 @@ class DeliveryRepository:
             where.add(f"endpoint_id IN (SELECT id FROM endpoints WHERE partner_id = {mine})")
         where.equals("event_id", event_id)
         where.one_of("status", [s.value for s in statuses])
-        sql = where.newest_first(f"SELECT {_READ} FROM deliveries", before=before, limit=limit)
+        sql = where.newest_first(f"SELECT {READ} FROM deliveries", before=before, limit=limit)
         async with self._db.connection() as conn:
             rows = await conn.fetch(sql, *where.args)
-        return [_delivery(row) for row in rows]
+        return [delivery_from_row(row) for row in rows]
 
     async def find_for_endpoints(
         self,
@@ -484,21 +436,3 @@ async def disable_endpoint(
 def _span(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
-
-
-def _attempt_row(a: Attempt) -> tuple[Any, ...]:
-    return (
-        a.id,
-        a.delivery_id,
-        a.attempt,
-        to_us(a.started_at),
-        a.duration_us,
-        a.request_url,
-        serde.to_json(a.request_headers).decode(),
-        a.request_body,
-        a.response_status,
-        None if a.response_headers is None else serde.to_json(a.response_headers).decode(),
-        a.response_body,
-        None if a.error_class is None else a.error_class.value,
-        a.error,
-    )

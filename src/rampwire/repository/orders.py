@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +12,14 @@ from ..domain import serde
 from ..domain.events import Event, Source, created_event
 from ..domain.fold import ChangeResult, HeldOrder, fold
 from ..domain.lifecycle import Change, Stamps
-from ..domain.orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderData, OrderStatus
+from ..domain.orders import (
+    DATA_FIELDS,
+    ORDER_ID_PREFIX,
+    Order,
+    OrderData,
+    OrderStatus,
+    given_fields,
+)
 from ..domain.partners import OPERATOR, Tenant
 from ..domain.timeline import TimelineEntry, created_entry
 from ..errors import (
@@ -177,7 +183,7 @@ class OrderRepository:
             if replay is not None:
                 return replay
         order = Order(
-            **{name: getattr(data, name) for name in _DATA_FIELDS},
+            **{name: getattr(data, name) for name in DATA_FIELDS},
             id=new_id(ORDER_ID_PREFIX),
             status=status,
             version=1,
@@ -185,7 +191,8 @@ class OrderRepository:
             updated_at=now,
             partner_id=partner_id,
         )
-        stamps = Stamps(status_at=occurred_at, fields=dict.fromkeys(_given(data), occurred_at))
+        given = dict.fromkeys(given_fields(data), occurred_at)
+        stamps = Stamps(status_at=occurred_at, fields=given)
         event = created_event(order, source, now=now)
         response = serde.dump(order)
         job = _CreateJob(
@@ -489,17 +496,3 @@ _CLAIM = Columns.of(
     "api_key_id text, idempotency_key text, request_hash text, order_id text, response jsonb,"
     " created_at bigint"
 )
-
-
-_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(OrderData))
-
-
-def _given(data: OrderData) -> list[str]:
-    """The fields that hold something: those are stamped with the creation time. (An empty
-    tuple or dict is falsy; a record never is: no ``==`` against each record's fields.)"""
-    found = []
-    for name in PATCHABLE_FIELDS:
-        value = getattr(data, name)
-        if value is not None and (value or not isinstance(value, tuple | dict)):
-            found.append(name)
-    return found
