@@ -1,5 +1,5 @@
-"""The HTTP/1.1 client every outbound call is sent with, on guarded connections: deliveries,
-the simulator's requests and the authorization callback.
+"""The HTTP/1.1 client every outbound call under a target policy is sent with, on guarded
+connections: deliveries, the simulator's ``http://`` requests and the authorization callback.
 
 Every new connection goes to an address :func:`~.names.resolve_and_check` checked: a name
 is resolved, refused if *any* of its addresses is not allowed, and the socket is opened to the
