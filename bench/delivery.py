@@ -20,10 +20,11 @@ on PostgreSQL, an ``ANALYZE``, so that it is measured as a database that has bee
 5. isolation (only when named in ``--phases``): a healthy endpoint's p99 at the low rate,
    alone and beside an endpoint that never answers with a backlog; the ratio of the two.
 6. metrics, tracing, metrics_drain, tracing_drain (only when named): the cost of metrics, and
-   of tracing at 10 % sampling, alternating off and on for ``--rounds`` rounds: sustained
-   windows (the publisher's changes inside sampled server spans for tracing), or drains of
-   queued events (with stored trace contexts for tracing: the worker's own CPU); the median of
-   the rounds' ratios.
+   of tracing at 10 % sampling. Metrics: one sustained run with the metrics switched off and
+   on every ``--slice`` seconds, ``--pairs`` pairs. Tracing, and both by drains: alternating
+   off and on for ``--rounds`` rounds, sustained windows (the publisher's changes inside
+   sampled server spans for tracing) or drains of queued events (with stored trace contexts
+   for tracing: the worker's own CPU). The cost is the median of the pairs' ratios.
 
 Receivers run in separate processes (``bench/harness/receiver.py``, raw asyncio HTTP on
 uvloop). Publishing during phases 2 and 3 runs where each back-end's deployment puts it: in the
@@ -50,6 +51,7 @@ from typing import Any
 
 import aiohttp
 import uvloop
+from harness import slices
 from harness.cpu import CpuMeter
 from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
 from harness.paired import Paired, even, first
@@ -93,6 +95,7 @@ from rampwire.types import utcnow
 SLOW_DELAY_S = 0.25
 PHASE_DEADLINE_S = 30.0  # no measured loop runs longer than this
 STOP_DEADLINE_S = 30.0  # a worker or a publisher process gets this long to stop
+SLICES_SLACK_S = 5.0  # the metrics phase: the publisher runs this long past the last slice
 # Sustained: API nodes publishing at once, 8 callers each: enough that the worker, not the
 # publishing, bounds the figure on a 2-core machine (docs/benchmarks.md, "Publishers").
 PUBLISHERS = 4
@@ -129,6 +132,8 @@ class Config:
     control: bool = (
         False  # metrics phases: "on" is metrics off too (an A/A run: the bench's own bias)
     )
+    pairs: int = 60  # metrics phase: pairs of slices, off and on, in one sustained run
+    slice_s: float = 1.0  # metrics phase: seconds each way
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -147,15 +152,16 @@ async def worker_running(
     box: SecretBox,
     concurrency: int,
     *,
-    metrics: bool = True,
+    metrics: bool | Metrics = True,
     tracing: Tracing | None = None,
 ) -> AsyncIterator[Worker]:
+    """``metrics``: whether the worker counts, or the :class:`Metrics` it counts into."""
     worker = Worker(
         db,
         box,
         policy=TargetPolicy(allow_private=True),
         options=WorkerOptions(concurrency=concurrency),
-        metrics=Metrics(enabled=metrics),
+        metrics=metrics if isinstance(metrics, Metrics) else Metrics(enabled=metrics),
         tracing=tracing,
     )
     stop = asyncio.Event()
@@ -402,11 +408,69 @@ async def phase_sustained(bench: Bench) -> None:
 
 
 async def phase_metrics(bench: Bench) -> None:
-    """The cost of metrics: the worker's metrics off, then on (tracing off in both)."""
-    on = not bench.config.control
-    await _alternate(
-        bench, "metrics", {"off": ({"metrics": False}, {}), "on": ({"metrics": on}, {})}, 3.0
+    """The cost of metrics in sustained deliveries (tracing off): one sustained run whose
+    worker (and inline publisher) count into one :class:`Metrics`, switched off and on every
+    ``--slice`` seconds for ``--pairs`` pairs (:mod:`harness.slices`: both ways share the
+    process, the database's size and the machine's load of the same seconds). Metrics on is
+    exactly that switch: with ``enabled`` false every meter returns at once, as with
+    ``RAMPWIRE_METRICS=0``. Publisher processes (PostgreSQL) count nothing either way."""
+    config = bench.config
+    meters = Metrics(enabled=False)
+    endpoints = EndpointRepository(bench.db, bench.box)
+    endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
+    await _settle(bench.db)
+    plan = PublishPlan(
+        mode="flood",
+        duration=config.warmup + 2 * config.pairs * config.slice_s + SLICES_SLACK_S,
+        tasks=config.publish_tasks,
+        max_backlog=config.max_backlog,
     )
+
+    def switch(on: bool) -> None:
+        meters.enabled = on and not config.control
+
+    def read() -> dict[str, float]:
+        return {"sent": worker.sent, "cpu": time.process_time()}
+
+    async with worker_running(bench.db, bench.box, config.concurrency, metrics=meters) as worker:
+        publisher = Publisher(bench.db, worker, plan, bench.publisher, metrics=meters)
+        try:
+            await publisher.start()
+            await asyncio.sleep(config.warmup)
+            sliced = await slices.alternate(
+                switch, read, pairs=config.pairs, slice_s=config.slice_s
+            )
+        finally:
+            publisher.stop()
+    await endpoints.delete(endpoint.id, now=utcnow())
+
+    def rate(s: slices.Slice) -> float:
+        return s.delta("sent") / s.seconds
+
+    def cpu(s: slices.Slice) -> float:
+        return s.delta("cpu") / max(s.delta("sent"), 1) * 1e6
+
+    for s in sliced:
+        print(
+            f"  pair {s.pair} {'on' if s.on else 'off'}: {rate(s):,.0f}/s, {cpu(s):,.0f} us CPU"
+            f" per delivery; t={s.begin['t']:.1f}",
+            flush=True,
+        )
+    for on, name in ((False, "off"), (True, "on")):
+        figures = [s for s in sliced if s.on == on]
+        sent = sum(s.delta("sent") for s in figures)
+        bench.row(
+            f"sustained, metrics {name}",
+            median(rate(s) for s in figures),
+            "deliveries/s",
+            note=f"median of {len(figures)} slices of {config.slice_s:g} s, {sent:,.0f} sent",
+        )
+        bench.row(f"CPU per delivery, metrics {name}", median(cpu(s) for s in figures), "us")
+    for label, paired in (
+        ("deliveries/s", slices.paired(sliced, rate, higher_is_worse=False)),
+        ("CPU per delivery", slices.paired(sliced, cpu, higher_is_worse=True)),
+    ):
+        _cost_rows(bench, "metrics", label, paired, 3.0)
 
 
 async def phase_tracing(bench: Bench) -> None:
@@ -1309,6 +1373,18 @@ def main() -> None:
         default=defaults.rounds,
         help="metrics, tracing, workers and partners phases: rounds, alternating which goes first",
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=defaults.pairs,
+        help="metrics phase: pairs of slices (off, on) in its one sustained run",
+    )
+    parser.add_argument(
+        "--slice",
+        type=float,
+        default=defaults.slice_s,
+        help="metrics phase: seconds each way in a pair",
+    )
     args = parser.parse_args()
     if args.phases is None:
         args.phases = "workers" if args.workers else DEFAULT_PHASES
@@ -1330,6 +1406,8 @@ def main() -> None:
         workers=args.workers,
         rounds=args.rounds,
         control=args.control,
+        pairs=args.pairs,
+        slice_s=args.slice,
     )
     started = time.perf_counter()
     with heap.settled():  # the worker's process, as in `rampwire worker`

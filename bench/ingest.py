@@ -27,6 +27,11 @@ generator, with the machine's other load, because the machine may be shared. Eve
 count and a deadline; every process started is stopped by its pid. What the benchmarks share
 (CPU accounting, databases, percentiles, the machine's description) is in ``bench/harness/``.
 
+``--metrics-pairs N`` runs only the cost of metrics: one server flooded for ``2 x N x
+--slice`` seconds, its metrics switched on and off by signal a slice at a time
+(``harness/slices.py``), each slice's requests/s and CPU per request, and the median of the
+pairs' on/off ratios; ``--control`` switches off both ways (an A/A run).
+
 ``--ab-rounds R`` runs only max throughput of two servers, alternating, R rounds: "off" with
 ``--against DIR``'s ``src`` first on ``PYTHONPATH`` (``git archive <commit> src | tar -x -C
 DIR``), "on" this tree with each ``--ab-env KEY=VALUE`` added; each round's rate and server +
@@ -59,6 +64,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import uvloop
+from harness import slices
 from harness.cpu import machine_busy, pid_cpu
 from harness.databases import PG_ADMIN_URL, fresh_database_url
 from harness.paired import Paired, even, first
@@ -68,6 +74,7 @@ START_S = 30.0  # for a server or a load generator to be ready
 STOP_S = 10.0  # for a process to exit after SIGTERM
 PRESIGN_S = 120.0  # for the load generator to sign its requests
 SLACK_S = 30.0  # a phase ends at most this long after its duration
+SLICE_LEAD_S = 2.0  # --metrics-pairs: load before the first slice and after the last
 TRANSAK_TOKEN = "bench-access-token-" + "0" * 16
 REVOLUT_SECRET = "wsk_bench-secret-" + "0" * 16
 TARGETS = {"ingests_per_s": 3_000.0, "p99_ms": 50.0}  # on PostgreSQL; p99 at 1,000/s
@@ -138,6 +145,8 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
             master_key=Secret(os.environ["BENCH_MASTER_KEY"]),
         )
         app = create_app(settings)
+        if os.environ.get("BENCH_SWITCH") == "metrics":
+            _switch_metrics(app)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -177,6 +186,21 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
     profiler.enable()
     server.run(sockets=[sock])
     dump()
+
+
+def _switch_metrics(app: Any) -> None:
+    """SIGUSR1 turns the server's metrics on, SIGUSR2 off (what ``RAMPWIRE_METRICS`` sets at
+    start: with ``enabled`` false every meter returns at once). Python runs the handler on the
+    main thread, the event loop's, between two bytecodes."""
+
+    def to(on: bool) -> Any:
+        def handler(*_: object) -> None:
+            app.state.rampwire.telemetry.metrics.enabled = on
+
+        return handler
+
+    signal.signal(signal.SIGUSR1, to(True))
+    signal.signal(signal.SIGUSR2, to(False))
 
 
 class Process:
@@ -314,6 +338,9 @@ async def fire(
     statuses: dict[int, int] = {}
     errors = 0
     behind = 0
+    # with spec["stamps"]: each 200's time (time.perf_counter: the system's monotonic clock,
+    # the parent's too), for a parent that measures slices of the run
+    stamps: list[float] | None = [] if spec.get("stamps") else None
     in_flight = spec["in_flight"]
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=in_flight, limit_per_host=in_flight)
@@ -329,7 +356,10 @@ async def fire(
                     await response.read()
                     statuses[response.status] = statuses.get(response.status, 0) + 1
                     if response.status == 200:
-                        latencies.append(time.perf_counter() - since)
+                        done = time.perf_counter()
+                        latencies.append(done - since)
+                        if stamps is not None:
+                            stamps.append(done)
             except (aiohttp.ClientError, TimeoutError):
                 errors += 1
 
@@ -374,6 +404,7 @@ async def fire(
         "latencies": latencies,
         "cpu": cpu,
         "behind": behind,
+        "stamps": stamps,
     }
 
 
@@ -576,6 +607,153 @@ def otlp_sink() -> Iterator[str]:
         thread.join(STOP_S)
 
 
+async def metrics_cost(
+    args: argparse.Namespace, config: Config, master_key: str, pairs: int, slice_s: float
+) -> None:
+    """The cost of metrics in max verified requests/s, within one run (:mod:`harness.slices`):
+    one server, metrics switched on (SIGUSR1) and off (SIGUSR2) every ``slice_s`` seconds
+    for ``pairs`` pairs while one load generator floods it; each slice's rate from the
+    load generator's completion times, its CPU per request from the server's and
+    PostgreSQL's backends' CPU. Separate windows each way (``cost``) differed by ±10 % round
+    to round; here both ways share the server, its pool, the database's size and the
+    machine's load of the same seconds. Afterwards the server's own count of applied
+    requests is checked against the requests answered in its "on" slices, so a switch that
+    did not take would show."""
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    env = {"RAMPWIRE_METRICS": "1", "BENCH_SWITCH": "metrics", "RAMPWIRE_METRICS_TOKEN": "bench"}
+    for backend in backends:
+        async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
+            token = await prepare(db_url)
+            pg = db_url if backend == "postgresql" else None
+            with server("ingest", db_url, folder, master_key, 1, env) as (urls, procs):
+                sources = await make_sources(urls[0], token)
+                pid = procs[0].pid
+                os.kill(pid, signal.SIGUSR2)  # off: only the "on" slices are counted
+                warm = await measure(urls, [pid], sources, config, paced=False, pg_url=pg)
+                print(f"  {backend} warm-up (not counted): {warm.rate:,.0f}/s", flush=True)
+                sliced, answered = await _sliced_load(
+                    urls, pid, sources, config, warm.rate, pairs, slice_s, pg, args.control
+                )
+                counted = await _applied(urls[0])
+            _slices_report(backend, sliced, answered, counted)
+
+
+async def _sliced_load(
+    urls: list[str],
+    pid: int,
+    sources: dict[str, str],
+    config: Config,
+    rate: float,
+    pairs: int,
+    slice_s: float,
+    pg_url: str | None,
+    control: bool,
+) -> tuple[list[slices.Slice], list[float]]:
+    """One flood of ``2 x pairs x slice_s`` seconds and a lead on each side, switched slice by
+    slice (``control``: off both ways, an A/A run); the slices (server and PostgreSQL CPU read
+    at their ends) and the completion times."""
+    duration = 2 * pairs * slice_s + 2 * SLICE_LEAD_S
+    handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
+    os.close(handle)
+    spec = {
+        "urls": urls,
+        "sources": sources,
+        "count": int(rate * duration * 1.5) + 1_000,  # a flood that does not run dry
+        "duration": duration,
+        "rate": 0.0,
+        "in_flight": config.in_flight,
+        "out": out,
+        "stamps": True,
+    }
+    spec_path = out + ".spec"
+    Path(spec_path).write_text(json.dumps(spec))
+    load = Process(["--role", "load", "--spec", spec_path])
+    try:
+        if load.read_line(PRESIGN_S) != "READY":
+            raise RuntimeError("the load generator did not get ready")
+        pg_pids = await postgres_pids(pg_url)
+
+        def read() -> dict[str, float]:
+            return {"server": pid_cpu(pid), "postgres": sum(pid_cpu(p) for p in pg_pids)}
+
+        def switch(on: bool) -> None:
+            os.kill(pid, signal.SIGUSR1 if on and not control else signal.SIGUSR2)
+
+        load.write_line("GO")
+        await asyncio.sleep(SLICE_LEAD_S)
+        sliced = await slices.alternate(switch, read, pairs=pairs, slice_s=slice_s)
+        switch(False)
+        line = await asyncio.to_thread(load.read_line, duration + 2 * SLACK_S)
+        if line != "DONE":
+            raise RuntimeError("the load generator did not finish")
+        result = json.loads(Path(out).read_text())
+    finally:
+        load.stop()
+        for path in (out, spec_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    if result["elapsed"] < duration - 1:
+        raise RuntimeError("the load generator ran out of requests before the slices ended")
+    return sliced, sorted(result["stamps"])
+
+
+async def _applied(url: str) -> float:
+    """The server's count of applied ingest requests, from its /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": "Bearer bench"}
+        async with http.get(f"{url}/metrics", headers=headers) as response:
+            text = await response.text()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "rampwire_ingest_requests_total"
+        and sample.labels.get("outcome") == "applied"
+    )
+
+
+def _slices_report(
+    backend: str, sliced: list[slices.Slice], answered: list[float], counted: float
+) -> None:
+    from bisect import bisect_left
+
+    def ok(s: slices.Slice) -> int:
+        return bisect_left(answered, s.end["t"]) - bisect_left(answered, s.begin["t"])
+
+    def rate(s: slices.Slice) -> float:
+        return ok(s) / s.seconds
+
+    def cpu(s: slices.Slice) -> float:
+        return (s.delta("server") + s.delta("postgres")) / max(ok(s), 1) * 1e6
+
+    for s in sliced:
+        print(
+            f"  pair {s.pair} {'on' if s.on else 'off'}: {rate(s):,.0f}/s,"
+            f" {cpu(s):,.0f} us CPU per request (server and database)",
+            flush=True,
+        )
+    on = sum(ok(s) for s in sliced if s.on)
+    print(
+        f"{backend:10} switch check: the server counted {counted:,.0f} applied requests while"
+        f" on; the client had {on:,} answers in the on slices ({counted / max(on, 1):.3f})",
+        flush=True,
+    )
+    for label, paired in (
+        ("req/s", slices.paired(sliced, rate, higher_is_worse=False)),
+        ("CPU per request", slices.paired(sliced, cpu, higher_is_worse=True)),
+    ):
+        print(
+            f"{backend:10} metrics cost, {label}: median {paired.median:+.1f} %"
+            f" (target <= 3 %: {paired.verdict(3.0)}); {paired.note()}",
+            flush=True,
+        )
+    for on_, name in ((False, "off"), (True, "on")):
+        figures = [rate(s) for s in sliced if s.on == on_]
+        print(f"{backend:10} metrics {name}: median {median(figures):,.0f}/s", flush=True)
+
+
 async def cost(
     args: argparse.Namespace,
     config: Config,
@@ -685,14 +863,13 @@ async def run(args: argparse.Namespace, config: Config) -> None:
         await scale_out(args, config, master_key)
         print(f"load average at the end: {loadavg()}")
         return
-    if args.metrics_rounds or args.tracing_rounds or args.ab_rounds:
+    if args.metrics_pairs or args.tracing_rounds or args.ab_rounds:
         for line in machine(PACKAGES):
             print(line)
         print(f"load average at the start: {loadavg()}")
         master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
-        if args.metrics_rounds:  # metrics on (the default) against off; tracing off in both
-            metrics = {"off": {"RAMPWIRE_METRICS": "0"}, "on": {"RAMPWIRE_METRICS": "1"}}
-            await cost(args, config, master_key, "metrics", metrics, args.metrics_rounds, 3.0)
+        if args.metrics_pairs:  # metrics on (the default) against off; tracing off in both
+            await metrics_cost(args, config, master_key, args.metrics_pairs, args.slice)
         if args.tracing_rounds:  # at 10 % sampling, exported over OTLP/HTTP; metrics on in both
             with otlp_sink() as sink:
                 traced = {
@@ -786,10 +963,19 @@ def main() -> None:
     )
     parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
     parser.add_argument(
-        "--metrics-rounds",
+        "--metrics-pairs",
         type=int,
         default=0,
-        help="measure only the cost of metrics: this many rounds of off and on, alternating",
+        help="measure only the cost of metrics: one flood, metrics switched off and on every"
+        " --slice seconds, this many pairs",
+    )
+    parser.add_argument(
+        "--slice", type=float, default=1.0, help="--metrics-pairs: seconds each way in a pair"
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="--metrics-pairs: metrics off both ways (an A/A run: the bench's own bias)",
     )
     parser.add_argument(
         "--tracing-rounds",

@@ -42,15 +42,24 @@ class Paired:
     order: list[float]  # per round: the second of the pair against the first, in %
 
     @classmethod
-    def of(cls, off: list[float], on: list[float], *, higher_is_worse: bool) -> Paired:
+    def of(
+        cls,
+        off: list[float],
+        on: list[float],
+        *,
+        higher_is_worse: bool,
+        off_first: list[bool] | None = None,
+    ) -> Paired:
         """``off``/``on``: per round figures; a rate (``higher_is_worse=False``) costs
-        1 - on/off, a CPU figure on/off - 1. Round r ran off first when r is even."""
+        1 - on/off, a CPU figure on/off - 1. Round r ran off first when ``off_first[r]``
+        (by default: when r is even)."""
         costs, order = [], []
         for round_, (a, b) in enumerate(zip(off, on, strict=True)):
             if not a or not b:
                 continue
             costs.append((1 - b / a) * 100 if not higher_is_worse else (b / a - 1) * 100)
-            second, then = (b, a) if round_ % 2 == 0 else (a, b)
+            began_off = round_ % 2 == 0 if off_first is None else off_first[round_]
+            second, then = (b, a) if began_off else (a, b)
             order.append((second / then - 1) * 100 * (1 if higher_is_worse else -1))
         return cls(costs, order)
 

@@ -23,6 +23,7 @@ import uvloop
 
 from rampwire import heap
 from rampwire.domain.orders import OrderStatus
+from rampwire.metrics import Metrics
 from rampwire.repository import OrderRepository
 from rampwire.services.worker import Worker
 from rampwire.storage import Database, open_database
@@ -179,9 +180,13 @@ class Publisher:
         plan: PublishPlan,
         where: str,
         processes: int = 1,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
-        """``worker``: the worker to wake when publishing inline (None: processes)."""
+        """``worker``: the worker to wake when publishing inline (None: processes);
+        ``metrics``: what the inline publisher's group commits count into, as the API's do."""
         self._db, self._worker, self._plan, self.where = db, worker, plan, where
+        self._metrics = metrics
         self.processes = 1 if where == "inline" else processes
         self._task: asyncio.Task[PublishResult] | None = None
         self._procs: list[tuple[Any, str]] = []
@@ -190,7 +195,7 @@ class Publisher:
         if self.where == "inline":
             assert self._worker is not None, "publishing inline wakes the worker in this process"
             began = asyncio.Event()
-            orders = OrderRepository(self._db, on_publish=self._worker.wake)
+            orders = OrderRepository(self._db, on_publish=self._worker.wake, metrics=self._metrics)
             self._task = asyncio.create_task(publish(self._db, orders, self._plan, began.set))
             await began.wait()
             return
