@@ -20,11 +20,11 @@ on PostgreSQL, an ``ANALYZE``, so that it is measured as a database that has bee
 5. isolation (only when named in ``--phases``): a healthy endpoint's p99 at the low rate,
    alone and beside an endpoint that never answers with a backlog; the ratio of the two.
 6. metrics, tracing, metrics_drain, tracing_drain (only when named): the cost of metrics, and
-   of tracing at 10 % sampling. Metrics: one sustained run with the metrics switched off and
-   on every ``--slice`` seconds, ``--pairs`` pairs. Tracing, and both by drains: alternating
-   off and on for ``--rounds`` rounds, sustained windows (the publisher's changes inside
-   sampled server spans for tracing) or drains of queued events (with stored trace contexts
-   for tracing: the worker's own CPU). The cost is the median of the pairs' ratios.
+   of tracing at 10 % sampling (the publisher's changes inside sampled server spans). The
+   sustained phases: one run with metrics or tracing switched off and on every ``--slice``
+   seconds, ``--pairs`` pairs; the drain phases: drains of queued events, alternating off and
+   on for ``--rounds`` rounds (the worker's own CPU). The cost is the median of the pairs'
+   ratios.
 
 Receivers run in separate processes (``bench/harness/receiver.py``, raw asyncio HTTP on
 uvloop). Publishing during phases 2 and 3 runs where each back-end's deployment puts it: in the
@@ -41,7 +41,9 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import os
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -51,7 +53,7 @@ from typing import Any
 
 import aiohttp
 import uvloop
-from harness import slices
+from harness import slices, spans
 from harness.cpu import CpuMeter
 from harness.databases import PG_ADMIN_URL, fresh_database, postgres_version
 from harness.paired import Paired, even, first
@@ -408,14 +410,59 @@ async def phase_sustained(bench: Bench) -> None:
 
 
 async def phase_metrics(bench: Bench) -> None:
-    """The cost of metrics in sustained deliveries (tracing off): one sustained run whose
-    worker (and inline publisher) count into one :class:`Metrics`, switched off and on every
-    ``--slice`` seconds for ``--pairs`` pairs (:mod:`harness.slices`: both ways share the
-    process, the database's size and the machine's load of the same seconds). Metrics on is
-    exactly that switch: with ``enabled`` false every meter returns at once, as with
-    ``RAMPWIRE_METRICS=0``. Publisher processes (PostgreSQL) count nothing either way."""
-    config = bench.config
+    """The cost of metrics in sustained deliveries (tracing off): the worker and the inline
+    publisher count into one :class:`Metrics`, switched off and on slice by slice. Metrics on
+    is exactly that switch: with ``enabled`` false every meter returns at once, as with
+    ``RAMPWIRE_METRICS=0``. A publisher process (PostgreSQL) counts nothing either way."""
     meters = Metrics(enabled=False)
+    control = bench.config.control
+
+    def switch(on: bool) -> None:
+        meters.enabled = on and not control
+
+    await _sliced(bench, "metrics", switch, 3.0, metrics=meters)
+
+
+async def phase_tracing(bench: Bench) -> None:
+    """The cost of tracing at 10 % sampling (metrics on in both): the publisher makes each
+    change inside a server span sampled at 10 %, as the API does, so every event carries a
+    stored trace context, and the worker's attempt spans join it; spans are exported to a sink
+    that drops them (what the processes pay, the network aside). One tracing, the worker's and
+    the inline publisher's, switched off and on slice by slice (:func:`harness.spans.switch`:
+    off, it is ``Tracing()``); a publisher process switches its own on SIGUSR1/SIGUSR2."""
+    traced = sink_tracing(0.1)
+    control = bench.config.control
+    publishers: list[int] = []
+
+    def switch(on: bool) -> None:
+        on = on and not control
+        spans.switch(traced, on)
+        for pid in publishers:
+            os.kill(pid, signal.SIGUSR1 if on else signal.SIGUSR2)
+
+    try:
+        await _sliced(bench, "tracing", switch, 10.0, tracing=traced, publishers=publishers)
+    finally:
+        traced.shutdown()
+
+
+async def _sliced(
+    bench: Bench,
+    what: str,
+    switch: Callable[[bool], None],
+    target_pct: float,
+    *,
+    metrics: Metrics | None = None,
+    tracing: Tracing | None = None,
+    publishers: list[int] | None = None,
+) -> None:
+    """One sustained run, ``what`` switched off and on every ``--slice`` seconds for
+    ``--pairs`` pairs (:mod:`harness.slices`: both ways share the worker, the publisher, the
+    database's size and the machine's load of the same seconds); each slice's deliveries/s
+    and this process's CPU per delivery (the worker's, and on SQLite the publisher's too).
+    ``metrics``/``tracing``: the worker's and the inline publisher's; ``publishers`` is
+    filled with the publisher processes' pids, for ``switch`` to signal."""
+    config = bench.config
     endpoints = EndpointRepository(bench.db, bench.box)
     endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
     await _settle(bench.db)
@@ -424,18 +471,28 @@ async def phase_metrics(bench: Bench) -> None:
         duration=config.warmup + 2 * config.pairs * config.slice_s + SLICES_SLACK_S,
         tasks=config.publish_tasks,
         max_backlog=config.max_backlog,
+        traced=0.1 if tracing is not None else 0.0,
+        switched=tracing is not None,
     )
-
-    def switch(on: bool) -> None:
-        meters.enabled = on and not config.control
 
     def read() -> dict[str, float]:
         return {"sent": worker.sent, "cpu": time.process_time()}
 
-    async with worker_running(bench.db, bench.box, config.concurrency, metrics=meters) as worker:
-        publisher = Publisher(bench.db, worker, plan, bench.publisher, metrics=meters)
+    built = {"metrics": metrics if metrics is not None else True, "tracing": tracing}
+    async with worker_running(bench.db, bench.box, config.concurrency, **built) as worker:
+        publisher = Publisher(
+            bench.db,
+            worker,
+            plan,
+            bench.publisher,
+            config.publishers,
+            metrics=metrics,
+            tracing=tracing,
+        )
         try:
             await publisher.start()
+            if publishers is not None:
+                publishers += publisher.pids
             await asyncio.sleep(config.warmup)
             sliced = await slices.alternate(
                 switch, read, pairs=config.pairs, slice_s=config.slice_s
@@ -452,34 +509,25 @@ async def phase_metrics(bench: Bench) -> None:
 
     for s in sliced:
         print(
-            f"  pair {s.pair} {'on' if s.on else 'off'}: {rate(s):,.0f}/s, {cpu(s):,.0f} us CPU"
-            f" per delivery; t={s.begin['t']:.1f}",
+            f"  {what} pair {s.pair} {'on' if s.on else 'off'}: {rate(s):,.0f}/s,"
+            f" {cpu(s):,.0f} us CPU per delivery",
             flush=True,
         )
     for on, name in ((False, "off"), (True, "on")):
         figures = [s for s in sliced if s.on == on]
         sent = sum(s.delta("sent") for s in figures)
         bench.row(
-            f"sustained, metrics {name}",
+            f"sustained, {what} {name}",
             median(rate(s) for s in figures),
             "deliveries/s",
             note=f"median of {len(figures)} slices of {config.slice_s:g} s, {sent:,.0f} sent",
         )
-        bench.row(f"CPU per delivery, metrics {name}", median(cpu(s) for s in figures), "us")
+        bench.row(f"CPU per delivery, {what} {name}", median(cpu(s) for s in figures), "us")
     for label, paired in (
         ("deliveries/s", slices.paired(sliced, rate, higher_is_worse=False)),
         ("CPU per delivery", slices.paired(sliced, cpu, higher_is_worse=True)),
     ):
-        _cost_rows(bench, "metrics", label, paired, 3.0)
-
-
-async def phase_tracing(bench: Bench) -> None:
-    """The cost of tracing at 10 % sampling (metrics on in both): the publisher makes each
-    change inside a server span sampled at 10 %, as the API does, so every event carries a
-    stored trace context, and the worker's attempt spans join it; spans are exported to a sink
-    that drops them (what the processes pay, the network aside)."""
-    variants = {"off": ({}, {}), "on": ({"tracing": sink_tracing(0.1)}, {"traced": 0.1})}
-    await _alternate(bench, "tracing", variants, 10.0)
+        _cost_rows(bench, what, label, paired, target_pct)
 
 
 async def _queue_orders(orders: OrderRepository, tracing: Tracing | None, count: int) -> None:
@@ -608,69 +656,6 @@ async def _drain_pairs(
         bench.row(f"drain CPU per delivery, {what} {name}", median(figures), "us", note=note)
     paired = Paired.of(cpus["off"], cpus["on"], higher_is_worse=True)
     _cost_rows(bench, what, "drain CPU per delivery", paired, target_pct)
-
-
-async def _alternate(
-    bench: Bench,
-    what: str,
-    variants: dict[str, tuple[dict[str, Any], dict[str, Any]]],
-    target_pct: float,
-) -> None:
-    """Sustained windows with the worker (and the publishing plan) built each way, alternating
-    which goes first in each round over an even number of rounds (the machine's other load
-    drifts; alternation spreads it). Deliveries/s and the worker process's CPU per delivery,
-    which other load disturbs less; the cost is the median over the rounds of each round's
-    on/off ratio, with the mean's 95 % interval and the order effect (:mod:`harness.paired`)."""
-    config = bench.config
-    rates: dict[str, list[float]] = {name: [] for name in variants}
-    cpus: dict[str, list[float]] = {name: [] for name in variants}
-    off, on = names = tuple(variants)
-    for round_ in range(even(config.rounds)):
-        for name in first(round_, (off, on)):
-            built, planned = variants[name]
-            endpoints = EndpointRepository(bench.db, bench.box)
-            endpoint = await make_endpoint(endpoints, bench.fast.url, config.concurrency)
-            await _settle(bench.db)
-            plan = PublishPlan(
-                mode="flood",
-                duration=config.warmup + config.window,
-                tasks=config.publish_tasks,
-                max_backlog=config.max_backlog,
-                **planned,
-            )
-            async with worker_running(bench.db, bench.box, config.concurrency, **built) as worker:
-                publisher = Publisher(bench.db, worker, plan, bench.publisher)
-                try:
-                    await publisher.start()
-                    await asyncio.sleep(config.warmup)
-                    async with CpuMeter(bench.db, bench.receiver_pids) as cpu:
-                        before, sent = await count_succeeded(bench.db, endpoint.id), worker.sent
-                        await asyncio.sleep(config.window)
-                        after = await count_succeeded(bench.db, endpoint.id)
-                        sent = worker.sent - sent
-                        window = cpu.elapsed()
-                    await publisher.result()
-                finally:
-                    publisher.stop()
-            rates[name].append((after - before) / window)
-            cpus[name].append(cpu.own / max(sent, 1) * 1e6)
-            print(
-                f"  {what} {name}: {rates[name][-1]:,.0f}/s,"
-                f" {cpus[name][-1]:,.0f} us CPU per delivery ({cpu.by_thread(sent)});"
-                f" load average {loadavg()}",
-                flush=True,
-            )
-            await endpoints.delete(endpoint.id, now=utcnow())
-    for name in names:
-        note = ", ".join(f"{r:,.0f}" for r in rates[name])
-        bench.row(f"sustained, {what} {name}", median(rates[name]), "deliveries/s", note=note)
-        note = ", ".join(f"{c:,.0f}" for c in cpus[name])
-        bench.row(f"CPU per delivery, {what} {name}", median(cpus[name]), "us", note=note)
-    for label, paired in (
-        ("deliveries/s", Paired.of(rates[off], rates[on], higher_is_worse=False)),
-        ("CPU per delivery", Paired.of(cpus[off], cpus[on], higher_is_worse=True)),
-    ):
-        _cost_rows(bench, what, label, paired, target_pct)
 
 
 async def phase_latency(bench: Bench) -> None:
@@ -1365,7 +1350,7 @@ def main() -> None:
     parser.add_argument(
         "--control",
         action="store_true",
-        help="metrics and metrics_drain phases: metrics off in both variants (an A/A run)",
+        help="metrics, tracing and their drain phases: off in both variants (an A/A run)",
     )
     parser.add_argument(
         "--rounds",
@@ -1377,13 +1362,13 @@ def main() -> None:
         "--pairs",
         type=int,
         default=defaults.pairs,
-        help="metrics phase: pairs of slices (off, on) in its one sustained run",
+        help="metrics and tracing phases: pairs of slices (off, on) in their one sustained run",
     )
     parser.add_argument(
         "--slice",
         type=float,
         default=defaults.slice_s,
-        help="metrics phase: seconds each way in a pair",
+        help="metrics and tracing phases: seconds each way in a pair",
     )
     args = parser.parse_args()
     if args.phases is None:

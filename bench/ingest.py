@@ -27,10 +27,11 @@ generator, with the machine's other load, because the machine may be shared. Eve
 count and a deadline; every process started is stopped by its pid. What the benchmarks share
 (CPU accounting, databases, percentiles, the machine's description) is in ``bench/harness/``.
 
-``--metrics-pairs N`` runs only the cost of metrics: one server flooded for ``2 x N x
---slice`` seconds, its metrics switched on and off by signal a slice at a time
-(``harness/slices.py``), each slice's requests/s and CPU per request, and the median of the
-pairs' on/off ratios; ``--control`` switches off both ways (an A/A run).
+``--costs metrics,tracing`` runs only the cost of metrics, and of tracing at 10 % sampling:
+for each, one server flooded for ``2 x --pairs x --slice`` seconds, the one switched on and
+off by signal a slice at a time (``harness/slices.py``), each slice's requests/s and CPU per
+request, and the median of the pairs' on/off ratios; ``--control`` switches off both ways
+(an A/A run).
 
 ``--ab-rounds R`` runs only max throughput of two servers, alternating, R rounds: "off" with
 ``--against DIR``'s ``src`` first on ``PYTHONPATH`` (``git archive <commit> src | tar -x -C
@@ -64,7 +65,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import uvloop
-from harness import slices
+from harness import slices, spans
 from harness.cpu import machine_busy, pid_cpu
 from harness.databases import PG_ADMIN_URL, fresh_database_url
 from harness.paired import Paired, even, first
@@ -145,8 +146,8 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
             master_key=Secret(os.environ["BENCH_MASTER_KEY"]),
         )
         app = create_app(settings)
-        if os.environ.get("BENCH_SWITCH") == "metrics":
-            _switch_metrics(app)
+        if switched := os.environ.get("BENCH_SWITCH"):
+            _switch(app, switched)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -188,14 +189,19 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
     dump()
 
 
-def _switch_metrics(app: Any) -> None:
-    """SIGUSR1 turns the server's metrics on, SIGUSR2 off (what ``RAMPWIRE_METRICS`` sets at
-    start: with ``enabled`` false every meter returns at once). Python runs the handler on the
-    main thread, the event loop's, between two bytecodes."""
+def _switch(app: Any, what: str) -> None:
+    """SIGUSR1 turns the server's metrics or tracing (``what``) on, SIGUSR2 off: metrics by
+    their ``enabled`` flag (what ``RAMPWIRE_METRICS=0`` sets at start: every meter returns at
+    once), tracing by :func:`harness.spans.switch` (off, it is ``Tracing()``). Python runs the
+    handler on the main thread, the event loop's, between two bytecodes."""
 
     def to(on: bool) -> Any:
         def handler(*_: object) -> None:
-            app.state.rampwire.telemetry.metrics.enabled = on
+            telemetry = app.state.rampwire.telemetry
+            if what == "metrics":
+                telemetry.metrics.enabled = on
+            else:
+                spans.switch(telemetry.tracing, on)
 
         return handler
 
@@ -607,20 +613,25 @@ def otlp_sink() -> Iterator[str]:
         thread.join(STOP_S)
 
 
-async def metrics_cost(
-    args: argparse.Namespace, config: Config, master_key: str, pairs: int, slice_s: float
+async def switched_cost(
+    args: argparse.Namespace,
+    config: Config,
+    master_key: str,
+    what: str,
+    env: dict[str, str],
+    target_pct: float,
 ) -> None:
-    """The cost of metrics in max verified requests/s, within one run (:mod:`harness.slices`):
-    one server, metrics switched on (SIGUSR1) and off (SIGUSR2) every ``slice_s`` seconds
-    for ``pairs`` pairs while one load generator floods it; each slice's rate from the
-    load generator's completion times, its CPU per request from the server's and
-    PostgreSQL's backends' CPU. Separate windows each way (``cost``) differed by ±10 % round
-    to round; here both ways share the server, its pool, the database's size and the
-    machine's load of the same seconds. Afterwards the server's own count of applied
-    requests is checked against the requests answered in its "on" slices, so a switch that
-    did not take would show."""
+    """The cost of ``what`` (metrics, tracing) in max verified requests/s, within one run
+    (:mod:`harness.slices`): one server (``env`` added to its environment), ``what`` switched
+    on (SIGUSR1) and off (SIGUSR2) every ``--slice`` seconds for ``--pairs`` pairs while one
+    load generator floods it; each slice's rate from the load generator's completion times,
+    its CPU per request from the server's and PostgreSQL's backends' CPU. Separate windows
+    each way (``cost``) differed by ±10 % round to round; here both ways share the server, its
+    pool, the database's size and the machine's load of the same seconds. For metrics, the
+    server's own count of applied requests is then checked against the requests answered in
+    its "on" slices, so a switch that did not take would show."""
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    env = {"RAMPWIRE_METRICS": "1", "BENCH_SWITCH": "metrics", "RAMPWIRE_METRICS_TOKEN": "bench"}
+    env = env | {"BENCH_SWITCH": what, "RAMPWIRE_METRICS_TOKEN": "bench"}
     for backend in backends:
         async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
             token = await prepare(db_url)
@@ -628,14 +639,14 @@ async def metrics_cost(
             with server("ingest", db_url, folder, master_key, 1, env) as (urls, procs):
                 sources = await make_sources(urls[0], token)
                 pid = procs[0].pid
-                os.kill(pid, signal.SIGUSR2)  # off: only the "on" slices are counted
+                os.kill(pid, signal.SIGUSR2)  # off until the slices begin
                 warm = await measure(urls, [pid], sources, config, paced=False, pg_url=pg)
                 print(f"  {backend} warm-up (not counted): {warm.rate:,.0f}/s", flush=True)
                 sliced, answered = await _sliced_load(
-                    urls, pid, sources, config, warm.rate, pairs, slice_s, pg, args.control
+                    urls, pid, sources, config, warm.rate, args, pg
                 )
-                counted = await _applied(urls[0])
-            _slices_report(backend, sliced, answered, counted)
+                counted = await _applied(urls[0]) if what == "metrics" else None
+            _slices_report(backend, what, sliced, answered, counted, target_pct)
 
 
 async def _sliced_load(
@@ -644,14 +655,13 @@ async def _sliced_load(
     sources: dict[str, str],
     config: Config,
     rate: float,
-    pairs: int,
-    slice_s: float,
+    args: argparse.Namespace,
     pg_url: str | None,
-    control: bool,
 ) -> tuple[list[slices.Slice], list[float]]:
-    """One flood of ``2 x pairs x slice_s`` seconds and a lead on each side, switched slice by
-    slice (``control``: off both ways, an A/A run); the slices (server and PostgreSQL CPU read
-    at their ends) and the completion times."""
+    """One flood of ``2 x --pairs x --slice`` seconds and a lead on each side, switched slice
+    by slice (``--control``: off both ways, an A/A run); the slices (server and PostgreSQL CPU
+    read at their ends) and the completion times."""
+    pairs, slice_s, control = args.pairs, args.slice, args.control
     duration = 2 * pairs * slice_s + 2 * SLICE_LEAD_S
     handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
     os.close(handle)
@@ -715,7 +725,12 @@ async def _applied(url: str) -> float:
 
 
 def _slices_report(
-    backend: str, sliced: list[slices.Slice], answered: list[float], counted: float
+    backend: str,
+    what: str,
+    sliced: list[slices.Slice],
+    answered: list[float],
+    counted: float | None,
+    target_pct: float,
 ) -> None:
     from bisect import bisect_left
 
@@ -734,24 +749,26 @@ def _slices_report(
             f" {cpu(s):,.0f} us CPU per request (server and database)",
             flush=True,
         )
-    on = sum(ok(s) for s in sliced if s.on)
-    print(
-        f"{backend:10} switch check: the server counted {counted:,.0f} applied requests while"
-        f" on; the client had {on:,} answers in the on slices ({counted / max(on, 1):.3f})",
-        flush=True,
-    )
+    if counted is not None:
+        on = sum(ok(s) for s in sliced if s.on)
+        print(
+            f"{backend:10} switch check: the server counted {counted:,.0f} applied requests"
+            f" while on; the client had {on:,} answers in the on slices"
+            f" ({counted / max(on, 1):.3f})",
+            flush=True,
+        )
     for label, paired in (
         ("req/s", slices.paired(sliced, rate, higher_is_worse=False)),
         ("CPU per request", slices.paired(sliced, cpu, higher_is_worse=True)),
     ):
         print(
-            f"{backend:10} metrics cost, {label}: median {paired.median:+.1f} %"
-            f" (target <= 3 %: {paired.verdict(3.0)}); {paired.note()}",
+            f"{backend:10} {what} cost, {label}: median {paired.median:+.1f} %"
+            f" (target <= {target_pct:g} %: {paired.verdict(target_pct)}); {paired.note()}",
             flush=True,
         )
     for on_, name in ((False, "off"), (True, "on")):
         figures = [rate(s) for s in sliced if s.on == on_]
-        print(f"{backend:10} metrics {name}: median {median(figures):,.0f}/s", flush=True)
+        print(f"{backend:10} {what} {name}: median {median(figures):,.0f}/s", flush=True)
 
 
 async def cost(
@@ -863,21 +880,21 @@ async def run(args: argparse.Namespace, config: Config) -> None:
         await scale_out(args, config, master_key)
         print(f"load average at the end: {loadavg()}")
         return
-    if args.metrics_pairs or args.tracing_rounds or args.ab_rounds:
+    if args.costs or args.ab_rounds:
         for line in machine(PACKAGES):
             print(line)
         print(f"load average at the start: {loadavg()}")
         master_key = __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
-        if args.metrics_pairs:  # metrics on (the default) against off; tracing off in both
-            await metrics_cost(args, config, master_key, args.metrics_pairs, args.slice)
-        if args.tracing_rounds:  # at 10 % sampling, exported over OTLP/HTTP; metrics on in both
+        if "metrics" in args.costs:  # metrics on (the default) against off; no tracing
+            metrics = {"RAMPWIRE_METRICS": "1"}
+            await switched_cost(args, config, master_key, "metrics", metrics, 3.0)
+        if "tracing" in args.costs:  # at 10 % sampling, exported over OTLP/HTTP; metrics on
             with otlp_sink() as sink:
                 traced = {
                     "RAMPWIRE_TRACING_SAMPLE": "0.1",
                     "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
                 }
-                tracing = {"off": {}, "on": traced}
-                await cost(args, config, master_key, "tracing", tracing, args.tracing_rounds, 10.0)
+                await switched_cost(args, config, master_key, "tracing", traced, 10.0)
         if args.ab_rounds:  # "off": --against's tree (or this one); "on": this one, --ab-env
             base = {"PYTHONPATH": str(Path(args.against) / "src")} if args.against else {}
             extra = dict(pair.split("=", 1) for pair in args.ab_env)
@@ -963,25 +980,22 @@ def main() -> None:
     )
     parser.add_argument("--postgres-url", default=PG_ADMIN_URL, help="an admin connection")
     parser.add_argument(
-        "--metrics-pairs",
-        type=int,
-        default=0,
-        help="measure only the cost of metrics: one flood, metrics switched off and on every"
-        " --slice seconds, this many pairs",
+        "--costs",
+        type=lambda text: [part for part in text.split(",") if part],
+        default=[],
+        help="measure only the cost of metrics and/or tracing (10 %% sampling), comma-separated:"
+        " one flood each, switched off and on every --slice seconds, --pairs pairs",
     )
     parser.add_argument(
-        "--slice", type=float, default=1.0, help="--metrics-pairs: seconds each way in a pair"
+        "--pairs", type=int, default=60, help="--costs: pairs of slices (off, on) per run"
+    )
+    parser.add_argument(
+        "--slice", type=float, default=1.0, help="--costs: seconds each way in a pair"
     )
     parser.add_argument(
         "--control",
         action="store_true",
-        help="--metrics-pairs: metrics off both ways (an A/A run: the bench's own bias)",
-    )
-    parser.add_argument(
-        "--tracing-rounds",
-        type=int,
-        default=0,
-        help="measure only the cost of tracing at 10 %% sampling: rounds of off and on",
+        help="--costs: off both ways (an A/A run: the bench's own bias)",
     )
     parser.add_argument(
         "--ab-rounds",

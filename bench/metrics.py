@@ -1,6 +1,6 @@
 """What the metrics and tracing hooks cost per call, on this machine, in one process: the
 figure that the end-to-end comparisons (bench/delivery.py --phases metrics,tracing,
-bench/ingest.py --metrics-pairs, --tracing-rounds) cannot resolve under a shared machine's
+bench/ingest.py --costs metrics,tracing) cannot resolve under a shared machine's
 noise.
 
     cd bench && ../.venv/bin/python metrics.py

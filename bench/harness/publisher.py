@@ -27,9 +27,10 @@ from rampwire.metrics import Metrics
 from rampwire.repository import OrderRepository
 from rampwire.services.worker import Worker
 from rampwire.storage import Database, open_database
+from rampwire.tracing import Tracing
 
 from .children import stop_children
-from .spans import sink_tracing
+from .spans import sink_tracing, switch_on_signals
 from .workload import change_order, count_waiting, create_order
 
 STOP_DEADLINE_S = 30.0  # a publisher process gets this long to stop
@@ -51,6 +52,8 @@ class PublishPlan:
     # > 0: each create and change inside a server span sampled at this ratio, as the API does,
     # so the events carry a stored trace context (rampwire.tracing.trace_context)
     traced: float = 0.0
+    # with ``traced``, in a publisher process: SIGUSR1 turns its tracing on, SIGUSR2 off
+    switched: bool = False
 
 
 @dataclass
@@ -65,10 +68,19 @@ class PublishResult:
 
 
 async def publish(
-    db: Database, orders: OrderRepository, plan: PublishPlan, started: Callable[[], None]
+    db: Database,
+    orders: OrderRepository,
+    plan: PublishPlan,
+    started: Callable[[], None],
+    tracing: Tracing | None = None,
 ) -> PublishResult:
+    """``tracing``: the spans the changes are made in (default: ``plan.traced``'s own)."""
     result = PublishResult()
-    tracing = sink_tracing(plan.traced) if plan.traced else None
+    owned = tracing is None and plan.traced > 0
+    if owned:
+        tracing = sink_tracing(plan.traced)
+        if plan.switched:
+            switch_on_signals(tracing)
 
     def span(name: str) -> contextlib.AbstractContextManager[None]:
         return tracing.request(name, {}) if tracing else contextlib.nullcontext()
@@ -131,7 +143,7 @@ async def publish(
             task.add_done_callback(pending.discard)
         if pending:
             await asyncio.wait(pending, timeout=STOP_DEADLINE_S)
-    if tracing is not None:
+    if owned and tracing is not None:
         tracing.shutdown()
     result.elapsed = time.monotonic() - start
     result.cpu = time.process_time() - cpu
@@ -182,11 +194,14 @@ class Publisher:
         processes: int = 1,
         *,
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """``worker``: the worker to wake when publishing inline (None: processes);
-        ``metrics``: what the inline publisher's group commits count into, as the API's do."""
+        ``metrics``: what the inline publisher's group commits count into, as the API's do;
+        ``tracing``: the inline publisher's spans (default: the plan's)."""
         self._db, self._worker, self._plan, self.where = db, worker, plan, where
         self._metrics = metrics
+        self._tracing = tracing
         self.processes = 1 if where == "inline" else processes
         self._task: asyncio.Task[PublishResult] | None = None
         self._procs: list[tuple[Any, str]] = []
@@ -196,7 +211,9 @@ class Publisher:
             assert self._worker is not None, "publishing inline wakes the worker in this process"
             began = asyncio.Event()
             orders = OrderRepository(self._db, on_publish=self._worker.wake, metrics=self._metrics)
-            self._task = asyncio.create_task(publish(self._db, orders, self._plan, began.set))
+            self._task = asyncio.create_task(
+                publish(self._db, orders, self._plan, began.set, self._tracing)
+            )
             await began.wait()
             return
         context = multiprocessing.get_context("spawn")
@@ -217,6 +234,11 @@ class Publisher:
             if not await asyncio.to_thread(ready.wait, 30):
                 self.stop()
                 raise RuntimeError("a publisher process did not start")
+
+    @property
+    def pids(self) -> list[int]:
+        """The publisher processes' (none inline)."""
+        return [proc.pid for proc, _ in self._procs if proc.pid is not None]
 
     async def result(self) -> PublishResult:
         if self._task is not None:
