@@ -48,6 +48,11 @@ _VALUES = re.compile(r"\(VALUES .*?\)\) ", re.S)
 _MARKS = re.compile(r"\?\d+(, \?\d+)*")
 statements: collections.Counter[str] = collections.Counter()  # SQLite thread CPU, by statement
 calls: collections.Counter[str] = collections.Counter()
+# ``--opcodes``: SQLite's virtual machine instructions by statement, counted by a progress
+# handler every OPCODE_STEP of them (the load does not move them, unlike the statements' CPU)
+OPCODE_STEP = 10
+opcodes: collections.Counter[str] = collections.Counter()
+COUNT_OPCODES: list[bool] = []
 # sqlite3 keeps each connection's last STATEMENT_CACHE prepared statements by text (an LRU, its
 # ``cached_statements``); a text not among them is prepared again: the same LRU, simulated
 STATEMENT_CACHE = 128
@@ -78,6 +83,13 @@ def _time_statements() -> None:
             prepared[key] += 1
 
         def timed(*a: Any, **k: Any) -> Any:
+            if COUNT_OPCODES:
+
+                def step() -> int:
+                    opcodes[key] += OPCODE_STEP
+                    return 0
+
+                self._conn.set_progress_handler(step, OPCODE_STEP)
             started = time.thread_time()
             try:
                 return fn(*a, **k)
@@ -156,6 +168,7 @@ class Probe:
     async def start(self, seconds: float, out: Path) -> None:
         statements.clear()
         calls.clear()
+        opcodes.clear()
         prepared.clear()
         gc_seen.clear()
         self._tracked = len(gc.get_objects())
@@ -250,6 +263,13 @@ class Probe:
                     f"  {cpu * per:7.1f} us  {calls[key] * 1000 / max(sent, 1):7.1f}/1000"
                     f"  prepared {prepared[key] * 1000 / max(sent, 1):5.1f}/1000  {key}"
                 )
+        if opcodes:
+            lines.append(
+                "SQLite VM instructions per delivery:"
+                f" {sum(opcodes.values()) / max(sent, 1):,.0f}, by statement:"
+            )
+            for key, count in opcodes.most_common(14):
+                lines.append(f"  {count / max(sent, 1):9,.0f}  {key}")
         return "\n      ".join(lines)
 
     async def wait(self) -> None:
@@ -401,7 +421,14 @@ if __name__ == "__main__":
         "--cprofile", action="store_true", help="cProfile the main thread instead of py-spy"
     )
     parser.add_argument("--native", action="store_true", help="py-spy: C frames too")
+    parser.add_argument(
+        "--opcodes",
+        action="store_true",
+        help="with --statements: SQLite's VM instructions by statement (slows SQLite down)",
+    )
     parsed = parser.parse_args()
+    if parsed.opcodes:
+        COUNT_OPCODES.append(True)
     gc.callbacks.append(_time_collections)
     if parsed.native:
         NATIVE.append("--native")

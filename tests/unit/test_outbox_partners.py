@@ -1,8 +1,9 @@
 """The fan-out rule with partners (``repository.outbox.fan_out``, no database): an event of a
 partner's order reaches that partner's matching endpoints and the operator endpoints that
 subscribe to all partners or list it, never another partner's; an operator order's event
-reaches the operator's endpoints only. A property over random partners, endpoints, event-type
-filters and events."""
+reaches the operator's endpoints only; the deliveries come in the order of the events, and of
+the endpoints for each. A property over random partners, endpoints, event-type filters and
+events."""
 
 from __future__ import annotations
 
@@ -90,6 +91,15 @@ def test_an_event_reaches_its_partners_endpoints_and_the_subscribed_operator_one
     for endpoint_id, _, partner in got:  # never another partner's endpoint
         owner = next(e.owner for e in subscribers if e.id == endpoint_id)
         assert owner is None or owner == partner
+    # in the order of the events, and of the endpoints for each event
+    (write,) = writes._writes
+    in_order = [
+        (endpoint.id, event.id)
+        for event in batch
+        for endpoint in subscribers
+        if (endpoint.id, event.id, whose[event.order_id or ""]) in got
+    ]
+    assert [(row[1], row[2]) for row in write.rows] == in_order
 
 
 def test_an_order_not_in_owners_is_the_operators() -> None:

@@ -35,6 +35,12 @@ _COLUMNS = (
     " created_at, updated_at, partner_id, partners, signatures, traceparent"
 )
 _IDS = Columns.of("id text")
+# SQLite: a claim's endpoints as one JSON array (a VALUES list's text, and so its preparation,
+# changed with the number of ids: hundreds of them in a fresh worker's claims)
+_MANY_SQLITE = (
+    f"SELECT {_COLUMNS} FROM endpoints WHERE id IN (SELECT value FROM json_each($1))"
+    " AND deleted_at IS NULL"
+)
 MUTABLE = (
     "url", "description", "event_types", "dialect", "headers", "rate_limit", "max_in_flight",
     "ordering", "retry_policy", "signatures", "traceparent",
@@ -191,13 +197,19 @@ class EndpointRepository:
         moves it) is answered with the known object, not decoded and decrypted again; its
         delivery health (``last_success_at``, ``failing_since``) is then the known one's."""
         async with self._db.connection() as conn:
-            rows = await fetch_rows(
-                conn,
-                _IDS,
-                [(endpoint_id,) for endpoint_id in endpoint_ids],
-                f"SELECT {_COLUMNS} FROM endpoints WHERE id IN (SELECT id FROM v)"
-                " AND deleted_at IS NULL",
-            )
+            if conn.dialect == "postgresql":
+                rows = await fetch_rows(
+                    conn,
+                    _IDS,
+                    [(endpoint_id,) for endpoint_id in endpoint_ids],
+                    f"SELECT {_COLUMNS} FROM endpoints WHERE id IN (SELECT id FROM v)"
+                    " AND deleted_at IS NULL",
+                )
+            elif endpoint_ids:  # one JSON array: one statement text, prepared once
+                ids = serde.to_json(list(endpoint_ids)).decode()
+                rows = await conn.fetch(_MANY_SQLITE, ids)
+            else:
+                rows = []
         known = known or {}
         found: dict[str, Endpoint] = {}
         for row in rows:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from ..delivery.endpoints import Ordering, matches, reaches
@@ -90,22 +91,29 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
             f" UNION ALL SELECT {_SUBSCRIBER} FROM endpoints"
             f" WHERE {_LIVE} AND partner_id IN ({mine})"
         )
-    rows = await conn.fetch(select, *owned)
-    return [
-        Subscriber.of(
-            r["id"],
-            serde.from_json(r["event_types"]),
-            r["ordering"],
-            r["dialect"],
-            r["partner_id"],
-            r["partners"],
-        )
-        for r in rows
-    ]
+    return [_subscriber(*row) for row in await conn.fetch(select, *owned)]
 
 
 _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
 _SUBSCRIBER = "id, event_types, ordering, dialect, partner_id, partners"
+SUBSCRIBERS_KEPT = 4_096  # endpoint rows whose Subscriber is kept, the least recently used out
+
+
+@lru_cache(maxsize=SUBSCRIBERS_KEPT)
+def _subscriber(
+    id: str,
+    event_types: str,
+    ordering: str,
+    dialect: str,
+    owner: str | None,
+    partners: str | None,
+) -> Subscriber:
+    """The columns of :data:`_SUBSCRIBER`, as :func:`live_endpoints` reads them, made into a
+    :class:`Subscriber` once: every publishing transaction reads its endpoints again, and
+    with many partners each reads several partners' own, rows that seldom change."""
+    return Subscriber.of(
+        id, tuple(serde.from_json(event_types)), ordering, dialect, owner, partners
+    )
 
 
 def outbox(
