@@ -178,7 +178,8 @@ def fan_out(
 
 _EVENT = Columns.of(
     "id text, type text, order_id text, sequence bigint, created_at bigint, payload text,"
-    " trace_context text"
+    " trace_context text",
+    row_type="events",
 )
 
 
