@@ -62,6 +62,7 @@ ROW_TYPED = [
     order_rows.ENTRY,
     inbound_rows.INBOUND,
     outbox._EVENT,
+    outbox._DELIVERY,
 ]
 
 

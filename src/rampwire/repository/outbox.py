@@ -165,14 +165,18 @@ def fan_out(
                     "pending",
                     0,
                     now_us,
+                    None,  # lease_token
+                    None,  # last_status_code
+                    None,  # last_error
                     now_us,
                     now_us,
+                    None,  # superseded_by
                     partner,
                 )
             )
     notify = writes.dialect == "postgresql"
     tail = f" RETURNING pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
-    writes.insert("deliveries", _NEW_DELIVERY, rows, tail)
+    writes.insert("deliveries", _DELIVERY, rows, tail)
     return len(rows)
 
 
@@ -196,8 +200,12 @@ def _event_row(event: Event, trace: str | None) -> tuple[Any, ...]:
     )
 
 
-_NEW_DELIVERY = Columns.of(
+# Every column of a delivery, those a new one leaves NULL too: the rows travel as one array of
+# the table's row type (see :class:`~rampwire.storage.database.Columns`).
+_DELIVERY = Columns.of(
     "id text, endpoint_id text, event_id text, event_type text, order_id text, fifo_key text,"
     " fifo_seq bigint, status text, attempts integer, next_attempt_at bigint,"
-    " created_at bigint, updated_at bigint, partner_id text"
+    " lease_token text, last_status_code integer, last_error text, created_at bigint,"
+    " updated_at bigint, superseded_by text, partner_id text",
+    row_type="deliveries",
 )
