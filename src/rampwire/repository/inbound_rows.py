@@ -15,7 +15,7 @@ INBOUND = Columns.of(
     " processed_at bigint, outcome text, detail text, provider_order_id text, order_id text,"
     " provider_event text, event_ids jsonb, headers jsonb, body text, peer_ip text,"
     " attempts integer",
-    row_type="inbound",
+    row_type="inbound_row",
 )
 COLUMNS = INBOUND.listed
 

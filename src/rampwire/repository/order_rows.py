@@ -44,7 +44,12 @@ ORDER = Columns.of(
     "id text, provider text, provider_order_id text, side text, status text, version bigint,"
     " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb,"
     " seq bigint, partner_id text",
-    row_type="orders",
+    row_type="orders_row",
+)
+ORDER_UPDATE = Columns.of(
+    "id text, status text, version bigint, updated_at bigint, status_at bigint,"
+    " field_times jsonb, body jsonb, seq bigint",
+    row_type="orders_change",
 )
 
 
@@ -65,6 +70,12 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
         held.seq,
         held.partner_id,
     )
+
+
+def update_row(held: HeldOrder) -> tuple[Any, ...]:
+    """The columns of :data:`ORDER_UPDATE`."""
+    row = order_row(held)
+    return (row[0], row[4], row[5], *row[7:12])
 
 
 def stamp_columns(stamps: Stamps) -> tuple[int, str]:
@@ -91,7 +102,7 @@ def stamps_from(status_at: int, field_times: str) -> Stamps:
 
 ENTRY = Columns.of(
     "order_id text, seq bigint, recorded_at bigint, occurred_at bigint, kind text, body jsonb",
-    row_type="timeline",
+    row_type="timeline_row",
 )
 
 
@@ -122,9 +133,9 @@ def write_held(writes: Writes, held: Sequence[HeldOrder], entries: Sequence[Time
     """The held orders in their final state, and the timeline entries: new orders, changed
     ones and entries, each set in one write."""
     writes.insert("orders", ORDER, [order_row(h) for h in held if h.new])
-    writes.execute(  # whole rows, as the insert's: one array of the row type (see Columns)
-        ORDER,
-        [order_row(h) for h in held if h.changed and not h.new],
+    writes.execute(
+        ORDER_UPDATE,
+        [update_row(h) for h in held if h.changed and not h.new],
         "UPDATE orders AS o SET status = v.status, version = v.version,"
         " updated_at = v.updated_at, status_at = v.status_at, field_times = v.field_times,"
         " body = v.body, seq = v.seq FROM v WHERE o.id = v.id",

@@ -165,25 +165,21 @@ def fan_out(
                     "pending",
                     0,
                     now_us,
-                    None,  # lease_token
-                    None,  # last_status_code
-                    None,  # last_error
                     now_us,
                     now_us,
-                    None,  # superseded_by
                     partner,
                 )
             )
     notify = writes.dialect == "postgresql"
     tail = f" RETURNING pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
-    writes.insert("deliveries", _DELIVERY, rows, tail)
+    writes.insert("deliveries", _NEW_DELIVERY, rows, tail)
     return len(rows)
 
 
 _EVENT = Columns.of(
     "id text, type text, order_id text, sequence bigint, created_at bigint, payload text,"
     " trace_context text",
-    row_type="events",
+    row_type="events_row",
 )
 
 
@@ -200,12 +196,9 @@ def _event_row(event: Event, trace: str | None) -> tuple[Any, ...]:
     )
 
 
-# Every column of a delivery, those a new one leaves NULL too: the rows travel as one array of
-# the table's row type (see :class:`~rampwire.storage.database.Columns`).
-_DELIVERY = Columns.of(
+_NEW_DELIVERY = Columns.of(
     "id text, endpoint_id text, event_id text, event_type text, order_id text, fifo_key text,"
     " fifo_seq bigint, status text, attempts integer, next_attempt_at bigint,"
-    " lease_token text, last_status_code integer, last_error text, created_at bigint,"
-    " updated_at bigint, superseded_by text, partner_id text",
-    row_type="deliveries",
+    " created_at bigint, updated_at bigint, partner_id text",
+    row_type="deliveries_row",
 )

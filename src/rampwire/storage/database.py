@@ -97,9 +97,9 @@ class Columns:
 
     A statement over such rows reads them as the relation ``v``; see :func:`execute_rows`.
     ``row_type``: a PostgreSQL composite type whose fields are these columns, in this order
-    (a table's own row type, when the columns are all of the table's): the rows then travel
-    as one array of that type, not one array per column, which asyncpg encodes with a few
-    checks per row instead of one or two per value."""
+    (the row type of a view made for it, as in migration 0014): the rows then travel as one
+    array of that type, not one array per column, which asyncpg encodes with a few checks per
+    row instead of one or two per value."""
 
     names: tuple[str, ...]
     types: tuple[str, ...]
