@@ -3,11 +3,13 @@ several such writes sent together (:class:`Writes`)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from rampwire.errors import StorageError
+from rampwire.repository import inbound_rows, order_rows, outbox
 from rampwire.storage import Connection, Database
 from rampwire.storage.database import (
     MAX_ROWS_PER_STATEMENT,
@@ -18,7 +20,8 @@ from rampwire.storage.database import (
     rows_clause,
 )
 
-COLUMNS = Columns.of("id text, n bigint, s text, j jsonb")
+COLUMNS_SPEC = "id text, n bigint, s text, j jsonb"
+COLUMNS = Columns.of(COLUMNS_SPEC)
 TABLE = "CREATE TABLE rows_test (id TEXT PRIMARY KEY, n BIGINT, s TEXT, j {json})"
 
 
@@ -44,6 +47,71 @@ def test_placeholders_can_start_after_other_parameters() -> None:
     assert (
         rows_clause("sqlite", Columns.of("id text"), 2, 3) == "WITH v (id) AS (VALUES ($3), ($4))"
     )
+
+
+def test_row_typed_columns_take_one_array_of_rows() -> None:
+    columns = Columns.of("id text, n bigint", row_type="rows_test")
+    assert rows_clause("postgresql", columns, 0, 3) == (
+        "WITH v (id, n) AS (SELECT * FROM unnest($3::rows_test[]))"
+    )
+    assert rows_clause("sqlite", columns, 1) == "WITH v (id, n) AS (VALUES ($1, $2))"
+
+
+ROW_TYPED = [
+    order_rows.ORDER,
+    order_rows.ORDER_UPDATE,
+    order_rows.ENTRY,
+    inbound_rows.INBOUND,
+    outbox._EVENT,
+    outbox._NEW_DELIVERY,
+]
+
+
+@pytest.mark.parametrize("columns", ROW_TYPED, ids=lambda c: c.row_type)
+async def test_row_typed_columns_are_their_row_types_fields_in_order(
+    db: Database, columns: Columns
+) -> None:
+    """Each row type (a view's, migration 0014; the same in a fresh and a migrated schema:
+    ``test_migrate``) has these columns' names and types, in this order."""
+    if db.dialect != "postgresql":
+        pytest.skip("row types are PostgreSQL's")
+    async with db.connection() as conn:
+        found = await conn.fetch(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS kind FROM pg_attribute a"
+            " WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+            " ORDER BY a.attnum",
+            columns.row_type,
+        )
+    assert [(r["attname"], r["kind"]) for r in found] == [
+        (name, {"text": "text", "bigint": "bigint", "integer": "integer", "jsonb": "jsonb"}[kind])
+        for name, kind in zip(columns.names, columns.types, strict=True)
+    ]
+
+
+async def test_row_typed_rows_are_written_and_read_like_column_arrays(db: Database) -> None:
+    """Rows as tuples or lists, with NULLs and JSON, beside a write of per-column arrays."""
+    await _table(db)
+    typed = Columns.of(COLUMNS_SPEC, row_type="rows_test")
+    async with db.transaction() as conn:
+        writes = Writes(conn.dialect)
+        first = writes.insert(
+            "rows_test", typed, [("a", 1, None, '{"k": [1]}'), ["b", None, "y", "{}"]]
+        )
+        second = writes.insert("rows_test", COLUMNS, [("c", 3, "z", "[]")])
+        changed = await writes.run(conn)
+        alone = await execute_rows(
+            conn, typed, [("d", 4, "w", "null")], "INSERT INTO rows_test SELECT * FROM v"
+        )
+    async with db.connection() as conn:
+        found = await conn.fetch("SELECT id, n, s, j FROM rows_test ORDER BY id")
+    assert (changed[first], changed[second], alone) == (2, 1, 1)
+    assert [(r["id"], r["n"], r["s"]) for r in found] == [
+        ("a", 1, None),
+        ("b", None, "y"),
+        ("c", 3, "z"),
+        ("d", 4, "w"),
+    ]
+    assert [json.loads(r["j"]) for r in found] == [{"k": [1]}, {}, [], None]
 
 
 async def insert_rows(

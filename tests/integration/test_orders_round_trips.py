@@ -57,9 +57,17 @@ async def test_round_trips_of_a_create_and_a_change(postgres_url: str) -> None:
         orders = OrderRepository(db, writers=1)
         source = Source(provider=None, provider_event="api", received_at=now)
         data = OrderData(side=Side.BUY, fiat=Money(currency="EUR", amount=Decimal("100.00")))
-        for _ in range(2):  # asyncpg's first use of a statement reads types: not counted
+        for n in range(2):  # asyncpg's first use of a statement reads types: not counted
             warm = await orders.create(
                 data, status=OrderStatus.AWAITING_PAYMENT, occurred_at=now, source=source, now=now
+            )
+            await orders.create(
+                data,
+                status=OrderStatus.AWAITING_PAYMENT,
+                occurred_at=now,
+                source=source,
+                now=now,
+                idempotency=IdempotencyClaim(api_key_id="key_0", key=f"warm-{n}", request_hash="h"),
             )
             await orders.change(
                 warm.order.id,

@@ -35,7 +35,7 @@ async def rows_naming(db: Database, ids: dict[str, str]) -> dict[str, list[tuple
         else:
             tables = await conn.fetch(
                 "SELECT table_name AS name FROM information_schema.tables"
-                " WHERE table_schema = 'public'"
+                " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
             )
         dump = {}
         for table in tables:

@@ -43,11 +43,13 @@ ORDER_ID = Columns.of("id text")
 ORDER = Columns.of(
     "id text, provider text, provider_order_id text, side text, status text, version bigint,"
     " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb,"
-    " seq bigint, partner_id text"
+    " seq bigint, partner_id text",
+    row_type="orders_row",
 )
 ORDER_UPDATE = Columns.of(
     "id text, status text, version bigint, updated_at bigint, status_at bigint,"
-    " field_times jsonb, body jsonb, seq bigint"
+    " field_times jsonb, body jsonb, seq bigint",
+    row_type="orders_change",
 )
 
 
@@ -99,7 +101,8 @@ def stamps_from(status_at: int, field_times: str) -> Stamps:
 
 
 ENTRY = Columns.of(
-    "order_id text, seq bigint, recorded_at bigint, occurred_at bigint, kind text, body jsonb"
+    "order_id text, seq bigint, recorded_at bigint, occurred_at bigint, kind text, body jsonb",
+    row_type="timeline_row",
 )
 
 

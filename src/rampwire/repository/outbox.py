@@ -186,7 +186,8 @@ def fan_out(
 
 _EVENT = Columns.of(
     "id text, type text, order_id text, sequence bigint, created_at bigint, payload text,"
-    " trace_context text"
+    " trace_context text",
+    row_type="events_row",
 )
 
 
@@ -206,5 +207,6 @@ def _event_row(event: Event, trace: str | None) -> tuple[Any, ...]:
 _NEW_DELIVERY = Columns.of(
     "id text, endpoint_id text, event_id text, event_type text, order_id text, fifo_key text,"
     " fifo_seq bigint, status text, attempts integer, next_attempt_at bigint,"
-    " created_at bigint, updated_at bigint, partner_id text"
+    " created_at bigint, updated_at bigint, partner_id text",
+    row_type="deliveries_row",
 )

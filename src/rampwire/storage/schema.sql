@@ -242,3 +242,18 @@ CREATE TABLE portal_links (
     used_at BIGINT
 );
 CREATE INDEX portal_links_partner ON portal_links (partner_id, id);
+
+CREATE VIEW orders_row AS SELECT id, provider, provider_order_id, side, status, version,
+    created_at, updated_at, status_at, field_times, body, seq, partner_id FROM orders;
+CREATE VIEW orders_change AS SELECT id, status, version, updated_at, status_at, field_times, body,
+    seq FROM orders;
+CREATE VIEW timeline_row AS SELECT order_id, seq, recorded_at, occurred_at, kind, body
+    FROM timeline;
+CREATE VIEW events_row AS SELECT id, type, order_id, sequence, created_at, payload, trace_context
+    FROM events;
+CREATE VIEW inbound_row AS SELECT id, source_id, provider, dedupe_key, received_at, processed_at,
+    outcome, detail, provider_order_id, order_id, provider_event, event_ids, headers, body,
+    peer_ip, attempts FROM inbound;
+CREATE VIEW deliveries_row AS SELECT id, endpoint_id, event_id, event_type, order_id, fifo_key,
+    fifo_seq, status, attempts, next_attempt_at, created_at, updated_at, partner_id
+    FROM deliveries;
