@@ -89,6 +89,11 @@ class Database(Protocol):
 
 
 MAX_ROWS_PER_STATEMENT = 500  # on SQLite: rows times columns stays below its parameter limit
+# On PostgreSQL, row sets this small are sent as a VALUES list of typed parameters, not as
+# arrays: a VALUES list's row count is the same in a generic plan as in a custom one, so the
+# server keeps one generic plan per statement instead of planning each execution anew (it
+# cannot tell an array's length before it has the value), and the driver encodes no arrays.
+PG_VALUES_MAX_ROWS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,21 +116,37 @@ class Columns:
         return ", ".join(self.names)
 
 
-@lru_cache(maxsize=256)
 def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) -> str:
     """``WITH v (a, b) AS (...)``: ``count`` rows as a relation, their parameters numbered from
-    ``$first``. On PostgreSQL, one typed array per column (``unnest``), so the statement is the
-    same text, and prepared once, whatever the count; on SQLite, a ``VALUES`` list (preparing is
-    in-process there)."""
-    if dialect == "postgresql":
+    ``$first`` (:func:`row_arguments` lays them out). On SQLite, a ``VALUES`` list (preparing is
+    in-process there). On PostgreSQL, up to :data:`PG_VALUES_MAX_ROWS` rows a typed ``VALUES``
+    list too, one statement text per count; more, one typed array per column (``unnest``), so
+    the statement is the same text, and prepared once, whatever the count."""
+    if dialect == "postgresql" and not 0 < count <= PG_VALUES_MAX_ROWS:
+        count = 0  # one text (and one cache entry) for any count
+    return _rows_clause(dialect, columns, count, first)
+
+
+@lru_cache(maxsize=256)
+def _rows_clause(dialect: Dialect, columns: Columns, count: int, first: int) -> str:
+    if dialect == "postgresql" and count == 0:
         arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(columns.types, start=first))
         return f"WITH v ({columns.listed}) AS (SELECT * FROM unnest({arrays}))"
     width = len(columns.names)
+    casts = [f"::{kind}" for kind in columns.types] if dialect == "postgresql" else [""] * width
     rows = (
-        "(" + ", ".join(f"${row * width + n}" for n in range(first, first + width)) + ")"
+        "(" + ", ".join(f"${row * width + first + n}{casts[n]}" for n in range(width)) + ")"
         for row in range(count)
     )
     return f"WITH v ({columns.listed}) AS (VALUES {', '.join(rows)})"
+
+
+def row_arguments(dialect: Dialect, rows: Sequence[Sequence[Any]]) -> list[Any]:
+    """The parameters of :func:`rows_clause` for ``rows``: their values row by row, or, where
+    it takes arrays, one list per column."""
+    if dialect == "postgresql" and not 0 < len(rows) <= PG_VALUES_MAX_ROWS:
+        return [list(column) for column in zip(*rows, strict=True)]
+    return [value for row in rows for value in row]
 
 
 def _statements(
@@ -135,8 +156,8 @@ def _statements(
     :data:`MAX_ROWS_PER_STATEMENT` rows on SQLite."""
     if conn.dialect == "postgresql":
         yield (
-            f"{rows_clause(conn.dialect, columns, 0)} {sql}",
-            [list(c) for c in zip(*rows, strict=True)],
+            f"{rows_clause(conn.dialect, columns, len(rows))} {sql}",
+            row_arguments(conn.dialect, rows),
         )
         return
     for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
@@ -226,10 +247,10 @@ class Writes:
         queries: list[str] = []
         args: list[Any] = []
         for n, (_, w) in enumerate(live):
-            clause = rows_clause(conn.dialect, w.columns, 0, len(args) + 1)
+            clause = rows_clause(conn.dialect, w.columns, len(w.rows), len(args) + 1)
             returning = "" if " RETURNING " in w.sql else " RETURNING 1"
             queries.append(f"w{n} AS ({clause} {w.sql}{returning})")
-            args.extend(list(column) for column in zip(*w.rows, strict=True))
+            args.extend(row_arguments(conn.dialect, w.rows))
         counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(live)))
         row = await conn.fetchrow(f"WITH {', '.join(queries)} SELECT {counts}", *args)
         assert row is not None
