@@ -202,3 +202,20 @@ async def test_writes_fail_together(db: Database) -> None:
             await writes.run(conn)
     async with db.connection() as conn:
         assert [row["id"] for row in await conn.fetch("SELECT id FROM rows_test")] == ["a"]
+
+
+async def test_a_write_per_row_runs_after_the_row_sets_and_counts_its_rows(db: Database) -> None:
+    await _table(db)
+    async with db.transaction() as conn:
+        await insert_rows(conn, "rows_test", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, "y", "{}")])
+    async with db.transaction() as conn:
+        writes = Writes(conn.dialect)
+        each = writes.each("UPDATE rows_test SET n = $2 WHERE id = $1", [("a", 10), ("b", 20)])
+        none = writes.each("UPDATE rows_test SET n = $2 WHERE id = $1", [])
+        inserted = writes.insert("rows_test", COLUMNS, [("c", 3, None, "[]")])
+        changed = await writes.run(conn)
+        found = await conn.fetchmany(
+            "SELECT id, n FROM rows_test WHERE id = $1", [("c",), ("absent",), ("a",)]
+        )
+    assert (changed[each], changed[none], changed[inserted]) == (2, 0, 1)
+    assert [tuple(row) for row in found] == [("c", 3), ("a", 10)]

@@ -41,6 +41,10 @@ class Connection(Protocol):
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
 
+    async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        """Run a query once per row of arguments, in that order, in one round trip where the
+        back-end allows; the rows all of them return."""
+
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
 
     async def fetchval(self, sql: str, *args: Any) -> Any: ...
@@ -213,6 +217,7 @@ class Writes:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect  # of the connection :meth:`run` will take
         self._writes: list[_Write] = []
+        self._each: list[tuple[int, str, Sequence[Sequence[Any]]]] = []  # (index, sql, rows)
 
     def execute(self, columns: Columns, rows: Sequence[Sequence[Any]], sql: str) -> int:
         """Add ``sql``, which reads ``rows`` as the relation ``v`` (as for
@@ -227,15 +232,31 @@ class Writes:
         CONFLICT DO NOTHING`` (its count is then of the rows written). Returns its index."""
         return self.execute(columns, rows, _insert(table, columns, tail))
 
+    def each(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Add ``sql`` run once per row, the row's values as ``$1, $2, ...``, all in one round
+        trip (``executemany``) after the row-set writes; its count in what :meth:`run` returns
+        is of the rows sent. For a write whose plan must not depend on a table's size: a
+        join with a row set, as the server may keep it for the connection's life, is planned
+        once with the table as it was then (a hash join over a scan of the whole table when
+        that was small), where ``WHERE id = $1`` is an index lookup however it is planned."""
+        self._writes.append(_Write(Columns((), ()), (), ""))
+        self._each.append((len(self._writes) - 1, sql, rows))
+        return len(self._writes) - 1
+
     async def run(self, conn: Connection) -> list[int]:
         """Send every write; the rows each changed, in the order they were added."""
         assert conn.dialect == self.dialect
         changed = [0] * len(self._writes)
         live = [(index, w) for index, w in enumerate(self._writes) if w.rows]
         if self.dialect == "postgresql" and len(live) > 1:
-            return await self._together(conn, live, changed)
-        for index, w in live:
-            changed[index] = await execute_rows(conn, w.columns, w.rows, w.sql)
+            await self._together(conn, live, changed)
+        else:
+            for index, w in live:
+                changed[index] = await execute_rows(conn, w.columns, w.rows, w.sql)
+        for index, sql, rows in self._each:
+            if rows:
+                await conn.executemany(sql, rows)
+                changed[index] = len(rows)
         return changed
 
     @staticmethod
