@@ -126,7 +126,7 @@ def _caches() -> dict[str, Any]:
         "entries": len(memo),
         "chars": sum(len(k) + len(v) for k, v in memo.items()),
     }
-    info = database.rows_clause.cache_info()
+    info = database._rows_clause.cache_info()
     found["database.rows_clause"] = {"entries": info.currsize, "max": info.maxsize}
     for ref in _made:
         obj = ref()

@@ -1,5 +1,5 @@
-"""Many rows in one statement: typed arrays on PostgreSQL, VALUES lists chunked on SQLite; and
-several such writes sent together (:class:`Writes`)."""
+"""Many rows in one statement: typed arrays on PostgreSQL (one row: a typed VALUES row), VALUES
+lists chunked on SQLite; and several such writes sent together (:class:`Writes`)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from rampwire.repository import inbound_rows, order_rows, outbox
 from rampwire.storage import Connection, Database
 from rampwire.storage.database import (
     MAX_ROWS_PER_STATEMENT,
+    PG_VALUES_MAX_ROWS,
     Columns,
     Writes,
     execute_rows,
     fetch_rows,
+    row_arguments,
     rows_clause,
 )
 
@@ -26,12 +28,26 @@ TABLE = "CREATE TABLE rows_test (id TEXT PRIMARY KEY, n BIGINT, s TEXT, j {json}
 
 
 def test_postgresql_takes_one_typed_array_per_column_whatever_the_count() -> None:
-    one = rows_clause("postgresql", COLUMNS, 1)
-    assert one == rows_clause("postgresql", COLUMNS, 500)
-    assert one == (
+    many = rows_clause("postgresql", COLUMNS, PG_VALUES_MAX_ROWS + 1)
+    assert many == rows_clause("postgresql", COLUMNS, 500)
+    assert many == (
         "WITH v (id, n, s, j) AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[],"
         " $4::jsonb[]))"
     )
+    assert row_arguments("postgresql", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, None, "[]")]) == [
+        ["a", "b"],
+        [1, 2],
+        ["x", None],
+        ["{}", "[]"],
+    ]
+
+
+def test_postgresql_takes_one_row_as_typed_values() -> None:
+    """A generic plan knows a VALUES row's count, not an array's: PostgreSQL keeps one plan."""
+    assert rows_clause("postgresql", COLUMNS, 1, 3) == (
+        "WITH v (id, n, s, j) AS (VALUES ($3::text, $4::bigint, $5::text, $6::jsonb))"
+    )
+    assert row_arguments("postgresql", COLUMNS, [("a", 1, None, "{}")]) == ["a", 1, None, "{}"]
 
 
 def test_sqlite_numbers_each_rows_placeholders_after_the_last() -> None:
@@ -55,11 +71,17 @@ def test_row_typed_columns_take_one_array_of_rows() -> None:
         "WITH v (id, n) AS (SELECT * FROM unnest($3::rows_test[]))"
     )
     assert rows_clause("sqlite", columns, 1) == "WITH v (id, n) AS (VALUES ($1, $2))"
+    rows = [("a", 1), ["b", 2]]
+    assert row_arguments("postgresql", columns, rows) == [[("a", 1), ("b", 2)]]
+    # one row: a typed VALUES row, as for any columns (a generic plan knows its count)
+    assert rows_clause("postgresql", columns, 1) == (
+        "WITH v (id, n) AS (VALUES ($1::text, $2::bigint))"
+    )
+    assert row_arguments("postgresql", columns, [("a", 1)]) == ["a", 1]
 
 
 ROW_TYPED = [
     order_rows.ORDER,
-    order_rows.ORDER_UPDATE,
     order_rows.ENTRY,
     inbound_rows.INBOUND,
     outbox._EVENT,
@@ -150,6 +172,37 @@ async def test_rows_past_one_statement_are_all_written_and_read_back(db: Databas
     assert [tuple(row) for row in picked] == [("r00003", 3), ("r01000", 1000)]
 
 
+async def test_one_row_and_many_rows_together_are_written_alike(db: Database) -> None:
+    """One write of one row (a VALUES row on PostgreSQL) beside one of many (arrays)."""
+    await _table(db)
+    async with db.transaction() as conn:
+        writes = Writes(conn.dialect)
+        writes.insert("rows_test", COLUMNS, [("one", 1, None, '{"k": [1, "x"]}')])
+        writes.insert("rows_test", COLUMNS, [("two", 2, "b", "{}"), ("three", 3, None, "[]")])
+        assert await writes.run(conn) == [1, 2]
+        alone = await execute_rows(
+            conn,
+            Columns.of("id text, n bigint"),
+            [("two", 20)],
+            "UPDATE rows_test AS t SET n = v.n FROM v WHERE t.id = v.id",
+        )
+    async with db.connection() as conn:
+        found = await conn.fetch("SELECT id, n, s, j FROM rows_test ORDER BY id")
+        picked = await fetch_rows(
+            conn,
+            Columns.of("id text"),
+            [("one",)],
+            "SELECT id FROM rows_test WHERE id = (SELECT id FROM v)",
+        )
+    assert alone == 1
+    assert [(row["id"], row["n"], row["s"]) for row in found] == [
+        ("one", 1, None),
+        ("three", 3, None),
+        ("two", 20, "b"),
+    ]
+    assert [row["id"] for row in picked] == ["one"]
+
+
 async def test_conflicting_rows_are_skipped_and_counted_out(db: Database) -> None:
     await _table(db)
     async with db.transaction() as conn:
@@ -223,3 +276,20 @@ async def test_writes_fail_together(db: Database) -> None:
             await writes.run(conn)
     async with db.connection() as conn:
         assert [row["id"] for row in await conn.fetch("SELECT id FROM rows_test")] == ["a"]
+
+
+async def test_a_write_per_row_runs_after_the_row_sets_and_counts_its_rows(db: Database) -> None:
+    await _table(db)
+    async with db.transaction() as conn:
+        await insert_rows(conn, "rows_test", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, "y", "{}")])
+    async with db.transaction() as conn:
+        writes = Writes(conn.dialect)
+        each = writes.each("UPDATE rows_test SET n = $2 WHERE id = $1", [("a", 10), ("b", 20)])
+        none = writes.each("UPDATE rows_test SET n = $2 WHERE id = $1", [])
+        inserted = writes.insert("rows_test", COLUMNS, [("c", 3, None, "[]")])
+        changed = await writes.run(conn)
+        found = await conn.fetchmany(
+            "SELECT id, n FROM rows_test WHERE id = $1", [("c",), ("absent",), ("a",)]
+        )
+    assert (changed[each], changed[none], changed[inserted]) == (2, 0, 1)
+    assert [tuple(row) for row in found] == [("c", 3), ("a", 10)]

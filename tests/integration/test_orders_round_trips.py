@@ -1,8 +1,8 @@
 """The round trips of an API create and change on PostgreSQL (asyncpg's query logger on the
 pool's one connection): a create without a provider order (with or without an
-Idempotency-Key) is one read and one atomic write; a change locks and reads its orders, reads
-their live endpoints and writes in one statement, in a transaction; and what each wrote is
-whole, its deliveries included."""
+Idempotency-Key) is one read and one atomic write; a change locks and reads its orders (by key),
+reads their live endpoints, writes its rows in one statement and updates its orders by key, in a
+transaction; and what each wrote is whole, its deliveries included."""
 
 from __future__ import annotations
 
@@ -93,8 +93,8 @@ async def test_round_trips_of_a_create_and_a_change(postgres_url: str) -> None:
             strict=True,
             now=utcnow(),
         )
-        # the orders locked and read; their live endpoints; the one write
-        assert statements.sent == ["BEGIN;", "WITH", "SELECT", "WITH", "COMMIT;"]
+        # the orders locked and read; their live endpoints; the rows written; the orders updated
+        assert statements.sent == ["BEGIN;", "SELECT", "SELECT", "WITH", "UPDATE", "COMMIT;"]
         assert [e.type for e in changed.events] == ["order.processing"]
 
         statements.sent.clear()

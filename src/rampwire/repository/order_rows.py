@@ -39,17 +39,16 @@ def owned(order: Order, row: Row) -> Order:
 
 
 PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
-ORDER_ID = Columns.of("id text")
 ORDER = Columns.of(
     "id text, provider text, provider_order_id text, side text, status text, version bigint,"
     " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb,"
     " seq bigint, partner_id text",
     row_type="orders_row",
 )
-ORDER_UPDATE = Columns.of(
-    "id text, status text, version bigint, updated_at bigint, status_at bigint,"
-    " field_times jsonb, body jsonb, seq bigint",
-    row_type="orders_change",
+# -- update_order --: one order by its key, once per changed order (Writes.each)
+_UPDATE_ORDER = (
+    "UPDATE orders SET status = $2, version = $3, updated_at = $4, status_at = $5,"
+    " field_times = $6, body = $7, seq = $8 WHERE id = $1"
 )
 
 
@@ -73,7 +72,7 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
 
 
 def update_row(held: HeldOrder) -> tuple[Any, ...]:
-    """The columns of :data:`ORDER_UPDATE`."""
+    """The parameters of ``-- update_order --``."""
     row = order_row(held)
     return (row[0], row[4], row[5], *row[7:12])
 
@@ -133,11 +132,5 @@ def write_held(writes: Writes, held: Sequence[HeldOrder], entries: Sequence[Time
     """The held orders in their final state, and the timeline entries: new orders, changed
     ones and entries, each set in one write."""
     writes.insert("orders", ORDER, [order_row(h) for h in held if h.new])
-    writes.execute(
-        ORDER_UPDATE,
-        [update_row(h) for h in held if h.changed and not h.new],
-        "UPDATE orders AS o SET status = v.status, version = v.version,"
-        " updated_at = v.updated_at, status_at = v.status_at, field_times = v.field_times,"
-        " body = v.body, seq = v.seq FROM v WHERE o.id = v.id",
-    )
+    writes.each(_UPDATE_ORDER, [update_row(h) for h in held if h.changed and not h.new])
     writes.insert("timeline", ENTRY, [entry_row(e) for e in entries])

@@ -40,7 +40,6 @@ from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
     HELD,
-    ORDER_ID,
     PROVIDER_KEY,
     entry_from_row,
     held_from_row,
@@ -376,12 +375,11 @@ class OrderRepository:
         produced: dict[str, str] = {}
         entries: list[TimelineEntry] = []
         async with self._db.transaction() as conn:
-            rows = await fetch_rows(
-                conn,
-                ORDER_ID,
-                [(order_id,) for order_id in dict.fromkeys(job.order_id for job in jobs)],
-                f"SELECT o.id, {HELD} FROM orders o WHERE o.id IN (SELECT id FROM v)"
-                f" ORDER BY o.id {self._db.for_update}",
+            # one lookup by key per order, in id order (two batches cannot deadlock): a join
+            # with the ids may be planned once, on a small table, as a scan of all of it
+            rows = await conn.fetchmany(
+                f"SELECT o.id, {HELD} FROM orders o WHERE o.id = $1 {self._db.for_update}",
+                [(order_id,) for order_id in sorted({job.order_id for job in jobs})],
             )
             held: dict[str, HeldOrder] = {}
             unreadable: dict[str, UnreadableOrder] = {}

@@ -41,6 +41,10 @@ class Connection(Protocol):
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
 
+    async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        """Run a query once per row of arguments, in that order, in one round trip where the
+        back-end allows; the rows all of them return."""
+
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
 
     async def fetchval(self, sql: str, *args: Any) -> Any: ...
@@ -89,6 +93,11 @@ class Database(Protocol):
 
 
 MAX_ROWS_PER_STATEMENT = 500  # on SQLite: rows times columns stays below its parameter limit
+# On PostgreSQL, row sets this small are sent as a VALUES list of typed parameters, not as
+# arrays: a VALUES list's row count is the same in a generic plan as in a custom one, so the
+# server keeps one generic plan per statement instead of planning each execution anew (it
+# cannot tell an array's length before it has the value), and the driver encodes no arrays.
+PG_VALUES_MAX_ROWS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +125,21 @@ class Columns:
         return ", ".join(self.names)
 
 
-@lru_cache(maxsize=256)
 def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) -> str:
     """``WITH v (a, b) AS (...)``: ``count`` rows as a relation, their parameters numbered from
-    ``$first``. On PostgreSQL, one typed array per column (``unnest``), so the statement is the
-    same text, and prepared once, whatever the count; on SQLite, a ``VALUES`` list (preparing is
-    in-process there)."""
-    if dialect == "postgresql":
+    ``$first`` (:func:`row_arguments` lays them out). On SQLite, a ``VALUES`` list (preparing is
+    in-process there). On PostgreSQL, up to :data:`PG_VALUES_MAX_ROWS` rows a typed ``VALUES``
+    list too, one statement text per count; more, one array of rows (``columns.row_type``) or one
+    typed array per column, read by ``unnest``, so the statement is the same text, and prepared
+    once, whatever the count."""
+    if dialect == "postgresql" and not 0 < count <= PG_VALUES_MAX_ROWS:
+        count = 0  # one text (and one cache entry) for any count
+    return _rows_clause(dialect, columns, count, first)
+
+
+@lru_cache(maxsize=256)
+def _rows_clause(dialect: Dialect, columns: Columns, count: int, first: int) -> str:
+    if dialect == "postgresql" and count == 0:
         if columns.row_type is not None:
             arrays = f"${first}::{columns.row_type}[]"
         else:
@@ -131,19 +148,22 @@ def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) 
             )
         return f"WITH v ({columns.listed}) AS (SELECT * FROM unnest({arrays}))"
     width = len(columns.names)
+    casts = [f"::{kind}" for kind in columns.types] if dialect == "postgresql" else [""] * width
     rows = (
-        "(" + ", ".join(f"${row * width + n}" for n in range(first, first + width)) + ")"
+        "(" + ", ".join(f"${row * width + first + n}{casts[n]}" for n in range(width)) + ")"
         for row in range(count)
     )
     return f"WITH v ({columns.listed}) AS (VALUES {', '.join(rows)})"
 
 
-def arrays(columns: Columns, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """PostgreSQL: the parameters of :func:`rows_clause` for ``rows``: one array of row tuples
-    (``columns.row_type``), or one array per column."""
-    if columns.row_type is not None:
-        return [[row if type(row) is tuple else tuple(row) for row in rows]]
-    return [list(column) for column in zip(*rows, strict=True)]
+def row_arguments(dialect: Dialect, columns: Columns, rows: Sequence[Sequence[Any]]) -> list[Any]:
+    """The parameters of :func:`rows_clause` for ``rows``: their values row by row, or, where
+    it takes arrays, one array of row tuples (``columns.row_type``) or one list per column."""
+    if dialect == "postgresql" and not 0 < len(rows) <= PG_VALUES_MAX_ROWS:
+        if columns.row_type is not None:
+            return [[row if type(row) is tuple else tuple(row) for row in rows]]
+        return [list(column) for column in zip(*rows, strict=True)]
+    return [value for row in rows for value in row]
 
 
 def _statements(
@@ -152,7 +172,10 @@ def _statements(
     """``sql`` (which reads ``v``) with its arguments: one statement on PostgreSQL, one per
     :data:`MAX_ROWS_PER_STATEMENT` rows on SQLite."""
     if conn.dialect == "postgresql":
-        yield f"{rows_clause(conn.dialect, columns, 0)} {sql}", arrays(columns, rows)
+        yield (
+            f"{rows_clause(conn.dialect, columns, len(rows))} {sql}",
+            row_arguments(conn.dialect, columns, rows),
+        )
         return
     for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
         chunk = rows[start : start + MAX_ROWS_PER_STATEMENT]
@@ -207,6 +230,7 @@ class Writes:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect  # of the connection :meth:`run` will take
         self._writes: list[_Write] = []
+        self._each: list[tuple[int, str, Sequence[Sequence[Any]]]] = []  # (index, sql, rows)
 
     def execute(self, columns: Columns, rows: Sequence[Sequence[Any]], sql: str) -> int:
         """Add ``sql``, which reads ``rows`` as the relation ``v`` (as for
@@ -221,15 +245,31 @@ class Writes:
         CONFLICT DO NOTHING`` (its count is then of the rows written). Returns its index."""
         return self.execute(columns, rows, _insert(table, columns, tail))
 
+    def each(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Add ``sql`` run once per row, the row's values as ``$1, $2, ...``, all in one round
+        trip (``executemany``) after the row-set writes; its count in what :meth:`run` returns
+        is of the rows sent. For a write whose plan must not depend on a table's size: a
+        join with a row set, as the server may keep it for the connection's life, is planned
+        once with the table as it was then (a hash join over a scan of the whole table when
+        that was small), where ``WHERE id = $1`` is an index lookup however it is planned."""
+        self._writes.append(_Write(Columns((), ()), (), ""))
+        self._each.append((len(self._writes) - 1, sql, rows))
+        return len(self._writes) - 1
+
     async def run(self, conn: Connection) -> list[int]:
         """Send every write; the rows each changed, in the order they were added."""
         assert conn.dialect == self.dialect
         changed = [0] * len(self._writes)
         live = [(index, w) for index, w in enumerate(self._writes) if w.rows]
         if self.dialect == "postgresql" and len(live) > 1:
-            return await self._together(conn, live, changed)
-        for index, w in live:
-            changed[index] = await execute_rows(conn, w.columns, w.rows, w.sql)
+            await self._together(conn, live, changed)
+        else:
+            for index, w in live:
+                changed[index] = await execute_rows(conn, w.columns, w.rows, w.sql)
+        for index, sql, rows in self._each:
+            if rows:
+                await conn.executemany(sql, rows)
+                changed[index] = len(rows)
         return changed
 
     @staticmethod
@@ -241,10 +281,10 @@ class Writes:
         queries: list[str] = []
         args: list[Any] = []
         for n, (_, w) in enumerate(live):
-            clause = rows_clause(conn.dialect, w.columns, 0, len(args) + 1)
+            clause = rows_clause(conn.dialect, w.columns, len(w.rows), len(args) + 1)
             returning = "" if " RETURNING " in w.sql else " RETURNING 1"
             queries.append(f"w{n} AS ({clause} {w.sql}{returning})")
-            args.extend(arrays(w.columns, w.rows))
+            args.extend(row_arguments(conn.dialect, w.columns, w.rows))
         counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(live)))
         row = await conn.fetchrow(f"WITH {', '.join(queries)} SELECT {counts}", *args)
         assert row is not None

@@ -91,6 +91,10 @@ class PostgresConnection:
         with _translated:
             return list(await self._conn.fetch(sql, *args))
 
+    async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        with _translated:
+            return list(await self._conn.fetchmany(sql, rows))
+
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         with _translated:
             return await self._conn.fetchrow(sql, *args)

@@ -245,8 +245,6 @@ CREATE INDEX portal_links_partner ON portal_links (partner_id, id);
 
 CREATE VIEW orders_row AS SELECT id, provider, provider_order_id, side, status, version,
     created_at, updated_at, status_at, field_times, body, seq, partner_id FROM orders;
-CREATE VIEW orders_change AS SELECT id, status, version, updated_at, status_at, field_times, body,
-    seq FROM orders;
 CREATE VIEW timeline_row AS SELECT order_id, seq, recorded_at, occurred_at, kind, body
     FROM timeline;
 CREATE VIEW events_row AS SELECT id, type, order_id, sequence, created_at, payload, trace_context

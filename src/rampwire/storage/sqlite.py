@@ -91,6 +91,12 @@ class SqliteConnection:
         except sqlite3.Error as exc:
             raise _translated(exc) from exc
 
+    async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        found: list[Row] = []
+        for args in rows:
+            found.extend(await self.fetch(sql, *args))
+        return found
+
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None
