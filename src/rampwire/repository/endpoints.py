@@ -4,13 +4,16 @@ key.
 ``headers`` holds the whole name-to-value map sealed as one ciphertext (a JSON string);
 endpoints written before that hold a plain JSON object, read as is and sealed by
 :meth:`EndpointRepository.seal_clear_headers` (``rampwire migrate`` and start-up) or on their
-next write.
+next write. An empty map is stored unsealed, as ``{}`` (:data:`NO_HEADERS`): its ciphertext's
+length told as much, and a reader skips an opening. Rows holding a sealed empty map (written
+before) read the same and are left as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from ..crypto import SecretBox
@@ -47,6 +50,17 @@ MUTABLE = (
 )  # fmt: skip
 
 
+NO_HEADERS = "{}"  # an endpoint without custom headers: nothing to seal
+PARSED = 4096  # distinct stored event_types and partners values whose parsed tuples are kept
+
+
+@lru_cache(maxsize=PARSED)
+def _strings(stored: str) -> tuple[str, ...]:
+    """A stored JSON list of strings (event_types, partners) as a tuple, parsed once per value:
+    most endpoints share a handful of them."""
+    return tuple(serde.from_json(stored))
+
+
 def _time(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
 
@@ -81,11 +95,15 @@ class EndpointRepository:
         return secrets_context(endpoint_id)
 
     def _seal_headers(self, endpoint_id: str, headers: Mapping[str, str]) -> str:
+        if not headers:
+            return NO_HEADERS
         plain = serde.to_json(dict(headers)).decode()
         sealed = self._box.encrypt(plain, context=headers_context(endpoint_id))
         return serde.to_json(sealed).decode()
 
     def _headers(self, endpoint_id: str, stored: str) -> dict[str, str]:
+        if stored == NO_HEADERS:
+            return {}
         value = serde.from_json(stored)
         if isinstance(value, dict):  # written before header values were sealed
             return value
@@ -127,7 +145,7 @@ class EndpointRepository:
             id=endpoint_id,
             url=url,
             description=description,
-            event_types=tuple(serde.from_json(event_types)),
+            event_types=_strings(event_types),
             dialect=dialect,
             headers=self._headers(endpoint_id, headers),
             secrets=secrets,
@@ -142,7 +160,7 @@ class EndpointRepository:
             created_at=from_us(created_at),
             updated_at=from_us(updated_at),
             partner_id=partner_id,
-            partners=tuple(serde.from_json(partners)) if partners else (),
+            partners=_strings(partners) if partners else (),
             signatures=_signatures(signatures),
             traceparent=bool(traceparent),
         )
@@ -321,6 +339,7 @@ class EndpointRepository:
         async with self._db.connection() as conn:
             rows = await conn.fetch(
                 "SELECT id, headers FROM endpoints WHERE CAST(headers AS TEXT) LIKE '{%'"
+                f" AND CAST(headers AS TEXT) <> '{NO_HEADERS}'"
             )
         sealed = 0
         for row in rows:

@@ -24,6 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
+from datetime import datetime
 
 from ..crypto import SecretBox
 from ..delivery.endpoints import KEY_SIGNED, Endpoint
@@ -173,14 +174,15 @@ class Targets:
             list(versions),
             known={i: entries[i].endpoint for i in versions if i in entries},
         )
-        keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=utcnow())  # once a read
+        wall = utcnow()  # once a read, not once an endpoint
+        keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=wall)
         now = time.monotonic()
         found: dict[str, _Entry] = {}
         for endpoint_id, endpoint in endpoints.items():
             target: Found = None
             if endpoint.enabled:
                 try:
-                    target = await self._build(endpoint, keys)
+                    target = await self._build(endpoint, keys, wall)
                 except DialectError as exc:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
@@ -189,13 +191,13 @@ class Targets:
             found[endpoint_id] = _Entry(read, endpoint, target, rebuild_at)
         return found
 
-    async def _build(self, endpoint: Endpoint, keys: signing.OwnKeys) -> Target:
+    async def _build(self, endpoint: Endpoint, keys: signing.OwnKeys, now: datetime) -> Target:
         dialect = get_dialect(endpoint.dialect)
         policy = dialect.policy
         if endpoint.retry_policy is not None:
             policy = policy_from_json(endpoint.retry_policy, base=dialect.policy)
         credentials = await signing.credentials(
-            dialect, endpoint.signing_secrets(utcnow()), signatures=endpoint.signatures, keys=keys
+            dialect, endpoint.signing_secrets(now), signatures=endpoint.signatures, keys=keys
         )
         return Target(
             endpoint_id=endpoint.id,
