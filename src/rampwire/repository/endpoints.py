@@ -37,6 +37,7 @@ _COLUMNS = (
     " ordering, retry_policy, disabled_at, disabled_reason, last_success_at, failing_since,"
     " created_at, updated_at, partner_id, partners, signatures, traceparent"
 )
+_ID, _UPDATED_AT = 0, 16  # positions in _COLUMNS
 _IDS = Columns.of("id text")
 # SQLite: a claim's endpoints as one JSON array (a VALUES list's text, and so its preparation,
 # changed with the number of ids: hundreds of them in a fresh worker's claims)
@@ -141,28 +142,30 @@ class EndpointRepository:
             )
             for s in serde.from_json(sealed)
         )
-        return Endpoint(
-            id=endpoint_id,
-            url=url,
-            description=description,
-            event_types=_strings(event_types),
-            dialect=dialect,
-            headers=self._headers(endpoint_id, headers),
-            secrets=secrets,
-            rate_limit=rate_limit,
-            max_in_flight=max_in_flight,
-            ordering=_ORDERINGS[ordering],
-            retry_policy=None if policy is None else serde.from_json(policy),
-            disabled_at=None if disabled_at is None else from_us(disabled_at),
-            disabled_reason=disabled_reason,
-            last_success_at=None if last_success_at is None else from_us(last_success_at),
-            failing_since=None if failing_since is None else from_us(failing_since),
-            created_at=from_us(created_at),
-            updated_at=from_us(updated_at),
-            partner_id=partner_id,
-            partners=_strings(partners) if partners else (),
-            signatures=_signatures(signatures),
-            traceparent=bool(traceparent),
+        return Endpoint.of_values(
+            (  # ENDPOINT_FIELDS' order: test_endpoint_rows checks it against the keywords
+                endpoint_id,
+                url,
+                _strings(event_types),
+                dialect,
+                secrets,
+                from_us(created_at),
+                from_us(updated_at),
+                description,
+                self._headers(endpoint_id, headers),
+                rate_limit,
+                max_in_flight,
+                _ORDERINGS[ordering],
+                None if policy is None else serde.from_json(policy),
+                None if disabled_at is None else from_us(disabled_at),
+                disabled_reason,
+                None if last_success_at is None else from_us(last_success_at),
+                None if failing_since is None else from_us(failing_since),
+                partner_id,
+                _strings(partners) if partners else (),
+                _signatures(signatures),
+                bool(traceparent),
+            )
         )
 
     async def create(self, endpoint: Endpoint) -> Endpoint:
@@ -230,11 +233,12 @@ class EndpointRepository:
                 rows = []
         known = known or {}
         found: dict[str, Endpoint] = {}
-        for row in rows:
-            same = known.get(row["id"])
-            if same is None or to_us(same.updated_at) != row["updated_at"]:
+        for row in rows:  # by position: a lookup by name scans the 21 column names
+            endpoint_id = row[_ID]
+            same = known.get(endpoint_id)
+            if same is None or to_us(same.updated_at) != row[_UPDATED_AT]:
                 same = self._endpoint(row)
-            found[row["id"]] = same
+            found[endpoint_id] = same
         return found
 
     async def all(

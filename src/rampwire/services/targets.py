@@ -25,12 +25,13 @@ import math
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from ..crypto import SecretBox
 from ..delivery.endpoints import KEY_SIGNED, Endpoint
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
-from ..dialects import get_dialect
+from ..dialects import Dialect, get_dialect
 from ..dialects.errors import DialectError
 from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
@@ -66,6 +67,7 @@ class Targets:
         self._entries: dict[str, _Entry] = {}  # oldest read first
         self._loading: dict[str, asyncio.Future[Found]] = {}  # reads in progress, per endpoint
         self._reads: set[asyncio.Task[None]] = set()
+        self._dialects: dict[str, Dialect[Any]] = {}  # by stored name: looked up once each
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -192,7 +194,9 @@ class Targets:
         return found
 
     async def _build(self, endpoint: Endpoint, keys: signing.OwnKeys, now: datetime) -> Target:
-        dialect = get_dialect(endpoint.dialect)
+        dialect = self._dialects.get(endpoint.dialect)
+        if dialect is None:
+            dialect = self._dialects[endpoint.dialect] = get_dialect(endpoint.dialect)
         policy = dialect.policy
         if endpoint.retry_policy is not None:
             policy = policy_from_json(endpoint.retry_policy, base=dialect.policy)
@@ -216,8 +220,9 @@ def _reusable(endpoint: Endpoint) -> bool:
     """Whether what was built of an unchanged endpoint can be used again: not when it signs
     with rampwire's own keys (they rotate apart from the endpoint) or holds a rotated-out secret
     (it stops signing when it expires)."""
-    return (
-        endpoint.dialect not in KEY_SIGNED
-        and "v1a" not in endpoint.signatures
-        and all(secret.expires_at is None for secret in endpoint.secrets)
-    )
+    if endpoint.dialect in KEY_SIGNED or "v1a" in endpoint.signatures:
+        return False
+    for secret in endpoint.secrets:  # a loop, not all() over a generator: once per read
+        if secret.expires_at is not None:
+            return False
+    return True
