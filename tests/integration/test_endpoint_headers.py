@@ -141,7 +141,7 @@ async def test_clear_values_from_before_are_read_and_then_sealed(
 
 
 async def test_a_stored_row_reads_back_every_field(settings: Settings, db: Database) -> None:
-    """The repository's row unpacking and :meth:`Endpoint.of_values` agree on the order."""
+    """The repository's row unpacking and :func:`endpoint_of_values` agree on the order."""
     repo = EndpointRepository(db, secret_box(settings))
     now = utcnow()
     endpoint = await repo.create(

@@ -1,4 +1,4 @@
-"""An endpoint made of its fields' values (:meth:`Endpoint.of_values`, the stored rows' path)
+"""An endpoint made of its fields' values (:func:`endpoint_of_values`, the stored rows' path)
 equals the one the keyword constructor makes, and refuses a value too many or too few."""
 
 from __future__ import annotations
@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from rampwire.delivery.endpoints import ENDPOINT_FIELDS, Endpoint, Ordering, SigningSecret
+from rampwire.delivery.endpoints import (
+    ENDPOINT_FIELDS,
+    Endpoint,
+    Ordering,
+    SigningSecret,
+    endpoint_of_values,
+)
 from rampwire.settings import Secret
 from rampwire.types import utcnow
 
@@ -41,23 +47,23 @@ def _every_field_set() -> dict[str, Any]:
     }
 
 
-def test_of_values_equals_the_keyword_constructor() -> None:
+def test_endpoint_of_values_equals_the_keyword_constructor() -> None:
     given = _every_field_set()
     assert set(ENDPOINT_FIELDS) == set(given)
-    made = Endpoint.of_values(tuple(given[name] for name in ENDPOINT_FIELDS))
+    made = endpoint_of_values(tuple(given[name] for name in ENDPOINT_FIELDS))
     assert made == Endpoint(**given)
     assert {name: getattr(made, name) for name in ENDPOINT_FIELDS} == given
 
 
 @pytest.mark.parametrize("cut", [-1, 1])
-def test_of_values_refuses_a_wrong_count(cut: int) -> None:
+def test_endpoint_of_values_refuses_a_wrong_count(cut: int) -> None:
     values = tuple(_every_field_set()[name] for name in ENDPOINT_FIELDS)
     wrong = values[:cut] if cut < 0 else (*values, None)
     with pytest.raises(TypeError):
-        Endpoint.of_values(wrong)
+        endpoint_of_values(wrong)
 
 
-def test_of_values_is_frozen() -> None:
-    made = Endpoint.of_values(tuple(_every_field_set()[name] for name in ENDPOINT_FIELDS))
+def test_endpoint_of_values_is_frozen() -> None:
+    made = endpoint_of_values(tuple(_every_field_set()[name] for name in ENDPOINT_FIELDS))
     with pytest.raises(AttributeError):
         made.url = "https://elsewhere.example/h"  # type: ignore[misc]

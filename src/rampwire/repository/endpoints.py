@@ -24,6 +24,7 @@ from ..delivery.endpoints import (
     Endpoint,
     Ordering,
     SigningSecret,
+    endpoint_of_values,
 )
 from ..domain import serde
 from ..errors import NotFound
@@ -133,26 +134,34 @@ class EndpointRepository:
             max_in_flight, ordering, policy, disabled_at, disabled_reason, last_success_at,
             failing_since, created_at, updated_at, partner_id, partners, signatures, traceparent,
         ) = row  # fmt: skip
-        context = secrets_context(endpoint_id)
+        # most endpoints' first secret was made with them, and many are unchanged since: one
+        # datetime made for the equal times (datetimes are immutable)
+        created = from_us(created_at)
+        updated = created if updated_at == created_at else from_us(updated_at)
+        decrypt, context = self._box.decrypt, secrets_context(endpoint_id)
         secrets = tuple(
-            SigningSecret(
-                value=self._box.decrypt(s["secret"], context=context),
-                created_at=from_us(s["created_at"]),
-                expires_at=_time(s["expires_at"]),
-            )
-            for s in serde.from_json(sealed)
+            [
+                SigningSecret(
+                    value=decrypt(s["secret"], context=context),
+                    created_at=created
+                    if s["created_at"] == created_at
+                    else from_us(s["created_at"]),
+                    expires_at=_time(s["expires_at"]),
+                )
+                for s in serde.from_json(sealed)
+            ]
         )
-        return Endpoint.of_values(
+        return endpoint_of_values(
             (  # ENDPOINT_FIELDS' order: test_endpoint_rows checks it against the keywords
                 endpoint_id,
                 url,
                 _strings(event_types),
                 dialect,
                 secrets,
-                from_us(created_at),
-                from_us(updated_at),
+                created,
+                updated,
                 description,
-                self._headers(endpoint_id, headers),
+                {} if headers == NO_HEADERS else self._headers(endpoint_id, headers),
                 rate_limit,
                 max_in_flight,
                 _ORDERINGS[ordering],
@@ -163,7 +172,7 @@ class EndpointRepository:
                 None if failing_since is None else from_us(failing_since),
                 partner_id,
                 _strings(partners) if partners else (),
-                _signatures(signatures),
+                DEFAULT_SIGNATURES if signatures is None else _signatures(signatures),
                 bool(traceparent),
             )
         )
