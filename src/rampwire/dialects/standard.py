@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,7 +57,6 @@ from .wire import (
 
 SECRET_PREFIX: Final = "whsec_"
 SECRET_BYTES: Final = 32  # size of secrets made by generate_secret
-_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")  # what b64decode(validate=True) accepts
 
 POLICY = DeliveryPolicy(retry_delays=STANDARD_RETRY_DELAYS, jitter=STANDARD_JITTER)
 """Every non-2xx is retried; the delivery engine itself disables an endpoint on 410."""
@@ -71,11 +69,10 @@ def generate_secret() -> str:
 def _key(secret: Secret) -> bytes:
     value = secret.reveal().removeprefix(SECRET_PREFIX)
     try:
-        # base64.b64decode(validate=True), without its module-level re.fullmatch lookup
-        data = (value + "=" * (-len(value) % 4)).encode("ascii")
-        if not _BASE64.fullmatch(data):
-            raise binascii.Error("Non-base64 digit found")
-        key = binascii.a2b_base64(data)
+        # base64.b64decode(validate=True) without its two Python calls: the same strict decode
+        key = binascii.a2b_base64(
+            (value + "=" * (-len(value) % 4)).encode("ascii"), strict_mode=True
+        )
     except (binascii.Error, ValueError) as exc:
         raise InvalidCredentials("a webhook secret is whsec_ followed by base64") from exc
     if not key:

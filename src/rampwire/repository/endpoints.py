@@ -32,6 +32,7 @@ from ..ids import new_id
 from ..settings import Secret
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, fetch_rows, from_us, to_us
+from ..types import record_maker
 
 _COLUMNS = (
     "id, url, description, event_types, dialect, headers, secrets, rate_limit, max_in_flight,"
@@ -52,6 +53,7 @@ MUTABLE = (
 )  # fmt: skip
 
 
+_signing_secret = record_maker(SigningSecret)
 NO_HEADERS = "{}"  # an endpoint without custom headers: nothing to seal
 PARSED = 4096  # distinct stored event_types and partners values whose parsed tuples are kept
 
@@ -61,10 +63,6 @@ def _strings(stored: str) -> tuple[str, ...]:
     """A stored JSON list of strings (event_types, partners) as a tuple, parsed once per value:
     most endpoints share a handful of them."""
     return tuple(serde.from_json(stored))
-
-
-def _time(value: int | None) -> datetime | None:
-    return None if value is None else from_us(value)
 
 
 # the stored value's member: a dictionary lookup where calling the enum is two Python calls
@@ -141,12 +139,12 @@ class EndpointRepository:
         decrypt, context = self._box.decrypt, secrets_context(endpoint_id)
         secrets = tuple(
             [
-                SigningSecret(
-                    value=decrypt(s["secret"], context=context),
-                    created_at=created
-                    if s["created_at"] == created_at
-                    else from_us(s["created_at"]),
-                    expires_at=_time(s["expires_at"]),
+                _signing_secret(
+                    (  # SigningSecret's field order: value, created_at, expires_at
+                        decrypt(s["secret"], context=context),
+                        created if s["created_at"] == created_at else from_us(s["created_at"]),
+                        None if s["expires_at"] is None else from_us(s["expires_at"]),
+                    )
                 )
                 for s in serde.from_json(sealed)
             ]

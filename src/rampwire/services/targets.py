@@ -188,7 +188,7 @@ class Targets:
         found: dict[str, _Entry] = {}
         for endpoint_id, endpoint in endpoints.items():
             target: Found = None
-            if endpoint.enabled:
+            if endpoint.disabled_at is None:  # enabled
                 try:
                     target = await self._build(endpoint, keys, wall)
                 except DialectError as exc:
