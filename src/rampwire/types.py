@@ -6,10 +6,12 @@ Times are timezone-aware and normalised to UTC; a naive datetime is refused wher
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any, TypeAlias, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
@@ -120,3 +122,30 @@ Timestamp = Annotated[datetime, AfterValidator(require_utc)]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+R = TypeVar("R")
+
+
+def record_maker(cls: type[R]) -> Callable[[tuple[Any, ...]], R]:
+    """What makes a slotted dataclass ``cls`` of all its fields' values, in declaration order,
+    through its slots: about half the cost of the generated ``__init__`` (keyword parsing, one
+    ``object.__setattr__`` a field) for records read by the thousand, frozen ones included.
+    Only for classes without ``__post_init__`` (it would not run); a wrong count of values
+    raises TypeError."""
+    if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__} is not a slotted dataclass")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has a __post_init__, which its maker would skip")
+    setters = tuple(getattr(cls, f.name).__set__ for f in dataclasses.fields(cls))
+    count, new = len(setters), object.__new__
+
+    def make(values: tuple[Any, ...]) -> R:
+        if len(values) != count:
+            raise TypeError(f"{cls.__name__} takes {count} values, not {len(values)}")
+        record: R = new(cls)
+        for set_slot, value in zip(setters, values, strict=True):
+            set_slot(record, value)
+        return record
+
+    return make

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -13,11 +14,16 @@ from tests.support.receivers import receiver
 
 from rampwire.api import create_app
 from rampwire.crypto import secret_box
+from rampwire.delivery.endpoints import Endpoint, Ordering, SigningSecret
+from rampwire.dialects import standard
+from rampwire.domain import serde
 from rampwire.domain.apikeys import Scope
 from rampwire.repository import KeyRepository
-from rampwire.repository.endpoints import EndpointRepository
-from rampwire.settings import Settings
+from rampwire.repository.endpoints import NO_HEADERS, EndpointRepository, headers_context
+from rampwire.repository.sealed import reseal, stale
+from rampwire.settings import Secret, Settings
 from rampwire.storage import Database
+from rampwire.types import utcnow
 
 HEADER_SECRET = "Bearer hdr-7a1f3c9e5b2d4068"
 NO_RETRY = {"retry_delays": [], "jitter": 0.0}
@@ -132,3 +138,74 @@ async def test_clear_values_from_before_are_read_and_then_sealed(
             assert HEADER_SECRET not in await stored_headers(db, endpoint_id)
             fresh = EndpointRepository(db, secret_box(settings))
             assert (await fresh.get(endpoint_id)).headers == {"Authorization": HEADER_SECRET}
+
+
+async def test_a_stored_row_reads_back_every_field(settings: Settings, db: Database) -> None:
+    """The repository's row unpacking and :func:`endpoint_of_values` agree on the order."""
+    repo = EndpointRepository(db, secret_box(settings))
+    now = utcnow()
+    endpoint = await repo.create(
+        Endpoint(
+            id=EndpointRepository.new_id(),
+            url="http://127.0.0.1:9/h",
+            event_types=("order.completed", "order.failed"),
+            dialect="standard",
+            secrets=(SigningSecret(value=Secret(standard.generate_secret()), created_at=now),),
+            created_at=now - timedelta(days=1),
+            updated_at=now,
+            description="every field",
+            headers={"X-Api-Key": HEADER_SECRET},
+            rate_limit=5,
+            max_in_flight=7,
+            ordering=Ordering.PER_ORDER_FIFO,
+            retry_policy=NO_RETRY,
+            disabled_at=now - timedelta(hours=1),
+            disabled_reason="paused",
+            partners=("pt_x", "pt_y"),
+            signatures=("v1", "v1a"),
+            traceparent=True,
+        )
+    )
+    assert await repo.get(endpoint.id) == endpoint
+    assert (await repo.get_many([endpoint.id]))[endpoint.id] == endpoint
+
+
+async def test_no_headers_are_stored_unsealed_and_a_sealed_empty_map_still_reads(
+    settings: Settings, db: Database
+) -> None:
+    box = secret_box(settings)
+    repo = EndpointRepository(db, box)
+    now = utcnow()
+    endpoint = await repo.create(
+        Endpoint(
+            id=EndpointRepository.new_id(),
+            url="http://127.0.0.1:9/h",
+            event_types=("order.*",),
+            dialect="standard",
+            secrets=(SigningSecret(value=Secret(standard.generate_secret()), created_at=now),),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    assert await stored_headers(db, endpoint.id) == NO_HEADERS
+    assert (await repo.get(endpoint.id)).headers == {}
+    assert await repo.seal_clear_headers() == 0  # nothing to seal, left as it is
+    assert (await stale(db, box))["endpoints.headers"] == 0
+    assert (await reseal(db, box))["endpoints.headers"] == 0
+    assert await stored_headers(db, endpoint.id) == NO_HEADERS
+
+    # an empty map sealed by an earlier version reads the same, and is not rewritten
+    sealed = serde.to_json(box.encrypt("{}", context=headers_context(endpoint.id))).decode()
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE endpoints SET headers = $2 WHERE id = $1", endpoint.id, sealed)
+    assert (await repo.get(endpoint.id)).headers == {}
+    assert await repo.seal_clear_headers() == 0
+    assert json.loads(await stored_headers(db, endpoint.id)) == json.loads(sealed)
+
+    # headers given later are sealed; emptied again, stored unsealed
+    given = await repo.update(endpoint.id, {"headers": {"X-Api-Key": HEADER_SECRET}}, now=now)
+    assert given.headers == {"X-Api-Key": HEADER_SECRET}
+    assert HEADER_SECRET not in await stored_headers(db, endpoint.id)
+    emptied = await repo.update(endpoint.id, {"headers": {}}, now=now)
+    assert emptied.headers == {}
+    assert await stored_headers(db, endpoint.id) == NO_HEADERS

@@ -150,3 +150,37 @@ async def test_rotated_disabled_and_deleted_endpoints(
         assert await targets.get(endpoint_id, None) is None  # as a claim says it
     finally:
         targets.close()
+
+
+async def test_what_is_built_equals_the_keyword_made_target(db: Database) -> None:
+    """The send settings are made through Target's slots in its field order (and the cache
+    entry through _Entry's): every field lands where the keyword constructor puts it."""
+    repository = EndpointRepository(db, BOX)
+    endpoint_id = await _endpoint(db, "https://one.example/hook")
+    endpoint = await repository.update(
+        endpoint_id,
+        {"headers": {"X-Api-Key": "k"}, "rate_limit": 9, "max_in_flight": 4, "traceparent": True},
+        now=utcnow(),
+    )
+    targets = Targets(db, BOX)
+    try:
+        built = await _target(targets, endpoint_id, await _version(db, endpoint_id))
+        dialect = standard.DIALECT
+        assert built == Target(
+            endpoint_id=endpoint_id,
+            url="https://one.example/hook",
+            dialect=dialect,
+            credentials=standard.StandardCredentials(
+                secrets=tuple(s.value for s in endpoint.secrets)
+            ),
+            headers={"X-Api-Key": "k"},
+            policy=dialect.policy,
+            max_in_flight=4,
+            rate_limit=9,
+            traceparent=True,
+        )
+        entry = targets._entries[endpoint_id]
+        assert entry.endpoint == endpoint and entry.found is built
+        assert entry.versions[0] == to_us(endpoint.updated_at)
+    finally:
+        targets.close()

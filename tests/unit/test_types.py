@@ -3,6 +3,7 @@ bounded, exactly equal Decimal whose plain notation reads back as the same value
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Context, Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from rampwire.types import (
     Amount,
     format_decimal,
     parse_decimal,
+    record_maker,
 )
 
 # Longest plain notation of an accepted value: sign, digits before and after the point, point.
@@ -133,3 +135,30 @@ def test_the_pydantic_type_raises_only_validation_errors(text: str) -> None:
         TypeAdapter(Amount).validate_python(text)
     except ValidationError:
         pass
+
+
+def test_record_maker_refuses_what_it_cannot_make() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Unslotted:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Pair:
+        a: int
+        b: str
+
+    for cls in (Unslotted, Checked):
+        with pytest.raises(TypeError):
+            record_maker(cls)
+    make = record_maker(Pair)
+    assert make((1, "x")) == Pair(a=1, b="x")
+    with pytest.raises(TypeError):
+        make((1,))

@@ -20,7 +20,7 @@ import binascii
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -29,6 +29,7 @@ from ..dialects.base import DialectName
 from ..dialects.errors import UnknownDialect
 from ..domain.events import EVENT_TYPES
 from ..settings import Secret
+from ..types import record_maker
 
 ENDPOINT_ID_PREFIX = "ep"
 SECRET_PREFIX = "whsec_"
@@ -121,6 +122,12 @@ class Endpoint:
         live = [s for s in self.secrets if s.active(now)]
         live.sort(key=lambda s: s.created_at, reverse=True)
         return [s.value for s in live]
+
+
+ENDPOINT_FIELDS = tuple(f.name for f in fields(Endpoint))
+# An endpoint of every field's value, in ENDPOINT_FIELDS' order: the stored rows' path (a
+# worker reads thousands), at about half the cost of the keyword constructor.
+endpoint_of_values = record_maker(Endpoint)
 
 
 def matches(patterns: Iterable[str], event_type: str) -> bool:

@@ -4,13 +4,16 @@ key.
 ``headers`` holds the whole name-to-value map sealed as one ciphertext (a JSON string);
 endpoints written before that hold a plain JSON object, read as is and sealed by
 :meth:`EndpointRepository.seal_clear_headers` (``rampwire migrate`` and start-up) or on their
-next write.
+next write. An empty map is stored unsealed, as ``{}`` (:data:`NO_HEADERS`): its ciphertext's
+length told as much, and a reader skips an opening. Rows holding a sealed empty map (written
+before) read the same and are left as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from ..crypto import SecretBox
@@ -21,6 +24,7 @@ from ..delivery.endpoints import (
     Endpoint,
     Ordering,
     SigningSecret,
+    endpoint_of_values,
 )
 from ..domain import serde
 from ..errors import NotFound
@@ -28,12 +32,14 @@ from ..ids import new_id
 from ..settings import Secret
 from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, fetch_rows, from_us, to_us
+from ..types import record_maker
 
 _COLUMNS = (
     "id, url, description, event_types, dialect, headers, secrets, rate_limit, max_in_flight,"
     " ordering, retry_policy, disabled_at, disabled_reason, last_success_at, failing_since,"
     " created_at, updated_at, partner_id, partners, signatures, traceparent"
 )
+_ID, _UPDATED_AT = 0, 16  # positions in _COLUMNS
 _IDS = Columns.of("id text")
 # SQLite: a claim's endpoints as one JSON array (a VALUES list's text, and so its preparation,
 # changed with the number of ids: hundreds of them in a fresh worker's claims)
@@ -47,8 +53,16 @@ MUTABLE = (
 )  # fmt: skip
 
 
-def _time(value: int | None) -> datetime | None:
-    return None if value is None else from_us(value)
+_signing_secret = record_maker(SigningSecret)
+NO_HEADERS = "{}"  # an endpoint without custom headers: nothing to seal
+PARSED = 4096  # distinct stored event_types and partners values whose parsed tuples are kept
+
+
+@lru_cache(maxsize=PARSED)
+def _strings(stored: str) -> tuple[str, ...]:
+    """A stored JSON list of strings (event_types, partners) as a tuple, parsed once per value:
+    most endpoints share a handful of them."""
+    return tuple(serde.from_json(stored))
 
 
 # the stored value's member: a dictionary lookup where calling the enum is two Python calls
@@ -81,11 +95,15 @@ class EndpointRepository:
         return secrets_context(endpoint_id)
 
     def _seal_headers(self, endpoint_id: str, headers: Mapping[str, str]) -> str:
+        if not headers:
+            return NO_HEADERS
         plain = serde.to_json(dict(headers)).decode()
         sealed = self._box.encrypt(plain, context=headers_context(endpoint_id))
         return serde.to_json(sealed).decode()
 
     def _headers(self, endpoint_id: str, stored: str) -> dict[str, str]:
+        if stored == NO_HEADERS:
+            return {}
         value = serde.from_json(stored)
         if isinstance(value, dict):  # written before header values were sealed
             return value
@@ -114,37 +132,47 @@ class EndpointRepository:
             max_in_flight, ordering, policy, disabled_at, disabled_reason, last_success_at,
             failing_since, created_at, updated_at, partner_id, partners, signatures, traceparent,
         ) = row  # fmt: skip
-        context = secrets_context(endpoint_id)
+        # most endpoints' first secret was made with them, and many are unchanged since: one
+        # datetime made for the equal times (datetimes are immutable)
+        created = from_us(created_at)
+        updated = created if updated_at == created_at else from_us(updated_at)
+        decrypt, context = self._box.decrypt, secrets_context(endpoint_id)
         secrets = tuple(
-            SigningSecret(
-                value=self._box.decrypt(s["secret"], context=context),
-                created_at=from_us(s["created_at"]),
-                expires_at=_time(s["expires_at"]),
-            )
-            for s in serde.from_json(sealed)
+            [
+                _signing_secret(
+                    (  # SigningSecret's field order: value, created_at, expires_at
+                        decrypt(s["secret"], context=context),
+                        created if s["created_at"] == created_at else from_us(s["created_at"]),
+                        None if s["expires_at"] is None else from_us(s["expires_at"]),
+                    )
+                )
+                for s in serde.from_json(sealed)
+            ]
         )
-        return Endpoint(
-            id=endpoint_id,
-            url=url,
-            description=description,
-            event_types=tuple(serde.from_json(event_types)),
-            dialect=dialect,
-            headers=self._headers(endpoint_id, headers),
-            secrets=secrets,
-            rate_limit=rate_limit,
-            max_in_flight=max_in_flight,
-            ordering=_ORDERINGS[ordering],
-            retry_policy=None if policy is None else serde.from_json(policy),
-            disabled_at=None if disabled_at is None else from_us(disabled_at),
-            disabled_reason=disabled_reason,
-            last_success_at=None if last_success_at is None else from_us(last_success_at),
-            failing_since=None if failing_since is None else from_us(failing_since),
-            created_at=from_us(created_at),
-            updated_at=from_us(updated_at),
-            partner_id=partner_id,
-            partners=tuple(serde.from_json(partners)) if partners else (),
-            signatures=_signatures(signatures),
-            traceparent=bool(traceparent),
+        return endpoint_of_values(
+            (  # ENDPOINT_FIELDS' order: test_endpoint_rows checks it against the keywords
+                endpoint_id,
+                url,
+                _strings(event_types),
+                dialect,
+                secrets,
+                created,
+                updated,
+                description,
+                {} if headers == NO_HEADERS else self._headers(endpoint_id, headers),
+                rate_limit,
+                max_in_flight,
+                _ORDERINGS[ordering],
+                None if policy is None else serde.from_json(policy),
+                None if disabled_at is None else from_us(disabled_at),
+                disabled_reason,
+                None if last_success_at is None else from_us(last_success_at),
+                None if failing_since is None else from_us(failing_since),
+                partner_id,
+                _strings(partners) if partners else (),
+                DEFAULT_SIGNATURES if signatures is None else _signatures(signatures),
+                bool(traceparent),
+            )
         )
 
     async def create(self, endpoint: Endpoint) -> Endpoint:
@@ -212,11 +240,12 @@ class EndpointRepository:
                 rows = []
         known = known or {}
         found: dict[str, Endpoint] = {}
-        for row in rows:
-            same = known.get(row["id"])
-            if same is None or to_us(same.updated_at) != row["updated_at"]:
+        for row in rows:  # by position: a lookup by name scans the 21 column names
+            endpoint_id = row[_ID]
+            same = known.get(endpoint_id)
+            if same is None or to_us(same.updated_at) != row[_UPDATED_AT]:
                 same = self._endpoint(row)
-            found[row["id"]] = same
+            found[endpoint_id] = same
         return found
 
     async def all(
@@ -321,6 +350,7 @@ class EndpointRepository:
         async with self._db.connection() as conn:
             rows = await conn.fetch(
                 "SELECT id, headers FROM endpoints WHERE CAST(headers AS TEXT) LIKE '{%'"
+                f" AND CAST(headers AS TEXT) <> '{NO_HEADERS}'"
             )
         sealed = 0
         for row in rows:

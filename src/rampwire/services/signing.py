@@ -12,6 +12,7 @@ from typing import Any
 
 from ..delivery.endpoints import DEFAULT_SIGNATURES, KEY_SIGNED
 from ..dialects import Dialect, FireblocksCredentials, StandardCredentials
+from ..dialects.base import DialectName
 from ..dialects.ed25519 import WebhookKey
 from ..dialects.jose import SigningKey
 from ..repository.signing_keys import SigningKeyRepository
@@ -62,4 +63,6 @@ async def credentials(
             ed25519_key=webhook_key.private,
             hmac_signatures="v1" in signatures,
         )
+    if dialect.name is DialectName.STANDARD:  # most endpoints: the secrets as they are
+        return StandardCredentials(secrets=tuple(secrets))
     return dialect.credentials_from_secrets([s.reveal() for s in secrets])

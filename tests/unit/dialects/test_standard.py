@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
@@ -25,6 +25,7 @@ from rampwire.dialects import standard as std
 from rampwire.domain import serde
 from rampwire.domain.events import Source, created_event
 from rampwire.domain.orders import Order, OrderStatus, Side
+from rampwire.settings import Secret
 from rampwire.types import utcnow
 
 from . import strategies
@@ -232,3 +233,22 @@ def test_random_requests_raise_only_dialect_errors(headers: dict[str, str], body
 def test_authentic_garbage_raises_only_dialect_errors(body: bytes) -> None:
     request = std.sign("evt_1", body, CREDS, now=NOW)
     decode_or_dialect_error(DialectName.STANDARD, request.headers, request.body)
+
+
+@given(st.text(alphabet="ABCabc019+/=-_ \né", max_size=48))
+@example("0" * 5)
+def test_secret_keys_decode_as_b64decode_validate_does(value: str) -> None:
+    """``_key`` decodes as ``base64.b64decode(validate=True)`` does, calling binascii itself:
+    the same keys, the same refusals (an empty key is refused too)."""
+    padded = value + "=" * (-len(value) % 4)
+    expected: bytes | None
+    try:
+        expected = base64.b64decode(padded, validate=True) or None
+    except ValueError:  # binascii.Error is one
+        expected = None
+    got: bytes | None
+    try:
+        got = std._key(Secret(std.SECRET_PREFIX + value))
+    except std.InvalidCredentials:
+        got = None
+    assert got == expected
