@@ -39,6 +39,15 @@ def owned(order: Order, row: Row) -> Order:
 
 
 PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
+# The orders of the (provider, provider order id) pairs of a PROVIDER_KEY row set ``v``, by the
+# orders_provider_ref index. That index is partial (WHERE provider IS NOT NULL), and SQLite uses
+# a partial index only where the query's own WHERE implies its condition: the row-value IN does
+# not, so without the first term every lookup read the whole orders table (20-30 ms a batch at
+# 30,000 orders, and growing: docs/benchmarks.md, "SQLite ingest slowed as orders grew").
+BY_PROVIDER_REF = (
+    "o.provider IS NOT NULL"
+    " AND (o.provider, o.provider_order_id) IN (SELECT provider, provider_order_id FROM v)"
+)
 ORDER = Columns.of(
     "id text, provider text, provider_order_id text, side text, status text, version bigint,"
     " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb,"

@@ -39,6 +39,7 @@ from ..tracing import trace_context
 from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
+    BY_PROVIDER_REF,
     HELD,
     PROVIDER_KEY,
     entry_from_row,
@@ -284,9 +285,7 @@ class OrderRepository:
             conn,
             PROVIDER_KEY,
             [(provider.value, order_id) for provider, order_id in keys],
-            "SELECT o.id, o.provider, o.provider_order_id FROM orders o"
-            " WHERE (o.provider, o.provider_order_id)"
-            " IN (SELECT provider, provider_order_id FROM v)",
+            f"SELECT o.id, o.provider, o.provider_order_id FROM orders o WHERE {BY_PROVIDER_REF}",
         )
         taken = {(row["provider"], row["provider_order_id"]): row["id"] for row in rows}
         outcomes: list[Exception | None] = []

@@ -14,7 +14,7 @@ from ..domain.orders import Provider
 from ..domain.timeline import TimelineEntry
 from ..storage import Connection, Row
 from ..storage.database import Writes, fetch_rows
-from .order_rows import HELD, PROVIDER_KEY, held_from_row, write_held
+from .order_rows import BY_PROVIDER_REF, HELD, PROVIDER_KEY, held_from_row, write_held
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -104,8 +104,7 @@ async def _read(conn: Connection, updates: Sequence[ProviderUpdate]) -> list[Row
     keys = list({(u.provider.value, u.provider_order_id): None for u in updates})
     select = (
         f"SELECT o.provider, o.provider_order_id, {HELD} FROM orders o"
-        " WHERE (o.provider, o.provider_order_id) IN (SELECT provider, provider_order_id FROM v)"
-        " ORDER BY o.id"
+        f" WHERE {BY_PROVIDER_REF} ORDER BY o.id"
     )
     if conn.dialect == "postgresql":
         select += " FOR UPDATE"
