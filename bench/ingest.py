@@ -456,6 +456,27 @@ async def postgres_pids(database_url: str | None) -> list[int]:
     return [row["pid"] for row in rows]
 
 
+@contextlib.contextmanager
+def load_generator(spec: dict[str, Any]) -> Iterator[tuple[Process, str]]:
+    """A load generator process for ``spec`` (a result file added as its "out"), its requests
+    signed and itself ready: write GO to it to fire; once it prints DONE its result is in the
+    file whose path comes with it. Stopped, and both files removed, on the way out."""
+    handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
+    os.close(handle)
+    spec_path = out + ".spec"
+    Path(spec_path).write_text(json.dumps(spec | {"out": out}))
+    load = Process(["--role", "load", "--spec", spec_path])
+    try:
+        if load.read_line(PRESIGN_S) != "READY":
+            raise RuntimeError("the load generator did not get ready")
+        yield load, out
+    finally:
+        load.stop()
+        for path in (out, spec_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 async def measure(
     urls: list[str],
     server_pids: list[int],
@@ -467,8 +488,6 @@ async def measure(
 ) -> Measured:
     """One load-generator run against ``url``; CPU read around its firing only."""
     count = min(config.requests, int(config.rate * config.duration)) if paced else config.requests
-    handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
-    os.close(handle)
     spec = {
         "urls": urls,
         "sources": sources,
@@ -476,14 +495,8 @@ async def measure(
         "duration": config.duration,
         "rate": config.rate if paced else 0.0,
         "in_flight": config.in_flight if not paced else max(config.in_flight, 256),
-        "out": out,
     }
-    spec_path = out + ".spec"
-    Path(spec_path).write_text(json.dumps(spec))
-    load = Process(["--role", "load", "--spec", spec_path])
-    try:
-        if load.read_line(PRESIGN_S) != "READY":
-            raise RuntimeError("the load generator did not get ready")
+    with load_generator(spec) as (load, out):
         pg_pids = await postgres_pids(pg_url)
         pg_before = {pid: pid_cpu(pid) for pid in pg_pids}
         server_before = sum(pid_cpu(pid) for pid in server_pids)
@@ -502,11 +515,6 @@ async def measure(
         pg_cpu = sum(pid_cpu(pid) - pg_before.get(pid, 0.0) for pid in {*pg_before, *pg_after})
         busy, steal, total = machine_busy()
         result = json.loads(Path(out).read_text())
-    finally:
-        load.stop()
-        for path in (out, spec_path):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
     ok = result["ok"]
     cores = os.cpu_count() or 1
     # steal counts as busy here, as it always has in this script's figures
@@ -663,8 +671,6 @@ async def _sliced_load(
     read at their ends) and the completion times."""
     pairs, slice_s, control = args.pairs, args.slice, args.control
     duration = 2 * pairs * slice_s + 2 * SLICE_LEAD_S
-    handle, out = tempfile.mkstemp(prefix="rampwire_bench_", suffix=".json")
-    os.close(handle)
     spec = {
         "urls": urls,
         "sources": sources,
@@ -672,15 +678,9 @@ async def _sliced_load(
         "duration": duration,
         "rate": 0.0,
         "in_flight": config.in_flight,
-        "out": out,
         "stamps": True,
     }
-    spec_path = out + ".spec"
-    Path(spec_path).write_text(json.dumps(spec))
-    load = Process(["--role", "load", "--spec", spec_path])
-    try:
-        if load.read_line(PRESIGN_S) != "READY":
-            raise RuntimeError("the load generator did not get ready")
+    with load_generator(spec) as (load, out):
         pg_pids = await postgres_pids(pg_url)
 
         def read() -> dict[str, float]:
@@ -697,11 +697,6 @@ async def _sliced_load(
         if line != "DONE":
             raise RuntimeError("the load generator did not finish")
         result = json.loads(Path(out).read_text())
-    finally:
-        load.stop()
-        for path in (out, spec_path):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
     if result["elapsed"] < duration - 1:
         raise RuntimeError("the load generator ran out of requests before the slices ended")
     return sliced, sorted(result["stamps"])
