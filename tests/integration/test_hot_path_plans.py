@@ -1,8 +1,9 @@
 """The statements of the hot paths find their rows by an index: none reads a whole table that
 grows with traffic.
 
-Every statement that ingest (new orders, then their changes, and copies of requests) and API
-creates run on SQLite is recorded as it runs, then planned again with its own arguments by
+Every statement that ingest (new orders, then their changes, and copies of requests), the API's
+creates and changes, and the worker (claims, sends, results, retries, a dead delivery and its
+replay, FIFO) run on SQLite is recorded as it runs, then planned again with its own arguments by
 ``EXPLAIN QUERY PLAN`` on the same database. A full scan of orders, inbound, events, timeline or
 deliveries fails the test: such a statement costs in proportion to the table, and SQLite's
 planner gives the same plan for ten rows as for ten million (it keeps no statistics here). A
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.support.ingest_kit import make_source, send, webhook
+from tests.support.receivers import receiver
 
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
@@ -108,5 +110,39 @@ async def test_ingest_and_creates_read_no_growing_table_whole(
     )
     assert changed.status_code == 200, changed.text
     assert len(recorded) > 20
+    path = db.url.removeprefix("sqlite:///")
+    assert full_scans(path, recorded) == []
+
+
+async def test_the_worker_reads_no_growing_table_whole(
+    api: httpx.AsyncClient, db: Database, recorded: list[tuple[str, Sequence[Any]]]
+) -> None:
+    """Claims, sends, results, retries, a dead delivery and its replay, FIFO."""
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite's plans do not depend on the data; PostgreSQL's do")
+    async with receiver() as hooks, receiver() as failing:
+        failing.answer = lambda _: 503
+        fast = {"retry_delays": [0.05, 0.05], "jitter": 0.0}
+        endpoints = [
+            await api.post("/v1/endpoints", json={"url": hooks.url}),
+            await api.post("/v1/endpoints", json={"url": hooks.url, "ordering": "per_order_fifo"}),
+            await api.post("/v1/endpoints", json={"url": failing.url, "retry_policy": fast}),
+        ]
+        assert {e.status_code for e in endpoints} == {201}
+        for _ in range(3):
+            order = (await api.post("/v1/orders", json=ORDER)).json()
+            await api.post(f"/v1/orders/{order['id']}/changes", json={"status": "completed"})
+        await hooks.wait_for(12)
+        failing_id = endpoints[2].json()["id"]
+        async with asyncio.timeout(20):
+            while True:
+                data = (await api.get(f"/v1/endpoints/{failing_id}/deliveries")).json()["data"]
+                if len(data) == 6 and {d["status"] for d in data} == {"dead"}:
+                    break
+                await asyncio.sleep(0.05)
+        failing.answer = lambda _: 200
+        replay = await api.post(f"/v1/deliveries/{data[0]['id']}/replay")
+        assert replay.status_code == 201, replay.text
+        await failing.wait_for(6 * 3 + 1)
     path = db.url.removeprefix("sqlite:///")
     assert full_scans(path, recorded) == []
