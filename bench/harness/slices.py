@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .paired import Paired
@@ -58,7 +58,7 @@ def orders(pairs: int, seed: int = 0) -> list[bool]:
 
 
 async def alternate(
-    switch: Callable[[bool], Awaitable[None] | None],
+    switch: Callable[[bool], None],
     read: Callable[[], Reading],
     *,
     pairs: int,
@@ -70,9 +70,7 @@ async def alternate(
     slices: list[Slice] = []
     for pair, off_first in enumerate(orders(pairs, seed)):
         for on in (False, True) if off_first else (True, False):
-            flipped = switch(on)
-            if flipped is not None:
-                await flipped
+            switch(on)
             begin = read() | {"t": time.perf_counter()}
             await asyncio.sleep(slice_s)
             slices.append(Slice(on, pair, begin, read() | {"t": time.perf_counter()}))
