@@ -144,7 +144,8 @@ def record_maker(cls: type[R]) -> Callable[[tuple[Any, ...]], R]:
         if len(values) != count:
             raise TypeError(f"{cls.__name__} takes {count} values, not {len(values)}")
         record: R = new(cls)
-        for set_slot, value in zip(setters, values, strict=True):
+        # the counts are equal (checked above); zip's strict keyword costs a keyword parse
+        for set_slot, value in zip(setters, values):  # noqa: B905
             set_slot(record, value)
         return record
 

@@ -15,6 +15,7 @@ from ..dialects import Dialect, FireblocksCredentials, StandardCredentials
 from ..dialects.base import DialectName
 from ..dialects.ed25519 import WebhookKey
 from ..dialects.jose import SigningKey
+from ..dialects.standard import hmac_credentials
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.webhook_keys import WebhookKeyRepository
 from ..settings import Secret
@@ -64,5 +65,5 @@ async def credentials(
             hmac_signatures="v1" in signatures,
         )
     if dialect.name is DialectName.STANDARD:  # most endpoints: the secrets as they are
-        return StandardCredentials(secrets=tuple(secrets))
+        return hmac_credentials(tuple(secrets))
     return dialect.credentials_from_secrets([s.reveal() for s in secrets])

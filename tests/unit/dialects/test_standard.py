@@ -252,3 +252,26 @@ def test_secret_keys_decode_as_b64decode_validate_does(value: str) -> None:
     except std.InvalidCredentials:
         got = None
     assert got == expected
+
+
+@given(st.lists(st.text(alphabet="ABCabc019+/=-_", max_size=24), max_size=3))
+@example([])
+@example(["", "AAAA"])
+def test_hmac_credentials_are_what_the_keyword_constructor_makes(values: list[str]) -> None:
+    """``hmac_credentials`` (through the slots) makes what ``StandardCredentials(secrets=)``
+    makes, keys and defaults included, and refuses what it refuses, with the same error."""
+    secrets = tuple(Secret(std.SECRET_PREFIX + value) for value in values)
+    expected: std.StandardCredentials | str
+    try:
+        expected = std.StandardCredentials(secrets=secrets)
+    except std.InvalidCredentials as exc:
+        expected = str(exc)
+    got: std.StandardCredentials | str
+    try:
+        got = std.hmac_credentials(secrets)
+    except std.InvalidCredentials as exc:
+        got = str(exc)
+    assert got == expected
+    if isinstance(got, std.StandardCredentials) and isinstance(expected, std.StandardCredentials):
+        assert got.keys == expected.keys
+        assert (got.ed25519_key, got.hmac_signatures) == (None, True)
