@@ -134,6 +134,41 @@ async def test_a_claim_takes_at_most_its_limit(db: Database) -> None:
     assert len(set(taken)) == 5
 
 
+@pytest.mark.parametrize(
+    ("full", "rooms", "default", "expected"),
+    [
+        ((), {}, 4, (4, 4, 4)),
+        ((), {0: 2}, 4, (2, 4, 4)),  # one room below the default
+        ((), {0: 10, 1: 1}, 3, (6, 1, 3)),  # one above (all it has), one below
+        ((2,), {0: 5}, 2, (5, 2, 0)),  # a full endpoint gets none
+        ((), {0: 2, 1: 2, 2: 2}, 9, (2, 2, 2)),  # every endpoint below the default
+        ((), {0: 7, 1: 8}, 6, (6, 6, 6)),  # rooms above what each has
+    ],
+)
+async def test_a_claim_gives_each_endpoint_at_most_its_room(
+    db: Database,
+    full: tuple[int, ...],
+    rooms: dict[int, int],
+    default: int,
+    expected: tuple[int, int, int],
+) -> None:
+    """Six due deliveries for each of three endpoints: each endpoint gets its room (else the
+    default), a full one none, whichever side of the smallest room its deliveries rank."""
+    endpoints = [await _endpoint(db) for _ in range(3)]
+    await _publish(db, 6)
+    claimed = await DeliveryRepository(db).claim(
+        limit=100,
+        lease=LEASE,
+        token="t.1",
+        now=utcnow(),
+        full=[endpoints[n] for n in full],
+        rooms={endpoints[n]: room for n, room in rooms.items()},
+        default_room=default,
+    )
+    got = tuple(sum(c.endpoint_id == endpoint for c in claimed) for endpoint in endpoints)
+    assert got == expected
+
+
 async def test_per_order_fifo_claims_one_delivery_of_an_order_at_a_time(db: Database) -> None:
     await _endpoint(db, Ordering.PER_ORDER_FIFO)
     events = await _publish(db, 3, order_id="ord_fifo")

@@ -109,12 +109,18 @@ _CLAIM_POSTGRESQL = (
 # SQLite: no row locks (the write transaction is single), no arrays, no RETURNING inside a CTE.
 # The payloads are fetched with one statement shape whatever the number of events: the ids go
 # in as one JSON array.
-_DUE_SQLITE = _SHARED.format(
-    candidates=_CANDIDATES.format(
-        not_full="d.endpoint_id NOT IN (SELECT value FROM json_each($5))"
-    ),
-    rooms="(SELECT key AS endpoint_id, value AS room FROM json_each($6)) r",
-    default="$7",
+# The rooms are looked up only for a delivery ranked beyond $8, the smallest room (the default's
+# included): below it every endpoint has room. Deliveries spread over many endpoints rank low, so
+# most claims never read $6; one that does reads it once, materialized and indexed, as the join
+# did for every claim.
+_DUE_SQLITE = (
+    "WITH r (endpoint_id, room) AS MATERIALIZED (SELECT key, value FROM json_each($6))"
+    " SELECT c.id FROM (SELECT c.id, c.endpoint_id, row_number() OVER"
+    " (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at) AS n FROM ({candidates}) c) c"
+    " WHERE c.n <= $8"
+    " OR c.n <= COALESCE((SELECT r.room FROM r WHERE r.endpoint_id = c.endpoint_id), $7)"
+).format(
+    candidates=_CANDIDATES.format(not_full="d.endpoint_id NOT IN (SELECT value FROM json_each($5))")
 )
 _CLAIM_SQLITE = (
     f"{_LEASE} WHERE id IN ({_DUE_SQLITE})"
@@ -187,7 +193,8 @@ class DeliveryRepository:
                 rows = await conn.fetch(_CLAIM_POSTGRESQL, *args)
             events = {row["event_id"]: row for row in rows}
         else:
-            args += (serde.to_json(list(full)).decode(), shares, default)
+            least = min(default, *rooms.values()) if rooms else default
+            args += (serde.to_json(list(full)).decode(), shares, default, least)
             async with self._db.transaction() as conn:
                 rows = await conn.fetch(_CLAIM_SQLITE, *args)
                 if not rows:
