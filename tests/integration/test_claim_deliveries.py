@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -11,7 +10,6 @@ import pytest
 
 from rampwire.crypto import SecretBox
 from rampwire.delivery.endpoints import Endpoint, Ordering, SigningSecret
-from rampwire.delivery.successes import SuccessesWritten
 from rampwire.dialects import standard
 from rampwire.domain.deliveries import (
     ATTEMPT_ID_PREFIX,
@@ -242,61 +240,6 @@ async def test_an_endpoints_success_is_written_once_per_resolution_unless_it_was
             "SELECT failing_since FROM endpoints WHERE id = $1", endpoint_id
         )
     assert failing is None
-
-
-async def test_a_workers_memory_of_successes_skips_the_check_until_it_sees_a_failure(
-    db: Database,
-) -> None:
-    """With a worker's memory (``written``), an endpoint whose success it wrote within the
-    resolution is not checked; its own failure makes the next success written at once; a
-    failure another process wrote shows until the resolution has passed since its last write."""
-    endpoint_id = await _endpoint(db)
-    await _publish(db, 6)
-    repository = DeliveryRepository(db)
-    start = utcnow()
-    claimed = await repository.claim(limit=100, lease=LEASE, token="t.1", now=start)
-    written = SuccessesWritten(resolution_us=SUCCESS_RESOLUTION // timedelta(microseconds=1))
-
-    async def record(result: Result, now: datetime) -> tuple[int | None, int | None]:
-        await repository.record([result], now=now, disable_after=timedelta(days=5), written=written)
-        async with db.connection() as conn:
-            row = await conn.fetchrow(
-                "SELECT last_success_at, failing_since FROM endpoints WHERE id = $1", endpoint_id
-            )
-        assert row is not None
-        return row["last_success_at"], row["failing_since"]
-
-    async def stored(column: str, value: int) -> None:  # another process's write
-        async with db.transaction() as conn:
-            await conn.execute(
-                f"UPDATE endpoints SET {column} = $2 WHERE id = $1", endpoint_id, value
-            )
-
-    def at(seconds: float) -> datetime:
-        return start + timedelta(seconds=seconds)
-
-    assert await record(_succeeded(claimed[0], at(0)), at(0)) == (to_us(at(0)), None)
-    await stored("last_success_at", 1)  # not this worker's: it does not look again
-    assert await record(_succeeded(claimed[1], at(1)), at(1)) == (1, None)
-    # its own failure: the next success is written, however soon
-    assert await record(_failed(claimed[2], at(2)), at(2)) == (1, to_us(at(2)))
-    assert await record(_succeeded(claimed[3], at(3)), at(3)) == (to_us(at(3)), None)
-    # another process's failure shows until this worker's write is a resolution old
-    await stored("failing_since", 5)
-    assert await record(_succeeded(claimed[4], at(4)), at(4)) == (to_us(at(3)), 5)
-    later = at(3) + SUCCESS_RESOLUTION
-    assert await record(_succeeded(claimed[5], later), later) == (to_us(later), None)
-
-
-def _failed(claimed: Claimed, now: datetime) -> Result:
-    succeeded = _succeeded(claimed, now)
-    return dataclasses.replace(
-        succeeded,
-        attempt=dataclasses.replace(succeeded.attempt, response_status=500),
-        status=DeliveryStatus.RETRYING,
-        next_attempt_at=now + timedelta(minutes=1),
-        succeeded=False,
-    )
 
 
 @pytest.mark.postgres

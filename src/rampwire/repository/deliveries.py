@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..delivery.successes import SuccessesWritten
 from ..domain import serde
 from ..domain.deliveries import (
     Attempt,
@@ -26,7 +25,7 @@ from ..domain.deliveries import (
 from ..domain.events import Event, endpoint_disabled_event
 from ..errors import NotFound
 from ..storage import Connection, Database
-from ..storage.database import Columns, Where, fetch_rows, to_us
+from ..storage.database import Columns, Where, execute_rows, fetch_rows, to_us
 from . import replays
 from .delivery_rows import (
     ATTEMPT,
@@ -133,16 +132,13 @@ _PAYLOADS_SQLITE = (
 )
 # An endpoint's success: kept to within SUCCESS_RESOLUTION, so that an endpoint that succeeds
 # in every batch is written once in that time, not once per batch (with thousands of endpoints,
-# most batches touch hundreds of them); a failing endpoint's success is always written (by a
-# worker, once it sees the failure or its own last write is that old: delivery.successes). The
-# ids written are returned, for the worker's memory of them.
+# most batches touch hundreds of them); a failing endpoint's success is always written.
 SUCCESS_RESOLUTION = timedelta(seconds=10)
 _SUCCESS = Columns.of("id text, at bigint, fresh bigint")
 _SUCCEEDED = (
     "UPDATE endpoints SET last_success_at = v.at, failing_since = NULL FROM v"
     " WHERE endpoints.id = v.id AND (endpoints.failing_since IS NOT NULL"
     " OR endpoints.last_success_at IS NULL OR endpoints.last_success_at < v.fresh)"
-    " RETURNING endpoints.id"
 )
 # SQLite: the ids as one JSON array, so that the statement's text, and the one preparation
 # sqlite3 caches, is the same whatever the number of endpoints (a VALUES list of hundreds of rows
@@ -151,7 +147,7 @@ _SUCCEEDED = (
 _SUCCEEDED_SQLITE = (
     "UPDATE endpoints SET last_success_at = $1, failing_since = NULL"
     " WHERE id IN (SELECT value FROM json_each($2)) AND (failing_since IS NOT NULL"
-    " OR last_success_at IS NULL OR last_success_at < $3) RETURNING id"
+    " OR last_success_at IS NULL OR last_success_at < $3)"
 )
 # Renewing leases: each (id, token) pair still held gets a new lease end; returns the ids renewed.
 _HELD = Columns.of("id text, lease_token text, until bigint")
@@ -260,18 +256,10 @@ class DeliveryRepository:
             )
 
     async def record(
-        self,
-        results: Sequence[Result],
-        *,
-        now: datetime,
-        disable_after: timedelta,
-        written: SuccessesWritten | None = None,
+        self, results: Sequence[Result], *, now: datetime, disable_after: timedelta
     ) -> list[Event]:
         """Store a batch of attempts and their consequences in one transaction.
 
-        ``written``: the caller's (a worker's) memory of the successes it wrote; the endpoints
-        it wrote within :data:`SUCCESS_RESOLUTION`, and has not seen fail since, are not checked
-        (:mod:`~rampwire.delivery.successes`), and it learns what this batch wrote and saw fail.
         Returns the ``endpoint.disabled`` events it published, if any.
         """
         if not results:
@@ -296,9 +284,6 @@ class DeliveryRepository:
             - set(succeeded)
         )
         gone = {r.claimed.endpoint_id: r.disable_endpoint for r in results if r.disable_endpoint}
-        if written is not None:
-            succeeded = written.due(succeeded, now_us)
-        wrote: list[str] = []
         published: list[Event] = []
         async with self._db.transaction() as conn:
             if conn.dialect == "postgresql":
@@ -309,7 +294,7 @@ class DeliveryRepository:
             if succeeded:
                 fresh = to_us(now - SUCCESS_RESOLUTION)
                 if conn.dialect == "postgresql":
-                    returned = await fetch_rows(
+                    await execute_rows(
                         conn,
                         _SUCCESS,
                         [(endpoint_id, now_us, fresh) for endpoint_id in succeeded],
@@ -317,8 +302,7 @@ class DeliveryRepository:
                     )
                 else:
                     ids = serde.to_json(succeeded).decode()
-                    returned = await conn.fetch(_SUCCEEDED_SQLITE, now_us, ids, fresh)
-                wrote = [row["id"] for row in returned]
+                    await conn.execute(_SUCCEEDED_SQLITE, now_us, ids, fresh)
             if failed:
                 await conn.executemany(
                     "UPDATE endpoints SET failing_since = COALESCE(failing_since, $2)"
@@ -338,9 +322,6 @@ class DeliveryRepository:
                 event = await disable_endpoint(conn, endpoint_id, reason=reason, now=now)
                 if event is not None:
                     published.append(event)
-        if written is not None:  # committed
-            written.failed(failed)
-            written.wrote(wrote, now_us)
         return published
 
     async def get(self, delivery_id: str) -> tuple[Delivery, list[Attempt]]:

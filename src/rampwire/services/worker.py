@@ -35,12 +35,11 @@ from ..crypto import SecretBox
 from ..delivery.limits import EndpointLimiter
 from ..delivery.scheduler import Lane, Scheduler
 from ..delivery.sender import CONNECT_TIMEOUT_S, TOTAL_TIMEOUT_S, Sender, Target
-from ..delivery.successes import SuccessesWritten
 from ..domain.deliveries import BODY_CAP_BYTES, Claimed, Result
 from ..errors import StorageError
 from ..ids import new_id
 from ..metrics import Metrics
-from ..repository.deliveries import SUCCESS_RESOLUTION, DeliveryRepository
+from ..repository.deliveries import DeliveryRepository
 from ..repository.outbox import NOTIFY_CHANNEL
 from ..ssrf import TargetPolicy, WireClient
 from ..storage import Database
@@ -104,10 +103,6 @@ class Worker:
         self._scheduler = Scheduler(limit=concurrency + self._ahead)
         self._cut_short: set[str] = set()  # endpoints whose share cut the last claim short
         self._held: dict[str, Claimed] = {}  # claimed and not yet recorded: leases to renew
-        # successes this worker wrote: not checked again within the resolution (nor within half
-        # the time without success that disables an endpoint, if that is shorter)
-        resolution = min(SUCCESS_RESOLUTION, self._options.disable_after / 2)
-        self._written = SuccessesWritten(resolution_us=resolution // timedelta(microseconds=1))
         self._sender: Sender | None = None  # while running
         self._policy = policy
         self._token_prefix = new_id("lease")
@@ -417,10 +412,7 @@ class Worker:
             started = time.perf_counter()
             try:
                 events = await self._deliveries.record(
-                    batch,
-                    now=utcnow(),
-                    disable_after=self._options.disable_after,
-                    written=self._written,
+                    batch, now=utcnow(), disable_after=self._options.disable_after
                 )
             except StorageError as exc:
                 await asyncio.sleep(self._recording.failed(exc))
