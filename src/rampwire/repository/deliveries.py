@@ -110,9 +110,9 @@ _CLAIM_POSTGRESQL = (
 # The payloads are fetched with one statement shape whatever the number of events: the ids go
 # in as one JSON array.
 # The rooms are looked up only for a delivery ranked beyond $8, the smallest room (the default's
-# included): below it every endpoint has room. Deliveries spread over many endpoints rank low, so
-# most claims never read $6; one that does reads it once, materialized and indexed, as the join
-# did for every claim.
+# included): at or below it every endpoint has room. A claim whose deliveries spread over many
+# endpoints ranks them low and never reads $6 (a join would index it in every claim); one that
+# needs it reads and indexes it once.
 _DUE_SQLITE = (
     "WITH r (endpoint_id, room) AS MATERIALIZED (SELECT key, value FROM json_each($6))"
     " SELECT c.id FROM (SELECT c.id, c.endpoint_id, row_number() OVER"
