@@ -263,6 +263,29 @@ async def test_writes_run_together_and_each_is_counted(db: Database) -> None:
     assert [tuple(row) for row in found] == [("a", 1, "changed"), ("b", 2, "y"), ("c", 3, "z")]
 
 
+async def test_a_read_goes_with_the_writes_and_sees_none_of_them(db: Database) -> None:
+    """Added before the insert, a read finds the rows as they were (its rows kept, counted),
+    alone or among writes; a read with no rows to read with is not sent."""
+    await _table(db)
+    async with db.transaction() as conn:
+        await insert_rows(conn, "rows_test", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, "y", "{}")])
+    keys = Columns.of("id text")
+    asked = "SELECT t.id, t.n FROM rows_test t WHERE t.id IN (SELECT id FROM v) ORDER BY t.id"
+    async with db.transaction() as conn:
+        writes = Writes(conn.dialect)
+        read = writes.read(keys, [("b",), ("c",), ("a",)], asked)
+        unsent = writes.read(keys, [], asked)
+        inserted = writes.insert("rows_test", COLUMNS, [("c", 3, "z", "{}")])
+        changed = await writes.run(conn)
+    assert (changed[read], changed[inserted], changed[unsent]) == (2, 1, 0)
+    assert (writes.found(read), writes.found(unsent)) == ([("a", 1), ("b", 2)], [])
+    async with db.transaction() as conn:
+        alone = Writes(conn.dialect)
+        read = alone.read(keys, [("c",)], asked)
+        await alone.run(conn)
+    assert alone.found(read) == [("c", 3)]
+
+
 async def test_writes_fail_together(db: Database) -> None:
     """One write breaking a constraint fails them all: nothing is written."""
     await _table(db)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 
@@ -133,3 +134,32 @@ def test_order_json_round_trip_keeps_every_field() -> None:
 def test_metadata_is_bounded() -> None:
     with pytest.raises(ValidationError):
         serde.load(OrderData, {"side": "buy", "metadata": {str(i): "v" for i in range(51)}})
+
+
+def test_evolve_is_dataclasses_replace() -> None:
+    order = serde.load(
+        Order,
+        {
+            "id": "ord_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+            "side": "sell",
+            "provider": "transak",
+            "provider_order_id": "t-1",
+            "status": "created",
+            "version": 1,
+            "created_at": "2024-01-15T10:30:00Z",
+            "updated_at": "2024-01-15T10:30:00Z",
+            "metadata": {"cart": "42"},
+        },
+    )
+    changes = {"status": OrderStatus.PROCESSING, "version": 2, "note": "n"}
+    evolved = order.evolve(**changes)
+    assert evolved == dataclasses.replace(order, **changes)
+    assert type(evolved) is Order and evolved.metadata is order.metadata
+    assert order.status is OrderStatus.CREATED  # the original is left as it was
+    assert order.evolve() == order and order.evolve() is not order
+    with pytest.raises(TypeError, match="no field 'nope'"):
+        order.evolve(nope=1)
+    with pytest.raises(ValueError, match="go together"):
+        order.evolve(provider_order_id=None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        evolved.version = 3  # type: ignore[misc]

@@ -8,6 +8,7 @@ validates and serialises them at the edges (:mod:`rampwire.serde`).
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
@@ -232,8 +233,27 @@ class Order(OrderData):
     partner_id: str | None = None  # the partner that owns it, fixed at creation; None: the operator
 
     def evolve(self, **changes: Any) -> Order:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, as ``dataclasses.replace`` makes it (an unknown field is a
+        TypeError, the provider pair is checked) for half its cost: the fold makes one per
+        change, and ``replace`` builds keyword arguments for ``__init__`` field by field."""
+        unknown = changes.keys() - _ORDER_FIELD_SET
+        if unknown:
+            raise TypeError(f"Order has no field {sorted(unknown)[0]!r}")
+        new = object.__new__(Order)
+        for name, value in zip(_ORDER_FIELDS, _order_values(self), strict=True):
+            _set(new, name, value)
+        for name, value in changes.items():
+            _set(new, name, value)
+        if "provider" in changes or "provider_order_id" in changes:
+            new.__post_init__()
+        return new
 
     def data(self) -> dict[str, Any]:
         """The patchable fields, by name."""
         return {name: getattr(self, name) for name in PATCHABLE_FIELDS}
+
+
+_ORDER_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Order))
+_ORDER_FIELD_SET = frozenset(_ORDER_FIELDS)
+_order_values = operator.attrgetter(*_ORDER_FIELDS)
+_set = object.__setattr__  # as a frozen dataclass's __init__ sets its fields

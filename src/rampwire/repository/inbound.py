@@ -68,7 +68,6 @@ class _Applied:
     order_id: str | None = None
     events: list[Event] = field(default_factory=list)  # to publish
     created: list[tuple[Provider, str]] = field(default_factory=list)  # orders made
-    waiting: bool = False  # an order was made and requests logged before wait for it
     owners: dict[str, str | None] = field(default_factory=dict)  # its orders' partners
 
     @property
@@ -92,19 +91,17 @@ async def _logged(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tupl
     return {(row["source_id"], row["dedupe_key"]) for row in rows}
 
 
-async def _waiting(
-    conn: Connection, orders: set[tuple[Provider, str]]
-) -> set[tuple[Provider, str]]:
-    """Which of these orders, made just now, have requests logged ``unapplied`` before they
-    existed (those named no side): each has committed, as the caller holds the orders' locks."""
-    rows = await fetch_rows(
-        conn,
+def _waiting(writes: Writes, orders: set[tuple[Provider, str]]) -> int:
+    """Add to ``writes`` the read of which of these orders, made just now, have requests
+    logged ``unapplied`` before they existed (those named no side): each has committed, as
+    the caller holds the orders' locks. Sent with the writes, so it costs no round trip; added
+    before the batch's own log rows, which it must not see. Its index in ``writes``."""
+    return writes.read(
         _PROVIDER_KEY,
         [(provider.value, order_id) for provider, order_id in orders],
         "SELECT DISTINCT provider, provider_order_id FROM inbound WHERE outcome = 'unapplied'"
         " AND (provider, provider_order_id) IN (SELECT provider, provider_order_id FROM v)",
     )
-    return {(Provider(row["provider"]), row["provider_order_id"]) for row in rows}
 
 
 def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
@@ -227,6 +224,8 @@ class InboundRepository:
                 ],
                 now,
             )
+            created = {order for applied in every for order in applied.created}
+            asked = _waiting(writes, created)
             records = {
                 index: (_new_record(job, applied), applied)
                 for (index, job), applied in zip(fresh, every, strict=True)
@@ -241,6 +240,7 @@ class InboundRepository:
             logged = writes.insert("inbound", INBOUND, rows, " ON CONFLICT DO NOTHING")
             if (await writes.run(conn))[logged] < len(rows):
                 raise _Raced
+            awaited = {(Provider(provider), key) for provider, key in writes.found(asked)}
         self._orders.published(made)
         # A request that waited for its order here (logged ``unapplied``) while a later one in
         # the same batch made that order: the maker's caller catches it up after the commit.
@@ -250,7 +250,8 @@ class InboundRepository:
             if record.outcome is InboundOutcome.UNAPPLIED
         }
         for index, (record, applied) in records.items():
-            waiting = applied.waiting or bool(late & set(applied.created))
+            ours = set(applied.created)
+            waiting = not awaited.isdisjoint(ours) or bool(late & ours)
             results[index] = IngestResult(record=record, waiting=waiting)
         return [results[index] for index in range(len(batch))]
 
@@ -380,13 +381,9 @@ class InboundRepository:
             applied.outcomes.append(
                 InboundOutcome.APPLIED if change.events else InboundOutcome.UNCHANGED
             )
-        created = {order for applied in every for order in applied.created}
-        waiting = await _waiting(conn, created) if created else set()
         theirs = {p for applied in every for p in applied.owners.values()}
         publishing = any(applied.events for applied in every)  # a batch of copies: nothing
         endpoints = await live_endpoints(conn, theirs) if publishing else []
-        for applied in every:
-            applied.waiting = not waiting.isdisjoint(applied.created)
         return every, endpoints
 
     async def unapplied(self, provider: Provider, provider_order_id: str) -> list[InboundRecord]:

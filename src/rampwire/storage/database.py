@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
+import orjson
+
 from ..errors import StorageError
 
 
@@ -217,6 +219,7 @@ class _Write:
     columns: Columns
     rows: Sequence[Sequence[Any]]
     sql: str  # reads the rows as ``v``
+    reads: bool = False  # a query (:meth:`Writes.read`): its rows are kept
 
 
 class Writes:
@@ -231,6 +234,7 @@ class Writes:
         self.dialect = dialect  # of the connection :meth:`run` will take
         self._writes: list[_Write] = []
         self._each: list[tuple[int, str, Sequence[Sequence[Any]]]] = []  # (index, sql, rows)
+        self._found: dict[int, list[tuple[Any, ...]]] = {}  # a read's rows, by its index
 
     def execute(self, columns: Columns, rows: Sequence[Sequence[Any]], sql: str) -> int:
         """Add ``sql``, which reads ``rows`` as the relation ``v`` (as for
@@ -244,6 +248,21 @@ class Writes:
         """Add an insert of ``rows`` into ``columns`` of ``table``; ``tail`` may be ``ON
         CONFLICT DO NOTHING`` (its count is then of the rows written). Returns its index."""
         return self.execute(columns, rows, _insert(table, columns, tail))
+
+    def read(self, columns: Columns, rows: Sequence[Sequence[Any]], sql: str) -> int:
+        """Add ``sql``, a query that reads ``rows`` as ``v`` and writes nothing, so it costs no
+        round trip of its own; once :meth:`run` has run, :meth:`found` holds its rows. On
+        PostgreSQL it sees the database as the writes found it (one snapshot); on SQLite it
+        runs in its place among them, so add it before a write it must not see. Returns its
+        index (its count in what :meth:`run` returns is of its rows)."""
+        self._writes.append(_Write(columns, rows, sql, reads=True))
+        return len(self._writes) - 1
+
+    def found(self, index: int) -> list[tuple[Any, ...]]:
+        """The rows of the read :meth:`read` added at ``index``, each a tuple in its columns'
+        order (values as JSON gives them on PostgreSQL: text, numbers, booleans); none if it
+        had no rows to read with."""
+        return self._found.get(index, [])
 
     def each(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Add ``sql`` run once per row, the row's values as ``$1, $2, ...``, all in one round
@@ -265,31 +284,44 @@ class Writes:
             await self._together(conn, live, changed)
         else:
             for index, w in live:
-                changed[index] = await execute_rows(conn, w.columns, w.rows, w.sql)
+                if w.reads:
+                    found = await fetch_rows(conn, w.columns, w.rows, w.sql)
+                    self._found[index] = [tuple(row) for row in found]
+                    changed[index] = len(found)
+                else:
+                    changed[index] = await execute_rows(conn, w.columns, w.rows, w.sql)
         for index, sql, rows in self._each:
             if rows:
                 await conn.executemany(sql, rows)
                 changed[index] = len(rows)
         return changed
 
-    @staticmethod
     async def _together(
-        conn: Connection, live: list[tuple[int, _Write]], changed: list[int]
+        self, conn: Connection, live: list[tuple[int, _Write]], changed: list[int]
     ) -> list[int]:
         """PostgreSQL: ``WITH w0 AS (INSERT ... RETURNING 1), w1 AS (...) SELECT count(*)
-        of each``; a data-modifying ``WITH`` query runs to its end whether read or not."""
+        of each``, and of a read its rows as JSON; a data-modifying ``WITH`` query runs to its
+        end whether read or not."""
         queries: list[str] = []
+        selected: list[str] = []
         args: list[Any] = []
         for n, (_, w) in enumerate(live):
             clause = rows_clause(conn.dialect, w.columns, len(w.rows), len(args) + 1)
-            returning = "" if " RETURNING " in w.sql else " RETURNING 1"
+            returning = "" if w.reads or " RETURNING " in w.sql else " RETURNING 1"
             queries.append(f"w{n} AS ({clause} {w.sql}{returning})")
+            selected.append(
+                f"(SELECT json_agg(w{n}) FROM w{n})" if w.reads else f"(SELECT count(*) FROM w{n})"
+            )
             args.extend(row_arguments(conn.dialect, w.columns, w.rows))
-        counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(live)))
-        row = await conn.fetchrow(f"WITH {', '.join(queries)} SELECT {counts}", *args)
+        row = await conn.fetchrow(f"WITH {', '.join(queries)} SELECT {', '.join(selected)}", *args)
         assert row is not None
-        for n, (index, _) in enumerate(live):
-            changed[index] = row[n]
+        for n, (index, w) in enumerate(live):
+            if w.reads:
+                found = [tuple(each.values()) for each in orjson.loads(row[n] or "[]")]
+                self._found[index] = found
+                changed[index] = len(found)
+            else:
+                changed[index] = row[n]
         return changed
 
 
