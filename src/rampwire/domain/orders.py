@@ -234,7 +234,7 @@ class Order(OrderData):
 
     def evolve(self, **changes: Any) -> Order:
         """A copy with ``changes``, as ``dataclasses.replace`` makes it (an unknown field is a
-        TypeError, the provider pair is checked) for half its cost: the fold makes one per
+        TypeError, ``__post_init__``'s checks run) for half its cost: the fold makes one per
         change, and ``replace`` builds keyword arguments for ``__init__`` field by field."""
         unknown = changes.keys() - _ORDER_FIELD_SET
         if unknown:
@@ -244,8 +244,7 @@ class Order(OrderData):
             _set(new, name, value)
         for name, value in changes.items():
             _set(new, name, value)
-        if "provider" in changes or "provider_order_id" in changes:
-            new.__post_init__()
+        new.__post_init__()  # every time: a check added there later is never skipped
         return new
 
     def data(self) -> dict[str, Any]:
