@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -331,3 +332,41 @@ async def test_a_record_after_the_lease_was_taken_over_logs_the_attempt_only(
         (first[1].id, "succeeded", 1, None, 200),
     ]
     assert sorted(tuple(row) for row in logged) == sorted((c.id, 200) for c in first)
+
+
+async def test_the_log_filters_by_status_whatever_the_status_index_holds(db: Database) -> None:
+    """On PostgreSQL ``deliveries_status`` holds only failed or set-aside deliveries (the
+    delivery path writes no entry in it); every status filter finds its deliveries, newest
+    first, those it holds and those it does not."""
+    await _endpoint(db)
+    await _publish(db, 6)
+    repository = DeliveryRepository(db)
+    now = utcnow()
+    claimed = sorted(
+        await repository.claim(limit=4, lease=LEASE, token="t.1", now=now), key=lambda c: c.id
+    )
+    dead = [
+        dataclasses.replace(_succeeded(c, now), status=DeliveryStatus.DEAD, succeeded=False)
+        for c in claimed[2:]
+    ]
+    await repository.record(
+        [_succeeded(c, now) for c in claimed[:2]] + dead,
+        now=now,
+        disable_after=timedelta(days=5),
+    )
+    found = {
+        status: [d.id for d in await repository.find(statuses=[status], limit=10)]
+        for status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.DEAD, DeliveryStatus.PENDING)
+    }
+    ids = sorted(d.id for d in await repository.find(limit=10))
+    assert found[DeliveryStatus.SUCCEEDED] == [c.id for c in reversed(claimed[:2])]
+    assert found[DeliveryStatus.DEAD] == [c.id for c in reversed(claimed[2:])]
+    assert sorted(found[DeliveryStatus.PENDING]) == [
+        i for i in ids if i not in found[DeliveryStatus.SUCCEEDED] + found[DeliveryStatus.DEAD]
+    ]
+    both = await repository.find(statuses=[DeliveryStatus.DEAD, DeliveryStatus.SUCCEEDED], limit=3)
+    assert [d.id for d in both] == [c.id for c in reversed(claimed)][:3]
+    if db.dialect == "postgresql":
+        async with db.connection() as conn:
+            held = await conn.fetchval("SELECT pg_get_indexdef('deliveries_status'::regclass)")
+        assert "WHERE (status <> ALL (ARRAY['pending'::text, 'succeeded'::text]))" in held

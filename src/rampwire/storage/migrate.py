@@ -49,10 +49,15 @@ class Migration:
         return not self.sql.startswith(OUTSIDE_A_TRANSACTION)
 
 
+# ``{{postgresql: text}}``: the text on PostgreSQL, nothing on SQLite (a partial index's
+# predicate that SQLite could not prove from the queries that need the index)
+_POSTGRESQL_ONLY = re.compile(r"\{\{postgresql:(.*?)\}\}", re.S)
+
+
 def render(sql: str, dialect: Dialect) -> str:
     for placeholder, concrete in _TYPES[dialect].items():
         sql = sql.replace("{{" + placeholder + "}}", concrete)
-    return sql
+    return _POSTGRESQL_ONLY.sub(r"\1" if dialect == "postgresql" else "", sql)
 
 
 def migrations() -> list[Migration]:
