@@ -335,7 +335,7 @@ async def test_a_record_after_the_lease_was_taken_over_logs_the_attempt_only(
 
 
 async def test_the_log_filters_by_status_whatever_the_status_index_holds(db: Database) -> None:
-    """On PostgreSQL ``deliveries_status`` holds only failed or set-aside deliveries (the
+    """On PostgreSQL ``deliveries_set_aside`` holds only failed or set-aside deliveries (the
     delivery path writes no entry in it); every status filter finds its deliveries, newest
     first, those it holds and those it does not."""
     await _endpoint(db)
@@ -368,5 +368,5 @@ async def test_the_log_filters_by_status_whatever_the_status_index_holds(db: Dat
     assert [d.id for d in both] == [c.id for c in reversed(claimed)][:3]
     if db.dialect == "postgresql":
         async with db.connection() as conn:
-            held = await conn.fetchval("SELECT pg_get_indexdef('deliveries_status'::regclass)")
+            held = await conn.fetchval("SELECT pg_get_indexdef('deliveries_set_aside'::regclass)")
         assert "WHERE (status <> ALL (ARRAY['pending'::text, 'succeeded'::text]))" in held

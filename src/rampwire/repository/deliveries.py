@@ -363,7 +363,7 @@ class DeliveryRepository:
             where.add(f"endpoint_id IN (SELECT id FROM endpoints WHERE partner_id = {mine})")
         where.equals("event_id", event_id)
         if statuses:
-            # Literals, not parameters: PostgreSQL uses the partial deliveries_status only where
+            # Literals, not parameters: PostgreSQL uses the partial deliveries_set_aside only where
             # it can prove the index's predicate, which a generic plan's $n never lets it.
             known = ", ".join(sorted({f"'{DeliveryStatus(s).value}'" for s in statuses}))
             where.add(f"status IN ({known})")

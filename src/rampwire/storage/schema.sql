@@ -233,7 +233,7 @@ CREATE INDEX listen_sessions_read ON listen_sessions (read_at);
 -- PostgreSQL: only the deliveries that failed or were set aside, so that the delivery path
 -- (pending, then succeeded) writes no entry in it (docs/benchmarks.md, "PostgreSQL's CPU per
 -- delivery"); SQLite proves no partial index from `status IN (...)` and keeps every row.
-CREATE INDEX deliveries_status ON deliveries (status, id)
+CREATE INDEX deliveries_set_aside ON deliveries (status, id)
     {{postgresql: WHERE status NOT IN ('pending', 'succeeded')}};
 
 CREATE TABLE portal_links (
