@@ -209,6 +209,9 @@ async def fetch_rows(
     return found
 
 
+_NO_COLUMNS = Columns((), ())  # of an ``each``: its rows are sent as they are
+
+
 def _insert(table: str, columns: Columns, tail: str) -> str:
     # ``WHERE true`` keeps SQLite from reading ``ON CONFLICT`` as a join constraint.
     return f"INSERT INTO {table} ({columns.listed}) SELECT * FROM v WHERE true{tail}"
@@ -218,8 +221,12 @@ def _insert(table: str, columns: Columns, tail: str) -> str:
 class _Write:
     columns: Columns
     rows: Sequence[Sequence[Any]]
-    sql: str  # reads the rows as ``v``
-    reads: bool = False  # a query (:meth:`Writes.read`): its rows are kept
+    sql: str  # reads the rows as ``v``; of an ``each``, takes one row's values as ``$1, $2, ...``
+    kind: Literal["write", "read", "each"] = "write"  # :meth:`Writes.execute`, ``read``, ``each``
+
+    @property
+    def reads(self) -> bool:
+        return self.kind == "read"
 
 
 class Writes:
@@ -233,7 +240,6 @@ class Writes:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect  # of the connection :meth:`run` will take
         self._writes: list[_Write] = []
-        self._each: list[tuple[int, str, Sequence[Sequence[Any]]]] = []  # (index, sql, rows)
         self._found: dict[int, list[tuple[Any, ...]]] = {}  # a read's rows, by its index
 
     def execute(self, columns: Columns, rows: Sequence[Sequence[Any]], sql: str) -> int:
@@ -255,7 +261,7 @@ class Writes:
         PostgreSQL it sees the database as the writes found it (one snapshot); on SQLite it
         runs in its place among them, so add it before a write it must not see. Returns its
         index (its count in what :meth:`run` returns is of its rows)."""
-        self._writes.append(_Write(columns, rows, sql, reads=True))
+        self._writes.append(_Write(columns, rows, sql, "read"))
         return len(self._writes) - 1
 
     def found(self, index: int) -> list[tuple[Any, ...]]:
@@ -271,15 +277,14 @@ class Writes:
         join with a row set, as the server may keep it for the connection's life, is planned
         once with the table as it was then (a hash join over a scan of the whole table when
         that was small), where ``WHERE id = $1`` is an index lookup however it is planned."""
-        self._writes.append(_Write(Columns((), ()), (), ""))
-        self._each.append((len(self._writes) - 1, sql, rows))
+        self._writes.append(_Write(_NO_COLUMNS, rows, sql, "each"))
         return len(self._writes) - 1
 
     async def run(self, conn: Connection) -> list[int]:
         """Send every write; the rows each changed, in the order they were added."""
         assert conn.dialect == self.dialect
         changed = [0] * len(self._writes)
-        live = [(index, w) for index, w in enumerate(self._writes) if w.rows]
+        live = [(i, w) for i, w in enumerate(self._writes) if w.rows and w.kind != "each"]
         if self.dialect == "postgresql" and len(live) > 1:
             await self._together(conn, live, changed)
         else:
@@ -290,10 +295,10 @@ class Writes:
                     changed[index] = len(found)
                 else:
                     changed[index] = await execute_rows(conn, w.columns, w.rows, w.sql)
-        for index, sql, rows in self._each:
-            if rows:
-                await conn.executemany(sql, rows)
-                changed[index] = len(rows)
+        for index, w in enumerate(self._writes):
+            if w.kind == "each" and w.rows:
+                await conn.executemany(w.sql, w.rows)
+                changed[index] = len(w.rows)
         return changed
 
     async def _together(
