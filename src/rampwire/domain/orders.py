@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, ConfigDict
@@ -232,8 +233,16 @@ class Order(OrderData):
     partner_id: str | None = None  # the partner that owns it, fixed at creation; None: the operator
 
     def evolve(self, **changes: Any) -> Order:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``; as ``dataclasses.replace`` (``__init__`` and its checks
+        run), without its per-field walk of the fields' metadata."""
+        values = dict(zip(_ORDER_FIELDS, _order_values(self), strict=True))
+        values.update(changes)
+        return Order(**values)
 
     def data(self) -> dict[str, Any]:
         """The patchable fields, by name."""
         return {name: getattr(self, name) for name in PATCHABLE_FIELDS}
+
+
+_ORDER_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Order))
+_order_values = attrgetter(*_ORDER_FIELDS)  # every field's value, in that order
