@@ -194,7 +194,7 @@ class OrderRepository:
         given = dict.fromkeys(given_fields(data), occurred_at)
         stamps = Stamps(status_at=occurred_at, fields=given)
         event = created_event(order, source, now=now)
-        response = serde.dump(order)
+        response = serde.from_json(serde.order_to_json(order))  # dump(order), from its JSON
         job = _CreateJob(
             held=HeldOrder(order=order, stamps=stamps, seq=1, new=True),
             entry=created_entry(order, occurred_at, event, source, actor=actor),
