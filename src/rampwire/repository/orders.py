@@ -94,7 +94,6 @@ class _CreateJob:
     held: HeldOrder
     entry: TimelineEntry
     event: Event
-    response: dict[str, Any]
     idempotency: IdempotencyClaim | None
     now: datetime
     trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
@@ -199,7 +198,6 @@ class OrderRepository:
             held=HeldOrder(order=order, stamps=stamps, seq=1, new=True),
             entry=created_entry(order, occurred_at, event, source, actor=actor),
             event=event,
-            response=response,
             idempotency=idempotency,
             now=now,
             trace=trace_context(),
@@ -242,7 +240,7 @@ class OrderRepository:
                     job.idempotency.key,
                     job.idempotency.request_hash,
                     job.held.order.id,
-                    serde.to_json(job.response).decode(),
+                    serde.order_to_json(job.held.order).decode(),  # the response's JSON
                     to_us(job.now),
                 )
                 for job in jobs
