@@ -67,8 +67,12 @@ def _bounded(value: Decimal) -> Decimal:
         return Decimal(0).scaleb(-min(max(-_exponent(value), 0), MAX_AMOUNT_PLACES))
     if value.adjusted() >= MAX_AMOUNT_INTEGER_DIGITS:
         raise ValueError(_too_large())
-    if _exponent(value) < -MAX_AMOUNT_PLACES or len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS:
-        value = _without_trailing_zeros(value)  # past a bound, they say nothing
+    # one as_tuple() for the usual value, within both bounds: it builds a tuple of the digits,
+    # and every stored amount read back goes through here
+    _, digits, exponent = value.as_tuple()
+    if int(exponent) >= -MAX_AMOUNT_PLACES and len(digits) <= MAX_AMOUNT_DIGITS:
+        return value
+    value = _without_trailing_zeros(value)  # past a bound, they say nothing
     if _exponent(value) < -MAX_AMOUNT_PLACES:
         raise ValueError(f"has more than {MAX_AMOUNT_PLACES} digits after the point")
     if len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS:

@@ -42,6 +42,20 @@ def test_an_orders_json_is_its_dumped_values_serialised(order: Order) -> None:
     assert serde.order_to_json(order.evolve()) == reference  # a new record, serialised afresh
 
 
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(any_orders)
+def test_an_orders_json_parsed_is_its_dumped_values(order: Order) -> None:
+    """An API create's response (and idempotency record) is read from the order's JSON."""
+    assert serde.from_json(serde.order_to_json(order)) == serde.dump(order)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(any_orders)
+def test_an_orders_json_validated_is_the_order(order: Order) -> None:
+    """What lets a body this process wrote read back as the record it wrote (``OrderBodies``)."""
+    assert serde.order_from_json(serde.order_to_json(order)) == order
+
+
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(any_orders, st.sampled_from([None, "transak"]))
 def test_event_payloads_are_byte_identical_to_the_dumped_envelope(

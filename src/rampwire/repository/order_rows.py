@@ -3,7 +3,8 @@ one write of the orders a transaction held (:func:`write_held`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..domain.fold import HeldOrder
 from ..domain.lifecycle import Stamps, Step
 from ..domain.orders import Order
 from ..domain.timeline import TimelineEntry, entry_body, stored_entry
+from ..errors import UnreadableOrder
 from ..storage import Row
 from ..storage.database import Columns, Writes, from_us, to_us
 
@@ -29,6 +31,52 @@ def held_from_row(row: Row, order: Order | None = None) -> HeldOrder:
         stamps=stamps_from(row["status_at"], row["field_times"]),
         seq=row["seq"],
     )
+
+
+WRITTEN_KEPT = 4_096  # orders whose last written record and body are kept, the oldest out
+
+
+class OrderBodies:
+    """Stored order bodies read into records, and the records this process wrote last.
+
+    Reading back a body this process wrote (an order changed again soon after, the usual
+    case) returns the record it was serialised from instead of validating the body anew
+    (pydantic's ``validate_json``, a quarter of a change's Python). The body read must parse
+    to the same JSON as the one written: ``jsonb`` returns its own text, and a write by any
+    other hand (another process, ingest, the sweeper, an operator's SQL) makes it differ."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+        self._written: dict[str, tuple[Order, bytes]] = {}  # by order id, oldest first
+        self._unreadable: set[str] = set()  # orders logged as unreadable, logged once each
+
+    def wrote(self, orders: Iterable[Order]) -> None:
+        """After the commit that stored ``orders`` (their :func:`serde.order_to_json`)."""
+        written = self._written
+        for order in orders:
+            written.pop(order.id, None)  # to the end: the oldest is evicted first
+            if len(written) >= WRITTEN_KEPT:
+                written.pop(next(iter(written)))
+            written[order.id] = (order, serde.order_to_json(order))
+
+    def load(self, order_id: str, row: Row) -> Order:
+        """A stored order (``row``: its ``body`` and ``partner_id``); :class:`UnreadableOrder`
+        if its row no longer validates (written under older rules, or by hand), logged once
+        per order and process."""
+        body = row["body"]
+        known = self._written.get(order_id)
+        if known is not None and serde.from_json(body) == serde.from_json(known[1]):
+            return owned(known[0], row)
+        try:
+            return owned(serde.order_from_json(body), row)
+        except ValueError as exc:  # pydantic's ValidationError is one
+            if order_id not in self._unreadable:
+                self._unreadable.add(order_id)
+                self._log.error("order %s cannot be read: %s", order_id, exc)
+            raise UnreadableOrder(
+                f"order {order_id} is stored in a form that cannot be read; it is logged",
+                order_id=order_id,
+            ) from exc
 
 
 def owned(order: Order, row: Row) -> Order:

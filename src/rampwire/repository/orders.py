@@ -33,7 +33,7 @@ from ..errors import (
 from ..ids import new_id
 from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
-from ..storage import Connection, Database, Row
+from ..storage import Connection, Database
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
 from ..tracing import trace_context
 from . import provider_orders
@@ -42,9 +42,9 @@ from .order_rows import (
     BY_PROVIDER_REF,
     HELD,
     PROVIDER_KEY,
+    OrderBodies,
     entry_from_row,
     held_from_row,
-    owned,
     write_held,
 )
 from .outbox import live_endpoints, outbox, traces
@@ -94,7 +94,6 @@ class _CreateJob:
     held: HeldOrder
     entry: TimelineEntry
     event: Event
-    response: dict[str, Any]
     idempotency: IdempotencyClaim | None
     now: datetime
     trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
@@ -134,7 +133,7 @@ class OrderRepository:
         :meth:`change`, whose transactions ``metrics`` observes."""
         self._db = db
         self._on_publish = on_publish
-        self._unreadable: set[str] = set()  # orders logged as unreadable, logged once each
+        self._bodies = OrderBodies(log)  # reads the stored orders, the ones it wrote at once
         self._creates: GroupCommit[_CreateJob, None] = GroupCommit(
             self._write_creates,
             max_batch=max_batch,
@@ -194,12 +193,11 @@ class OrderRepository:
         given = dict.fromkeys(given_fields(data), occurred_at)
         stamps = Stamps(status_at=occurred_at, fields=given)
         event = created_event(order, source, now=now)
-        response = serde.dump(order)
+        response = serde.from_json(serde.order_to_json(order))  # dump(order), from its JSON
         job = _CreateJob(
             held=HeldOrder(order=order, stamps=stamps, seq=1, new=True),
             entry=created_entry(order, occurred_at, event, source, actor=actor),
             event=event,
-            response=response,
             idempotency=idempotency,
             now=now,
             trace=trace_context(),
@@ -242,7 +240,7 @@ class OrderRepository:
                     job.idempotency.key,
                     job.idempotency.request_hash,
                     job.held.order.id,
-                    serde.to_json(job.response).decode(),
+                    serde.order_to_json(job.held.order).decode(),  # the response's JSON
                     to_us(job.now),
                 )
                 for job in jobs
@@ -263,6 +261,7 @@ class OrderRepository:
                 if exc.table != "idempotency_keys":
                     raise
                 raise _Replay("an Idempotency-Key of the batch was claimed meanwhile") from exc
+        self._bodies.wrote(job.held.order for job in jobs)
         self.published(made)
         return outcomes
 
@@ -384,7 +383,7 @@ class OrderRepository:
             unreadable: dict[str, UnreadableOrder] = {}
             for row in rows:
                 try:
-                    held[row["id"]] = held_from_row(row, self._load(row["id"], row))
+                    held[row["id"]] = held_from_row(row, self._bodies.load(row["id"], row))
                 except UnreadableOrder as exc:  # fails the changes to it, and only those
                     unreadable[row["id"]] = exc
             for job in jobs:
@@ -421,6 +420,7 @@ class OrderRepository:
             now = max(job.now for job in jobs)
             made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             await writes.run(conn)
+        self._bodies.wrote(h.order for h in held.values() if h.changed)
         self.published(made)
         return outcomes
 
@@ -430,7 +430,7 @@ class OrderRepository:
             row = await conn.fetchrow("SELECT body, partner_id FROM orders WHERE id = $1", order_id)
         if row is None or not tenant.owns(row["partner_id"]):
             raise NotFound(f"no order {order_id!r}")
-        return self._load(order_id, row)
+        return self._bodies.load(order_id, row)
 
     async def find(
         self, filters: OrderFilter, *, limit: int, before: str | None = None
@@ -455,26 +455,11 @@ class OrderRepository:
         unreadable: list[str] = []
         for row in rows:
             try:
-                orders.append(self._load(row["id"], row))
+                orders.append(self._bodies.load(row["id"], row))
             except UnreadableOrder:
                 unreadable.append(row["id"])
         last_id = rows[-1]["id"] if rows else None
         return FoundOrders(orders=orders, unreadable=unreadable, last_id=last_id, rows=len(rows))
-
-    def _load(self, order_id: str, row: Row) -> Order:
-        """A stored order (``row``: its ``body`` and ``partner_id``); :class:`UnreadableOrder`
-        if its row no longer validates (written under older rules, or by hand), logged once per
-        order and process."""
-        try:
-            return owned(serde.order_from_json(row["body"]), row)
-        except ValueError as exc:  # pydantic's ValidationError is one
-            if order_id not in self._unreadable:
-                self._unreadable.add(order_id)
-                log.error("order %s cannot be read: %s", order_id, exc)
-            raise UnreadableOrder(
-                f"order {order_id} is stored in a form that cannot be read; it is logged",
-                order_id=order_id,
-            ) from exc
 
     async def timeline(self, order_id: str, tenant: Tenant = OPERATOR) -> list[TimelineEntry]:
         async with self._db.connection() as conn:
