@@ -27,6 +27,7 @@ from rampwire.repository.outbox import fan_out, live_endpoints
 from rampwire.settings import Secret
 from rampwire.storage import Database, migrate, open_database
 from rampwire.storage.database import Writes, to_us
+from rampwire.storage.postgres import PostgresDatabase
 from rampwire.types import utcnow
 
 LEASE = timedelta(seconds=60)
@@ -370,3 +371,33 @@ async def test_the_log_filters_by_status_whatever_the_status_index_holds(db: Dat
         async with db.connection() as conn:
             held = await conn.fetchval("SELECT pg_get_indexdef('deliveries_set_aside'::regclass)")
         assert "WHERE (status <> ALL (ARRAY['pending'::text, 'succeeded'::text]))" in held
+
+
+@pytest.mark.postgres
+async def test_the_claim_is_planned_with_its_own_arguments_on_postgresql(
+    postgres_url: str,
+) -> None:
+    """Never a generic plan: one plan for every limit and backlog sorts every due delivery, or
+    scans whole tables once cached over small ones (docs/benchmarks.md, "The claim's plan on
+    PostgreSQL"). Tables never analyzed, large claims: what PostgreSQL's plan cache switched to
+    a generic plan for, on one connection."""
+    db = PostgresDatabase(postgres_url, max_size=1)  # one connection: its prepared claim
+    await db.open()
+    try:
+        await migrate(db)
+        await _endpoint(db)
+        await _publish(db, 30)
+        repository = DeliveryRepository(db)
+        later = utcnow()
+        for n in range(12):
+            later += LEASE * 2  # each claim finds the deliveries due again
+            await repository.claim(limit=256, lease=LEASE, token=f"t.{n}", now=later)
+        async with db.connection() as conn:
+            plans = await conn.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE 'WITH claimed AS%'"
+            )
+    finally:
+        await db.close()
+    assert plans is not None
+    assert (plans["generic_plans"], plans["custom_plans"]) == (0, 12)

@@ -106,6 +106,14 @@ _CLAIM_POSTGRESQL = (
     f" SELECT {_CLAIMED_AS_C}, e.payload, e.trace_context, {_ENDPOINT_VERSION.format(table='c')}"
     " FROM claimed c JOIN events e ON e.id = c.event_id"
 )
+# PostgreSQL plans the claim with its arguments at every execution, never one generic plan for
+# all: with $3 and $4 unknown it guesses a third of the waiting deliveries due and a tenth of
+# them taken, so the generic plan's cost is never near the custom plans' and it is chosen only
+# when the custom plans it is compared with were costlier still (tables without statistics,
+# claims of hundreds), and then kept: it sorted every due delivery at each claim, or, cached over
+# a small table, read deliveries and events whole (docs/benchmarks.md, "The claim's plan on
+# PostgreSQL"). For its transaction only: the pool's connections keep no session settings.
+_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
 # SQLite: no row locks (the write transaction is single), no arrays, no RETURNING inside a CTE.
 # The payloads are fetched with one statement shape whatever the number of events: the ids go
 # in as one JSON array.
@@ -188,8 +196,8 @@ class DeliveryRepository:
         shares = serde.to_json(rooms or {}).decode()
         if self._db.dialect == "postgresql":
             args += (list(full), shares, default)
-            # One statement, so no explicit transaction: its row locks last as long as it does.
-            async with self._db.connection() as conn:
+            async with self._db.transaction() as conn:
+                await conn.execute(_CUSTOM_PLAN)
                 rows = await conn.fetch(_CLAIM_POSTGRESQL, *args)
             events = {row["event_id"]: row for row in rows}
         else:
