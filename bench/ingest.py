@@ -308,8 +308,12 @@ async def bench_sources(sources: Any) -> dict[str, str]:
     return ids
 
 
-def presign(count: int, sources: dict[str, str]) -> list[tuple[str, dict[str, str], bytes]]:
-    """``count`` requests, alternately Transak and Revolut, each a new order at processing."""
+def presign(
+    count: int, sources: dict[str, str], *, again: bool = False
+) -> list[tuple[str, dict[str, str], bytes]]:
+    """``count`` requests, alternately Transak and Revolut, each a new order at processing;
+    with ``again``, half of them so, then the same orders at completed, in the same order (each
+    order changed once more, a read of an order this process wrote)."""
     from rampwire.dialects import RevolutCredentials, TransakCredentials, get_dialect
     from rampwire.dialects.base import DialectName, OutboundEvent
     from rampwire.dialects.samples import sample_order
@@ -324,14 +328,20 @@ def presign(count: int, sources: dict[str, str]) -> list[tuple[str, dict[str, st
     ]
     made = []
     now = utcnow()
-    for index in range(count):
+    orders = []
+    for index in range(count - count // 2 if again else count):
         name, side, credentials = kinds[index % 2]
         at = now + timedelta(microseconds=index)
         order = sample_order(DialectName(name), OrderStatus.CREATED, side, now=at)
-        order = order.evolve(status=OrderStatus.PROCESSING)
-        event = OutboundEvent(id=new_id("evt"), type="order.processing", created_at=at)
-        wire = get_dialect(name).encode(event, order, credentials, now=at)
-        made.append((f"/ingest/{sources[name]}", wire.headers, wire.body))
+        orders.append((name, credentials, order))
+    steps = [OrderStatus.PROCESSING, OrderStatus.COMPLETED] if again else [OrderStatus.PROCESSING]
+    for step, status in enumerate(steps):
+        for index, (name, credentials, order) in enumerate(orders[: count - len(made)]):
+            at = now + timedelta(seconds=step, microseconds=index)
+            order = order.evolve(status=status, updated_at=at)
+            event = OutboundEvent(id=new_id("evt"), type=f"order.{status.value}", created_at=at)
+            wire = get_dialect(name).encode(event, order, credentials, now=at)
+            made.append((f"/ingest/{sources[name]}", wire.headers, wire.body))
     return made
 
 

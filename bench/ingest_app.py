@@ -8,8 +8,10 @@ share of a loaded 2-core machine hides a few percent in ``bench/ingest.py``.
 The app is ``create_app`` with the environment's settings (its lifespan run, its delivery worker
 too), on a fresh database ``rampwire_bench_<random>`` (dropped at the end), with a Transak and a
 Revolut source; the requests are ``bench/ingest.py``'s (pre-signed before the clock starts, each
-a new order at processing). Each round sends ``--requests`` new requests from ``--tasks``
-callers at once, and prints per request this process's CPU and the PostgreSQL backends' CPU;
+a new order at processing; with ``--again``, half of them, then the same orders at completed,
+each a read of an order the process wrote). Each round sends ``--requests`` new requests from
+``--tasks`` callers at once, and prints per request this process's CPU and the PostgreSQL
+backends' CPU;
 the best round is printed last. To compare two versions, run it with ``PYTHONPATH`` set to each
 one's ``src`` in turn, alternating.
 
@@ -104,7 +106,11 @@ async def run(args: argparse.Namespace) -> None:
         async with lifespan(app):
             state = app_state(app)
             ids = await bench_sources(state.sources)
-            signed = presign(args.requests * args.rounds, ids)
+            signed = [
+                request
+                for _ in range(args.rounds)
+                for request in presign(args.requests, ids, again=args.again)
+            ]
             best: tuple[float, str] | None = None
             with heap.settled():
                 for _ in range(args.rounds):
@@ -176,6 +182,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--callgrind", action="store_true", help="instructions per request, under callgrind"
+    )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="half of each round's requests change again the orders the other half made",
     )
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)  # under it
     args = parser.parse_args()

@@ -1,18 +1,27 @@
 """Reading stored orders back (:class:`~rampwire.repository.order_rows.OrderBodies`): a body
 this process wrote is the record it wrote, and a body written by any other hand afterwards
-(here an operator's SQL) is read from the row, on each back-end."""
+(here an operator's SQL) is read from the row, on each back-end; the API's changes and ingest
+share one reader, so an order either wrote is read back by the other without validating it."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
+from rampwire.crypto import SecretBox
+from rampwire.dialects.base import DecodedEvent, DialectName
 from rampwire.domain import serde
 from rampwire.domain.events import Source
 from rampwire.domain.lifecycle import Change
-from rampwire.domain.orders import Order, OrderData, OrderStatus, Side
+from rampwire.domain.orders import Order, OrderData, OrderStatus, Provider, Side
 from rampwire.errors import UnreadableOrder
+from rampwire.ids import new_id
+from rampwire.ingest.inbound import InboundRequest
+from rampwire.ingest.sources import SOURCE_ID_PREFIX, IngestSource
 from rampwire.repository import OrderRepository
+from rampwire.repository.inbound import InboundRepository
+from rampwire.repository.sources import SourceRepository
 from rampwire.storage import Database
 from rampwire.types import utcnow
 
@@ -82,3 +91,101 @@ async def test_a_body_broken_after_this_process_wrote_it_is_unreadable(db: Datab
         await orders.get(order.id)
     with pytest.raises(UnreadableOrder):
         await _change(orders, order.id, OrderStatus.COMPLETED)
+
+
+# -- ingest: the same reader as the API's changes (OrderRepository.bodies) --------------------
+
+
+async def _source(db: Database) -> IngestSource:
+    now = utcnow()
+    source = IngestSource(
+        id=new_id(SOURCE_ID_PREFIX),
+        provider=Provider.TRANSAK,
+        name="rows",
+        credentials={"access_token": "rows-access-token-0123456789"},
+        options={},
+        created_at=now,
+        updated_at=now,
+    )
+    return await SourceRepository(db, SecretBox(b"\x07" * 32)).create(source)
+
+
+async def _ingest(
+    inbound: InboundRepository, source: IngestSource, provider_order_id: str, status: OrderStatus
+) -> str:
+    """One provider request: ``provider_order_id`` at ``status`` (made on first sight); its
+    order's id."""
+    now = utcnow()
+    event = DecodedEvent(
+        dialect=DialectName.TRANSAK,
+        provider=Provider.TRANSAK,
+        provider_event=f"ORDER_{status.value.upper()}",
+        provider_order_id=provider_order_id,
+        dedupe_key=new_id("evt"),
+        occurred_at=now,
+        side=Side.SELL,
+        status=status,
+        patch={},
+        raw={"id": new_id("evt")},
+    )
+    request = InboundRequest(headers={}, body=b"{}", received_at=now)
+    record = (await inbound.receive(source, request, [event], now=now)).record
+    assert record is not None and record.order_id is not None
+    return record.order_id
+
+
+@pytest.fixture
+def validated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The order bodies validated from here on (a spy: each is still validated)."""
+    seen: list[str] = []
+    validate = serde.order_from_json
+
+    def spy(raw: str | bytes) -> Order:
+        order = validate(raw)
+        seen.append(order.id)
+        return order
+
+    monkeypatch.setattr(serde, "order_from_json", spy)
+    return seen
+
+
+async def test_ingest_and_api_changes_read_back_what_either_wrote(
+    db: Database, validated: list[str]
+) -> None:
+    orders = OrderRepository(db)
+    inbound = InboundRepository(db, orders)
+    source = await _source(db)
+    order_id = await _ingest(inbound, source, "tx-1", OrderStatus.AWAITING_PAYMENT)
+    await _ingest(inbound, source, "tx-1", OrderStatus.PROCESSING)  # ingest wrote it
+    changed = await _change(orders, order_id, OrderStatus.COMPLETED)  # ingest wrote it
+    assert changed.status is OrderStatus.COMPLETED and changed.version == 4
+    await _ingest(inbound, source, "tx-1", OrderStatus.COMPLETED)  # the API wrote it
+    read = await orders.get(order_id)  # ingest wrote it
+    assert validated == []  # no body read back was validated
+    assert read == await _stored(db, order_id)
+    assert read.status is OrderStatus.COMPLETED and read.version == 4
+
+
+async def test_a_body_edited_between_two_ingest_requests_is_read_from_the_row(
+    db: Database, validated: list[str]
+) -> None:
+    inbound = InboundRepository(db, OrderRepository(db))
+    source = await _source(db)
+    order_id = await _ingest(inbound, source, "tx-2", OrderStatus.AWAITING_PAYMENT)
+    await _edit(db, order_id, metadata={"channel": "fixed by hand"})
+    await _ingest(inbound, source, "tx-2", OrderStatus.PROCESSING)
+    assert validated == [order_id]  # ingest's read of the edited body
+    stored = await _stored(db, order_id)
+    assert stored.metadata == {"channel": "fixed by hand"}  # folded into the edited order
+    assert stored.status is OrderStatus.PROCESSING
+
+
+async def test_a_body_broken_after_ingest_wrote_it_fails_ingest_as_before(db: Database) -> None:
+    """Ingest raises the body's validation error (a 500: the provider sends it again), not the
+    API's ``UnreadableOrder`` (a 409 the provider might not retry)."""
+    inbound = InboundRepository(db, OrderRepository(db))
+    source = await _source(db)
+    order_id = await _ingest(inbound, source, "tx-3", OrderStatus.AWAITING_PAYMENT)
+    await _edit(db, order_id, fiat={"currency": "EUR", "amount": "1" + "0" * 1000})
+    with pytest.raises(ValidationError):
+        await _ingest(inbound, source, "tx-3", OrderStatus.PROCESSING)

@@ -19,7 +19,7 @@ from ..dialects.base import DecodedEvent
 from ..domain import serde
 from ..domain.events import Event, Source
 from ..domain.fold import ProviderUpdate
-from ..domain.orders import Provider, Side
+from ..domain.orders import Order, Provider, Side
 from ..errors import NotFound
 from ..ids import new_id
 from ..ingest.inbound import (
@@ -69,6 +69,7 @@ class _Applied:
     events: list[Event] = field(default_factory=list)  # to publish
     created: list[tuple[Provider, str]] = field(default_factory=list)  # orders made
     owners: dict[str, str | None] = field(default_factory=dict)  # its orders' partners
+    orders: dict[str, Order] = field(default_factory=dict)  # by id, as its changes left them
 
     @property
     def detail(self) -> str | None:
@@ -241,6 +242,7 @@ class InboundRepository:
             if (await writes.run(conn))[logged] < len(rows):
                 raise _Raced
             awaited = {(Provider(provider), key) for provider, key in writes.found(asked)}
+        self._wrote(every)
         self._orders.published(made)
         # A request that waited for its order here (logged ``unapplied``) while a later one in
         # the same batch made that order: the maker's caller catches it up after the commit.
@@ -254,6 +256,13 @@ class InboundRepository:
             waiting = not awaited.isdisjoint(ours) or bool(late & ours)
             results[index] = IngestResult(record=record, waiting=waiting)
         return [results[index] for index in range(len(batch))]
+
+    def _wrote(self, every: Sequence[_Applied]) -> None:
+        """After the commit: tell the process's order reader the orders written, each in its
+        final state (the last request's), so that the next change to one, by ingest or the
+        API, reads it without validating its body again."""
+        final = {order_id: o for applied in every for order_id, o in applied.orders.items()}
+        self._orders.bodies.wrote(final.values())
 
     async def _open(self, conn: Connection, batch: list[_Job]) -> set[tuple[str, str]]:
         """A batch's first statement: lock its provider orders (duplicates' too, which does no
@@ -319,6 +328,7 @@ class InboundRepository:
             )
         if row is None:
             raise NotFound(f"no inbound request {record.id!r}")
+        self._wrote([applied])
         self._orders.published(made)
         return inbound_record(row)
 
@@ -364,7 +374,9 @@ class InboundRepository:
                     )
                 )
                 owners.append((applied, provider, event))
-        changes = await provider_orders.apply(conn, writes, updates, now=now)
+        changes = await provider_orders.apply(
+            conn, writes, updates, now=now, bodies=self._orders.bodies
+        )
         for (applied, provider, event), change in zip(owners, changes, strict=True):
             if change.result is None:
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)
@@ -375,6 +387,7 @@ class InboundRepository:
                 continue
             applied.order_id = applied.order_id or change.result.order.id
             applied.owners[change.result.order.id] = change.partner_id
+            applied.orders[change.result.order.id] = change.result.order  # every fold writes
             applied.events.extend(change.events)
             if change.created:
                 applied.created.append((provider, event.provider_order_id))

@@ -43,7 +43,8 @@ class OrderBodies:
     case) returns the record it was serialised from instead of validating the body anew
     (pydantic's ``validate_json``, a quarter of a change's Python). The body read must parse
     to the same JSON as the one written: ``jsonb`` returns its own text, and a write by any
-    other hand (another process, ingest, the sweeper, an operator's SQL) makes it differ."""
+    other hand (another process, the sweeper, an operator's SQL) makes it differ. One per
+    process, shared by the API's changes and ingest (:func:`.provider_orders.apply`)."""
 
     def __init__(self, log: logging.Logger) -> None:
         self._log = log
@@ -59,14 +60,22 @@ class OrderBodies:
                 written.pop(next(iter(written)))
             written[order.id] = (order, serde.order_to_json(order))
 
+    def known(self, order_id: str, body: str | bytes) -> Order | None:
+        """The record this process wrote last for this order, if ``body``, the stored one,
+        is still what it wrote; None otherwise (the body is then validated by the caller)."""
+        known = self._written.get(order_id)
+        if known is not None and serde.from_json(body) == serde.from_json(known[1]):
+            return known[0]
+        return None
+
     def load(self, order_id: str, row: Row) -> Order:
         """A stored order (``row``: its ``body`` and ``partner_id``); :class:`UnreadableOrder`
         if its row no longer validates (written under older rules, or by hand), logged once
         per order and process."""
         body = row["body"]
-        known = self._written.get(order_id)
-        if known is not None and serde.from_json(body) == serde.from_json(known[1]):
-            return owned(known[0], row)
+        known = self.known(order_id, body)
+        if known is not None:
+            return owned(known, row)
         try:
             return owned(serde.order_from_json(body), row)
         except ValueError as exc:  # pydantic's ValidationError is one

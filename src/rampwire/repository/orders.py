@@ -156,6 +156,12 @@ class OrderRepository:
         """The transactions :meth:`create` and :meth:`change` have written (each a batch)."""
         return self._creates.transactions + self._changes.transactions
 
+    @property
+    def bodies(self) -> OrderBodies:
+        """Its reader of stored orders, shared with ingest (:class:`.inbound.InboundRepository`):
+        an order either wrote is read back by the other as the record written."""
+        return self._bodies
+
     def published(self, made: int) -> None:
         """After the commit: wake this process's worker when deliveries were made."""
         if made and self._on_publish is not None:

@@ -14,7 +14,14 @@ from ..domain.orders import Provider
 from ..domain.timeline import TimelineEntry
 from ..storage import Connection, Row
 from ..storage.database import Writes, fetch_rows
-from .order_rows import BY_PROVIDER_REF, HELD, PROVIDER_KEY, held_from_row, write_held
+from .order_rows import (
+    BY_PROVIDER_REF,
+    HELD,
+    PROVIDER_KEY,
+    OrderBodies,
+    held_from_row,
+    write_held,
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -58,6 +65,7 @@ async def apply(
     updates: Sequence[ProviderUpdate],
     *,
     now: datetime,
+    bodies: OrderBodies,
 ) -> list[ProviderChange]:
     """Fold providers' changes into their orders, in the order given, inside the caller's
     transaction; an order is created (status ``created``, with the change's fields) on
@@ -65,10 +73,17 @@ async def apply(
     (:func:`~rampwire.repository.outbox.outbox`) and runs ``writes`` once it has added its own.
 
     Set-based: one statement reads every order concerned, and each order is written once,
-    in its final state, whatever the number of changes (:func:`~.order_rows.write_held`)."""
+    in its final state, whatever the number of changes (:func:`~.order_rows.write_held`).
+
+    A stored body is read as the record this process wrote (``bodies``, told by the caller
+    after its commit: each change's last ``result.order``), else validated; a body that no
+    longer validates fails the transaction (pydantic's ``ValidationError``)."""
     rows = await _read(conn, updates)
     held: dict[tuple[str, str], HeldOrder] = {
-        (row["provider"], row["provider_order_id"]): held_from_row(row) for row in rows
+        (row["provider"], row["provider_order_id"]): held_from_row(
+            row, bodies.known(row["id"], row["body"])
+        )
+        for row in rows
     }
     entries: list[TimelineEntry] = []
     changes: list[ProviderChange] = []
@@ -103,7 +118,7 @@ async def _read(conn: Connection, updates: Sequence[ProviderUpdate]) -> list[Row
     PostgreSQL)."""
     keys = list({(u.provider.value, u.provider_order_id): None for u in updates})
     select = (
-        f"SELECT o.provider, o.provider_order_id, {HELD} FROM orders o"
+        f"SELECT o.id, o.provider, o.provider_order_id, {HELD} FROM orders o"
         f" WHERE {BY_PROVIDER_REF} ORDER BY o.id"
     )
     if conn.dialect == "postgresql":
