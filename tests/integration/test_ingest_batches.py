@@ -225,3 +225,34 @@ async def test_a_lone_request_is_committed_alone_and_the_queue_together(
         samples = await scrape(other, METRICS_TOKEN)
     assert value(samples, BATCHES + "_sum", writer="ingest") == 1 + AT_ONCE
     assert value(samples, BATCHES + "_count", writer="ingest") < 1 + AT_ONCE
+
+
+async def test_a_change_to_an_order_stored_unreadable_fails_alone_with_a_retryable_problem(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    made = orders(AT_ONCE)
+    now = utcnow()
+    first = [webhook(Provider.TRANSAK, o, S.PROCESSING, now=now) for o in made]
+    assert {(await send(api, source, r)).status_code for r in first} == {200}
+    broken = made[-1]  # queued behind the first writers: it is read in a batch
+    async with db.transaction() as conn:
+        await conn.execute(  # a body written by hand that no longer validates
+            "UPDATE orders SET body = $1 WHERE provider_order_id = $2",
+            '{"id": "not an order"}',
+            broken.provider_order_id,
+        )
+    before = await table_counts(db)
+    later = now + timedelta(seconds=5)
+    requests = [webhook(Provider.TRANSAK, o, S.COMPLETED, now=later) for o in made]
+    answers = await asyncio.gather(*(send(api, source, r) for r in requests))
+    # 503, not the API's 409: the provider sends it again, and once repaired it is applied
+    assert [a.status_code for a in answers] == [200] * (AT_ONCE - 1) + [503]
+    assert answers[-1].headers["retry-after"]
+    problem = answers[-1].json()
+    assert problem["type"].endswith("unreadable_order")
+    assert problem["order_id"] and "send it again" in problem["detail"]
+    assert "Traceback" not in answers[-1].text
+    after = await table_counts(db)
+    assert after["orders"] == before["orders"]
+    assert after["inbound"] == before["inbound"] + AT_ONCE - 1

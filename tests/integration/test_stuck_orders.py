@@ -71,6 +71,26 @@ async def test_an_order_past_its_sla_is_flagged_once_per_stay(
     assert sequences == sorted(set(sequences))
 
 
+async def test_an_order_stored_unreadable_does_not_hold_back_the_others(
+    api: httpx.AsyncClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = await order_at(api, "processing", 4 * HOUR)  # the oldest: read first
+    late = await order_at(api, "processing", 3 * HOUR)
+    async with db.transaction() as conn:
+        await conn.execute(  # a body written by hand that no longer validates
+            "UPDATE orders SET body = $1 WHERE id = $2", '{"id": "not an order"}', broken["id"]
+        )
+    sweeper = Sweeper(StuckOrderRepository(db), {S.PROCESSING: 2 * HOUR})
+    assert await sweeper.sweep() == 1
+    assert await sweeper.sweep() == 0
+    (event,) = await stuck_events(db)
+    assert event["data"]["order"]["id"] == late["id"]
+    assert [r for r in caplog.records if broken["id"] in r.getMessage()]
+    async with db.connection() as conn:
+        version = await conn.fetchval("SELECT version FROM orders WHERE id = $1", broken["id"])
+    assert version == broken["version"]
+
+
 async def test_order_stuck_is_delivered_to_subscribers(
     api: httpx.AsyncClient, db: Database
 ) -> None:

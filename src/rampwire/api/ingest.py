@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from .. import logs
 from ..domain.apikeys import ApiKey, Scope
-from ..errors import BadRequest, ClientError, StorageError
+from ..errors import BadRequest, ClientError, StorageError, UnreadableOrder
 from ..ids import has_prefix
 from ..ingest.inbound import INBOUND_ID_PREFIX, InboundOutcome, InboundRecord, InboundRequest
 from ..repository.inbound import InboundRepository
@@ -119,6 +119,14 @@ async def _receive(
     except SourceDisabled as exc:
         return problem(
             503, "source_disabled", exc.message, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
+    except UnreadableOrder as exc:  # 503, not the API's 409: the provider sends it again
+        return problem(
+            503,
+            UnreadableOrder.code,
+            f"{exc.message}; nothing was applied, send it again once it is repaired",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+            order_id=exc.extensions.get("order_id"),
         )
     except StorageError:
         return problem(

@@ -3,17 +3,20 @@ version and a timeline entry of its own (the sweeper's one statement per status 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.events import Event, Source, stuck_event
+from ..domain.fold import HeldOrder
 from ..domain.orders import OrderStatus
 from ..domain.timeline import TimelineEntry, stuck_entry
+from ..errors import UnreadableOrder
 from ..storage import Database
-from ..storage.database import Columns, Writes, to_us
+from ..storage.database import Columns, Row, Writes, to_us
 from ..tracing import trace_context
-from .order_rows import HELD, held_from_row, write_held
+from .order_rows import HELD, OrderBodies, held_from_row, write_held
 from .outbox import live_endpoints, outbox, traces
 
 _STUCK = Columns.of(
@@ -26,18 +29,21 @@ class StuckOrderRepository:
         """``on_publish`` runs after a commit that created deliveries (a worker's wake-up)."""
         self._db = db
         self._on_publish = on_publish
+        self._bodies = OrderBodies(logging.getLogger("rampwire.sweeper"))
 
     async def flag(
         self, status: OrderStatus, sla: timedelta, *, now: datetime, limit: int = 200
     ) -> list[Event]:
         """``order.stuck`` for up to ``limit`` orders in ``status`` since before ``now - sla``
-        that were not flagged for this stay yet; each takes a version of its own."""
+        that were not flagged for this stay yet; each takes a version of its own. An order
+        stored in a form that cannot be read is left as it is (logged once per process), so
+        that it does not hold back the others."""
         lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
         source = Source(received_at=now)
         events: list[Event] = []
         async with self._db.transaction() as conn:
             rows = await conn.fetch(
-                f"SELECT {HELD} FROM orders o WHERE o.status = $1"
+                f"SELECT o.id, {HELD} FROM orders o WHERE o.status = $1"
                 " AND o.status_at < $2 AND NOT EXISTS (SELECT 1 FROM order_stuck s"
                 "  WHERE s.order_id = o.id AND s.status = o.status AND s.status_at = o.status_at)"
                 f" ORDER BY o.status_at LIMIT $3{lock}",
@@ -47,7 +53,9 @@ class StuckOrderRepository:
             )
             if not rows:  # the sweeper's usual answer: nothing more to read or write
                 return events
-            held = [held_from_row(row) for row in rows]
+            held = [h for h in map(self._held, rows) if h is not None]
+            if not held:
+                return events
             entries: list[TimelineEntry] = []
             stuck_rows: list[tuple[Any, ...]] = []
             for order_held in held:
@@ -82,3 +90,9 @@ class StuckOrderRepository:
         if made and self._on_publish is not None:
             self._on_publish()
         return events
+
+    def _held(self, row: Row) -> HeldOrder | None:
+        try:
+            return held_from_row(row, self._bodies.load(row["id"], row))
+        except UnreadableOrder:
+            return None
