@@ -6,7 +6,8 @@ a URL token) takes no API key: the provider's signature is the proof. Answers:
 - 200 once the request is recorded and applied (committed), or when it is a duplicate;
 - 401 when it is not proven authentic, 400 when it is not the provider's format, 415 when it is
   not JSON, 413 when too large, 404 for an unknown source: nothing is written;
-- 503 when the source is disabled or storage fails, so the provider retries.
+- 503 when the source is disabled, storage fails or the order it changes is stored unreadable,
+  so the provider retries.
 """
 
 from __future__ import annotations
