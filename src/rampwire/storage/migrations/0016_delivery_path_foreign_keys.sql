@@ -1,6 +1,6 @@
 -- 0016: four foreign keys on the delivery path go: deliveries.endpoint_id, attempts.delivery_id,
 -- timeline.order_id and events.order_id. Each checked every row written with a trigger and a
--- locking lookup of its parent, 2.5-4.5 % of PostgreSQL's instructions per delivery apiece
+-- locking lookup of its parent, 2-4 % of PostgreSQL's instructions per delivery apiece
 -- (docs/benchmarks.md, "The foreign keys on the delivery path, one by one"), and guarded only
 -- against writes from outside rampwire: it deletes none of those parents (endpoints are
 -- deleted softly, orders, events and deliveries never), and writes each child in the
