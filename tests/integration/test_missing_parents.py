@@ -1,7 +1,8 @@
-"""A delivery whose endpoint's row is gone, on both back-ends. Since migration 0016
-``deliveries.endpoint_id`` has no foreign key (rampwire deletes endpoints softly; an operator's
-``DELETE FROM endpoints`` by hand is what leaves such a delivery): the worker cancels it unsent
-and goes on with the others, and the API and the dashboard show it (never a 500)."""
+"""Rows whose parent's row is gone, on both back-ends. Since migration 0016 deliveries.endpoint_id,
+attempts.delivery_id, timeline.order_id and events.order_id have no foreign key: rampwire deletes
+none of those parents (endpoints softly), so only a ``DELETE`` by hand leaves such rows. A
+delivery whose endpoint is gone is cancelled unsent and the worker goes on; an event whose order
+is gone is still sent and shown; the API and the dashboard show either (never a 500)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.integration.test_endpoints_api import (
     LATER,
     closed_port,
     eventually,
+    final,
     make_endpoint,
     make_order,
     recorded,
@@ -97,3 +99,36 @@ async def test_the_api_and_the_dashboard_show_it(
         page = await client.get(path)
         assert page.status_code == 200, (path, page.text)
         assert re.search(ids["delivery"], page.text), path
+
+
+async def test_an_event_whose_order_row_is_gone_is_shown_and_sent_again(
+    api: httpx.AsyncClient, admin_api: httpx.AsyncClient, db: Database
+) -> None:
+    async with receiver() as hooks:
+        endpoint = await make_endpoint(api, hooks.url)
+        order = await make_order(api)
+        [delivery] = await final(api, endpoint["id"], 1)
+        async with db.transaction() as conn:  # its timeline and events stay
+            await conn.execute("DELETE FROM orders WHERE id = $1", order["id"])
+        assert (await api.get(f"/v1/orders/{order['id']}")).status_code == 404
+
+        replay = await api.post(f"/v1/deliveries/{delivery['id']}/replay")
+        assert replay.status_code == 201, replay.text
+        first, again = await hooks.wait_for(2)
+        assert again.body == first.body  # the event's stored payload
+
+    of_event = await api.get(f"/v1/events/{delivery['event_id']}/deliveries")
+    assert of_event.status_code == 200 and len(of_event.json()["data"]) == 2
+    # an event is its order's: with no order, the operator's
+    partner = await make_partner(admin_api)
+    token = await partner_token(admin_api, partner["id"], "read")
+    theirs = await api.get(
+        f"/v1/events/{delivery['event_id']}/deliveries",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert theirs.status_code == 404
+
+    client = await browser(api, db, Scope.ADMIN)
+    page = await client.get(f"/ui/deliveries/{delivery['id']}")
+    assert page.status_code == 200 and delivery["event_id"] in page.text
+    assert (await client.get(f"/ui/orders/{order['id']}")).status_code == 404
