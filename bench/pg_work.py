@@ -22,6 +22,10 @@ server of one's own), tuples inserted and updated, the share of updates written 
 the indexes' growth; with ``pg_stat_statements`` loaded, the ``--statements`` most expensive
 statements of the database by executions, buffers and WAL per delivery. ``--sql`` (repeatable):
 a statement run after the history, to measure a schema change before writing its migration.
+``--waldump PG_WAL`` (the server's own ``pg_wal`` directory, so a server on this machine): each
+phase's WAL records by kind (``pg_waldump --stats=record``), per delivery, to tell which
+statements' records they are (a row lock is ``Heap/LOCK``, a lock shared by two transactions
+a ``MultiXact/CREATE_ID``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import re
+import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +112,37 @@ def phase_line(name: str, cpu: float, before: State, after: State, deliveries: i
         f" indexes +{(after.indexes - before.indexes) / per:,.0f} B,"
         f" heap +{(after.heap - before.heap) / per:,.0f} B per delivery"
     )
+
+
+# pg_waldump --stats=record: kind, N (%), record size (%), FPI size (%), combined size (%)
+_PERCENT = r"\s+\(\s*[\d.]+\)\s+"
+_WALDUMP_LINE = re.compile(
+    rf"^(\S+/\S+)\s+(\d+){_PERCENT}\d+{_PERCENT}\d+{_PERCENT}(\d+)", re.MULTILINE
+)
+
+
+def lsn_text(lsn: int) -> str:
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+def wal_kinds(wal_dir: str, before: State, after: State, deliveries: int, top: int = 12) -> None:
+    """The phase's WAL records by kind, per delivery: count and bytes (full pages included)."""
+    waldump = shutil.which("pg_waldump") or "/usr/lib/postgresql/15/bin/pg_waldump"
+    span = ["-s", lsn_text(before.lsn), "-e", lsn_text(after.lsn)]
+    out = subprocess.run(
+        [waldump, "--stats=record", "-p", wal_dir, *span],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    ).stdout
+    kinds = [
+        (m[1], int(m[2]), int(m[3]))  # kind, records, combined size (full pages included)
+        for m in _WALDUMP_LINE.finditer(out)
+    ]
+    per = max(deliveries, 1)
+    for name, count, size in sorted(kinds, key=lambda k: -k[2])[:top]:
+        print(f"    {name:<32} {count / per:>6.2f} records {size / per:>6,.0f} B per delivery")
 
 
 def _publisher(url: str, orders: int, tasks: int, out: Any) -> None:
@@ -212,6 +250,11 @@ async def one_round(args: argparse.Namespace) -> None:
             )
             print(phase_line("publish", published_cpu, start, queued, deliveries))
             print(phase_line("deliver", delivered_cpu, queued, delivered, deliveries), flush=True)
+            if args.waldump:
+                phases = (("publish", start, queued), ("deliver", queued, delivered))
+                for phase, before, after in phases:
+                    print(f"  {phase} WAL by kind:")
+                    wal_kinds(args.waldump, before, after, deliveries)
             if args.statements:
                 await statements(args.postgres_url, name, deliveries, args.statements)
         finally:
@@ -236,6 +279,7 @@ def main() -> None:
     parser.add_argument(
         "--sql", action="append", default=[], help="run after the history (an A/B of a schema)"
     )
+    parser.add_argument("--waldump", metavar="PG_WAL", help="WAL records by kind (a local server)")
     uvloop.run(run(parser.parse_args()))
 
 

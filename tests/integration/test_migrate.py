@@ -160,3 +160,60 @@ async def test_an_index_on_a_live_table_is_built_outside_a_transaction(
         assert await pending(db) == []
     finally:
         await db.close()
+
+
+async def test_0016_keeps_every_row_and_drops_four_foreign_keys_of_the_delivery_path(
+    empty_database_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite rebuilds the four tables (copied aside and back, foreign keys deferred to the
+    commit); afterwards an endpoint's or an order's row can go, an event a delivery names
+    cannot."""
+    every = migrations()
+    keys = next(m for m in every if m.name == "delivery_path_foreign_keys")
+    db = open_database(empty_database_urls[0])
+    await db.open()
+    rows = {  # the columns each table must have, in its 0015 shape
+        "orders": "(id, side, status, version, created_at, updated_at, status_at, field_times,"
+        " body) VALUES ('ord_a', 'buy', 'created', 1, 0, 0, 0, '{}', '{}')",
+        "timeline": "VALUES ('ord_a', 1, 0, 0, 'created', '{}')",
+        "events": "(id, type, order_id, sequence, created_at, payload)"
+        " VALUES ('evt_a', 'order.created', 'ord_a', 1, 0, '{}')",
+        "endpoints": "(id, url, event_types, dialect, headers, secrets, max_in_flight, ordering,"
+        " created_at, updated_at) VALUES ('ep_a', 'http://x/', '[]', 'standard', '{}', '[]', 4,"
+        " 'none', 0, 0)",
+        "deliveries": "(id, endpoint_id, event_id, event_type, order_id, status, attempts,"
+        " last_status_code, created_at, updated_at) VALUES ('dlv_a', 'ep_a', 'evt_a',"
+        " 'order.created', 'ord_a', 'succeeded', 1, 200, 0, 0)",
+        "attempts": "VALUES ('att_a', 'dlv_a', 1, 0, 900, 'http://x/', '{}', NULL, 200, '{}',"
+        " 'ok', NULL, NULL)",
+    }
+    try:
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every[: keys.version - 1])
+        await migrate(db, from_scratch=False)
+        async with db.transaction() as conn:
+            for table, values in rows.items():
+                await conn.execute(f"INSERT INTO {table} {values}")
+        before = await _contents(db, rows)
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every)
+        assert await migrate(db) == [keys.version]
+        assert await _contents(db, rows) == before
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM endpoints")
+            await conn.execute("DELETE FROM orders")
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            async with db.transaction() as conn:
+                await conn.execute("DELETE FROM events")
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM deliveries")  # its attempt stays
+        async with db.connection() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM attempts") == 1
+    finally:
+        await db.close()
+
+
+async def _contents(db: Database, tables: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
+    async with db.connection() as conn:
+        return {
+            table: [tuple(row) for row in await conn.fetch(f"SELECT * FROM {table}")]
+            for table in tables
+        }

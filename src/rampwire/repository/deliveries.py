@@ -163,7 +163,7 @@ _NO_KEY_UPDATE = {"postgresql": "FOR NO KEY UPDATE", "sqlite": ""}
 # The rows are locked in id order first, as a record takes them (sorted), so a renewal and a
 # record of the same worker's deliveries cannot deadlock on PostgreSQL (seen in a sustained run:
 # "deadlock detected" in the renewer); the lock is the one the UPDATE takes anyway (NO KEY
-# UPDATE: an attempt's foreign key does not wait for it). SQLite has one writer: no row locks.
+# UPDATE). SQLite has one writer: no row locks.
 _RENEW = (
     "UPDATE deliveries SET next_attempt_at = v.until FROM v"
     " WHERE deliveries.id = v.id AND deliveries.lease_token = v.lease_token"
@@ -272,8 +272,8 @@ class DeliveryRepository:
         """
         if not results:
             return []
-        # In id order: the attempts' foreign keys and the updates lock the deliveries as a
-        # lease renewal does (_RENEW), so the two cannot deadlock.
+        # In id order: the updates lock the deliveries as a lease renewal does (_RENEW), so
+        # the two cannot deadlock.
         results = sorted(results, key=lambda result: result.claimed.id)
         now_us = to_us(now)
         rows = [

@@ -50,14 +50,16 @@ class Migration:
 
 
 # ``{{postgresql: text}}``: the text on PostgreSQL, nothing on SQLite (a partial index's
-# predicate that SQLite could not prove from the queries that need the index)
-_POSTGRESQL_ONLY = re.compile(r"\{\{postgresql:(.*?)\}\}", re.S)
+# predicate that SQLite could not prove from the queries that need the index); ``{{sqlite:
+# text}}`` the other way round (a migration's steps where the two differ: SQLite drops a
+# constraint by rebuilding its table)
+_ONLY = re.compile(r"\{\{(postgresql|sqlite):(.*?)\}\}", re.S)
 
 
 def render(sql: str, dialect: Dialect) -> str:
     for placeholder, concrete in _TYPES[dialect].items():
         sql = sql.replace("{{" + placeholder + "}}", concrete)
-    return _POSTGRESQL_ONLY.sub(r"\1" if dialect == "postgresql" else "", sql)
+    return _ONLY.sub(lambda m: m[2] if m[1] == dialect else "", sql)
 
 
 def migrations() -> list[Migration]:
