@@ -18,9 +18,18 @@ one's ``src`` in turn, alternating.
 With ``--callgrind``, the script runs itself under valgrind's callgrind and counts this
 process's instructions per request, only while the requests are in flight (imports, set-up and
 the database's preparation are not counted): a figure other load does not move. PostgreSQL's
-CPU per request is still measured from /proc; batches are those of an app running 50-100 times
-slower, so requests per transaction (printed) differ from a plain run's. With
+CPU per request is still measured from /proc, at the start and the end only (the 0.25 s samples
+of a plain run would be counted, more of them the slower the run); batches are those of an app
+running 50-100 times slower, so requests per transaction (printed) differ from a plain run's.
+Work that runs by the clock rather than per request is counted too, in proportion to the run's
+wall time: ``RAMPWIRE_SERVE_WORKER=0`` leaves the delivery worker out (these requests have no
+endpoints to deliver to), and ``RAMPWIRE_INGEST_WRITERS=1`` with ``--tasks 16`` holds the
+batches at ~8 requests, for A/B runs whose spread is the code's. With
 ``BENCH_CALLGRIND_KEEP=PATH`` the callgrind file is kept there, for ``callgrind_annotate``.
+
+With ``--profile PATH``, cProfile runs while the requests are in flight (as callgrind counts) and
+its stats go to ``PATH``; the Python function calls per request are printed (a count the load
+does not move either; the profiler's own cost makes its times useless).
 """
 
 from __future__ import annotations
@@ -28,7 +37,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import cProfile
 import os
+import pstats
 import re
 import secrets
 import subprocess
@@ -115,7 +126,9 @@ async def run(args: argparse.Namespace) -> None:
             with heap.settled():
                 for _ in range(args.rounds):
                     batch, signed = signed[: args.requests], signed[args.requests :]
-                    line, total = await measure(app, state, batch, args.tasks, args.counted)
+                    line, total = await measure(
+                        app, state, batch, args.tasks, args.counted, args.profile
+                    )
                     print(line, flush=True)
                     await state.db.analyze_new_tables()  # as the server's statistics task does
                     if best is None or total < best[0]:
@@ -137,6 +150,7 @@ async def measure(
     requests: list[tuple[str, dict[str, str], bytes]],
     tasks: int,
     counted: bool = False,
+    profile: str | None = None,
 ) -> tuple[str, float]:
     queue = list(reversed(requests))
 
@@ -154,13 +168,18 @@ async def measure(
         return done
 
     transactions = state.inbound._commits.transactions
-    pg = PostgresCpu(state.db)
+    pg = PostgresCpu(state.db, sampled=not counted)  # no samples inside the count
     await pg.start()
+    profiler = cProfile.Profile() if profile else None
     if counted:
         instrumented(True)
+    if profiler is not None:
+        profiler.enable()
     own, wall = time.process_time(), time.perf_counter()
     done = sum(await asyncio.gather(*(loop() for _ in range(tasks))))
     wall, own = time.perf_counter() - wall, time.process_time() - own
+    if profiler is not None:
+        profiler.disable()
     if counted:
         instrumented(False)
     postgres = await pg.stop()
@@ -171,6 +190,10 @@ async def measure(
         f"  PostgreSQL CPU {postgres * per:>5,.0f} us  total {(own + postgres) * per:>5,.0f} us"
         f"  requests/transaction {done / max(made, 1):>5.1f}"
     )
+    if profiler is not None and profile:
+        profiler.dump_stats(profile)
+        calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+        line += f"  Python calls per request {calls / max(done, 1):,.0f}"
     return line, (own + postgres) * per
 
 
@@ -188,6 +211,7 @@ def main() -> None:
         action="store_true",
         help="half of each round's requests change again the orders the other half made",
     )
+    parser.add_argument("--profile", metavar="PATH", help="cProfile the requests into PATH")
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)  # under it
     args = parser.parse_args()
     if args.callgrind:

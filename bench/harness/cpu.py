@@ -61,10 +61,13 @@ class PostgresCpu:
     a measurement. Backends come and go (a publisher's pool closes; asyncpg's pool replaces a
     connection after 50,000 queries): each is sampled every 0.25 s, one that connects meanwhile
     counts from zero, and one that closes counts until its last sample. Nothing on SQLite
-    (it works in the caller's threads)."""
+    (it works in the caller's threads). ``sampled=False``: only at the start and the stop (a
+    caller counting its own instructions, which the samples would add to in proportion to
+    the run's wall time)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, sampled: bool = True) -> None:
         self._db = db
+        self._sampled = sampled
         self._start: dict[int, float] = {}
         self._last: dict[int, float] = {}
         self._sampler: asyncio.Task[None] | None = None
@@ -86,15 +89,17 @@ class PostgresCpu:
             return
         await self._sample()
         self._start = dict(self._last)
-        self._sampler = asyncio.create_task(self._sample_loop())
+        if self._sampled:
+            self._sampler = asyncio.create_task(self._sample_loop())
 
     async def stop(self) -> float:
         """CPU seconds spent since :meth:`start`."""
-        if self._sampler is None:
+        if self._db.dialect != "postgresql":
             return 0.0
-        self._sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sampler
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
         await self._sample()
         return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._last.items())
 

@@ -166,11 +166,13 @@ def load_jwks(document: bytes | str | Mapping[str, Any]) -> tuple[PublicKey, ...
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Compact:
-    """A compact JWS split into its parts; ``header`` is the decoded protected header."""
+    """A compact JWS split into its parts; ``header`` is the decoded protected header,
+    ``payload`` the decoded payload (checked on the way, so kept rather than decoded again)."""
 
     header: dict[str, Any]
     header_b64: str
     payload_b64: str
+    payload: bytes
     signature: bytes
     signature_b64: str
 
@@ -188,7 +190,7 @@ def split_compact(value: str, *, what: str, alg: str) -> Compact:
     try:
         header = parse_object(b64url_decode(header_b64))  # a key given twice is refused
         signature = b64url_decode(signature_b64)
-        b64url_decode(payload_b64)
+        payload = b64url_decode(payload_b64)
     except ValueError as exc:
         raise MalformedHeader(f"the {what} is not valid base64url JSON") from exc
     if not isinstance(header, dict):
@@ -205,6 +207,7 @@ def split_compact(value: str, *, what: str, alg: str) -> Compact:
         header=header,
         header_b64=header_b64,
         payload_b64=payload_b64,
+        payload=payload,
         signature=signature,
         signature_b64=signature_b64,
     )

@@ -45,7 +45,7 @@ from .errors import (
     TokenExpired,
     translate_errors,
 )
-from .jose import b64url_decode, b64url_encode, protected_header, split_compact
+from .jose import b64url_encode, protected_header, split_compact
 from .transak_order import SIDES, order_patch, webhook_data
 from .wire import (
     DEFAULT_TOLERANCE,
@@ -155,7 +155,7 @@ def verify_jwt(token: str, credentials: TransakCredentials, *, now: datetime) ->
     ]
     if not matches_any(expected, [compact.signature_b64]):
         raise SignatureMismatch("the JWT signature matches neither access token")
-    claims = parse_object(b64url_decode(compact.payload_b64), decimals=True)
+    claims = parse_object(compact.payload, decimals=True)
     now_s = Decimal(to_ms(now)) / 1000
     for claim, late in (("exp", True), ("nbf", False)):
         if claim in claims:

@@ -40,7 +40,14 @@ from . import provider_orders
 from .batching import GroupCommit
 from .inbound_rows import COLUMNS, INBOUND, inbound_record, inbound_row
 from .orders import OrderRepository
-from .outbox import Subscriber, live_endpoints, outbox, traces
+from .outbox import (
+    Subscriber,
+    live_endpoints,
+    live_endpoints_json,
+    outbox,
+    subscribers,
+    traces,
+)
 
 log = logging.getLogger("rampwire.ingest")
 
@@ -128,6 +135,15 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class _Endpoints:
+    """The live endpoints of the operator and of ``partners``, read before the orders: a
+    batch whose orders are all theirs publishes to these (the others reach none of them)."""
+
+    partners: frozenset[str]
+    found: list[Subscriber]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _Job:
     source: IngestSource
     request: InboundRequest
@@ -201,7 +217,7 @@ class InboundRepository:
         results: dict[int, IngestResult] = {}
         fresh: list[tuple[int, _Job]] = []
         async with self._db.transaction() as conn:
-            seen = await self._open(conn, batch)
+            seen, read = await self._open(conn, batch)
             for index, job in enumerate(batch):
                 if job.key in seen:
                     results[index] = duplicate
@@ -224,6 +240,7 @@ class InboundRepository:
                     for _, job in fresh
                 ],
                 now,
+                read,
             )
             created = {order for applied in every for order in applied.created}
             asked = _waiting(writes, created)
@@ -264,29 +281,37 @@ class InboundRepository:
         final = {order_id: o for applied in every for order_id, o in applied.orders.items()}
         self._orders.bodies.wrote(final.values())
 
-    async def _open(self, conn: Connection, batch: list[_Job]) -> set[tuple[str, str]]:
+    async def _open(
+        self, conn: Connection, batch: list[_Job]
+    ) -> tuple[set[tuple[str, str]], _Endpoints | None]:
         """A batch's first statement: lock its provider orders (duplicates' too, which does no
         harm), and read which of its requests the log holds already. The read sees the database
         as the statement began, maybe before a lock wait: a request logged meanwhile by another
-        process is caught by the log's unique key when the batch writes (:class:`_Raced`). The
-        endpoints are read once the orders, and so their partners, are known."""
+        process is caught by the log's unique key when the batch writes (:class:`_Raced`).
+
+        On PostgreSQL the same statement reads the live endpoints of the operator and of the
+        batch's sources' partners, the owners of the orders it will make: one round trip fewer
+        than reading them after the orders (:meth:`_apply` reads them there only when an order
+        belongs to another partner). SQLite reads them there; its round trips are in process."""
         keys = [job.key for job in batch]
         orders = {(job.source.provider, e.provider_order_id) for job in batch for e in job.events}
         if conn.dialect != "postgresql":  # one writer at a time: no locks
-            return await _logged(conn, keys)
+            return await _logged(conn, keys), None
+        partners = frozenset(job.source.partner_id for job in batch if job.source.partner_id)
         row = await conn.fetchrow(
             f"WITH locked (n) AS ({provider_orders.lock_statement('$3')})"
             " SELECT (SELECT n FROM locked) AS locked,"
             " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
             "  WHERE (i.source_id, i.dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))"
-            " AS logged",
+            f" AS logged, ({live_endpoints_json('$4')}) AS endpoints",
             [source_id for source_id, _ in keys],
             [key for _, key in keys],
             provider_orders.lock_keys(orders),
+            sorted(partners),
         )
         assert row is not None
         logged = {(source_id, key) for source_id, key in serde.from_json(row["logged"] or "[]")}
-        return logged
+        return logged, _Endpoints(partners=partners, found=subscribers(row["endpoints"]))
 
     async def reprocess(
         self,
@@ -340,11 +365,13 @@ class InboundRepository:
             tuple[Provider, InboundRequest, Sequence[DecodedEvent], Side | None, str | None]
         ],
         now: datetime,
+        read: _Endpoints | None = None,
     ) -> tuple[list[_Applied], list[Subscriber]]:
         """Fold each request's events (provider, request, events, side for orders not known
         yet) into their orders, in the order given, in one set-based pass
         (:func:`.provider_orders.apply`), whose writes go to ``writes``; and the live endpoints
-        their events may go to, read after the orders' locks."""
+        their events may go to: ``read`` when it holds every partner of those orders, else
+        read now, after the orders' locks."""
         every = [_Applied() for _ in requests]
         updates: list[ProviderUpdate] = []
         owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
@@ -395,9 +422,11 @@ class InboundRepository:
                 InboundOutcome.APPLIED if change.events else InboundOutcome.UNCHANGED
             )
         theirs = {p for applied in every for p in applied.owners.values()}
-        publishing = any(applied.events for applied in every)  # a batch of copies: nothing
-        endpoints = await live_endpoints(conn, theirs) if publishing else []
-        return every, endpoints
+        if not any(applied.events for applied in every):  # a batch of copies: nothing
+            return every, []
+        if read is not None and theirs - {None} <= read.partners:
+            return every, read.found
+        return every, await live_endpoints(conn, theirs)
 
     async def unapplied(self, provider: Provider, provider_order_id: str) -> list[InboundRecord]:
         """Requests for this order that waited for it to be known, oldest first."""

@@ -94,6 +94,25 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
     return [_subscriber(*row) for row in await conn.fetch(select, *owned)]
 
 
+def live_endpoints_json(partners: str) -> str:
+    """PostgreSQL: the read of :func:`live_endpoints` as one JSON array (NULL when none), the
+    partners' ids in the ``text[]`` parameter ``partners`` (``"$4"``), for a caller that sends
+    it inside a statement of its own; :func:`subscribers` makes its value into what
+    :func:`live_endpoints` returns."""
+    columns = "id, event_types::text, ordering, dialect, partner_id, partners::text"
+    return (
+        f"SELECT json_agg(json_build_array({columns})) FROM ("
+        f"SELECT {_SUBSCRIBER} FROM endpoints WHERE {_LIVE} AND partner_id IS NULL UNION ALL"
+        f" SELECT {_SUBSCRIBER} FROM endpoints WHERE {_LIVE}"
+        f" AND partner_id = ANY({partners}::text[])) AS e"
+    )
+
+
+def subscribers(found: str | None) -> list[Subscriber]:
+    """The value of :func:`live_endpoints_json`'s read."""
+    return [_subscriber(*row) for row in serde.from_json(found or "[]")]
+
+
 _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
 _SUBSCRIBER = "id, event_types, ordering, dialect, partner_id, partners"
 SUBSCRIBERS_KEPT = 4_096  # endpoint rows whose Subscriber is kept, the least recently used out

@@ -106,7 +106,9 @@ class Ingestor:
                 source=source_id, outcome="refused", reason="source_disabled", partner=partner
             )
             raise SourceDisabled(f"source {source_id} is disabled")
-        stats = self.stats.setdefault(source_id, SourceStats())
+        stats = self.stats.get(source_id)
+        if stats is None:  # not ``setdefault``: it would make a SourceStats per request
+            stats = self.stats[source_id] = SourceStats()
         started = time.perf_counter()
         try:
             events = self._decode(verifier, request, now=now, url_token=request.url_token)
