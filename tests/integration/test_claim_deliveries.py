@@ -21,7 +21,7 @@ from rampwire.domain.deliveries import (
 )
 from rampwire.domain.events import Event
 from rampwire.ids import new_id
-from rampwire.repository.deliveries import SUCCESS_RESOLUTION, DeliveryRepository
+from rampwire.repository.deliveries import EVENT_GONE, SUCCESS_RESOLUTION, DeliveryRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.repository.outbox import fan_out, live_endpoints
 from rampwire.settings import Secret
@@ -104,6 +104,30 @@ async def test_a_claim_leases_each_due_delivery_once_with_its_payload(db: Databa
     later = now + LEASE + timedelta(seconds=1)  # the lease ran out: claimable again
     again = await repository.claim(limit=100, lease=LEASE, token="lease.3", now=later)
     assert {c.id for c in again} == {c.id for c in claimed}
+
+
+async def test_a_delivery_whose_event_row_is_gone_is_cancelled_by_the_claim(db: Database) -> None:
+    """deliveries.event_id has no foreign key (migration 0016): an event deleted by hand leaves
+    deliveries with nothing to send. The claim settles them, never leases them again."""
+    await _endpoint(db)
+    kept, gone = await _publish(db, 2)
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM events WHERE id = $1", gone.id)
+    repository = DeliveryRepository(db)
+    now = utcnow()
+
+    claimed = await repository.claim(limit=100, lease=LEASE, token="lease.1", now=now)
+
+    assert [(c.event_id, c.payload) for c in claimed] == [(kept.id, kept.payload)]
+    [cancelled] = await repository.find(event_id=gone.id, limit=10)
+    assert cancelled.status is DeliveryStatus.CANCELLED
+    assert cancelled.last_error == EVENT_GONE and cancelled.next_attempt_at is None
+    async with db.connection() as conn:
+        sql = "SELECT lease_token FROM deliveries WHERE id = $1"
+        assert await conn.fetchval(sql, cancelled.id) is None
+    later = now + LEASE + timedelta(seconds=1)
+    again = await repository.claim(limit=100, lease=LEASE, token="lease.2", now=later)
+    assert [c.event_id for c in again] == [kept.id]
 
 
 async def test_each_claimed_delivery_carries_its_endpoints_version(db: Database) -> None:

@@ -162,12 +162,12 @@ async def test_an_index_on_a_live_table_is_built_outside_a_transaction(
         await db.close()
 
 
-async def test_0016_keeps_every_row_and_drops_four_foreign_keys_of_the_delivery_path(
+async def test_0016_keeps_every_row_and_drops_five_foreign_keys_of_the_delivery_path(
     empty_database_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite rebuilds the four tables (copied aside and back, foreign keys deferred to the
-    commit); afterwards an endpoint's or an order's row can go, an event a delivery names
-    cannot."""
+    """SQLite rebuilds the four tables (copied aside and back, children first, foreign keys on);
+    afterwards an endpoint's, an order's or an event's row can go, an order an
+    idempotency key names cannot."""
     every = migrations()
     keys = next(m for m in every if m.name == "delivery_path_foreign_keys")
     db = open_database(empty_database_urls[0])
@@ -200,13 +200,16 @@ async def test_0016_keeps_every_row_and_drops_four_foreign_keys_of_the_delivery_
         async with db.transaction() as conn:
             await conn.execute("DELETE FROM endpoints")
             await conn.execute("DELETE FROM orders")
-        with pytest.raises(Exception, match=r"(?i)foreign key"):
-            async with db.transaction() as conn:
-                await conn.execute("DELETE FROM events")
+            await conn.execute("DELETE FROM events")  # its delivery stays
         async with db.transaction() as conn:
             await conn.execute("DELETE FROM deliveries")  # its attempt stays
         async with db.connection() as conn:
             assert await conn.fetchval("SELECT count(*) FROM attempts") == 1
+        with pytest.raises(Exception, match=r"(?i)foreign key"):  # the other keys stay
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO idempotency_keys VALUES ('key_a', 'k', 'h', 'ord_a', '{}', 0)"
+                )
     finally:
         await db.close()
 

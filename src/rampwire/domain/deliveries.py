@@ -16,7 +16,8 @@ class DeliveryStatus(StrEnum):
     RETRYING = "retrying"  # failed, another attempt is scheduled
     SUCCEEDED = "succeeded"
     DEAD = "dead"  # the last attempt failed; replayable
-    CANCELLED = "cancelled"  # the endpoint was disabled or deleted first; replayable
+    CANCELLED = "cancelled"  # the endpoint was disabled or deleted first (replayable), or the
+    # event's row is gone (not replayable: nothing to send)
     SUPERSEDED = "superseded"  # replayed while it waited: the replay sends it instead
 
     @property

@@ -93,7 +93,8 @@ _ENDPOINT_VERSION = (
 # PostgreSQL: ``id = ANY(ARRAY(...))`` makes the update a primary-key lookup of the locked ids
 # whatever the table's statistics say (``id IN (subquery)`` is planned as a join, and with missing
 # or stale statistics as a sequential scan of all deliveries); the payloads come back in the same
-# statement with their trace context (tracing), one index lookup per row.
+# statement with their trace context (tracing), one index lookup per row, NULL for an event whose
+# row is gone (deliveries.event_id has no foreign key since migration 0016).
 _DUE_POSTGRESQL = _SHARED.format(
     candidates=_CANDIDATES.format(not_full="NOT (d.endpoint_id = ANY($5::text[]))")
     + " FOR UPDATE SKIP LOCKED",
@@ -104,7 +105,7 @@ _CLAIM_POSTGRESQL = (
     f"WITH claimed AS ({_LEASE} WHERE id = ANY(ARRAY({_DUE_POSTGRESQL}))"
     f" RETURNING {_CLAIMED})"
     f" SELECT {_CLAIMED_AS_C}, e.payload, e.trace_context, {_ENDPOINT_VERSION.format(table='c')}"
-    " FROM claimed c JOIN events e ON e.id = c.event_id"
+    " FROM claimed c LEFT JOIN events e ON e.id = c.event_id"
 )
 # PostgreSQL plans the claim with its arguments at every execution, never one generic plan for
 # all: with $3 and $4 unknown it guesses a third of the waiting deliveries due and a tenth of
@@ -138,6 +139,14 @@ _PAYLOADS_SQLITE = (
     "SELECT id AS event_id, payload, trace_context FROM events"
     " WHERE id IN (SELECT value FROM json_each($1))"
 )
+# A claimed delivery settled unsent, fenced on its lease token: its endpoint went away (the
+# worker), or its event's row is gone (the claim itself: nothing to send, now or later).
+_CANCEL_CLAIMED = (
+    "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL,"
+    " lease_token = NULL, last_error = $3, updated_at = $4"
+    " WHERE id = $1 AND lease_token = $2"
+)
+EVENT_GONE = "its event is gone"
 # An endpoint's success: kept to within SUCCESS_RESOLUTION, so that an endpoint that succeeds
 # in every batch is written once in that time, not once per batch (with thousands of endpoints,
 # most batches touch hundreds of them); a failing endpoint's success is always written.
@@ -190,25 +199,31 @@ class DeliveryRepository:
     ) -> list[Claimed]:
         """Up to ``limit`` due deliveries, leased to ``token`` until ``now + lease``: none for the
         endpoints in ``full``, at most ``rooms[endpoint]`` (else ``default_room``, else
-        ``limit``) for each other endpoint."""
+        ``limit``) for each other endpoint. A delivery whose event's row is gone is cancelled
+        unsent (``last_error`` :data:`EVENT_GONE`), not returned."""
         default = limit if default_room is None else default_room
-        args: tuple[Any, ...] = (to_us(now + lease), token, to_us(now), limit)
+        now_us = to_us(now)
+        args: tuple[Any, ...] = (to_us(now + lease), token, now_us, limit)
         shares = serde.to_json(rooms or {}).decode()
-        if self._db.dialect == "postgresql":
-            args += (list(full), shares, default)
-            async with self._db.transaction() as conn:
+        async with self._db.transaction() as conn:
+            if conn.dialect == "postgresql":
+                args += (list(full), shares, default)
                 await conn.execute(_CUSTOM_PLAN)
                 rows = await conn.fetch(_CLAIM_POSTGRESQL, *args)
-            events = {row["event_id"]: row for row in rows}
-        else:
-            least = min(default, *rooms.values()) if rooms else default
-            args += (serde.to_json(list(full)).decode(), shares, default, least)
-            async with self._db.transaction() as conn:
+                events = {row["event_id"]: row for row in rows if row["payload"] is not None}
+            else:
+                least = min(default, *rooms.values()) if rooms else default
+                args += (serde.to_json(list(full)).decode(), shares, default, least)
                 rows = await conn.fetch(_CLAIM_SQLITE, *args)
                 if not rows:
                     return []
                 ids = serde.to_json(sorted({row["event_id"] for row in rows})).decode()
                 events = {row["event_id"]: row for row in await conn.fetch(_PAYLOADS_SQLITE, ids)}
+            # An event whose row was deleted by hand: its deliveries would be leased at every
+            # expiry and never sent. They are settled here, never handed to the worker.
+            if gone := [row["id"] for row in rows if row["event_id"] not in events]:
+                cancelled = [(delivery_id, token, EVENT_GONE, now_us) for delivery_id in gone]
+                await conn.executemany(_CANCEL_CLAIMED, cancelled)
         encoded = {event_id: row["payload"].encode("utf-8") for event_id, row in events.items()}
         return [
             Claimed(
@@ -225,6 +240,7 @@ class DeliveryRepository:
                 endpoint_version=row["endpoint_version"],
             )
             for row in rows
+            if row["event_id"] in events
         ]
 
     async def renew(self, held: Sequence[Claimed], *, until: datetime) -> set[str]:
@@ -257,10 +273,7 @@ class DeliveryRepository:
         """Claimed deliveries whose endpoint went away: cancelled, unsent, replayable."""
         async with self._db.transaction() as conn:
             await conn.executemany(
-                "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL,"
-                " lease_token = NULL, last_error = $3, updated_at = $4"
-                " WHERE id = $1 AND lease_token = $2",
-                [(c.id, c.lease_token, reason, to_us(now)) for c in claimed],
+                _CANCEL_CLAIMED, [(c.id, c.lease_token, reason, to_us(now)) for c in claimed]
             )
 
     async def record(

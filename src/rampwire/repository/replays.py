@@ -40,12 +40,15 @@ _SUPERSEDE = (
     " WHERE endpoint_id = $1 AND event_id = $2 AND next_attempt_at IS NOT NULL"
 )
 
-# -- replay_since -- the events whose newest delivery to the endpoint is dead or cancelled.
+# -- replay_since -- the events whose newest delivery to the endpoint is dead or cancelled, and
+# whose row is still there (deliveries.event_id has no foreign key: a replay of an event deleted
+# by hand would be cancelled at its claim, and made again by every later call).
 _SEND_AGAIN = (
     f"SELECT {_ORIGINAL} FROM deliveries d WHERE endpoint_id = $1 AND created_at >= $2"
     " AND status IN ('dead', 'cancelled')"
     " AND NOT EXISTS (SELECT 1 FROM deliveries n WHERE n.endpoint_id = d.endpoint_id"
     "  AND n.event_id = d.event_id AND n.id > d.id)"
+    " AND EXISTS (SELECT 1 FROM events v WHERE v.id = d.event_id)"
     " ORDER BY id"
 )
 
@@ -74,15 +77,18 @@ class Replayed:
 
 async def replay(conn: Connection, delivery_id: str, *, now: datetime) -> str:
     """Send a delivery's event again: the new delivery's id. What still waits of that event to
-    that endpoint is superseded by it. Raises NotFound for an unknown delivery, or one whose
-    endpoint was deleted."""
+    that endpoint is superseded by it. Raises NotFound for an unknown delivery, one whose
+    endpoint was deleted, or one whose event's row is gone (nothing to send)."""
     original = await conn.fetchrow(
-        f"SELECT {', '.join(f'd.{c.strip()}' for c in _ORIGINAL.split(','))}, e.deleted_at"
+        f"SELECT {', '.join(f'd.{c.strip()}' for c in _ORIGINAL.split(','))}, e.deleted_at,"
+        " EXISTS (SELECT 1 FROM events v WHERE v.id = d.event_id) AS has_event"
         " FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = $1",
         delivery_id,
     )
     if original is None or original["deleted_at"] is not None:
         raise NotFound(f"no delivery {delivery_id!r}")
+    if not original["has_event"]:
+        raise NotFound(f"delivery {delivery_id!r}: its event is gone, nothing to send again")
     replay_id = new_id(DELIVERY_ID_PREFIX)
     await conn.execute(
         _SUPERSEDE,

@@ -1,29 +1,27 @@
--- 0016: four foreign keys on the delivery path go: deliveries.endpoint_id, attempts.delivery_id,
--- timeline.order_id and events.order_id. Each checked every row written with a trigger and a
--- locking lookup of its parent, 2-4 % of PostgreSQL's instructions per delivery apiece
--- (docs/benchmarks.md, "The foreign keys on the delivery path, one by one"), and guarded only
--- against writes from outside rampwire: it deletes none of those parents (endpoints are
--- deleted softly, orders, events and deliveries never), and writes each child in the
--- transaction that wrote or locked its parent. Readers take a missing parent as gone: a
--- delivery whose endpoint's row was deleted by hand is cancelled unsent, as for a deleted
--- endpoint. deliveries.event_id keeps its key: the worker's claim joins the event for its
--- payload, and a delivery without one would be leased and never sent.
+-- 0016: the five foreign keys of the delivery path go: deliveries.endpoint_id,
+-- deliveries.event_id, attempts.delivery_id, timeline.order_id and events.order_id. Each checked
+-- every row written with a trigger and a locking lookup of its parent, 2-4 % of PostgreSQL's
+-- instructions per delivery apiece (docs/benchmarks.md, "The foreign keys on the delivery path,
+-- one by one"), and guarded only against writes from outside rampwire: it deletes none of those
+-- parents (endpoints are deleted softly, orders, events and deliveries never), and writes each
+-- child in the transaction that wrote or locked its parent. Readers take a missing parent as
+-- gone: a delivery whose endpoint's or event's row was deleted by hand is cancelled unsent when
+-- claimed, as for a deleted endpoint, and is not replayed.
 --
 -- PostgreSQL drops the constraints. SQLite cannot drop a constraint: each table is rebuilt as
 -- schema.sql has it (copied aside, dropped, created, copied back, its indexes made again),
 -- children before parents. Foreign keys are on and cannot be turned off inside the migration's
--- transaction, so they are deferred to its commit: dropping attempts' old parent rows, or
--- events' while deliveries point at them, counts as violations until the same rows are back.
+-- transaction; none is checked on the way, since each child is rebuilt without its key before
+-- its parent is dropped.
 
 {{postgresql:
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_endpoint_id_fkey;
+ALTER TABLE deliveries DROP CONSTRAINT deliveries_event_id_fkey;
 ALTER TABLE attempts DROP CONSTRAINT attempts_delivery_id_fkey;
 ALTER TABLE timeline DROP CONSTRAINT timeline_order_id_fkey;
 ALTER TABLE events DROP CONSTRAINT events_order_id_fkey;
 }}
 {{sqlite:
-PRAGMA defer_foreign_keys = ON;
-
 CREATE TEMP TABLE attempts_before AS SELECT id, delivery_id, attempt, started_at, duration_us,
     request_url, request_headers, request_body, response_status, response_headers,
     response_body, error_class, error FROM attempts;
@@ -56,7 +54,7 @@ DROP TABLE deliveries;
 CREATE TABLE deliveries (
     id TEXT PRIMARY KEY,
     endpoint_id TEXT NOT NULL,
-    event_id TEXT NOT NULL REFERENCES events (id),
+    event_id TEXT NOT NULL,
     event_type TEXT NOT NULL,
     order_id TEXT,
     fifo_key TEXT,
