@@ -15,12 +15,48 @@ from ..domain.orders import Order
 from ..domain.timeline import TimelineEntry, entry_body, stored_entry
 from ..errors import UnreadableOrder
 from ..storage import Row
-from ..storage.database import Columns, Writes, from_us, to_us
+from ..storage.database import Columns, Dialect, Writes, from_us, to_us
 
 # What :func:`held_from_row` reads. The last timeline ``seq`` is a column of the order, not
 # read from the timeline: after a lock wait, PostgreSQL (READ COMMITTED) hands the locking
 # statement the order's newest row version, but shows it other tables as they were before.
 HELD = "o.body, o.status_at, o.field_times, o.seq, o.partner_id"
+
+
+def lock_held(dialect: Dialect, for_update: str) -> str:
+    """``-- lock_held --``: a change's read of one order (``$1``) as :data:`HELD`, locked. On
+    PostgreSQL its row, if still the version this process wrote (``xmin``, the id of the
+    transaction that wrote it, is ``$2`` and its version ``$3``: :meth:`OrderBodies.kept`),
+    comes without its body, which is then neither sent nor parsed: the record written is the
+    order (:meth:`OrderBodies.locked`). Any other write since, whoever made it, gave the row
+    another ``xmin``; the version guards against a transaction id reused after wraparound."""
+    if dialect != "postgresql":
+        return f"SELECT o.id, {HELD} FROM orders o WHERE o.id = $1 {for_update}"
+    return (
+        "SELECT o.id, CASE WHEN o.xmin = $2 AND o.version = $3 THEN NULL ELSE o.body END"
+        " AS body, o.status_at, o.field_times, o.seq, o.partner_id FROM orders o"
+        f" WHERE o.id = $1 {for_update}"
+    )
+
+
+_ONE = Columns.of("one integer")
+
+
+def note_xid(writes: Writes) -> int | None:
+    """On PostgreSQL, a read added to ``writes`` (no round trip of its own) of the id of the
+    transaction they run in: the ``xmin`` of every row they write (:func:`written_xid`). None
+    on SQLite, whose rows carry no such id."""
+    if writes.dialect != "postgresql":
+        return None
+    return writes.read(_ONE, [(1,)], "SELECT pg_current_xact_id()::xid AS xid FROM v")
+
+
+def written_xid(writes: Writes, index: int | None) -> int | None:
+    """After :meth:`Writes.run`, the transaction id :func:`note_xid` read, if it did."""
+    if index is None:
+        return None
+    found = writes.found(index)
+    return int(found[0][0]) if found else None
 
 
 def held_from_row(row: Row, order: Order | None = None) -> HeldOrder:
@@ -48,17 +84,39 @@ class OrderBodies:
 
     def __init__(self, log: logging.Logger) -> None:
         self._log = log
-        self._written: dict[str, tuple[Order, bytes]] = {}  # by order id, oldest first
+        # by order id, oldest first: the record, its JSON, the writing transaction's id if known
+        self._written: dict[str, tuple[Order, bytes, int | None]] = {}
         self._unreadable: set[str] = set()  # orders logged as unreadable, logged once each
 
-    def wrote(self, orders: Iterable[Order]) -> None:
-        """After the commit that stored ``orders`` (their :func:`serde.order_to_json`)."""
+    def wrote(self, orders: Iterable[Order], xid: int | None = None) -> None:
+        """After the commit that stored ``orders`` (their :func:`serde.order_to_json`); ``xid``:
+        on PostgreSQL, the id of the transaction that wrote them (:func:`note_xid`), which
+        lets a change's lock read leave out their bodies (:func:`lock_held`)."""
         written = self._written
         for order in orders:
             written.pop(order.id, None)  # to the end: the oldest is evicted first
             if len(written) >= WRITTEN_KEPT:
                 written.pop(next(iter(written)))
-            written[order.id] = (order, serde.order_to_json(order))
+            written[order.id] = (order, serde.order_to_json(order), xid)
+
+    def kept(self, order_ids: Iterable[str]) -> dict[str, tuple[Order, int, int]]:
+        """Of ``order_ids``, those this process wrote last with a known transaction id: the
+        record, that id and its version, as :func:`lock_held` takes the last two. Taken before
+        the read, so that a commit meanwhile (another writer's) cannot change what it means."""
+        written = self._written
+        kept: dict[str, tuple[Order, int, int]] = {}
+        for order_id in order_ids:
+            known = written.get(order_id)
+            if known is not None and known[2] is not None:
+                kept[order_id] = (known[0], known[2], known[0].version)
+        return kept
+
+    def locked(self, row: Row, kept: dict[str, tuple[Order, int, int]]) -> Order:
+        """The order of a :func:`lock_held` row: the kept record when the row came without its
+        body (still the version written), else :meth:`load`."""
+        if row["body"] is None:
+            return owned(kept[row["id"]][0], row)
+        return self.load(row["id"], row)
 
     def known(self, order_id: str, body: str | bytes) -> Order | None:
         """The record this process wrote last for this order, if ``body``, the stored one,
@@ -66,7 +124,7 @@ class OrderBodies:
         known = self._written.get(order_id)
         if known is None:
             return None
-        order, written = known
+        order, written, _ = known
         stored = body.encode() if isinstance(body, str) else body
         # SQLite keeps the text as written; PostgreSQL's jsonb gives its own, compared as JSON
         if stored == written or serde.from_json(stored) == serde.from_json(written):

@@ -40,12 +40,14 @@ from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
     BY_PROVIDER_REF,
-    HELD,
     PROVIDER_KEY,
     OrderBodies,
     entry_from_row,
     held_from_row,
+    lock_held,
+    note_xid,
     write_held,
+    written_xid,
 )
 from .outbox import live_endpoints, outbox, traces
 
@@ -261,13 +263,14 @@ class OrderRepository:
             produced = {job.event.id: job.trace for job in jobs if job.trace is not None}
             made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             writes.insert("idempotency_keys", _CLAIM, claims)
+            xid = note_xid(writes)
             try:
                 await writes.run(conn)
             except DuplicateRow as exc:
                 if exc.table != "idempotency_keys":
                     raise
                 raise _Replay("an Idempotency-Key of the batch was claimed meanwhile") from exc
-        self._bodies.wrote(job.held.order for job in jobs)
+        self._bodies.wrote((job.held.order for job in jobs), written_xid(writes, xid))
         self.published(made)
         return outcomes
 
@@ -381,15 +384,19 @@ class OrderRepository:
         async with self._db.transaction() as conn:
             # one lookup by key per order, in id order (two batches cannot deadlock): a join
             # with the ids may be planned once, on a small table, as a scan of all of it
-            rows = await conn.fetchmany(
-                f"SELECT o.id, {HELD} FROM orders o WHERE o.id = $1 {self._db.for_update}",
-                [(order_id,) for order_id in sorted({job.order_id for job in jobs})],
-            )
+            ids = sorted({job.order_id for job in jobs})
+            args: list[tuple[Any, ...]]
+            if conn.dialect == "postgresql":
+                kept = self._bodies.kept(ids)
+                args = [(i, *kept[i][1:]) if i in kept else (i, None, None) for i in ids]
+            else:
+                kept, args = {}, [(i,) for i in ids]
+            rows = await conn.fetchmany(lock_held(conn.dialect, self._db.for_update), args)
             held: dict[str, HeldOrder] = {}
             unreadable: dict[str, UnreadableOrder] = {}
             for row in rows:
                 try:
-                    held[row["id"]] = held_from_row(row, self._bodies.load(row["id"], row))
+                    held[row["id"]] = held_from_row(row, self._bodies.locked(row, kept))
                 except UnreadableOrder as exc:  # fails the changes to it, and only those
                     unreadable[row["id"]] = exc
             for job in jobs:
@@ -425,8 +432,9 @@ class OrderRepository:
             write_held(writes, list(held.values()), entries)
             now = max(job.now for job in jobs)
             made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
+            xid = note_xid(writes) if entries else None  # else nothing is written
             await writes.run(conn)
-        self._bodies.wrote(h.order for h in held.values() if h.changed)
+        self._bodies.wrote((h.order for h in held.values() if h.changed), written_xid(writes, xid))
         self.published(made)
         return outcomes
 
