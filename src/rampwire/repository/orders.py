@@ -66,7 +66,7 @@ class CreateResult:
     order: Order
     event: Event | None  # None when replayed: the event was published the first time
     replayed: bool
-    response: dict[str, Any]  # the order as first created, for idempotent replays
+    response: bytes  # the order as first created, the API's answer (JSON), replays included
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -201,7 +201,6 @@ class OrderRepository:
         given = dict.fromkeys(given_fields(data), occurred_at)
         stamps = Stamps(status_at=occurred_at, fields=given)
         event = created_event(order, source, now=now)
-        response = serde.from_json(serde.order_to_json(order))  # dump(order), from its JSON
         job = _CreateJob(
             held=HeldOrder(order=order, stamps=stamps, seq=1, new=True),
             entry=created_entry(order, occurred_at, event, source, actor=actor),
@@ -217,6 +216,8 @@ class OrderRepository:
             if replay is None:  # pragma: no cover - the row was there a moment ago
                 raise
             return replay
+        # the order's JSON as made for its event and row: to_json(dump(order)), byte for byte
+        response = serde.order_to_json(order)
         return CreateResult(order=order, event=event, replayed=False, response=response)
 
     async def _write_creates(self, jobs: list[_CreateJob]) -> list[Exception | None]:
@@ -338,7 +339,10 @@ class OrderRepository:
             )
         response = serde.from_json(row["response"])
         return CreateResult(
-            order=serde.load(Order, response), event=None, replayed=True, response=response
+            order=serde.load(Order, response),
+            event=None,
+            replayed=True,
+            response=serde.to_json(response),
         )
 
     async def change(
