@@ -4,7 +4,7 @@ one write of the orders a transaction held (:func:`write_held`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -208,7 +208,12 @@ def update_row(held: HeldOrder) -> tuple[Any, ...]:
 
 def stamp_columns(stamps: Stamps) -> tuple[int, str]:
     """``status_at`` and ``field_times``: per field, the time in microseconds, or
-    ``[time, rank, precedence]`` when an untimed change wrote it (its lifecycle step)."""
+    ``[time, rank, precedence]`` when an untimed change wrote it (its lifecycle step). Stamps
+    whose maps are the ones :func:`stamps_from` read (a change without fields hands them on)
+    are written back as read."""
+    read = _STAMPS_READ.get(id(stamps.fields))
+    if read is not None and read[0] is stamps.fields and read[1] is stamps.ranks:
+        return to_us(stamps.status_at), read[2]
     fields: dict[str, int | list[int]] = {}
     for name, at in sorted(stamps.fields.items()):
         untimed = stamps.ranks.get(name)
@@ -225,7 +230,16 @@ def stamps_from(status_at: int, field_times: str) -> Stamps:
             value, rank, precedence = value
             ranks[name] = (rank, precedence)
         fields[name] = from_us(value)
+    if len(_STAMPS_READ) >= STAMPS_READ_KEPT:
+        _STAMPS_READ.pop(next(iter(_STAMPS_READ), 0), None)  # the oldest; no KeyError if raced
+    _STAMPS_READ[id(fields)] = (fields, ranks, field_times)
     return Stamps(status_at=from_us(status_at), fields=fields, ranks=ranks)
+
+
+# The maps of the stamps read last, by identity, with the text they were read from (each entry
+# holds its maps, so an id is not reused while it is kept), as serde keeps orders' JSON.
+_STAMPS_READ: dict[int, tuple[Mapping[str, datetime], Mapping[str, Step], str]] = {}
+STAMPS_READ_KEPT = 512  # above the orders a group commit holds between its read and its write
 
 
 ENTRY = Columns.of(
