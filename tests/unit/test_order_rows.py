@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from rampwire.domain import serde
-from rampwire.domain.lifecycle import Change, merge
+from rampwire.domain.lifecycle import Change, Stamps, merge
 from rampwire.domain.orders import Order, OrderStatus, Side
 from rampwire.repository.order_rows import stamp_columns, stamps_from
 from rampwire.storage.database import from_us, to_us
@@ -49,3 +49,14 @@ def test_stamps_a_change_with_fields_makes_are_written_afresh() -> None:
         "note": [to_us(NOW), 3, 1],
     }
     assert from_us(serde.from_json(STORED)["metadata"]) == NOW
+
+
+def test_stamps_written_then_handed_on_are_written_again_as_first_written() -> None:
+    stamps = Stamps(status_at=NOW, fields={"note": NOW}, ranks={"note": (3, 1)})
+    _, written = stamp_columns(stamps)
+    later = NOW + timedelta(seconds=1)
+    change = Change(occurred_at=later, status=OrderStatus.PROCESSING)
+    outcome = merge(_order(), stamps, change, strict=True, now=later)
+    assert stamp_columns(outcome.stamps) == (to_us(later), written)
+    assert stamp_columns(outcome.stamps)[1] is written  # not serialised again
+    assert serde.from_json(written) == {"note": [to_us(NOW), 3, 1]}

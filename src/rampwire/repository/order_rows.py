@@ -27,15 +27,17 @@ def lock_held(dialect: Dialect, for_update: str) -> str:
     """``-- lock_held --``: a change's read of one order (``$1``) as :data:`HELD`, locked. On
     PostgreSQL its row, if still the version this process wrote (``xmin``, the id of the
     transaction that wrote it, is ``$2`` and its version ``$3``: :meth:`OrderBodies.kept`),
-    comes without its body, which is then neither sent nor parsed: the record written is the
-    order (:meth:`OrderBodies.locked`). Any other write since, whoever made it, gave the row
-    another ``xmin``; the version guards against a transaction id reused after wraparound."""
+    comes without its body and stamps, which are then neither sent nor parsed: the order and
+    stamps written are the ones held (:meth:`OrderBodies.locked`). Any other write since,
+    whoever made it, gave the row another ``xmin``; the version guards against a transaction
+    id reused after wraparound."""
     if dialect != "postgresql":
         return f"SELECT o.id, {HELD} FROM orders o WHERE o.id = $1 {for_update}"
+    same = "o.xmin = $2 AND o.version = $3"
     return (
-        "SELECT o.id, CASE WHEN o.xmin = $2 AND o.version = $3 THEN NULL ELSE o.body END"
-        " AS body, o.status_at, o.field_times, o.seq, o.partner_id FROM orders o"
-        f" WHERE o.id = $1 {for_update}"
+        f"SELECT o.id, CASE WHEN {same} THEN NULL ELSE o.body END AS body, o.status_at,"
+        f" CASE WHEN {same} THEN NULL ELSE o.field_times END AS field_times, o.seq,"
+        f" o.partner_id FROM orders o WHERE o.id = $1 {for_update}"
     )
 
 
@@ -84,39 +86,53 @@ class OrderBodies:
 
     def __init__(self, log: logging.Logger) -> None:
         self._log = log
-        # by order id, oldest first: the record, its JSON, the writing transaction's id if known
-        self._written: dict[str, tuple[Order, bytes, int | None]] = {}
+        # by order id, oldest first: the record, its JSON, and for the API's writes on
+        # PostgreSQL the writing transaction's id and the stamps written (:meth:`wrote_held`)
+        self._written: dict[str, tuple[Order, bytes, int | None, Stamps | None]] = {}
         self._unreadable: set[str] = set()  # orders logged as unreadable, logged once each
 
-    def wrote(self, orders: Iterable[Order], xid: int | None = None) -> None:
-        """After the commit that stored ``orders`` (their :func:`serde.order_to_json`); ``xid``:
-        on PostgreSQL, the id of the transaction that wrote them (:func:`note_xid`), which
-        lets a change's lock read leave out their bodies (:func:`lock_held`)."""
-        written = self._written
+    def wrote(self, orders: Iterable[Order]) -> None:
+        """After the commit that stored ``orders`` (their :func:`serde.order_to_json`)."""
         for order in orders:
-            written.pop(order.id, None)  # to the end: the oldest is evicted first
-            if len(written) >= WRITTEN_KEPT:
-                written.pop(next(iter(written)))
-            written[order.id] = (order, serde.order_to_json(order), xid)
+            self._keep(order, None, None)
 
-    def kept(self, order_ids: Iterable[str]) -> dict[str, tuple[Order, int, int]]:
-        """Of ``order_ids``, those this process wrote last with a known transaction id: the
-        record, that id and its version, as :func:`lock_held` takes the last two. Taken before
-        the read, so that a commit meanwhile (another writer's) cannot change what it means."""
+    def wrote_held(self, held: Iterable[HeldOrder], xid: int | None) -> None:
+        """After the commit that stored ``held`` orders, with ``xid``, on PostgreSQL the id of
+        the transaction that wrote them (:func:`note_xid`): a change's lock read then leaves
+        out their bodies and stamps while their rows stay as written (:func:`lock_held`)."""
+        for h in held:
+            self._keep(h.order, xid, h.stamps)
+
+    def _keep(self, order: Order, xid: int | None, stamps: Stamps | None) -> None:
         written = self._written
-        kept: dict[str, tuple[Order, int, int]] = {}
+        written.pop(order.id, None)  # to the end: the oldest is evicted first
+        if len(written) >= WRITTEN_KEPT:
+            written.pop(next(iter(written)))
+        kept = (order, serde.order_to_json(order), xid, stamps if xid is not None else None)
+        written[order.id] = kept
+
+    def kept(self, order_ids: Iterable[str]) -> dict[str, tuple[Order, Stamps, int, int]]:
+        """Of ``order_ids``, those this process wrote last with a known transaction id: the
+        record, its stamps, that id and its version, as :func:`lock_held` takes the last two.
+        Taken before the read, so that a commit meanwhile (another writer's) cannot change
+        what it means."""
+        written = self._written
+        kept: dict[str, tuple[Order, Stamps, int, int]] = {}
         for order_id in order_ids:
             known = written.get(order_id)
-            if known is not None and known[2] is not None:
-                kept[order_id] = (known[0], known[2], known[0].version)
+            if known is not None and known[2] is not None and known[3] is not None:
+                order = known[0]
+                kept[order_id] = (order, known[3], known[2], order.version)
         return kept
 
-    def locked(self, row: Row, kept: dict[str, tuple[Order, int, int]]) -> Order:
-        """The order of a :func:`lock_held` row: the kept record when the row came without its
-        body (still the version written), else :meth:`load`."""
+    def locked(self, row: Row, kept: dict[str, tuple[Order, Stamps, int, int]]) -> HeldOrder:
+        """The held order of a :func:`lock_held` row: the kept record and stamps when the row
+        came without its body (still the version written), else read from the row
+        (:meth:`load`)."""
         if row["body"] is None:
-            return owned(kept[row["id"]][0], row)
-        return self.load(row["id"], row)
+            order, stamps, _, _ = kept[row["id"]]
+            return HeldOrder(order=owned(order, row), stamps=stamps, seq=row["seq"])
+        return held_from_row(row, self.load(row["id"], row))
 
     def known(self, order_id: str, body: str | bytes) -> Order | None:
         """The record this process wrote last for this order, if ``body``, the stored one,
@@ -124,7 +140,7 @@ class OrderBodies:
         known = self._written.get(order_id)
         if known is None:
             return None
-        order, written, _ = known
+        order, written, _, _ = known
         stored = body.encode() if isinstance(body, str) else body
         # SQLite keeps the text as written; PostgreSQL's jsonb gives its own, compared as JSON
         if stored == written or serde.from_json(stored) == serde.from_json(written):
@@ -209,16 +225,18 @@ def update_row(held: HeldOrder) -> tuple[Any, ...]:
 def stamp_columns(stamps: Stamps) -> tuple[int, str]:
     """``status_at`` and ``field_times``: per field, the time in microseconds, or
     ``[time, rank, precedence]`` when an untimed change wrote it (its lifecycle step). Stamps
-    whose maps are the ones :func:`stamps_from` read (a change without fields hands them on)
-    are written back as read."""
-    read = _STAMPS_READ.get(id(stamps.fields))
+    whose maps were read or written already (a change without fields hands them on) are
+    written back as stored."""
+    read = _STAMPS_STORED.get(id(stamps.fields))
     if read is not None and read[0] is stamps.fields and read[1] is stamps.ranks:
         return to_us(stamps.status_at), read[2]
     fields: dict[str, int | list[int]] = {}
     for name, at in sorted(stamps.fields.items()):
         untimed = stamps.ranks.get(name)
         fields[name] = to_us(at) if untimed is None else [to_us(at), *untimed]
-    return to_us(stamps.status_at), serde.to_json(fields).decode()
+    text = serde.to_json(fields).decode()
+    _stored(stamps.fields, stamps.ranks, text)
+    return to_us(stamps.status_at), text
 
 
 def stamps_from(status_at: int, field_times: str) -> Stamps:
@@ -230,16 +248,20 @@ def stamps_from(status_at: int, field_times: str) -> Stamps:
             value, rank, precedence = value
             ranks[name] = (rank, precedence)
         fields[name] = from_us(value)
-    if len(_STAMPS_READ) >= STAMPS_READ_KEPT:
-        _STAMPS_READ.pop(next(iter(_STAMPS_READ), 0), None)  # the oldest; no KeyError if raced
-    _STAMPS_READ[id(fields)] = (fields, ranks, field_times)
+    _stored(fields, ranks, field_times)
     return Stamps(status_at=from_us(status_at), fields=fields, ranks=ranks)
 
 
-# The maps of the stamps read last, by identity, with the text they were read from (each entry
+def _stored(fields: Mapping[str, datetime], ranks: Mapping[str, Step], text: str) -> None:
+    if len(_STAMPS_STORED) >= STAMPS_STORED_KEPT:
+        _STAMPS_STORED.pop(next(iter(_STAMPS_STORED), 0), None)  # the oldest; no KeyError if raced
+    _STAMPS_STORED[id(fields)] = (fields, ranks, text)
+
+
+# The maps of the stamps read or written last, by identity, with their stored text (each entry
 # holds its maps, so an id is not reused while it is kept), as serde keeps orders' JSON.
-_STAMPS_READ: dict[int, tuple[Mapping[str, datetime], Mapping[str, Step], str]] = {}
-STAMPS_READ_KEPT = 512  # above the orders a group commit holds between its read and its write
+_STAMPS_STORED: dict[int, tuple[Mapping[str, datetime], Mapping[str, Step], str]] = {}
+STAMPS_STORED_KEPT = 512  # an order changed again soon hits; one changed later is serialised anew
 
 
 ENTRY = Columns.of(

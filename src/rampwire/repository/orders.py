@@ -43,7 +43,6 @@ from .order_rows import (
     PROVIDER_KEY,
     OrderBodies,
     entry_from_row,
-    held_from_row,
     lock_held,
     note_xid,
     write_held,
@@ -271,7 +270,7 @@ class OrderRepository:
                 if exc.table != "idempotency_keys":
                     raise
                 raise _Replay("an Idempotency-Key of the batch was claimed meanwhile") from exc
-        self._bodies.wrote((job.held.order for job in jobs), written_xid(writes, xid))
+        self._bodies.wrote_held((job.held for job in jobs), written_xid(writes, xid))
         self.published(made)
         return outcomes
 
@@ -392,7 +391,7 @@ class OrderRepository:
             args: list[tuple[Any, ...]]
             if conn.dialect == "postgresql":
                 kept = self._bodies.kept(ids)
-                args = [(i, *kept[i][1:]) if i in kept else (i, None, None) for i in ids]
+                args = [(i, *kept[i][2:]) if i in kept else (i, None, None) for i in ids]
             else:
                 kept, args = {}, [(i,) for i in ids]
             rows = await conn.fetchmany(lock_held(conn.dialect, self._db.for_update), args)
@@ -400,7 +399,7 @@ class OrderRepository:
             unreadable: dict[str, UnreadableOrder] = {}
             for row in rows:
                 try:
-                    held[row["id"]] = held_from_row(row, self._bodies.locked(row, kept))
+                    held[row["id"]] = self._bodies.locked(row, kept)
                 except UnreadableOrder as exc:  # fails the changes to it, and only those
                     unreadable[row["id"]] = exc
             for job in jobs:
@@ -438,7 +437,7 @@ class OrderRepository:
             made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             xid = note_xid(writes) if entries else None  # else nothing is written
             await writes.run(conn)
-        self._bodies.wrote((h.order for h in held.values() if h.changed), written_xid(writes, xid))
+        self._bodies.wrote_held((h for h in held.values() if h.changed), written_xid(writes, xid))
         self.published(made)
         return outcomes
 
