@@ -213,21 +213,12 @@ def given_fields(data: OrderData) -> list[str]:
     """The patchable fields of ``data`` that hold something: a new order stamps them with its
     creation time. (An empty tuple or dict is falsy; a record never is, so no ``==`` against
     each record's fields.)"""
-    return [
-        name
-        for name, value in zip(PATCHABLE_FIELDS, _patchable_values(data), strict=True)
-        if value is not None and (value or not isinstance(value, tuple | dict))
-    ]
-
-
-def data_values(data: OrderData) -> dict[str, Any]:
-    """Every field of ``data`` (:data:`DATA_FIELDS`) by name, read at once: what an order is
-    made of."""
-    return dict(zip(DATA_FIELDS, _data_values(data), strict=True))
-
-
-_data_values = operator.attrgetter(*DATA_FIELDS)
-_patchable_values = operator.attrgetter(*PATCHABLE_FIELDS)
+    found = []
+    for name in PATCHABLE_FIELDS:
+        value = getattr(data, name)
+        if value is not None and (value or not isinstance(value, tuple | dict)):
+            found.append(name)
+    return found
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

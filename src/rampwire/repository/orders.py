@@ -13,11 +13,11 @@ from ..domain.events import Event, Source, created_event
 from ..domain.fold import ChangeResult, HeldOrder, fold
 from ..domain.lifecycle import Change, Stamps
 from ..domain.orders import (
+    DATA_FIELDS,
     ORDER_ID_PREFIX,
     Order,
     OrderData,
     OrderStatus,
-    data_values,
     given_fields,
 )
 from ..domain.partners import OPERATOR, Tenant
@@ -189,7 +189,7 @@ class OrderRepository:
             if replay is not None:
                 return replay
         order = Order(
-            **data_values(data),
+            **{name: getattr(data, name) for name in DATA_FIELDS},
             id=new_id(ORDER_ID_PREFIX),
             status=status,
             version=1,
