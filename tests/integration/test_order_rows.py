@@ -12,13 +12,13 @@ from rampwire.crypto import SecretBox
 from rampwire.dialects.base import DecodedEvent, DialectName
 from rampwire.domain import serde
 from rampwire.domain.events import Source
-from rampwire.domain.lifecycle import Change
+from rampwire.domain.lifecycle import Change, Stamps
 from rampwire.domain.orders import Order, OrderData, OrderStatus, Provider, Side
 from rampwire.errors import UnreadableOrder
 from rampwire.ids import new_id
 from rampwire.ingest.inbound import InboundRequest
 from rampwire.ingest.sources import SOURCE_ID_PREFIX, IngestSource
-from rampwire.repository import OrderRepository
+from rampwire.repository import OrderRepository, order_rows
 from rampwire.repository.inbound import InboundRepository
 from rampwire.repository.sources import SourceRepository
 from rampwire.storage import Database
@@ -90,6 +90,42 @@ async def test_a_body_broken_after_this_process_wrote_it_is_unreadable(db: Datab
         await orders.get(order.id)
     with pytest.raises(UnreadableOrder):
         await _change(orders, order.id, OrderStatus.COMPLETED)
+
+
+async def test_on_postgresql_a_change_of_an_own_write_reads_no_body(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock read leaves out the body and stamps of a row still as this process wrote it
+    (its ``xmin``); once another hand wrote the row (the same version: only the ``xmin``
+    tells), they are read, and the body compared, again. SQLite's rows carry no ``xmin``: each
+    is read."""
+    orders = OrderRepository(db)
+    compared: list[str] = []
+    stamped: list[str] = []
+    known, stamps_from = orders.bodies.known, order_rows.stamps_from
+
+    def spy(order_id: str, body: str | bytes) -> Order | None:
+        compared.append(order_id)
+        return known(order_id, body)
+
+    def stamps_spy(status_at: int, field_times: str) -> Stamps:
+        stamped.append(field_times)
+        return stamps_from(status_at, field_times)
+
+    monkeypatch.setattr(orders.bodies, "known", spy)
+    monkeypatch.setattr(order_rows, "stamps_from", stamps_spy)
+    order = await _create(orders)
+    await _change(orders, order.id, OrderStatus.PROCESSING)  # reads the create's row
+    await _change(orders, order.id, OrderStatus.DELIVERY_SENT)  # reads the change's row
+    read = 0 if db.dialect == "postgresql" else 2
+    assert compared == [order.id] * read
+    assert len(stamped) == read
+    await _edit(db, order.id, metadata={"channel": "fixed by hand"})
+    changed = await _change(orders, order.id, OrderStatus.COMPLETED)
+    assert compared == [order.id] * (read + 1)
+    assert len(stamped) == read + 1
+    assert changed.metadata == {"channel": "fixed by hand"}
+    assert await _stored(db, order.id) == changed
 
 
 # -- ingest: the same reader as the API's changes (OrderRepository.bodies) --------------------

@@ -124,3 +124,28 @@ def test_the_memo_is_bounded_and_still_right_after_evictions() -> None:
         assert serde.order_to_json(each) == serde.to_json(serde.dump(each))
     assert len(serde._ORDER_JSON) <= serde.ORDER_JSON_KEPT
     assert serde.order_to_json(made[0]) == serde.to_json(serde.dump(made[0]))
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    any_orders,
+    st.sampled_from(list(OrderStatus)),
+    st.integers(min_value=1, max_value=2**40),
+    st.datetimes(min_value=datetime(1, 1, 2), timezones=st.just(UTC)),
+    st.none() | st.text(),
+)
+def test_an_evolved_orders_json_made_from_its_parents_is_its_own(
+    order: Order, status: OrderStatus, version: int, updated_at: datetime, partner: str | None
+) -> None:
+    """A change of status, version and time writes the end of the order's JSON anew
+    (``serde.evolved``): the bytes pydantic writes for the new order."""
+    order = order.evolve(partner_id=partner)
+    new = order.evolve(status=status, version=version, updated_at=updated_at)
+    serde.order_to_json(order)
+    serde.evolved(order, new)
+    assert id(new) in serde._ORDER_JSON  # made from the parent's, not serialised
+    assert serde.order_to_json(new) == serde.to_json(serde.dump(new))
+    changed = order.evolve(note="another", version=version)  # a data field: serialised afresh
+    serde.evolved(order, changed)
+    assert id(changed) not in serde._ORDER_JSON
+    assert serde.order_to_json(changed) == serde.to_json(serde.dump(changed))

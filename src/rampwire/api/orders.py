@@ -123,7 +123,7 @@ async def create_order(
     headers = {"Location": f"/v1/orders/{result.order.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(serde.to_json(result.response), 201, headers)
+    return json_response(result.response, 201, headers)
 
 
 @router.get("", responses={200: {"model": OrderPage}, **FOUND}, summary="List orders")

@@ -111,10 +111,10 @@ def stuck_event(order: Order, stuck: JSONObject, source: Source, *, now: datetim
     return _order_event("order.stuck", order, order.status, source, now, stuck=stuck)
 
 
-def _source(source: Source) -> JSONObject:
+def source_values(source: Source) -> JSONObject:
     """``serde.dump(source)``, byte for byte once serialised (the time is written by
-    :func:`~rampwire.domain.serde.to_json`, as ``created_at`` is), without pydantic: two per
-    ingested request."""
+    :func:`~rampwire.domain.serde.to_json`, as ``created_at`` is), without pydantic: in each
+    event and each timeline entry."""
     return {
         "provider": source.provider,
         "provider_event": source.provider_event,
@@ -136,7 +136,7 @@ def _order_event(
         "order": serde.order_fragment(order),  # the bytes of the order's row, made once
         "previous_status": None if previous is None else previous.value,
         "sequence": order.version,
-        "source": _source(source),
+        "source": source_values(source),
     }
     if anomaly is not None:
         data["anomaly"] = anomaly

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..ids import new_id
+from . import serde
 from .events import Event, Source, created_event, order_events
 from .lifecycle import Change, Outcome, Stamps, merge
 from .orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderStatus, Provider, Side
@@ -95,6 +96,7 @@ def fold(
     """Merge ``change`` into a held order: its events and its next timeline entry, none of
     them written yet. In ``strict`` mode an illegal transition raises."""
     outcome = merge(held.order, held.stamps, change, strict=strict, now=now)
+    serde.evolved(held.order, outcome.order)  # its JSON, for its events and row, made cheaply
     events = order_events(outcome, source, now=now)
     held.seq += 1
     entry = change_entry(outcome, change, events, source, now, seq=held.seq, actor=actor, note=note)

@@ -271,7 +271,11 @@ def merge(
         new_order = order
     return Outcome(
         order=new_order,
-        stamps=Stamps(status_at=status_at, fields=fields, ranks=ranks),
+        # a change without fields hands on the stamps' own maps, which tells the writer that
+        # their stored form still holds (repository.order_rows.stamp_columns)
+        stamps=Stamps(status_at=status_at, fields=fields, ranks=ranks)
+        if change.patch
+        else Stamps(status_at=status_at, fields=stamps.fields, ranks=stamps.ranks),
         previous_status=current,
         status_result=result,
         changed_fields=changed_fields,

@@ -7,6 +7,7 @@ JSON-ready values and back. Decimals become strings and datetimes ISO 8601 in UT
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -17,7 +18,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from ..types import JSONObject, format_decimal
-from .orders import PATCHABLE_FIELDS, Order, OrderData
+from .orders import DATA_FIELDS, PATCHABLE_FIELDS, Order, OrderData
 
 T = TypeVar("T")
 
@@ -53,9 +54,12 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+_UTC_Z = orjson.OPT_UTC_Z
+
+
 def to_json(value: Any) -> bytes:
     """Compact JSON bytes; datetimes as ISO 8601 with ``Z``, Decimals as strings."""
-    return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
+    return orjson.dumps(value, default=_default, option=_UTC_Z)
 
 
 def from_json(raw: bytes | str) -> Any:
@@ -75,10 +79,41 @@ def order_to_json(order: Order) -> bytes:
     if found is not None and found[0] is order:
         return found[1]
     raw = adapter(Order).serializer.to_json(order)
+    _keep(order, raw)
+    return raw
+
+
+def _keep(order: Order, raw: bytes) -> None:
     if len(_ORDER_JSON) >= ORDER_JSON_KEPT:
         _ORDER_JSON.pop(next(iter(_ORDER_JSON), 0), None)  # the oldest; no KeyError if raced
     _ORDER_JSON[id(order)] = (order, raw)
-    return raw
+
+
+# An order's JSON is its data fields, then its own (id, status, version, times, partner): a
+# change of status alone changes only the last part, which orjson writes as pydantic does.
+_DATA_VALUES = operator.attrgetter(*DATA_FIELDS)
+_OWN_FIELDS = tuple(f.name for f in dataclasses.fields(Order))[len(DATA_FIELDS) :]
+_OWN_VALUES = operator.attrgetter(*_OWN_FIELDS)
+
+
+def _own_json(order: Order) -> bytes:
+    """The end of :func:`order_to_json`: ``,"id":...,"partner_id":...}``."""
+    own = orjson.dumps(dict(zip(_OWN_FIELDS, _OWN_VALUES(order), strict=True)), option=_UTC_Z)
+    return b"," + own[1:]
+
+
+def evolved(order: Order, new: Order) -> None:
+    """Let :func:`order_to_json` make ``new``'s JSON from ``order``'s, serialised already, when
+    every data field of the two is the same object (a change of status: the fold makes one
+    per change): the same bytes with the last part written anew, for a tenth of the cost."""
+    found = _ORDER_JSON.get(id(order))
+    if found is None or found[0] is not order or new is order:
+        return
+    if any(a is not b for a, b in zip(_DATA_VALUES(order), _DATA_VALUES(new), strict=True)):
+        return
+    raw, own = found[1], _own_json(order)
+    if raw.endswith(own):  # always, but a difference must cost a serialisation, never bytes
+        _keep(new, raw[: len(raw) - len(own)] + _own_json(new))
 
 
 def order_fragment(order: Order) -> orjson.Fragment:

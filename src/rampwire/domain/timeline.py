@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from . import serde
-from .events import Event, Source
+from .events import Event, Source, source_values
 from .lifecycle import Change, Outcome, StatusResult
 from .orders import Order, OrderStatus
 
@@ -50,7 +50,7 @@ def entry_body(entry: TimelineEntry) -> dict[str, Any]:
         "version": entry.version,
         "changed_fields": list(entry.changed_fields),
         "event_ids": list(entry.event_ids),
-        "source": serde.dump(entry.source),
+        "source": source_values(entry.source),
         "anomaly": entry.anomaly,
         "actor": entry.actor,
         "note": entry.note,

@@ -4,7 +4,7 @@ one write of the orders a transaction held (:func:`write_held`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,12 +15,50 @@ from ..domain.orders import Order
 from ..domain.timeline import TimelineEntry, entry_body, stored_entry
 from ..errors import UnreadableOrder
 from ..storage import Row
-from ..storage.database import Columns, Writes, from_us, to_us
+from ..storage.database import Columns, Dialect, Writes, from_us, to_us
 
 # What :func:`held_from_row` reads. The last timeline ``seq`` is a column of the order, not
 # read from the timeline: after a lock wait, PostgreSQL (READ COMMITTED) hands the locking
 # statement the order's newest row version, but shows it other tables as they were before.
 HELD = "o.body, o.status_at, o.field_times, o.seq, o.partner_id"
+
+
+def lock_held(dialect: Dialect, for_update: str) -> str:
+    """``-- lock_held --``: a change's read of one order (``$1``) as :data:`HELD`, locked. On
+    PostgreSQL its row, if still the version this process wrote (``xmin``, the id of the
+    transaction that wrote it, is ``$2`` and its version ``$3``: :meth:`OrderBodies.kept`),
+    comes without its body and stamps, which are then neither sent nor parsed: the order and
+    stamps written are the ones held (:meth:`OrderBodies.locked`). Any other write since,
+    whoever made it, gave the row another ``xmin``; the version guards against a transaction
+    id reused after wraparound."""
+    if dialect != "postgresql":
+        return f"SELECT o.id, {HELD} FROM orders o WHERE o.id = $1 {for_update}"
+    same = "o.xmin = $2 AND o.version = $3"
+    return (
+        f"SELECT o.id, CASE WHEN {same} THEN NULL ELSE o.body END AS body, o.status_at,"
+        f" CASE WHEN {same} THEN NULL ELSE o.field_times END AS field_times, o.seq,"
+        f" o.partner_id FROM orders o WHERE o.id = $1 {for_update}"
+    )
+
+
+_ONE = Columns.of("one integer")
+
+
+def note_xid(writes: Writes) -> int | None:
+    """On PostgreSQL, a read added to ``writes`` (no round trip of its own) of the id of the
+    transaction they run in: the ``xmin`` of every row they write (:func:`written_xid`). None
+    on SQLite, whose rows carry no such id."""
+    if writes.dialect != "postgresql":
+        return None
+    return writes.read(_ONE, [(1,)], "SELECT pg_current_xact_id()::xid AS xid FROM v")
+
+
+def written_xid(writes: Writes, index: int | None) -> int | None:
+    """After :meth:`Writes.run`, the transaction id :func:`note_xid` read, if it did."""
+    if index is None:
+        return None
+    found = writes.found(index)
+    return int(found[0][0]) if found else None
 
 
 def held_from_row(row: Row, order: Order | None = None) -> HeldOrder:
@@ -48,17 +86,53 @@ class OrderBodies:
 
     def __init__(self, log: logging.Logger) -> None:
         self._log = log
-        self._written: dict[str, tuple[Order, bytes]] = {}  # by order id, oldest first
+        # by order id, oldest first: the record, its JSON, and for the API's writes on
+        # PostgreSQL the writing transaction's id and the stamps written (:meth:`wrote_held`)
+        self._written: dict[str, tuple[Order, bytes, int | None, Stamps | None]] = {}
         self._unreadable: set[str] = set()  # orders logged as unreadable, logged once each
 
     def wrote(self, orders: Iterable[Order]) -> None:
         """After the commit that stored ``orders`` (their :func:`serde.order_to_json`)."""
-        written = self._written
         for order in orders:
-            written.pop(order.id, None)  # to the end: the oldest is evicted first
-            if len(written) >= WRITTEN_KEPT:
-                written.pop(next(iter(written)))
-            written[order.id] = (order, serde.order_to_json(order))
+            self._keep(order, None, None)
+
+    def wrote_held(self, held: Iterable[HeldOrder], xid: int | None) -> None:
+        """After the commit that stored ``held`` orders, with ``xid``, on PostgreSQL the id of
+        the transaction that wrote them (:func:`note_xid`): a change's lock read then leaves
+        out their bodies and stamps while their rows stay as written (:func:`lock_held`)."""
+        for h in held:
+            self._keep(h.order, xid, h.stamps)
+
+    def _keep(self, order: Order, xid: int | None, stamps: Stamps | None) -> None:
+        written = self._written
+        written.pop(order.id, None)  # to the end: the oldest is evicted first
+        if len(written) >= WRITTEN_KEPT:
+            written.pop(next(iter(written)))
+        kept = (order, serde.order_to_json(order), xid, stamps if xid is not None else None)
+        written[order.id] = kept
+
+    def kept(self, order_ids: Iterable[str]) -> dict[str, tuple[Order, Stamps, int, int]]:
+        """Of ``order_ids``, those this process wrote last with a known transaction id: the
+        record, its stamps, that id and its version, as :func:`lock_held` takes the last two.
+        Taken before the read, so that a commit meanwhile (another writer's) cannot change
+        what it means."""
+        written = self._written
+        kept: dict[str, tuple[Order, Stamps, int, int]] = {}
+        for order_id in order_ids:
+            known = written.get(order_id)
+            if known is not None and known[2] is not None and known[3] is not None:
+                order = known[0]
+                kept[order_id] = (order, known[3], known[2], order.version)
+        return kept
+
+    def locked(self, row: Row, kept: dict[str, tuple[Order, Stamps, int, int]]) -> HeldOrder:
+        """The held order of a :func:`lock_held` row: the kept record and stamps when the row
+        came without its body (still the version written), else read from the row
+        (:meth:`load`)."""
+        if row["body"] is None:
+            order, stamps, _, _ = kept[row["id"]]
+            return HeldOrder(order=owned(order, row), stamps=stamps, seq=row["seq"])
+        return held_from_row(row, self.load(row["id"], row))
 
     def known(self, order_id: str, body: str | bytes) -> Order | None:
         """The record this process wrote last for this order, if ``body``, the stored one,
@@ -66,7 +140,7 @@ class OrderBodies:
         known = self._written.get(order_id)
         if known is None:
             return None
-        order, written = known
+        order, written, _, _ = known
         stored = body.encode() if isinstance(body, str) else body
         # SQLite keeps the text as written; PostgreSQL's jsonb gives its own, compared as JSON
         if stored == written or serde.from_json(stored) == serde.from_json(written):
@@ -150,12 +224,19 @@ def update_row(held: HeldOrder) -> tuple[Any, ...]:
 
 def stamp_columns(stamps: Stamps) -> tuple[int, str]:
     """``status_at`` and ``field_times``: per field, the time in microseconds, or
-    ``[time, rank, precedence]`` when an untimed change wrote it (its lifecycle step)."""
+    ``[time, rank, precedence]`` when an untimed change wrote it (its lifecycle step). Stamps
+    whose maps were read or written already (a change without fields hands them on) are
+    written back as stored."""
+    read = _STAMPS_STORED.get(id(stamps.fields))
+    if read is not None and read[0] is stamps.fields and read[1] is stamps.ranks:
+        return to_us(stamps.status_at), read[2]
     fields: dict[str, int | list[int]] = {}
     for name, at in sorted(stamps.fields.items()):
         untimed = stamps.ranks.get(name)
         fields[name] = to_us(at) if untimed is None else [to_us(at), *untimed]
-    return to_us(stamps.status_at), serde.to_json(fields).decode()
+    text = serde.to_json(fields).decode()
+    _stored(stamps.fields, stamps.ranks, text)
+    return to_us(stamps.status_at), text
 
 
 def stamps_from(status_at: int, field_times: str) -> Stamps:
@@ -167,7 +248,20 @@ def stamps_from(status_at: int, field_times: str) -> Stamps:
             value, rank, precedence = value
             ranks[name] = (rank, precedence)
         fields[name] = from_us(value)
+    _stored(fields, ranks, field_times)
     return Stamps(status_at=from_us(status_at), fields=fields, ranks=ranks)
+
+
+def _stored(fields: Mapping[str, datetime], ranks: Mapping[str, Step], text: str) -> None:
+    if len(_STAMPS_STORED) >= STAMPS_STORED_KEPT:
+        _STAMPS_STORED.pop(next(iter(_STAMPS_STORED), 0), None)  # the oldest; no KeyError if raced
+    _STAMPS_STORED[id(fields)] = (fields, ranks, text)
+
+
+# The maps of the stamps read or written last, by identity, with their stored text (each entry
+# holds its maps, so an id is not reused while it is kept), as serde keeps orders' JSON.
+_STAMPS_STORED: dict[int, tuple[Mapping[str, datetime], Mapping[str, Step], str]] = {}
+STAMPS_STORED_KEPT = 512  # an order changed again soon hits; one changed later is serialised anew
 
 
 ENTRY = Columns.of(

@@ -40,12 +40,13 @@ from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
     BY_PROVIDER_REF,
-    HELD,
     PROVIDER_KEY,
     OrderBodies,
     entry_from_row,
-    held_from_row,
+    lock_held,
+    note_xid,
     write_held,
+    written_xid,
 )
 from .outbox import live_endpoints, outbox, traces
 
@@ -64,7 +65,7 @@ class CreateResult:
     order: Order
     event: Event | None  # None when replayed: the event was published the first time
     replayed: bool
-    response: dict[str, Any]  # the order as first created, for idempotent replays
+    response: bytes  # the order as first created, the API's answer (JSON), replays included
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -199,7 +200,6 @@ class OrderRepository:
         given = dict.fromkeys(given_fields(data), occurred_at)
         stamps = Stamps(status_at=occurred_at, fields=given)
         event = created_event(order, source, now=now)
-        response = serde.from_json(serde.order_to_json(order))  # dump(order), from its JSON
         job = _CreateJob(
             held=HeldOrder(order=order, stamps=stamps, seq=1, new=True),
             entry=created_entry(order, occurred_at, event, source, actor=actor),
@@ -215,6 +215,8 @@ class OrderRepository:
             if replay is None:  # pragma: no cover - the row was there a moment ago
                 raise
             return replay
+        # the order's JSON as made for its event and row: to_json(dump(order)), byte for byte
+        response = serde.order_to_json(order)
         return CreateResult(order=order, event=event, replayed=False, response=response)
 
     async def _write_creates(self, jobs: list[_CreateJob]) -> list[Exception | None]:
@@ -261,13 +263,14 @@ class OrderRepository:
             produced = {job.event.id: job.trace for job in jobs if job.trace is not None}
             made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             writes.insert("idempotency_keys", _CLAIM, claims)
+            xid = note_xid(writes)
             try:
                 await writes.run(conn)
             except DuplicateRow as exc:
                 if exc.table != "idempotency_keys":
                     raise
                 raise _Replay("an Idempotency-Key of the batch was claimed meanwhile") from exc
-        self._bodies.wrote(job.held.order for job in jobs)
+        self._bodies.wrote_held((job.held for job in jobs), written_xid(writes, xid))
         self.published(made)
         return outcomes
 
@@ -335,7 +338,10 @@ class OrderRepository:
             )
         response = serde.from_json(row["response"])
         return CreateResult(
-            order=serde.load(Order, response), event=None, replayed=True, response=response
+            order=serde.load(Order, response),
+            event=None,
+            replayed=True,
+            response=serde.to_json(response),
         )
 
     async def change(
@@ -381,15 +387,19 @@ class OrderRepository:
         async with self._db.transaction() as conn:
             # one lookup by key per order, in id order (two batches cannot deadlock): a join
             # with the ids may be planned once, on a small table, as a scan of all of it
-            rows = await conn.fetchmany(
-                f"SELECT o.id, {HELD} FROM orders o WHERE o.id = $1 {self._db.for_update}",
-                [(order_id,) for order_id in sorted({job.order_id for job in jobs})],
-            )
+            ids = sorted({job.order_id for job in jobs})
+            args: list[tuple[Any, ...]]
+            if conn.dialect == "postgresql":
+                kept = self._bodies.kept(ids)
+                args = [(i, *kept[i][2:]) if i in kept else (i, None, None) for i in ids]
+            else:
+                kept, args = {}, [(i,) for i in ids]
+            rows = await conn.fetchmany(lock_held(conn.dialect, self._db.for_update), args)
             held: dict[str, HeldOrder] = {}
             unreadable: dict[str, UnreadableOrder] = {}
             for row in rows:
                 try:
-                    held[row["id"]] = held_from_row(row, self._bodies.load(row["id"], row))
+                    held[row["id"]] = self._bodies.locked(row, kept)
                 except UnreadableOrder as exc:  # fails the changes to it, and only those
                     unreadable[row["id"]] = exc
             for job in jobs:
@@ -425,8 +435,9 @@ class OrderRepository:
             write_held(writes, list(held.values()), entries)
             now = max(job.now for job in jobs)
             made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
+            xid = note_xid(writes) if entries else None  # else nothing is written
             await writes.run(conn)
-        self._bodies.wrote(h.order for h in held.values() if h.changed)
+        self._bodies.wrote_held((h for h in held.values() if h.changed), written_xid(writes, xid))
         self.published(made)
         return outcomes
 
