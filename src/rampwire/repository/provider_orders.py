@@ -78,7 +78,8 @@ async def apply(
     A stored body is read as the record this process wrote (``bodies``, told by the caller
     after its commit: each change's last ``result.order``), else validated; a body that no
     longer validates fails the transaction with :class:`~rampwire.errors.UnreadableOrder`
-    (a 409 problem; the group commit then writes the batch's other requests without it)."""
+    (ingest answers 503, so the provider sends it again; the group commit then writes the
+    batch's other requests without it)."""
     rows = await _read(conn, updates)
     held: dict[tuple[str, str], HeldOrder] = {
         (row["provider"], row["provider_order_id"]): held_from_row(row, bodies.load(row["id"], row))
