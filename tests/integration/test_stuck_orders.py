@@ -91,6 +91,45 @@ async def test_an_order_stored_unreadable_does_not_hold_back_the_others(
     assert version == broken["version"]
 
 
+async def test_a_full_batch_of_unreadable_orders_does_not_hold_back_the_ones_after_it(
+    api: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = [await order_at(api, "processing", (5 - i) * HOUR) for i in range(3)]  # the oldest
+    late = await order_at(api, "processing", 90 * timedelta(minutes=1))
+    async with db.transaction() as conn:
+        for order in broken:
+            await conn.execute(
+                "UPDATE orders SET body = $1 WHERE id = $2", '{"id": "not an order"}', order["id"]
+            )
+    # batches of two: the first two batches read only broken orders, the third the late one
+    monkeypatch.setattr("rampwire.services.sweeper.BATCH", 2)
+    sweeper = Sweeper(StuckOrderRepository(db), {S.PROCESSING: HOUR})
+    assert await sweeper.sweep() == 1
+    assert await sweeper.sweep() == 0
+    (event,) = await stuck_events(db)
+    assert event["data"]["order"]["id"] == late["id"]
+
+
+async def test_orders_with_the_same_status_time_are_each_read_once(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    since = (utcnow() - 3 * HOUR).isoformat()
+    made = []
+    for _ in range(5):  # one status time for all: the batches' order falls back on the id
+        response = await api.post(
+            "/v1/orders", json={"side": "buy", "status": "processing", "occurred_at": since}
+        )
+        assert response.status_code == 201, response.text
+        made.append(response.json()["id"])
+    repo = StuckOrderRepository(db)
+    batch = await repo.flag(S.PROCESSING, HOUR, now=utcnow(), limit=2)
+    flagged = [e.order_id for e in batch.events]
+    while batch.resume is not None:
+        batch = await repo.flag(S.PROCESSING, HOUR, now=utcnow(), limit=2, after=batch.resume)
+        flagged += [e.order_id for e in batch.events]
+    assert sorted(flagged) == sorted(made)
+
+
 async def test_order_stuck_is_delivered_to_subscribers(
     api: httpx.AsyncClient, db: Database
 ) -> None:

@@ -3,6 +3,7 @@ version and a timeline entry of its own (the sweeper's one statement per status 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -23,6 +24,18 @@ _STUCK = Columns.of(
     "order_id text, status text, status_at bigint, flagged_at bigint, event_id text"
 )
 
+# Where a status's next batch starts: the last order read, by (status_at, id).
+Resume = tuple[int, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Flagged:
+    """A batch's answer: the events emitted, and where the next batch of the same status
+    starts (None when the batch read every order left)."""
+
+    events: list[Event]
+    resume: Resume | None
+
 
 class StuckOrderRepository:
     def __init__(self, db: Database, *, on_publish: Callable[[], None] | None = None) -> None:
@@ -32,30 +45,43 @@ class StuckOrderRepository:
         self._bodies = OrderBodies(logging.getLogger("rampwire.sweeper"))
 
     async def flag(
-        self, status: OrderStatus, sla: timedelta, *, now: datetime, limit: int = 200
-    ) -> list[Event]:
-        """``order.stuck`` for up to ``limit`` orders in ``status`` since before ``now - sla``
-        that were not flagged for this stay yet; each takes a version of its own. An order
-        stored in a form that cannot be read is left as it is (logged once per process), so
-        that it does not hold back the others."""
+        self,
+        status: OrderStatus,
+        sla: timedelta,
+        *,
+        now: datetime,
+        limit: int = 200,
+        after: Resume | None = None,
+    ) -> Flagged:
+        """``order.stuck`` for the orders in ``status`` since before ``now - sla`` that were not
+        flagged for this stay yet, up to ``limit`` read, oldest first, after ``after`` (a
+        previous batch's :attr:`Flagged.resume`); each takes a version of its own. An order
+        stored in a form that cannot be read is left as it is (logged once per process) and
+        passed over: the next batch starts after it, so that however many there are, they do
+        not hold back the others."""
         lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        args: list[Any] = [status.value, to_us(now - sla), limit]
+        beyond = ""
+        if after is not None:
+            args += after
+            beyond = " AND (o.status_at > $4 OR (o.status_at = $4 AND o.id > $5))"
         source = Source(received_at=now)
         events: list[Event] = []
         async with self._db.transaction() as conn:
             rows = await conn.fetch(
                 f"SELECT o.id, {HELD} FROM orders o WHERE o.status = $1"
-                " AND o.status_at < $2 AND NOT EXISTS (SELECT 1 FROM order_stuck s"
+                f" AND o.status_at < $2{beyond} AND NOT EXISTS (SELECT 1 FROM order_stuck s"
                 "  WHERE s.order_id = o.id AND s.status = o.status AND s.status_at = o.status_at)"
-                f" ORDER BY o.status_at LIMIT $3{lock}",
-                status.value,
-                to_us(now - sla),
-                limit,
+                f" ORDER BY o.status_at, o.id LIMIT $3{lock}",
+                *args,
             )
             if not rows:  # the sweeper's usual answer: nothing more to read or write
-                return events
+                return Flagged(events, None)
+            last = rows[-1]
+            resume = (last["status_at"], last["id"]) if len(rows) == limit else None
             held = [h for h in map(self._held, rows) if h is not None]
             if not held:
-                return events
+                return Flagged(events, resume)
             entries: list[TimelineEntry] = []
             stuck_rows: list[tuple[Any, ...]] = []
             for order_held in held:
@@ -89,7 +115,7 @@ class StuckOrderRepository:
             await writes.run(conn)
         if made and self._on_publish is not None:
             self._on_publish()
-        return events
+        return Flagged(events, resume)
 
     def _held(self, row: Row) -> HeldOrder | None:
         try:

@@ -50,11 +50,13 @@ class Sweeper:
         flagged = 0
         with self._tracing.task("sweep stuck orders"):
             for status, sla in self._slas.items():
-                while True:
-                    events = await self._orders.flag(status, sla, now=utcnow(), limit=BATCH)
-                    flagged += len(events)
-                    if len(events) < BATCH:
-                        break
+                batch = await self._orders.flag(status, sla, now=utcnow(), limit=BATCH)
+                flagged += len(batch.events)
+                while batch.resume is not None:  # a full batch: there may be more after it
+                    batch = await self._orders.flag(
+                        status, sla, now=utcnow(), limit=BATCH, after=batch.resume
+                    )
+                    flagged += len(batch.events)
             self._tracing.note(flagged=flagged)
         self.flagged += flagged
         self.sweeps += 1
