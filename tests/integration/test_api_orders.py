@@ -109,6 +109,7 @@ async def test_idempotency_key_returns_the_same_order_and_conflicts_on_a_new_bod
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
+    assert again.content == first.content  # byte for byte on both back-ends (json, 0017)
     before = await counts(db)
     other = await api.post("/v1/orders", json={**ORDER, "side": "sell"}, headers=headers)
     assert other.status_code == 409

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 
+import orjson
 import pytest
 
 from rampwire.storage import Database, migrate, open_database
@@ -194,7 +195,7 @@ async def test_0016_keeps_every_row_and_drops_five_foreign_keys_of_the_delivery_
             for table, values in rows.items():
                 await conn.execute(f"INSERT INTO {table} {values}")
         before = await _contents(db, rows)
-        monkeypatch.setattr(migrate_module, "migrations", lambda: every)
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every[: keys.version])
         assert await migrate(db) == [keys.version]
         assert await _contents(db, rows) == before
         async with db.transaction() as conn:
@@ -218,5 +219,77 @@ async def _contents(db: Database, tables: dict[str, str]) -> dict[str, list[tupl
     async with db.connection() as conn:
         return {
             table: [tuple(row) for row in await conn.fetch(f"SELECT * FROM {table}")]
+            for table in tables
+        }
+
+
+# A JSON value in a text jsonb would not give back: its own spacing and key order.
+_AS_WRITTEN = '{"z":1,  "a":[1,{"b":null}]}'
+
+
+async def test_0017_keeps_every_json_value_and_then_the_text_as_written(
+    empty_database_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the columns the order and delivery paths write become ``json``, each value
+    kept; afterwards a value reads back byte for byte (SQLite's TEXT always did), and the
+    row-type views of 0014 are there again."""
+    every = migrations()
+    kept = next(m for m in every if m.name == "json_kept_as_written")
+    db = open_database(empty_database_urls[0])
+    await db.open()
+    rows = {  # a value per JSON column, in its 0016 shape
+        "orders": "(id, side, status, version, created_at, updated_at, status_at, field_times,"
+        " body) VALUES ('ord_a', 'buy', 'created', 1, 0, 0, 0, '{\"note\": 1}',"
+        f" '{_AS_WRITTEN}')",
+        "timeline": f"VALUES ('ord_a', 1, 0, 0, 'created', '{_AS_WRITTEN}')",
+        "idempotency_keys": f"VALUES ('key_a', 'k', 'h', 'ord_a', '{_AS_WRITTEN}', 0)",
+        "attempts": "VALUES ('att_a', 'dlv_a', 1, 0, 900, 'http://x/', '{\"a\": \"b\"}', NULL,"
+        f" 200, '{_AS_WRITTEN}', 'ok', NULL, NULL)",
+        "sources": "VALUES ('src_a', 'moonpay', 'm', 'sealed', '{}', NULL, NULL, 0, 0, NULL)",
+        "inbound": "VALUES ('inb_a', 'src_a', 'moonpay', 'd', 0, 0, 'applied', NULL, NULL, NULL,"
+        f" NULL, '[\"evt_a\"]', '{_AS_WRITTEN}', 'body', NULL, 1)",
+    }
+    try:
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every[: kept.version - 1])
+        await migrate(db, from_scratch=False)
+        async with db.transaction() as conn:
+            for table, values in rows.items():
+                await conn.execute(f"INSERT INTO {table} {values}")
+        before = await _values(db, rows)
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every)
+        assert await migrate(db) == [kept.version]
+        assert await _values(db, rows) == before
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE orders SET body = $1", _AS_WRITTEN)
+            await conn.execute("UPDATE timeline SET body = $1", _AS_WRITTEN)
+        async with db.connection() as conn:
+            assert await conn.fetchval("SELECT body FROM orders") == _AS_WRITTEN
+            assert await conn.fetchval("SELECT body FROM timeline") == _AS_WRITTEN
+            if db.dialect == "postgresql":
+                types = await conn.fetch(
+                    "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                    " WHERE table_schema = 'public' AND data_type IN ('json', 'jsonb')"
+                    " AND table_name IN ('orders', 'timeline', 'idempotency_keys', 'attempts',"
+                    " 'inbound', 'orders_row', 'timeline_row', 'inbound_row')"
+                )
+                assert {r["data_type"] for r in types} == {"json"}
+                assert len(types) == 13  # eight columns, five of them in the views too
+    finally:
+        await db.close()
+
+
+async def _values(db: Database, tables: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
+    """Each table's rows, JSON text parsed (jsonb and json give different texts of a value)."""
+
+    def parsed(value: object) -> object:
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            return orjson.loads(value)
+        return value
+
+    async with db.connection() as conn:
+        return {
+            table: [
+                tuple(parsed(v) for v in row) for row in await conn.fetch(f"SELECT * FROM {table}")
+            ]
             for table in tables
         }

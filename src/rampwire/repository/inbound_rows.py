@@ -13,7 +13,7 @@ from ..storage.database import Columns, from_us, to_us
 INBOUND = Columns.of(
     "id text, source_id text, provider text, dedupe_key text, received_at bigint,"
     " processed_at bigint, outcome text, detail text, provider_order_id text, order_id text,"
-    " provider_event text, event_ids jsonb, headers jsonb, body text, peer_ip text,"
+    " provider_event text, event_ids json, headers json, body text, peer_ip text,"
     " attempts integer",
     row_type="inbound_row",
 )

@@ -79,10 +79,11 @@ class OrderBodies:
 
     Reading back a body this process wrote (an order changed again soon after, the usual
     case) returns the record it was serialised from instead of validating the body anew
-    (pydantic's ``validate_json``, a quarter of a change's Python). The body read must parse
-    to the same JSON as the one written: ``jsonb`` returns its own text, and a write by any
-    other hand (another process, the sweeper, an operator's SQL) makes it differ. One per
-    process, shared by the API's changes and ingest (:func:`.provider_orders.apply`)."""
+    (pydantic's ``validate_json``, a quarter of a change's Python). The body read must be the
+    bytes written (both back-ends keep the text as written: ``json`` on PostgreSQL, migration
+    0017); a write by any other hand (another process, the sweeper, an operator's SQL) or a
+    body migrated from ``jsonb`` makes it differ, and it is then validated. One per process,
+    shared by the API's changes and ingest (:func:`.provider_orders.apply`)."""
 
     def __init__(self, log: logging.Logger) -> None:
         self._log = log
@@ -142,10 +143,7 @@ class OrderBodies:
             return None
         order, written, _, _ = known
         stored = body.encode() if isinstance(body, str) else body
-        # SQLite keeps the text as written; PostgreSQL's jsonb gives its own, compared as JSON
-        if stored == written or serde.from_json(stored) == serde.from_json(written):
-            return order
-        return None
+        return order if stored == written else None
 
     def load(self, order_id: str, row: Row) -> Order:
         """A stored order (``row``: its ``body`` and ``partner_id``); :class:`UnreadableOrder`
@@ -186,7 +184,7 @@ BY_PROVIDER_REF = (
 )
 ORDER = Columns.of(
     "id text, provider text, provider_order_id text, side text, status text, version bigint,"
-    " created_at bigint, updated_at bigint, status_at bigint, field_times jsonb, body jsonb,"
+    " created_at bigint, updated_at bigint, status_at bigint, field_times json, body json,"
     " seq bigint, partner_id text",
     row_type="orders_row",
 )
@@ -265,7 +263,7 @@ STAMPS_STORED_KEPT = 512  # an order changed again soon hits; one changed later 
 
 
 ENTRY = Columns.of(
-    "order_id text, seq bigint, recorded_at bigint, occurred_at bigint, kind text, body jsonb",
+    "order_id text, seq bigint, recorded_at bigint, occurred_at bigint, kind text, body json",
     row_type="timeline_row",
 )
 

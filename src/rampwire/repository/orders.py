@@ -492,6 +492,6 @@ class OrderRepository:
 
 
 _CLAIM = Columns.of(
-    "api_key_id text, idempotency_key text, request_hash text, order_id text, response jsonb,"
+    "api_key_id text, idempotency_key text, request_hash text, order_id text, response json,"
     " created_at bigint"
 )

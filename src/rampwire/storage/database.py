@@ -1,7 +1,8 @@
 """The storage interface every back-end implements, and :func:`open_database`.
 
 Times are stored as integer microseconds since the epoch (UTC) on both back-ends, JSON as
-text on SQLite and ``jsonb`` on PostgreSQL (passed and returned as text either way), and event
+text on SQLite and on PostgreSQL as ``json`` (kept as written: what the order and delivery paths
+write on every call) or ``jsonb`` (settings), passed and returned as text either way, and event
 payloads as text so they are sent byte for byte as written.
 """
 
@@ -118,7 +119,7 @@ class Columns:
 
     @classmethod
     def of(cls, spec: str, *, row_type: str | None = None) -> Columns:
-        """``Columns.of("id text, version bigint, body jsonb")``."""
+        """``Columns.of("id text, version bigint, body json")``."""
         pairs = [column.split() for column in spec.split(",")]
         return cls(tuple(name for name, _ in pairs), tuple(kind for _, kind in pairs), row_type)
 

@@ -24,8 +24,8 @@ from .database import Connection, Database, Dialect, statements, to_us
 _ADVISORY_LOCK_ID = 0x72616D70  # "ramp"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TYPES: dict[Dialect, dict[str, str]] = {
-    "sqlite": {"JSON": "TEXT", "CONCURRENTLY": ""},
-    "postgresql": {"JSON": "JSONB", "CONCURRENTLY": "CONCURRENTLY"},
+    "sqlite": {"JSON": "TEXT", "JSON_AS_WRITTEN": "TEXT", "CONCURRENTLY": ""},
+    "postgresql": {"JSON": "JSONB", "JSON_AS_WRITTEN": "JSON", "CONCURRENTLY": "CONCURRENTLY"},
 }
 OUTSIDE_A_TRANSACTION = "-- rampwire: outside a transaction"
 _LEDGER = """

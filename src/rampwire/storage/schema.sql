@@ -1,6 +1,8 @@
 -- The current schema, applied as one piece to an empty database. Every change to it comes with
 -- a new file in migrations/, and a test checks that the migrations build exactly this schema.
--- {{JSON}} is jsonb on PostgreSQL and TEXT on SQLite; times are microseconds since the epoch.
+-- {{JSON}} is jsonb on PostgreSQL and TEXT on SQLite; {{JSON_AS_WRITTEN}} is json on PostgreSQL
+-- (checked, kept byte for byte: the columns the order and delivery paths write on every call,
+-- migration 0017) and TEXT on SQLite. Times are microseconds since the epoch.
 -- The tables the delivery path writes (timeline, events, deliveries, attempts) have no foreign
 -- key: they cost more than they guarded (migration 0016).
 
@@ -14,8 +16,8 @@ CREATE TABLE orders (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     status_at BIGINT NOT NULL,
-    field_times {{JSON}} NOT NULL,
-    body {{JSON}} NOT NULL,
+    field_times {{JSON_AS_WRITTEN}} NOT NULL,
+    body {{JSON_AS_WRITTEN}} NOT NULL,
     seq BIGINT NOT NULL DEFAULT 0,
     partner_id TEXT
 );
@@ -30,7 +32,7 @@ CREATE TABLE timeline (
     recorded_at BIGINT NOT NULL,
     occurred_at BIGINT NOT NULL,
     kind TEXT NOT NULL,
-    body {{JSON}} NOT NULL,
+    body {{JSON_AS_WRITTEN}} NOT NULL,
     PRIMARY KEY (order_id, seq)
 );
 
@@ -61,7 +63,7 @@ CREATE TABLE idempotency_keys (
     idempotency_key TEXT NOT NULL,
     request_hash TEXT NOT NULL,
     order_id TEXT NOT NULL REFERENCES orders (id),
-    response {{JSON}} NOT NULL,
+    response {{JSON_AS_WRITTEN}} NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (api_key_id, idempotency_key)
 );
@@ -141,10 +143,10 @@ CREATE TABLE attempts (
     started_at BIGINT NOT NULL,
     duration_us BIGINT NOT NULL,
     request_url TEXT NOT NULL,
-    request_headers {{JSON}} NOT NULL,
+    request_headers {{JSON_AS_WRITTEN}} NOT NULL,
     request_body TEXT,
     response_status INTEGER,
-    response_headers {{JSON}},
+    response_headers {{JSON_AS_WRITTEN}},
     response_body TEXT,
     error_class TEXT,
     error TEXT
@@ -185,8 +187,8 @@ CREATE TABLE inbound (
     provider_order_id TEXT,
     order_id TEXT,
     provider_event TEXT,
-    event_ids {{JSON}} NOT NULL,
-    headers {{JSON}} NOT NULL,
+    event_ids {{JSON_AS_WRITTEN}} NOT NULL,
+    headers {{JSON_AS_WRITTEN}} NOT NULL,
     body TEXT NOT NULL,
     peer_ip TEXT,
     attempts INTEGER NOT NULL
