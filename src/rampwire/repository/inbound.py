@@ -143,7 +143,7 @@ class _Endpoints:
     found: list[Subscriber]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)  # not frozen: never changed, and made per request
 class _Job:
     source: IngestSource
     request: InboundRequest

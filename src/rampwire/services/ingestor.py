@@ -18,7 +18,7 @@ from typing import Any
 from .. import logs
 from ..cache import Loaded
 from ..dialects import SaberAuth, get_dialect
-from ..dialects.base import DecodedEvent
+from ..dialects.base import DecodedEvent, Dialect
 from ..dialects.errors import DialectError
 from ..domain.orders import Provider
 from ..errors import Conflict, NotFound, RampwireError
@@ -54,6 +54,8 @@ class SourceStats:
 class _Verifier:
     source: IngestSource
     credentials: Any
+    dialect: Dialect[Any]  # the source's, looked up once with it
+    provider: str  # ``source.provider.value``: a label on every request's metrics
 
 
 class Ingestor:
@@ -87,7 +89,12 @@ class Ingestor:
             credentials = build_credentials(source.provider, source.credentials, source.options)
         except SourceError as exc:  # stored credentials were checked on the way in
             raise Conflict(f"source {source_id} has unusable credentials: {exc}") from exc
-        return _Verifier(source=source, credentials=credentials)
+        return _Verifier(
+            source=source,
+            credentials=credentials,
+            dialect=get_dialect(source.provider.value),
+            provider=source.provider.value,
+        )
 
     async def receive(
         self, source_id: str, request: InboundRequest, *, now: datetime
@@ -121,7 +128,7 @@ class Ingestor:
             log.warning(
                 "ingest %s (%s) refused a request from %s: %s: %s",
                 source_id,
-                source.provider.value,
+                verifier.provider,
                 request.peer_ip or "?",
                 type(exc).__name__,
                 exc.message,
@@ -129,7 +136,7 @@ class Ingestor:
             raise
         finally:
             seconds = time.perf_counter() - started
-            metrics.verified(provider=source.provider.value, seconds=seconds)
+            metrics.verified(provider=verifier.provider, seconds=seconds)
         result = await self._inbound.receive(source, request, events, now=now)
         if result.record is not None:
             logs.tag(order_id=result.record.order_id)
@@ -194,8 +201,7 @@ class Ingestor:
         now: datetime,
         url_token: str | None,
     ) -> list[DecodedEvent]:
-        dialect = get_dialect(verifier.source.provider.value)
-        return dialect.decode(
+        return verifier.dialect.decode(
             request.headers,
             request.body,
             verifier.credentials,
