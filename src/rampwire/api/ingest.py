@@ -71,14 +71,15 @@ def _inbound(request: Request) -> InboundRepository:
 
 
 def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
+    # str() of a StrEnum is its value, without the enum's Python property ``.value``
     body: dict[str, Any] = {
         "id": record.id,
         "source_id": record.source_id,
-        "provider": record.provider.value,
+        "provider": str(record.provider),
         "received_at": record.received_at,
         "processed_at": record.processed_at,
         "verification": "verified",  # refused requests are never recorded
-        "outcome": record.outcome.value,
+        "outcome": str(record.outcome),
         "detail": record.detail,
         "provider_order_id": record.provider_order_id,
         "provider_event": record.provider_event,

@@ -107,7 +107,8 @@ class Ingestor:
             raise
         source = verifier.source
         partner = source.partner_id
-        logs.tag(partner_id=partner)
+        if partner is not None:  # tag() leaves None out: a call for nothing
+            logs.tag(partner_id=partner)
         if not source.enabled:
             metrics.ingested(
                 source=source_id, outcome="refused", reason="source_disabled", partner=partner
@@ -138,14 +139,14 @@ class Ingestor:
             seconds = time.perf_counter() - started
             metrics.verified(provider=verifier.provider, seconds=seconds)
         result = await self._inbound.receive(source, request, events, now=now)
-        if result.record is not None:
+        if result.record is not None and result.record.order_id is not None:
             logs.tag(order_id=result.record.order_id)
         if result.duplicate:
             stats.duplicates += 1
             metrics.ingested(source=source_id, outcome="duplicate", partner=partner)
         else:
             stats.accepted += 1
-            outcome = result.record.outcome.value if result.record is not None else "applied"
+            outcome = str(result.record.outcome) if result.record is not None else "applied"
             metrics.ingested(source=source_id, outcome=outcome, partner=partner)
         record = result.record
         if result.waiting and record is not None and record.provider_order_id:
