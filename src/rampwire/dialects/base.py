@@ -100,7 +100,9 @@ class DecodedEvent:
     raw_json: bytes | None = None  # ``canonical(raw)`` when the dialect has it (parse_canonical)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "occurred_at", require_utc(self.occurred_at))
+        utc = require_utc(self.occurred_at)
+        if utc is not self.occurred_at:  # a UTC time is its own (astimezone returns it)
+            object.__setattr__(self, "occurred_at", utc)
 
     def change(self) -> Change:
         return Change(

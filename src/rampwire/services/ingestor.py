@@ -65,6 +65,8 @@ class Ingestor:
         self._sources = sources
         self._metrics = metrics or Metrics(enabled=False)
         self._inbound = inbound
+        # each source and its credentials, read once per SOURCE_CACHE_S however many requests
+        # arrive meanwhile
         self._verifiers: Loaded[str, _Verifier] = Loaded(
             self._read, ttl_s=SOURCE_CACHE_S, refresh_s=SOURCE_REFRESH_S, name="source", log=log
         )
@@ -77,11 +79,6 @@ class Ingestor:
     def close(self) -> None:
         """Stop the source reads in progress (before the database closes)."""
         self._verifiers.close()
-
-    async def _verifier(self, source_id: str) -> _Verifier:
-        """The source and its credentials, read once per :data:`SOURCE_CACHE_S` however many
-        requests arrive meanwhile (:class:`~rampwire.cache.Loaded`)."""
-        return await self._verifiers.get(source_id)
 
     async def _read(self, source_id: str) -> _Verifier:
         source = await self._sources.get(source_id)
@@ -101,7 +98,7 @@ class Ingestor:
     ) -> IngestResult:
         metrics = self._metrics
         try:
-            verifier = await self._verifier(source_id)
+            verifier = await self._verifiers.get(source_id)
         except NotFound:  # any id can be asked for: not a label of its own
             metrics.ingested(source="unknown", outcome="refused", reason="unknown_source")
             raise
@@ -170,7 +167,7 @@ class Ingestor:
         request was received (so signed-time windows and token expiry hold as they did then). A
         Saber ``token`` source's URL token is not logged; the log's record of it stands in.
         """
-        verifier = await self._verifier(record.source_id)
+        verifier = await self._verifiers.get(record.source_id)
         request = InboundRequest(
             headers=record.headers,
             body=record.body.encode("utf-8"),
