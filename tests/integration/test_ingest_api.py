@@ -10,6 +10,7 @@ import orjson
 import pytest
 from tests.support.ingest_kit import KITS, make_source, send, webhook
 
+from rampwire.api.bodies import json_response
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.orders import OrderStatus, Provider, Side
@@ -81,11 +82,16 @@ async def test_a_duplicate_answers_200_and_adds_nothing(
     now = utcnow()
     order = sample_order(DialectName.REVOLUT, S.CREATED, Side.BUY, now=now)
     request = webhook(Provider.REVOLUT, order, S.PROCESSING, now=now)
-    assert (await send(api, source["id"], request)).status_code == 200
+    first = await send(api, source["id"], request)
+    assert first.status_code == 200
     before = await counts(db)
     again = await send(api, source["id"], request)
     assert again.status_code == 200
     assert again.json() == {"received": True, "duplicate": True}
+    for answer in (first, again):  # the ingest front's 200: the headers json_response sends
+        raw = [(name, value) for name, value in answer.headers.raw if name != b"x-request-id"]
+        assert raw == json_response(answer.content).raw_headers
+        assert answer.headers["x-request-id"]
     assert await counts(db) == before
     stats = (await api.get(f"/v1/sources/{source['id']}")).json()["stats"]
     assert (stats["accepted"], stats["duplicates"], stats["rejected"]) == (1, 1, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from datetime import UTC, datetime
 
 import orjson
@@ -11,6 +13,7 @@ from rampwire.dialects import transak as tk
 from rampwire.dialects.base import DialectName, OutboundEvent
 from rampwire.dialects.jsjson import stringify
 from rampwire.dialects.samples import sample_order
+from rampwire.dialects.wire import canonical
 from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.ingest.inbound import dedupe_key
 from rampwire.settings import Secret
@@ -72,3 +75,17 @@ def test_a_different_event_or_content_is_a_new_request() -> None:
     payload = {k: v for k, v in orjson.loads(other_time).items() if k != "signature"}
     resigned = stringify({**payload, "signature": ky.signature(payload, Secret(SECRET))})
     assert _koywe_key(resigned) != _koywe_key(_koywe_body())
+
+
+def test_a_dialects_kept_canonical_json_is_the_one_the_key_would_make() -> None:
+    # Transak and Revolut keep the canonical JSON their parse wrote (raw_json); the key is the
+    # one canonical(raw) gives, for one event and for several
+    events = tk.decode({}, _transak_body(), TRANSAK, now=NOW)
+    assert events[0].raw_json == canonical(events[0].raw)
+    without = [dataclasses.replace(e, raw_json=None) for e in events]
+    for batch, plain in ((events, without), (events * 2, without * 2)):
+        assert dedupe_key(Provider.TRANSAK, batch, b"") == dedupe_key(Provider.TRANSAK, plain, b"")
+        content = canonical([e.raw for e in plain])
+        assert dedupe_key(Provider.TRANSAK, batch, b"").endswith(
+            hashlib.sha256(content).hexdigest()[:32]
+        )

@@ -21,6 +21,7 @@ from starlette import types as asgi
 from starlette.requests import ClientDisconnect
 
 from .. import logs
+from ..domain import serde
 from ..domain.apikeys import ApiKey, Scope
 from ..errors import BadRequest, ClientError, StorageError, UnreadableOrder
 from ..ids import has_prefix
@@ -29,7 +30,7 @@ from ..repository.inbound import InboundRepository
 from ..services.ingestor import Ingestor, SourceDisabled
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..types import utcnow
-from .bodies import check_json, json_response
+from .bodies import JSON, check_json, json_response
 from .openapi import AUTHENTICATED, FOUND, id_path, problems
 from .problems import client_problem, problem
 from .proxies import FORWARDED_FOR
@@ -48,6 +49,8 @@ INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 RETRY_AFTER_S = 5
 _FORWARDED_FOR = FORWARDED_FOR.encode("latin-1")
+_JSON = JSON.encode("latin-1")
+_DUPLICATE = serde.to_json({"received": True, "duplicate": True})
 
 
 def _ingestor(request: Request) -> Ingestor:
@@ -68,14 +71,15 @@ def _inbound(request: Request) -> InboundRepository:
 
 
 def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
+    # str() of a StrEnum is its value, without the enum's Python property ``.value``
     body: dict[str, Any] = {
         "id": record.id,
         "source_id": record.source_id,
-        "provider": record.provider.value,
+        "provider": str(record.provider),
         "received_at": record.received_at,
         "processed_at": record.processed_at,
         "verification": "verified",  # refused requests are never recorded
-        "outcome": record.outcome.value,
+        "outcome": str(record.outcome),
         "detail": record.detail,
         "provider_order_id": record.provider_order_id,
         "provider_event": record.provider_event,
@@ -100,9 +104,11 @@ async def _receive(
     raw_headers: Sequence[tuple[bytes, bytes]],
     peer: str | None,
     read_body: Callable[[], Awaitable[bytes]],
-) -> Response:
+) -> Response | bytes:
     """One inbound request, from the ASGI scope's own values (building a ``Request``, its
-    ``Headers`` and its body stream costs more than this route's other Python)."""
+    ``Headers`` and its body stream costs more than this route's other Python): a refusal's
+    problem document, or the 200's JSON body (:func:`_send_json` or ``json_response`` sends
+    it)."""
     headers = _headers(raw_headers)
     check_json(headers.get("content-type", ""))
     if app.ingest_quotas is not None:
@@ -137,15 +143,16 @@ async def _receive(
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     if result.record is None:
-        return json_response({"received": True, "duplicate": True})
-    return json_response({"received": True, "duplicate": False, **record_json(result.record)})
+        return _DUPLICATE
+    return serde.to_json({"received": True, "duplicate": False, **record_json(result.record)})
 
 
 async def _route(source: str, request: Request, token: str | None) -> Response:
     peer = request.client.host if request.client else None
-    return await _receive(
+    answer = await _receive(
         state(request), source, token, request.scope["headers"], peer, request.body
     )
+    return json_response(answer) if isinstance(answer, bytes) else answer
 
 
 # The two routes below document the inbound URLs (OpenAPI) and answer them when the app runs
@@ -201,12 +208,21 @@ class IngestRoute:
 
         try:
             app = app_state(scope["app"])
-            response = await _receive(
-                app, matched[1], matched[2], scope["headers"], peer, read_body
-            )
+            answer = await _receive(app, matched[1], matched[2], scope["headers"], peer, read_body)
         except ClientError as exc:
-            response = client_problem(exc, scope["path"])
-        await response(scope, receive, send)
+            answer = client_problem(exc, scope["path"])
+        if isinstance(answer, bytes):
+            await _send_json(answer, send)
+        else:
+            await answer(scope, receive, send)
+
+
+async def _send_json(body: bytes, send: asgi.Send) -> None:
+    """A 200 with a JSON body, the two messages ``json_response(body)`` sends, without making
+    a ``Response`` for them."""
+    headers = [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", _JSON)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _record_id(value: str) -> str:

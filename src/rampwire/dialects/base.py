@@ -97,9 +97,12 @@ class DecodedEvent:
     raw: dict[str, Any]  # the decoded provider payload
     issues: tuple[str, ...] = ()  # fields that were present but could not be read
     timed: bool = True  # False: the provider sent no time, ``occurred_at`` is the time received
+    raw_json: bytes | None = None  # ``canonical(raw)`` when the dialect has it (parse_canonical)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "occurred_at", require_utc(self.occurred_at))
+        utc = require_utc(self.occurred_at)
+        if utc is not self.occurred_at:  # a UTC time is its own (astimezone returns it)
+            object.__setattr__(self, "occurred_at", utc)
 
     def change(self) -> Change:
         return Change(

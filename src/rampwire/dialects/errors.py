@@ -24,8 +24,6 @@ else escapes one (:func:`translate_errors` turns library and parsing errors into
 from __future__ import annotations
 
 import binascii
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from cryptography import exceptions as crypto_exceptions
 
@@ -134,12 +132,23 @@ _STRAY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-@contextmanager
-def translate_errors(what: str) -> Iterator[None]:
-    """Turn any library or parsing error raised inside into :class:`MalformedPayload`."""
-    try:
-        yield
-    except DialectError:
-        raise
-    except _STRAY_ERRORS as exc:
-        raise MalformedPayload(f"{what}: {exc or type(exc).__name__}") from exc
+class translate_errors:  # a context manager used as a function, as contextlib's are
+    """Turn any library or parsing error raised inside into :class:`MalformedPayload`.
+
+    A class rather than ``@contextmanager``: every verified request passes through one, and a
+    generator's frames and its wrapper cost more than the decoding they guard."""
+
+    __slots__ = ("_what",)
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: object
+    ) -> None:  # None, never True: an error not translated passes through as it is
+        if exc is None or isinstance(exc, DialectError) or not isinstance(exc, _STRAY_ERRORS):
+            return
+        raise MalformedPayload(f"{self._what}: {exc or type(exc).__name__}") from exc

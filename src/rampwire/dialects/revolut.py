@@ -41,7 +41,7 @@ from .wire import (
     hmac_sha256,
     lower_headers,
     matches_any,
-    parse_object,
+    parse_canonical,
     require_header,
     required_text,
     text,
@@ -166,7 +166,7 @@ def decode(
     clock; the order's details are not in the payload (fetch them with the order API)."""
     with translate_errors("Revolut webhook"):
         signed_ms = verify(headers, body, credentials, now=now)
-        raw = parse_object(body)
+        raw, spelled = parse_canonical(body)
         order_id = required_text(raw, "order_id")
         name = required_text(raw, "event")
         wallet = text(raw, "wallet")
@@ -185,6 +185,7 @@ def decode(
                 patch=patch,
                 raw=raw,
                 issues=issues,
+                raw_json=spelled,
             )
         ]
 

@@ -54,6 +54,7 @@ from .wire import (
     hmac_sha256,
     iso_ms,
     matches_any,
+    parse_canonical,
     parse_iso,
     parse_object,
     to_ms,
@@ -146,8 +147,11 @@ def sign_jwt(claims: bytes, token: Secret) -> str:
     return f"{signing_input}.{b64url_encode(mac)}"
 
 
-def verify_jwt(token: str, credentials: TransakCredentials, *, now: datetime) -> dict[str, Any]:
-    """The claims of an authentic, unexpired HS256 JWT; Decimal for every fractional number."""
+def verify_jwt(
+    token: str, credentials: TransakCredentials, *, now: datetime
+) -> tuple[dict[str, Any], bytes]:
+    """The claims of an authentic, unexpired HS256 JWT, Decimal for every fractional number,
+    and their :func:`~.wire.canonical` spelling."""
     compact = split_compact(token, what="Transak JWT", alg=ALGORITHM)
     expected = [
         b64url_encode(hmac_sha256(t.reveal().encode(), compact.signing_input))
@@ -155,7 +159,7 @@ def verify_jwt(token: str, credentials: TransakCredentials, *, now: datetime) ->
     ]
     if not matches_any(expected, [compact.signature_b64]):
         raise SignatureMismatch("the JWT signature matches neither access token")
-    claims = parse_object(compact.payload, decimals=True)
+    claims, spelled = parse_canonical(compact.payload, decimals=True)
     now_s = Decimal(to_ms(now)) / 1000
     for claim, late in (("exp", True), ("nbf", False)):
         if claim in claims:
@@ -169,7 +173,7 @@ def verify_jwt(token: str, credentials: TransakCredentials, *, now: datetime) ->
         check_window(to_ms(parse_iso(created)), now, credentials.tolerance, what="createdAt claim")
     elif "exp" not in claims:
         raise MissingTimestamp("the JWT carries neither createdAt nor exp: its age is unknown")
-    return claims
+    return claims, spelled
 
 
 def encode(
@@ -201,7 +205,7 @@ def decode(
         token = parse_object(body).get("data")
         if not isinstance(token, str) or not token:
             raise MissingSignature("the body has no JWT in its data field")
-        claims = verify_jwt(token, credentials, now=now)
+        claims, spelled = verify_jwt(token, credentials, now=now)
         data = claims.get("webhookData")
         if not isinstance(data, dict):
             raise ValueError("the JWT carries no webhookData object")
@@ -227,6 +231,7 @@ def decode(
                 patch=patch,
                 raw=claims,
                 issues=issues,
+                raw_json=spelled,
             )
         ]
 

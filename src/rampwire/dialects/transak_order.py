@@ -19,6 +19,7 @@ from .base import wire_order_id
 from .wire import compact, iso_ms, number
 
 SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
+_TOTAL = FeeType.TOTAL.value
 
 
 def _number(value: Decimal | None) -> orjson.Fragment | None:
@@ -100,9 +101,7 @@ def order_patch(data: dict[str, Any]) -> dict[str, Any]:
         "wallet_address": data.get("walletAddress"),
         "exchange_rate": data.get("conversionPrice"),
         "fees": (
-            None
-            if fee is None
-            else [{"type": FeeType.TOTAL.value, "amount": fee, "asset": fiat_currency}]
+            None if fee is None else [{"type": _TOTAL, "amount": fee, "asset": fiat_currency}]
         ),
         "payment": payment or None,
         "references": references or None,

@@ -122,12 +122,36 @@ def parse_object(body: bytes, *, decimals: bool = False) -> dict[str, Any]:
     bits), so what was verified can be stored, forwarded and compared
     (:func:`canonical`).
     """
+    value = _parse(body, decimals)
+    _reencode(value)
+    return _object(value)
+
+
+def parse_canonical(body: bytes, *, decimals: bool = False) -> tuple[dict[str, Any], bytes]:
+    """:func:`parse_object`, and the object's :func:`canonical` spelling, which its check that
+    the object serialises back writes anyway (the de-duplication key hashes it)."""
+    value = _parse(body, decimals)
+    try:
+        spelled = canonical(value)
+    except TypeError:  # the error, and its message, of parse_object's own check
+        _reencode(value)
+        raise
+    return _object(value), spelled
+
+
+def _parse(body: bytes, decimals: bool) -> Any:
     text = body.decode("utf-8")  # strict: the standard parser would guess UTF-16 otherwise
-    value = (_DECIMAL_JSON if decimals else _JSON).decode(text)
+    return (_DECIMAL_JSON if decimals else _JSON).decode(text)
+
+
+def _reencode(value: Any) -> None:
     try:
         orjson.dumps(value, default=format_decimal)
     except TypeError as exc:  # unpaired surrogates cannot be stored or forwarded
         raise ValueError(f"the body cannot be re-encoded as UTF-8 JSON: {exc}") from exc
+
+
+def _object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"the body must be a JSON object, not {type(value).__name__}")
     return value

@@ -79,9 +79,9 @@ class InboundRecord:
 def kept_headers(headers: dict[str, str]) -> dict[str, str]:
     """The headers the log keeps: lower-cased names, credentials left out."""
     return {
-        name.lower(): value
+        lowered: value
         for name, value in headers.items()
-        if name.lower() not in KEPT_HEADERS_EXCLUDED
+        if (lowered := name.lower()) not in KEPT_HEADERS_EXCLUDED
     }
 
 
@@ -95,5 +95,10 @@ def dedupe_key(provider: Provider, events: Sequence[DecodedEvent], body: bytes) 
     keys = ",".join(sorted(event.dedupe_key for event in events)) or "-"
     if provider is Provider.FIREBLOCKS:
         return keys
-    content = canonical([event.raw for event in events]) if events else body
+    content = b"[" + b",".join(map(_canonical, events)) + b"]" if events else body
     return f"{keys}:{hashlib.sha256(content).hexdigest()[:32]}"
+
+
+def _canonical(event: DecodedEvent) -> bytes:
+    """``canonical(event.raw)``: a list of these, joined, is ``canonical`` of the list."""
+    return canonical(event.raw) if event.raw_json is None else event.raw_json

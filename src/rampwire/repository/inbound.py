@@ -106,7 +106,7 @@ def _waiting(writes: Writes, orders: set[tuple[Provider, str]]) -> int:
     before the batch's own log rows, which it must not see. Its index in ``writes``."""
     return writes.read(
         _PROVIDER_KEY,
-        [(provider.value, order_id) for provider, order_id in orders],
+        [(str(provider), order_id) for provider, order_id in orders],
         "SELECT DISTINCT provider, provider_order_id FROM inbound WHERE outcome = 'unapplied'"
         " AND (provider, provider_order_id) IN (SELECT provider, provider_order_id FROM v)",
     )
@@ -143,7 +143,7 @@ class _Endpoints:
     found: list[Subscriber]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)  # not frozen: never changed, and made per request
 class _Job:
     source: IngestSource
     request: InboundRequest
@@ -386,7 +386,7 @@ class InboundRepository:
                     applied.details.append(f"{event.provider_event} maps to no canonical status")
                     continue
                 source = Source(
-                    provider=provider.value,
+                    provider=str(provider),  # a StrEnum's value, without its property
                     provider_event=event.provider_event,
                     received_at=request.received_at,
                 )

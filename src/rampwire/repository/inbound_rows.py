@@ -25,11 +25,11 @@ def inbound_row(record: InboundRecord) -> tuple[Any, ...]:
     return (
         record.id,
         record.source_id,
-        record.provider.value,
+        str(record.provider),  # StrEnums: str() is the value, without enum's property
         record.dedupe_key,
         to_us(record.received_at),
         to_us(record.processed_at),
-        record.outcome.value,
+        str(record.outcome),
         record.detail,
         record.provider_order_id,
         record.order_id,

@@ -18,7 +18,7 @@ from typing import Any
 from .. import logs
 from ..cache import Loaded
 from ..dialects import SaberAuth, get_dialect
-from ..dialects.base import DecodedEvent
+from ..dialects.base import DecodedEvent, Dialect
 from ..dialects.errors import DialectError
 from ..domain.orders import Provider
 from ..errors import Conflict, NotFound, RampwireError
@@ -54,6 +54,8 @@ class SourceStats:
 class _Verifier:
     source: IngestSource
     credentials: Any
+    dialect: Dialect[Any]  # the source's, looked up once with it
+    provider: str  # ``source.provider.value``: a label on every request's metrics
 
 
 class Ingestor:
@@ -63,6 +65,8 @@ class Ingestor:
         self._sources = sources
         self._metrics = metrics or Metrics(enabled=False)
         self._inbound = inbound
+        # each source and its credentials, read once per SOURCE_CACHE_S however many requests
+        # arrive meanwhile
         self._verifiers: Loaded[str, _Verifier] = Loaded(
             self._read, ttl_s=SOURCE_CACHE_S, refresh_s=SOURCE_REFRESH_S, name="source", log=log
         )
@@ -76,31 +80,32 @@ class Ingestor:
         """Stop the source reads in progress (before the database closes)."""
         self._verifiers.close()
 
-    async def _verifier(self, source_id: str) -> _Verifier:
-        """The source and its credentials, read once per :data:`SOURCE_CACHE_S` however many
-        requests arrive meanwhile (:class:`~rampwire.cache.Loaded`)."""
-        return await self._verifiers.get(source_id)
-
     async def _read(self, source_id: str) -> _Verifier:
         source = await self._sources.get(source_id)
         try:
             credentials = build_credentials(source.provider, source.credentials, source.options)
         except SourceError as exc:  # stored credentials were checked on the way in
             raise Conflict(f"source {source_id} has unusable credentials: {exc}") from exc
-        return _Verifier(source=source, credentials=credentials)
+        return _Verifier(
+            source=source,
+            credentials=credentials,
+            dialect=get_dialect(source.provider.value),
+            provider=source.provider.value,
+        )
 
     async def receive(
         self, source_id: str, request: InboundRequest, *, now: datetime
     ) -> IngestResult:
         metrics = self._metrics
         try:
-            verifier = await self._verifier(source_id)
+            verifier = await self._verifiers.get(source_id)
         except NotFound:  # any id can be asked for: not a label of its own
             metrics.ingested(source="unknown", outcome="refused", reason="unknown_source")
             raise
         source = verifier.source
         partner = source.partner_id
-        logs.tag(partner_id=partner)
+        if partner is not None:  # tag() leaves None out: a call for nothing
+            logs.tag(partner_id=partner)
         if not source.enabled:
             metrics.ingested(
                 source=source_id, outcome="refused", reason="source_disabled", partner=partner
@@ -121,7 +126,7 @@ class Ingestor:
             log.warning(
                 "ingest %s (%s) refused a request from %s: %s: %s",
                 source_id,
-                source.provider.value,
+                verifier.provider,
                 request.peer_ip or "?",
                 type(exc).__name__,
                 exc.message,
@@ -129,16 +134,16 @@ class Ingestor:
             raise
         finally:
             seconds = time.perf_counter() - started
-            metrics.verified(provider=source.provider.value, seconds=seconds)
+            metrics.verified(provider=verifier.provider, seconds=seconds)
         result = await self._inbound.receive(source, request, events, now=now)
-        if result.record is not None:
+        if result.record is not None and result.record.order_id is not None:
             logs.tag(order_id=result.record.order_id)
         if result.duplicate:
             stats.duplicates += 1
             metrics.ingested(source=source_id, outcome="duplicate", partner=partner)
         else:
             stats.accepted += 1
-            outcome = result.record.outcome.value if result.record is not None else "applied"
+            outcome = str(result.record.outcome) if result.record is not None else "applied"
             metrics.ingested(source=source_id, outcome=outcome, partner=partner)
         record = result.record
         if result.waiting and record is not None and record.provider_order_id:
@@ -162,7 +167,7 @@ class Ingestor:
         request was received (so signed-time windows and token expiry hold as they did then). A
         Saber ``token`` source's URL token is not logged; the log's record of it stands in.
         """
-        verifier = await self._verifier(record.source_id)
+        verifier = await self._verifiers.get(record.source_id)
         request = InboundRequest(
             headers=record.headers,
             body=record.body.encode("utf-8"),
@@ -194,8 +199,7 @@ class Ingestor:
         now: datetime,
         url_token: str | None,
     ) -> list[DecodedEvent]:
-        dialect = get_dialect(verifier.source.provider.value)
-        return dialect.decode(
+        return verifier.dialect.decode(
             request.headers,
             request.body,
             verifier.credentials,

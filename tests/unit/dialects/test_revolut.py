@@ -23,7 +23,7 @@ from rampwire.dialects import (
     UnsupportedEvent,
 )
 from rampwire.dialects import revolut as rv
-from rampwire.dialects.wire import to_ms
+from rampwire.dialects.wire import canonical, to_ms
 from rampwire.domain.orders import OrderStatus, Provider, Side
 
 from . import strategies
@@ -54,6 +54,7 @@ def test_the_seed_example_decodes_field_by_field() -> None:
     assert event.dedupe_key == "19218d6e-5f55-4a0d-b7c5-6e333881c1c9:ORDER_COMPLETED"
     assert event.occurred_at == NOW.replace(microsecond=123000)
     assert event.raw["event"] == "ORDER_COMPLETED"
+    assert event.raw_json == canonical(event.raw)  # what the inbound log's key hashes
 
 
 def test_encode_writes_the_documented_body_and_headers() -> None:
