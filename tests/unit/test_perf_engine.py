@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rampwire.crypto import SecretBox
-from rampwire.delivery.endpoints import Endpoint, SigningSecret
+from rampwire.delivery.endpoints import StoredTarget
 from rampwire.delivery.limits import EndpointLimiter
 from rampwire.delivery.sender import Target
 from rampwire.dialects import standard
@@ -79,17 +79,21 @@ async def test_a_rate_limited_endpoint_always_takes_the_waiting_path() -> None:
 VERSION = 1_700_000_000_000_000  # an endpoint's updated_at, in microseconds
 
 
-def _endpoint(endpoint_id: str) -> Endpoint:
-    at = datetime.fromtimestamp(VERSION / 1e6, UTC)
-    secret = SigningSecret(value=Secret(standard.generate_secret()), created_at=at)
-    return Endpoint(
+def _endpoint(endpoint_id: str) -> StoredTarget:
+    """What a worker reads of an endpoint's row."""
+    return StoredTarget(
         id=endpoint_id,
+        version=VERSION,
         url="https://example.com/hook",
-        event_types=("order.*",),
         dialect="standard",
-        secrets=(secret,),
-        created_at=at,
-        updated_at=at,
+        secrets=((Secret(standard.generate_secret()), VERSION, None),),
+        headers={},
+        rate_limit=None,
+        max_in_flight=50,
+        retry_policy=None,
+        enabled=True,
+        signatures=("v1",),
+        traceparent=False,
     )
 
 
@@ -104,7 +108,7 @@ class _Endpoints:
 
         self.error: Exception | None = None
 
-    async def get_many(self, endpoint_ids: list[str], *, known: Any = None) -> dict[str, Any]:
+    async def stored_targets(self, endpoint_ids: list[str], *, known: Any) -> dict[str, Any]:
         self.calls += 1
         self.asked.append(list(endpoint_ids))
         await self.release.wait()

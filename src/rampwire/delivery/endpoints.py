@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, NamedTuple
 
 from ..dialects import get_dialect
 from ..dialects.base import DialectName
@@ -124,6 +125,58 @@ class Endpoint:
         return [s.value for s in live]
 
 
+# A stored signing secret as the worker keeps it: its value, and when it was made and stops
+# signing (None: never) in microseconds since the epoch, as stored: no datetime made of them.
+StoredSecret = tuple[Secret, int, int | None]
+
+
+class StoredTarget(NamedTuple):
+    """What a worker reads of an endpoint's row, decrypted: the part its send settings (a
+    :class:`~rampwire.delivery.sender.Target`) are built of, and what it keeps to build them
+    again. Times stay the stored microseconds; the columns no send needs are not read.
+
+    A named tuple, not a frozen dataclass as :class:`Endpoint` is: made of a row's values in one
+    ``tuple.__new__`` (:func:`stored_target`), where a slotted dataclass sets its fields one by
+    one, for each endpoint a worker reads."""
+
+    id: str
+    version: int  # updated_at in microseconds, as each claimed delivery carries it
+    url: str
+    dialect: str
+    secrets: tuple[StoredSecret, ...]  # as stored
+    headers: Mapping[str, str]
+    rate_limit: int | None
+    max_in_flight: int
+    retry_policy: Mapping[str, object] | None
+    enabled: bool
+    signatures: tuple[str, ...]
+    traceparent: bool
+
+    @property
+    def own_keys(self) -> bool:
+        """Whether it signs with rampwire's own keys (they rotate apart from the endpoint)."""
+        return self.dialect in KEY_SIGNED or "v1a" in self.signatures
+
+    def signing_secrets(self, now_us: int) -> tuple[Secret, ...]:
+        """Newest first; rotated-out secrets until they expire (:meth:`Endpoint.signing_secrets`
+        in stored microseconds)."""
+        secrets = self.secrets
+        if len(secrets) == 1 and secrets[0][2] is None:  # most endpoints
+            return (secrets[0][0],)
+        live = [s for s in secrets if s[2] is None or s[2] > now_us]
+        live.sort(key=lambda s: s[1], reverse=True)
+        return tuple(s[0] for s in live)
+
+
+def stored_target(values: tuple[Any, ...]) -> StoredTarget:
+    """A :class:`StoredTarget` of its fields' values in order, without the generated
+    ``__new__``'s keyword parsing; a wrong count raises TypeError."""
+    if len(values) != _STORED_TARGET_FIELDS:
+        raise TypeError(f"StoredTarget takes {_STORED_TARGET_FIELDS} values, not {len(values)}")
+    return tuple.__new__(StoredTarget, values)
+
+
+_STORED_TARGET_FIELDS = len(StoredTarget._fields)
 ENDPOINT_FIELDS = tuple(f.name for f in fields(Endpoint))
 # An endpoint of every field's value, in ENDPOINT_FIELDS' order: the stored rows' path (a
 # worker reads thousands), at about half the cost of the keyword constructor.

@@ -13,25 +13,25 @@ endpoints of a claim that are not cached or changed are read in one query before
 start (:meth:`Targets.prefetch`); sends that need an endpoint being read wait for that read. An
 endpoint read again with an unchanged row is not decoded or decrypted again. Settings that
 depend on the time or on rampwire's own keys (:func:`_reusable`) are built again every
-:data:`ENDPOINT_REBUILD_S`.
+:data:`ENDPOINT_REBUILD_S`. What is read and kept of an endpoint is what its sends need (a
+:class:`~rampwire.delivery.endpoints.StoredTarget`: 12 of its 21 columns, times as stored).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import math
 import time
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..crypto import SecretBox
-from ..delivery.endpoints import KEY_SIGNED, Endpoint
+from ..delivery.endpoints import StoredTarget
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
 from ..dialects import Dialect, get_dialect
+from ..dialects.base import DeliveryPolicy
 from ..dialects.errors import DialectError
 from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
@@ -51,17 +51,18 @@ MAX_TARGETS = 16_384  # endpoints whose settings are kept, at most (the oldest r
 Found = Target | str | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
+    """What is kept of an endpoint: a named tuple, made in one ``tuple.__new__`` for every
+    endpoint read."""
+
     versions: tuple[int, ...]  # the version read, and the claimed one that asked for the read
-    endpoint: Endpoint
+    stored: StoredTarget
     found: Found
     rebuild_at: float  # monotonic seconds; infinite when nothing in it depends on the time
 
 
-# made through their slots: one of each for every endpoint read (records of field values in
-# declaration order, at about half the keyword constructor's cost)
-_entry = record_maker(_Entry)
+# made through its slots: one for every endpoint read (of field values in declaration order,
+# at about half the keyword constructor's cost)
 _target = record_maker(Target)
 
 
@@ -178,59 +179,66 @@ class Targets:
         exists, as read now: good for the version read and for the claimed one (the read came
         after the claim that saw it)."""
         entries = self._entries
-        endpoints = await self._endpoints.get_many(
+        stored = await self._endpoints.stored_targets(
             list(versions),
-            known={i: entries[i].endpoint for i in versions if i in entries},
+            known={i: entries[i].stored for i in versions if i in entries},
         )
         wall = utcnow()  # once a read, not once an endpoint
+        wall_us = to_us(wall)
         keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=wall)
         now = time.monotonic()
         found: dict[str, _Entry] = {}
-        for endpoint_id, endpoint in endpoints.items():
+        for endpoint_id, endpoint in stored.items():
             target: Found = None
-            if endpoint.disabled_at is None:  # enabled
+            if endpoint.enabled:
                 try:
-                    target = await self._build(endpoint, keys, wall)
+                    # built here, not by an awaited helper: most endpoints await nothing
+                    dialect, policy = self._settings(endpoint)
+                    secrets = endpoint.signing_secrets(wall_us)
+                    if endpoint.own_keys:
+                        credentials = await signing.credentials(
+                            dialect, secrets, signatures=endpoint.signatures, keys=keys
+                        )
+                    else:
+                        credentials = signing.secret_credentials(dialect, secrets)
+                    target = _target(
+                        (  # Target's field order: test_worker_targets checks it
+                            endpoint_id,
+                            endpoint.url,
+                            dialect,
+                            credentials,
+                            endpoint.headers,  # decoded for this read; nothing changes it
+                            policy,
+                            endpoint.max_in_flight,
+                            endpoint.rate_limit,
+                            endpoint.traceparent,
+                        )
+                    )
                 except DialectError as exc:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
             rebuild_at = math.inf if _reusable(endpoint) else now + ENDPOINT_REBUILD_S
-            read = (to_us(endpoint.updated_at), versions[endpoint_id])
-            found[endpoint_id] = _entry((read, endpoint, target, rebuild_at))
+            read = (endpoint.version, versions[endpoint_id])
+            found[endpoint_id] = tuple.__new__(_Entry, (read, endpoint, target, rebuild_at))
         return found
 
-    async def _build(self, endpoint: Endpoint, keys: signing.OwnKeys, now: datetime) -> Target:
+    def _settings(self, endpoint: StoredTarget) -> tuple[Dialect[Any], DeliveryPolicy]:
+        """The endpoint's dialect (looked up once per name) and retry policy."""
         dialect = self._dialects.get(endpoint.dialect)
         if dialect is None:
             dialect = self._dialects[endpoint.dialect] = get_dialect(endpoint.dialect)
-        policy = dialect.policy
-        if endpoint.retry_policy is not None:
-            policy = policy_from_json(endpoint.retry_policy, base=dialect.policy)
-        credentials = await signing.credentials(
-            dialect, endpoint.signing_secrets(now), signatures=endpoint.signatures, keys=keys
-        )
-        return _target(
-            (  # Target's field order: test_worker_targets checks it against the keywords
-                endpoint.id,
-                endpoint.url,
-                dialect,
-                credentials,
-                dict(endpoint.headers),
-                policy,
-                endpoint.max_in_flight,
-                endpoint.rate_limit,
-                endpoint.traceparent,
-            )
-        )
+        if endpoint.retry_policy is None:
+            return dialect, dialect.policy
+        return dialect, policy_from_json(endpoint.retry_policy, base=dialect.policy)
 
 
-def _reusable(endpoint: Endpoint) -> bool:
+def _reusable(endpoint: StoredTarget) -> bool:
     """Whether what was built of an unchanged endpoint can be used again: not when it signs
     with rampwire's own keys (they rotate apart from the endpoint) or holds a rotated-out secret
     (it stops signing when it expires)."""
-    if endpoint.dialect in KEY_SIGNED or "v1a" in endpoint.signatures:
+    if endpoint.own_keys:
         return False
-    for secret in endpoint.secrets:  # a loop, not all() over a generator: once per read
-        if secret.expires_at is not None:
+    for _, _, expires_at in endpoint.secrets:  # a loop, not all() over a generator
+        if expires_at is not None:
             return False
     return True
