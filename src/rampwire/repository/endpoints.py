@@ -54,12 +54,14 @@ _IDS = Columns.of("id text")
 def _by_ids(columns: str) -> tuple[str, str]:
     """The statements reading ``columns`` of the endpoints of a list of ids, for SQLite and
     PostgreSQL. SQLite's takes the ids as one JSON array (a VALUES list's text, and so its
-    preparation, changed with the number of ids: hundreds of them in a fresh worker's claims);
-    PostgreSQL's reads them from ``fetch_rows``' ``v``."""
-    where = " AND deleted_at IS NULL"
+    preparation, changed with the number of ids: hundreds of them in a fresh worker's claims),
+    each id looked up by key (``CROSS JOIN`` keeps that order; ``IN (SELECT ...)`` built a
+    temporary index of the ids first); PostgreSQL's reads them from ``fetch_rows``' ``v``."""
+    qualified = ", ".join(f"e.{column.strip()}" for column in columns.split(","))
     return (
-        f"SELECT {columns} FROM endpoints WHERE id IN (SELECT value FROM json_each($1)){where}",
-        f"SELECT {columns} FROM endpoints WHERE id IN (SELECT id FROM v){where}",
+        f"SELECT {qualified} FROM json_each($1) AS j CROSS JOIN endpoints AS e"
+        " ON e.id = j.value WHERE e.deleted_at IS NULL",
+        f"SELECT {columns} FROM endpoints WHERE id IN (SELECT id FROM v) AND deleted_at IS NULL",
     )
 
 

@@ -12,22 +12,24 @@ read's answer, which may predate the change: the deliveries claimed after it rea
 endpoints of a claim that are not cached or changed are read in one query before their sends
 start (:meth:`Targets.prefetch`); sends that need an endpoint being read wait for that read. An
 endpoint read again with an unchanged row is not decoded or decrypted again. Settings that
-depend on the time or on rampwire's own keys (:func:`_reusable`) are built again every
-:data:`ENDPOINT_REBUILD_S`. What is read and kept of an endpoint is what its sends need (a
-:class:`~rampwire.delivery.endpoints.StoredTarget`: 12 of its 21 columns, times as stored).
+depend on the time or on rampwire's own keys (an endpoint signed with those keys, or holding a
+rotated-out secret) are built again every :data:`ENDPOINT_REBUILD_S`. What is read and kept of
+an endpoint is what its sends need (a :class:`~rampwire.delivery.endpoints.StoredTarget`: 12 of
+its 21 columns, times as stored).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..crypto import SecretBox
-from ..delivery.endpoints import StoredTarget
+from ..delivery.endpoints import StoredSecret, StoredTarget
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
 from ..dialects import Dialect, get_dialect
@@ -51,10 +53,11 @@ MAX_TARGETS = 16_384  # endpoints whose settings are kept, at most (the oldest r
 Found = Target | str | None
 
 
-class _Entry(NamedTuple):
-    """What is kept of an endpoint: a named tuple, made in one ``tuple.__new__`` for every
-    endpoint read."""
-
+# Not frozen: a frozen dataclass sets each field through object.__setattr__ (or its slot's
+# descriptor, record_maker), where this one's __init__ stores them directly, once an endpoint
+# read; nothing changes an entry once made.
+@dataclasses.dataclass(slots=True)
+class _Entry:
     versions: tuple[int, ...]  # the version read, and the claimed one that asked for the read
     stored: StoredTarget
     found: Found
@@ -189,13 +192,14 @@ class Targets:
         now = time.monotonic()
         found: dict[str, _Entry] = {}
         for endpoint_id, endpoint in stored.items():
+            own_keys = endpoint.own_keys
             target: Found = None
             if endpoint.enabled:
                 try:
                     # built here, not by an awaited helper: most endpoints await nothing
                     dialect, policy = self._settings(endpoint)
                     secrets = endpoint.signing_secrets(wall_us)
-                    if endpoint.own_keys:
+                    if own_keys:
                         credentials = await signing.credentials(
                             dialect, secrets, signatures=endpoint.signatures, keys=keys
                         )
@@ -217,9 +221,11 @@ class Targets:
                 except DialectError as exc:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
-            rebuild_at = math.inf if _reusable(endpoint) else now + ENDPOINT_REBUILD_S
+            # what depends on rampwire's keys or on a secret's expiry is built again
+            reusable = not own_keys and _expire_never(endpoint.secrets)
+            rebuild_at = math.inf if reusable else now + ENDPOINT_REBUILD_S
             read = (endpoint.version, versions[endpoint_id])
-            found[endpoint_id] = tuple.__new__(_Entry, (read, endpoint, target, rebuild_at))
+            found[endpoint_id] = _Entry(read, endpoint, target, rebuild_at)
         return found
 
     def _settings(self, endpoint: StoredTarget) -> tuple[Dialect[Any], DeliveryPolicy]:
@@ -232,13 +238,10 @@ class Targets:
         return dialect, policy_from_json(endpoint.retry_policy, base=dialect.policy)
 
 
-def _reusable(endpoint: StoredTarget) -> bool:
-    """Whether what was built of an unchanged endpoint can be used again: not when it signs
-    with rampwire's own keys (they rotate apart from the endpoint) or holds a rotated-out secret
-    (it stops signing when it expires)."""
-    if endpoint.own_keys:
-        return False
-    for _, _, expires_at in endpoint.secrets:  # a loop, not all() over a generator
+def _expire_never(secrets: tuple[StoredSecret, ...]) -> bool:
+    """Whether none of the secrets is rotated out (one that is stops signing when it expires,
+    so what was built of it is built again)."""
+    for _, _, expires_at in secrets:  # a loop, not all() over a generator: once per read
         if expires_at is not None:
             return False
     return True
