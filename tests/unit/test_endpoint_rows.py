@@ -95,10 +95,3 @@ def test_stored_target_equals_the_keyword_constructor() -> None:
     made = stored_target(tuple(given.values()))
     assert type(made) is StoredTarget and made == StoredTarget(**given)
     assert made._asdict() == given
-
-
-@pytest.mark.parametrize("cut", [-1, 1])
-def test_stored_target_refuses_a_wrong_count(cut: int) -> None:
-    values = tuple(_stored_values().values())
-    with pytest.raises(TypeError):
-        stored_target(values[:cut] if cut < 0 else (*values, None))

@@ -33,7 +33,6 @@ from ..delivery.endpoints import StoredSecret, StoredTarget
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
 from ..dialects import Dialect, get_dialect
-from ..dialects.base import DeliveryPolicy
 from ..dialects.errors import DialectError
 from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
@@ -191,13 +190,17 @@ class Targets:
         keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=wall)
         now = time.monotonic()
         found: dict[str, _Entry] = {}
+        dialects = self._dialects
         for endpoint_id, endpoint in stored.items():
             own_keys = endpoint.own_keys
             target: Found = None
             if endpoint.enabled:
                 try:
                     # built here, not by an awaited helper: most endpoints await nothing
-                    dialect, policy = self._settings(endpoint)
+                    dialect = dialects.get(endpoint.dialect) or self._dialect(endpoint.dialect)
+                    policy = dialect.policy
+                    if endpoint.retry_policy is not None:
+                        policy = policy_from_json(endpoint.retry_policy, base=policy)
                     secrets = endpoint.signing_secrets(wall_us)
                     if own_keys:
                         credentials = await signing.credentials(
@@ -228,14 +231,10 @@ class Targets:
             found[endpoint_id] = _Entry(read, endpoint, target, rebuild_at)
         return found
 
-    def _settings(self, endpoint: StoredTarget) -> tuple[Dialect[Any], DeliveryPolicy]:
-        """The endpoint's dialect (looked up once per name) and retry policy."""
-        dialect = self._dialects.get(endpoint.dialect)
-        if dialect is None:
-            dialect = self._dialects[endpoint.dialect] = get_dialect(endpoint.dialect)
-        if endpoint.retry_policy is None:
-            return dialect, dialect.policy
-        return dialect, policy_from_json(endpoint.retry_policy, base=dialect.policy)
+    def _dialect(self, name: str) -> Dialect[Any]:
+        """The dialect of a stored name, looked up once per name."""
+        dialect = self._dialects[name] = get_dialect(name)
+        return dialect
 
 
 def _expire_never(secrets: tuple[StoredSecret, ...]) -> bool:
