@@ -153,11 +153,6 @@ class StoredTarget(NamedTuple):
     signatures: tuple[str, ...]
     traceparent: bool
 
-    @property
-    def own_keys(self) -> bool:
-        """Whether it signs with rampwire's own keys (they rotate apart from the endpoint)."""
-        return self.dialect in KEY_SIGNED or "v1a" in self.signatures
-
     def signing_secrets(self, now_us: int) -> tuple[Secret, ...]:
         """Newest first; rotated-out secrets until they expire (:meth:`Endpoint.signing_secrets`
         in stored microseconds)."""

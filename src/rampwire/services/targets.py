@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..crypto import SecretBox
-from ..delivery.endpoints import StoredSecret, StoredTarget
+from ..delivery.endpoints import KEY_SIGNED, StoredSecret, StoredTarget
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
 from ..dialects import Dialect, get_dialect
@@ -192,7 +192,8 @@ class Targets:
         found: dict[str, _Entry] = {}
         dialects = self._dialects
         for endpoint_id, endpoint in stored.items():
-            own_keys = endpoint.own_keys
+            # signed with rampwire's own keys (they rotate apart from the endpoint)
+            own_keys = endpoint.dialect in KEY_SIGNED or "v1a" in endpoint.signatures
             target: Found = None
             if endpoint.enabled:
                 try:
