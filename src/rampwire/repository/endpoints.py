@@ -286,7 +286,7 @@ class EndpointRepository:
             if same is None or same.version != updated_at:
                 decrypt, context = self._box.decrypt, secrets_context(endpoint_id)
                 same = stored_target(
-                    (  # StoredTarget's field order: test_endpoint_rows checks it
+                    (  # StoredTarget's field order: test_worker_targets checks it
                         endpoint_id,
                         updated_at,
                         url,
