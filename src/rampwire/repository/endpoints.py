@@ -51,7 +51,7 @@ _TARGET_COLUMNS = (
 _IDS = Columns.of("id text")
 
 
-def _by_ids(columns: str) -> tuple[str, str]:
+def _statements_by_ids(columns: str) -> tuple[str, str]:
     """The statements reading ``columns`` of the endpoints of a list of ids, for SQLite and
     PostgreSQL. SQLite's takes the ids as one JSON array (a VALUES list's text, and so its
     preparation, changed with the number of ids: hundreds of them in a fresh worker's claims),
@@ -65,8 +65,8 @@ def _by_ids(columns: str) -> tuple[str, str]:
     )
 
 
-_MANY = _by_ids(_COLUMNS)  # get_many: whole endpoints
-_TARGETS = _by_ids(_TARGET_COLUMNS)  # stored_targets: what the worker sends with
+_MANY = _statements_by_ids(_COLUMNS)  # get_many: whole endpoints
+_TARGETS = _statements_by_ids(_TARGET_COLUMNS)  # stored_targets: what the worker sends with
 MUTABLE = (
     "url", "description", "event_types", "dialect", "headers", "rate_limit", "max_in_flight",
     "ordering", "retry_policy", "signatures", "traceparent",

@@ -52,9 +52,9 @@ MAX_TARGETS = 16_384  # endpoints whose settings are kept, at most (the oldest r
 Found = Target | str | None
 
 
-# Not frozen: a frozen dataclass sets each field through object.__setattr__ (or its slot's
-# descriptor, record_maker), where this one's __init__ stores them directly, once an endpoint
-# read; nothing changes an entry once made.
+# Not frozen: a frozen dataclass's fields are set one by one through object.__setattr__ (or,
+# by record_maker, through their slots' descriptors), where this one's __init__ stores its four
+# slots directly, once for every endpoint read. Nothing changes an entry once made.
 @dataclasses.dataclass(slots=True)
 class _Entry:
     versions: tuple[int, ...]  # the version read, and the claimed one that asked for the read
