@@ -179,6 +179,30 @@ async def test_a_read_that_fails_fails_the_sends_waiting_for_it_and_caches_nothi
     assert endpoints.asked == [["ep_1", "ep_2"], ["ep_1"]]
 
 
+async def test_a_cancelled_send_leaves_the_read_to_the_others() -> None:
+    """A send cancelled while it waits for its endpoint's read does not cancel the read: the
+    sends still waiting get its answer, which is cached; close() cancels those that wait."""
+    endpoints = _Endpoints()
+    targets = _targets(endpoints)
+    callers = [asyncio.create_task(targets.get("ep_1", VERSION)) for _ in range(3)]
+    await asyncio.sleep(0)
+    callers[0].cancel()
+    await asyncio.sleep(0)
+    endpoints.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await callers[0]
+    one, two = await asyncio.gather(*callers[1:])
+    assert isinstance(one, Target) and two is one
+    assert endpoints.calls == 1 and len(targets) == 1
+
+    endpoints.release.clear()
+    waiting = asyncio.create_task(targets.get("ep_2", VERSION))
+    await asyncio.sleep(0)
+    targets.close()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
 async def test_an_endpoint_forgotten_during_its_read_is_read_again() -> None:
     endpoints = _Endpoints()
     targets = _targets(endpoints)

@@ -26,6 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from ..crypto import SecretBox
@@ -92,8 +93,12 @@ class Targets:
         future = self._loading.get(endpoint_id)
         if future is None:
             future = self._read({endpoint_id: version})[endpoint_id]
-        # Shielded: other sends wait for the same read, so it goes on if this one is cancelled.
-        return await asyncio.shield(future)
+        # Each send waits on a future of its own that the read's answer is relayed to: other
+        # sends wait for the same read, so it goes on if this one is cancelled. What
+        # asyncio.shield does, without its second callback and loop turn per waiting send.
+        waiter: asyncio.Future[Found] = future.get_loop().create_future()
+        future.add_done_callback(partial(_relay, waiter))
+        return await waiter
 
     def prefetch(self, versions: Mapping[str, int | None]) -> None:
         """Start reading, in one query, the endpoints of ``versions`` (endpoint id → claimed
@@ -245,3 +250,16 @@ def _expire_never(secrets: tuple[StoredSecret, ...]) -> bool:
         if expires_at is not None:
             return False
     return True
+
+
+def _relay(waiter: asyncio.Future[Found], read: asyncio.Future[Found]) -> None:
+    """The read's answer, error or cancellation passed to a send waiting for it, unless that
+    send was cancelled meanwhile."""
+    if waiter.done():
+        return
+    if read.cancelled():
+        waiter.cancel()
+    elif (error := read.exception()) is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(read.result())
