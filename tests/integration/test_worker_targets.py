@@ -4,12 +4,13 @@ claimed after it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from rampwire.crypto import SecretBox
-from rampwire.delivery.endpoints import Endpoint, SigningSecret
+from rampwire.delivery.endpoints import Endpoint, Ordering, SigningSecret, StoredTarget
 from rampwire.delivery.sender import Target
 from rampwire.dialects import standard
 from rampwire.repository.endpoints import EndpointRepository
@@ -44,9 +45,9 @@ class _Counted(EndpointRepository):
 
     reads = 0
 
-    async def get_many(self, endpoint_ids: Any, *, known: Any = None) -> dict[str, Endpoint]:
+    async def stored_targets(self, endpoint_ids: Any, *, known: Any) -> dict[str, StoredTarget]:
         self.reads += 1
-        return await super().get_many(endpoint_ids, known=known)
+        return await super().stored_targets(endpoint_ids, known=known)
 
 
 def _targets(db: Database) -> tuple[Targets, _Counted]:
@@ -132,10 +133,10 @@ async def test_rotated_disabled_and_deleted_endpoints(
         monkeypatch.setattr(targets_module, "ENDPOINT_REBUILD_S", 0.0)
         targets.forget(endpoint_id)
         built = await _target(targets, endpoint_id, version)
-        decoded = targets._entries[endpoint_id].endpoint
+        decoded = targets._entries[endpoint_id].stored
         again = await _target(targets, endpoint_id, version)
         assert again is not built and counted.reads == 3
-        assert targets._entries[endpoint_id].endpoint is decoded  # the row had not changed
+        assert targets._entries[endpoint_id].stored is decoded  # the row had not changed
         monkeypatch.undo()
 
         await repository.update(endpoint_id, {"enabled": False}, now=utcnow())
@@ -180,7 +181,71 @@ async def test_what_is_built_equals_the_keyword_made_target(db: Database) -> Non
             traceparent=True,
         )
         entry = targets._entries[endpoint_id]
-        assert entry.endpoint == endpoint and entry.found is built
+        assert entry.stored == _stored(endpoint) and entry.found is built
         assert entry.versions[0] == to_us(endpoint.updated_at)
     finally:
         targets.close()
+
+
+def _stored(endpoint: Endpoint) -> StoredTarget:
+    """What a worker should read of ``endpoint``'s row."""
+    return StoredTarget(
+        id=endpoint.id,
+        version=to_us(endpoint.updated_at),
+        url=endpoint.url,
+        dialect=endpoint.dialect,
+        secrets=tuple(
+            (s.value, to_us(s.created_at), None if s.expires_at is None else to_us(s.expires_at))
+            for s in endpoint.secrets
+        ),
+        headers=dict(endpoint.headers),
+        rate_limit=endpoint.rate_limit,
+        max_in_flight=endpoint.max_in_flight,
+        retry_policy=endpoint.retry_policy,
+        enabled=endpoint.enabled,
+        signatures=endpoint.signatures,
+        traceparent=endpoint.traceparent,
+    )
+
+
+async def test_a_worker_reads_what_the_row_holds(db: Database) -> None:
+    """The worker's read of a row (its columns, in StoredTarget's order) agrees with the
+    whole endpoint's, for an endpoint with every setting changed and one with the defaults; a
+    known one whose version is unchanged is answered as it is."""
+    repository = EndpointRepository(db, BOX)
+    now = utcnow()
+    secret = SigningSecret(value=Secret(standard.generate_secret()), created_at=now)
+    every = await repository.create(
+        Endpoint(
+            id=EndpointRepository.new_id(),
+            url="https://every.example/hook",
+            event_types=("order.completed",),
+            dialect="standard",
+            secrets=(secret,),
+            created_at=now - timedelta(days=1),
+            updated_at=now,
+            description="every field",
+            headers={"X-Api-Key": "k"},
+            rate_limit=5,
+            max_in_flight=7,
+            ordering=Ordering.PER_ORDER_FIFO,
+            retry_policy={"retry_delays": [1, 2], "jitter": 0.0},
+            disabled_at=now - timedelta(hours=1),
+            disabled_reason="paused",
+            partners=("pt_x",),
+            signatures=("v1", "v1a"),
+            traceparent=True,
+        )
+    )
+    every = await repository.rotate_secret(every.id, standard.generate_secret(), now=now)
+    plain = await repository.get(await _endpoint(db, "https://plain.example/hook"))
+    assert len(every.secrets) == 2 and every.secrets[0].expires_at is not None
+
+    read = await repository.stored_targets([every.id, plain.id, "ep_missing"], known={})
+    assert read == {every.id: _stored(every), plain.id: _stored(plain)}
+    assert not read[every.id].enabled and read[plain.id].enabled
+
+    again = await repository.stored_targets([every.id, plain.id], known=read)
+    assert again[every.id] is read[every.id] and again[plain.id] is read[plain.id]
+    stale = {plain.id: read[plain.id]._replace(version=read[plain.id].version - 1)}
+    assert (await repository.stored_targets([plain.id], known=stale))[plain.id] == read[plain.id]

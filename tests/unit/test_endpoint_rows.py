@@ -1,5 +1,6 @@
-"""An endpoint made of its fields' values (:func:`endpoint_of_values`, the stored rows' path)
-equals the one the keyword constructor makes, and refuses a value too many or too few."""
+"""An endpoint made of its fields' values (:func:`endpoint_of_values`, the stored rows' path),
+and what a worker reads of one (:func:`stored_target`), equal the ones the keyword constructors
+make, and refuse a value too many or too few."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from rampwire.delivery.endpoints import (
     Endpoint,
     Ordering,
     SigningSecret,
+    StoredTarget,
     endpoint_of_values,
+    stored_target,
 )
 from rampwire.settings import Secret
 from rampwire.types import utcnow
@@ -67,3 +70,28 @@ def test_endpoint_of_values_is_frozen() -> None:
     made = endpoint_of_values(tuple(_every_field_set()[name] for name in ENDPOINT_FIELDS))
     with pytest.raises(AttributeError):
         made.url = "https://elsewhere.example/h"  # type: ignore[misc]
+
+
+def _stored_values() -> dict[str, Any]:
+    return {
+        "id": "ep_1",
+        "version": 1_765_000_000_000_000,
+        "url": "https://example.com/h",
+        "dialect": "standard",
+        "secrets": ((Secret("whsec_AAAA"), 1, None),),
+        "headers": {"X-Api-Key": "k"},
+        "rate_limit": 7,
+        "max_in_flight": 3,
+        "retry_policy": {"retry_delays": [1]},
+        "enabled": False,
+        "signatures": ("v1", "v1a"),
+        "traceparent": True,
+    }
+
+
+def test_stored_target_equals_the_keyword_constructor() -> None:
+    given = _stored_values()
+    assert StoredTarget._fields == tuple(given)
+    made = stored_target(tuple(given.values()))
+    assert type(made) is StoredTarget and made == StoredTarget(**given)
+    assert made._asdict() == given

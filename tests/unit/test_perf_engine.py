@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rampwire.crypto import SecretBox
-from rampwire.delivery.endpoints import Endpoint, SigningSecret
+from rampwire.delivery.endpoints import StoredTarget
 from rampwire.delivery.limits import EndpointLimiter
 from rampwire.delivery.sender import Target
 from rampwire.dialects import standard
@@ -79,17 +79,21 @@ async def test_a_rate_limited_endpoint_always_takes_the_waiting_path() -> None:
 VERSION = 1_700_000_000_000_000  # an endpoint's updated_at, in microseconds
 
 
-def _endpoint(endpoint_id: str) -> Endpoint:
-    at = datetime.fromtimestamp(VERSION / 1e6, UTC)
-    secret = SigningSecret(value=Secret(standard.generate_secret()), created_at=at)
-    return Endpoint(
+def _endpoint(endpoint_id: str) -> StoredTarget:
+    """What a worker reads of an endpoint's row."""
+    return StoredTarget(
         id=endpoint_id,
+        version=VERSION,
         url="https://example.com/hook",
-        event_types=("order.*",),
         dialect="standard",
-        secrets=(secret,),
-        created_at=at,
-        updated_at=at,
+        secrets=((Secret(standard.generate_secret()), VERSION, None),),
+        headers={},
+        rate_limit=None,
+        max_in_flight=50,
+        retry_policy=None,
+        enabled=True,
+        signatures=("v1",),
+        traceparent=False,
     )
 
 
@@ -104,7 +108,7 @@ class _Endpoints:
 
         self.error: Exception | None = None
 
-    async def get_many(self, endpoint_ids: list[str], *, known: Any = None) -> dict[str, Any]:
+    async def stored_targets(self, endpoint_ids: list[str], *, known: Any) -> dict[str, Any]:
         self.calls += 1
         self.asked.append(list(endpoint_ids))
         await self.release.wait()
@@ -173,6 +177,30 @@ async def test_a_read_that_fails_fails_the_sends_waiting_for_it_and_caches_nothi
     endpoints.error = None
     assert isinstance(await targets.get("ep_1", VERSION), Target)  # read again, alone
     assert endpoints.asked == [["ep_1", "ep_2"], ["ep_1"]]
+
+
+async def test_a_cancelled_send_leaves_the_read_to_the_others() -> None:
+    """A send cancelled while it waits for its endpoint's read does not cancel the read: the
+    sends still waiting get its answer, which is cached; close() cancels those that wait."""
+    endpoints = _Endpoints()
+    targets = _targets(endpoints)
+    callers = [asyncio.create_task(targets.get("ep_1", VERSION)) for _ in range(3)]
+    await asyncio.sleep(0)
+    callers[0].cancel()
+    await asyncio.sleep(0)
+    endpoints.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await callers[0]
+    one, two = await asyncio.gather(*callers[1:])
+    assert isinstance(one, Target) and two is one
+    assert endpoints.calls == 1 and len(targets) == 1
+
+    endpoints.release.clear()
+    waiting = asyncio.create_task(targets.get("ep_2", VERSION))
+    await asyncio.sleep(0)
+    targets.close()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
 
 
 async def test_an_endpoint_forgotten_during_its_read_is_read_again() -> None:

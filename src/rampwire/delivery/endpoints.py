@@ -19,10 +19,12 @@ import base64
 import binascii
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
+from typing import Any, NamedTuple
 
 from ..dialects import get_dialect
 from ..dialects.base import DialectName
@@ -122,6 +124,51 @@ class Endpoint:
         live = [s for s in self.secrets if s.active(now)]
         live.sort(key=lambda s: s.created_at, reverse=True)
         return [s.value for s in live]
+
+
+# A stored signing secret as the worker keeps it: its value, and when it was made and stops
+# signing (None: never) in microseconds since the epoch, as stored: no datetime made of them.
+StoredSecret = tuple[Secret, int, int | None]
+
+
+class StoredTarget(NamedTuple):
+    """What a worker reads of an endpoint's row, decrypted: the part its send settings (a
+    :class:`~rampwire.delivery.sender.Target`) are built of, and what it keeps to build them
+    again. Times stay the stored microseconds; the columns no send needs are not read.
+
+    A named tuple, not a frozen dataclass as :class:`Endpoint` is: made of a row's values in one
+    ``tuple.__new__`` (:func:`stored_target`), where a slotted dataclass sets its fields one by
+    one, for each endpoint a worker reads."""
+
+    id: str
+    version: int  # updated_at in microseconds, as each claimed delivery carries it
+    url: str
+    dialect: str
+    secrets: tuple[StoredSecret, ...]  # as stored
+    headers: Mapping[str, str]
+    rate_limit: int | None
+    max_in_flight: int
+    retry_policy: Mapping[str, object] | None
+    enabled: bool
+    signatures: tuple[str, ...]
+    traceparent: bool
+
+    def signing_secrets(self, now_us: int) -> tuple[Secret, ...]:
+        """Newest first; rotated-out secrets until they expire (:meth:`Endpoint.signing_secrets`
+        in stored microseconds)."""
+        secrets = self.secrets
+        if len(secrets) == 1 and secrets[0][2] is None:  # most endpoints
+            return (secrets[0][0],)
+        live = [s for s in secrets if s[2] is None or s[2] > now_us]
+        live.sort(key=lambda s: s[1], reverse=True)
+        return tuple(s[0] for s in live)
+
+
+# A StoredTarget of its fields' values in order, made in C: the generated __new__ parses
+# keywords, and a worker makes one for each endpoint it reads. Unlike the keyword constructor it
+# takes any count, so the one use (the repository's, of a row) is checked field by field by
+# tests/integration/test_worker_targets.py.
+stored_target: Callable[[tuple[Any, ...]], StoredTarget] = partial(tuple.__new__, StoredTarget)
 
 
 ENDPOINT_FIELDS = tuple(f.name for f in fields(Endpoint))

@@ -24,7 +24,9 @@ from ..delivery.endpoints import (
     Endpoint,
     Ordering,
     SigningSecret,
+    StoredTarget,
     endpoint_of_values,
+    stored_target,
 )
 from ..domain import serde
 from ..errors import NotFound
@@ -40,13 +42,31 @@ _COLUMNS = (
     " created_at, updated_at, partner_id, partners, signatures, traceparent"
 )
 _ID, _UPDATED_AT = 0, 16  # positions in _COLUMNS
-_IDS = Columns.of("id text")
-# SQLite: a claim's endpoints as one JSON array (a VALUES list's text, and so its preparation,
-# changed with the number of ids: hundreds of them in a fresh worker's claims)
-_MANY_SQLITE = (
-    f"SELECT {_COLUMNS} FROM endpoints WHERE id IN (SELECT value FROM json_each($1))"
-    " AND deleted_at IS NULL"
+# what a worker builds its send settings of (StoredTarget): 12 of the 21 columns, each of which
+# costs the driver about as much to fetch and convert
+_TARGET_COLUMNS = (
+    "id, updated_at, url, dialect, headers, secrets, rate_limit, max_in_flight, retry_policy,"
+    " disabled_at, signatures, traceparent"
 )
+_IDS = Columns.of("id text")
+
+
+def _statements_by_ids(columns: str) -> tuple[str, str]:
+    """The statements reading ``columns`` of the endpoints of a list of ids, for SQLite and
+    PostgreSQL. SQLite's takes the ids as one JSON array (a VALUES list's text, and so its
+    preparation, changed with the number of ids: hundreds of them in a fresh worker's claims),
+    each id looked up by key (``CROSS JOIN`` keeps that order; ``IN (SELECT ...)`` built a
+    temporary index of the ids first); PostgreSQL's reads them from ``fetch_rows``' ``v``."""
+    qualified = ", ".join(f"e.{column.strip()}" for column in columns.split(","))
+    return (
+        f"SELECT {qualified} FROM json_each($1) AS j CROSS JOIN endpoints AS e"
+        " ON e.id = j.value WHERE e.deleted_at IS NULL",
+        f"SELECT {columns} FROM endpoints WHERE id IN (SELECT id FROM v) AND deleted_at IS NULL",
+    )
+
+
+_MANY = _statements_by_ids(_COLUMNS)  # get_many: whole endpoints
+_TARGETS = _statements_by_ids(_TARGET_COLUMNS)  # stored_targets: what the worker sends with
 MUTABLE = (
     "url", "description", "event_types", "dialect", "headers", "rate_limit", "max_in_flight",
     "ordering", "retry_policy", "signatures", "traceparent",
@@ -216,28 +236,26 @@ class EndpointRepository:
             raise NotFound(f"no endpoint {endpoint_id!r}")
         return self._endpoint(row)
 
+    async def _by_ids(self, statements: tuple[str, str], endpoint_ids: Sequence[str]) -> list[Row]:
+        """The rows of ``endpoint_ids`` that exist (deleted ones left out), in one query."""
+        sqlite, postgresql = statements
+        async with self._db.connection() as conn:
+            if conn.dialect == "postgresql":
+                ids = [(endpoint_id,) for endpoint_id in endpoint_ids]
+                return await fetch_rows(conn, _IDS, ids, postgresql)
+            if not endpoint_ids:
+                return []
+            return await conn.fetch(sqlite, serde.to_json(list(endpoint_ids)).decode())
+
     async def get_many(
         self, endpoint_ids: Sequence[str], *, known: Mapping[str, Endpoint] | None = None
     ) -> dict[str, Endpoint]:
         """The endpoints of ``endpoint_ids`` that exist (deleted ones are left out), in one
-        query: the worker loads a claim's endpoints together. An endpoint in ``known`` whose
-        ``updated_at`` is still the stored one (every change of its settings, secrets or state
-        moves it) is answered with the known object, not decoded and decrypted again; its
-        delivery health (``last_success_at``, ``failing_since``) is then the known one's."""
-        async with self._db.connection() as conn:
-            if conn.dialect == "postgresql":
-                rows = await fetch_rows(
-                    conn,
-                    _IDS,
-                    [(endpoint_id,) for endpoint_id in endpoint_ids],
-                    f"SELECT {_COLUMNS} FROM endpoints WHERE id IN (SELECT id FROM v)"
-                    " AND deleted_at IS NULL",
-                )
-            elif endpoint_ids:  # one JSON array: one statement text, prepared once
-                ids = serde.to_json(list(endpoint_ids)).decode()
-                rows = await conn.fetch(_MANY_SQLITE, ids)
-            else:
-                rows = []
+        query. An endpoint in ``known`` whose ``updated_at`` is still the stored one (every
+        change of its settings, secrets or state moves it) is answered with the known object,
+        not decoded and decrypted again; its delivery health (``last_success_at``,
+        ``failing_since``) is then the known one's."""
+        rows = await self._by_ids(_MANY, endpoint_ids)
         known = known or {}
         found: dict[str, Endpoint] = {}
         for row in rows:  # by position: a lookup by name scans the 21 column names
@@ -245,6 +263,53 @@ class EndpointRepository:
             same = known.get(endpoint_id)
             if same is None or to_us(same.updated_at) != row[_UPDATED_AT]:
                 same = self._endpoint(row)
+            found[endpoint_id] = same
+        return found
+
+    async def stored_targets(
+        self, endpoint_ids: Sequence[str], *, known: Mapping[str, StoredTarget]
+    ) -> dict[str, StoredTarget]:
+        """What the worker builds the send settings of ``endpoint_ids`` of, for those that exist
+        (deleted ones are left out), in one query: the worker reads a claim's endpoints
+        together, and only the columns a send needs. One in ``known`` whose version is still
+        the stored ``updated_at`` (every change of its settings, secrets or state moves it) is
+        answered with the known object, not decoded and decrypted again."""
+        found: dict[str, StoredTarget] = {}
+        for row in await self._by_ids(_TARGETS, endpoint_ids):
+            # unpacked once, in _TARGET_COLUMNS' order: a driver row's lookup by name scans
+            # the column names
+            (
+                endpoint_id, updated_at, url, dialect, headers, sealed, rate_limit,
+                max_in_flight, policy, disabled_at, signatures, traceparent,
+            ) = row  # fmt: skip
+            same = known.get(endpoint_id)
+            if same is None or same.version != updated_at:
+                decrypt, context = self._box.decrypt, secrets_context(endpoint_id)
+                same = stored_target(
+                    (  # StoredTarget's field order: test_worker_targets checks it
+                        endpoint_id,
+                        updated_at,
+                        url,
+                        dialect,
+                        tuple(
+                            [
+                                (
+                                    decrypt(s["secret"], context=context),
+                                    s["created_at"],
+                                    s["expires_at"],
+                                )
+                                for s in serde.from_json(sealed)
+                            ]
+                        ),
+                        {} if headers == NO_HEADERS else self._headers(endpoint_id, headers),
+                        rate_limit,
+                        max_in_flight,
+                        None if policy is None else serde.from_json(policy),
+                        disabled_at is None,
+                        DEFAULT_SIGNATURES if signatures is None else _signatures(signatures),
+                        bool(traceparent),
+                    )
+                )
             found[endpoint_id] = same
         return found
 

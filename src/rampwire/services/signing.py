@@ -64,6 +64,14 @@ async def credentials(
             ed25519_key=webhook_key.private,
             hmac_signatures="v1" in signatures,
         )
+    return secret_credentials(dialect, tuple(secrets))
+
+
+def secret_credentials(dialect: Dialect[Any], secrets: tuple[Secret, ...]) -> Any:
+    """The dialect's credentials for ``secrets`` (newest first), of an endpoint that signs with
+    them alone (neither :data:`KEY_SIGNED` nor ``v1a``): what :func:`credentials` makes of
+    those, without awaiting (the worker builds one for each endpoint it reads). Raises the
+    dialect's error when the secrets are unusable."""
     if dialect.name is DialectName.STANDARD:  # most endpoints: the secrets as they are
-        return hmac_credentials(tuple(secrets))
+        return hmac_credentials(secrets)
     return dialect.credentials_from_secrets([s.reveal() for s in secrets])

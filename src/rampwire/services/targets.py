@@ -12,8 +12,10 @@ read's answer, which may predate the change: the deliveries claimed after it rea
 endpoints of a claim that are not cached or changed are read in one query before their sends
 start (:meth:`Targets.prefetch`); sends that need an endpoint being read wait for that read. An
 endpoint read again with an unchanged row is not decoded or decrypted again. Settings that
-depend on the time or on rampwire's own keys (:func:`_reusable`) are built again every
-:data:`ENDPOINT_REBUILD_S`.
+depend on the time or on rampwire's own keys (an endpoint signed with those keys, or holding a
+rotated-out secret) are built again every :data:`ENDPOINT_REBUILD_S`. What is read and kept of
+an endpoint is what its sends need (a :class:`~rampwire.delivery.endpoints.StoredTarget`: 12 of
+its 21 columns, times as stored).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ..crypto import SecretBox
-from ..delivery.endpoints import KEY_SIGNED, Endpoint
+from ..delivery.endpoints import KEY_SIGNED, StoredSecret, StoredTarget
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
 from ..dialects import Dialect, get_dialect
@@ -51,17 +53,19 @@ MAX_TARGETS = 16_384  # endpoints whose settings are kept, at most (the oldest r
 Found = Target | str | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's fields are set one by one through object.__setattr__ (or,
+# by record_maker, through their slots' descriptors), where this one's __init__ stores its four
+# slots directly, once for every endpoint read. Nothing changes an entry once made.
+@dataclasses.dataclass(slots=True)
 class _Entry:
     versions: tuple[int, ...]  # the version read, and the claimed one that asked for the read
-    endpoint: Endpoint
+    stored: StoredTarget
     found: Found
     rebuild_at: float  # monotonic seconds; infinite when nothing in it depends on the time
 
 
-# made through their slots: one of each for every endpoint read (records of field values in
-# declaration order, at about half the keyword constructor's cost)
-_entry = record_maker(_Entry)
+# made through its slots: one for every endpoint read (of field values in declaration order,
+# at about half the keyword constructor's cost)
 _target = record_maker(Target)
 
 
@@ -89,8 +93,12 @@ class Targets:
         future = self._loading.get(endpoint_id)
         if future is None:
             future = self._read({endpoint_id: version})[endpoint_id]
-        # Shielded: other sends wait for the same read, so it goes on if this one is cancelled.
-        return await asyncio.shield(future)
+        # Each send waits on a future of its own that the read's answer is relayed to: other
+        # sends wait for the same read, so it goes on if this one is cancelled. What
+        # asyncio.shield does, without its second callback and loop turn per waiting send.
+        waiter: asyncio.Future[Found] = future.get_loop().create_future()
+        future.add_done_callback(partial(_relay, waiter))
+        return await waiter
 
     def prefetch(self, versions: Mapping[str, int | None]) -> None:
         """Start reading, in one query, the endpoints of ``versions`` (endpoint id → claimed
@@ -178,59 +186,80 @@ class Targets:
         exists, as read now: good for the version read and for the claimed one (the read came
         after the claim that saw it)."""
         entries = self._entries
-        endpoints = await self._endpoints.get_many(
+        stored = await self._endpoints.stored_targets(
             list(versions),
-            known={i: entries[i].endpoint for i in versions if i in entries},
+            known={i: entries[i].stored for i in versions if i in entries},
         )
         wall = utcnow()  # once a read, not once an endpoint
+        wall_us = to_us(wall)
         keys = signing.OwnKeys(self._signing_keys, self._webhook_keys, now=wall)
         now = time.monotonic()
         found: dict[str, _Entry] = {}
-        for endpoint_id, endpoint in endpoints.items():
+        dialects = self._dialects
+        for endpoint_id, endpoint in stored.items():
+            # signed with rampwire's own keys (they rotate apart from the endpoint)
+            own_keys = endpoint.dialect in KEY_SIGNED or "v1a" in endpoint.signatures
             target: Found = None
-            if endpoint.disabled_at is None:  # enabled
+            if endpoint.enabled:
                 try:
-                    target = await self._build(endpoint, keys, wall)
+                    # built here, not by an awaited helper: most endpoints await nothing
+                    dialect = dialects.get(endpoint.dialect) or self._dialect(endpoint.dialect)
+                    policy = dialect.policy
+                    if endpoint.retry_policy is not None:
+                        policy = policy_from_json(endpoint.retry_policy, base=policy)
+                    secrets = endpoint.signing_secrets(wall_us)
+                    if own_keys:
+                        credentials = await signing.credentials(
+                            dialect, secrets, signatures=endpoint.signatures, keys=keys
+                        )
+                    else:
+                        credentials = signing.secret_credentials(dialect, secrets)
+                    target = _target(
+                        (  # Target's field order: test_worker_targets checks it
+                            endpoint_id,
+                            endpoint.url,
+                            dialect,
+                            credentials,
+                            endpoint.headers,  # decoded for this read; nothing changes it
+                            policy,
+                            endpoint.max_in_flight,
+                            endpoint.rate_limit,
+                            endpoint.traceparent,
+                        )
+                    )
                 except DialectError as exc:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
-            rebuild_at = math.inf if _reusable(endpoint) else now + ENDPOINT_REBUILD_S
-            read = (to_us(endpoint.updated_at), versions[endpoint_id])
-            found[endpoint_id] = _entry((read, endpoint, target, rebuild_at))
+            # what depends on rampwire's keys or on a secret's expiry is built again
+            reusable = not own_keys and _expire_never(endpoint.secrets)
+            rebuild_at = math.inf if reusable else now + ENDPOINT_REBUILD_S
+            read = (endpoint.version, versions[endpoint_id])
+            found[endpoint_id] = _Entry(read, endpoint, target, rebuild_at)
         return found
 
-    async def _build(self, endpoint: Endpoint, keys: signing.OwnKeys, now: datetime) -> Target:
-        dialect = self._dialects.get(endpoint.dialect)
-        if dialect is None:
-            dialect = self._dialects[endpoint.dialect] = get_dialect(endpoint.dialect)
-        policy = dialect.policy
-        if endpoint.retry_policy is not None:
-            policy = policy_from_json(endpoint.retry_policy, base=dialect.policy)
-        credentials = await signing.credentials(
-            dialect, endpoint.signing_secrets(now), signatures=endpoint.signatures, keys=keys
-        )
-        return _target(
-            (  # Target's field order: test_worker_targets checks it against the keywords
-                endpoint.id,
-                endpoint.url,
-                dialect,
-                credentials,
-                dict(endpoint.headers),
-                policy,
-                endpoint.max_in_flight,
-                endpoint.rate_limit,
-                endpoint.traceparent,
-            )
-        )
+    def _dialect(self, name: str) -> Dialect[Any]:
+        """The dialect of a stored name, looked up once per name."""
+        dialect = self._dialects[name] = get_dialect(name)
+        return dialect
 
 
-def _reusable(endpoint: Endpoint) -> bool:
-    """Whether what was built of an unchanged endpoint can be used again: not when it signs
-    with rampwire's own keys (they rotate apart from the endpoint) or holds a rotated-out secret
-    (it stops signing when it expires)."""
-    if endpoint.dialect in KEY_SIGNED or "v1a" in endpoint.signatures:
-        return False
-    for secret in endpoint.secrets:  # a loop, not all() over a generator: once per read
-        if secret.expires_at is not None:
+def _expire_never(secrets: tuple[StoredSecret, ...]) -> bool:
+    """Whether none of the secrets is rotated out (one that is stops signing when it expires,
+    so what was built of it is built again)."""
+    for _, _, expires_at in secrets:  # a loop, not all() over a generator: once per read
+        if expires_at is not None:
             return False
     return True
+
+
+def _relay(waiter: asyncio.Future[Found], read: asyncio.Future[Found]) -> None:
+    """The read's answer, error or cancellation passed to a send waiting for it, unless that
+    send was cancelled meanwhile."""
+    if waiter.done():
+        return
+    if read.cancelled():
+        waiter.cancel()
+    elif (error := read.exception()) is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(read.result())
