@@ -314,3 +314,51 @@ async def test_a_body_naming_a_key_twice_is_400_naming_it_and_writes_nothing(
     )
     assert problem["key"] == key and repr(key) in problem["detail"]
     assert await counts(db) == before
+
+
+async def test_the_log_filtered_by_an_outcome_lists_its_requests_through_their_index(
+    api: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = await make_source(api, Provider.KOYWE)
+    now = utcnow()
+    waiting = sample_order(DialectName.KOYWE, S.CREATED, Side.BUY, now=now)
+    # an order's processing event names no side: it waits, unapplied, for the order
+    await send(api, source["id"], webhook(Provider.KOYWE, waiting, S.PROCESSING, now=now))
+    order = sample_order(DialectName.KOYWE, S.CREATED, Side.BUY, now=now)
+    for step, status in enumerate((S.CREATED, S.PROCESSING, S.COMPLETED)):
+        request = webhook(Provider.KOYWE, order, status, now=now + timedelta(seconds=step))
+        await send(api, source["id"], request)
+    log = (await api.get("/v1/inbound", params={"source": source["id"]})).json()["data"]
+    by_outcome: dict[str, list[str]] = {}
+    for record in log:  # newest first
+        by_outcome.setdefault(record["outcome"], []).append(record["id"])
+    assert sorted(by_outcome) == ["applied", "unapplied", "unchanged"]
+
+    seen: list[str] = []
+    if db.dialect == "sqlite":  # the listing's statement, planned again below
+        from rampwire.storage.sqlite import SqliteConnection
+
+        fetch = SqliteConnection.fetch
+
+        async def recording(self: SqliteConnection, sql: str, *args: Any) -> Any:
+            if "FROM inbound" in sql:
+                seen.append(sql)
+            return await fetch(self, sql, *args)
+
+        monkeypatch.setattr(SqliteConnection, "fetch", recording)
+
+    async def listed(outcome: str) -> list[str]:
+        response = await api.get("/v1/inbound", params={"outcome": outcome})
+        assert response.status_code == 200, response.text
+        return [r["id"] for r in response.json()["data"]]
+
+    for outcome in ("unchanged", "unapplied", "applied", "unmapped"):
+        assert await listed(outcome) == by_outcome.get(outcome, [])
+    if db.dialect == "sqlite":
+        (unchanged, *_) = seen
+        async with db.connection() as conn:
+            plan = await conn.fetch(
+                "EXPLAIN QUERY PLAN " + unchanged.replace("$", "?"), "unchanged", 50
+            )
+        steps = " ".join(str(row[3]) for row in plan)
+        assert "USING INDEX inbound_outcome" in steps, steps

@@ -116,7 +116,8 @@ async def test_an_index_on_a_live_table_is_built_outside_a_transaction(
     every = migrations()
     index = next(m for m in every if m.name == "deliveries_status")
     outside = {m.name for m in every if not m.transactional}
-    assert outside == {"deliveries_status", "deliveries_status_partial"}  # both build an index
+    # each builds an index on a table that grows with traffic
+    assert outside == {"deliveries_status", "deliveries_status_partial", "inbound_outcome"}
     db = open_database(empty_database_urls[0])
     await db.open()
     try:
@@ -256,7 +257,7 @@ async def test_0017_keeps_every_json_value_and_then_the_text_as_written(
             for table, values in rows.items():
                 await conn.execute(f"INSERT INTO {table} {values}")
         before = await _values(db, rows)
-        monkeypatch.setattr(migrate_module, "migrations", lambda: every)
+        monkeypatch.setattr(migrate_module, "migrations", lambda: every[: kept.version])
         assert await migrate(db) == [kept.version]
         assert await _values(db, rows) == before
         async with db.transaction() as conn:

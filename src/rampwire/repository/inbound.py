@@ -467,7 +467,10 @@ class InboundRepository:
             if not rows:
                 return []
             where.one_of("source_id", [row["id"] for row in rows])
-        where.equals("outcome", None if outcome is None else outcome.value)
+        if outcome is not None:
+            where.equals("outcome", outcome.value)
+            if outcome is not InboundOutcome.APPLIED:  # inbound_outcome's predicate, word for
+                where.add("outcome <> 'applied'")  # word: SQLite proves no other way to use it
         where.equals("order_id", order_id)
         sql = where.newest_first(f"SELECT {COLUMNS} FROM inbound", before=before, limit=limit)
         async with self._db.connection() as conn:

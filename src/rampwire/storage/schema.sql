@@ -208,6 +208,9 @@ CREATE TABLE order_stuck (
 CREATE INDEX orders_status_at ON orders (status, status_at);
 CREATE INDEX inbound_unapplied ON inbound (provider, provider_order_id)
     WHERE outcome = 'unapplied';
+-- The log's outcome filter, for the requests not applied (an operator's search for what went
+-- wrong); an applied request, most of them, writes no entry.
+CREATE INDEX inbound_outcome ON inbound (outcome, id) WHERE outcome <> 'applied';
 
 CREATE TABLE partners (
     id TEXT PRIMARY KEY,
