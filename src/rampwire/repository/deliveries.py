@@ -162,12 +162,14 @@ _SUCCEEDED_POSTGRESQL = (
 # SQLite: the ids as one JSON array, so that the statement's text, and the one preparation
 # sqlite3 caches, is the same whatever the number of endpoints (a VALUES list of hundreds of rows
 # was prepared again for nearly every batch when a worker serves thousands of endpoints).
-# $1 now, $2 the ids (distinct), $3 the oldest success still fresh. Joined, not ``id IN``: the
-# ids are read once, each looked up where it is read, without a list of them built first.
+# $1 now, $2 the ids (distinct), $3 the oldest success still fresh. The endpoints to write are
+# found by a join of the ids to the table, and written by rowid: most ids of a batch need no
+# write, and checking them so costs a third less than ``id IN (...)`` with the check in the
+# update (``UPDATE ... FROM`` checks as cheaply but writes each row dearer).
 _SUCCEEDED_SQLITE = (
-    "UPDATE endpoints SET last_success_at = $1, failing_since = NULL FROM json_each($2) v"
-    " WHERE endpoints.id = v.value AND (failing_since IS NOT NULL"
-    " OR last_success_at IS NULL OR last_success_at < $3)"
+    "UPDATE endpoints SET last_success_at = $1, failing_since = NULL WHERE rowid IN"
+    " (SELECT e.rowid FROM json_each($2) v JOIN endpoints e ON e.id = v.value"
+    " WHERE e.failing_since IS NOT NULL OR e.last_success_at IS NULL OR e.last_success_at < $3)"
 )
 # Renewing leases: each (id, token) pair still held gets a new lease end; returns the ids renewed.
 _HELD = Columns.of("id text, lease_token text, until bigint")
