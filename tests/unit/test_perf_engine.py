@@ -76,6 +76,20 @@ async def test_a_rate_limited_endpoint_always_takes_the_waiting_path() -> None:
     limiter.release()
 
 
+async def test_a_rate_limit_spaces_the_starts_beyond_its_burst() -> None:
+    """The token bucket (made only with a rate): a second's worth at once, then one start per
+    1/rate seconds."""
+    limiter = EndpointLimiter(max_in_flight=100, rate=20)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(21):  # the burst of 20, then one more token: 1/20 s after the start at least
+        await limiter.acquire()
+    assert loop.time() - started >= 0.04  # (the loop's timers may fire a clock tick early)
+    for _ in range(21):
+        limiter.release()
+    assert limiter.try_acquire() is False  # a rate limit never takes the synchronous path
+
+
 VERSION = 1_700_000_000_000_000  # an endpoint's updated_at, in microseconds
 
 

@@ -34,8 +34,10 @@ class EndpointLimiter:
         self._in_flight = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._tokens = float(rate or 0)
-        self._refilled = time.monotonic()
-        self._bucket = asyncio.Lock()
+        # the token bucket's, only with a rate limit: one of these is made per endpoint a worker
+        # meets, and most endpoints have none
+        self._refilled = 0.0 if rate is None else time.monotonic()
+        self._bucket: asyncio.Lock | None = None if rate is None else asyncio.Lock()
 
     def same_settings(self, max_in_flight: int, rate: int | None) -> bool:
         return self.max_in_flight == max_in_flight and self.rate == rate
@@ -50,7 +52,7 @@ class EndpointLimiter:
 
     async def acquire(self) -> None:
         await self._slot()
-        if self.rate is None:
+        if self.rate is None or self._bucket is None:
             return
         try:
             async with self._bucket:

@@ -68,7 +68,7 @@ class Scheduler:
 
     def __init__(self, *, limit: int) -> None:
         self._limit = limit  # no endpoint holds more than this (the worker's whole reserve)
-        self._default_room = min(limit, HELD_PER_SLOT * DEFAULT_MAX_IN_FLIGHT)
+        self._default_room = min(limit, HELD_PER_SLOT * DEFAULT_MAX_IN_FLIGHT)  # = _cap(default)
         self._lanes: dict[str, Lane] = {}  # known endpoints, the least recently set first
         self._holding: set[Lane] = set()  # lanes with deliveries queued or sending
         # queued work and a free slot, in turn order. An OrderedDict, not a dict: a dict whose
@@ -84,7 +84,7 @@ class Scheduler:
         lane = self._lanes.get(endpoint_id)
         if lane is None:
             lane = self._lanes[endpoint_id] = Lane(
-                endpoint_id, DEFAULT_MAX_IN_FLIGHT, self._cap(DEFAULT_MAX_IN_FLIGHT)
+                endpoint_id, DEFAULT_MAX_IN_FLIGHT, self._default_room
             )
             if len(self._lanes) > KNOWN_ENDPOINTS:
                 self._forget_idle()
@@ -132,12 +132,16 @@ class Scheduler:
         return 0 if lane is None else lane.held
 
     def _changed(self, lane: Lane, was_free: bool) -> None:
-        """Keep ``_startable`` and ``_ready`` true after the lane's slots or sends changed."""
-        free = lane.active < lane.slots
+        """Keep ``_startable`` and ``_ready`` true after the lane's slots or sends changed. A
+        lane with nothing queued is never in ``_ready`` (each way out of it that empties the
+        queue takes the lane out too), so it has nothing to change."""
         waiting = len(lane.queue)
+        if not waiting:
+            return
+        free = lane.active < lane.slots
         if free != was_free:
             self._startable += waiting if free else -waiting
-        if free and waiting:
+        if free:
             self._ready.setdefault(lane, None)
         else:
             self._ready.pop(lane, None)
@@ -175,11 +179,14 @@ class Scheduler:
 
     def finished(self, lane: Lane) -> None:
         """A send started by :meth:`next` is over."""
-        was_free = lane.active < lane.slots
-        lane.active -= 1
-        if not lane.active and not lane.queue:
-            self._holding.discard(lane)
-        self._changed(lane, was_free)
+        if lane.queue:
+            was_free = lane.active < lane.slots
+            lane.active -= 1
+            self._changed(lane, was_free)
+        else:  # nothing queued: nothing to start (with many endpoints, the common case)
+            lane.active -= 1
+            if not lane.active:
+                self._holding.discard(lane)
 
     def startable(self) -> int:
         """Queued deliveries whose endpoint has a free slot: what keeps the slots busy."""

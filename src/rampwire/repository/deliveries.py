@@ -25,7 +25,7 @@ from ..domain.deliveries import (
 from ..domain.events import Event, endpoint_disabled_event
 from ..errors import NotFound
 from ..storage import Connection, Database
-from ..storage.database import Columns, Where, execute_rows, fetch_rows, to_us
+from ..storage.database import Columns, Where, fetch_rows, to_us
 from . import replays
 from .delivery_rows import (
     ATTEMPT,
@@ -151,20 +151,25 @@ EVENT_GONE = "its event is gone"
 # in every batch is written once in that time, not once per batch (with thousands of endpoints,
 # most batches touch hundreds of them); a failing endpoint's success is always written.
 SUCCESS_RESOLUTION = timedelta(seconds=10)
-_SUCCESS = Columns.of("id text, at bigint, fresh bigint")
-_SUCCEEDED = (
-    "UPDATE endpoints SET last_success_at = v.at, failing_since = NULL FROM v"
+# PostgreSQL: $1 now, $2 the ids (text[], distinct), $3 the oldest success still fresh; the
+# two times sent once, not once per endpoint (hundreds of endpoints per batch).
+_SUCCEEDED_POSTGRESQL = (
+    "UPDATE endpoints SET last_success_at = $1, failing_since = NULL"
+    " FROM unnest($2::text[]) AS v (id)"
     " WHERE endpoints.id = v.id AND (endpoints.failing_since IS NOT NULL"
-    " OR endpoints.last_success_at IS NULL OR endpoints.last_success_at < v.fresh)"
+    " OR endpoints.last_success_at IS NULL OR endpoints.last_success_at < $3)"
 )
 # SQLite: the ids as one JSON array, so that the statement's text, and the one preparation
 # sqlite3 caches, is the same whatever the number of endpoints (a VALUES list of hundreds of rows
 # was prepared again for nearly every batch when a worker serves thousands of endpoints).
-# $1 now, $2 the ids, $3 the oldest success still fresh.
+# $1 now, $2 the ids (distinct), $3 the oldest success still fresh. The endpoints to write are
+# found by a join of the ids to the table, and written by rowid: most ids of a batch need no
+# write, and checking them so costs a third less than ``id IN (...)`` with the check in the
+# update (``UPDATE ... FROM`` checks as cheaply but writes each row dearer).
 _SUCCEEDED_SQLITE = (
-    "UPDATE endpoints SET last_success_at = $1, failing_since = NULL"
-    " WHERE id IN (SELECT value FROM json_each($2)) AND (failing_since IS NOT NULL"
-    " OR last_success_at IS NULL OR last_success_at < $3)"
+    "UPDATE endpoints SET last_success_at = $1, failing_since = NULL WHERE rowid IN"
+    " (SELECT e.rowid FROM json_each($2) v JOIN endpoints e ON e.id = v.value"
+    " WHERE e.failing_since IS NOT NULL OR e.last_success_at IS NULL OR e.last_success_at < $3)"
 )
 # Renewing leases: each (id, token) pair still held gets a new lease end; returns the ids renewed.
 _HELD = Columns.of("id text, lease_token text, until bigint")
@@ -315,12 +320,7 @@ class DeliveryRepository:
             if succeeded:
                 fresh = to_us(now - SUCCESS_RESOLUTION)
                 if conn.dialect == "postgresql":
-                    await execute_rows(
-                        conn,
-                        _SUCCESS,
-                        [(endpoint_id, now_us, fresh) for endpoint_id in succeeded],
-                        _SUCCEEDED,
-                    )
+                    await conn.execute(_SUCCEEDED_POSTGRESQL, now_us, succeeded, fresh)
                 else:
                     ids = serde.to_json(succeeded).decode()
                     await conn.execute(_SUCCEEDED_SQLITE, now_us, ids, fresh)
