@@ -64,12 +64,13 @@ _RECORD_POSTGRESQL = f"WITH recorded AS ({_UPDATE_DELIVERY}) {_INSERT_ATTEMPT}"
 # endpoints' rooms (one JSON object on both: a claim may name hundreds of endpoints, and encoding
 # them as two arrays cost the worker more than the rest of the claim's arguments), $7 every other
 # endpoint's room. A suspended partner's deliveries are not due: they wait, kept, until it is
-# resumed.
+# resumed; the suspended ids are read once a claim (``partners_suspended``, usually empty), not
+# looked up in the whole partners table once a delivery.
 _CANDIDATES = (
     "SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d"
     " WHERE d.next_attempt_at <= $3 AND {not_full}"
-    " AND (d.partner_id IS NULL OR NOT EXISTS (SELECT 1 FROM partners s"
-    "  WHERE s.id = d.partner_id AND s.status = 'suspended'))"
+    " AND (d.partner_id IS NULL OR d.partner_id NOT IN (SELECT s.id FROM partners s"
+    "  WHERE s.status = 'suspended'))"
     " AND (d.fifo_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"
     "  WHERE p.fifo_key = d.fifo_key AND p.fifo_seq < d.fifo_seq"
     "  AND p.next_attempt_at IS NOT NULL))"

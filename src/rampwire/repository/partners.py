@@ -125,14 +125,6 @@ class PartnerRepository:
                 to_us(now),
             )
 
-    async def suspended(self) -> set[str]:
-        """The ids of the suspended partners (few: read per claim by the worker)."""
-        async with self._db.connection() as conn:
-            rows = await conn.fetch(
-                "SELECT id FROM partners WHERE status = 'suspended' AND deleted_at IS NULL"
-            )
-        return {row["id"] for row in rows}
-
     async def busiest(self, limit: int) -> list[str]:
         """The ``limit`` partners with the most orders, most first (ties by id): the per-partner
         metrics' ``top:N``, read once when a process starts (``orders_partner``'s index)."""

@@ -221,6 +221,8 @@ CREATE TABLE partners (
     updated_at BIGINT NOT NULL,
     deleted_at BIGINT
 );
+-- The suspended partners, whose deliveries the worker's claim leaves waiting: read once a claim.
+CREATE INDEX partners_suspended ON partners (id) WHERE status = 'suspended';
 CREATE INDEX orders_partner ON orders (partner_id, id) WHERE partner_id IS NOT NULL;
 CREATE INDEX endpoints_partner ON endpoints (partner_id) WHERE deleted_at IS NULL;
 CREATE INDEX deliveries_partner ON deliveries (partner_id, id) WHERE partner_id IS NOT NULL;
