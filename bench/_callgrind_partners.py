@@ -54,6 +54,23 @@ CONCURRENCY = 256  # as delivery.py's partners phase
 SLOW_TIMEOUT_S = 600.0  # the database's timeouts, for a process 50x slower
 
 
+def slow_worker(db: Database, box: SecretBox) -> Worker:
+    """A worker whose timeouts and lease outlast a process 50x slower (valgrind's)."""
+    options = WorkerOptions(
+        concurrency=CONCURRENCY,
+        connect_timeout_s=300,
+        total_timeout_s=600,
+        lease=timedelta(minutes=30),
+    )
+    return Worker(
+        db,
+        box,
+        policy=TargetPolicy(allow_private=True),
+        options=options,
+        metrics=Metrics(enabled=True),
+    )
+
+
 def instrument(on: bool) -> None:
     """Switch callgrind's counting for this process (nothing without valgrind)."""
     subprocess.run(
@@ -103,19 +120,7 @@ async def main(args: argparse.Namespace) -> None:
             orders = args.events // 3
             since = to_us(utcnow())
             await queue_partner_orders(OrderRepository(db), partners, orders)
-            options = WorkerOptions(
-                concurrency=CONCURRENCY,
-                connect_timeout_s=300,
-                total_timeout_s=600,
-                lease=timedelta(minutes=30),
-            )
-            worker = Worker(
-                db,
-                box,
-                policy=TargetPolicy(allow_private=True),
-                options=options,
-                metrics=Metrics(enabled=True),
-            )
+            worker = slow_worker(db, box)
             if args.warm:
                 found = await endpoints.get_many(made)
                 versions = {i: to_us(e.updated_at) for i, e in found.items()}

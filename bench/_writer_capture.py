@@ -18,7 +18,6 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 import _callgrind_partners as partners_drain
@@ -29,11 +28,8 @@ from harness.tenants import count_succeeded_since, make_tenants, queue_partner_o
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
-from rampwire.metrics import Metrics
 from rampwire.repository import OrderRepository
 from rampwire.repository.endpoints import EndpointRepository
-from rampwire.services.worker import Worker, WorkerOptions
-from rampwire.ssrf import TargetPolicy
 from rampwire.storage import sqlite as sqlite_storage
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow
@@ -96,19 +92,7 @@ async def main(args: argparse.Namespace) -> None:
             orders = args.events // 3
             since = to_us(utcnow())
             await queue_partner_orders(OrderRepository(db), partners, orders)
-            options = WorkerOptions(
-                concurrency=partners_drain.CONCURRENCY,
-                connect_timeout_s=300,
-                total_timeout_s=600,
-                lease=timedelta(minutes=30),
-            )
-            worker = Worker(
-                db,
-                box,
-                policy=TargetPolicy(allow_private=True),
-                options=options,
-                metrics=Metrics(enabled=True),
-            )
+            worker = partners_drain.slow_worker(db, box)
             found = await endpoints.get_many(made)
             versions = {i: to_us(e.updated_at) for i, e in found.items()}
             await partners_drain.warm(worker._targets, versions, made, 170, counted=False)
