@@ -106,7 +106,7 @@ def endpoint_disabled_event(endpoint_id: str, url: str, reason: str, *, now: dat
 
 def created_event(order: Order, source: Source, *, now: datetime) -> Event:
     """The event for a new order: ``order.<status>`` with no previous status."""
-    return _order_event(f"order.{order.status.value}", order, None, source, now)
+    return _order_event(f"order.{order.status}", order, None, source, now)
 
 
 def stuck_event(order: Order, stuck: JSONObject, source: Source, *, now: datetime) -> Event:
@@ -137,7 +137,7 @@ def _order_event(
     event_id = new_id(EVENT_ID_PREFIX)
     data: JSONObject = {
         "order": serde.order_fragment(order),  # the bytes of the order's row, made once
-        "previous_status": None if previous is None else previous.value,
+        "previous_status": None if previous is None else str(previous),
         "sequence": order.version,
         "source": source_values(source),
     }

@@ -171,7 +171,7 @@ class Outcome:
     def event_type(self) -> str | None:
         """``order.<status>`` for a status change, ``order.updated`` for fields, else None."""
         if self.status_result is StatusResult.ADVANCED:
-            return f"order.{self.order.status.value}"
+            return f"order.{self.order.status}"  # a StrEnum formats as its value
         if self.changed_fields:
             return "order.updated"
         return None

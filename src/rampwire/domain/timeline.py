@@ -73,7 +73,7 @@ def created_entry(
     order: Order, occurred_at: datetime, event: Event, source: Source, actor: str | None = None
 ) -> TimelineEntry:
     """The first entry of a new order."""
-    status = order.status.value
+    status = str(order.status)  # its value: str() of a StrEnum is C, .value two Python calls
     return _entry(
         (
             order.id,  # order_id
@@ -116,9 +116,9 @@ def change_entry(
             entry_kind(outcome),  # kind
             now,  # recorded_at
             change.occurred_at,  # occurred_at
-            None if change.status is None else change.status.value,  # status
-            outcome.previous_status.value,  # from_status
-            new.status.value,  # to_status
+            None if change.status is None else str(change.status),  # status
+            str(outcome.previous_status),  # from_status
+            str(new.status),  # to_status
             new.version,  # version
             outcome.changed_fields,  # changed_fields
             tuple(e.id for e in events),  # event_ids

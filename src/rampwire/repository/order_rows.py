@@ -202,8 +202,8 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
         order.id,
         order.provider,
         order.provider_order_id,
-        order.side.value,
-        order.status.value,
+        str(order.side),  # the values: str() of a StrEnum is C, .value two Python calls
+        str(order.status),
         order.version,
         to_us(order.created_at),
         to_us(order.updated_at),
@@ -216,8 +216,16 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
 
 def update_row(held: HeldOrder) -> tuple[Any, ...]:
     """The parameters of ``-- update_order --``."""
-    row = order_row(held)
-    return (row[0], row[4], row[5], *row[7:12])
+    order = held.order
+    return (
+        order.id,
+        str(order.status),
+        order.version,
+        to_us(order.updated_at),
+        *stamp_columns(held.stamps),
+        serde.order_to_json(order).decode(),
+        held.seq,
+    )
 
 
 def stamp_columns(stamps: Stamps) -> tuple[int, str]:
@@ -275,7 +283,7 @@ def entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
         entry.seq,
         to_us(entry.recorded_at),
         to_us(entry.occurred_at),
-        entry.kind.value,
+        str(entry.kind),
         serde.to_json(entry_body(entry)).decode(),
     )
 
