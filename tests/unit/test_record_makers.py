@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,8 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.unit.dialects.strategies import standard
 
+from rampwire.dialects import base as dialects_base
+from rampwire.dialects.base import DecodedEvent, DialectName
 from rampwire.domain.events import Event, Source, created_event, order_events
-from rampwire.domain.fold import ChangeResult, HeldOrder, fold
+from rampwire.domain.fold import ChangeResult, HeldOrder, ProviderUpdate, fold
 from rampwire.domain.lifecycle import Change, Outcome, Stamps, merge, stamps_of
 from rampwire.domain.orders import (
     DATA_FIELDS,
@@ -28,6 +31,8 @@ from rampwire.domain.orders import (
     new_order,
 )
 from rampwire.domain.timeline import EntryKind, TimelineEntry, change_entry, created_entry
+from rampwire.ingest.inbound import InboundOutcome, InboundRecord, InboundRequest, kept_headers
+from rampwire.repository import inbound, provider_orders
 from rampwire.repository import orders as repository
 
 NOW = datetime(2026, 12, 6, 11, 0, 0, 123456, tzinfo=UTC)
@@ -234,3 +239,95 @@ def test_the_repositorys_makers_put_each_value_in_its_field(maker: Any, cls: typ
     values = tuple(object() for _ in names)
     made = maker(values)
     assert all(getattr(made, name) is value for name, value in zip(names, values, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("maker", "cls"),
+    [
+        (inbound._record, InboundRecord),
+        (inbound._result, inbound.IngestResult),
+        (inbound._source, Source),
+        (inbound._update, ProviderUpdate),
+        (provider_orders._provider_change, provider_orders.ProviderChange),
+        (dialects_base._change, Change),
+    ],
+)
+def test_ingests_makers_put_each_value_in_its_field(maker: Any, cls: type) -> None:
+    test_the_repositorys_makers_put_each_value_in_its_field(maker, cls)
+
+
+def test_a_decoded_events_change_is_the_keyword_constructors() -> None:
+    event = DecodedEvent(
+        dialect=DialectName.SABER,
+        provider=Provider.SABER,
+        provider_event="ONRAMP_COMPLETED",
+        provider_order_id="s1",
+        dedupe_key="e1",
+        side=Side.BUY,
+        occurred_at=NOW,
+        status=OrderStatus.COMPLETED,
+        patch={"note": "x"},
+        raw={},
+        timed=False,
+    )
+    made = event.change()
+    _same(
+        made,
+        Change(occurred_at=NOW, status=OrderStatus.COMPLETED, patch={"note": "x"}, timed=False),
+    )
+    assert made.patch is not event.patch
+
+
+def test_a_new_log_record_is_the_keyword_constructors() -> None:
+    source = SimpleNamespace(id="src_1", provider=Provider.SABER)
+    request = InboundRequest(
+        headers={"X-Saber": "a", "Authorization": "secret"},
+        body=b"{}",
+        received_at=NOW,
+        peer_ip="10.0.0.1",
+    )
+    event = DecodedEvent(
+        dialect=DialectName.SABER,
+        provider=Provider.SABER,
+        provider_event="ONRAMP_COMPLETED",
+        provider_order_id="s1",
+        dedupe_key="e1",
+        side=Side.BUY,
+        occurred_at=NOW,
+        status=OrderStatus.COMPLETED,
+        patch={},
+        raw={},
+    )
+    job = inbound._Job(
+        source=source,  # type: ignore[arg-type]
+        request=request,
+        events=[event],
+        now=LATER,
+        key=("src_1", "k1"),
+        trace=None,
+    )
+    applied = inbound._Applied(order_id="ord_1")
+    applied.outcomes.append(InboundOutcome.APPLIED)
+    applied.details.append("d")
+    made = inbound._new_record(job, applied)
+    _same(
+        made,
+        InboundRecord(
+            id=made.id,
+            source_id="src_1",
+            provider=Provider.SABER,
+            dedupe_key="k1",
+            received_at=NOW,
+            processed_at=LATER,
+            outcome=InboundOutcome.APPLIED,
+            detail="d",
+            provider_order_id="s1",
+            order_id="ord_1",
+            provider_event="ONRAMP_COMPLETED",
+            event_ids=(),
+            headers=kept_headers(request.headers),
+            body="{}",
+            peer_ip="10.0.0.1",
+            attempts=1,
+        ),
+    )
