@@ -45,6 +45,7 @@ from .order_rows import (
     OrderBodies,
     entry_from_row,
     lock_held,
+    micros,
     note_xid,
     write_held,
     written_xid,
@@ -252,7 +253,7 @@ class OrderRepository:
                     job.idempotency.request_hash,
                     job.held.order.id,
                     serde.order_to_json(job.held.order).decode(),  # the response's JSON
-                    to_us(job.now),
+                    micros(job.now),
                 )
                 for job in jobs
                 if job.idempotency is not None
