@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from rampwire.domain import serde
 from rampwire.domain.lifecycle import Change, Stamps, merge
 from rampwire.domain.orders import Order, OrderStatus, Side
-from rampwire.repository.order_rows import stamp_columns, stamps_from
+from rampwire.repository import order_rows
+from rampwire.repository.order_rows import MICROS_KEPT, micros, stamp_columns, stamps_from
 from rampwire.storage.database import from_us, to_us
 
 NOW = datetime(2026, 12, 6, 11, 0, 0, 123456, tzinfo=UTC)
@@ -60,3 +61,12 @@ def test_stamps_written_then_handed_on_are_written_again_as_first_written() -> N
     assert stamp_columns(outcome.stamps) == (to_us(later), written)
     assert stamp_columns(outcome.stamps)[1] is written  # not serialised again
     assert serde.from_json(written) == {"note": [to_us(NOW), 3, 1]}
+
+
+def test_micros_is_to_us_for_every_time_kept_or_not() -> None:
+    times = [NOW + timedelta(microseconds=n * 7919) for n in range(MICROS_KEPT * 2)]
+    for at in [*times, *times, NOW, datetime(1, 1, 1, tzinfo=UTC)]:
+        assert micros(at) == to_us(at)
+    equal = datetime(2026, 12, 6, 11, 0, 0, 123456, tzinfo=UTC)  # equal to NOW, another object
+    assert micros(equal) == micros(NOW) == to_us(NOW)
+    assert len(order_rows._MICROS) <= MICROS_KEPT

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from ..domain.lifecycle import Change
 from ..domain.orders import Order, OrderStatus, Provider, Side
 from ..domain.serde import PatchError, load_patch
-from ..types import require_utc
+from ..types import record_maker, require_utc
 from .errors import (
     UnsupportedEvent,
 )
@@ -81,6 +81,9 @@ class ProviderEvent:
         return self.name if self.status is None else f"{self.name}/{self.status}"
 
 
+_change = record_maker(Change)  # through its slots: one per decoded event applied
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DecodedEvent:
     """One verified provider event, ready to fold into the canonical lifecycle."""
@@ -105,12 +108,8 @@ class DecodedEvent:
             object.__setattr__(self, "occurred_at", utc)
 
     def change(self) -> Change:
-        return Change(
-            occurred_at=self.occurred_at,
-            status=self.status,
-            patch=dict(self.patch),
-            timed=self.timed,
-        )
+        # occurred_at, status, patch, timed
+        return _change((self.occurred_at, self.status, dict(self.patch), self.timed))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

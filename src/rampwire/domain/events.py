@@ -22,7 +22,7 @@ from typing import ClassVar
 from pydantic import ConfigDict
 
 from ..ids import new_id
-from ..types import JSONObject, Timestamp
+from ..types import JSONObject, Timestamp, record_maker
 from . import serde
 from .lifecycle import Outcome
 from .orders import Order, OrderStatus
@@ -58,6 +58,9 @@ class Event:
     order_id: str | None
     sequence: int | None
     payload: bytes  # the JSON envelope, exactly as delivered
+
+
+_event = record_maker(Event)  # through its slots: one per change, two with an anomaly
 
 
 def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Event]:
@@ -103,7 +106,7 @@ def endpoint_disabled_event(endpoint_id: str, url: str, reason: str, *, now: dat
 
 def created_event(order: Order, source: Source, *, now: datetime) -> Event:
     """The event for a new order: ``order.<status>`` with no previous status."""
-    return _order_event(f"order.{order.status.value}", order, None, source, now)
+    return _order_event(f"order.{order.status}", order, None, source, now)
 
 
 def stuck_event(order: Order, stuck: JSONObject, source: Source, *, now: datetime) -> Event:
@@ -134,7 +137,7 @@ def _order_event(
     event_id = new_id(EVENT_ID_PREFIX)
     data: JSONObject = {
         "order": serde.order_fragment(order),  # the bytes of the order's row, made once
-        "previous_status": None if previous is None else previous.value,
+        "previous_status": None if previous is None else str(previous),
         "sequence": order.version,
         "source": source_values(source),
     }
@@ -143,14 +146,9 @@ def _order_event(
     if stuck is not None:
         data["stuck"] = stuck
     envelope = {"id": event_id, "type": event_type, "created_at": now, "data": data}
-    return Event(
-        id=event_id,
-        type=event_type,
-        created_at=now,
-        order_id=order.id,
-        sequence=order.version,
-        payload=serde.to_json(envelope),
-    )
+    payload = serde.to_json(envelope)
+    # id, type, created_at, order_id, sequence, payload
+    return _event((event_id, event_type, now, order.id, order.version, payload))
 
 
 def example_event(event_type: str, order: Order, *, now: datetime) -> Event:

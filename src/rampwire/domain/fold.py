@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..ids import new_id
+from ..types import record_maker
 from . import serde
 from .events import Event, Source, created_event, order_events
 from .lifecycle import Change, Outcome, Stamps, merge
@@ -34,6 +35,9 @@ class ProviderUpdate:
     change: Change
     source: Source
     partner_id: str | None = None  # who owns the order if this change creates it
+
+
+_change_result = record_maker(ChangeResult)  # through its slots: one per change
 
 
 @dataclass(kw_only=True, slots=True)
@@ -102,4 +106,4 @@ def fold(
     entry = change_entry(outcome, change, events, source, now, seq=held.seq, actor=actor, note=note)
     held.changed = True  # its seq, at least
     held.order, held.stamps = outcome.order, outcome.stamps
-    return ChangeResult(order=outcome.order, outcome=outcome, events=events, entry=entry)
+    return _change_result((outcome.order, outcome, events, entry))  # order, outcome, events, entry

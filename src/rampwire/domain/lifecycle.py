@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..errors import IllegalTransition
+from ..types import record_maker
 from .orders import Order, OrderStatus
 
 S = OrderStatus
@@ -144,6 +145,10 @@ class Stamps:
     ranks: Mapping[str, Step] = field(default_factory=dict)
 
 
+stamps_of = record_maker(Stamps)
+"""A :class:`Stamps` of (status_at, fields, ranks), through its slots (a change makes one)."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Outcome:
     order: Order
@@ -166,10 +171,13 @@ class Outcome:
     def event_type(self) -> str | None:
         """``order.<status>`` for a status change, ``order.updated`` for fields, else None."""
         if self.status_result is StatusResult.ADVANCED:
-            return f"order.{self.order.status.value}"
+            return f"order.{self.order.status}"  # a StrEnum formats as its value
         if self.changed_fields:
             return "order.updated"
         return None
+
+
+_outcome = record_maker(Outcome)
 
 
 def check_transition(current: OrderStatus, new: OrderStatus) -> None:
@@ -242,19 +250,26 @@ def merge(
     elif change.status is not None and change.occurred_at > stamps.status_at:
         status_at = change.occurred_at  # same status seen again, later: keep the latest time
 
-    fields, ranks = dict(stamps.fields), dict(stamps.ranks)
-    untimed = None if change.timed else step(change.status)
-    key = write_key(change.occurred_at, untimed)
+    patch = change.patch
     updates: dict[str, Any] = {}
-    for name, value in change.patch.items():
-        if _field_wins(name, value, key, order, stamps):
-            fields[name] = change.occurred_at
-            if untimed is None:
-                ranks.pop(name, None)
-            else:
-                ranks[name] = untimed
-            if getattr(order, name) != value:
-                updates[name] = value
+    if patch:
+        fields, ranks = dict(stamps.fields), dict(stamps.ranks)
+        untimed = None if change.timed else step(change.status)
+        key = write_key(change.occurred_at, untimed)
+        for name, value in patch.items():
+            if _field_wins(name, value, key, order, stamps):
+                fields[name] = change.occurred_at
+                if untimed is None:
+                    ranks.pop(name, None)
+                else:
+                    ranks[name] = untimed
+                if getattr(order, name) != value:
+                    updates[name] = value
+        new_stamps = stamps_of((status_at, fields, ranks))
+    else:
+        # a change without fields hands on the stamps' own maps, which tells the writer that
+        # their stored form still holds (repository.order_rows.stamp_columns)
+        new_stamps = stamps_of((status_at, stamps.fields, stamps.ranks))
 
     changed_fields = tuple(sorted(updates))
     if anomaly is None:
@@ -269,18 +284,8 @@ def merge(
         )
     else:
         new_order = order
-    return Outcome(
-        order=new_order,
-        # a change without fields hands on the stamps' own maps, which tells the writer that
-        # their stored form still holds (repository.order_rows.stamp_columns)
-        stamps=Stamps(status_at=status_at, fields=fields, ranks=ranks)
-        if change.patch
-        else Stamps(status_at=status_at, fields=stamps.fields, ranks=stamps.ranks),
-        previous_status=current,
-        status_result=result,
-        changed_fields=changed_fields,
-        anomaly=anomaly,
-    )
+    # order, stamps, previous_status, status_result, changed_fields, anomaly
+    return _outcome((new_order, new_stamps, current, result, changed_fields, anomaly))
 
 
 def _amount_mismatch(updates: Mapping[str, Any], reached: OrderStatus | None) -> Anomaly | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, cast
 
@@ -274,3 +275,39 @@ def _copier() -> Callable[[Order], Order]:
 
 
 _copy = _copier()
+
+
+def _creator() -> Callable[..., Order]:
+    """A function making a new order of an :class:`OrderData` and the order's own fields in
+    straight-line code through the slots, as :func:`_copier` copies one: the keyword
+    constructor parses 29 keyword arguments and sets each field with ``object.__setattr__``."""
+    scope: dict[str, Any] = {"new_order": object.__new__, "Order": Order}
+    own = _ORDER_FIELDS[len(DATA_FIELDS) :]
+    lines = [f"def make(data, {', '.join(own)}):", "    new = new_order(Order)"]
+    for n, name in enumerate(_ORDER_FIELDS):
+        scope[f"set_{n}"] = _SETTERS[name]
+        value = name if name in own else f"data.{name}"
+        lines.append(f"    set_{n}(new, {value})")
+    lines.append("    new.__post_init__()")
+    lines.append("    return new")
+    exec("\n".join(lines), scope)
+    return cast("Callable[..., Order]", scope["make"])
+
+
+_create = _creator()
+
+
+def new_order(
+    data: OrderData,
+    *,
+    id: str,
+    status: OrderStatus,
+    version: int,
+    created_at: datetime,
+    updated_at: datetime,
+    partner_id: str | None,
+) -> Order:
+    """``Order(**{each data field of data}, id=..., ...)``, each field the same object, with
+    ``__post_init__``'s checks, for a third of the keyword constructor's cost (a create makes
+    one)."""
+    return _create(data, id, status, version, created_at, updated_at, partner_id)

@@ -109,7 +109,8 @@ def evolved(order: Order, new: Order) -> None:
     found = _ORDER_JSON.get(id(order))
     if found is None or found[0] is not order or new is order:
         return
-    if any(a is not b for a, b in zip(_DATA_VALUES(order), _DATA_VALUES(new), strict=True)):
+    # each pair compared by identity in C (map of operator.is_), not by a generator in Python
+    if not all(map(operator.is_, _DATA_VALUES(order), _DATA_VALUES(new))):
         return
     raw, own = found[1], _own_json(order)
     if raw.endswith(own):  # always, but a difference must cost a serialisation, never bytes

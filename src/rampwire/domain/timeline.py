@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from ..types import record_maker
 from . import serde
 from .events import Event, Source, source_values
 from .lifecycle import Change, Outcome, StatusResult
@@ -41,6 +42,9 @@ class TimelineEntry:
     note: str | None = None
 
 
+_entry = record_maker(TimelineEntry)  # through its slots, in field order: one per change
+
+
 def entry_body(entry: TimelineEntry) -> dict[str, Any]:
     """What an entry says beyond its place (seq, kind, times): as stored and as shown."""
     return {
@@ -69,20 +73,25 @@ def created_entry(
     order: Order, occurred_at: datetime, event: Event, source: Source, actor: str | None = None
 ) -> TimelineEntry:
     """The first entry of a new order."""
-    return TimelineEntry(
-        order_id=order.id,
-        seq=1,
-        kind=EntryKind.CREATED,
-        recorded_at=order.created_at,
-        occurred_at=occurred_at,
-        status=order.status.value,
-        from_status=order.status.value,
-        to_status=order.status.value,
-        version=order.version,
-        changed_fields=(),
-        event_ids=(event.id,),
-        source=source,
-        actor=actor,
+    status = str(order.status)  # its value: str() of a StrEnum is C, .value two Python calls
+    return _entry(
+        (
+            order.id,  # order_id
+            1,  # seq
+            EntryKind.CREATED,  # kind
+            order.created_at,  # recorded_at
+            occurred_at,
+            status,  # status
+            status,  # from_status
+            status,  # to_status
+            order.version,  # version
+            (),  # changed_fields
+            (event.id,),  # event_ids
+            source,
+            None,  # anomaly
+            actor,
+            None,  # note
+        )
     )
 
 
@@ -100,24 +109,30 @@ def change_entry(
     """The entry of a merge, ``seq`` in its order's timeline (0: set where it is written)."""
     new = outcome.order
     anomaly = outcome.anomaly
-    return TimelineEntry(
-        order_id=new.id,
-        seq=seq,
-        kind=entry_kind(outcome),
-        recorded_at=now,
-        occurred_at=change.occurred_at,
-        status=None if change.status is None else change.status.value,
-        from_status=outcome.previous_status.value,
-        to_status=new.status.value,
-        version=new.version,
-        changed_fields=outcome.changed_fields,
-        event_ids=tuple(e.id for e in events),
-        source=source,
-        anomaly=None
-        if anomaly is None
-        else {"code": anomaly.code, "detail": anomaly.detail, "statuses": list(anomaly.statuses)},
-        actor=actor,
-        note=note,
+    return _entry(
+        (
+            new.id,  # order_id
+            seq,
+            entry_kind(outcome),  # kind
+            now,  # recorded_at
+            change.occurred_at,  # occurred_at
+            None if change.status is None else str(change.status),  # status
+            str(outcome.previous_status),  # from_status
+            str(new.status),  # to_status
+            new.version,  # version
+            outcome.changed_fields,  # changed_fields
+            tuple(e.id for e in events),  # event_ids
+            source,
+            None  # anomaly
+            if anomaly is None
+            else {
+                "code": anomaly.code,
+                "detail": anomaly.detail,
+                "statuses": list(anomaly.statuses),
+            },
+            actor,
+            note,
+        )
     )
 
 

@@ -36,6 +36,7 @@ from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
 from ..tracing import trace_context
+from ..types import record_maker
 from . import provider_orders
 from .batching import GroupCommit
 from .inbound_rows import COLUMNS, INBOUND, inbound_record, inbound_row
@@ -114,24 +115,34 @@ def _waiting(writes: Writes, orders: set[tuple[Provider, str]]) -> int:
 
 def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
     first = job.events[0] if job.events else None
-    return InboundRecord(
-        id=new_id(INBOUND_ID_PREFIX),
-        source_id=job.source.id,
-        provider=job.source.provider,
-        dedupe_key=job.key[1],
-        received_at=job.request.received_at,
-        processed_at=job.now,
-        outcome=applied.outcome,
-        detail=applied.detail,
-        provider_order_id=None if first is None else first.provider_order_id,
-        order_id=applied.order_id,
-        provider_event=None if first is None else first.provider_event,
-        event_ids=tuple(e.id for e in applied.events),
-        headers=kept_headers(job.request.headers),
-        body=job.request.body.decode("utf-8", "replace"),
-        peer_ip=job.request.peer_ip,
-        attempts=1,
+    request = job.request
+    return _record(
+        (
+            new_id(INBOUND_ID_PREFIX),  # id
+            job.source.id,  # source_id
+            job.source.provider,  # provider
+            job.key[1],  # dedupe_key
+            request.received_at,  # received_at
+            job.now,  # processed_at
+            applied.outcome,  # outcome
+            applied.detail,  # detail
+            None if first is None else first.provider_order_id,  # provider_order_id
+            applied.order_id,  # order_id
+            None if first is None else first.provider_event,  # provider_event
+            tuple(e.id for e in applied.events),  # event_ids
+            kept_headers(request.headers),  # headers
+            request.body.decode("utf-8", "replace"),  # body
+            request.peer_ip,  # peer_ip
+            1,  # attempts
+        )
     )
+
+
+# Made through their slots (types.record_maker), in field order: each once or more a request.
+_record = record_maker(InboundRecord)
+_result = record_maker(IngestResult)
+_source = record_maker(Source)
+_update = record_maker(ProviderUpdate)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -213,7 +224,7 @@ class InboundRepository:
     async def _write_batch(self, batch: list[_Job]) -> list[IngestResult]:
         """One transaction: skip what the log already holds, lock the batch's provider orders,
         apply each request in arrival order, publish every event, log every request."""
-        duplicate = IngestResult(record=None, duplicate=True)
+        duplicate = _result((None, True, False))  # record, duplicate, waiting
         results: dict[int, IngestResult] = {}
         fresh: list[tuple[int, _Job]] = []
         async with self._db.transaction() as conn:
@@ -271,7 +282,7 @@ class InboundRepository:
         for index, (record, applied) in records.items():
             ours = set(applied.created)
             waiting = not awaited.isdisjoint(ours) or bool(late & ours)
-            results[index] = IngestResult(record=record, waiting=waiting)
+            results[index] = _result((record, False, waiting))  # record, duplicate, waiting
         return [results[index] for index in range(len(batch))]
 
     def _wrote(self, every: Sequence[_Applied]) -> None:
@@ -385,19 +396,20 @@ class InboundRepository:
                     applied.outcomes.append(InboundOutcome.UNMAPPED)
                     applied.details.append(f"{event.provider_event} maps to no canonical status")
                     continue
-                source = Source(
-                    provider=str(provider),  # a StrEnum's value, without its property
-                    provider_event=event.provider_event,
-                    received_at=request.received_at,
-                )
+                # provider (a StrEnum's value, without its property), provider_event,
+                # received_at
+                source = _source((str(provider), event.provider_event, request.received_at))
+                # provider, provider_order_id, side, change, source, partner_id
                 updates.append(
-                    ProviderUpdate(
-                        provider=provider,
-                        provider_order_id=event.provider_order_id,
-                        side=event.side or side,
-                        change=event.change(),
-                        source=source,
-                        partner_id=partner_id,
+                    _update(
+                        (
+                            provider,
+                            event.provider_order_id,
+                            event.side or side,
+                            event.change(),
+                            source,
+                            partner_id,
+                        )
                     )
                 )
                 owners.append((applied, provider, event))

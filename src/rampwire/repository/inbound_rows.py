@@ -8,7 +8,8 @@ from ..domain import serde
 from ..domain.orders import Provider
 from ..ingest.inbound import InboundOutcome, InboundRecord, kept_headers
 from ..storage import Row
-from ..storage.database import Columns, from_us, to_us
+from ..storage.database import Columns, from_us
+from .order_rows import micros
 
 INBOUND = Columns.of(
     "id text, source_id text, provider text, dedupe_key text, received_at bigint,"
@@ -27,8 +28,8 @@ def inbound_row(record: InboundRecord) -> tuple[Any, ...]:
         record.source_id,
         str(record.provider),  # StrEnums: str() is the value, without enum's property
         record.dedupe_key,
-        to_us(record.received_at),
-        to_us(record.processed_at),
+        micros(record.received_at),
+        micros(record.processed_at),
         str(record.outcome),
         record.detail,
         record.provider_order_id,

@@ -61,6 +61,25 @@ def written_xid(writes: Writes, index: int | None) -> int | None:
     return int(found[0][0]) if found else None
 
 
+# The times converted last (to_us), by identity (each entry holds
+# its datetime, so the id is not reused while it is kept): a write stores one ``now`` as its
+# order's updated_at, its stamps, its timeline entry's times, its event's and deliveries' times.
+_MICROS: dict[int, tuple[datetime, int]] = {}
+MICROS_KEPT = 256  # above the distinct times of a group commit's batch
+
+
+def micros(value: datetime) -> int:
+    """``to_us(value)``, the same number, converted once per datetime object kept."""
+    found = _MICROS.get(id(value))
+    if found is not None and found[0] is value:
+        return found[1]
+    us = to_us(value)
+    if len(_MICROS) >= MICROS_KEPT:
+        _MICROS.pop(next(iter(_MICROS), 0), None)  # the oldest; no KeyError if raced
+    _MICROS[id(value)] = (value, us)
+    return us
+
+
 def held_from_row(row: Row, order: Order | None = None) -> HeldOrder:
     """An order (``order``, if the caller read it already), its stamps and its last timeline
     ``seq``, as locked."""
@@ -202,11 +221,11 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
         order.id,
         order.provider,
         order.provider_order_id,
-        order.side.value,
-        order.status.value,
+        str(order.side),  # the values: str() of a StrEnum is C, .value two Python calls
+        str(order.status),
         order.version,
-        to_us(order.created_at),
-        to_us(order.updated_at),
+        micros(order.created_at),
+        micros(order.updated_at),
         *stamp_columns(held.stamps),
         serde.order_to_json(order).decode(),
         held.seq,
@@ -216,8 +235,16 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
 
 def update_row(held: HeldOrder) -> tuple[Any, ...]:
     """The parameters of ``-- update_order --``."""
-    row = order_row(held)
-    return (row[0], row[4], row[5], *row[7:12])
+    order = held.order
+    return (
+        order.id,
+        str(order.status),
+        order.version,
+        micros(order.updated_at),
+        *stamp_columns(held.stamps),
+        serde.order_to_json(order).decode(),
+        held.seq,
+    )
 
 
 def stamp_columns(stamps: Stamps) -> tuple[int, str]:
@@ -227,14 +254,14 @@ def stamp_columns(stamps: Stamps) -> tuple[int, str]:
     written back as stored."""
     read = _STAMPS_STORED.get(id(stamps.fields))
     if read is not None and read[0] is stamps.fields and read[1] is stamps.ranks:
-        return to_us(stamps.status_at), read[2]
+        return micros(stamps.status_at), read[2]
     fields: dict[str, int | list[int]] = {}
     for name, at in sorted(stamps.fields.items()):
         untimed = stamps.ranks.get(name)
-        fields[name] = to_us(at) if untimed is None else [to_us(at), *untimed]
+        fields[name] = micros(at) if untimed is None else [micros(at), *untimed]
     text = serde.to_json(fields).decode()
     _stored(stamps.fields, stamps.ranks, text)
-    return to_us(stamps.status_at), text
+    return micros(stamps.status_at), text
 
 
 def stamps_from(status_at: int, field_times: str) -> Stamps:
@@ -273,9 +300,9 @@ def entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
     return (
         entry.order_id,
         entry.seq,
-        to_us(entry.recorded_at),
-        to_us(entry.occurred_at),
-        entry.kind.value,
+        micros(entry.recorded_at),
+        micros(entry.occurred_at),
+        str(entry.kind),
         serde.to_json(entry_body(entry)).decode(),
     )
 

@@ -11,14 +11,14 @@ from typing import Any
 from ..domain import serde
 from ..domain.events import Event, Source, created_event
 from ..domain.fold import ChangeResult, HeldOrder, fold
-from ..domain.lifecycle import Change, Stamps
+from ..domain.lifecycle import Change, stamps_of
 from ..domain.orders import (
-    DATA_FIELDS,
     ORDER_ID_PREFIX,
     Order,
     OrderData,
     OrderStatus,
     given_fields,
+    new_order,
 )
 from ..domain.partners import OPERATOR, Tenant
 from ..domain.timeline import TimelineEntry, created_entry
@@ -36,6 +36,7 @@ from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database
 from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
 from ..tracing import trace_context
+from ..types import record_maker
 from . import provider_orders
 from .batching import GroupCommit
 from .order_rows import (
@@ -44,6 +45,7 @@ from .order_rows import (
     OrderBodies,
     entry_from_row,
     lock_held,
+    micros,
     note_xid,
     write_held,
     written_xid,
@@ -113,6 +115,12 @@ class _ChangeJob:
     note: str | None
     tenant: Tenant
     trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
+
+
+# Made through their slots (types.record_maker), one of each per call, in field order.
+_create_result = record_maker(CreateResult)
+_create_job = record_maker(_CreateJob)
+_change_job = record_maker(_ChangeJob)
 
 
 class _Replay(Exception):
@@ -188,8 +196,8 @@ class OrderRepository:
             replay = await self._replay(idempotency)
             if replay is not None:
                 return replay
-        order = Order(
-            **{name: getattr(data, name) for name in DATA_FIELDS},
+        order = new_order(
+            data,
             id=new_id(ORDER_ID_PREFIX),
             status=status,
             version=1,
@@ -198,16 +206,12 @@ class OrderRepository:
             partner_id=partner_id,
         )
         given = dict.fromkeys(given_fields(data), occurred_at)
-        stamps = Stamps(status_at=occurred_at, fields=given)
+        stamps = stamps_of((occurred_at, given, {}))
         event = created_event(order, source, now=now)
-        job = _CreateJob(
-            held=HeldOrder(order=order, stamps=stamps, seq=1, new=True),
-            entry=created_entry(order, occurred_at, event, source, actor=actor),
-            event=event,
-            idempotency=idempotency,
-            now=now,
-            trace=trace_context(),
-        )
+        held = HeldOrder(order=order, stamps=stamps, seq=1, new=True)
+        entry = created_entry(order, occurred_at, event, source, actor=actor)
+        # held, entry, event, idempotency, now, trace
+        job = _create_job((held, entry, event, idempotency, now, trace_context()))
         try:
             await self._creates.submit(job)
         except _Replay:
@@ -217,7 +221,7 @@ class OrderRepository:
             return replay
         # the order's JSON as made for its event and row: to_json(dump(order)), byte for byte
         response = serde.order_to_json(order)
-        return CreateResult(order=order, event=event, replayed=False, response=response)
+        return _create_result((order, event, False, response))  # order, event, replayed, response
 
     async def _write_creates(self, jobs: list[_CreateJob]) -> list[Exception | None]:
         """One transaction for orders created together: their rows, first timeline entries,
@@ -249,7 +253,7 @@ class OrderRepository:
                     job.idempotency.request_hash,
                     job.held.order.id,
                     serde.order_to_json(job.held.order).decode(),  # the response's JSON
-                    to_us(job.now),
+                    micros(job.now),
                 )
                 for job in jobs
                 if job.idempotency is not None
@@ -362,16 +366,9 @@ class OrderRepository:
         commit: changes that arrive while a writer is busy are written together, in arrival
         order, in one transaction (:meth:`_write_changes`); each caller gets its own result or
         its own error."""
-        job = _ChangeJob(
-            order_id=order_id,
-            change=change,
-            source=source,
-            strict=strict,
-            now=now,
-            actor=actor,
-            note=note,
-            tenant=tenant,
-            trace=trace_context(),
+        # order_id, change, source, strict, now, actor, note, tenant, trace
+        job = _change_job(
+            (order_id, change, source, strict, now, actor, note, tenant, trace_context())
         )
         return await self._changes.submit(job)
 

@@ -17,8 +17,9 @@ from ..domain.deliveries import DELIVERY_ID_PREFIX
 from ..domain.events import Event
 from ..ids import new_id
 from ..storage import Connection
-from ..storage.database import Columns, Writes, to_us
+from ..storage.database import Columns, Writes
 from ..tracing import trace_context
+from .order_rows import micros
 
 NOTIFY_CHANNEL = "rampwire_deliveries"  # PostgreSQL: workers LISTEN; new deliveries NOTIFY
 
@@ -169,7 +170,7 @@ def fan_out(
     """The deliveries of :func:`outbox`, for events written already. Each delivery names its
     order's partner, whose suspension holds it back."""
     rows = []
-    now_us = to_us(now)
+    now_us = micros(now)
     owners = owners or {}
     for index, event in enumerate(events):
         partner = None if event.order_id is None else owners.get(event.order_id)
@@ -219,7 +220,7 @@ def _event_row(event: Event, trace: str | None) -> tuple[Any, ...]:
         event.type,
         event.order_id,
         event.sequence,
-        to_us(event.created_at),
+        micros(event.created_at),
         event.payload.decode(),
         trace,
     )

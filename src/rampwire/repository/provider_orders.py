@@ -14,6 +14,7 @@ from ..domain.orders import Provider
 from ..domain.timeline import TimelineEntry
 from ..storage import Connection, Row
 from ..storage.database import Writes, fetch_rows
+from ..types import record_maker
 from .order_rows import (
     BY_PROVIDER_REF,
     HELD,
@@ -30,6 +31,9 @@ class ProviderChange:
     events: list[Event]  # to publish, ``order.created`` first when the change made the order
     created: bool = False  # the change made the order
     partner_id: str | None = None  # the order's partner (None: the operator's)
+
+
+_provider_change = record_maker(ProviderChange)  # through its slots: one per provider change
 
 
 # PostgreSQL: the advisory locks of :func:`lock`, taken in one statement in one global order (by
@@ -88,7 +92,7 @@ async def apply(
     entries: list[TimelineEntry] = []
     changes: list[ProviderChange] = []
     for update in updates:
-        key = (update.provider.value, update.provider_order_id)
+        key = (str(update.provider), update.provider_order_id)  # str(): the value, in C
         order = held.get(key)
         created: Event | None = None
         if order is None:
@@ -101,14 +105,8 @@ async def apply(
         result = fold(order, update.change, source=update.source, strict=False, now=now)
         entries.append(result.entry)
         events = result.events if created is None else [created, *result.events]
-        changes.append(
-            ProviderChange(
-                result=result,
-                events=events,
-                created=bool(created),
-                partner_id=order.partner_id,
-            )
-        )
+        # result, events, created, partner_id
+        changes.append(_provider_change((result, events, created is not None, order.partner_id)))
     write_held(writes, list(held.values()), entries)
     return changes
 
