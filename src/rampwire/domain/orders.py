@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, cast
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, ConfigDict
 
-from ..types import Amount, Timestamp
+from ..types import Amount, Timestamp, slot_function
 from .execution import ExecutionDetails, ExecutionStep, Receipt, Settlement, Via
 from .money import Crypto, Fee, Money
 from .payments import PaymentInstructions
@@ -255,46 +255,24 @@ class Order(OrderData):
 _ORDER_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Order))
 _ORDER_FIELD_SET = frozenset(_ORDER_FIELDS)
 # Each field's slot, set as a frozen dataclass's __init__ sets it (past the frozen __setattr__),
-# without object.__setattr__'s lookup of the name on the type.
+# without object.__setattr__'s lookup of the name on the type: evolve's changes.
 _SETTERS: dict[str, Callable[[Order, Any], None]] = {
     name: getattr(Order, name).__set__ for name in _ORDER_FIELDS
 }
-
-
-def _copier() -> Callable[[Order], Order]:
-    """A function copying an order field by field in straight-line code, as ``dataclasses``
-    writes ``__init__``: a loop over the fields costs a third more per copy."""
-    scope: dict[str, Any] = {"new_order": object.__new__, "Order": Order}
-    lines = ["def copy(order):", "    new = new_order(Order)"]
-    for n, name in enumerate(_ORDER_FIELDS):
-        scope[f"set_{n}"] = _SETTERS[name]
-        lines.append(f"    set_{n}(new, order.{name})")
-    lines.append("    return new")
-    exec("\n".join(lines), scope)
-    return cast("Callable[[Order], Order]", scope["copy"])
-
-
-_copy = _copier()
-
-
-def _creator() -> Callable[..., Order]:
-    """A function making a new order of an :class:`OrderData` and the order's own fields in
-    straight-line code through the slots, as :func:`_copier` copies one: the keyword
-    constructor parses 29 keyword arguments and sets each field with ``object.__setattr__``."""
-    scope: dict[str, Any] = {"new_order": object.__new__, "Order": Order}
-    own = _ORDER_FIELDS[len(DATA_FIELDS) :]
-    lines = [f"def make(data, {', '.join(own)}):", "    new = new_order(Order)"]
-    for n, name in enumerate(_ORDER_FIELDS):
-        scope[f"set_{n}"] = _SETTERS[name]
-        value = name if name in own else f"data.{name}"
-        lines.append(f"    set_{n}(new, {value})")
-    lines.append("    new.__post_init__()")
-    lines.append("    return new")
-    exec("\n".join(lines), scope)
-    return cast("Callable[..., Order]", scope["make"])
-
-
-_create = _creator()
+# A copy of an order, field by field through the slots.
+_copy: Callable[[Order], Order] = slot_function(
+    Order, ["order"], [f"order.{name}" for name in _ORDER_FIELDS]
+)
+# A new order of an OrderData and the order's own fields, through the slots, with
+# __post_init__'s checks: the keyword constructor parses 29 keyword arguments and sets each
+# field with object.__setattr__.
+_OWN_FIELDS = _ORDER_FIELDS[len(DATA_FIELDS) :]
+_create: Callable[..., Order] = slot_function(
+    Order,
+    ["data", *_OWN_FIELDS],
+    [name if name in _OWN_FIELDS else f"data.{name}" for name in _ORDER_FIELDS],
+    post_init=True,
+)
 
 
 def new_order(
