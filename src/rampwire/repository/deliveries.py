@@ -155,12 +155,13 @@ SUCCESS_RESOLUTION = timedelta(seconds=10)
 # PostgreSQL: $1 now, $2 the ids (distinct) as one JSON array, $3 the oldest success still
 # fresh; the two times sent once, not once per endpoint (hundreds of endpoints per batch). Not a
 # text[]: asyncpg encodes one element by element, each through two isinstance checks against
-# abstract classes, dearer than the JSON array's one string.
+# abstract classes, dearer than the JSON array's one string. Looked up by primary key through
+# ``= ANY(ARRAY(...))``: joined to ``json_array_elements_text`` (guessed at 100 rows whatever its
+# length) it was planned as a hash join over a sequential scan of every endpoint.
 _SUCCEEDED_POSTGRESQL = (
     "UPDATE endpoints SET last_success_at = $1, failing_since = NULL"
-    " FROM json_array_elements_text($2::json) AS v (id)"
-    " WHERE endpoints.id = v.id AND (endpoints.failing_since IS NOT NULL"
-    " OR endpoints.last_success_at IS NULL OR endpoints.last_success_at < $3)"
+    " WHERE id = ANY(ARRAY(SELECT json_array_elements_text($2::json)))"
+    " AND (failing_since IS NOT NULL OR last_success_at IS NULL OR last_success_at < $3)"
 )
 # SQLite: the ids as one JSON array, so that the statement's text, and the one preparation
 # sqlite3 caches, is the same whatever the number of endpoints (a VALUES list of hundreds of rows
