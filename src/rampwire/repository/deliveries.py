@@ -152,13 +152,16 @@ EVENT_GONE = "its event is gone"
 # in every batch is written once in that time, not once per batch (with thousands of endpoints,
 # most batches touch hundreds of them); a failing endpoint's success is always written.
 SUCCESS_RESOLUTION = timedelta(seconds=10)
-# PostgreSQL: $1 now, $2 the ids (text[], distinct), $3 the oldest success still fresh; the
-# two times sent once, not once per endpoint (hundreds of endpoints per batch).
+# PostgreSQL: $1 now, $2 the ids (distinct) as one JSON array, $3 the oldest success still
+# fresh; the two times sent once, not once per endpoint (hundreds of endpoints per batch). Not a
+# text[]: asyncpg encodes one element by element, each through two isinstance checks against
+# abstract classes, dearer than the JSON array's one string. Looked up by primary key through
+# ``= ANY(ARRAY(...))``: joined to ``json_array_elements_text`` (guessed at 100 rows whatever its
+# length) it was planned as a hash join over a sequential scan of every endpoint.
 _SUCCEEDED_POSTGRESQL = (
     "UPDATE endpoints SET last_success_at = $1, failing_since = NULL"
-    " FROM unnest($2::text[]) AS v (id)"
-    " WHERE endpoints.id = v.id AND (endpoints.failing_since IS NOT NULL"
-    " OR endpoints.last_success_at IS NULL OR endpoints.last_success_at < $3)"
+    " WHERE id = ANY(ARRAY(SELECT json_array_elements_text($2::json)))"
+    " AND (failing_since IS NOT NULL OR last_success_at IS NULL OR last_success_at < $3)"
 )
 # SQLite: the ids as one JSON array, so that the statement's text, and the one preparation
 # sqlite3 caches, is the same whatever the number of endpoints (a VALUES list of hundreds of rows
@@ -320,11 +323,11 @@ class DeliveryRepository:
                 await conn.executemany(_UPDATE_DELIVERY, rows)
             if succeeded:
                 fresh = to_us(now - SUCCESS_RESOLUTION)
-                if conn.dialect == "postgresql":
-                    await conn.execute(_SUCCEEDED_POSTGRESQL, now_us, succeeded, fresh)
-                else:
-                    ids = serde.to_json(succeeded).decode()
-                    await conn.execute(_SUCCEEDED_SQLITE, now_us, ids, fresh)
+                ids = serde.to_json(succeeded).decode()
+                succeeding = (
+                    _SUCCEEDED_POSTGRESQL if conn.dialect == "postgresql" else _SUCCEEDED_SQLITE
+                )
+                await conn.execute(succeeding, now_us, ids, fresh)
             if failed:
                 await conn.executemany(
                     "UPDATE endpoints SET failing_since = COALESCE(failing_since, $2)"
