@@ -11,9 +11,10 @@ sustained phase's flood publisher does (create and two changes, eight callers, g
 nine deliveries an order) and their deliveries marked succeeded in one statement, as a drain would
 leave them (the indexes have grown as after the bench's earlier rounds). Then ``--orders`` more are
 published and counted: with ``--frames`` automatic checkpoints are off and each frame of the WAL
-is mapped to its b-tree (``dbstat``); without, the I/O (and CPU) of publishing with the database's own
-checkpoints (``/proc/self/io``). Under callgrind, only the counted publishing is instrumented
-(PROGRAM TOTALS / the deliveries printed = instructions per delivery published)::
+is mapped to its b-tree (``dbstat``); without, the I/O of publishing with the database's own
+checkpoints (``/proc/self/io``) and the process's user and kernel CPU (``getrusage``, all its
+threads; CPU is load-sensitive, the calls are not). Under callgrind, only the counted publishing
+is instrumented (PROGRAM TOTALS / the deliveries printed = instructions per delivery published)::
 
     cd bench && valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=<out> \\
         ../.venv/bin/python _wal_partners.py --partners 1000 --only 1000 --prefill 10000

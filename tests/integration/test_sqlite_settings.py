@@ -40,7 +40,7 @@ async def test_a_failing_statement_rolls_back_only_itself(sqlite_url: str) -> No
                     " INSERT INTO t (k, v) SELECT 'k' || i, printf('%.500c', 'x') FROM n",
                     ROWS,
                 )
-                try:  # rewrites every page, then fails on the last row
+                try:  # 2,000 rows (~1 MiB) written, then the last one fails
                     await conn.execute(
                         "INSERT INTO t (k, v) SELECT 'n' || id, v FROM t"
                         " UNION ALL SELECT 'k1', 'dup'"
