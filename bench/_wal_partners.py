@@ -12,8 +12,9 @@ nine deliveries an order) and their deliveries marked succeeded in one statement
 leave them (the indexes have grown as after the bench's earlier rounds). Then ``--orders`` more are
 published and counted: with ``--frames`` automatic checkpoints are off and each frame of the WAL
 is mapped to its b-tree (``dbstat``); without, the I/O of publishing with the database's own
-checkpoints (``/proc/self/io``). Under callgrind, only the counted publishing is instrumented
-(PROGRAM TOTALS / the deliveries printed = instructions per delivery published)::
+checkpoints (``/proc/self/io``) and the process's user and kernel CPU (``getrusage``, all its
+threads; CPU is load-sensitive, the calls are not). Under callgrind, only the counted publishing
+is instrumented (PROGRAM TOTALS / the deliveries printed = instructions per delivery published)::
 
     cd bench && valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=<out> \\
         ../.venv/bin/python _wal_partners.py --partners 1000 --only 1000 --prefill 10000
@@ -26,6 +27,7 @@ import asyncio
 import collections
 import itertools
 import os
+import resource
 import secrets
 import struct
 import subprocess
@@ -73,8 +75,13 @@ async def flood(orders: OrderRepository, partners: list[str], count: int) -> Non
 
 
 def io() -> dict[str, int]:
+    """The process's I/O calls and bytes so far, and its CPU in user and kernel mode (µs)."""
     fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
-    return {name: int(fields[name]) for name in ("syscr", "syscw", "rchar", "wchar")}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {name: int(fields[name]) for name in ("syscr", "syscw", "rchar", "wchar")} | {
+        "user": int(usage.ru_utime * 1e6),
+        "sys": int(usage.ru_stime * 1e6),
+    }
 
 
 async def writer_sql(db: Database, sql: str) -> list[tuple[object, ...]]:
@@ -129,7 +136,8 @@ async def run(args: argparse.Namespace, count: int) -> None:
             f"{count:,} partners: {deliveries:,} deliveries published after {args.prefill:,}"
             f" orders ({prefilled:.0f} s); per delivery {per['syscw']:.2f} writes,"
             f" {per['wchar'] / 1024:.2f} KiB written, {per['syscr']:.2f} reads,"
-            f" {per['rchar'] / 1024:.2f} KiB read",
+            f" {per['rchar'] / 1024:.2f} KiB read; CPU {per['user']:.1f} µs user,"
+            f" {per['sys']:.1f} µs kernel",
             flush=True,
         )
         if args.frames:

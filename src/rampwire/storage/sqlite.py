@@ -4,6 +4,7 @@ SQLite allows one writer at a time, so write transactions queue on an :class:`as
 run ``BEGIN IMMEDIATE`` on a dedicated connection: that is the single-writer equivalent of row
 locks, and it also holds off writers in other processes (the CLI) through SQLite's own lock,
 waited on for ``BUSY_TIMEOUT_MS``. Reads use a second connection and see committed data (WAL).
+Both run ``journal_mode = WAL``, ``synchronous = NORMAL`` and ``temp_store = MEMORY``.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ class SqliteDatabase:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
+        # A statement inside a transaction keeps the pages it changes in a statement journal,
+        # which spills past 64 KiB into a new temporary file, created and unlinked each time;
+        # in memory it is only the pages the statement touches, and it is never durable anyway.
+        await conn.execute("PRAGMA temp_store = MEMORY")
         return conn
 
     async def open(self) -> None:
