@@ -20,7 +20,7 @@ import uvloop
 from delivery import worker_running
 from harness.databases import PG_ADMIN_URL, fresh_database
 from harness.receiver import ReceiverProcess
-from harness.tenants import count_succeeded_since, make_tenants, queue_partner_orders, set_live
+from harness.tenants import alternating_tenants, count_succeeded_since, queue_partner_orders
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
@@ -71,18 +71,11 @@ async def main(args: argparse.Namespace) -> None:
         async with fresh_database(args.backend, PG_ADMIN_URL) as db:
             box = SecretBox(secrets.token_bytes(32))
             endpoints = EndpointRepository(db, box)
-            counts = sorted({1, args.partners})
-            tenants = {}
-            for count in counts:
-                tenants[count] = await make_tenants(db, endpoints, receiver.url, count, 256)
-                await set_live(db, tenants[count][1], False)
-            for round_ in range(args.rounds):
-                for count in counts if round_ % 2 == 0 else counts[::-1]:
-                    partners, made = tenants[count]
-                    await set_live(db, made, True)
-                    line = await drain(db, box, partners, args.events)
-                    print(f"{count:>5} partners, round {round_}: {line}", flush=True)
-                    await set_live(db, made, False)
+            async for round_, count, partners in alternating_tenants(
+                db, endpoints, receiver.url, args.partners, args.rounds, 256
+            ):
+                line = await drain(db, box, partners, args.events)
+                print(f"{count:>5} partners, round {round_}: {line}", flush=True)
     finally:
         receiver.stop()
 

@@ -29,7 +29,7 @@ from harness.databases import PG_ADMIN_URL, fresh_database
 from harness.publisher import Publisher, PublishPlan
 from harness.receiver import ReceiverProcess
 from harness.report import loadavg
-from harness.tenants import count_succeeded_since, make_tenants, queue_partner_orders, set_live
+from harness.tenants import alternating_tenants, count_succeeded_since, queue_partner_orders
 from harness.workload import count_waiting
 
 from rampwire import heap
@@ -377,26 +377,19 @@ async def main(args: argparse.Namespace) -> None:
         async with fresh_database(args.backend, PG_ADMIN_URL) as db:
             box = SecretBox(secrets.token_bytes(32))
             endpoints = EndpointRepository(db, box)
-            counts = sorted({1, args.partners})
-            tenants = {}
-            for count in counts:
-                tenants[count] = await make_tenants(db, endpoints, fast.url, count, 256)
-                await set_live(db, tenants[count][1], False)
             probe = Probe(args.statements, args.cprofile)
             probe.db = db
             where = args.publisher or ("inline" if args.backend == "sqlite" else "process")
-            for round_ in range(args.rounds):
-                for count in counts if round_ % 2 == 0 else counts[::-1]:
-                    partners, made = tenants[count]
-                    await set_live(db, made, True)
-                    out = Path(f"{args.out}_{args.backend}_{args.phase}_{count}_{round_}.txt")
-                    if args.phase == "sustained":
-                        line = await sustained(db, box, partners, args.seconds, out, where, probe)
-                    else:
-                        line = await drain(db, box, partners, args.seconds, out, args.events, probe)
-                    print(f"{count:>5} partners, round {round_}: {line}; load {loadavg()}")
-                    print(f"      {out}", flush=True)
-                    await set_live(db, made, False)
+            async for round_, count, partners in alternating_tenants(
+                db, endpoints, fast.url, args.partners, args.rounds, 256
+            ):
+                out = Path(f"{args.out}_{args.backend}_{args.phase}_{count}_{round_}.txt")
+                if args.phase == "sustained":
+                    line = await sustained(db, box, partners, args.seconds, out, where, probe)
+                else:
+                    line = await drain(db, box, partners, args.seconds, out, args.events, probe)
+                print(f"{count:>5} partners, round {round_}: {line}; load {loadavg()}")
+                print(f"      {out}", flush=True)
     finally:
         fast.stop()
 

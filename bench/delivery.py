@@ -62,10 +62,9 @@ from harness.receiver import ReceiverProcess
 from harness.report import Report, Row, loadavg, machine, percentile, scale_table
 from harness.spans import sink_tracing
 from harness.tenants import (
+    alternating_tenants,
     count_succeeded_since,
-    make_tenants,
     queue_partner_orders,
-    set_live,
 )
 from harness.workers import WorkerProcesses
 from harness.workload import (
@@ -1097,22 +1096,14 @@ async def phase_partners(bench: Bench) -> None:
     config = bench.config
     counts = sorted({1, config.partners})
     endpoints = EndpointRepository(bench.db, bench.box)
-    tenants: dict[int, tuple[list[str], list[str]]] = {}
-    for count in counts:
-        tenants[count] = await make_tenants(
-            bench.db, endpoints, bench.fast.url, count, config.concurrency
-        )
-        await set_live(bench.db, tenants[count][1], False)
     figures: dict[tuple[str, int], list[float]] = {}
-    for round_ in range(config.rounds):
-        for count in counts if round_ % 2 == 0 else counts[::-1]:
-            partners, made = tenants[count]
-            await set_live(bench.db, made, True)
-            for name, measure in (("drain", _partners_drain), ("sustained", _partners_sustained)):
-                rate, cpu_us = await measure(bench, partners)
-                figures.setdefault((name, count), []).append(rate)
-                figures.setdefault((f"{name} CPU", count), []).append(cpu_us)
-            await set_live(bench.db, made, False)
+    async for _, count, partners in alternating_tenants(
+        bench.db, endpoints, bench.fast.url, config.partners, config.rounds, config.concurrency
+    ):
+        for name, measure in (("drain", _partners_drain), ("sustained", _partners_sustained)):
+            rate, cpu_us = await measure(bench, partners)
+            figures.setdefault((name, count), []).append(rate)
+            figures.setdefault((f"{name} CPU", count), []).append(cpu_us)
     for name in ("drain", "sustained"):
         for count in counts:
             rates, cpus = figures[(name, count)], figures[(f"{name} CPU", count)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import AsyncIterator
 
 from harness.workload import make_endpoint, order_data
 from rampwire.domain.deliveries import DELIVERY_ID_PREFIX
@@ -99,3 +100,27 @@ async def set_live(db: Database, endpoint_ids: list[str], live: bool) -> None:
             "UPDATE endpoints SET deleted_at = $2 WHERE id = $1",
             [(endpoint_id, None if live else 1) for endpoint_id in endpoint_ids],
         )
+
+
+async def alternating_tenants(
+    db: Database,
+    endpoints: EndpointRepository,
+    url: str,
+    partners: int,
+    rounds: int,
+    max_in_flight: int,
+) -> AsyncIterator[tuple[int, int, list[str]]]:
+    """The partners phase's tenants: 1 partner and ``partners`` partners (:func:`make_tenants`),
+    each set made once and put away, then live in turn for each of ``rounds`` rounds, which one
+    goes first alternating: yields (round, partner count, partner ids) while that set is live."""
+    counts = sorted({1, partners})
+    tenants = {}
+    for count in counts:
+        tenants[count] = await make_tenants(db, endpoints, url, count, max_in_flight)
+        await set_live(db, tenants[count][1], False)
+    for round_ in range(rounds):
+        for count in counts if round_ % 2 == 0 else counts[::-1]:
+            ids, made = tenants[count]
+            await set_live(db, made, True)
+            yield round_, count, ids
+            await set_live(db, made, False)
