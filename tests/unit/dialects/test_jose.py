@@ -42,7 +42,9 @@ def test_thumbprint_matches_rfc_7638() -> None:
     assert thumbprint(key) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
-@pytest.mark.parametrize("value", ["a=", "ab+c", "ab/c", "abcde", "a b", "é"])
+@pytest.mark.parametrize(
+    "value", ["a=", "ab+c", "ab/c", "abcde", "a b", "é", "\n", "abcd\n", "ab\n", "\nabc", "ab\r"]
+)
 def test_b64url_decoding_is_strict(value: str) -> None:
     with pytest.raises(ValueError):
         b64url_decode(value)
