@@ -106,7 +106,9 @@ async def test_a_claim_leases_each_due_delivery_once_with_its_payload(db: Databa
     assert {c.id for c in again} == {c.id for c in claimed}
 
 
-async def test_a_delivery_whose_event_row_is_gone_is_cancelled_by_the_claim(db: Database) -> None:
+async def test_a_delivery_whose_event_row_is_gone_is_cancelled_by_the_claim(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     """deliveries.event_id has no foreign key (migration 0016): an event deleted by hand leaves
     deliveries with nothing to send. The claim settles them, never leases them again."""
     await _endpoint(db)
@@ -122,6 +124,8 @@ async def test_a_delivery_whose_event_row_is_gone_is_cancelled_by_the_claim(db: 
     [cancelled] = await repository.find(event_id=gone.id, limit=10)
     assert cancelled.status is DeliveryStatus.CANCELLED
     assert cancelled.last_error == EVENT_GONE and cancelled.next_attempt_at is None
+    [line] = [r for r in caplog.records if r.name == "rampwire.worker"]
+    assert line.levelname == "WARNING" and cancelled.id in line.getMessage()
     async with db.connection() as conn:
         sql = "SELECT lease_token FROM deliveries WHERE id = $1"
         assert await conn.fetchval(sql, cancelled.id) is None

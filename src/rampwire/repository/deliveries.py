@@ -10,6 +10,7 @@ concurrent workers apart; on SQLite the single write transaction does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,8 @@ from .delivery_rows import (
 )
 from .endpoints import cancel_waiting
 from .outbox import publish
+
+log = logging.getLogger("rampwire.worker")
 
 # Recording an attempt: its row, and its delivery's new state fenced on the lease token (a
 # worker whose lease was taken over logs its attempt but does not overwrite the newer state).
@@ -148,6 +151,7 @@ _CANCEL_CLAIMED = (
     " WHERE id = $1 AND lease_token = $2"
 )
 EVENT_GONE = "its event is gone"
+_NAMED = 10  # delivery ids named in the log line of a claim that cancels some
 # An endpoint's success: kept to within SUCCESS_RESOLUTION, so that an endpoint that succeeds
 # in every batch is written once in that time, not once per batch (with thousands of endpoints,
 # most batches touch hundreds of them); a failing endpoint's success is always written.
@@ -233,6 +237,11 @@ class DeliveryRepository:
             if gone := [row["id"] for row in rows if row["event_id"] not in events]:
                 cancelled = [(delivery_id, token, EVENT_GONE, now_us) for delivery_id in gone]
                 await conn.executemany(_CANCEL_CLAIMED, cancelled)
+                log.warning(
+                    "%d deliveries cancelled unsent, their event's row is gone: %s",
+                    len(gone),
+                    ", ".join(gone[:_NAMED]) + (", ..." if len(gone) > _NAMED else ""),
+                )
         encoded = {event_id: row["payload"].encode("utf-8") for event_id, row in events.items()}
         return [
             Claimed(
