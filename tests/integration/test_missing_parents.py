@@ -189,7 +189,7 @@ async def test_a_delivery_whose_event_is_gone_is_shown_and_not_replayed(
     assert pending.status_code == 200 and pending.json()["data"] == []
     # nothing to send again: refused one by one, skipped by a replay since a time
     replay = await api.post(f"/v1/deliveries/{ids['delivery']}/replay")
-    assert replay.status_code == 404 and "its event is gone" in replay.text
+    assert replay.status_code == 409 and "its event is gone" in replay.text
     assert replay.headers["content-type"].startswith("application/problem+json")
     since = await api.post(
         f"/v1/endpoints/{ids['endpoint']}/replay", json={"since": "2000-01-01T00:00:00Z"}

@@ -111,14 +111,14 @@ async def get_delivery(
 @router.post(
     "/deliveries/{delivery_id}/replay",
     status_code=201,
-    responses={201: {"model": DeliveryOut}, **FOUND},
+    responses={201: {"model": DeliveryOut}, **FOUND, **problems(409)},
 )
 async def replay_delivery(
     delivery_id: DeliveryId, request: Request, _: Annotated[ApiKey, Depends(require(Scope.WRITE))]
 ) -> Response:
     """Send the same event to the same endpoint again, as a new delivery. Deliveries of that
     event to that endpoint that still wait are superseded: their retries stop, and the replay
-    takes their place in the order's FIFO."""
+    takes their place in the order's FIFO. 409 when its event's row is gone (nothing to send)."""
     replayed = await _repo(request).replay(_id(delivery_id), now=utcnow())
     state(request).wake()
     return Response(serde.to_json(delivery_json(replayed)), status_code=201, media_type=JSON)

@@ -77,8 +77,9 @@ class Replayed:
 
 async def replay(conn: Connection, delivery_id: str, *, now: datetime) -> str:
     """Send a delivery's event again: the new delivery's id. What still waits of that event to
-    that endpoint is superseded by it. Raises NotFound for an unknown delivery, one whose
-    endpoint was deleted, or one whose event's row is gone (nothing to send)."""
+    that endpoint is superseded by it. Raises NotFound for an unknown delivery or one whose
+    endpoint was deleted, Conflict for one whose event's row is gone (it exists, but there is
+    nothing to send)."""
     original = await conn.fetchrow(
         f"SELECT {', '.join(f'd.{c.strip()}' for c in _ORIGINAL.split(','))}, e.deleted_at,"
         " EXISTS (SELECT 1 FROM events v WHERE v.id = d.event_id) AS has_event"
@@ -88,7 +89,7 @@ async def replay(conn: Connection, delivery_id: str, *, now: datetime) -> str:
     if original is None or original["deleted_at"] is not None:
         raise NotFound(f"no delivery {delivery_id!r}")
     if not original["has_event"]:
-        raise NotFound(f"delivery {delivery_id!r}: its event is gone, nothing to send again")
+        raise Conflict(f"delivery {delivery_id!r}: its event is gone, nothing to send again")
     replay_id = new_id(DELIVERY_ID_PREFIX)
     await conn.execute(
         _SUPERSEDE,
