@@ -86,12 +86,19 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
     joined by control characters that JSON text cannot hold (:data:`_OWNED`), made into
     :class:`Subscriber` records once per distinct value (:func:`_owned`). A row and a column
     cost far more to fetch (SQLite's driver above all) than the join, and a transaction of
-    orders of many partners reads many; one search per partner, not ``IN (...)``, which SQLite
-    runs through a temporary table of the values."""
+    orders of many partners reads many. On SQLite one search per partner, not ``IN (...)``,
+    which it runs through a temporary table of the values."""
     owned = sorted({p for p in partners if p is not None})
     joined = _OWNED[conn.dialect]
     selects = [f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id IS NULL"]
-    if len(owned) <= SEARCHES_AT_MOST:
+    args: list[Any] = list(owned)
+    if owned and conn.dialect == "postgresql":  # one statement whatever the count
+        selects.append(
+            f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id = ANY($1::text[])"
+            " GROUP BY partner_id"
+        )
+        args = [owned]
+    elif len(owned) <= SEARCHES_AT_MOST:
         selects += (
             f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id = ${n}"
             for n in range(1, len(owned) + 1)
@@ -103,7 +110,7 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
             " GROUP BY partner_id"
         )
     found: list[Subscriber] = []
-    for row in await conn.fetch(" UNION ALL ".join(selects), *owned):
+    for row in await conn.fetch(" UNION ALL ".join(selects), *args):
         found.extend(_owned(row[0]))
     return found
 
@@ -152,7 +159,7 @@ _OWNED = {
     " || coalesce(partners::text, ''), chr(30))",
 }
 SUBSCRIBERS_KEPT = 4_096  # endpoint rows whose Subscriber is kept, the least recently used out
-SEARCHES_AT_MOST = 32  # partners read by a search each; more, by one search of them all
+SEARCHES_AT_MOST = 32  # SQLite: partners read by a search each; more, by one of them all
 OWNERS_KEPT = 4_096  # owners whose endpoints' Subscribers are kept, the least recently used out
 
 
