@@ -1,6 +1,6 @@
 """The fan-out's endpoints read one row per owner (``repository.outbox.live_endpoints``): for
-any set of partners, few (a search each) or many (one search of them all), exactly the live
-endpoints of the operator and of those partners, as the rows are now."""
+any set of partners, none, few or many, exactly the live endpoints of the operator and of those
+partners, as the rows are now."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from rampwire.delivery.endpoints import Endpoint, SigningSecret
 from rampwire.dialects import standard
 from rampwire.domain import serde
 from rampwire.repository.endpoints import EndpointRepository
-from rampwire.repository.outbox import SEARCHES_AT_MOST, Subscriber, live_endpoints
+from rampwire.repository.outbox import Subscriber, live_endpoints
 from rampwire.settings import Secret
 from rampwire.storage import Database
 from rampwire.types import utcnow
 
-PARTNERS = SEARCHES_AT_MOST + 8
+PARTNERS = 40
 
 
 async def _endpoint(repo: EndpointRepository, event_types: tuple[str, ...]) -> str:

@@ -82,37 +82,32 @@ async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) 
     takes them: the operator's, and those partners' own (read by ``endpoints_partner``; no
     other partner's endpoint is read).
 
-    One row of one column per owner (the operator, each partner): its endpoints' columns
-    joined by control characters that JSON text cannot hold (:data:`_OWNED`), made into
-    :class:`Subscriber` records once per distinct value (:func:`_owned`). A row and a column
-    cost far more to fetch (SQLite's driver above all) than the join, and a transaction of
-    orders of many partners reads many. On SQLite one search per partner, not ``IN (...)``,
-    which it runs through a temporary table of the values."""
+    One row of one column per owner (the operator, each partner): its endpoints' columns as
+    a JSON array (:data:`_OWNED`), made into :class:`Subscriber` records once per distinct
+    value (:func:`_owned`). A row and a column cost far more to fetch (SQLite's driver above
+    all) than the server's JSON, and a transaction of orders of many partners reads many."""
     owned = sorted({p for p in partners if p is not None})
     joined = _OWNED[conn.dialect]
     selects = [f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id IS NULL"]
     args: list[Any] = list(owned)
     if owned and conn.dialect == "postgresql":  # one statement whatever the count
-        selects.append(
-            f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id = ANY($1::text[])"
-            " GROUP BY partner_id"
-        )
+        selects.append(_theirs(joined, "= ANY($1)"))
         args = [owned]
-    elif len(owned) <= SEARCHES_AT_MOST:
-        selects += (
-            f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id = ${n}"
-            for n in range(1, len(owned) + 1)
-        )
-    else:  # SQLite takes at most 500 selects in one statement
-        mine = ", ".join(f"${n}" for n in range(1, len(owned) + 1))
+    elif owned:
         selects.append(
-            f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id IN ({mine})"
-            " GROUP BY partner_id"
+            _theirs(joined, f"IN ({', '.join(f'${n}' for n in range(1, len(owned) + 1))})")
         )
     found: list[Subscriber] = []
     for row in await conn.fetch(" UNION ALL ".join(selects), *args):
         found.extend(_owned(row[0]))
     return found
+
+
+def _theirs(columns: str, owned: str) -> str:
+    """``columns`` of the live endpoints of the partners ``owned``, a row per partner."""
+    return (
+        f"SELECT {columns} FROM endpoints WHERE {_LIVE} AND partner_id {owned} GROUP BY partner_id"
+    )
 
 
 def live_endpoints_json(partners: str) -> str:
@@ -147,19 +142,12 @@ def subscribers(found: str | None) -> list[Subscriber]:
 _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
 _SUBSCRIBER = "id, event_types, ordering, dialect, partner_id, partners"
 _SUBSCRIBER_TEXT = "id, event_types::text, ordering, dialect, partner_id, partners::text"
-_FIELD, _RECORD = "\x1f", "\x1e"  # control characters: escaped in JSON text, never in an id
-# one owner's live endpoints, each its _SUBSCRIBER columns joined by _FIELD (NULL: empty),
-# joined by _RECORD; NULL when it has none
+# one owner's live endpoints as a JSON array of their _SUBSCRIBER columns (JSON ones as text)
 _OWNED = {
-    "sqlite": "group_concat(id || char(31) || event_types || char(31) || ordering || char(31)"
-    " || dialect || char(31) || ifnull(partner_id, '') || char(31) || ifnull(partners, ''),"
-    " char(30))",
-    "postgresql": "string_agg(id || chr(31) || event_types::text || chr(31) || ordering"
-    " || chr(31) || dialect || chr(31) || coalesce(partner_id, '') || chr(31)"
-    " || coalesce(partners::text, ''), chr(30))",
+    "sqlite": f"json_group_array(json_array({_SUBSCRIBER}))",
+    "postgresql": f"json_agg(json_build_array({_SUBSCRIBER_TEXT}))::text",
 }
 SUBSCRIBERS_KEPT = 4_096  # endpoint rows whose Subscriber is kept, the least recently used out
-SEARCHES_AT_MOST = 32  # SQLite: partners read by a search each; more, by one of them all
 OWNERS_KEPT = 4_096  # owners whose endpoints' Subscribers are kept, the least recently used out
 
 
@@ -167,15 +155,7 @@ OWNERS_KEPT = 4_096  # owners whose endpoints' Subscribers are kept, the least r
 def _owned(found: str | None) -> tuple[Subscriber, ...]:
     """One owner's endpoints as :func:`live_endpoints` reads them (:data:`_OWNED`), made into
     :class:`Subscriber` records once for each value: an owner's endpoints seldom change."""
-    if found is None:
-        return ()
-    made = []
-    for record in found.split(_RECORD):
-        id, event_types, ordering, dialect, owner, partners = record.split(_FIELD)
-        made.append(
-            _subscriber(id, event_types, ordering, dialect, owner or None, partners or None)
-        )
-    return tuple(made)
+    return tuple(subscribers(found))
 
 
 @lru_cache(maxsize=SUBSCRIBERS_KEPT)
