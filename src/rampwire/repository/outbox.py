@@ -80,11 +80,25 @@ class Subscriber:
 async def live_endpoints(conn: Connection, partners: Iterable[str | None] = ()) -> list[Subscriber]:
     """The endpoints that can get deliveries of orders of ``partners``, as :func:`outbox`
     takes them: the operator's, and those partners' own (read by ``endpoints_partner``; no
-    other partner's endpoint is read)."""
+    other partner's endpoint is read).
+
+    One row of one column per owner (the operator, each partner): its endpoints' columns as
+    a JSON array (:data:`_OWNED`), made into :class:`Subscriber` records once per distinct
+    value (:func:`_owned`). A row and a column cost far more to fetch (SQLite's driver above
+    all) than the server's JSON, and a transaction of orders of many partners reads many."""
     owned = sorted({p for p in partners if p is not None})
-    mine = ", ".join(f"${n}" for n in range(1, len(owned) + 1))
-    select = _live(f"IN ({mine})" if owned else None)
-    return [_subscriber(*row) for row in await conn.fetch(select, *owned)]
+    joined = _OWNED[conn.dialect]
+    selects = [f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id IS NULL"]
+    if owned:  # IN, not = ANY($1): asyncpg encodes an array of ids at more cost than each id
+        mine = ", ".join(f"${n}" for n in range(1, len(owned) + 1))
+        selects.append(
+            f"SELECT {joined} FROM endpoints WHERE {_LIVE} AND partner_id IN ({mine})"
+            " GROUP BY partner_id"  # a row per partner with live endpoints
+        )
+    found: list[Subscriber] = []
+    for row in await conn.fetch(" UNION ALL ".join(selects), *owned):
+        found.extend(_owned(row[0]))
+    return found
 
 
 def live_endpoints_json(partners: str) -> str:
@@ -92,9 +106,8 @@ def live_endpoints_json(partners: str) -> str:
     partners' ids in the ``text[]`` parameter ``partners`` (``"$4"``), for a caller that sends
     it inside a statement of its own; :func:`subscribers` makes its value into what
     :func:`live_endpoints` returns."""
-    columns = "id, event_types::text, ordering, dialect, partner_id, partners::text"
     return (
-        f"SELECT json_agg(json_build_array({columns}))"
+        f"SELECT json_agg(json_build_array({_SUBSCRIBER_TEXT}))"
         f" FROM ({_live(f'= ANY({partners}::text[])')}) AS e"
     )
 
@@ -118,7 +131,21 @@ def subscribers(found: str | None) -> list[Subscriber]:
 
 _LIVE = "disabled_at IS NULL AND deleted_at IS NULL"
 _SUBSCRIBER = "id, event_types, ordering, dialect, partner_id, partners"
+_SUBSCRIBER_TEXT = "id, event_types::text, ordering, dialect, partner_id, partners::text"
+# one owner's live endpoints as a JSON array of their _SUBSCRIBER columns (JSON ones as text)
+_OWNED = {
+    "sqlite": f"json_group_array(json_array({_SUBSCRIBER}))",
+    "postgresql": f"json_agg(json_build_array({_SUBSCRIBER_TEXT}))::text",
+}
 SUBSCRIBERS_KEPT = 4_096  # endpoint rows whose Subscriber is kept, the least recently used out
+OWNERS_KEPT = 4_096  # owners whose endpoints' Subscribers are kept, the least recently used out
+
+
+@lru_cache(maxsize=OWNERS_KEPT)
+def _owned(found: str | None) -> tuple[Subscriber, ...]:
+    """One owner's endpoints as :func:`live_endpoints` reads them (:data:`_OWNED`), made into
+    :class:`Subscriber` records once for each value: an owner's endpoints seldom change."""
+    return tuple(subscribers(found))
 
 
 @lru_cache(maxsize=SUBSCRIBERS_KEPT)
@@ -172,11 +199,10 @@ def fan_out(
     rows = []
     now_us = micros(now)
     owners = owners or {}
+    reaching = _Reaching(endpoints)
     for index, event in enumerate(events):
         partner = None if event.order_id is None else owners.get(event.order_id)
-        for endpoint in endpoints:
-            if not reaches(endpoint.owner, endpoint.partners, partner):
-                continue
+        for endpoint in reaching.of(partner):
             if not matches(endpoint.event_types, event.type):
                 continue
             if not endpoint.dialect.can_encode(event.type):
@@ -204,6 +230,34 @@ def fan_out(
     tail = f" RETURNING pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
     writes.insert("deliveries", _NEW_DELIVERY, rows, tail)
     return len(rows)
+
+
+class _Reaching:
+    """The endpoints of a fan-out that reach each partner's orders (:func:`reaches`), in their
+    order: a partner's own endpoints found by owner rather than each endpoint tested against
+    every event, the events of one batch being those of many partners' orders."""
+
+    def __init__(self, endpoints: Sequence[Subscriber]) -> None:
+        self._operators: list[tuple[int, Subscriber]] = []
+        self._owned: dict[str, list[tuple[int, Subscriber]]] = {}
+        for position, endpoint in enumerate(endpoints):
+            if endpoint.owner is None:
+                self._operators.append((position, endpoint))
+            else:
+                self._owned.setdefault(endpoint.owner, []).append((position, endpoint))
+        self._found: dict[str | None, list[Subscriber]] = {}
+
+    def of(self, partner: str | None) -> list[Subscriber]:
+        found = self._found.get(partner)
+        if found is None:
+            mine = [o for o in self._operators if reaches(None, o[1].partners, partner)]
+            theirs = () if partner is None else self._owned.get(partner, ())
+            if mine and theirs and mine[-1][0] > theirs[0][0]:  # interleaved: back in order
+                mine = sorted([*mine, *theirs])
+            else:
+                mine.extend(theirs)
+            found = self._found[partner] = [endpoint for _, endpoint in mine]
+        return found
 
 
 _EVENT = Columns.of(
