@@ -34,7 +34,9 @@ from ..delivery.endpoints import KEY_SIGNED, StoredSecret, StoredTarget
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
 from ..dialects import Dialect, get_dialect
+from ..dialects.base import DialectName
 from ..dialects.errors import DialectError
+from ..dialects.standard import hmac_credentials
 from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.webhook_keys import WebhookKeyRepository
@@ -165,21 +167,18 @@ class Targets:
                 raise
             log.warning("reading %d endpoints failed: %s", len(futures), exc)
             return
+        loading, stored = self._loading, self._entries
         for endpoint_id, future in futures.items():
             entry = entries.get(endpoint_id)
-            if self._loading.get(endpoint_id) is future:  # not forgotten meanwhile
-                del self._loading[endpoint_id]
-                if entry is not None:
-                    self._store(endpoint_id, entry)
+            if loading.get(endpoint_id) is future:  # not forgotten meanwhile
+                del loading[endpoint_id]
+                if entry is not None:  # _store(), inlined: once per endpoint read
+                    stored.pop(endpoint_id, None)
+                    stored[endpoint_id] = entry  # last: the most recently read
+                    while len(stored) > MAX_TARGETS:
+                        del stored[next(iter(stored))]
             if not future.done():
                 future.set_result(None if entry is None else entry.found)
-
-    def _store(self, endpoint_id: str, entry: _Entry) -> None:
-        entries = self._entries
-        entries.pop(endpoint_id, None)
-        entries[endpoint_id] = entry  # last: the most recently read
-        while len(entries) > MAX_TARGETS:
-            del entries[next(iter(entries))]
 
     async def _lookup(self, versions: Mapping[str, int]) -> dict[str, _Entry]:
         """What is built of each endpoint of ``versions`` (endpoint id → claimed version) that
@@ -199,6 +198,8 @@ class Targets:
         for endpoint_id, endpoint in stored.items():
             # signed with rampwire's own keys (they rotate apart from the endpoint)
             own_keys = endpoint.dialect in KEY_SIGNED or "v1a" in endpoint.signatures
+            kept = endpoint.secrets
+            one_forever = len(kept) == 1 and kept[0][2] is None  # most endpoints
             target: Found = None
             if endpoint.enabled:
                 try:
@@ -207,13 +208,18 @@ class Targets:
                     policy = dialect.policy
                     if endpoint.retry_policy is not None:
                         policy = policy_from_json(endpoint.retry_policy, base=policy)
-                    secrets = endpoint.signing_secrets(wall_us)
-                    if own_keys:
-                        credentials = await signing.credentials(
-                            dialect, secrets, signatures=endpoint.signatures, keys=keys
-                        )
+                    if one_forever and not own_keys and dialect.name is DialectName.STANDARD:
+                        # what signing_secrets() and secret_credentials() make of it, without
+                        # their two calls
+                        credentials = hmac_credentials((kept[0][0],))
                     else:
-                        credentials = signing.secret_credentials(dialect, secrets)
+                        secrets = endpoint.signing_secrets(wall_us)
+                        if own_keys:
+                            credentials = await signing.credentials(
+                                dialect, secrets, signatures=endpoint.signatures, keys=keys
+                            )
+                        else:
+                            credentials = signing.secret_credentials(dialect, secrets)
                     target = _target(
                         (  # Target's field order: test_worker_targets checks it
                             endpoint_id,
@@ -231,7 +237,7 @@ class Targets:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
             # what depends on rampwire's keys or on a secret's expiry is built again
-            reusable = not own_keys and _expire_never(endpoint.secrets)
+            reusable = not own_keys and (one_forever or _expire_never(kept))
             rebuild_at = math.inf if reusable else now + ENDPOINT_REBUILD_S
             read = (endpoint.version, versions[endpoint_id])
             found[endpoint_id] = _Entry(read, endpoint, target, rebuild_at)
