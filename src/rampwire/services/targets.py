@@ -26,7 +26,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from ..crypto import SecretBox
@@ -53,6 +52,11 @@ MAX_TARGETS = 16_384  # endpoints whose settings are kept, at most (the oldest r
 # An endpoint's send settings; None when it is gone or disabled, a reason when its credentials
 # are unusable.
 Found = Target | str | None
+# A read of an endpoint in progress: the futures of the sends waiting for its answer, one each,
+# so that a send cancelled meanwhile cancels its own alone and the read goes on for the others.
+# The read sets each one's result itself: no done-callback, loop callback and relay call per
+# waiting send, where a fresh worker's first send to each endpoint waits for its read.
+Waiters = list[asyncio.Future[Found]]
 
 
 # Not frozen: a frozen dataclass's fields are set one by one through object.__setattr__ (or,
@@ -77,7 +81,7 @@ class Targets:
         self._signing_keys = SigningKeyRepository(db, box)
         self._webhook_keys = WebhookKeyRepository(db, box)
         self._entries: dict[str, _Entry] = {}  # oldest read first
-        self._loading: dict[str, asyncio.Future[Found]] = {}  # reads in progress, per endpoint
+        self._loading: dict[str, Waiters] = {}  # reads in progress, per endpoint
         self._reads: set[asyncio.Task[None]] = set()
         self._dialects: dict[str, Dialect[Any]] = {}  # by stored name: looked up once each
 
@@ -92,14 +96,11 @@ class Targets:
         entry = self._current(endpoint_id, version)
         if entry is not None:
             return entry.found
-        future = self._loading.get(endpoint_id)
-        if future is None:
-            future = self._read({endpoint_id: version})[endpoint_id]
-        # Each send waits on a future of its own that the read's answer is relayed to: other
-        # sends wait for the same read, so it goes on if this one is cancelled. What
-        # asyncio.shield does, without its second callback and loop turn per waiting send.
-        waiter: asyncio.Future[Found] = future.get_loop().create_future()
-        future.add_done_callback(partial(_relay, waiter))
+        waiters = self._loading.get(endpoint_id)
+        if waiters is None:
+            waiters = self._read({endpoint_id: version})[endpoint_id]
+        waiter: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
         return await waiter
 
     def prefetch(self, versions: Mapping[str, int | None]) -> None:
@@ -125,8 +126,9 @@ class Targets:
         """Cancel the reads in progress (at shutdown)."""
         for task in self._reads:
             task.cancel()
-        for future in self._loading.values():
-            future.cancel()
+        for waiters in self._loading.values():
+            for waiter in waiters:
+                waiter.cancel()
         self._loading.clear()
 
     def _current(self, endpoint_id: str, version: int) -> _Entry | None:
@@ -138,47 +140,48 @@ class Targets:
             return None
         return entry
 
-    def _read(self, versions: Mapping[str, int]) -> dict[str, asyncio.Future[Found]]:
-        loop = asyncio.get_running_loop()
-        futures = {endpoint_id: loop.create_future() for endpoint_id in versions}
-        self._loading.update(futures)
-        task = asyncio.create_task(self._run(versions, futures), name="rampwire-endpoints")
+    def _read(self, versions: Mapping[str, int]) -> dict[str, Waiters]:
+        reads: dict[str, Waiters] = {endpoint_id: [] for endpoint_id in versions}
+        self._loading.update(reads)
+        task = asyncio.create_task(self._run(versions, reads), name="rampwire-endpoints")
         self._reads.add(task)
         task.add_done_callback(self._reads.discard)
-        return futures
+        return reads
 
-    async def _run(
-        self, versions: Mapping[str, int], futures: dict[str, asyncio.Future[Found]]
-    ) -> None:
+    async def _run(self, versions: Mapping[str, int], reads: dict[str, Waiters]) -> None:
         try:
             entries = await self._lookup(versions)
         except BaseException as exc:
-            for endpoint_id, future in futures.items():
-                if self._loading.get(endpoint_id) is future:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            for endpoint_id, waiters in reads.items():
+                if self._loading.get(endpoint_id) is waiters:
                     del self._loading[endpoint_id]
-                if future.done():  # cancelled by close()
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: an endpoint no send waits for logs nothing
+                for waiter in waiters:
+                    if waiter.done():  # its send was cancelled, or close() cancelled it
+                        continue
+                    if cancelled:
+                        waiter.cancel()
+                    else:
+                        waiter.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
-            log.warning("reading %d endpoints failed: %s", len(futures), exc)
+            log.warning("reading %d endpoints failed: %s", len(reads), exc)
             return
         loading, stored = self._loading, self._entries
-        for endpoint_id, future in futures.items():
+        for endpoint_id, waiters in reads.items():
             entry = entries.get(endpoint_id)
-            if loading.get(endpoint_id) is future:  # not forgotten meanwhile
+            if loading.get(endpoint_id) is waiters:  # not forgotten meanwhile
                 del loading[endpoint_id]
                 if entry is not None:  # _store(), inlined: once per endpoint read
                     stored.pop(endpoint_id, None)
                     stored[endpoint_id] = entry  # last: the most recently read
                     while len(stored) > MAX_TARGETS:
                         del stored[next(iter(stored))]
-            if not future.done():
-                future.set_result(None if entry is None else entry.found)
+            if waiters:
+                found = None if entry is None else entry.found
+                for waiter in waiters:
+                    if not waiter.done():  # else its send was cancelled meanwhile
+                        waiter.set_result(found)
 
     async def _lookup(self, versions: Mapping[str, int]) -> dict[str, _Entry]:
         """What is built of each endpoint of ``versions`` (endpoint id → claimed version) that
@@ -256,16 +259,3 @@ def _expire_never(secrets: tuple[StoredSecret, ...]) -> bool:
         if expires_at is not None:
             return False
     return True
-
-
-def _relay(waiter: asyncio.Future[Found], read: asyncio.Future[Found]) -> None:
-    """The read's answer, error or cancellation passed to a send waiting for it, unless that
-    send was cancelled meanwhile."""
-    if waiter.done():
-        return
-    if read.cancelled():
-        waiter.cancel()
-    elif (error := read.exception()) is not None:
-        waiter.set_exception(error)
-    else:
-        waiter.set_result(read.result())
