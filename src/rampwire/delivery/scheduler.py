@@ -39,7 +39,7 @@ class Lane:
     cap: int  # how many deliveries it may hold, queued and sending
     queue: deque[Claimed] = field(default_factory=deque)  # claimed, not started, oldest first
     active: int = 0  # sends started and not finished
-    limiter: EndpointLimiter | None = None  # the worker's, for its settings' limits
+    limiter: EndpointLimiter | None = None  # the worker's, if a rate limit or surplus needs one
 
     @property
     def held(self) -> int:
