@@ -13,9 +13,13 @@ class EndpointLimiter:
     burst of one second's worth).
 
     Slots are counted here rather than with an ``asyncio.Semaphore`` so that the common case, a
-    free slot and no rate limit, is one synchronous call (:meth:`try_acquire`): the worker makes
-    it once per attempt. Waiters are served first come, first served; a released slot passes
-    straight to the oldest waiter.
+    free slot and no rate limit, is one synchronous call (:meth:`try_acquire`). Waiters are
+    served first come, first served; a released slot passes straight to the oldest waiter.
+
+    The worker makes one only for an endpoint with a rate limit, or with more sends started
+    than its in-flight limit (started under the default before its settings were read, or
+    under settings that shrank): otherwise the scheduler's count of the lane's sends already
+    keeps them within the limit, and most endpoints need no limiter at all.
     """
 
     __slots__ = (

@@ -39,7 +39,7 @@ class Lane:
     cap: int  # how many deliveries it may hold, queued and sending
     queue: deque[Claimed] = field(default_factory=deque)  # claimed, not started, oldest first
     active: int = 0  # sends started and not finished
-    limiter: EndpointLimiter | None = None  # the worker's, for its settings' limits
+    limiter: EndpointLimiter | None = None  # the worker's, if a rate limit or surplus needs one
 
     @property
     def held(self) -> int:
@@ -104,8 +104,8 @@ class Scheduler:
     def set_slots(self, lane: Lane, slots: int) -> None:
         """The endpoint's in-flight limit, as its settings say (until then the default)."""
         was_free = lane.active < lane.slots
-        lane.slots = max(1, slots)
-        lane.cap = self._cap(lane.slots)
+        lane.slots = slots = max(1, slots)
+        lane.cap = min(self._limit, HELD_PER_SLOT * slots)  # _cap(), inlined: once an endpoint
         if self._lanes.get(lane.endpoint_id) is lane:  # re-inserted last: forgotten last
             del self._lanes[lane.endpoint_id]
             self._lanes[lane.endpoint_id] = lane
@@ -113,7 +113,8 @@ class Scheduler:
             self._small.add(lane)
         else:
             self._small.discard(lane)
-        self._changed(lane, was_free)
+        if lane.queue:  # else _changed() has nothing to change
+            self._changed(lane, was_free)
 
     def slots(self, endpoint_id: str) -> int:
         lane = self._lanes.get(endpoint_id)

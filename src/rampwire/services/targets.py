@@ -26,7 +26,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from ..crypto import SecretBox
@@ -34,7 +33,9 @@ from ..delivery.endpoints import KEY_SIGNED, StoredSecret, StoredTarget
 from ..delivery.retry import policy_from_json
 from ..delivery.sender import Target
 from ..dialects import Dialect, get_dialect
+from ..dialects.base import DialectName
 from ..dialects.errors import DialectError
+from ..dialects.standard import hmac_credentials
 from ..repository.endpoints import EndpointRepository
 from ..repository.signing_keys import SigningKeyRepository
 from ..repository.webhook_keys import WebhookKeyRepository
@@ -51,6 +52,11 @@ MAX_TARGETS = 16_384  # endpoints whose settings are kept, at most (the oldest r
 # An endpoint's send settings; None when it is gone or disabled, a reason when its credentials
 # are unusable.
 Found = Target | str | None
+# A read of an endpoint in progress: the futures of the sends waiting for its answer, one each,
+# so that a send cancelled meanwhile cancels its own alone and the read goes on for the others.
+# The read sets each one's result itself: no done-callback, loop callback and relay call per
+# waiting send, where a fresh worker's first send to each endpoint waits for its read.
+Waiters = list[asyncio.Future[Found]]
 
 
 # Not frozen: a frozen dataclass's fields are set one by one through object.__setattr__ (or,
@@ -75,7 +81,7 @@ class Targets:
         self._signing_keys = SigningKeyRepository(db, box)
         self._webhook_keys = WebhookKeyRepository(db, box)
         self._entries: dict[str, _Entry] = {}  # oldest read first
-        self._loading: dict[str, asyncio.Future[Found]] = {}  # reads in progress, per endpoint
+        self._loading: dict[str, Waiters] = {}  # reads in progress, per endpoint
         self._reads: set[asyncio.Task[None]] = set()
         self._dialects: dict[str, Dialect[Any]] = {}  # by stored name: looked up once each
 
@@ -90,14 +96,11 @@ class Targets:
         entry = self._current(endpoint_id, version)
         if entry is not None:
             return entry.found
-        future = self._loading.get(endpoint_id)
-        if future is None:
-            future = self._read({endpoint_id: version})[endpoint_id]
-        # Each send waits on a future of its own that the read's answer is relayed to: other
-        # sends wait for the same read, so it goes on if this one is cancelled. What
-        # asyncio.shield does, without its second callback and loop turn per waiting send.
-        waiter: asyncio.Future[Found] = future.get_loop().create_future()
-        future.add_done_callback(partial(_relay, waiter))
+        waiters = self._loading.get(endpoint_id)
+        if waiters is None:
+            waiters = self._read({endpoint_id: version})[endpoint_id]
+        waiter: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
         return await waiter
 
     def prefetch(self, versions: Mapping[str, int | None]) -> None:
@@ -123,8 +126,9 @@ class Targets:
         """Cancel the reads in progress (at shutdown)."""
         for task in self._reads:
             task.cancel()
-        for future in self._loading.values():
-            future.cancel()
+        for waiters in self._loading.values():
+            for waiter in waiters:
+                waiter.cancel()
         self._loading.clear()
 
     def _current(self, endpoint_id: str, version: int) -> _Entry | None:
@@ -136,50 +140,48 @@ class Targets:
             return None
         return entry
 
-    def _read(self, versions: Mapping[str, int]) -> dict[str, asyncio.Future[Found]]:
-        loop = asyncio.get_running_loop()
-        futures = {endpoint_id: loop.create_future() for endpoint_id in versions}
-        self._loading.update(futures)
-        task = asyncio.create_task(self._run(versions, futures), name="rampwire-endpoints")
+    def _read(self, versions: Mapping[str, int]) -> dict[str, Waiters]:
+        reads: dict[str, Waiters] = {endpoint_id: [] for endpoint_id in versions}
+        self._loading.update(reads)
+        task = asyncio.create_task(self._run(versions, reads), name="rampwire-endpoints")
         self._reads.add(task)
         task.add_done_callback(self._reads.discard)
-        return futures
+        return reads
 
-    async def _run(
-        self, versions: Mapping[str, int], futures: dict[str, asyncio.Future[Found]]
-    ) -> None:
+    async def _run(self, versions: Mapping[str, int], reads: dict[str, Waiters]) -> None:
         try:
             entries = await self._lookup(versions)
         except BaseException as exc:
-            for endpoint_id, future in futures.items():
-                if self._loading.get(endpoint_id) is future:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            for endpoint_id, waiters in reads.items():
+                if self._loading.get(endpoint_id) is waiters:
                     del self._loading[endpoint_id]
-                if future.done():  # cancelled by close()
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: an endpoint no send waits for logs nothing
+                for waiter in waiters:
+                    if waiter.done():  # its send was cancelled, or close() cancelled it
+                        continue
+                    if cancelled:
+                        waiter.cancel()
+                    else:
+                        waiter.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
-            log.warning("reading %d endpoints failed: %s", len(futures), exc)
+            log.warning("reading %d endpoints failed: %s", len(reads), exc)
             return
-        for endpoint_id, future in futures.items():
+        loading, stored = self._loading, self._entries
+        for endpoint_id, waiters in reads.items():
             entry = entries.get(endpoint_id)
-            if self._loading.get(endpoint_id) is future:  # not forgotten meanwhile
-                del self._loading[endpoint_id]
-                if entry is not None:
-                    self._store(endpoint_id, entry)
-            if not future.done():
-                future.set_result(None if entry is None else entry.found)
-
-    def _store(self, endpoint_id: str, entry: _Entry) -> None:
-        entries = self._entries
-        entries.pop(endpoint_id, None)
-        entries[endpoint_id] = entry  # last: the most recently read
-        while len(entries) > MAX_TARGETS:
-            del entries[next(iter(entries))]
+            if loading.get(endpoint_id) is waiters:  # not forgotten meanwhile
+                del loading[endpoint_id]
+                if entry is not None:  # _store(), inlined: once per endpoint read
+                    stored.pop(endpoint_id, None)
+                    stored[endpoint_id] = entry  # last: the most recently read
+                    while len(stored) > MAX_TARGETS:
+                        del stored[next(iter(stored))]
+            if waiters:
+                found = None if entry is None else entry.found
+                for waiter in waiters:
+                    if not waiter.done():  # else its send was cancelled meanwhile
+                        waiter.set_result(found)
 
     async def _lookup(self, versions: Mapping[str, int]) -> dict[str, _Entry]:
         """What is built of each endpoint of ``versions`` (endpoint id → claimed version) that
@@ -199,6 +201,8 @@ class Targets:
         for endpoint_id, endpoint in stored.items():
             # signed with rampwire's own keys (they rotate apart from the endpoint)
             own_keys = endpoint.dialect in KEY_SIGNED or "v1a" in endpoint.signatures
+            kept = endpoint.secrets
+            one_forever = len(kept) == 1 and kept[0][2] is None  # most endpoints
             target: Found = None
             if endpoint.enabled:
                 try:
@@ -207,13 +211,18 @@ class Targets:
                     policy = dialect.policy
                     if endpoint.retry_policy is not None:
                         policy = policy_from_json(endpoint.retry_policy, base=policy)
-                    secrets = endpoint.signing_secrets(wall_us)
-                    if own_keys:
-                        credentials = await signing.credentials(
-                            dialect, secrets, signatures=endpoint.signatures, keys=keys
-                        )
+                    if one_forever and not own_keys and dialect.name is DialectName.STANDARD:
+                        # what signing_secrets() and secret_credentials() make of it, without
+                        # their two calls
+                        credentials = hmac_credentials((kept[0][0],))
                     else:
-                        credentials = signing.secret_credentials(dialect, secrets)
+                        secrets = endpoint.signing_secrets(wall_us)
+                        if own_keys:
+                            credentials = await signing.credentials(
+                                dialect, secrets, signatures=endpoint.signatures, keys=keys
+                            )
+                        else:
+                            credentials = signing.secret_credentials(dialect, secrets)
                     target = _target(
                         (  # Target's field order: test_worker_targets checks it
                             endpoint_id,
@@ -231,7 +240,7 @@ class Targets:
                     log.error("endpoint %s: unusable credentials: %s", endpoint_id, exc)
                     target = f"endpoint credentials unusable: {exc}"
             # what depends on rampwire's keys or on a secret's expiry is built again
-            reusable = not own_keys and _expire_never(endpoint.secrets)
+            reusable = not own_keys and (one_forever or _expire_never(kept))
             rebuild_at = math.inf if reusable else now + ENDPOINT_REBUILD_S
             read = (endpoint.version, versions[endpoint_id])
             found[endpoint_id] = _Entry(read, endpoint, target, rebuild_at)
@@ -250,16 +259,3 @@ def _expire_never(secrets: tuple[StoredSecret, ...]) -> bool:
         if expires_at is not None:
             return False
     return True
-
-
-def _relay(waiter: asyncio.Future[Found], read: asyncio.Future[Found]) -> None:
-    """The read's answer, error or cancellation passed to a send waiting for it, unless that
-    send was cancelled meanwhile."""
-    if waiter.done():
-        return
-    if read.cancelled():
-        waiter.cancel()
-    elif (error := read.exception()) is not None:
-        waiter.set_exception(error)
-    else:
-        waiter.set_result(read.result())

@@ -320,16 +320,27 @@ class Worker:
             reason = target or "endpoint disabled"
             await self._deliveries.cancel_claimed([claimed], reason=reason, now=utcnow())
             return None
-        limiter = self._limiter(lane, target)
-        if not limiter.try_acquire():
-            await limiter.acquire()  # a rate limit, or settings that changed since the start
+        if lane.slots != target.max_in_flight:
+            self._scheduler.set_slots(lane, target.max_in_flight)
+        if target.rate_limit is None and lane.limiter is None and lane.active <= lane.slots:
+            # No limiter needed: every send past this point is counted in lane.active until
+            # it finishes, and the scheduler starts one only while active < slots, so at most
+            # max_in_flight are sending. A limiter is made only when sends started under a
+            # larger in-flight limit (the default, before the settings were read, or settings
+            # that shrank) outnumber it, or for a rate limit: not one object per endpoint.
+            limiter = None
+        else:
+            limiter = self._limiter(lane, target)
+            if not limiter.try_acquire():
+                await limiter.acquire()  # a rate limit, or more sends than the settings allow
         try:
             if self._tracing.enabled:
                 result = await self._traced(sender, claimed, target)
             else:  # no span's context to enter, nor attributes to build
                 result = await sender.attempt(claimed, target)
         finally:
-            limiter.release()
+            if limiter is not None:
+                limiter.release()
         telemetry.attempted(self._metrics, result, dialect=target.dialect.name)
         return result
 
