@@ -32,7 +32,7 @@ from ..repository.inbound import InboundRepository
 from ..services.ingestor import Ingestor, SourceDisabled
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from ..tracing import Tracing
-from ..types import utcnow
+from ..types import record_maker, utcnow
 from . import context, limits
 from .bodies import JSON, check_json, json_response
 from .openapi import AUTHENTICATED, FOUND, id_path, problems
@@ -54,6 +54,8 @@ INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
 RETRY_AFTER_S = 5
 _FORWARDED_FOR = FORWARDED_FOR.encode("latin-1")
 _JSON = JSON.encode("latin-1")
+# made through its slots, once per request (headers, body, received_at, peer_ip, url_token)
+_request = record_maker(InboundRequest)
 _DUPLICATE = serde.to_json({"received": True, "duplicate": True})
 
 
@@ -121,9 +123,7 @@ async def _receive(
     if app.proxies:  # X-Forwarded-For is read only when proxies are trusted
         forwarded = [v.decode("latin-1") for k, v in raw_headers if k == _FORWARDED_FOR]
         peer = app.proxies.client(peer, forwarded)
-    inbound = InboundRequest(
-        headers=headers, body=body, received_at=utcnow(), peer_ip=peer, url_token=token
-    )
+    inbound = _request((headers, body, utcnow(), peer, token))
     try:
         logs.tag(source_id=source)  # the access line too: the request's bind ends it
         result = await app.ingestor.receive(source_id(source), inbound, now=inbound.received_at)
