@@ -7,11 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from typing import cast
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.types import Receive, Scope, Send
 
 from .. import heap, logs
 from ..authorization import AuthorizationClient
@@ -65,24 +63,6 @@ def _nothing() -> None:
 async def _on_failure(supervisor: Supervisor, on_fatal: Callable[[], None]) -> None:
     await supervisor.failed.wait()
     on_fatal()
-
-
-class _IngestFirst(FastAPI):
-    """The app, with ``POST /ingest/...`` handed to its :class:`~.ingest.IngestFront` before
-    FastAPI's and rampwire's middleware (the front does their part itself)."""
-
-    ingest_front: ingest.IngestFront
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            matched = ingest.INGEST_PATH.fullmatch(scope["path"])
-            if matched is not None:
-                scope["app"] = self  # as Starlette sets it
-                if self.root_path:
-                    scope["root_path"] = self.root_path
-                await self.ingest_front(scope, receive, send, matched[1], matched[2])
-                return
-        await super().__call__(scope, receive, send)
 
 
 def _quotas(rate: int | None, burst: int | None) -> Quotas | None:
@@ -211,14 +191,9 @@ def create_app(
     from ..ui import router as dashboard
 
     app.include_router(dashboard())
-    # fastapi_offline makes the FastAPI object itself: the ingest front is put in front by
-    # giving that object this subclass (no state of its own but the front)
-    app.__class__ = _IngestFirst
-    cast(_IngestFirst, app).ingest_front = ingest.IngestFront(
-        app, max_bytes=settings.max_body_bytes, tracing=spans
-    )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        RequestContext, tracing=spans
-    )  # added last: outermost, so every log line has the id
+    app.add_middleware(RequestContext, tracing=spans)  # outermost but the ingest front: ids
+    # added last, so first: inbound webhooks skip every layer but starlette's server-error one
+    # (the front does the request id, span and body limit itself)
+    app.add_middleware(ingest.IngestFront, max_bytes=settings.max_body_bytes, tracing=spans)
     return app

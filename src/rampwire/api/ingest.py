@@ -12,15 +12,13 @@ a URL token) takes no API key: the provider's signature is the proof. Answers:
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette import types as asgi
 from starlette.requests import ClientDisconnect
-from starlette.responses import PlainTextResponse
 
 from .. import logs
 from ..domain import serde
@@ -174,7 +172,7 @@ async def ingest_with_token(source: SourceId, token: str, request: Request) -> R
     return await _route(source, request, token)
 
 
-INGEST_PATH = re.compile(r"/ingest/([^/]+)(?:/([^/]+))?")
+_INGEST_PATH = re.compile(r"/ingest/([^/]+)(?:/([^/]+))?")
 
 
 class _TooLarge(Exception):
@@ -182,58 +180,49 @@ class _TooLarge(Exception):
 
 
 class IngestFront:
-    """``POST /ingest/{source}[/{token}]`` answered before the framework's layers (pure ASGI;
-    the app hands it the requests whose path :data:`INGEST_PATH` matches): it is the hottest
+    """``POST /ingest/{source}[/{token}]`` answered before the framework's layers (pure ASGI,
+    the outermost middleware but starlette's ``ServerErrorMiddleware``): it is the hottest
     route, and the middleware, routing and exception layers cost more than verifying the
-    request. It does itself what those layers do for any route, with the same answers: the
+    request. It does itself what the other layers do for any route, with the same answers: the
     request id (:mod:`.context`: echoed, bound to the log lines), the server span, the body limit
     (:mod:`.limits`: 413, or 400 for a Content-Length that is no number), a problem document for
-    a client's error, and for an unexpected error the app's 500 handler, the error then raised
-    on to the server as ``ServerErrorMiddleware`` does (that 500 carries no request id, as
-    before: it is answered outside the request's context)."""
+    a client's error; an unexpected error goes on to ``ServerErrorMiddleware``, the app's 500
+    handler (a 500 with no request id, as for every route). Every other request passes on to
+    ``app``."""
 
-    def __init__(self, app: FastAPI, *, max_bytes: int, tracing: Tracing) -> None:
-        self._app = app
+    def __init__(self, app: asgi.ASGIApp, *, max_bytes: int, tracing: Tracing) -> None:
+        self.app = app
         self._max_bytes = max_bytes
         self._tracing = tracing
 
-    async def __call__(
-        self,
-        scope: asgi.Scope,
-        receive: asgi.Receive,
-        send: asgi.Send,
-        source: str,
-        token: str | None,
-    ) -> None:
-        started = [False]  # an answer began: an error after that cannot be answered
-        try:
-            raw = scope["headers"]
-            headers: dict[str, str] = {}  # as _headers() makes them, in the same pass
-            refusal = 0  # the body limit's, by the first Content-Length that fails it
-            for name, value in raw:
-                if name == b"content-length" and not refusal:
-                    try:
-                        refusal = 413 if int(value) > self._max_bytes else 0
-                    except ValueError:
-                        refusal = 400
-                headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-            request_id = context.request_id(headers.get("x-request-id"))
-            path = logs.redact(scope["path"])  # a Saber URL token stays out of logs and traces
-            with logs.bind(request_id=request_id, **context.log_ids(path)):
-                if not self._tracing.enabled:
-                    await self._reply(
-                        scope, receive, send, source, token, headers, request_id, refusal, started
-                    )
-                    return
-                with context.server_span(self._tracing, scope, path):
-                    await self._reply(
-                        scope, receive, send, source, token, headers, request_id, refusal, started
-                    )
-        except Exception as exc:
-            response = await _server_error(self._app, Request(scope), exc)
-            if not started[0]:
-                await response(scope, receive, send)
-            raise
+    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        matched = (
+            _INGEST_PATH.fullmatch(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        if matched is None:
+            await self.app(scope, receive, send)
+            return
+        source, token = matched[1], matched[2]
+        raw = scope["headers"]
+        headers: dict[str, str] = {}  # as _headers() makes them, in the same pass
+        refusal = 0  # the body limit's, by the first Content-Length that fails it
+        for name, value in raw:
+            if name == b"content-length" and not refusal:
+                try:
+                    refusal = 413 if int(value) > self._max_bytes else 0
+                except ValueError:
+                    refusal = 400
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        request_id = context.request_id(headers.get("x-request-id"))
+        path = logs.redact(scope["path"])  # a Saber URL token stays out of logs and traces
+        with logs.bind(request_id=request_id, **context.log_ids(path)):
+            if not self._tracing.enabled:
+                await self._reply(scope, receive, send, source, token, headers, request_id, refusal)
+                return
+            with context.server_span(self._tracing, scope, path):
+                await self._reply(scope, receive, send, source, token, headers, request_id, refusal)
 
     async def _reply(
         self,
@@ -245,11 +234,9 @@ class IngestFront:
         headers: dict[str, str],
         request_id: str,
         refusal: int,
-        started: list[bool],
     ) -> None:
         max_bytes = self._max_bytes
         if refusal:
-            started[0] = True
             if refusal == 413:
                 await limits.too_large(_with_id(send, request_id), max_bytes)
             else:
@@ -274,7 +261,7 @@ class IngestFront:
 
         try:
             answer = await _receive(
-                app_state(self._app),
+                app_state(scope["app"]),
                 source,
                 token,
                 headers,
@@ -285,10 +272,8 @@ class IngestFront:
         except ClientError as exc:
             answer = client_problem(exc, scope["path"])
         except _TooLarge:
-            started[0] = True
             await limits.too_large(_with_id(send, request_id), max_bytes)
             return
-        started[0] = True
         if isinstance(answer, bytes):  # a 200: the two messages json_response(answer) sends
             await send(
                 {
@@ -316,19 +301,6 @@ def _with_id(send: asgi.Send, request_id: str) -> asgi.Send:
         await send(message)
 
     return send_with_id
-
-
-async def _server_error(app: FastAPI, request: Request, exc: Exception) -> Response:
-    """The answer ``ServerErrorMiddleware`` gives an unexpected error: the app's handler for
-    500 (or ``Exception``), else starlette's plain 500."""
-    handler = None
-    for key, value in app.exception_handlers.items():
-        if key in (500, Exception):
-            handler = value
-    if handler is None:
-        return PlainTextResponse("Internal Server Error", status_code=500)
-    answer = handler(request, exc)
-    return await answer if inspect.isawaitable(answer) else answer
 
 
 def _record_id(value: str) -> str:
