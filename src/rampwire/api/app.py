@@ -191,9 +191,9 @@ def create_app(
     from ..ui import router as dashboard
 
     app.include_router(dashboard())
-    app.add_middleware(ingest.IngestRoute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        RequestContext, tracing=spans
-    )  # added last: outermost, so every log line has the id
+    app.add_middleware(RequestContext, tracing=spans)  # outermost but the ingest front: ids
+    # added last, so first: inbound webhooks skip every layer but starlette's server-error one
+    # (the front does the request id, span and body limit itself)
+    app.add_middleware(ingest.IngestFront, max_bytes=settings.max_body_bytes, tracing=spans)
     return app

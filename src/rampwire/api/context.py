@@ -10,6 +10,7 @@ access log line. With tracing on, a server span around the request
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,8 +34,30 @@ _LOGGED = {  # an id's prefix: the log field it goes to
     SOURCE_ID_PREFIX: "source_id",
     PARTNER_ID_PREFIX: "partner_id",
 }
-_PLAIN = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # anything else is not repeated into the logs
+_PLAIN = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # anything else is not repeated into the logs
 _PROPAGATED = frozenset((b"traceparent", b"tracestate"))  # W3C trace context, as ASGI names them
+
+
+def request_id(given: str | None) -> str:
+    """The client's ``X-Request-Id`` (latin-1) when it is a plain token, a new id otherwise."""
+    return given if given and _PLAIN.fullmatch(given) else new_id("req")
+
+
+def log_ids(path: str) -> dict[str, str]:
+    """The ids a (redacted) path names, by their log field."""
+    return {_LOGGED[found[1]]: found[0][1:] for found in _ID.finditer(path) if found[1] in _LOGGED}
+
+
+def server_span(tracing: Tracing, scope: Scope, path: str) -> AbstractContextManager[None]:
+    """The request's server span (``tracing`` enabled), named by its route."""
+    # span names stay few: ids become {id}, and ingest's source is an attribute
+    route = "/ingest" if path.startswith("/ingest/") else _ID.sub("/{id}", path)
+    # the propagator reads two headers: only they are decoded (most requests have none)
+    headers = {
+        k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _PROPAGATED
+    }
+    attributes = {"http.request.method": scope["method"], "url.path": path}
+    return tracing.request(f"{scope['method']} {route}", headers, **attributes)
 
 
 class RequestContext:
@@ -47,31 +70,19 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == HEADER), None)
-        request_id = given.decode() if given and _PLAIN.fullmatch(given) else new_id("req")
+        request_id_ = request_id(given.decode("latin-1") if given else None)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((HEADER, request_id.encode()))
+                headers.append((HEADER, request_id_.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
         path = logs.redact(scope["path"])  # a Saber URL token stays out of logs and traces
-        named = {
-            _LOGGED[found[1]]: found[0][1:] for found in _ID.finditer(path) if found[1] in _LOGGED
-        }
-        with logs.bind(request_id=request_id, **named):
+        with logs.bind(request_id=request_id_, **log_ids(path)):
             if not self._tracing.enabled:
                 await self.app(scope, receive, send_with_id)
                 return
-            # span names stay few: ids become {id}, and ingest's source is an attribute
-            route = "/ingest" if path.startswith("/ingest/") else _ID.sub("/{id}", path)
-            # the propagator reads two headers: only they are decoded (most requests have none)
-            headers = {
-                k.decode("latin-1"): v.decode("latin-1")
-                for k, v in scope["headers"]
-                if k in _PROPAGATED
-            }
-            attributes = {"http.request.method": scope["method"], "url.path": path}
-            with self._tracing.request(f"{scope['method']} {route}", headers, **attributes):
+            with server_span(self._tracing, scope, path):
                 await self.app(scope, receive, send_with_id)

@@ -29,7 +29,9 @@ from ..ingest.inbound import INBOUND_ID_PREFIX, InboundOutcome, InboundRecord, I
 from ..repository.inbound import InboundRepository
 from ..services.ingestor import Ingestor, SourceDisabled
 from ..settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
-from ..types import utcnow
+from ..tracing import Tracing
+from ..types import record_maker, utcnow
+from . import context, limits
 from .bodies import JSON, check_json, json_response
 from .openapi import AUTHENTICATED, FOUND, id_path, problems
 from .problems import client_problem, problem
@@ -50,6 +52,8 @@ INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
 RETRY_AFTER_S = 5
 _FORWARDED_FOR = FORWARDED_FOR.encode("latin-1")
 _JSON = JSON.encode("latin-1")
+# made through its slots, once per request (headers, body, received_at, peer_ip, url_token)
+_request = record_maker(InboundRequest)
 _DUPLICATE = serde.to_json({"received": True, "duplicate": True})
 
 
@@ -101,15 +105,15 @@ async def _receive(
     app: AppState,
     source: str,
     token: str | None,
+    headers: dict[str, str],
     raw_headers: Sequence[tuple[bytes, bytes]],
     peer: str | None,
     read_body: Callable[[], Awaitable[bytes]],
 ) -> Response | bytes:
     """One inbound request, from the ASGI scope's own values (building a ``Request``, its
     ``Headers`` and its body stream costs more than this route's other Python): a refusal's
-    problem document, or the 200's JSON body (:func:`_send_json` or ``json_response`` sends
-    it)."""
-    headers = _headers(raw_headers)
+    problem document, or the 200's JSON body (:class:`IngestFront` or ``json_response`` sends
+    it). ``headers``: ``raw_headers`` as :func:`_headers` gives them."""
     check_json(headers.get("content-type", ""))
     if app.ingest_quotas is not None:
         app.ingest_quotas.take(source, f"source {source}")
@@ -117,9 +121,7 @@ async def _receive(
     if app.proxies:  # X-Forwarded-For is read only when proxies are trusted
         forwarded = [v.decode("latin-1") for k, v in raw_headers if k == _FORWARDED_FOR]
         peer = app.proxies.client(peer, forwarded)
-    inbound = InboundRequest(
-        headers=headers, body=body, received_at=utcnow(), peer_ip=peer, url_token=token
-    )
+    inbound = _request((headers, body, utcnow(), peer, token))
     try:
         logs.tag(source_id=source)  # the access line too: the request's bind ends it
         result = await app.ingestor.receive(source_id(source), inbound, now=inbound.received_at)
@@ -149,14 +151,13 @@ async def _receive(
 
 async def _route(source: str, request: Request, token: str | None) -> Response:
     peer = request.client.host if request.client else None
-    answer = await _receive(
-        state(request), source, token, request.scope["headers"], peer, request.body
-    )
+    raw = request.scope["headers"]
+    answer = await _receive(state(request), source, token, _headers(raw), raw, peer, request.body)
     return json_response(answer) if isinstance(answer, bytes) else answer
 
 
 # The two routes below document the inbound URLs (OpenAPI) and answer them when the app runs
-# without :class:`IngestRoute`; with it, that front answers them first, through ``_receive``.
+# without :class:`IngestFront`; with it, that front answers them first, through ``_receive``.
 
 
 @router.post("/ingest/{source}", responses=INGEST_ANSWERS)
@@ -174,15 +175,25 @@ async def ingest_with_token(source: SourceId, token: str, request: Request) -> R
 _INGEST_PATH = re.compile(r"/ingest/([^/]+)(?:/([^/]+))?")
 
 
-class IngestRoute:
-    """``POST /ingest/{source}[/{token}]`` answered in front of the framework's router (pure
-    ASGI), with the same answers as the routes above: it is the hottest route, and routing,
-    dependency solving and the exception layers cost more than verifying the request. Every
-    other request passes on to ``app``; an error this front does not expect passes on to the
-    framework's outer layers like any route's (a logged 500 with no trace shown)."""
+class _TooLarge(Exception):
+    """The body, counted as it arrives, is over the limit."""
 
-    def __init__(self, app: asgi.ASGIApp) -> None:
+
+class IngestFront:
+    """``POST /ingest/{source}[/{token}]`` answered before the framework's layers (pure ASGI,
+    the outermost middleware but starlette's ``ServerErrorMiddleware``): it is the hottest
+    route, and the middleware, routing and exception layers cost more than verifying the
+    request. It does itself what the other layers do for any route, with the same answers: the
+    request id (:mod:`.context`: echoed, bound to the log lines), the server span, the body limit
+    (:mod:`.limits`: 413, or 400 for a Content-Length that is no number), a problem document for
+    a client's error; an unexpected error goes on to ``ServerErrorMiddleware``, the app's 500
+    handler (a 500 with no request id, as for every route). Every other request passes on to
+    ``app``."""
+
+    def __init__(self, app: asgi.ASGIApp, *, max_bytes: int, tracing: Tracing) -> None:
         self.app = app
+        self._max_bytes = max_bytes
+        self._tracing = tracing
 
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         matched = (
@@ -193,36 +204,103 @@ class IngestRoute:
         if matched is None:
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        peer = client[0] if client else None
+        source, token = matched[1], matched[2]
+        raw = scope["headers"]
+        headers: dict[str, str] = {}  # as _headers() makes them, in the same pass
+        refusal = 0  # the body limit's, by the first Content-Length that fails it
+        for name, value in raw:
+            if name == b"content-length" and not refusal:
+                try:
+                    refusal = 413 if int(value) > self._max_bytes else 0
+                except ValueError:
+                    refusal = 400
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        request_id = context.request_id(headers.get("x-request-id"))
+        path = logs.redact(scope["path"])  # a Saber URL token stays out of logs and traces
+        with logs.bind(request_id=request_id, **context.log_ids(path)):
+            if not self._tracing.enabled:
+                await self._reply(scope, receive, send, source, token, headers, request_id, refusal)
+                return
+            with context.server_span(self._tracing, scope, path):
+                await self._reply(scope, receive, send, source, token, headers, request_id, refusal)
 
-        async def read_body() -> bytes:  # what Request.body() does, without its stream
+    async def _reply(
+        self,
+        scope: asgi.Scope,
+        receive: asgi.Receive,
+        send: asgi.Send,
+        source: str,
+        token: str | None,
+        headers: dict[str, str],
+        request_id: str,
+        refusal: int,
+    ) -> None:
+        max_bytes = self._max_bytes
+        if refusal:
+            if refusal == 413:
+                await limits.too_large(_with_id(send, request_id), max_bytes)
+            else:
+                await limits.bad_length(_with_id(send, request_id))
+            return
+        client = scope.get("client")
+
+        async def read_body() -> bytes:  # what Request.body() does, and the body limit's count
             chunks: list[bytes] = []
+            received = 0
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     raise ClientDisconnect
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > max_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
                 if not message.get("more_body", False):
                     return b"".join(chunks)
 
         try:
-            app = app_state(scope["app"])
-            answer = await _receive(app, matched[1], matched[2], scope["headers"], peer, read_body)
+            answer = await _receive(
+                app_state(scope["app"]),
+                source,
+                token,
+                headers,
+                scope["headers"],
+                client[0] if client else None,
+                read_body,
+            )
         except ClientError as exc:
             answer = client_problem(exc, scope["path"])
-        if isinstance(answer, bytes):
-            await _send_json(answer, send)
+        except _TooLarge:
+            await limits.too_large(_with_id(send, request_id), max_bytes)
+            return
+        if isinstance(answer, bytes):  # a 200: the two messages json_response(answer) sends
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-length", str(len(answer)).encode("latin-1")),
+                        (b"content-type", _JSON),
+                        (context.HEADER, request_id.encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": answer})
         else:
-            await answer(scope, receive, send)
+            await answer(scope, receive, _with_id(send, request_id))
 
 
-async def _send_json(body: bytes, send: asgi.Send) -> None:
-    """A 200 with a JSON body, the two messages ``json_response(body)`` sends, without making
-    a ``Response`` for them."""
-    headers = [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", _JSON)]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _with_id(send: asgi.Send, request_id: str) -> asgi.Send:
+    """``send``, with the request id added to the answer's headers (as :mod:`.context` does)."""
+
+    async def send_with_id(message: asgi.Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (context.HEADER, request_id.encode())]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_id
 
 
 def _record_id(value: str) -> str:

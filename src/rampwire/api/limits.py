@@ -25,7 +25,7 @@ class BodyLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await self._refuse(send, 400, "bad_request", "Content-Length is not a number")
+                    await bad_length(send)
                     return
                 if declared > self.max_bytes:
                     await self._too_large(send)
@@ -60,30 +60,49 @@ class BodyLimit:
                 raise
 
     async def _too_large(self, send: Send) -> None:
-        await self._refuse(send, 413, "payload_too_large", self._detail)
+        await too_large(send, self.max_bytes)
 
     @property
     def _detail(self) -> str:
-        return f"the body is larger than the limit of {self.max_bytes} bytes"
+        return too_large_detail(self.max_bytes)
 
     async def _refuse(self, send: Send, status: int, code: str, detail: str) -> None:
-        body = orjson.dumps(
-            {
-                "type": PROBLEM_TYPE_PREFIX + code,
-                "title": "Request refused",
-                "status": status,
-                "detail": detail,
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await refuse(send, status, code, detail)
+
+
+def too_large_detail(max_bytes: int) -> str:
+    return f"the body is larger than the limit of {max_bytes} bytes"
+
+
+async def too_large(send: Send, max_bytes: int) -> None:
+    """413: the body is over ``max_bytes`` (declared or counted)."""
+    await refuse(send, 413, "payload_too_large", too_large_detail(max_bytes))
+
+
+async def bad_length(send: Send) -> None:
+    """400: a Content-Length that is not a number."""
+    await refuse(send, 400, "bad_request", "Content-Length is not a number")
+
+
+async def refuse(send: Send, status: int, code: str, detail: str) -> None:
+    """A refusal's problem document, and the connection closed after it."""
+    body = orjson.dumps(
+        {
+            "type": PROBLEM_TYPE_PREFIX + code,
+            "title": "Request refused",
+            "status": status,
+            "detail": detail,
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
