@@ -28,19 +28,19 @@ class BodyLimit:
                     await bad_length(send)
                     return
                 if declared > self.max_bytes:
-                    await self._too_large(send)
+                    await too_large(send, self.max_bytes)
                     return
         received = 0
-        too_large = False
+        over = False
 
         async def limited() -> Message:
-            nonlocal received, too_large
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    too_large = True  # raised as an HTTPException so the framework passes it on
-                    raise HTTPException(413, self._detail)
+                    over = True  # raised as an HTTPException so the framework passes it on
+                    raise HTTPException(413, too_large_detail(self.max_bytes))
             return message
 
         started = False
@@ -54,20 +54,10 @@ class BodyLimit:
         try:
             await self.app(scope, limited, tracking_send)
         except Exception:
-            if too_large and not started:
-                await self._too_large(send)
+            if over and not started:
+                await too_large(send, self.max_bytes)
             else:
                 raise
-
-    async def _too_large(self, send: Send) -> None:
-        await too_large(send, self.max_bytes)
-
-    @property
-    def _detail(self) -> str:
-        return too_large_detail(self.max_bytes)
-
-    async def _refuse(self, send: Send, status: int, code: str, detail: str) -> None:
-        await refuse(send, status, code, detail)
 
 
 def too_large_detail(max_bytes: int) -> str:
