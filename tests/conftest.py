@@ -10,16 +10,14 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from tests.support.apps import api_client
 
-from rampwire.api import create_app
 from rampwire.domain.apikeys import Scope
-from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database, migrate, open_database
@@ -114,32 +112,14 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 async def api(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app (ASGI transport), authenticated with a write key."""
-    async with _client(settings, db, Scope.WRITE) as client:
+    async with api_client(settings, db, Scope.WRITE) as client:
         yield client
 
 
 @pytest.fixture
 async def admin_api(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """The same, with an admin key."""
-    async with _client(settings, db, Scope.ADMIN) as client:
-        yield client
-
-
-@asynccontextmanager
-async def _client(
-    settings: Settings, db: Database, scope: Scope
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, db=db)
-    _, token = await KeyRepository(db).create("tests", scope)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=transport,
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with api_client(settings, db, Scope.ADMIN) as client:
         yield client
 
 

@@ -19,13 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
+from tests.support.apps import api_client
 from tests.support.processes import environment, free_port, processes
 from tests.support.receivers import receiver
 
-from rampwire.api import create_app
-from rampwire.domain.apikeys import Scope
 from rampwire.domain.deliveries import Attempt, DeliveryStatus, ErrorClass, Result
-from rampwire.repository import KeyRepository
 from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.settings import Secret, Settings
 from rampwire.ssrf import TargetPolicy
@@ -59,16 +57,7 @@ async def opened(url: str) -> AsyncIterator[Database]:
 @asynccontextmanager
 async def local_api(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """The API in this process, with no worker: deliveries are queued and left to others."""
-    app = create_app(settings.replace(run_worker=False), db=db)
-    _, token = await KeyRepository(db).create("tests", Scope.WRITE)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with api_client(settings.replace(run_worker=False), db) as client:
         yield client
 
 

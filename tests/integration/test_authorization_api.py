@@ -4,11 +4,10 @@ sell or a read, against a real partner server on 127.0.0.1."""
 from __future__ import annotations
 
 import httpx
+from tests.support.apps import api_client
 from tests.support.callbacks import configure, partner
 
-from rampwire.api import create_app
 from rampwire.domain.apikeys import Scope
-from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.ssrf import TargetPolicy
 from rampwire.storage import Database
@@ -114,16 +113,7 @@ async def test_the_callback_url_follows_the_target_policy_when_it_is_set(
     """Loopback, private and metadata URLs are refused at PUT time (422 naming ``url``, nothing
     stored), as an endpoint's URL is, not only when the callback is called."""
     strict = settings.replace(target_policy=TargetPolicy(), run_worker=False)
-    app = create_app(strict, db=db)
-    _, token = await KeyRepository(db).create("admin", Scope.ADMIN)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as admin,
-    ):
+    async with api_client(strict, db, Scope.ADMIN, name="admin") as admin:
         for url in (
             "http://127.0.0.1:9/authorize",
             "http://localhost/authorize",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.apps import in_process
 from tests.support.proxy import TcpProxy
 from tests.support.receivers import receiver
 
@@ -59,15 +60,7 @@ async def test_an_outage_answers_503_and_loses_nothing(
         database_url=through, data_dir=tmp_path, target_policy=TargetPolicy(allow_private=True)
     )
     app = create_app(settings, worker_options=WorkerOptions(poll_interval_s=0.2))
-    async with (
-        receiver() as hooks,
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as api,
-    ):
+    async with receiver() as hooks, in_process(app, token) as api:
         made = await api.post("/v1/endpoints", json={"url": hooks.url})
         assert made.status_code == 201, made.text
         acknowledged = [(await api.post("/v1/orders", json={"side": "buy"})).json()["id"]]
@@ -110,13 +103,7 @@ async def test_a_stalled_database_is_not_ready_within_its_bound(
 ) -> None:
     through = postgres_url.replace(":5432/", f":{proxy.port}/")
     settings = Settings(database_url=through, data_dir=tmp_path, run_worker=False)
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://rampwire.test"
-        ) as api,
-    ):
+    async with in_process(create_app(settings)) as api:
         assert (await api.get("/readyz")).status_code == 200
         await proxy.stall()
         stalled = await api.get("/readyz")

@@ -21,15 +21,13 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
+from tests.support.apps import api_client
 from tests.support.receivers import Handler, raw_server, read_request, receiver
 
-from rampwire.api import create_app
 from rampwire.crypto import secret_box
 from rampwire.delivery.endpoints import Endpoint, SigningSecret, new_secret
 from rampwire.delivery.retry import RETRY_AFTER_CAP
-from rampwire.domain.apikeys import Scope
 from rampwire.domain.deliveries import BODY_CAP_BYTES
-from rampwire.repository import KeyRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.services.worker import WorkerOptions
 from rampwire.settings import Secret, Settings
@@ -81,16 +79,7 @@ async def hostile_app(
         data_dir=tmp_path,
         target_policy=target_policy or TargetPolicy(allow_private=True),
     )
-    app = create_app(settings, db=db, worker_options=options)
-    _, token = await KeyRepository(db).create("tests", Scope.WRITE)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with api_client(settings, db, worker_options=options) as client:
         yield Hostile(api=client, db=db)
 
 

@@ -12,11 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.apps import api_client
 from tests.support.receivers import receiver
 
-from rampwire.api import create_app
-from rampwire.domain.apikeys import Scope
-from rampwire.repository import KeyRepository
 from rampwire.services.worker import WorkerOptions
 from rampwire.settings import Settings
 from rampwire.ssrf import TargetPolicy
@@ -53,16 +51,9 @@ async def strict_api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app under the default, strict target policy, its worker polling often."""
     settings = Settings(database_url=database_url, data_dir=tmp_path, target_policy=TargetPolicy())
-    app = create_app(settings, db=db, worker_options=WorkerOptions(poll_interval_s=0.05))
-    _, token = await KeyRepository(db).create("tests", Scope.WRITE)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with api_client(
+        settings, db, worker_options=WorkerOptions(poll_interval_s=0.05)
+    ) as client:
         yield client
 
 

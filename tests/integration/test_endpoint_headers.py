@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from tests.support.apps import api_key, in_process
 from tests.support.receivers import receiver
 
 from rampwire.api import create_app
@@ -116,28 +117,22 @@ async def test_clear_values_from_before_are_read_and_then_sealed(
     settings: Settings, db: Database
 ) -> None:
     app = create_app(settings.replace(run_worker=False), db=db)
-    async with app.router.lifespan_context(app):
+    async with in_process(app, await api_key(db, Scope.WRITE)) as api:
         repo: EndpointRepository = app.state.rampwire.endpoints
-        _, token = await KeyRepository(db).create("t", Scope.WRITE)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as api:
-            created = await api.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/h"})
-            endpoint_id = created.json()["id"]
-            async with db.transaction() as conn:  # as an earlier version wrote it
-                await conn.execute(
-                    "UPDATE endpoints SET headers = $2 WHERE id = $1",
-                    endpoint_id,
-                    json.dumps({"Authorization": HEADER_SECRET}),
-                )
-            assert (await repo.get(endpoint_id)).headers == {"Authorization": HEADER_SECRET}
-            assert await repo.seal_clear_headers() == 1
-            assert await repo.seal_clear_headers() == 0
-            assert HEADER_SECRET not in await stored_headers(db, endpoint_id)
-            fresh = EndpointRepository(db, secret_box(settings))
-            assert (await fresh.get(endpoint_id)).headers == {"Authorization": HEADER_SECRET}
+        created = await api.post("/v1/endpoints", json={"url": "http://127.0.0.1:9/h"})
+        endpoint_id = created.json()["id"]
+        async with db.transaction() as conn:  # as an earlier version wrote it
+            await conn.execute(
+                "UPDATE endpoints SET headers = $2 WHERE id = $1",
+                endpoint_id,
+                json.dumps({"Authorization": HEADER_SECRET}),
+            )
+        assert (await repo.get(endpoint_id)).headers == {"Authorization": HEADER_SECRET}
+        assert await repo.seal_clear_headers() == 1
+        assert await repo.seal_clear_headers() == 0
+        assert HEADER_SECRET not in await stored_headers(db, endpoint_id)
+        fresh = EndpointRepository(db, secret_box(settings))
+        assert (await fresh.get(endpoint_id)).headers == {"Authorization": HEADER_SECRET}
 
 
 async def test_a_stored_row_reads_back_every_field(settings: Settings, db: Database) -> None:

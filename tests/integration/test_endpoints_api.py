@@ -15,12 +15,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from tests.support.apps import api_client
 from tests.support.receivers import Received, receiver
 
-from rampwire.api import create_app
-from rampwire.domain.apikeys import Scope
 from rampwire.domain.deliveries import Attempt, DeliveryStatus, ErrorClass, Result
-from rampwire.repository import KeyRepository
 from rampwire.repository.deliveries import DeliveryRepository
 from rampwire.settings import Settings
 from rampwire.ssrf import TargetPolicy
@@ -114,16 +112,7 @@ def assert_problem(response: httpx.Response, field: str) -> None:
 
 @asynccontextmanager
 async def client_for(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, db=db)
-    _, token = await KeyRepository(db).create("tests", Scope.WRITE)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with api_client(settings, db) as client:
         yield client
 
 

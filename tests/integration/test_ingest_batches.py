@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.apps import in_process
 from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.scrape import scrape, value
 
@@ -147,12 +148,7 @@ async def test_a_request_that_fails_in_a_batch_fails_alone(
 @asynccontextmanager
 async def another_process(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """A second app on the same database: its own ingest queue, writers and caches."""
-    app = create_app(settings, db=db)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://other.test") as client,
-    ):
+    async with in_process(create_app(settings, db=db), base_url="http://other.test") as client:
         yield client
 
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 from starlette.requests import ClientDisconnect
+from tests.support.apps import api_key, in_process
 from tests.support.ingest_kit import make_source, webhook
 
 from rampwire.api import create_app
@@ -24,7 +25,6 @@ from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
-from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
@@ -59,15 +59,7 @@ class Answer:
 async def served(settings: Settings, db: Database) -> AsyncIterator[Served]:
     limited = settings.replace(max_body_bytes=LIMIT, ingest_rate_limit=5, rate_burst=5)
     app = create_app(limited, db=db)
-    _, token = await KeyRepository(db).create("tests", Scope.WRITE)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as api,
-    ):
+    async with in_process(app, await api_key(db, Scope.WRITE)) as api:
         source = await make_source(api, Provider.REVOLUT)
         yield Served(app, api, source["id"])
 

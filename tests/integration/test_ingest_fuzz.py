@@ -25,17 +25,15 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from tests.support.apps import api_client
 from tests.support.ingest_kit import KITS, make_source, webhook
 
-from rampwire.api import create_app
 from rampwire.dialects import get_dialect
 from rampwire.dialects.base import DialectName, WireRequest
 from rampwire.dialects.errors import DialectError
 from rampwire.dialects.samples import sample_order
-from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.ingest.sources import build_credentials
-from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
@@ -293,16 +291,7 @@ def _replays(provider: Provider, body: bytes, data: st.DataObject) -> list[tuple
 @asynccontextmanager
 async def app_client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """A client on an app built with ``settings`` (the ``api`` fixture's, changed)."""
-    app = create_app(settings, db=db)
-    _, token = await KeyRepository(db).create("fuzz", Scope.WRITE)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with api_client(settings, db, name="fuzz") as client:
         yield client
 
 

@@ -10,16 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.apps import api_client
 from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.receivers import Received, receiver
 from tests.support.scrape import Samples, scrape, value
 
-from rampwire.api.app import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
-from rampwire.repository import KeyRepository
 from rampwire.settings import Secret, Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
@@ -30,16 +29,7 @@ FAST = {"retry_delays": [0.05, 0.05], "jitter": 0.0}  # three attempts, then dea
 
 @pytest.fixture
 async def client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.replace(metrics_token=Secret(TOKEN)), db=db)
-    _, key = await KeyRepository(db).create("tests", Scope.ADMIN)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {key}"},
-        ) as api,
-    ):
+    async with api_client(settings.replace(metrics_token=Secret(TOKEN)), db, Scope.ADMIN) as api:
         yield api
 
 

@@ -12,18 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.apps import api_client
 from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.receivers import Received, receiver
 from tests.support.scrape import Samples, scrape, value
 
-from rampwire.api.app import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.errors import ConfigError
 from rampwire.metrics import Metrics, PartnerLabels
-from rampwire.repository import KeyRepository
 from rampwire.repository.partners import PartnerRepository
 from rampwire.services.telemetry import rank_partners
 from rampwire.settings import Secret, Settings
@@ -40,16 +39,7 @@ async def _app(
     settings: Settings, db: Database, labels: PartnerLabels | None
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings.replace(metrics_token=Secret(TOKEN), metrics_partner_labels=labels)
-    app = create_app(settings, db=db)
-    _, key = await KeyRepository(db).create("tests", Scope.ADMIN)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {key}"},
-        ) as api,
-    ):
+    async with api_client(settings, db, Scope.ADMIN) as api:
         yield api
 
 

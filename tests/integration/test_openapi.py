@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from tests.support.apps import in_process
 
 from rampwire.api import create_app
 from rampwire.domain.apikeys import Scope
@@ -114,15 +115,7 @@ def test_every_operation_answers_as_documented(served: tuple[Any, str]) -> None:
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = _settings(tmp_path)
     token = await _write_key(settings)
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with in_process(create_app(settings), token) as client:
         yield client
 
 

@@ -12,15 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.apps import api_client
 from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.partners import make_partner, partner_token, rows_naming
 
-from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
-from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
@@ -46,16 +45,9 @@ _NOT_IDS = {"cursor", "token", "Idempotency-Key", "provider_order_id"}
 async def operator(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """An operator admin key on an app without a worker: nothing changes the database but the
     requests themselves."""
-    app = create_app(settings.replace(run_worker=False), db=db)
-    _, token = await KeyRepository(db).create("operator", Scope.ADMIN)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with api_client(
+        settings.replace(run_worker=False), db, Scope.ADMIN, name="operator"
+    ) as client:
         yield client
 
 

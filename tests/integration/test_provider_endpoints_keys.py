@@ -14,6 +14,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tests.support.apps import api_key, in_process
 from tests.support.provider_endpoints import (
     WALLET,
     check_fireblocks,
@@ -33,7 +34,6 @@ from rampwire.crypto import secret_box
 from rampwire.dialects import SignatureMismatch, get_dialect
 from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus
-from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.storage import Database
 from rampwire.types import utcnow
@@ -46,15 +46,7 @@ async def process(settings: Settings, db: Database) -> AsyncIterator[httpx.Async
     """An app with its worker that opens its own database from the settings, as a freshly
     started process would (``db`` only makes it an API key)."""
     app = create_app(settings)
-    _, token = await KeyRepository(db).create("tests", Scope.WRITE)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with in_process(app, await api_key(db, Scope.WRITE)) as client:
         yield client
 
 

@@ -10,16 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
 import pytest
 from click.testing import CliRunner
+from tests.support.apps import api_client
 
-from rampwire.api import create_app
 from rampwire.cli.main import main
 from rampwire.crypto import CryptoError, SecretBox, new_master_key, parse_master_key
 from rampwire.domain.apikeys import Scope
 from rampwire.domain.partners import OPERATOR
-from rampwire.repository import KeyRepository
 from rampwire.repository.authorization import AuthorizationRepository
 from rampwire.repository.endpoints import EndpointRepository
 from rampwire.repository.listen_sessions import ListenSessionRepository
@@ -41,16 +39,7 @@ BEARER = "az-rot-0c4e8d1b"
 async def plant(settings: Settings, db: Database) -> tuple[str, str]:
     """An endpoint (secret, header), a source, the authorization callback and a signing key,
     all sealed with ``settings``' key; the endpoint and source ids."""
-    app = create_app(settings.replace(run_worker=False), db=db)
-    _, token = await KeyRepository(db).create("admin", Scope.ADMIN)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as api,
-    ):
+    async with api_client(settings.replace(run_worker=False), db, Scope.ADMIN, name="admin") as api:
         endpoint = await api.post(
             "/v1/endpoints",
             json={"url": "http://127.0.0.1:9/h", "headers": {"X-Api-Key": HEADER}},

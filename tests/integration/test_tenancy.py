@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 import orjson
+from tests.support.apps import api_client
 from tests.support.callbacks import configure, partner
 from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.partners import make_partner, partner_token
 from tests.support.receivers import receiver
 
-from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.apikeys import Scope
@@ -308,16 +308,7 @@ async def test_a_partner_over_its_quota_gets_429_and_the_others_do_not(
     settings: Settings, db: Database
 ) -> None:
     limited = settings.replace(partner_rate_limit=1, rate_burst=3, ingest_rate_limit=1)
-    app = create_app(limited, db=db)
-    _, token = await KeyRepository(db).create("operator", Scope.ADMIN)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as api,
-    ):
+    async with api_client(limited, db, Scope.ADMIN, name="operator") as api:
         partners, keys = PartnerRepository(db), KeyRepository(db)
         a = await partners.create(name="A", metadata={}, now=utcnow())
         b = await partners.create(name="B", metadata={}, now=utcnow())

@@ -18,16 +18,14 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.support.apps import api_client
 from tests.support.ingest_kit import make_source, send, webhook
 from tests.support.receivers import Received, receiver
 
-from rampwire.api.app import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
-from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
 from rampwire.domain.stuck import DEFAULT_SLAS
-from rampwire.repository import KeyRepository
 from rampwire.repository.stuck_orders import StuckOrderRepository
 from rampwire.services.sweeper import Sweeper
 from rampwire.settings import Settings
@@ -52,16 +50,7 @@ def tracing(exporter: InMemorySpanExporter) -> Tracing:
 async def traced(
     settings: Settings, db: Database, tracing: Tracing
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, db=db, tracing=tracing)
-    _, key = await KeyRepository(db).create("tests", Scope.WRITE)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://rampwire.test",
-            headers={"Authorization": f"Bearer {key}"},
-        ) as client,
-    ):
+    async with api_client(settings, db, tracing=tracing) as client:
         yield client
     tracing.shutdown()
 

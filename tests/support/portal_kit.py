@@ -8,11 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from tests.support.apps import api_client
 from tests.support.dashboard_kit import CSRF
 
-from rampwire.api import create_app
 from rampwire.domain.apikeys import Scope
-from rampwire.repository import KeyRepository
 from rampwire.settings import Settings
 from rampwire.storage import Database
 
@@ -24,16 +23,7 @@ async def operator(
     settings: Settings, db: Database, *, base_url: str = BASE_URL
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An admin operator client of an app made with ``settings`` (with a worker)."""
-    app = create_app(settings, db=db)
-    _, token = await KeyRepository(db).create("operator", Scope.ADMIN)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client,
-    ):
+    async with api_client(settings, db, Scope.ADMIN, name="operator", base_url=base_url) as client:
         yield client
 
 
