@@ -27,15 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import subprocess
 import time
 from datetime import timedelta
 
 import uvloop
-from harness.databases import PG_ADMIN_URL, fresh_database
-from harness.receiver import ReceiverProcess
-from harness.tenants import count_succeeded_since, make_tenants, queue_partner_orders
+from harness.tenants import (
+    bench_on,
+    count_succeeded_since,
+    make_tenants,
+    queue_partner_orders,
+)
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
@@ -107,48 +109,42 @@ async def warm(
 
 
 async def main(args: argparse.Namespace) -> None:
-    receiver = ReceiverProcess(0.0)
-    receiver.start()
-    try:
-        async with fresh_database(args.backend, PG_ADMIN_URL) as db:
-            box = SecretBox(secrets.token_bytes(32))
-            endpoints = EndpointRepository(db, box)
-            partners, made = await make_tenants(db, endpoints, receiver.url, args.partners, 256)
-            if args.reads_only:
-                await read_all(db, box, endpoints, made, args.batch)
-                return
-            orders = args.events // 3
-            since = to_us(utcnow())
-            await queue_partner_orders(OrderRepository(db), partners, orders)
-            worker = slow_worker(db, box)
-            if args.warm:
-                found = await endpoints.get_many(made)
-                versions = {i: to_us(e.updated_at) for i, e in found.items()}
-                await warm(worker._targets, versions, made, args.batch, counted=False)
-            stop = asyncio.Event()
-            instrument(True)
-            started = time.perf_counter()
-            task = asyncio.ensure_future(worker.run(stop))
-            while worker.sent < orders * 3:
-                await asyncio.sleep(0.05)
-            while True:
-                try:
-                    if await count_succeeded_since(db, since) >= orders * 3:
-                        break
-                except StorageError as exc:
-                    print(f"counting: {exc}", flush=True)
-                await asyncio.sleep(0.05)
-            stop.set()
-            await task
-            instrument(False)
-            print(
-                f"{args.partners} partners: {worker.sent} sent, {worker.claims} claims,"
-                f" {worker.record_batches} record transactions,"
-                f" {time.perf_counter() - started:.0f} s",
-                flush=True,
-            )
-    finally:
-        receiver.stop()
+    async with bench_on(args.backend) as on:
+        db, box, endpoints = on.db, on.box, on.endpoints
+        partners, made = await make_tenants(db, endpoints, on.url, args.partners, 256)
+        if args.reads_only:
+            await read_all(db, box, endpoints, made, args.batch)
+            return
+        orders = args.events // 3
+        since = to_us(utcnow())
+        await queue_partner_orders(OrderRepository(db), partners, orders)
+        worker = slow_worker(db, box)
+        if args.warm:
+            found = await endpoints.get_many(made)
+            versions = {i: to_us(e.updated_at) for i, e in found.items()}
+            await warm(worker._targets, versions, made, args.batch, counted=False)
+        stop = asyncio.Event()
+        instrument(True)
+        started = time.perf_counter()
+        task = asyncio.ensure_future(worker.run(stop))
+        while worker.sent < orders * 3:
+            await asyncio.sleep(0.05)
+        while True:
+            try:
+                if await count_succeeded_since(db, since) >= orders * 3:
+                    break
+            except StorageError as exc:
+                print(f"counting: {exc}", flush=True)
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        instrument(False)
+        print(
+            f"{args.partners} partners: {worker.sent} sent, {worker.claims} claims,"
+            f" {worker.record_batches} record transactions,"
+            f" {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

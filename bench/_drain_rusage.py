@@ -13,19 +13,20 @@ import argparse
 import asyncio
 import gc
 import resource
-import secrets
 import time
 
 import uvloop
 from delivery import worker_running
-from harness.databases import PG_ADMIN_URL, fresh_database
-from harness.receiver import ReceiverProcess
-from harness.tenants import alternating_tenants, count_succeeded_since, queue_partner_orders
+from harness.tenants import (
+    alternating_tenants,
+    bench_on,
+    count_succeeded_since,
+    queue_partner_orders,
+)
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
 from rampwire.repository import OrderRepository
-from rampwire.repository.endpoints import EndpointRepository
 from rampwire.storage import Database
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow
@@ -65,19 +66,12 @@ async def drain(db: Database, box: SecretBox, partners: list[str], events: int) 
 
 
 async def main(args: argparse.Namespace) -> None:
-    receiver = ReceiverProcess(0.0)
-    receiver.start()
-    try:
-        async with fresh_database(args.backend, PG_ADMIN_URL) as db:
-            box = SecretBox(secrets.token_bytes(32))
-            endpoints = EndpointRepository(db, box)
-            async for round_, count, partners in alternating_tenants(
-                db, endpoints, receiver.url, args.partners, args.rounds, 256
-            ):
-                line = await drain(db, box, partners, args.events)
-                print(f"{count:>5} partners, round {round_}: {line}", flush=True)
-    finally:
-        receiver.stop()
+    async with bench_on(args.backend) as on:
+        async for round_, count, partners in alternating_tenants(
+            on.db, on.endpoints, on.url, args.partners, args.rounds, 256
+        ):
+            line = await drain(on.db, on.box, partners, args.events)
+            print(f"{count:>5} partners, round {round_}: {line}", flush=True)
 
 
 if __name__ == "__main__":

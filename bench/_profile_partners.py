@@ -16,7 +16,6 @@ import cProfile
 import gc
 import os
 import re
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -25,18 +24,20 @@ import aiosqlite
 import uvloop
 from delivery import worker_running
 from harness.cpu import CpuMeter
-from harness.databases import PG_ADMIN_URL, fresh_database
 from harness.publisher import Publisher, PublishPlan
-from harness.receiver import ReceiverProcess
 from harness.report import loadavg
-from harness.tenants import alternating_tenants, count_succeeded_since, queue_partner_orders
+from harness.tenants import (
+    alternating_tenants,
+    bench_on,
+    count_succeeded_since,
+    queue_partner_orders,
+)
 from harness.workload import count_waiting
 
 from rampwire import heap
 from rampwire.crypto import SecretBox
 from rampwire.errors import StorageError
 from rampwire.repository import OrderRepository
-from rampwire.repository.endpoints import EndpointRepository
 from rampwire.storage import Database
 from rampwire.storage.database import to_us
 from rampwire.types import utcnow
@@ -371,27 +372,21 @@ async def drain(
 
 
 async def main(args: argparse.Namespace) -> None:
-    fast = ReceiverProcess(0.0)
-    fast.start()
-    try:
-        async with fresh_database(args.backend, PG_ADMIN_URL) as db:
-            box = SecretBox(secrets.token_bytes(32))
-            endpoints = EndpointRepository(db, box)
-            probe = Probe(args.statements, args.cprofile)
-            probe.db = db
-            where = args.publisher or ("inline" if args.backend == "sqlite" else "process")
-            async for round_, count, partners in alternating_tenants(
-                db, endpoints, fast.url, args.partners, args.rounds, 256
-            ):
-                out = Path(f"{args.out}_{args.backend}_{args.phase}_{count}_{round_}.txt")
-                if args.phase == "sustained":
-                    line = await sustained(db, box, partners, args.seconds, out, where, probe)
-                else:
-                    line = await drain(db, box, partners, args.seconds, out, args.events, probe)
-                print(f"{count:>5} partners, round {round_}: {line}; load {loadavg()}")
-                print(f"      {out}", flush=True)
-    finally:
-        fast.stop()
+    async with bench_on(args.backend) as on:
+        db, box = on.db, on.box
+        probe = Probe(args.statements, args.cprofile)
+        probe.db = db
+        where = args.publisher or ("inline" if args.backend == "sqlite" else "process")
+        async for round_, count, partners in alternating_tenants(
+            db, on.endpoints, on.url, args.partners, args.rounds, 256
+        ):
+            out = Path(f"{args.out}_{args.backend}_{args.phase}_{count}_{round_}.txt")
+            if args.phase == "sustained":
+                line = await sustained(db, box, partners, args.seconds, out, where, probe)
+            else:
+                line = await drain(db, box, partners, args.seconds, out, args.events, probe)
+            print(f"{count:>5} partners, round {round_}: {line}; load {loadavg()}")
+            print(f"      {out}", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,17 @@ operator endpoint, and orders spread over the partners (``bench/delivery.py --pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+from harness.databases import PG_ADMIN_URL, fresh_database
+from harness.receiver import ReceiverProcess
 from harness.workload import make_endpoint, order_data
+from rampwire.crypto import SecretBox
 from rampwire.domain.deliveries import DELIVERY_ID_PREFIX
 from rampwire.domain.events import Source
 from rampwire.domain.orders import OrderStatus
@@ -21,6 +27,31 @@ from rampwire.types import utcnow
 
 CREATE_TASKS = 8
 DEADLINE_S = 600.0
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What a partners diagnosis opens before making its tenants."""
+
+    db: Database
+    box: SecretBox  # the master key the endpoints' secrets are sealed under
+    endpoints: EndpointRepository
+    url: str  # the receiver's, which answers 200 at once
+
+
+@contextlib.asynccontextmanager
+async def bench_on(backend: str) -> AsyncIterator[Bench]:
+    """A receiver process that answers 200 at once and a fresh, migrated database of
+    ``backend`` (dropped at the end), with a new master key; the receiver is stopped by its
+    pid at the end."""
+    receiver = ReceiverProcess(0.0)
+    receiver.start()
+    try:
+        async with fresh_database(backend, PG_ADMIN_URL) as db:
+            box = SecretBox(secrets.token_bytes(32))
+            yield Bench(db, box, EndpointRepository(db, box), receiver.url)
+    finally:
+        receiver.stop()
 
 
 async def make_tenants(
