@@ -310,13 +310,13 @@ class InboundRepository:
             return await _logged(conn, keys), None
         partners = frozenset(job.source.partner_id for job in batch if job.source.partner_id)
         row = await conn.fetchrow(
-            f"WITH locked (n) AS ({provider_orders.lock_statement('$2')})"
+            f"WITH locked (n) AS ({provider_orders.lock_statement('$3')})"
             " SELECT (SELECT n FROM locked) AS locked,"
             " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
-            "  WHERE (i.source_id, i.dedupe_key) IN"
-            "   (SELECT k->>0, k->>1 FROM jsonb_array_elements($1::jsonb) AS k))"
-            f" AS logged, ({live_endpoints_json('$3')}) AS endpoints",
-            serde.to_json(keys).decode(),  # [[source id, key], ...]: one text, not two arrays
+            "  WHERE (i.source_id, i.dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))"
+            f" AS logged, ({live_endpoints_json('$4')}) AS endpoints",
+            [source_id for source_id, _ in keys],
+            [key for _, key in keys],
             provider_orders.lock_keys(orders),
             sorted(partners),
         )
