@@ -22,25 +22,33 @@ _RANDOM_CHUNK = 10 * 256  # bytes of randomness read at once: 256 ids per getran
 
 class _Monotonic:
     """Within one process, each ULID is greater than the one before, even in the same
-    millisecond: the random part is incremented instead of drawn again."""
+    millisecond: the random part is incremented instead of drawn again.
 
-    last_ms = 0
-    last_random = 0
-    head_ms = -1  # the millisecond :attr:`head` encodes (ten characters), reused within it
-    head = ""
-    pool = b""  # randomness read ahead; a forked child must not reuse its parent's
-    taken = _RANDOM_CHUNK
+    One per process (:data:`_STATE`): its fields change with every id, so they are an
+    instance's, not the class's (setting a class attribute invalidates the interpreter's
+    attribute caches for the class, and every id then looked its fields up the slow way)."""
 
-    @classmethod
-    def forget(cls) -> None:
-        cls.pool, cls.taken = b"", _RANDOM_CHUNK
+    __slots__ = ("head", "head_ms", "last_ms", "last_random", "pool", "taken")
+
+    def __init__(self) -> None:
+        self.last_ms = 0
+        self.last_random = 0
+        self.head_ms = -1  # the millisecond :attr:`head` encodes (ten characters), reused within it
+        self.head = ""
+        self.pool = b""  # randomness read ahead; a forked child must not reuse its parent's
+        self.taken = _RANDOM_CHUNK
+
+    @staticmethod
+    def forget() -> None:
+        _STATE.pool, _STATE.taken = b"", _RANDOM_CHUNK
 
 
+_STATE = _Monotonic()
 os.register_at_fork(after_in_child=_Monotonic.forget)
 
 
 def ulid(now_ms: int | None = None) -> str:
-    state = _Monotonic
+    state = _STATE
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     at = state.taken
     if at >= _RANDOM_CHUNK:

@@ -216,7 +216,9 @@ class IngestFront:
                     refusal = 400
             headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         request_id = context.request_id(headers.get("x-request-id"))
-        path = logs.redact(scope["path"])  # a Saber URL token stays out of logs and traces
+        path = scope["path"]
+        if token is not None:  # a Saber URL token stays out of logs and traces
+            path = logs.redact(path)  # (a path without one has nothing to redact)
         with logs.bind(request_id=request_id, **context.log_ids(path)):
             if not self._tracing.enabled:
                 await self._reply(scope, receive, send, source, token, headers, request_id, refusal)
