@@ -5,6 +5,7 @@ Content-Length and a client can disconnect."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from tests.support.apps import api_key, in_process
 from tests.support.ingest_kit import make_source, webhook
 
+from rampwire import logs
 from rampwire.api import create_app
 from rampwire.api.problems import PROBLEM_TYPE_PREFIX
 from rampwire.api.state import app_state
@@ -223,7 +225,7 @@ async def test_over_the_source_quota_is_429_with_retry_after(served: Served) -> 
 
 
 async def test_an_unexpected_error_is_a_logged_500_raised_on_to_the_server(
-    served: Served, monkeypatch: pytest.MonkeyPatch
+    served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("broken on purpose")
@@ -236,13 +238,21 @@ async def test_an_unexpected_error_is_a_logged_500_raised_on_to_the_server(
         transport=httpx.ASGITransport(app=served.app, raise_app_exceptions=False),
         base_url="http://rampwire.test",
     )
-    async with client:
-        answer = await client.post(
-            f"/ingest/{served.source_id}", content=body, headers=dict(served_headers(headers))
-        )
+    caplog.clear()  # the first call's line
+    caplog.handler.addFilter(logs.Context())  # as the configured handlers do
+    with caplog.at_level(logging.ERROR, logger="rampwire.api"):
+        async with client:
+            answer = await client.post(
+                f"/ingest/{served.source_id}",
+                content=body,
+                headers={**dict(served_headers(headers)), "X-Request-Id": "call-500"},
+            )
     assert answer.status_code == 500
     assert answer.json()["type"].endswith(":internal_error")
-    assert "x-request-id" not in answer.headers  # answered outside the request's context
+    assert "broken on purpose" not in answer.text
+    assert answer.headers["x-request-id"] == "call-500"  # kept in the scope for the 500
+    [logged] = [r for r in caplog.records if r.exc_info]
+    assert logged.__dict__["request_id"] == "call-500"
 
 
 def served_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

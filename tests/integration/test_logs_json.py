@@ -1,6 +1,7 @@
 """JSON logs, read back line by line: a retry and a dead delivery are WARNING lines with their
 ids and the reason; a refused inbound request's line carries the request id (the caller's
-``X-Request-Id``) and the source id; every line parses."""
+``X-Request-Id``) and the source id, and so does an unexpected error's, whose 500 answer
+carries it too; every line parses."""
 
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.apps import api_key, in_process
 from tests.support.ingest_kit import make_source, webhook
 from tests.support.receivers import receiver
 
 from rampwire import logs
+from rampwire.api import create_app
+from rampwire.api.state import app_state
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
+from rampwire.domain.apikeys import Scope
 from rampwire.domain.orders import OrderStatus, Provider, Side
+from rampwire.settings import Settings
+from rampwire.storage import Database
 from rampwire.types import utcnow
 
 
@@ -92,3 +99,28 @@ async def test_a_request_id_is_made_when_none_or_a_strange_one_is_given(
     assert made.headers["x-request-id"].startswith("req_")
     strange = await api.get("/healthz", headers={"X-Request-Id": "a b\x7f" + "x" * 100})
     assert strange.headers["x-request-id"].startswith("req_")
+
+
+async def test_an_unexpected_error_logs_and_answers_its_request_id(
+    settings: Settings, db: Database, json_log: io.StringIO
+) -> None:
+    app = create_app(settings.replace(run_worker=False), db=db)
+    token = await api_key(db, Scope.READ)
+    async with in_process(app, token, raise_app_exceptions=False) as api:
+
+        async def broken(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("broken on purpose")
+
+        app_state(app).orders.get = broken  # type: ignore[method-assign]
+        given = await api.get(
+            "/v1/orders/ord_01JD3W6Q9R0000000000000000", headers={"X-Request-Id": "call-500"}
+        )
+        made = await api.get("/v1/orders/ord_01JD3W6Q9R0000000000000000")
+    assert given.status_code == 500
+    assert given.json()["type"].endswith(":internal_error")
+    assert "broken on purpose" not in given.text
+    assert given.headers["x-request-id"] == "call-500"
+    assert made.status_code == 500 and made.headers["x-request-id"].startswith("req_")
+    errors = [line for line in _lines(json_log) if line["level"] == "error"]
+    assert [line["request_id"] for line in errors] == ["call-500", made.headers["x-request-id"]]
+    assert all("broken on purpose" in line["exception"] for line in errors)

@@ -32,16 +32,20 @@ async def api_key(db: Database, scope: Scope, name: str = "tests") -> str:
 
 @asynccontextmanager
 async def in_process(
-    app: FastAPI, token: str | None = None, *, base_url: str = BASE_URL
+    app: FastAPI,
+    token: str | None = None,
+    *,
+    base_url: str = BASE_URL,
+    raise_app_exceptions: bool = True,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """``app`` started (its lifespan) and a client of it, sending ``token`` as its bearer key
-    when one is given; the app is stopped when the block ends."""
+    when one is given; the app is stopped when the block ends. With ``raise_app_exceptions``
+    off, the client gets the 500 a server would send for an unexpected error, not the error."""
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers
-        ) as client,
+        httpx.AsyncClient(transport=transport, base_url=base_url, headers=headers) as client,
     ):
         yield client
 

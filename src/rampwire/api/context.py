@@ -25,6 +25,9 @@ from ..ingest.sources import SOURCE_ID_PREFIX
 from ..tracing import Tracing
 
 HEADER = b"x-request-id"
+# where the request's id is kept in its ASGI scope, for the layer outside this one: starlette's
+# ServerErrorMiddleware, whose 500 answer and log line carry it too (api.problems)
+SCOPE_KEY = "rampwire.request_id"
 _ID = re.compile(r"/([a-z]{2,4})_[0-9A-Za-z]{10,}")  # a rampwire id as a path segment
 _LOGGED = {  # an id's prefix: the log field it goes to
     ORDER_ID_PREFIX: "order_id",
@@ -41,6 +44,19 @@ _PROPAGATED = frozenset((b"traceparent", b"tracestate"))  # W3C trace context, a
 def request_id(given: str | None) -> str:
     """The client's ``X-Request-Id`` (latin-1) when it is a plain token, a new id otherwise."""
     return given if given and _PLAIN.fullmatch(given) else new_id("req")
+
+
+def with_request_id(send: Send, request_id: str) -> Send:
+    """``send``, with ``X-Request-Id: request_id`` added to the answer's headers."""
+    value = request_id.encode()
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (HEADER, value)]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_id
 
 
 def log_ids(path: str) -> dict[str, str]:
@@ -70,15 +86,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == HEADER), None)
-        request_id_ = request_id(given.decode("latin-1") if given else None)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((HEADER, request_id_.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
+        request_id_ = scope[SCOPE_KEY] = request_id(given.decode("latin-1") if given else None)
+        send_with_id = with_request_id(send, request_id_)
         path = logs.redact(scope["path"])  # a Saber URL token stays out of logs and traces
         with logs.bind(request_id=request_id_, **log_ids(path)):
             if not self._tracing.enabled:

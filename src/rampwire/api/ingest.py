@@ -187,8 +187,8 @@ class IngestFront:
     request id (:mod:`.context`: echoed, bound to the log lines), the server span, the body limit
     (:mod:`.limits`: 413, or 400 for a Content-Length that is no number), a problem document for
     a client's error; an unexpected error goes on to ``ServerErrorMiddleware``, the app's 500
-    handler (a 500 with no request id, as for every route). Every other request passes on to
-    ``app``."""
+    handler (with the request id, kept in the scope, as for every route). Every other request
+    passes on to ``app``."""
 
     def __init__(self, app: asgi.ASGIApp, *, max_bytes: int, tracing: Tracing) -> None:
         self.app = app
@@ -215,7 +215,7 @@ class IngestFront:
                 except ValueError:
                     refusal = 400
             headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-        request_id = context.request_id(headers.get("x-request-id"))
+        request_id = scope[context.SCOPE_KEY] = context.request_id(headers.get("x-request-id"))
         path = scope["path"]
         if token is not None:  # a Saber URL token stays out of logs and traces
             path = logs.redact(path)  # (a path without one has nothing to redact)
@@ -240,9 +240,9 @@ class IngestFront:
         max_bytes = self._max_bytes
         if refusal:
             if refusal == 413:
-                await limits.too_large(_with_id(send, request_id), max_bytes)
+                await limits.too_large(context.with_request_id(send, request_id), max_bytes)
             else:
-                await limits.bad_length(_with_id(send, request_id))
+                await limits.bad_length(context.with_request_id(send, request_id))
             return
         client = scope.get("client")
 
@@ -274,7 +274,7 @@ class IngestFront:
         except ClientError as exc:
             answer = client_problem(exc, scope["path"])
         except _TooLarge:
-            await limits.too_large(_with_id(send, request_id), max_bytes)
+            await limits.too_large(context.with_request_id(send, request_id), max_bytes)
             return
         if isinstance(answer, bytes):  # a 200: the two messages json_response(answer) sends
             await send(
@@ -290,19 +290,7 @@ class IngestFront:
             )
             await send({"type": "http.response.body", "body": answer})
         else:
-            await answer(scope, receive, _with_id(send, request_id))
-
-
-def _with_id(send: asgi.Send, request_id: str) -> asgi.Send:
-    """``send``, with the request id added to the answer's headers (as :mod:`.context` does)."""
-
-    async def send_with_id(message: asgi.Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [*message.get("headers", []), (context.HEADER, request_id.encode())]
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return send_with_id
+            await answer(scope, receive, context.with_request_id(send, request_id))
 
 
 def _record_id(value: str) -> str:

@@ -17,8 +17,10 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from .. import logs
 from ..domain.serde import error_reason
 from ..errors import ClientError, DatabaseUnavailable
+from . import context
 
 log = logging.getLogger("rampwire.api")
 
@@ -153,8 +155,18 @@ def install(app: FastAPI) -> None:
         return unavailable_problem(cast(DatabaseUnavailable, exc), request.url.path)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+        # called by starlette's ServerErrorMiddleware, outside the layers that bound the
+        # request id to the log lines and add it to the answer: both read it from the scope
+        request_id = request.scope.get(context.SCOPE_KEY)
+        with logs.bind(request_id=request_id):
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+        headers = None if request_id is None else {"X-Request-Id": request_id}
+        return problem(
+            500,
+            "internal_error",
+            "an unexpected error occurred; it has been logged",
+            headers=headers,
+        )
 
     app.add_exception_handler(ClientError, client_error)
     app.add_exception_handler(DatabaseUnavailable, unavailable)
