@@ -256,9 +256,13 @@ def stamp_columns(stamps: Stamps) -> tuple[int, str]:
     if read is not None and read[0] is stamps.fields and read[1] is stamps.ranks:
         return micros(stamps.status_at), read[2]
     fields: dict[str, int | list[int]] = {}
+    last: datetime | None = None  # the fields a change wrote share its time: converted once
+    us = 0
     for name, at in sorted(stamps.fields.items()):
+        if at is not last:
+            last, us = at, micros(at)
         untimed = stamps.ranks.get(name)
-        fields[name] = micros(at) if untimed is None else [micros(at), *untimed]
+        fields[name] = us if untimed is None else [us, *untimed]
     text = serde.to_json(fields).decode()
     _stored(stamps.fields, stamps.ranks, text)
     return micros(stamps.status_at), text
