@@ -18,6 +18,7 @@ from rampwire.domain.orders import (
     Provider,
     Side,
     order_of_fields,
+    stepped,
 )
 from rampwire.domain.payments import PAYMENT_INSTRUCTION_TYPES
 from rampwire.types import parse_decimal, require_utc
@@ -204,5 +205,26 @@ def test_an_order_of_a_changes_fields_is_the_keyword_constructors() -> None:
     assert empty.metadata is not other.metadata
     with pytest.raises(ValueError, match="go together"):
         order_of_fields({}, **{**own, "provider_order_id": None})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.version = 3  # type: ignore[misc]
+
+
+def test_a_stepped_order_is_the_evolved_one() -> None:
+    order = order_of_fields(
+        {"note": "n"},
+        side=Side.BUY,
+        provider=None,
+        provider_order_id=None,
+        id="ord_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+        status=OrderStatus.CREATED,
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+        partner_id=None,
+    )
+    later = NOW.replace(minute=1)
+    made = stepped(order, OrderStatus.PROCESSING, 2, later)
+    assert made == order.evolve(status=OrderStatus.PROCESSING, version=2, updated_at=later)
+    assert made.note is order.note and order.status is OrderStatus.CREATED
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.version = 3  # type: ignore[misc]

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import IllegalTransition
 from ..types import record_maker
-from .orders import TERMINAL_STATUSES, Order, OrderStatus
+from .orders import TERMINAL_STATUSES, Order, OrderStatus, stepped
 
 S = OrderStatus
 
@@ -288,12 +288,13 @@ def merge(
         anomaly = _amount_mismatch(updates, new_status if result is StatusResult.ADVANCED else None)
     steps = (result is StatusResult.ADVANCED or bool(changed_fields)) + (anomaly is not None)
     if steps:
-        new_order = order.evolve(
-            **updates,
-            status=new_status,
-            version=order.version + steps,
-            updated_at=max(now, order.updated_at),
-        )
+        version, updated_at = order.version + steps, max(now, order.updated_at)
+        if updates:
+            new_order = order.evolve(
+                **updates, status=new_status, version=version, updated_at=updated_at
+            )
+        else:  # a new status alone, or an anomaly: most changes
+            new_order = stepped(order, new_status, version, updated_at)
     else:
         new_order = order
     # order, stamps, previous_status, status_result, changed_fields, anomaly
