@@ -229,7 +229,7 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
         *stamp_columns(held.stamps),
         serde.order_to_json(order).decode(),
         held.seq,
-        held.partner_id,
+        order.partner_id,
     )
 
 

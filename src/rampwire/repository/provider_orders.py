@@ -107,7 +107,9 @@ async def apply(
         entries.append(result.entry)
         events = result.events if created is None else [created, *result.events]
         # result, events, created, partner_id
-        changes.append(_provider_change((result, events, created is not None, order.partner_id)))
+        changes.append(
+            _provider_change((result, events, created is not None, result.order.partner_id))
+        )
     write_held(writes, list(held.values()), entries)
     return changes
 
