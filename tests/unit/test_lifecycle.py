@@ -16,8 +16,10 @@ from rampwire.domain.lifecycle import (
     Outcome,
     Stamps,
     StatusResult,
+    _supersedes,
     check_transition,
     merge,
+    status_key,
 )
 from rampwire.domain.orders import AmountMismatch, Order, OrderStatus, Side
 from rampwire.errors import IllegalTransition
@@ -295,3 +297,16 @@ def test_strict_mode_refuses_illegal_transitions(current: OrderStatus, new: Orde
 )
 def test_strict_mode_allows_forward_moves(current: OrderStatus, new: OrderStatus) -> None:
     check_transition(current, new)
+
+
+@pytest.mark.parametrize(
+    ("status", "held"),
+    [(a, b) for a, b in itertools.product(OrderStatus, repeat=2) if a != b],
+)
+def test_a_status_supersedes_another_as_their_keys_say(
+    status: OrderStatus, held: OrderStatus
+) -> None:
+    times = [T0, T0 + timedelta(seconds=1), T0 - timedelta(microseconds=1)]
+    for at, held_at in itertools.product(times, repeat=2):
+        expected = status_key(status, at) > status_key(held, held_at)
+        assert _supersedes(status, at, held, held_at) is expected

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
 
 from rampwire.domain import serde
-from rampwire.domain.orders import Order, OrderData, OrderStatus
+from rampwire.domain.orders import (
+    PATCHABLE_FIELDS,
+    Order,
+    OrderData,
+    OrderStatus,
+    Provider,
+    Side,
+    order_of_fields,
+    stepped,
+)
 from rampwire.domain.payments import PAYMENT_INSTRUCTION_TYPES
 from rampwire.types import parse_decimal, require_utc
 
+NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
 HOLDER = {"account_holder": {"name": "Ana Lima", "country": "BR"}}
 ADDRESSES = {
     "IBAN": {**HOLDER, "iban": "GB82WEST12345698765432"},
@@ -163,3 +173,58 @@ def test_evolve_is_dataclasses_replace() -> None:
         order.evolve(provider_order_id=None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         evolved.version = 3  # type: ignore[misc]
+
+
+def test_an_order_of_a_changes_fields_is_the_keyword_constructors() -> None:
+    fields = {
+        "note": "n",
+        "fees": (),
+        "metadata": {"cart": "42"},
+        "side": "ignored: an identity field",
+        "nope": "ignored: not a field",
+    }
+    own = {
+        "side": Side.SELL,
+        "provider": Provider.TRANSAK,
+        "provider_order_id": "t-1",
+        "id": "ord_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+        "status": OrderStatus.CREATED,
+        "version": 1,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "partner_id": "ptn_1",
+    }
+    made = order_of_fields(fields, **own)
+    given = {name: value for name, value in fields.items() if name in PATCHABLE_FIELDS}
+    assert made == Order(**given, **own)  # type: ignore[arg-type]
+    assert type(made) is Order and made.metadata is fields["metadata"]
+    empty = order_of_fields({}, **own)
+    assert empty == Order(**own)  # type: ignore[arg-type]
+    other = order_of_fields({}, **own)
+    assert empty.references is not other.references  # defaults made per order, as __init__
+    assert empty.metadata is not other.metadata
+    with pytest.raises(ValueError, match="go together"):
+        order_of_fields({}, **{**own, "provider_order_id": None})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.version = 3  # type: ignore[misc]
+
+
+def test_a_stepped_order_is_the_evolved_one() -> None:
+    order = order_of_fields(
+        {"note": "n"},
+        side=Side.BUY,
+        provider=None,
+        provider_order_id=None,
+        id="ord_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+        status=OrderStatus.CREATED,
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+        partner_id=None,
+    )
+    later = NOW.replace(minute=1)
+    made = stepped(order, OrderStatus.PROCESSING, 2, later)
+    assert made == order.evolve(status=OrderStatus.PROCESSING, version=2, updated_at=later)
+    assert made.note is order.note and order.status is OrderStatus.CREATED
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.version = 3  # type: ignore[misc]

@@ -66,16 +66,18 @@ _event = record_maker(Event)  # through its slots: one per change, two with an a
 def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Event]:
     """The events a merge outcome produces: none, one, or one plus ``order.anomaly``."""
     events: list[Event] = []
-    if outcome.event_type is not None:
+    event_type = outcome.event_type
+    found = outcome.anomaly
+    if event_type is not None:
         order = outcome.order
-        if outcome.anomaly is not None:  # the anomaly takes the last version, each its own
+        if found is not None:  # the anomaly takes the last version, each its own
             order = order.evolve(version=order.version - 1)
-        events.append(_order_event(outcome.event_type, order, outcome.previous_status, source, now))
-    if outcome.anomaly is not None:
+        events.append(_order_event(event_type, order, outcome.previous_status, source, now))
+    if found is not None:
         anomaly = {
-            "code": outcome.anomaly.code,
-            "detail": outcome.anomaly.detail,
-            "statuses": list(outcome.anomaly.statuses),
+            "code": found.code,
+            "detail": found.detail,
+            "statuses": list(found.statuses),
         }
         events.append(
             _order_event(

@@ -11,8 +11,8 @@ from ..ids import new_id
 from ..types import record_maker
 from . import serde
 from .events import Event, Source, created_event, order_events
-from .lifecycle import Change, Outcome, Stamps, merge
-from .orders import ORDER_ID_PREFIX, PATCHABLE_FIELDS, Order, OrderStatus, Provider, Side
+from .lifecycle import Change, Outcome, Stamps, merge, stamps_of
+from .orders import ORDER_ID_PREFIX, Order, OrderStatus, Provider, Side, order_of_fields
 from .timeline import TimelineEntry, change_entry, created_entry
 
 
@@ -57,15 +57,17 @@ class HeldOrder:
         return self.order.partner_id
 
 
+_held = record_maker(HeldOrder)  # order, stamps, seq, new, changed: one per order first seen
+
+
 def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event, TimelineEntry]:
     """A provider's order seen for the first time: ``created``, holding the change's fields,
     with its ``order.created`` event and first timeline entry. ``update`` then folds in."""
     change = update.change
     if update.side is None:
         raise ValueError("a provider order is created on first sight only with its side")
-    fields = {name: value for name, value in change.patch.items() if name in PATCHABLE_FIELDS}
-    order = Order(
-        **fields,
+    order = order_of_fields(
+        change.patch,  # its patchable fields; the others are the defaults
         side=update.side,
         provider=update.provider,
         provider_order_id=update.provider_order_id,
@@ -77,12 +79,7 @@ def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event
         partner_id=update.partner_id,
     )
     # The fields are stamped by the merge of ``change`` that follows (with its step if untimed).
-    held = HeldOrder(
-        order=order,
-        stamps=Stamps(status_at=change.occurred_at),
-        seq=1,
-        new=True,
-    )
+    held = _held((order, stamps_of((change.occurred_at, {}, {})), 1, True, False))
     created = created_event(order, update.source, now=now)
     return held, created, created_entry(order, change.occurred_at, created, update.source)
 

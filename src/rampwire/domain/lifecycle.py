@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import IllegalTransition
 from ..types import record_maker
-from .orders import Order, OrderStatus
+from .orders import TERMINAL_STATUSES, Order, OrderStatus, stepped
 
 S = OrderStatus
 
@@ -87,6 +87,15 @@ def status_key(status: OrderStatus, occurred_at: datetime) -> tuple[int, int, st
     if status in ALTERNATING:
         return (rank, 0, occurred_at.isoformat(), status.value, occurred_at)
     return (rank, 0, _EPOCH_KEY, "", occurred_at)
+
+
+def _supersedes(status: OrderStatus, at: datetime, held: OrderStatus, held_at: datetime) -> bool:
+    """``status_key(status, at) > status_key(held, held_at)``, each key made only when the
+    ranks, which decide first, are the same."""
+    rank, held_rank = RANK[status], RANK[held]
+    if rank != held_rank:
+        return rank > held_rank
+    return status_key(status, at) > status_key(held, held_at)
 
 
 Step = tuple[int, int]  # a status's place in the lifecycle: (rank, terminal precedence)
@@ -228,9 +237,8 @@ def merge(
     if change.status is not None and change.status != current:
         if strict:
             check_transition(current, change.status)
-        incoming = status_key(change.status, change.occurred_at)
-        held = status_key(current, stamps.status_at)
-        if current.is_terminal and change.status.is_terminal:
+        incoming = change.status
+        if current in TERMINAL_STATUSES and incoming in TERMINAL_STATUSES:
             pair = (current, change.status)
             if pair not in LEGITIMATE_TERMINAL_SUCCESSIONS and pair[::-1] not in (
                 LEGITIMATE_TERMINAL_SUCCESSIONS
@@ -243,8 +251,8 @@ def merge(
                     ),
                     statuses=(current.value, change.status.value),
                 )
-        if incoming > held:
-            new_status, status_at, result = change.status, change.occurred_at, StatusResult.ADVANCED
+        if _supersedes(incoming, change.occurred_at, current, stamps.status_at):
+            new_status, status_at, result = incoming, change.occurred_at, StatusResult.ADVANCED
         else:
             result = StatusResult.STALE
     elif change.status is not None and change.occurred_at > stamps.status_at:
@@ -256,14 +264,18 @@ def merge(
         fields, ranks = dict(stamps.fields), dict(stamps.ranks)
         untimed = None if change.timed else step(change.status)
         key = write_key(change.occurred_at, untimed)
+        stamped = stamps.fields
         for name, value in patch.items():
-            if _field_wins(name, value, key, order, stamps):
+            written = stamped.get(name)
+            if written is None or _field_wins(name, value, key, written, order, stamps):
                 fields[name] = change.occurred_at
                 if untimed is None:
                     ranks.pop(name, None)
                 else:
                     ranks[name] = untimed
-                if getattr(order, name) != value:
+                held = getattr(order, name)
+                # the same object is equal (no value here is a NaN): no record's __eq__ runs
+                if held is not value and held != value:
                     updates[name] = value
         new_stamps = stamps_of((status_at, fields, ranks))
     else:
@@ -276,12 +288,13 @@ def merge(
         anomaly = _amount_mismatch(updates, new_status if result is StatusResult.ADVANCED else None)
     steps = (result is StatusResult.ADVANCED or bool(changed_fields)) + (anomaly is not None)
     if steps:
-        new_order = order.evolve(
-            **updates,
-            status=new_status,
-            version=order.version + steps,
-            updated_at=max(now, order.updated_at),
-        )
+        version, updated_at = order.version + steps, max(now, order.updated_at)
+        if updates:
+            new_order = order.evolve(
+                **updates, status=new_status, version=version, updated_at=updated_at
+            )
+        else:  # a new status alone, or an anomaly: most changes
+            new_order = stepped(order, new_status, version, updated_at)
     else:
         new_order = order
     # order, stamps, previous_status, status_result, changed_fields, anomaly
@@ -301,13 +314,16 @@ def _amount_mismatch(updates: Mapping[str, Any], reached: OrderStatus | None) ->
 
 
 def _field_wins(
-    name: str, value: Any, key: tuple[int, int, int, datetime], order: Order, stamps: Stamps
+    name: str,
+    value: Any,
+    key: tuple[int, int, int, datetime],
+    written: datetime,
+    order: Order,
+    stamps: Stamps,
 ) -> bool:
-    """The last writer by :func:`write_key` wins; at equal keys the larger value's repr wins,
-    so the result is the same whatever the arrival order."""
-    written = stamps.fields.get(name)
-    if written is None:
-        return True
+    """Of a field written at ``written`` already: the last writer by :func:`write_key` wins;
+    at equal keys the larger value's repr wins, so the result is the same whatever the
+    arrival order."""
     held = write_key(written, stamps.ranks.get(name))
     if key != held:
         return key > held

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,7 @@ class TimelineEntry:
     note: str | None = None
 
 
+_EVENT_ID = operator.attrgetter("id")
 _entry = record_maker(TimelineEntry)  # through its slots, in field order: one per change
 
 
@@ -121,7 +123,7 @@ def change_entry(
             str(new.status),  # to_status
             new.version,  # version
             outcome.changed_fields,  # changed_fields
-            tuple(e.id for e in events),  # event_ids
+            tuple(map(_EVENT_ID, events)),  # event_ids
             source,
             None  # anomaly
             if anomaly is None

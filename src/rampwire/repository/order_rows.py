@@ -61,22 +61,22 @@ def written_xid(writes: Writes, index: int | None) -> int | None:
     return int(found[0][0]) if found else None
 
 
-# The times converted last (to_us), by identity (each entry holds
-# its datetime, so the id is not reused while it is kept): a write stores one ``now`` as its
-# order's updated_at, its stamps, its timeline entry's times, its event's and deliveries' times.
-_MICROS: dict[int, tuple[datetime, int]] = {}
+# The times converted last (to_us), by value (equal aware datetimes are one instant, so one
+# number; a datetime keeps its hash once computed): a write stores one ``now`` as its order's
+# updated_at, its stamps, its timeline entry's times, its event's and deliveries' times.
+_MICROS: dict[datetime, int] = {}
 MICROS_KEPT = 256  # above the distinct times of a group commit's batch
 
 
 def micros(value: datetime) -> int:
-    """``to_us(value)``, the same number, converted once per datetime object kept."""
-    found = _MICROS.get(id(value))
-    if found is not None and found[0] is value:
-        return found[1]
+    """``to_us(value)``, the same number, converted once per time kept."""
+    us = _MICROS.get(value)
+    if us is not None:
+        return us
     us = to_us(value)
     if len(_MICROS) >= MICROS_KEPT:
-        _MICROS.pop(next(iter(_MICROS), 0), None)  # the oldest; no KeyError if raced
-    _MICROS[id(value)] = (value, us)
+        _MICROS.pop(next(iter(_MICROS), value), None)  # the oldest; no KeyError if raced
+    _MICROS[value] = us
     return us
 
 
@@ -229,7 +229,7 @@ def order_row(held: HeldOrder) -> tuple[Any, ...]:
         *stamp_columns(held.stamps),
         serde.order_to_json(order).decode(),
         held.seq,
-        held.partner_id,
+        order.partner_id,
     )
 
 
@@ -256,9 +256,13 @@ def stamp_columns(stamps: Stamps) -> tuple[int, str]:
     if read is not None and read[0] is stamps.fields and read[1] is stamps.ranks:
         return micros(stamps.status_at), read[2]
     fields: dict[str, int | list[int]] = {}
+    last: datetime | None = None  # the fields a change wrote share its time: converted once
+    us = 0
     for name, at in sorted(stamps.fields.items()):
+        if at is not last:
+            last, us = at, micros(at)
         untimed = stamps.ranks.get(name)
-        fields[name] = micros(at) if untimed is None else [micros(at), *untimed]
+        fields[name] = us if untimed is None else [us, *untimed]
     text = serde.to_json(fields).decode()
     _stored(stamps.fields, stamps.ranks, text)
     return micros(stamps.status_at), text

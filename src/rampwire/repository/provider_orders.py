@@ -51,7 +51,8 @@ def lock_statement(keys: str) -> str:
 
 
 def lock_keys(orders: Iterable[tuple[Provider, str]]) -> list[str]:
-    return list({f"{provider.value}:{order_id}" for provider, order_id in orders})
+    # str(): a StrEnum's value, in C (.value is two Python calls)
+    return list({f"{provider!s}:{order_id}" for provider, order_id in orders})
 
 
 async def lock(conn: Connection, orders: Iterable[tuple[Provider, str]]) -> None:
@@ -106,7 +107,9 @@ async def apply(
         entries.append(result.entry)
         events = result.events if created is None else [created, *result.events]
         # result, events, created, partner_id
-        changes.append(_provider_change((result, events, created is not None, order.partner_id)))
+        changes.append(
+            _provider_change((result, events, created is not None, result.order.partner_id))
+        )
     write_held(writes, list(held.values()), entries)
     return changes
 
@@ -114,7 +117,7 @@ async def apply(
 async def _read(conn: Connection, updates: Sequence[ProviderUpdate]) -> list[Row]:
     """-- read_provider_orders --: the orders of ``updates`` (row-locked, in id order, on
     PostgreSQL)."""
-    keys = list({(u.provider.value, u.provider_order_id): None for u in updates})
+    keys = list({(str(u.provider), u.provider_order_id): None for u in updates})
     select = (
         f"SELECT o.id, o.provider, o.provider_order_id, {HELD} FROM orders o"
         f" WHERE {BY_PROVIDER_REF} ORDER BY o.id"
