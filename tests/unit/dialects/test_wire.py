@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -60,6 +61,41 @@ def test_json_that_cannot_be_money_safe_utf8_objects_is_refused(body: bytes) -> 
     for decimals in (True, False):
         with pytest.raises(ValueError):
             wire.parse_object(body, decimals=decimals)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":1}',
+        b' {"a": 1}',
+        b'{"a": 1}\n',
+        b'\t{"a": [1.5, {"b": null}]}  ',
+        b'{"a":1} {"b":2}',
+        b'{"a":1}x',
+        b'{"a":',
+        b"",
+        b"  ",
+        b'{"a" 1}',
+        b"[1] ",
+        b"7",
+    ],
+)
+def test_json_is_read_or_refused_as_the_standard_decoder_reads_it(body: bytes) -> None:
+    """Only a body with nothing around its value skips ``JSONDecoder.decode``: any other is
+    read, or refused with the same message, as ``decode`` does."""
+    for decimals in (True, False):
+        reference = json.JSONDecoder(parse_float=Decimal if decimals else float)
+        try:
+            expected: object = reference.decode(body.decode())
+        except ValueError as exc:
+            expected = str(exc)
+        try:
+            found: object = wire.parse_object(body, decimals=decimals)
+        except ValueError as exc:
+            found = str(exc)
+        if not isinstance(expected, dict) and not isinstance(expected, str):
+            expected = f"the body must be a JSON object, not {type(expected).__name__}"
+        assert found == expected
 
 
 def test_exact_json_numbers_are_written_from_decimals() -> None:
