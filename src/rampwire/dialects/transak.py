@@ -12,7 +12,7 @@ changes the key. Money in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,6 +50,7 @@ from .transak_order import SIDES, order_patch, webhook_data
 from .wire import (
     DEFAULT_TOLERANCE,
     JSON_HEADERS,
+    HmacSha256,
     check_window,
     hmac_sha256,
     iso_ms,
@@ -130,10 +131,13 @@ class TransakCredentials:
 
     access_tokens: tuple[Secret, ...]
     tolerance: timedelta = DEFAULT_TOLERANCE
+    macs: tuple[HmacSha256, ...] = field(init=False, repr=False, compare=False)  # per token
 
     def __post_init__(self) -> None:
         if not self.access_tokens or not all(t.reveal() for t in self.access_tokens):
             raise InvalidCredentials("Transak needs the partner access token")
+        macs = tuple(HmacSha256(t.reveal().encode()) for t in self.access_tokens)
+        object.__setattr__(self, "macs", macs)
 
 
 def credentials_from_secrets(secrets: Sequence[str]) -> TransakCredentials:
@@ -153,10 +157,8 @@ def verify_jwt(
     """The claims of an authentic, unexpired HS256 JWT, Decimal for every fractional number,
     and their :func:`~.wire.canonical` spelling."""
     compact = split_compact(token, what="Transak JWT", alg=ALGORITHM)
-    expected = [
-        b64url_encode(hmac_sha256(t.reveal().encode(), compact.signing_input))
-        for t in credentials.access_tokens
-    ]
+    signing_input = compact.signing_input
+    expected = [b64url_encode(mac.digest(signing_input)) for mac in credentials.macs]
     if not matches_any(expected, [compact.signature_b64]):
         raise SignatureMismatch("the JWT signature matches neither access token")
     claims, spelled = parse_canonical(compact.payload, decimals=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rampwire.dialects import MalformedHeader, MissingHeader, TimestampOutOfWindow, wire
 
@@ -143,3 +146,26 @@ def test_fixed_places_never_lose_a_digit(value: str, expected: str) -> None:
 def test_signatures_are_compared_all_against_all() -> None:
     assert wire.matches_any(["aa", "bb"], ["cc", "bb"])
     assert not wire.matches_any(["aa"], ["a", "aaa", "\udcff"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=300))
+def test_a_keyed_hmac_gives_the_one_shot_digest(key: bytes, message: bytes) -> None:
+    """Keys shorter than, as long as and longer than SHA-256's 64-byte block."""
+    mac = wire.HmacSha256(key)
+    assert mac.digest(message) == hmac.digest(key, message, "sha256")
+    assert mac.digest(message) == wire.hmac_sha256(key, message)  # the same twice
+
+
+def test_a_keyed_hmac_of_rfc_4231() -> None:
+    """RFC 4231 test cases 2 (a short key) and 6 (a key longer than the block)."""
+    assert (
+        wire.HmacSha256(b"Jefe").digest(b"what do ya want for nothing?").hex()
+        == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    )
+    assert (
+        wire.HmacSha256(b"\xaa" * 131)
+        .digest(b"Test Using Larger Than Block-Size Key - Hash Key First")
+        .hex()
+        == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+    )
