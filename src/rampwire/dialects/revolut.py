@@ -28,6 +28,7 @@ from .base import (
     WireRequest,
     announced_status,
     build_patch,
+    decoded_event,
     wire_order_id,
 )
 from .errors import InvalidCredentials, MalformedHeader, SignatureMismatch, translate_errors
@@ -176,7 +177,7 @@ def decode(
         event = ProviderEvent(name=name)
         patch, issues = build_patch({"wallet_address": wallet})
         return [
-            DecodedEvent(
+            decoded_event(
                 dialect=DialectName.REVOLUT,
                 provider=Provider.REVOLUT,
                 provider_event=str(event),
