@@ -207,8 +207,8 @@ _DRIFTS = st.sampled_from(
 def test_a_patch_is_read_as_field_by_field_validation_reads_it(
     order: Order, random: Any, drifts: list[tuple[str, Any]]
 ) -> None:
-    """One validator for a patch of valid fields: the same values, in the patch's order; a
-    patch with a bad field gets the same errors, in the same order."""
+    """Each field by its validator, found by name: the same values, in the patch's order;
+    a patch with a bad field gets the same errors, in the same order."""
     dumped = serde.dump(order)
     names = [name for name in PATCHABLE_FIELDS if random.random() < 0.6]
     random.shuffle(names)
