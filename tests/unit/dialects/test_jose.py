@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc.jwk import KeySet
 
-from rampwire.dialects import InvalidCredentials, MalformedHeader, UnsupportedAlgorithm
+from rampwire.dialects import InvalidCredentials, MalformedHeader, UnsupportedAlgorithm, jose
 from rampwire.dialects.jose import (
     b64url_decode,
     b64url_encode,
@@ -29,6 +29,7 @@ from rampwire.dialects.jose import (
     split_compact,
     thumbprint,
 )
+from rampwire.dialects.wire import parse_object
 
 from .support import signing_key
 
@@ -189,3 +190,12 @@ def _compact(header: dict[str, object], signature: bytes = b"sig") -> str:
 def test_compact_parsing_refuses_what_it_does_not_pin(value: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         split_compact(value, what="test JWS", alg="RS512")
+
+
+def test_the_common_headers_are_what_their_text_parses_to() -> None:
+    """A header read from the table is the one parsing its base64url text gives, and a copy."""
+    for header_b64, header in jose._COMMON_HEADERS.items():
+        assert parse_object(b64url_decode(header_b64)) == header
+        token = f"{header_b64}.{b64url_encode(b'{}')}.{b64url_encode(b'sig')}"
+        compact = split_compact(token, what="test JWS", alg=header["alg"])
+        assert compact.header == header and compact.header is not header
