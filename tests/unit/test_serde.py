@@ -4,15 +4,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any, get_type_hints
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 from tests.unit.dialects.strategies import standard
 
 from rampwire.domain import serde
 from rampwire.domain.events import Source, created_event, order_events
 from rampwire.domain.lifecycle import Anomaly, Outcome, Stamps, StatusResult
-from rampwire.domain.orders import Order, OrderStatus, Side
+from rampwire.domain.orders import (
+    DATA_FIELDS,
+    PATCHABLE_FIELDS,
+    Order,
+    OrderData,
+    OrderStatus,
+    Side,
+)
 
 NOW = datetime(2026, 12, 6, 11, 0, 0, 123456, tzinfo=UTC)
 
@@ -149,3 +159,67 @@ def test_an_evolved_orders_json_made_from_its_parents_is_its_own(
     serde.evolved(order, changed)
     assert id(changed) not in serde._ORDER_JSON
     assert serde.order_to_json(changed) == serde.to_json(serde.dump(changed))
+
+
+@cache
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(get_type_hints(OrderData, include_extras=True)[name])
+
+
+def _patch_field_by_field(raw: dict[str, Any]) -> dict[str, Any] | list[tuple[str, str]]:
+    """``load_patch`` as it was: each field by its own validator, errors in the patch's order."""
+    errors: list[tuple[str, str]] = []
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in PATCHABLE_FIELDS:
+            fixed = name in DATA_FIELDS
+            errors.append(
+                (name, "is fixed when the order is created" if fixed else "is not an order field")
+            )
+            continue
+        try:
+            values[name] = _field_adapter(name).validate_python(value)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in (name, *err["loc"]))
+                errors.append((loc, serde.error_reason(err)))
+    return errors or values
+
+
+_DRIFTS = st.sampled_from(
+    [
+        ("fiat", {"currency": "", "amount": "1"}),
+        ("fiat", {"currency": "EUR", "amount": 1.5}),
+        ("crypto", {"asset": "ETH", "amount": "-1", "extra": 1}),
+        ("fees", [{"type": "nope", "amount": "x"}]),
+        ("expires_at", "2026-01-01T00:00:00"),
+        ("exchange_rate", "NaN"),
+        ("wallet_address", 7),
+        ("side", "buy"),
+        ("colour", "red"),
+        ("metadata", {"k": 1}),
+    ]
+)
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(any_orders, st.randoms(use_true_random=False), st.lists(_DRIFTS, max_size=3))
+def test_a_patch_is_read_as_field_by_field_validation_reads_it(
+    order: Order, random: Any, drifts: list[tuple[str, Any]]
+) -> None:
+    """Each field by its validator, found by name: the same values, in the patch's order;
+    a patch with a bad field gets the same errors, in the same order."""
+    dumped = serde.dump(order)
+    names = [name for name in PATCHABLE_FIELDS if random.random() < 0.6]
+    random.shuffle(names)
+    raw = {name: dumped[name] for name in names}
+    raw.update(drifts)
+    expected = _patch_field_by_field(raw)
+    try:
+        found: Any = serde.load_patch(raw)
+    except serde.PatchError as exc:
+        found = exc.errors
+    assert found == expected
+    if isinstance(found, dict):
+        assert list(found) == list(raw)
+        assert [type(v) for v in found.values()] == [type(v) for v in expected.values()]

@@ -40,6 +40,7 @@ from .base import (
     WireRequest,
     announced_status,
     build_patch,
+    decoded_event,
     wire_order_id,
 )
 from .errors import (
@@ -311,7 +312,7 @@ def _read(
     if not isinstance(notification, str) or not notification:
         notification = f"{order_id}:{wire_status}:{data.get('updatedAt')}"
     patch, issues = build_patch(details.order_patch(data))
-    return DecodedEvent(
+    return decoded_event(
         dialect=DialectName.FIREBLOCKS,
         provider=Provider.FIREBLOCKS,
         provider_event=str(event),

@@ -30,6 +30,7 @@ from .base import (
     StatusTable,
     WireRequest,
     announced_status,
+    decoded_event,
     wire_order_id,
 )
 from .errors import (
@@ -185,7 +186,7 @@ def decode(
         stamp = parse_iso(raw["timeStamp"])  # present: verify checked its window
         event = ProviderEvent(name=name)
         return [
-            DecodedEvent(
+            decoded_event(
                 dialect=DialectName.KOYWE,
                 provider=Provider.KOYWE,
                 provider_event=str(event),

@@ -11,7 +11,7 @@ statuses map onto a coarser one (docs/dialects.md).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -28,17 +28,18 @@ from .base import (
     WireRequest,
     announced_status,
     build_patch,
+    decoded_event,
     wire_order_id,
 )
 from .errors import InvalidCredentials, MalformedHeader, SignatureMismatch, translate_errors
 from .wire import (
     DEFAULT_TOLERANCE,
     JSON_HEADERS,
+    HmacSha256,
     check_window,
     dumps,
     from_ms,
     header_integer,
-    hmac_sha256,
     lower_headers,
     matches_any,
     parse_canonical,
@@ -97,10 +98,13 @@ class RevolutCredentials:
 
     secrets: tuple[Secret, ...]
     tolerance: timedelta = DEFAULT_TOLERANCE
+    macs: tuple[HmacSha256, ...] = field(init=False, repr=False, compare=False)  # per secret
 
     def __post_init__(self) -> None:
         if not self.secrets or not all(s.reveal() for s in self.secrets):
             raise InvalidCredentials("Revolut needs at least one non-empty signing secret")
+        macs = tuple(HmacSha256(s.reveal().encode()) for s in self.secrets)
+        object.__setattr__(self, "macs", macs)
 
 
 def credentials_from_secrets(secrets: Sequence[str]) -> RevolutCredentials:
@@ -109,7 +113,7 @@ def credentials_from_secrets(secrets: Sequence[str]) -> RevolutCredentials:
 
 def _signatures(credentials: RevolutCredentials, timestamp: str, body: bytes) -> list[str]:
     signed = f"v1.{timestamp}.".encode() + body
-    return [hmac_sha256(s.reveal().encode(), signed).hex() for s in credentials.secrets]
+    return [mac.digest(signed).hex() for mac in credentials.macs]
 
 
 def encode(
@@ -173,7 +177,7 @@ def decode(
         event = ProviderEvent(name=name)
         patch, issues = build_patch({"wallet_address": wallet})
         return [
-            DecodedEvent(
+            decoded_event(
                 dialect=DialectName.REVOLUT,
                 provider=Provider.REVOLUT,
                 provider_event=str(event),

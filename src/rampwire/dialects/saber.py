@@ -41,6 +41,7 @@ from .base import (
     WireRequest,
     announced_status,
     build_patch,
+    decoded_event,
 )
 from .errors import (
     InvalidCredentials,
@@ -310,7 +311,7 @@ def _read(raw: dict[str, Any], now: datetime) -> DecodedEvent:
     else:
         side = None
     patch, issues = build_patch(patch_source)
-    return DecodedEvent(
+    return decoded_event(
         dialect=DialectName.SABER,
         provider=Provider.SABER,
         provider_event=str(event),

@@ -42,6 +42,7 @@ from .base import (
     OutboundEvent,
     ProviderEvent,
     WireRequest,
+    decoded_event,
 )
 from .errors import InvalidCredentials, MalformedHeader, SignatureMismatch, translate_errors
 from .wire import (
@@ -228,7 +229,7 @@ def decode(
         if not isinstance(event_type, str):
             raise ValueError("the envelope has no event type")
         return [
-            DecodedEvent(
+            decoded_event(
                 dialect=DialectName.STANDARD,
                 provider=None,
                 provider_event=event_type,

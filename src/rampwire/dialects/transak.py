@@ -12,7 +12,7 @@ changes the key. Money in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,6 +35,7 @@ from .base import (
     WireRequest,
     announced_status,
     build_patch,
+    decoded_event,
 )
 from .errors import (
     InvalidCredentials,
@@ -50,6 +51,7 @@ from .transak_order import SIDES, order_patch, webhook_data
 from .wire import (
     DEFAULT_TOLERANCE,
     JSON_HEADERS,
+    HmacSha256,
     check_window,
     hmac_sha256,
     iso_ms,
@@ -130,10 +132,13 @@ class TransakCredentials:
 
     access_tokens: tuple[Secret, ...]
     tolerance: timedelta = DEFAULT_TOLERANCE
+    macs: tuple[HmacSha256, ...] = field(init=False, repr=False, compare=False)  # per token
 
     def __post_init__(self) -> None:
         if not self.access_tokens or not all(t.reveal() for t in self.access_tokens):
             raise InvalidCredentials("Transak needs the partner access token")
+        macs = tuple(HmacSha256(t.reveal().encode()) for t in self.access_tokens)
+        object.__setattr__(self, "macs", macs)
 
 
 def credentials_from_secrets(secrets: Sequence[str]) -> TransakCredentials:
@@ -149,31 +154,30 @@ def sign_jwt(claims: bytes, token: Secret) -> str:
 
 def verify_jwt(
     token: str, credentials: TransakCredentials, *, now: datetime
-) -> tuple[dict[str, Any], bytes]:
+) -> tuple[dict[str, Any], bytes, datetime | None]:
     """The claims of an authentic, unexpired HS256 JWT, Decimal for every fractional number,
-    and their :func:`~.wire.canonical` spelling."""
+    their :func:`~.wire.canonical` spelling, and the ``createdAt`` claim's time if any."""
     compact = split_compact(token, what="Transak JWT", alg=ALGORITHM)
-    expected = [
-        b64url_encode(hmac_sha256(t.reveal().encode(), compact.signing_input))
-        for t in credentials.access_tokens
-    ]
+    signing_input = compact.signing_input
+    expected = [b64url_encode(mac.digest(signing_input)) for mac in credentials.macs]
     if not matches_any(expected, [compact.signature_b64]):
         raise SignatureMismatch("the JWT signature matches neither access token")
     claims, spelled = parse_canonical(compact.payload, decimals=True)
-    now_s = Decimal(to_ms(now)) / 1000
     for claim, late in (("exp", True), ("nbf", False)):
         if claim in claims:
+            now_s = Decimal(to_ms(now)) / 1000
             limit = parse_decimal(claims[claim])
             if late and now_s >= limit:
                 raise TokenExpired(f"the JWT expired at {limit} (UNIX seconds)")
             if not late and now_s < limit:
                 raise TimestampOutOfWindow(f"the JWT is not valid before {limit}")
     created = claims.get("createdAt")
-    if created is not None:
-        check_window(to_ms(parse_iso(created)), now, credentials.tolerance, what="createdAt claim")
+    created_at = None if created is None else parse_iso(created)
+    if created_at is not None:
+        check_window(to_ms(created_at), now, credentials.tolerance, what="createdAt claim")
     elif "exp" not in claims:
         raise MissingTimestamp("the JWT carries neither createdAt nor exp: its age is unknown")
-    return claims, spelled
+    return claims, spelled, created_at
 
 
 def encode(
@@ -205,7 +209,7 @@ def decode(
         token = parse_object(body).get("data")
         if not isinstance(token, str) or not token:
             raise MissingSignature("the body has no JWT in its data field")
-        claims, spelled = verify_jwt(token, credentials, now=now)
+        claims, spelled, created_at = verify_jwt(token, credentials, now=now)
         data = claims.get("webhookData")
         if not isinstance(data, dict):
             raise ValueError("the JWT carries no webhookData object")
@@ -216,16 +220,15 @@ def decode(
             raise ValueError("eventID and webhookData.status must be strings")
         event = ProviderEvent(name=name, status=status)
         patch, issues = build_patch(order_patch(data))
-        created = claims.get("createdAt")
         return [
-            DecodedEvent(
+            decoded_event(
                 dialect=DialectName.TRANSAK,
                 provider=Provider.TRANSAK,
                 provider_event=str(event),
                 provider_order_id=order_id,
                 dedupe_key=f"{order_id}:{status or name}",
-                occurred_at=now if created is None else parse_iso(created),
-                timed=created is not None,
+                occurred_at=now if created_at is None else created_at,
+                timed=created_at is not None,
                 side=_side(data.get("isBuyOrSell")),
                 status=TABLE.from_provider(event),
                 patch=patch,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from rampwire.dialects.base import (
     StatusTable,
     announced_status,
     build_patch,
+    decoded_event,
     wire_order_id,
 )
 from rampwire.dialects.errors import (
@@ -220,3 +223,33 @@ def test_a_decoded_event_is_a_lifecycle_change() -> None:
             patch={},
             raw={},
         )
+
+
+def test_the_decoded_event_maker_is_the_keyword_constructor() -> None:
+    """``decoded_event`` takes the same keywords and defaults, and runs ``__post_init__``."""
+    values: dict[str, Any] = {
+        "dialect": DialectName.TRANSAK,
+        "provider": Provider.TRANSAK,
+        "provider_event": "ORDER_COMPLETED/COMPLETED",
+        "provider_order_id": "o",
+        "dedupe_key": "o:COMPLETED",
+        "occurred_at": NOW.astimezone(timezone(timedelta(hours=5))),  # made UTC by both
+        "side": Side.BUY,
+        "status": S.COMPLETED,
+        "patch": {"note": "n"},
+        "raw": {"a": 1},
+    }
+    extra: dict[str, Any] = {"issues": ("x: bad",), "timed": False, "raw_json": b"{}"}
+    for given in (values, {**values, **extra}):
+        made, expected = decoded_event(**given), DecodedEvent(**given)
+        assert type(made) is DecodedEvent
+        assert {f.name: getattr(made, f.name) for f in dataclasses.fields(DecodedEvent)} == {
+            f.name: getattr(expected, f.name) for f in dataclasses.fields(DecodedEvent)
+        }
+        assert made.occurred_at.tzinfo is UTC
+    with pytest.raises(ValueError):
+        decoded_event(**{**values, "occurred_at": datetime(2024, 1, 1)})
+    with pytest.raises(TypeError):
+        decoded_event(**{**values, "colour": "red"})
+    with pytest.raises(TypeError):
+        decoded_event(**{k: v for k, v in values.items() if k != "raw"})

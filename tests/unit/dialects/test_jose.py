@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import binascii
+import itertools
+from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joserfc.jwk import KeySet
 
-from rampwire.dialects import InvalidCredentials, MalformedHeader, UnsupportedAlgorithm
+from rampwire.dialects import InvalidCredentials, MalformedHeader, UnsupportedAlgorithm, jose
 from rampwire.dialects.jose import (
     b64url_decode,
     b64url_encode,
@@ -24,6 +29,7 @@ from rampwire.dialects.jose import (
     split_compact,
     thumbprint,
 )
+from rampwire.dialects.wire import parse_object
 
 from .support import signing_key
 
@@ -48,6 +54,42 @@ def test_thumbprint_matches_rfc_7638() -> None:
 def test_b64url_decoding_is_strict(value: str) -> None:
     with pytest.raises(ValueError):
         b64url_decode(value)
+
+
+def _b64url_decode_by_two_passes(value: str) -> bytes:
+    """The decoder as it was: a pass to find characters outside the alphabet, then the lenient
+    standard decoder."""
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    if not value.isascii():
+        raise ValueError("not base64url")
+    data = value.encode("ascii")
+    if data.translate(None, alphabet) or len(data) % 4 == 1:
+        raise ValueError("not base64url")
+    return binascii.a2b_base64(
+        data.translate(bytes.maketrans(b"-_", b"+/")) + b"=" * (-len(data) % 4)
+    )
+
+
+def _outcome(decode: Callable[[str], bytes], value: str) -> bytes | str:
+    try:
+        return decode(value)
+    except ValueError as exc:
+        return f"refused: {exc}"
+
+
+def test_b64url_decoding_accepts_and_refuses_what_two_passes_did() -> None:
+    """Every string of up to five characters from the alphabet's edges and its neighbours."""
+    characters = "AQ_-=+/ \n*\x00é9"
+    for length in range(6):
+        for chars in itertools.product(characters, repeat=length):
+            value = "".join(chars)
+            assert _outcome(b64url_decode, value) == _outcome(_b64url_decode_by_two_passes, value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x17F), max_size=24))
+def test_b64url_decoding_matches_two_passes_on_any_text(value: str) -> None:
+    assert _outcome(b64url_decode, value) == _outcome(_b64url_decode_by_two_passes, value)
 
 
 def test_b64url_round_trips() -> None:
@@ -148,3 +190,12 @@ def _compact(header: dict[str, object], signature: bytes = b"sig") -> str:
 def test_compact_parsing_refuses_what_it_does_not_pin(value: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         split_compact(value, what="test JWS", alg="RS512")
+
+
+def test_the_common_headers_are_what_their_text_parses_to() -> None:
+    """A header read from the table is the one parsing its base64url text gives, and a copy."""
+    for header_b64, header in jose._COMMON_HEADERS.items():
+        assert parse_object(b64url_decode(header_b64)) == header
+        token = f"{header_b64}.{b64url_encode(b'{}')}.{b64url_encode(b'sig')}"
+        compact = split_compact(token, what="test JWS", alg=header["alg"])
+        assert compact.header == header and compact.header is not header

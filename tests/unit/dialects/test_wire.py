@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rampwire.dialects import MalformedHeader, MissingHeader, TimestampOutOfWindow, wire
 
@@ -62,6 +66,41 @@ def test_json_that_cannot_be_money_safe_utf8_objects_is_refused(body: bytes) -> 
             wire.parse_object(body, decimals=decimals)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":1}',
+        b' {"a": 1}',
+        b'{"a": 1}\n',
+        b'\t{"a": [1.5, {"b": null}]}  ',
+        b'{"a":1} {"b":2}',
+        b'{"a":1}x',
+        b'{"a":',
+        b"",
+        b"  ",
+        b'{"a" 1}',
+        b"[1] ",
+        b"7",
+    ],
+)
+def test_json_is_read_or_refused_as_the_standard_decoder_reads_it(body: bytes) -> None:
+    """Only a body with nothing around its value skips ``JSONDecoder.decode``: any other is
+    read, or refused with the same message, as ``decode`` does."""
+    for decimals in (True, False):
+        reference = json.JSONDecoder(parse_float=Decimal if decimals else float)
+        try:
+            expected: object = reference.decode(body.decode())
+        except ValueError as exc:
+            expected = str(exc)
+        try:
+            found: object = wire.parse_object(body, decimals=decimals)
+        except ValueError as exc:
+            found = str(exc)
+        if not isinstance(expected, dict) and not isinstance(expected, str):
+            expected = f"the body must be a JSON object, not {type(expected).__name__}"
+        assert found == expected
+
+
 def test_exact_json_numbers_are_written_from_decimals() -> None:
     assert wire.dumps({"n": wire.number(Decimal("850.00000000"))}) == b'{"n":850.00000000}'
     assert wire.dumps({"n": wire.number(Decimal("1E+3"))}) == b'{"n":1000}'
@@ -107,3 +146,26 @@ def test_fixed_places_never_lose_a_digit(value: str, expected: str) -> None:
 def test_signatures_are_compared_all_against_all() -> None:
     assert wire.matches_any(["aa", "bb"], ["cc", "bb"])
     assert not wire.matches_any(["aa"], ["a", "aaa", "\udcff"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=300))
+def test_a_keyed_hmac_gives_the_one_shot_digest(key: bytes, message: bytes) -> None:
+    """Keys shorter than, as long as and longer than SHA-256's 64-byte block."""
+    mac = wire.HmacSha256(key)
+    assert mac.digest(message) == hmac.digest(key, message, "sha256")
+    assert mac.digest(message) == wire.hmac_sha256(key, message)  # the same twice
+
+
+def test_a_keyed_hmac_of_rfc_4231() -> None:
+    """RFC 4231 test cases 2 (a short key) and 6 (a key longer than the block)."""
+    assert (
+        wire.HmacSha256(b"Jefe").digest(b"what do ya want for nothing?").hex()
+        == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    )
+    assert (
+        wire.HmacSha256(b"\xaa" * 131)
+        .digest(b"Test Using Larger Than Block-Size Key - Hash Key First")
+        .hex()
+        == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+    )
