@@ -262,32 +262,21 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     return hmac.digest(key, message, "sha256")  # the one-shot C path, no HMAC object
 
 
-_SHA256_BLOCK: Final = 64  # bytes
-_INNER_PAD: Final = bytes(x ^ 0x36 for x in range(256))
-_OUTER_PAD: Final = bytes(x ^ 0x5C for x in range(256))
-
-
 class HmacSha256:
-    """HMAC-SHA256 (RFC 2104) with one key, its inner and outer padded keys hashed once: a
-    message then costs its own hashing only, where :func:`hmac_sha256` (OpenSSL's one-shot
-    HMAC) sets the key up again for each. The same digests (tested against it); for
-    credentials, which verify many requests with the same secrets."""
+    """HMAC-SHA256 with one key, set up once: each message copies the keyed state
+    (``hmac.HMAC.copy``, OpenSSL's) and hashes itself only, where :func:`hmac_sha256` (the
+    one-shot HMAC) sets the key up again for each. For credentials, which verify many requests
+    with the same secrets."""
 
-    __slots__ = ("_inner", "_outer")
+    __slots__ = ("_keyed",)
 
     def __init__(self, key: bytes) -> None:
-        if len(key) > _SHA256_BLOCK:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(_SHA256_BLOCK, b"\0")
-        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
-        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def digest(self, message: bytes) -> bytes:
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.digest()
+        mac = self._keyed.copy()
+        mac.update(message)
+        return mac.digest()
 
 
 def matches_any(expected: Iterable[str], received: Iterable[str]) -> bool:
