@@ -9,9 +9,11 @@ The app is ``create_app`` with the environment's settings (its lifespan run, its
 too), on a fresh database ``rampwire_bench_<random>`` (dropped at the end), with a Transak and a
 Revolut source; the requests are ``bench/ingest.py``'s (pre-signed before the clock starts, each
 a new order at processing; with ``--again``, half of them, then the same orders at completed,
-each a read of an order the process wrote). Each round sends ``--requests`` new requests from
-``--tasks`` callers at once, and prints per request this process's CPU and the PostgreSQL
-backends' CPU;
+each a read of an order the process wrote). First ``--warmup`` requests (256) go through
+uncounted, so what the process does once (a patch field's validator built at its first use,
+statements prepared on each pooled connection) is not counted as a request's. Each round
+sends ``--requests`` new requests from ``--tasks`` callers at once, and prints per request
+this process's CPU and the PostgreSQL backends' CPU;
 the best round is printed last. To compare two versions, run it with ``PYTHONPATH`` set to each
 one's ``src`` in turn, alternating.
 
@@ -122,6 +124,10 @@ async def run(args: argparse.Namespace) -> None:
                 for _ in range(args.rounds)
                 for request in presign(args.requests, ids, again=args.again)
             ]
+            # uncounted: what runs once per process (each field's pydantic validator built at
+            # its first patch, statements prepared on each pooled connection) is not a request's
+            warm = presign(args.warmup, ids) if args.warmup else []
+            await measure(app, state, warm, min(args.tasks, max(len(warm), 1)), quiet=True)
             best: tuple[float, str] | None = None
             with heap.settled():
                 for _ in range(args.rounds):
@@ -151,7 +157,11 @@ async def measure(
     tasks: int,
     counted: bool = False,
     profile: str | None = None,
+    *,
+    quiet: bool = False,
 ) -> tuple[str, float]:
+    """Send ``requests`` from ``tasks`` callers; the figures' line and the CPU per request.
+    ``quiet``: a warm-up, nothing counted, profiled or sampled."""
     queue = list(reversed(requests))
 
     async def loop() -> int:
@@ -167,6 +177,9 @@ async def measure(
             done += 1
         return done
 
+    if quiet:
+        await asyncio.gather(*(loop() for _ in range(tasks)))
+        return "", 0.0
     transactions = state.inbound._commits.transactions
     pg = PostgresCpu(state.db, sampled=not counted)  # no samples inside the count
     await pg.start()
@@ -203,6 +216,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="per round")
     parser.add_argument("--tasks", type=int, default=64, help="concurrent callers")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=256,
+        help="requests sent before the rounds, not counted (one-off costs: validators, statements)",
+    )
     parser.add_argument(
         "--callgrind", action="store_true", help="instructions per request, under callgrind"
     )
