@@ -237,7 +237,7 @@ def _insert(table: str, columns: Columns, tail: str) -> str:
     return f"INSERT INTO {table} ({columns.listed}) SELECT * FROM v WHERE true{tail}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: never changed, and made per write
 class _Write:
     columns: Columns
     rows: Sequence[Sequence[Any]]
@@ -269,7 +269,8 @@ class Writes:
     ) -> int:
         """Add an insert of ``rows`` into ``columns`` of ``table``; ``tail`` may be ``ON
         CONFLICT DO NOTHING`` (its count is then of the rows written). Returns its index."""
-        return self.execute(columns, rows, _insert(table, columns, tail))
+        self._writes.append(_Write(columns, rows, _insert(table, columns, tail)))
+        return len(self._writes) - 1
 
     def read(self, columns: Columns, rows: Sequence[Sequence[Any]], sql: str) -> int:
         """Add ``sql``, a query that reads ``rows`` as ``v`` and writes nothing, so it costs no
