@@ -100,6 +100,18 @@ async def _logged(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tupl
     return {(row["source_id"], row["dedupe_key"]) for row in rows}
 
 
+# -- open_batch --: PostgreSQL, a batch's first statement (:meth:`InboundRepository._open`).
+# Made once: the same text object each time, which the driver's statement cache finds by its
+# cached hash.
+_OPEN = (
+    f"WITH locked (n) AS ({provider_orders.lock_statement('$3')})"
+    " SELECT (SELECT n FROM locked) AS locked,"
+    " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
+    "  WHERE (i.source_id, i.dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))"
+    f" AS logged, ({live_endpoints_json('$4')}) AS endpoints"
+)
+
+
 def _waiting(writes: Writes, orders: set[tuple[Provider, str]]) -> int:
     """Add to ``writes`` the read of which of these orders, made just now, have requests
     logged ``unapplied`` before they existed (those named no side): each has committed, as
@@ -310,11 +322,7 @@ class InboundRepository:
             return await _logged(conn, keys), None
         partners = frozenset(job.source.partner_id for job in batch if job.source.partner_id)
         row = await conn.fetchrow(
-            f"WITH locked (n) AS ({provider_orders.lock_statement('$3')})"
-            " SELECT (SELECT n FROM locked) AS locked,"
-            " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
-            "  WHERE (i.source_id, i.dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))"
-            f" AS logged, ({live_endpoints_json('$4')}) AS endpoints",
+            _OPEN,
             [source_id for source_id, _ in keys],
             [key for _, key in keys],
             provider_orders.lock_keys(orders),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, Protocol
@@ -103,7 +103,7 @@ MAX_ROWS_PER_STATEMENT = 500  # on SQLite: rows times columns stays below its pa
 PG_VALUES_MAX_ROWS = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Columns:
     """The shape of rows passed many at a time: column names with their PostgreSQL types.
 
@@ -111,21 +111,24 @@ class Columns:
     ``row_type``: a PostgreSQL composite type whose fields are these columns, in this order
     (the row type of a view made for it, as in migration 0014): the rows then travel as one
     array of that type, not one array per column, which asyncpg encodes with a few checks per
-    row instead of one or two per value."""
+    row instead of one or two per value.
+
+    Compared and hashed by identity (each is a module's constant): it keys the statement texts
+    cached by shape, and an identity hash is the interpreter's, a generated one a Python call."""
 
     names: tuple[str, ...]
     types: tuple[str, ...]
     row_type: str | None = None
+    listed: str = field(init=False, repr=False)  # the names, comma-separated
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "listed", ", ".join(self.names))
 
     @classmethod
     def of(cls, spec: str, *, row_type: str | None = None) -> Columns:
         """``Columns.of("id text, version bigint, body json")``."""
         pairs = [column.split() for column in spec.split(",")]
         return cls(tuple(name for name, _ in pairs), tuple(kind for _, kind in pairs), row_type)
-
-    @property
-    def listed(self) -> str:
-        return ", ".join(self.names)
 
 
 def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) -> str:
@@ -176,14 +179,29 @@ def _statements(
     :data:`MAX_ROWS_PER_STATEMENT` rows on SQLite."""
     if conn.dialect == "postgresql":
         yield (
-            f"{rows_clause(conn.dialect, columns, len(rows))} {sql}",
+            _statement(conn.dialect, columns, len(rows), sql),
             row_arguments(conn.dialect, columns, rows),
         )
         return
     for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
         chunk = rows[start : start + MAX_ROWS_PER_STATEMENT]
-        clause = rows_clause(conn.dialect, columns, len(chunk))
-        yield f"{clause} {sql}", [value for row in chunk for value in row]
+        yield (
+            _statement(conn.dialect, columns, len(chunk), sql),
+            [value for row in chunk for value in row],
+        )
+
+
+def _statement(dialect: Dialect, columns: Columns, count: int, sql: str) -> str:
+    """``sql`` after the :func:`rows_clause` of ``count`` rows: the same text object for the
+    same shape, so the driver's statement cache finds it by its cached hash."""
+    if dialect == "postgresql" and not 0 < count <= PG_VALUES_MAX_ROWS:
+        count = 0
+    return _statement_of(dialect, columns, count, sql)
+
+
+@lru_cache(maxsize=256)
+def _statement_of(dialect: Dialect, columns: Columns, count: int, sql: str) -> str:
+    return f"{_rows_clause(dialect, columns, count, 1)} {sql}"
 
 
 async def execute_rows(
@@ -213,21 +231,18 @@ async def fetch_rows(
 _NO_COLUMNS = Columns((), ())  # of an ``each``: its rows are sent as they are
 
 
+@lru_cache(maxsize=256)
 def _insert(table: str, columns: Columns, tail: str) -> str:
     # ``WHERE true`` keeps SQLite from reading ``ON CONFLICT`` as a join constraint.
     return f"INSERT INTO {table} ({columns.listed}) SELECT * FROM v WHERE true{tail}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: never changed, and made per write
 class _Write:
     columns: Columns
     rows: Sequence[Sequence[Any]]
     sql: str  # reads the rows as ``v``; of an ``each``, takes one row's values as ``$1, $2, ...``
     kind: Literal["write", "read", "each"] = "write"  # :meth:`Writes.execute`, ``read``, ``each``
-
-    @property
-    def reads(self) -> bool:
-        return self.kind == "read"
 
 
 class Writes:
@@ -254,7 +269,8 @@ class Writes:
     ) -> int:
         """Add an insert of ``rows`` into ``columns`` of ``table``; ``tail`` may be ``ON
         CONFLICT DO NOTHING`` (its count is then of the rows written). Returns its index."""
-        return self.execute(columns, rows, _insert(table, columns, tail))
+        self._writes.append(_Write(columns, rows, _insert(table, columns, tail)))
+        return len(self._writes) - 1
 
     def read(self, columns: Columns, rows: Sequence[Sequence[Any]], sql: str) -> int:
         """Add ``sql``, a query that reads ``rows`` as ``v`` and writes nothing, so it costs no
@@ -290,7 +306,7 @@ class Writes:
             await self._together(conn, live, changed)
         else:
             for index, w in live:
-                if w.reads:
+                if w.kind == "read":
                     found = await fetch_rows(conn, w.columns, w.rows, w.sql)
                     self._found[index] = [tuple(row) for row in found]
                     changed[index] = len(found)
@@ -307,28 +323,49 @@ class Writes:
     ) -> list[int]:
         """PostgreSQL: ``WITH w0 AS (INSERT ... RETURNING 1), w1 AS (...) SELECT count(*)
         of each``, and of a read its rows as JSON; a data-modifying ``WITH`` query runs to its
-        end whether read or not."""
-        queries: list[str] = []
-        selected: list[str] = []
+        end whether read or not. Its text depends only on the writes' shapes
+        (:func:`_together_text`)."""
+        shape: list[tuple[Columns, int, str, bool]] = []
         args: list[Any] = []
-        for n, (_, w) in enumerate(live):
-            clause = rows_clause(conn.dialect, w.columns, len(w.rows), len(args) + 1)
-            returning = "" if w.reads or " RETURNING " in w.sql else " RETURNING 1"
-            queries.append(f"w{n} AS ({clause} {w.sql}{returning})")
-            selected.append(
-                f"(SELECT json_agg(w{n}) FROM w{n})" if w.reads else f"(SELECT count(*) FROM w{n})"
+        for _, w in live:
+            count = len(w.rows)
+            shape.append(
+                (w.columns, count if count <= PG_VALUES_MAX_ROWS else 0, w.sql, w.kind == "read")
             )
             args.extend(row_arguments(conn.dialect, w.columns, w.rows))
-        row = await conn.fetchrow(f"WITH {', '.join(queries)} SELECT {', '.join(selected)}", *args)
+        row = await conn.fetchrow(_together_text(tuple(shape)), *args)
         assert row is not None
         for n, (index, w) in enumerate(live):
-            if w.reads:
+            if w.kind == "read":
                 found = [tuple(each.values()) for each in orjson.loads(row[n] or "[]")]
                 self._found[index] = found
                 changed[index] = len(found)
             else:
                 changed[index] = row[n]
         return changed
+
+
+_Shape = tuple[tuple[Columns, int, str, bool], ...]  # per write: columns, rows (0: many), sql, read
+
+
+@lru_cache(maxsize=256)
+def _together_text(shape: _Shape) -> str:
+    """The statement of :meth:`Writes._together` for writes of this shape."""
+    queries: list[str] = []
+    selected: list[str] = []
+    first = 1
+    for n, (columns, count, sql, reads) in enumerate(shape):
+        clause = _rows_clause("postgresql", columns, count, first)
+        if count:  # a VALUES list: a parameter per value
+            first += count * len(columns.names)
+        else:  # one array of rows, or one per column
+            first += 1 if columns.row_type is not None else len(columns.names)
+        returning = "" if reads or " RETURNING " in sql else " RETURNING 1"
+        queries.append(f"w{n} AS ({clause} {sql}{returning})")
+        selected.append(
+            f"(SELECT json_agg(w{n}) FROM w{n})" if reads else f"(SELECT count(*) FROM w{n})"
+        )
+    return f"WITH {', '.join(queries)} SELECT {', '.join(selected)}"
 
 
 class Where:

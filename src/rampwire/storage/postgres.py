@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -47,24 +47,16 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 _LISTEN_FAILURES: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
 
 
-class _Translated:
-    """``with _translated:`` around a driver call. A class, not ``@contextmanager``: it wraps
-    every statement, and a generator per statement costs more than the check."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> Literal[False]:
-        if isinstance(exc, _UNAVAILABLE):
-            raise DatabaseUnavailable(f"PostgreSQL unavailable: {_describe(exc)}") from exc
-        if isinstance(exc, asyncpg.UniqueViolationError):
-            raise DuplicateRow(f"PostgreSQL: {exc}", table=exc.table_name) from exc
-        if isinstance(exc, asyncpg.PostgresError):
-            raise StorageError(f"PostgreSQL: {exc}") from exc
-        return False
+_TRANSLATED = _LISTEN_FAILURES  # the driver's errors
 
 
-_translated = _Translated()
+def _translated(exc: BaseException) -> StorageError:
+    """A driver error (one of :data:`_TRANSLATED`) as rampwire's, for ``raise ... from exc``."""
+    if isinstance(exc, _UNAVAILABLE):
+        return DatabaseUnavailable(f"PostgreSQL unavailable: {_describe(exc)}")
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return DuplicateRow(f"PostgreSQL: {exc}", table=exc.table_name)
+    return StorageError(f"PostgreSQL: {exc}")
 
 
 def _describe(exc: BaseException) -> str:
@@ -77,31 +69,45 @@ class PostgresConnection:
     def __init__(self, conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self._conn = conn
 
+    # try/except rather than a context manager: it wraps every statement, and a ``try``
+    # costs nothing until something is raised
     async def execute(self, sql: str, *args: Any) -> int:
-        with _translated:
+        try:
             status = await self._conn.execute(sql, *args)
+        except _TRANSLATED as exc:
+            raise _translated(exc) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with _translated:
+        try:
             await self._conn.executemany(sql, rows)
+        except _TRANSLATED as exc:
+            raise _translated(exc) from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        with _translated:
+        try:
             return list(await self._conn.fetch(sql, *args))
+        except _TRANSLATED as exc:
+            raise _translated(exc) from exc
 
     async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
-        with _translated:
+        try:
             return list(await self._conn.fetchmany(sql, rows))
+        except _TRANSLATED as exc:
+            raise _translated(exc) from exc
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        with _translated:
+        try:
             return await self._conn.fetchrow(sql, *args)
+        except _TRANSLATED as exc:
+            raise _translated(exc) from exc
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        with _translated:
+        try:
             return await self._conn.fetchval(sql, *args)
+        except _TRANSLATED as exc:
+            raise _translated(exc) from exc
 
     async def executescript(self, script: str) -> None:
         await self.execute(script)
@@ -147,13 +153,8 @@ class PostgresDatabase:
             await self._pool.close()
             self._pool = None
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresConnection]:
-        if self._pool is None:
-            raise StorageError("database is not open")
-        with _translated:  # acquiring (connecting), BEGIN and COMMIT
-            async with self._acquire(self._pool) as conn, conn.transaction():
-                yield PostgresConnection(conn)
+    def transaction(self) -> _Pooled:
+        return _Pooled(self, begin=True)
 
     async def analyze_new_tables(self) -> list[str]:
         """``ANALYZE`` each table of the current schema that holds :data:`UNANALYZED_PAGES`
@@ -231,28 +232,8 @@ class PostgresDatabase:
         finally:
             conn.terminate()  # no goodbye to a server that may not answer
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[PostgresConnection]:
-        if self._pool is None:
-            raise StorageError("database is not open")
-        with _translated:
-            async with self._acquire(self._pool) as conn:
-                yield PostgresConnection(conn)
-
-    @asynccontextmanager
-    async def _acquire(self, pool: asyncpg.Pool[Any]) -> AsyncIterator[PoolConnectionProxy[Any]]:
-        """A connection of the pool, counting the callers that wait for one (asyncpg does not
-        say)."""
-        self._waiting += 1
-        waiting = True
-        try:
-            async with pool.acquire() as conn:
-                self._waiting -= 1
-                waiting = False
-                yield conn
-        finally:
-            if waiting:
-                self._waiting -= 1
+    def connection(self) -> _Pooled:
+        return _Pooled(self, begin=False)
 
     def pool_usage(self) -> dict[str, float]:
         """The pool's connections in use and idle, and the callers waiting for one."""
@@ -261,3 +242,72 @@ class PostgresDatabase:
             return {}
         size, idle = pool.get_size(), pool.get_idle_size()
         return {"in_use": size - idle, "idle": idle, "waiting": self._waiting}
+
+
+class _Pooled:
+    """``async with`` a connection of the pool (:meth:`PostgresDatabase.connection`), or a
+    transaction on one (``begin``, :meth:`PostgresDatabase.transaction`): ``BEGIN``, then
+    ``COMMIT``, or ``ROLLBACK`` when the block raises; the driver's errors translated, the
+    block's too. One class, not generator-based context managers around the pool's and
+    asyncpg's ``Transaction``: it is entered for every transaction, and each of those layers
+    costs Python calls on the way in and out (a generator also joins the loop's set of them)."""
+
+    __slots__ = ("_begin", "_conn", "_db", "_pool")
+
+    def __init__(self, db: PostgresDatabase, *, begin: bool) -> None:
+        self._db = db
+        self._begin = begin
+        self._pool: asyncpg.Pool[Any] | None = None
+        self._conn: PoolConnectionProxy[Any] | None = None
+
+    async def __aenter__(self) -> PostgresConnection:
+        db = self._db
+        pool = db._pool
+        if pool is None:
+            raise StorageError("database is not open")
+        db._waiting += 1  # callers waiting for a connection: asyncpg does not say
+        try:
+            conn = await pool.acquire()
+        except _TRANSLATED as exc:
+            raise _translated(exc) from exc
+        finally:
+            db._waiting -= 1
+        if self._begin:
+            try:
+                await conn.execute("BEGIN;")
+            except BaseException as exc:
+                await _release(pool, conn, None, exc)
+                raise
+        self._pool, self._conn = pool, conn
+        return PostgresConnection(conn)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        pool, conn = self._pool, self._conn
+        if pool is None or conn is None:
+            raise StorageError("not entered")
+        self._pool = self._conn = None
+        end = None if not self._begin else "COMMIT;" if kind is None else "ROLLBACK;"
+        await _release(pool, conn, end, exc)
+
+
+async def _release(
+    pool: asyncpg.Pool[Any],
+    conn: PoolConnectionProxy[Any],
+    end: str | None,
+    exc: BaseException | None,
+) -> None:
+    """Run ``end`` (``COMMIT``, ``ROLLBACK`` or nothing) and give ``conn`` back to ``pool``;
+    then raise what either raised, else ``exc`` (the block's error) if the driver's,
+    translated. The caller re-raises any other."""
+    try:
+        try:
+            if end is not None:
+                await conn.execute(end)
+        finally:
+            await pool.release(conn)
+    except _TRANSLATED as error:
+        raise _translated(error) from error
+    if isinstance(exc, _TRANSLATED):
+        raise _translated(exc) from exc

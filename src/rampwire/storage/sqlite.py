@@ -151,23 +151,8 @@ class SqliteDatabase:
                 await conn.close()
         self._writer = self._reader = None
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteConnection]:
-        if self._writer is None:
-            raise StorageError("database is not open")
-        async with self._write_lock:
-            conn = SqliteConnection(self._writer)
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                await self._writer.rollback()
-                raise
-            else:
-                try:
-                    await self._writer.commit()
-                except sqlite3.Error as exc:
-                    raise _translated(exc, "commit failed: ") from exc
+    def transaction(self) -> _Writing:
+        return _Writing(self)
 
     async def analyze_new_tables(self) -> list[str]:
         """Nothing to do: SQLite plans a table without statistics as a large one, on its indexes."""
@@ -183,3 +168,47 @@ class SqliteDatabase:
         if self._reader is None:
             raise StorageError("database is not open")
         yield SqliteConnection(self._reader)
+
+
+class _Writing:
+    """``async with`` a write transaction (:meth:`SqliteDatabase.transaction`): the write lock,
+    ``BEGIN IMMEDIATE``, then commit, or roll back when the block raises. A class, not a
+    generator-based context manager: it is entered for every write transaction."""
+
+    __slots__ = ("_db", "_writer")
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        self._writer: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> SqliteConnection:
+        db = self._db
+        writer = db._writer
+        if writer is None:
+            raise StorageError("database is not open")
+        await db._write_lock.acquire()
+        try:
+            conn = SqliteConnection(writer)
+            await conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            db._write_lock.release()
+            raise
+        self._writer = writer
+        return conn
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            raise StorageError("not entered")
+        try:
+            if kind is not None:
+                await writer.rollback()
+            else:
+                try:
+                    await writer.commit()
+                except sqlite3.Error as error:
+                    raise _translated(error, "commit failed: ") from error
+        finally:
+            self._db._write_lock.release()
