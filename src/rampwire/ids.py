@@ -63,8 +63,11 @@ def ulid(now_ms: int | None = None) -> str:
         state.last_ms, state.last_random = ms, random
     pairs = _PAIRS
     if ms != state.head_ms:  # the 48-bit time is the first ten characters (50 bits)
-        head = [pairs[(ms >> shift) & 1023] for shift in (40, 30, 20, 10, 0)]
-        state.head, state.head_ms = "".join(head), ms
+        state.head = (
+            f"{pairs[(ms >> 40) & 1023]}{pairs[(ms >> 30) & 1023]}{pairs[(ms >> 20) & 1023]}"
+            f"{pairs[(ms >> 10) & 1023]}{pairs[ms & 1023]}"
+        )
+        state.head_ms = ms
     # 80 random bits in two 40-bit halves: small integers, cheaper to shift than one of 128
     high, low = random >> 40, random & 0xFF_FFFF_FFFF
     return (

@@ -170,7 +170,12 @@ class Outcome:
     @property
     def changed(self) -> bool:
         """Whether the order must be written: a new status, new fields or an anomaly."""
-        return self.state_changed or self.anomaly is not None
+        # state_changed's terms written out: each timeline entry asks (one call, not two)
+        return (
+            self.status_result is StatusResult.ADVANCED
+            or bool(self.changed_fields)
+            or self.anomaly is not None
+        )
 
     @property
     def state_changed(self) -> bool:

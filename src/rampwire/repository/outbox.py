@@ -200,7 +200,9 @@ def fan_out(
     now_us = micros(now)
     owners = owners or {}
     reaching = _Reaching(endpoints)
-    for index, event in enumerate(events):
+    # no endpoint, no delivery: the events are not walked (the insert is still added, empty,
+    # so that the writes after it keep their indexes)
+    for index, event in enumerate(events if endpoints else ()):
         partner = None if event.order_id is None else owners.get(event.order_id)
         for endpoint in reaching.of(partner):
             if not matches(endpoint.event_types, event.type):
