@@ -25,6 +25,9 @@ MAX_AMOUNT_PLACES = 30  # digits after the point
 MAX_DECIMAL_TEXT = 100  # characters of a decimal string, before it is parsed
 
 _DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# A plain number (no exponent) of at most this many characters has at most as many digits and,
+# after its point, one fewer: within MAX_AMOUNT_DIGITS and MAX_AMOUNT_PLACES.
+_SHORT_PLAIN = min(MAX_AMOUNT_PLACES + 1, MAX_AMOUNT_DIGITS)
 
 
 def parse_decimal(value: object) -> Decimal:
@@ -52,6 +55,12 @@ def parse_decimal(value: object) -> Decimal:
             result = Decimal(text)
         except InvalidOperation as exc:  # pragma: no cover - the regex already filters
             raise ValueError(f"{value!r} is not a decimal number") from exc
+        if len(text) <= _SHORT_PLAIN and "e" not in text and "E" not in text and result:
+            # a short plain number has few enough digits and places to be within bounds:
+            # only its size is left to check (what _bounded finds with a costly as_tuple())
+            if result.adjusted() >= MAX_AMOUNT_INTEGER_DIGITS:
+                raise ValueError(_too_large())
+            return result
     elif isinstance(value, float):
         raise ValueError('must be a decimal string such as "10.50", not a JSON float')
     else:
