@@ -21,7 +21,9 @@ CPU per delivery counts every process of the system under test and the PostgreSQ
 serving its database (the receiver is the same for all and is left out). rampwire's figures
 come from the same run, with its default settings; the bare aiohttp loop of
 ``bench/delivery.py`` gives the ceiling. Each target of issue 23 is a ratio in this run, printed
-with met / not met and, when not met, by how much.
+with met / not met and, when not met, by how much. Ingest: the bare ASGI app once, then
+rampwire and the hand-written handler in ``--ingest-rounds`` (3) rounds, which goes first
+alternating; each ingest ratio judged is the median of the rounds' own ratios, all listed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: harness, delivery
 
@@ -213,10 +216,12 @@ def judge_p99(report: Report, name: str, p99: float) -> None:
     )
 
 
-def judge(report: Report, name: str, value: float) -> None:
+def judge(report: Report, name: str, value: float, rounds: list[float] | None = None) -> None:
     target = TARGETS[name]
     met = value >= target
     short = "" if met else f"; short by {100 * (1 - value / target):.0f} % of the target"
+    if rounds is not None and len(rounds) > 1:
+        short = f"; {_rounds(rounds)}{short}"
     report.add(
         Row("postgresql", name, value, "x", target=f">= {target}", met=met, note=short.lstrip("; "))
     )
@@ -368,35 +373,60 @@ def add_ingest(report: Report, who: str, figures: ingest_driver.Figures) -> None
 
 
 async def ingest_part(args: argparse.Namespace, report: Report) -> None:
+    """The bare ASGI app once (the ceiling), then rampwire and the hand-written handler in
+    ``--ingest-rounds`` rounds, which goes first alternating: one run's max moves by ~10 % from
+    run to run, so each ratio judged is the median of the rounds' own ratios (each listed), and
+    the figures shown are the median round's (by rampwire's max)."""
     print(f"peer: hand-written FastAPI + asyncpg handler ({FASTAPI_HANDLER.versions()})")
     FASTAPI_HANDLER.ensure()
     config = ingest.Config()
     print(f"\n== bare ASGI app == (load average {loadavg()})", flush=True)
     bare = await ingest_driver.bare(config)
     add_ingest(report, "bare ASGI app", bare)
-    print(f"\n== rampwire ingest == (load average {loadavg()})", flush=True)
-    ours = await ingest_driver.rampwire(args.postgres_url, config)
+    rounds: list[tuple[ingest_driver.Figures, ingest_driver.Figures]] = []
+    for n in range(args.ingest_rounds):
+        found: dict[str, ingest_driver.Figures] = {}
+        order = ["rampwire", "handler"] if n % 2 == 0 else ["handler", "rampwire"]
+        for who in order:
+            if who == "rampwire":
+                print(f"\n== rampwire ingest, round {n} == (load average {loadavg()})", flush=True)
+                found[who] = await ingest_driver.rampwire(args.postgres_url, config)
+            else:
+                print(
+                    f"\n== hand-written FastAPI + asyncpg, round {n} == (load average {loadavg()})",
+                    flush=True,
+                )
+                found[who] = await ingest_driver.hand_written(args.postgres_url, config)
+        rounds.append((found["rampwire"], found["handler"]))
+    ours, theirs = sorted(rounds, key=lambda pair: pair[0].max.rate)[len(rounds) // 2]
     add_ingest(report, "rampwire ingest", ours)
-    print(f"\n== hand-written FastAPI + asyncpg == (load average {loadavg()})", flush=True)
-    theirs = await ingest_driver.hand_written(args.postgres_url, config)
     add_ingest(report, "hand-written handler", theirs)
     print("\n== ingest ratios ==", flush=True)
-    judge(report, "ingest max / bare ASGI app", ours.max.rate / max(bare.max.rate, 1e-9))
-    judge(
-        report,
-        "ingest max / hand-written FastAPI handler",
-        ours.max.rate / max(theirs.max.rate, 1e-9),
-    )
+    judged = [
+        ("ingest max / bare ASGI app", [o.max.rate / max(bare.max.rate, 1e-9) for o, _ in rounds]),
+        (
+            "ingest max / hand-written FastAPI handler",
+            [o.max.rate / max(h.max.rate, 1e-9) for o, h in rounds],
+        ),
+    ]
+    for name, ratios in judged:
+        judge(report, name, median(ratios), rounds=ratios)
+    cpu = [h.max.cpu_us / max(o.max.cpu_us, 1e-9) for o, h in rounds]
     report.add(
         Row(
             "postgresql",
             "CPU per request, hand-written handler / rampwire ingest",
-            theirs.max.cpu_us / max(ours.max.cpu_us, 1e-9),
+            median(cpu),
             "x",
+            note=_rounds(cpu),
         )
     )
-    assert ours.half is not None
-    judge_p99(report, "rampwire ingest: p99 at half of its max", ours.half.p99_ms)
+    p99s = [o.half.p99_ms for o, _ in rounds if o.half is not None]
+    judge_p99(report, "rampwire ingest: p99 at half of its max", median(p99s))
+
+
+def _rounds(values: list[float]) -> str:
+    return "median of the rounds' " + ", ".join(f"{v:.2f}" for v in values)
 
 
 async def run(args: argparse.Namespace, config: Config) -> Report:
@@ -438,6 +468,12 @@ def main() -> None:
         help="sustained: publisher processes, for every system alike",
     )
     parser.add_argument("--parts", default="delivery,ingest", help="delivery, ingest or both")
+    parser.add_argument(
+        "--ingest-rounds",
+        type=int,
+        default=3,
+        help="ingest: rounds of rampwire and the handler, which goes first alternating",
+    )
     args = parser.parse_args()
     config = Config(
         events=args.events,
