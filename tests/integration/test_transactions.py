@@ -4,6 +4,8 @@ connection given back either way."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from rampwire.errors import DuplicateRow, StorageError
@@ -69,3 +71,28 @@ async def test_a_closed_database_refuses(database_url: str) -> None:
     with pytest.raises(StorageError, match="database is not open"):
         async with db.connection():
             pass
+
+
+async def test_a_cancelled_block_is_rolled_back_and_its_connection_given_back(
+    db: Database,
+) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(TABLE)
+    inside = asyncio.Event()
+
+    async def stuck() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO txn_test (id) VALUES ($1)", "a")
+            inside.set()
+            await asyncio.Event().wait()  # cancelled here, the insert not committed
+
+    task = asyncio.create_task(stuck())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _ids(db) == []
+    assert _in_use(db) == 0
+    async with db.transaction() as conn:  # the back-end takes writes again
+        await conn.execute("INSERT INTO txn_test (id) VALUES ($1)", "b")
+    assert await _ids(db) == ["b"]
