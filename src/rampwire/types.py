@@ -174,6 +174,25 @@ def slot_function(
     return cast("Callable[..., R]", scope["make"])
 
 
+def keyword_maker(cls: type[R]) -> Callable[..., R]:
+    """``cls(**values)`` through the slots of ``cls`` (:func:`slot_function`): keyword-only,
+    with the class's defaults, ``__post_init__`` run last, for about a third less than the
+    generated ``__init__``. Not for fields with a default factory (a shared default would be
+    one object for every record): those raise TypeError."""
+    params: list[str] = ["*"]
+    defaults: dict[str, Any] = {}
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]  # slot_function checks it
+    for f in fields:
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name} has a default factory")
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            defaults[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    return slot_function(cls, params, [f.name for f in fields], names=defaults, post_init=True)
+
+
 def record_maker(cls: type[R]) -> Callable[[tuple[Any, ...]], R]:
     """What makes a slotted dataclass ``cls`` of all its fields' values, in declaration order,
     through its slots (:func:`slot_function`): about a third of the cost of the generated

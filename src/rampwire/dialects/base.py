@@ -8,7 +8,6 @@ decoder.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from ..domain.lifecycle import Change
 from ..domain.orders import Order, OrderStatus, Provider, Side
 from ..domain.serde import PatchError, load_patch
-from ..types import record_maker, require_utc, slot_function
+from ..types import keyword_maker, record_maker, require_utc
 from .errors import (
     UnsupportedEvent,
 )
@@ -113,27 +112,7 @@ class DecodedEvent:
         return _change((self.occurred_at, self.status, dict(self.patch), self.timed))
 
 
-R = TypeVar("R")
-
-
-def _keyword_maker(cls: type[R]) -> Callable[..., R]:
-    """``cls(**values)`` through the slots of ``cls`` (:func:`~rampwire.types.slot_function`):
-    keyword-only, with the class's defaults, ``__post_init__`` run last."""
-    params: list[str] = ["*"]
-    defaults: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # a dataclass, checked there
-        if f.default_factory is not dataclasses.MISSING:
-            raise TypeError(f"{cls.__name__}.{f.name} has a default factory")
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            defaults[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    return slot_function(cls, params, names, names=defaults, post_init=True)
-
-
-decoded_event: Callable[..., DecodedEvent] = _keyword_maker(DecodedEvent)
+decoded_event: Callable[..., DecodedEvent] = keyword_maker(DecodedEvent)
 """``DecodedEvent(...)`` for a third less: a decoder makes one per request, and the generated
 ``__init__`` sets each of its thirteen fields with ``object.__setattr__``."""
 

@@ -138,9 +138,15 @@ def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) 
     list too, one statement text per count; more, one array of rows (``columns.row_type``) or one
     typed array per column, read by ``unnest``, so the statement is the same text, and prepared
     once, whatever the count."""
+    return _rows_clause(dialect, columns, _shape_count(dialect, count), first)
+
+
+def _shape_count(dialect: Dialect, count: int) -> int:
+    """The rows a statement's text is written for: on PostgreSQL, 0 for more than
+    :data:`PG_VALUES_MAX_ROWS` (or none): arrays, one text (and one cache entry) for any count."""
     if dialect == "postgresql" and not 0 < count <= PG_VALUES_MAX_ROWS:
-        count = 0  # one text (and one cache entry) for any count
-    return _rows_clause(dialect, columns, count, first)
+        return 0
+    return count
 
 
 @lru_cache(maxsize=256)
@@ -165,7 +171,7 @@ def _rows_clause(dialect: Dialect, columns: Columns, count: int, first: int) -> 
 def row_arguments(dialect: Dialect, columns: Columns, rows: Sequence[Sequence[Any]]) -> list[Any]:
     """The parameters of :func:`rows_clause` for ``rows``: their values row by row, or, where
     it takes arrays, one array of row tuples (``columns.row_type``) or one list per column."""
-    if dialect == "postgresql" and not 0 < len(rows) <= PG_VALUES_MAX_ROWS:
+    if dialect == "postgresql" and _shape_count(dialect, len(rows)) == 0:
         if columns.row_type is not None:
             return [[row if type(row) is tuple else tuple(row) for row in rows]]
         return [list(column) for column in zip(*rows, strict=True)]
@@ -194,9 +200,7 @@ def _statements(
 def _statement(dialect: Dialect, columns: Columns, count: int, sql: str) -> str:
     """``sql`` after the :func:`rows_clause` of ``count`` rows: the same text object for the
     same shape, so the driver's statement cache finds it by its cached hash."""
-    if dialect == "postgresql" and not 0 < count <= PG_VALUES_MAX_ROWS:
-        count = 0
-    return _statement_of(dialect, columns, count, sql)
+    return _statement_of(dialect, columns, _shape_count(dialect, count), sql)
 
 
 @lru_cache(maxsize=256)
@@ -325,13 +329,11 @@ class Writes:
         of each``, and of a read its rows as JSON; a data-modifying ``WITH`` query runs to its
         end whether read or not. Its text depends only on the writes' shapes
         (:func:`_together_text`)."""
-        shape: list[tuple[Columns, int, str, bool]] = []
+        shape: list[tuple[Columns, int, int, str, bool]] = []
         args: list[Any] = []
         for _, w in live:
-            count = len(w.rows)
-            shape.append(
-                (w.columns, count if count <= PG_VALUES_MAX_ROWS else 0, w.sql, w.kind == "read")
-            )
+            count = _shape_count("postgresql", len(w.rows))
+            shape.append((w.columns, count, len(args) + 1, w.sql, w.kind == "read"))
             args.extend(row_arguments(conn.dialect, w.columns, w.rows))
         row = await conn.fetchrow(_together_text(tuple(shape)), *args)
         assert row is not None
@@ -345,7 +347,8 @@ class Writes:
         return changed
 
 
-_Shape = tuple[tuple[Columns, int, str, bool], ...]  # per write: columns, rows (0: many), sql, read
+# per write: columns, rows (0: many), its first parameter's number, sql, whether a read
+_Shape = tuple[tuple[Columns, int, int, str, bool], ...]
 
 
 @lru_cache(maxsize=256)
@@ -353,13 +356,8 @@ def _together_text(shape: _Shape) -> str:
     """The statement of :meth:`Writes._together` for writes of this shape."""
     queries: list[str] = []
     selected: list[str] = []
-    first = 1
-    for n, (columns, count, sql, reads) in enumerate(shape):
+    for n, (columns, count, first, sql, reads) in enumerate(shape):
         clause = _rows_clause("postgresql", columns, count, first)
-        if count:  # a VALUES list: a parameter per value
-            first += count * len(columns.names)
-        else:  # one array of rows, or one per column
-            first += 1 if columns.row_type is not None else len(columns.names)
         returning = "" if reads or " RETURNING " in sql else " RETURNING 1"
         queries.append(f"w{n} AS ({clause} {sql}{returning})")
         selected.append(
