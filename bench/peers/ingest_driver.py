@@ -1,6 +1,7 @@
 """Ingest against the hand-written FastAPI + asyncpg handler (``ingest_handler.py``, in its own
 virtualenv) and the bare ASGI app, with ``bench/ingest.py``'s load generator and the same
-pre-signed requests: max verified requests/s, then p99 paced at half of each one's own max."""
+pre-signed requests: max verified requests/s (the best of ``ingest.Config.peak_levels`` in
+flight, for each system alike), then p99 paced at half of each one's own max."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def master_key() -> str:
 async def both_rates(
     urls: list[str], pids: list[int], sources: dict[str, str], config: ingest.Config, pg: str | None
 ) -> Figures:
-    flood = await ingest.measure(urls, pids, sources, config, paced=False, pg_url=pg)
+    flood = await ingest.peak(urls, pids, sources, config, pg_url=pg)
     half = replace(config, rate=max(flood.rate / 2, 1.0))
     paced = await ingest.measure(urls, pids, sources, half, paced=True, pg_url=pg)
     return Figures(flood, paced)
@@ -67,9 +68,7 @@ async def both_rates(
 async def bare(config: ingest.Config) -> Figures:
     with ingest.server("bare", "", tempfile.gettempdir(), master_key()) as (urls, procs):
         sources = {"transak": "x", "revolut": "y"}
-        flood = await ingest.measure(
-            urls, [p.pid for p in procs], sources, config, paced=False, pg_url=None
-        )
+        flood = await ingest.peak(urls, [p.pid for p in procs], sources, config, pg_url=None)
     return Figures(flood, None)
 
 
