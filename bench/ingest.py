@@ -142,6 +142,7 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
     import uvicorn
 
     from rampwire.api import create_app
+    from rampwire.cli.server import server_config
     from rampwire.settings import Secret, Settings
 
     app: Any = bare_app
@@ -156,17 +157,7 @@ def run_server(app_name: str, database_url: str, data_dir: str, port: int) -> No
         app = create_app(settings)
         if switched := os.environ.get("BENCH_SWITCH"):
             _switch(app, switched)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-    )
+    config = server_config(app, host="127.0.0.1", port=port, access_log=False)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(config)

@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("transak_token")
     args = parser.parse_args()
     app = make_app(args.dsn, args.revolut_secret.encode(), args.transak_token.encode())
-    config = uvicorn.Config(  # as bench/ingest.py runs rampwire
+    config = uvicorn.Config(  # as `rampwire serve` runs rampwire (cli.server.server_config)
         app,
         host="127.0.0.1",
         port=args.port,
@@ -129,6 +129,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import click
 import uvicorn
+from starlette.types import ASGIApp
 
 from .. import heap, logs
 from ..crypto import master_key_path, secret_box
@@ -91,24 +92,34 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         fatal.append(True)
         server.should_exit = True
 
-    config = uvicorn.Config(
+    config = server_config(
         create_app(settings, on_fatal=stop_serving),
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
         access_log=settings.log_level == "DEBUG",
-        server_header=False,
-        # the client address is rewritten in one place, from RAMPWIRE_TRUSTED_PROXIES
-        # (api.proxies); uvicorn's own rewriting believes X-Forwarded-For from 127.0.0.1
-        proxy_headers=False,
     )
     server = _Announcing(config, announce)
     with listener:
         server.run(sockets=[listener])
     if fatal:
         raise click.ClickException("a background task failed repeatedly; see the log above")
+
+
+def server_config(app: ASGIApp, *, host: str, port: int, access_log: bool) -> uvicorn.Config:
+    """The HTTP server ``serve`` runs the app on (``bench/ingest.py`` runs the same)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=access_log,
+        server_header=False,
+        # the client address is rewritten in one place, from RAMPWIRE_TRUSTED_PROXIES
+        # (api.proxies); uvicorn's own rewriting believes X-Forwarded-For from 127.0.0.1
+        proxy_headers=False,
+    )
 
 
 class _Announcing(uvicorn.Server):
