@@ -71,6 +71,19 @@ class Loaded(Generic[K, V]):
         # Shielded: other callers wait for the same load, so it goes on if this one is cancelled.
         return await asyncio.shield(self._start(key))
 
+    def fresh(self, key: K) -> V | None:
+        """What :meth:`get` returns without waiting, when ``key``'s value is kept and has not
+        expired (its reload started in its last ``refresh_s``); None otherwise (or when the
+        value kept is None): then ``await get(key)``. A plain call, for the hot path."""
+        cached = self._values.get(key)
+        if cached is not None:
+            left = cached[0] - time.monotonic()
+            if left > 0:
+                if left < self._refresh_s:
+                    self._start(key)
+                return cached[1]
+        return None
+
     def forget(self, key: K) -> None:
         """Drop the cached value, and keep a load in progress from caching its answer: the
         next call reads again."""

@@ -271,3 +271,26 @@ async def test_other_methods_and_paths_are_the_routers(served: Served) -> None:
     deeper = await call(served.app, f"/ingest/{served.source_id}/a/b", JSON_HEADERS)
     assert deeper.status == 404
     assert deeper.problem()["type"].endswith(":not_found")
+
+
+async def test_the_ingestor_sees_the_request_and_source_ids_bound_in_that_order(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The front binds the source id the path names with the request id, so it leaves out
+    the tag that would bind it again: the ids are those the tag gave."""
+    ingestor = app_state(served.app).ingestor
+    seen: list[list[tuple[str, str]]] = []
+    receive = ingestor.receive
+
+    async def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(list(logs.context().items()))
+        return await receive(*args, **kwargs)
+
+    monkeypatch.setattr(ingestor, "receive", watched)
+    headers, body = signed(served)
+    answer = await call(
+        served.app, f"/ingest/{served.source_id}", [*headers, (b"x-request-id", b"r-1")], [body]
+    )
+    assert answer.status == 200
+    assert seen == [[("request_id", "r-1"), ("source_id", served.source_id)]]
+    assert not logs.context()

@@ -156,3 +156,30 @@ def test_max_entries_must_be_positive() -> None:
     source = _Source()
     with pytest.raises(ValueError, match="max_entries"):
         Loaded(source.load, ttl_s=1.0, refresh_s=0.0, name="thing", log=log, max_entries=0)
+
+
+async def test_fresh_is_what_get_answers_without_waiting_and_none_when_get_would_load() -> None:
+    source = _Source()
+    cache = _cache(source, ttl_s=0.05, refresh_s=0.0)
+    assert cache.fresh("a") is None  # not kept: get() loads it
+    assert source.calls == 0
+    assert await cache.get("a") == "a:v1"
+    assert cache.fresh("a") == "a:v1"
+    await asyncio.sleep(0.06)
+    assert cache.fresh("a") is None  # expired: get() loads it again
+    assert source.calls == 1
+
+
+async def test_fresh_starts_the_reload_of_a_value_about_to_expire_as_get_does() -> None:
+    source = _Source()
+    cache = _cache(source, ttl_s=60.0, refresh_s=61.0)  # always in its refresh window
+    assert await cache.get("a") == "a:v1"
+    source.value = "v2"
+    source.release.clear()
+    assert cache.fresh("a") == "a:v1"  # served at once; the reload waits
+    assert cache.fresh("a") == "a:v1"  # one reload at a time
+    await asyncio.sleep(0)
+    assert source.calls == 2
+    source.release.set()
+    await asyncio.sleep(0.01)
+    assert cache.fresh("a") == "a:v2"

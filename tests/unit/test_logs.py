@@ -124,3 +124,29 @@ def test_driver_statement_logging_only_when_asked(
     logs.configure("json", "DEBUG", log_sql=log_sql)
     assert [driver.level for driver in drivers] == [level, level]
     assert logging.getLogger("asyncpg").isEnabledFor(logging.DEBUG) is log_sql
+
+
+def test_enter_binds_what_bind_binds_in_the_same_order_until_reset() -> None:
+    ids = {"request_id": "req_2", "source_id": "src_2", "order_id": "ord_2"}
+    with logs.bind(order_id="ord_outer", partner_id="ptn_1"):
+        with logs.bind(**ids):
+            by_bind = list(logs.context().items())
+        token = logs.enter(ids)
+        try:
+            by_enter = list(logs.context().items())
+        finally:
+            token.var.reset(token)
+        assert dict(logs.context()) == {"order_id": "ord_outer", "partner_id": "ptn_1"}
+    assert by_enter == by_bind
+    assert not logs.context()
+
+
+def test_tag_adds_ids_in_place_and_leaves_none_out() -> None:
+    with logs.bind(request_id="req_3", source_id="src_3"):
+        logs.tag(source_id="src_4", order_id=None, partner_id="ptn_4")
+        assert list(logs.context().items()) == [
+            ("request_id", "req_3"),
+            ("source_id", "src_4"),
+            ("partner_id", "ptn_4"),
+        ]
+    assert not logs.context()

@@ -13,7 +13,9 @@ a URL token) takes no API key: the provider's signature is the proof. Answers:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -55,6 +57,8 @@ _JSON = JSON.encode("latin-1")
 # made through its slots, once per request (headers, body, received_at, peer_ip, url_token)
 _request = record_maker(InboundRequest)
 _DUPLICATE = serde.to_json({"received": True, "duplicate": True})
+_RECEIVED: Mapping[str, Any] = MappingProxyType({"received": True, "duplicate": False})
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 def _ingestor(request: Request) -> Ingestor:
@@ -74,9 +78,13 @@ def _inbound(request: Request) -> InboundRepository:
     return state(request).inbound
 
 
-def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
+def record_json(
+    record: InboundRecord, *, full: bool = False, head: Mapping[str, Any] = _NOTHING
+) -> dict[str, Any]:
+    """The record as the API shows it; ``head``: fields put first (the ingest answer's)."""
     # str() of a StrEnum is its value, without the enum's Python property ``.value``
     body: dict[str, Any] = {
+        **head,
         "id": record.id,
         "source_id": record.source_id,
         "provider": str(record.provider),
@@ -101,29 +109,30 @@ def record_json(record: InboundRecord, *, full: bool = False) -> dict[str, Any]:
     return body
 
 
-async def _receive(
+async def _apply(
     app: AppState,
     source: str,
     token: str | None,
     headers: dict[str, str],
     raw_headers: Sequence[tuple[bytes, bytes]],
     peer: str | None,
-    read_body: Callable[[], Awaitable[bytes]],
+    body: bytes,
+    *,
+    source_bound: bool = False,
 ) -> Response | bytes:
-    """One inbound request, from the ASGI scope's own values (building a ``Request``, its
-    ``Headers`` and its body stream costs more than this route's other Python): a refusal's
-    problem document, or the 200's JSON body (:class:`IngestFront` or ``json_response`` sends
-    it). ``headers``: ``raw_headers`` as :func:`_headers` gives them."""
-    check_json(headers.get("content-type", ""))
-    if app.ingest_quotas is not None:
-        app.ingest_quotas.take(source, f"source {source}")
-    body = await read_body()
+    """One inbound request whose body is read, from the ASGI scope's own values (building a
+    ``Request``, its ``Headers`` and its body stream costs more than this route's other
+    Python): a refusal's problem document, or the 200's JSON body (:class:`IngestFront` or
+    ``json_response`` sends it). ``headers``: ``raw_headers`` as :func:`_headers` gives them.
+    Before the body is read, its callers check the media type and the source's quota.
+    ``source_bound``: ``source`` is the ``source_id`` the log lines carry already."""
     if app.proxies:  # X-Forwarded-For is read only when proxies are trusted
         forwarded = [v.decode("latin-1") for k, v in raw_headers if k == _FORWARDED_FOR]
         peer = app.proxies.client(peer, forwarded)
-    inbound = _request((headers, body, utcnow(), peer, token))
+    inbound = _request((headers, body, datetime.now(UTC), peer, token))  # utcnow(), inline
     try:
-        logs.tag(source_id=source)  # the access line too: the request's bind ends it
+        if not source_bound:  # the access line too: the request's bind ends it
+            logs.tag(source_id=source)
         result = await app.ingestor.receive(source_id(source), inbound, now=inbound.received_at)
     except SourceDisabled as exc:
         return problem(
@@ -146,13 +155,18 @@ async def _receive(
         )
     if result.record is None:
         return _DUPLICATE
-    return serde.to_json({"received": True, "duplicate": False, **record_json(result.record)})
+    return serde.to_json(record_json(result.record, head=_RECEIVED))
 
 
 async def _route(source: str, request: Request, token: str | None) -> Response:
     peer = request.client.host if request.client else None
     raw = request.scope["headers"]
-    answer = await _receive(state(request), source, token, _headers(raw), raw, peer, request.body)
+    app = state(request)
+    headers = _headers(raw)
+    check_json(headers.get("content-type", ""))  # the front does these two the same way
+    if app.ingest_quotas is not None:
+        app.ingest_quotas.take(source, f"source {source}")
+    answer = await _apply(app, source, token, headers, raw, peer, await request.body())
     return json_response(answer) if isinstance(answer, bytes) else answer
 
 
@@ -173,10 +187,6 @@ async def ingest_with_token(source: SourceId, token: str, request: Request) -> R
 
 
 _INGEST_PATH = re.compile(r"/ingest/([^/]+)(?:/([^/]+))?")
-
-
-class _TooLarge(Exception):
-    """The body, counted as it arrives, is over the limit."""
 
 
 class IngestFront:
@@ -215,16 +225,20 @@ class IngestFront:
                 except ValueError:
                     refusal = 400
             headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-        request_id = scope[context.SCOPE_KEY] = context.request_id(headers.get("x-request-id"))
         path = scope["path"]
         if token is not None:  # a Saber URL token stays out of logs and traces
             path = logs.redact(path)  # (a path without one has nothing to redact)
-        with logs.bind(request_id=request_id, **context.log_ids(path)):
+        ids = context.log_context(headers.get("x-request-id"), path)
+        scope[context.SCOPE_KEY] = ids["request_id"]
+        bound = logs.enter(ids)  # logs.bind's block, written out: this wraps every request
+        try:
             if not self._tracing.enabled:
-                await self._reply(scope, receive, send, source, token, headers, request_id, refusal)
+                await self._reply(scope, receive, send, source, token, headers, ids, refusal)
                 return
             with context.server_span(self._tracing, scope, path):
-                await self._reply(scope, receive, send, source, token, headers, request_id, refusal)
+                await self._reply(scope, receive, send, source, token, headers, ids, refusal)
+        finally:
+            bound.var.reset(bound)
 
     async def _reply(
         self,
@@ -234,19 +248,24 @@ class IngestFront:
         source: str,
         token: str | None,
         headers: dict[str, str],
-        request_id: str,
+        ids: dict[str, str],
         refusal: int,
     ) -> None:
+        """``ids``: what the log lines carry (:func:`.context.log_context`)."""
         max_bytes = self._max_bytes
+        request_id = ids["request_id"]
         if refusal:
             if refusal == 413:
                 await limits.too_large(context.with_request_id(send, request_id), max_bytes)
             else:
                 await limits.bad_length(context.with_request_id(send, request_id))
             return
-        client = scope.get("client")
-
-        async def read_body() -> bytes:  # what Request.body() does, and the body limit's count
+        app = app_state(scope["app"])
+        try:
+            check_json(headers.get("content-type", ""))  # as _route does, before the body
+            if app.ingest_quotas is not None:
+                app.ingest_quotas.take(source, f"source {source}")
+            # the body as Request.body() reads it, counted against the limit as it arrives
             chunks: list[bytes] = []
             received = 0
             while True:
@@ -256,33 +275,32 @@ class IngestFront:
                 chunk = message.get("body", b"")
                 received += len(chunk)
                 if received > max_bytes:
-                    raise _TooLarge
+                    await limits.too_large(context.with_request_id(send, request_id), max_bytes)
+                    return
                 chunks.append(chunk)
                 if not message.get("more_body", False):
-                    return b"".join(chunks)
-
-        try:
-            answer = await _receive(
-                app_state(scope["app"]),
+                    break
+            client = scope.get("client")
+            answer = await _apply(
+                app,
                 source,
                 token,
                 headers,
                 scope["headers"],
                 client[0] if client else None,
-                read_body,
+                b"".join(chunks),
+                # a source id the path names is bound already (context.log_context)
+                source_bound=ids.get("source_id") == source,
             )
         except ClientError as exc:
             answer = client_problem(exc, scope["path"])
-        except _TooLarge:
-            await limits.too_large(context.with_request_id(send, request_id), max_bytes)
-            return
         if isinstance(answer, bytes):  # a 200: the two messages json_response(answer) sends
             await send(
                 {
                     "type": "http.response.start",
                     "status": 200,
                     "headers": [
-                        (b"content-length", str(len(answer)).encode("latin-1")),
+                        (b"content-length", b"%d" % len(answer)),
                         (b"content-type", _JSON),
                         (context.HEADER, request_id.encode()),
                     ],
