@@ -1,5 +1,5 @@
-"""api.context.log_context: in one call, what the ingest front bound through ``request_id``,
-``log_ids`` and ``logs.bind`` (the same ids, in the same order)."""
+"""api.context.log_context: what a request binds to its log lines: its request id (the
+client's when it is a plain token), then the ids its path names, in that order."""
 
 from __future__ import annotations
 
@@ -7,27 +7,36 @@ import pytest
 
 from rampwire.api import context
 
-PATHS = [
-    "/ingest/src_01HZX3K9Q7M2N4P6R8T0V1W3Y5",
-    "/ingest/src_01HZX3K9Q7M2N4P6R8T0V1W3Y5/[redacted]",
-    "/ingest/not-a-source",
-    "/ingest/ord_0123456789abc",  # any id the path names goes to its field
-    "/ingest/xyz_0123456789",  # a prefix rampwire does not log
-    "/ingest/a b/ord_0123456789",  # a token redact() left alone (a source with a space)
-    "/v1/orders/ord_0123456789/events/evt_0123456789abc/ord_9876543210",
-    "/",
-]
-GIVEN = [None, "", "abc-123", "req.partner:42", "x" * 64, "x" * 65, "bad id", "caf\xe9"]
+SOURCE = "src_01HZX3K9Q7M2N4P6R8T0V1W3Y5"
+PATHS = {
+    f"/ingest/{SOURCE}": {"source_id": SOURCE},
+    f"/ingest/{SOURCE}/[redacted]": {"source_id": SOURCE},
+    "/ingest/not-a-source": {},
+    "/ingest/ord_0123456789abc": {"order_id": "ord_0123456789abc"},  # any id, to its field
+    "/ingest/xyz_0123456789": {},  # a prefix rampwire does not log
+    "/ingest/a b/ord_0123456789": {"order_id": "ord_0123456789"},
+    "/v1/orders/ord_0123456789/events/evt_0123456789abc": {
+        "order_id": "ord_0123456789",
+        "event_id": "evt_0123456789abc",
+    },
+    "/": {},
+}
+KEPT = ["abc-123", "req.partner:42", "x" * 64]
+REPLACED = [None, "", "x" * 65, "bad id", "caf\xe9", "a\nb"]
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("given", GIVEN)
-def test_log_context_is_request_id_then_log_ids_as_bound(given: str | None, path: str) -> None:
+@pytest.mark.parametrize("given", KEPT + REPLACED)
+def test_log_context_is_the_request_id_then_the_path_ids(given: str | None, path: str) -> None:
     ids = context.log_context(given, path)
-    request_id = ids["request_id"]
-    if given is not None and context.request_id(given) == given:
+    request_id = ids.pop("request_id")
+    if given in KEPT:
         assert request_id == given
     else:
-        assert request_id.startswith("req_") and request_id != given
-    expected = dict(request_id=request_id, **context.log_ids(path))
-    assert list(ids.items()) == list(expected.items())
+        assert request_id.startswith("req_") and len(request_id) == 30
+    assert list(ids.items()) == list(PATHS[path].items())
+
+
+def test_a_later_id_of_the_same_kind_wins() -> None:
+    ids = context.log_context("r", "/v1/orders/ord_0123456789/x/ord_9876543210")
+    assert ids == {"request_id": "r", "order_id": "ord_9876543210"}

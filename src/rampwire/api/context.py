@@ -41,11 +41,6 @@ _PLAIN = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # anything else is not repeated i
 _PROPAGATED = frozenset((b"traceparent", b"tracestate"))  # W3C trace context, as ASGI names them
 
 
-def request_id(given: str | None) -> str:
-    """The client's ``X-Request-Id`` (latin-1) when it is a plain token, a new id otherwise."""
-    return given if given and _PLAIN.fullmatch(given) else new_id("req")
-
-
 def with_request_id(send: Send, request_id: str) -> Send:
     """``send``, with ``X-Request-Id: request_id`` added to the answer's headers."""
     value = request_id.encode()
@@ -59,15 +54,10 @@ def with_request_id(send: Send, request_id: str) -> Send:
     return send_with_id
 
 
-def log_ids(path: str) -> dict[str, str]:
-    """The ids a (redacted) path names, by their log field."""
-    return {_LOGGED[found[1]]: found[0][1:] for found in _ID.finditer(path) if found[1] in _LOGGED}
-
-
 def log_context(given: str | None, path: str) -> dict[str, str]:
-    """What a request binds to its log lines, in this order: ``request_id``
-    (:func:`request_id` of the client's ``given`` one), then the ids its (redacted) path names
-    (:func:`log_ids`). One call where a request's front made seven (with ``logs.bind``)."""
+    """What a request binds to its log lines, in this order: ``request_id``, the client's
+    ``X-Request-Id`` (``given``, latin-1) when it is a plain token, a new id otherwise; then the
+    ids its (redacted) path names, by their log field."""
     ids = {"request_id": given if given and _PLAIN.fullmatch(given) else new_id("req")}
     for found in _ID.finditer(path):
         name = _LOGGED.get(found[1])
