@@ -35,12 +35,15 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(value: str) -> bytes:
+def b64url_decode(value: str | bytes) -> bytes:
     """Strict unpadded base64url: any other character (a trailing newline too), or an
     impossible length, is an error."""
-    if not value.isascii():
+    if isinstance(value, bytes):
+        data = value  # the strict decoder refuses a byte outside its alphabet, ASCII or not
+    elif value.isascii():
+        data = value.encode("ascii")
+    else:
         raise ValueError("not base64url")
-    data = value.encode("ascii")
     if len(data) % 4 == 1:
         raise ValueError("not base64url")
     # one pass to the standard alphabet, then the decoder's strict mode refuses any character

@@ -92,6 +92,20 @@ def test_b64url_decoding_matches_two_passes_on_any_text(value: str) -> None:
     assert _outcome(b64url_decode, value) == _outcome(_b64url_decode_by_two_passes, value)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=24) | st.text(alphabet="AQ_-=+/ \n*9.", max_size=24).map(str.encode))
+def test_b64url_decoding_of_bytes_is_that_of_their_text(value: bytes) -> None:
+    """Bytes decode as the same characters do; a byte outside ASCII is refused, as a
+    character outside ASCII is."""
+    as_text = value.decode("latin-1")
+    expected = _outcome(b64url_decode, as_text)
+    try:
+        found: bytes | str = b64url_decode(value)
+    except ValueError as exc:
+        found = f"refused: {exc}"
+    assert found == expected
+
+
 def test_b64url_round_trips() -> None:
     for data in (b"", b"\x00", b"\xff\xfe\xfd", bytes(range(256))):
         assert b64url_decode(b64url_encode(data)) == data
