@@ -174,18 +174,17 @@ def decode(
         order_id = required_text(raw, "order_id")
         name = required_text(raw, "event")
         wallet = text(raw, "wallet")
-        event = ProviderEvent(name=name)
         patch, issues = build_patch({"wallet_address": wallet})
         return [
             decoded_event(
                 dialect=DialectName.REVOLUT,
                 provider=Provider.REVOLUT,
-                provider_event=str(event),
+                provider_event=name,  # str(ProviderEvent(name=name))
                 provider_order_id=order_id,
                 dedupe_key=f"{order_id}:{name}",
                 occurred_at=from_ms(signed_ms),
                 side=Side.BUY,
-                status=TABLE.from_provider(event),
+                status=TABLE.status_of(name),
                 patch=patch,
                 raw=raw,
                 issues=issues,

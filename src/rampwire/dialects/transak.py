@@ -264,19 +264,19 @@ def decode(
             raise ValueError("webhookData.id is missing")
         if not isinstance(name, str) or not (status is None or isinstance(status, str)):
             raise ValueError("eventID and webhookData.status must be strings")
-        event = ProviderEvent(name=name, status=status)
         patch, issues = build_patch(order_patch(data))
         return [
             decoded_event(
                 dialect=DialectName.TRANSAK,
                 provider=Provider.TRANSAK,
-                provider_event=str(event),
+                # str(ProviderEvent(name=name, status=status))
+                provider_event=name if status is None else f"{name}/{status}",
                 provider_order_id=order_id,
                 dedupe_key=f"{order_id}:{status or name}",
                 occurred_at=now if created_at is None else created_at,
                 timed=created_at is not None,
                 side=_side(data.get("isBuyOrSell")),
-                status=TABLE.from_provider(event),
+                status=TABLE.status_of(name, status),
                 patch=patch,
                 raw=claims,
                 issues=issues,
