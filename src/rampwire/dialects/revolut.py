@@ -157,6 +157,10 @@ def verify(
     return timestamp
 
 
+# one for every request: it keeps nothing of a request (its one attribute is this text)
+_ERRORS = translate_errors("Revolut webhook")
+
+
 def decode(
     headers: Mapping[str, str],
     body: bytes,
@@ -168,7 +172,7 @@ def decode(
 ) -> list[DecodedEvent]:
     """Verify and read one event. Its time is the signed request timestamp, Revolut's only
     clock; the order's details are not in the payload (fetch them with the order API)."""
-    with translate_errors("Revolut webhook"):
+    with _ERRORS:
         signed_ms = verify(headers, body, credentials, now=now)
         raw, spelled = parse_canonical(body)
         order_id = required_text(raw, "order_id")

@@ -238,6 +238,10 @@ def encode(
     return WireRequest(headers=dict(JSON_HEADERS), body=body)
 
 
+# one for every request: it keeps nothing of a request (its one attribute is this text)
+_ERRORS = translate_errors("Transak webhook")
+
+
 def decode(
     headers: Mapping[str, str],
     body: bytes,
@@ -248,7 +252,7 @@ def decode(
     url_token: str | None = None,
 ) -> list[DecodedEvent]:
     """Verify the JWT, then read the order; the event time is the ``createdAt`` claim."""
-    with translate_errors("Transak webhook"):
+    with _ERRORS:
         verified = verify_plain_body(body, credentials, now=now)
         if verified is None:
             token = parse_object(body).get("data")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import binascii
 import itertools
 from collections.abc import Callable
@@ -104,6 +105,12 @@ def test_b64url_decoding_of_bytes_is_that_of_their_text(value: bytes) -> None:
     except ValueError as exc:
         found = f"refused: {exc}"
     assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=70))
+def test_b64url_encoding_is_the_standard_librarys(data: bytes) -> None:
+    assert b64url_encode(data) == base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def test_b64url_round_trips() -> None:
