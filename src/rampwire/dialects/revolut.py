@@ -175,9 +175,14 @@ def decode(
     with _ERRORS:
         signed_ms = verify(headers, body, credentials, now=now)
         raw, spelled = parse_canonical(body)
-        order_id = required_text(raw, "order_id")
-        name = required_text(raw, "event")
-        wallet = text(raw, "wallet")
+        # required_text and text, called only for a value they would refuse (or a str subclass)
+        order_id, name, wallet = raw.get("order_id"), raw.get("event"), raw.get("wallet")
+        if type(order_id) is not str or not order_id:
+            order_id = required_text(raw, "order_id")
+        if type(name) is not str or not name:
+            name = required_text(raw, "event")
+        if wallet is not None and type(wallet) is not str:
+            wallet = text(raw, "wallet")
         patch, issues = build_patch({"wallet_address": wallet})
         return [
             decoded_event(
