@@ -9,7 +9,7 @@ decoder.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -304,8 +304,14 @@ class StatusTable:
     outbound: Mapping[Side, Mapping[OrderStatus, ProviderEvent]]
     inbound: Mapping[ProviderEvent, OrderStatus]
     loose: bool = False
+    # ``inbound`` by (name, status): a decoder looks its event up without making one
+    _pairs: Mapping[tuple[str, str | None], OrderStatus] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        pairs = {(event.name, event.status): status for event, status in self.inbound.items()}
+        object.__setattr__(self, "_pairs", pairs)
         for side, table in self.outbound.items():
             missing = set(OrderStatus) - set(table)
             if missing:
@@ -334,6 +340,14 @@ class StatusTable:
                 if wanted is not None and getattr(known, attribute) == wanted:
                     return status
         return None
+
+    def status_of(self, name: str, status: str | None = None) -> OrderStatus | None:
+        """``from_provider(ProviderEvent(name=name, status=status))``, without the event for a
+        pair ``inbound`` lists."""
+        found = self._pairs.get((name, status))
+        if found is not None or not self.loose:
+            return found
+        return self.from_provider(ProviderEvent(name=name, status=status))
 
     def provider_events(self, side: Side) -> tuple[ProviderEvent, ...]:
         """The events a ``side`` order can show: those sent for it, then those never sent."""

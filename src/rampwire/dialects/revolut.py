@@ -157,6 +157,10 @@ def verify(
     return timestamp
 
 
+# one for every request: it keeps nothing of a request (its one attribute is this text)
+_ERRORS = translate_errors("Revolut webhook")
+
+
 def decode(
     headers: Mapping[str, str],
     body: bytes,
@@ -168,24 +172,28 @@ def decode(
 ) -> list[DecodedEvent]:
     """Verify and read one event. Its time is the signed request timestamp, Revolut's only
     clock; the order's details are not in the payload (fetch them with the order API)."""
-    with translate_errors("Revolut webhook"):
+    with _ERRORS:
         signed_ms = verify(headers, body, credentials, now=now)
         raw, spelled = parse_canonical(body)
-        order_id = required_text(raw, "order_id")
-        name = required_text(raw, "event")
-        wallet = text(raw, "wallet")
-        event = ProviderEvent(name=name)
+        # required_text and text, called only for a value they would refuse (or a str subclass)
+        order_id, name, wallet = raw.get("order_id"), raw.get("event"), raw.get("wallet")
+        if type(order_id) is not str or not order_id:
+            order_id = required_text(raw, "order_id")
+        if type(name) is not str or not name:
+            name = required_text(raw, "event")
+        if wallet is not None and type(wallet) is not str:
+            wallet = text(raw, "wallet")
         patch, issues = build_patch({"wallet_address": wallet})
         return [
             decoded_event(
                 dialect=DialectName.REVOLUT,
                 provider=Provider.REVOLUT,
-                provider_event=str(event),
+                provider_event=name,  # str(ProviderEvent(name=name))
                 provider_order_id=order_id,
                 dedupe_key=f"{order_id}:{name}",
                 occurred_at=from_ms(signed_ms),
                 side=Side.BUY,
-                status=TABLE.from_provider(event),
+                status=TABLE.status_of(name),
                 patch=patch,
                 raw=raw,
                 issues=issues,

@@ -16,7 +16,7 @@ import orjson
 from ..domain.money import FeeAmountType, FeeType
 from ..domain.orders import Order, Provider, Side
 from .base import wire_order_id
-from .wire import compact, iso_ms, number
+from .wire import iso_ms, number
 
 SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 _TOTAL = FeeType.TOTAL.value
@@ -70,42 +70,46 @@ def webhook_data(order: Order, status: str) -> dict[str, Any]:
 def order_patch(data: dict[str, Any]) -> dict[str, Any]:
     """Canonical field values (unvalidated) from ``webhookData``; a field that does not validate
     is left out of the patch and reported, not fatal (``base.build_patch``)."""
-    fiat_currency = data.get("fiatCurrency")
-    crypto_currency = data.get("cryptoCurrency")
-    fee = data.get("totalFeeInFiat")
-    payment = compact(
-        [("option_id", data.get("paymentOptionId")), ("amount_paid", data.get("amountPaid"))]
-    )
-    references = compact(
-        [
-            ("partner_order_id", data.get("partnerOrderId")),
-            ("partner_customer_id", data.get("partnerCustomerId")),
-            ("quote_id", data.get("quoteId")),
-        ]
-    )
+    get = data.get
+    fiat_currency = get("fiatCurrency")
+    crypto_currency = get("cryptoCurrency")
+    fee = get("totalFeeInFiat")
+    # wire.compact's dicts, written out: no function and comprehension of its own per request
+    payment = {}
+    if (option_id := get("paymentOptionId")) is not None:
+        payment["option_id"] = option_id
+    if (amount_paid := get("amountPaid")) is not None:
+        payment["amount_paid"] = amount_paid
+    references = {}
+    if (partner_order_id := get("partnerOrderId")) is not None:
+        references["partner_order_id"] = partner_order_id
+    if (partner_customer_id := get("partnerCustomerId")) is not None:
+        references["partner_customer_id"] = partner_customer_id
+    if (quote_id := get("quoteId")) is not None:
+        references["quote_id"] = quote_id
     return {
         "fiat": (
             None
             if fiat_currency is None
-            else {"currency": fiat_currency, "amount": data.get("fiatAmount")}
+            else {"currency": fiat_currency, "amount": get("fiatAmount")}
         ),
         "crypto": (
             None
             if crypto_currency is None
             else {
                 "asset": crypto_currency,
-                "network": data.get("network"),
-                "amount": data.get("cryptoAmount"),
+                "network": get("network"),
+                "amount": get("cryptoAmount"),
             }
         ),
-        "wallet_address": data.get("walletAddress"),
-        "exchange_rate": data.get("conversionPrice"),
+        "wallet_address": get("walletAddress"),
+        "exchange_rate": get("conversionPrice"),
         "fees": (
             None if fee is None else [{"type": _TOTAL, "amount": fee, "asset": fiat_currency}]
         ),
         "payment": payment or None,
         "references": references or None,
-        "transaction_hash": data.get("transactionHash"),
-        "transaction_link": data.get("transactionLink"),
-        "expires_at": data.get("autoExpiresAt"),
+        "transaction_hash": get("transactionHash"),
+        "transaction_link": get("transactionLink"),
+        "expires_at": get("autoExpiresAt"),
     }

@@ -134,6 +134,10 @@ def parse_object(body: bytes, *, decimals: bool = False) -> dict[str, Any]:
 def parse_canonical(body: bytes, *, decimals: bool = False) -> tuple[dict[str, Any], bytes]:
     """:func:`parse_object`, and the object's :func:`canonical` spelling, which its check that
     the object serialises back writes anyway (the de-duplication key hashes it)."""
+    if not decimals:
+        compact = _orjson_spelled(body)
+        if compact is not None:
+            return compact, canonical(compact)
     value = _parse(body, decimals)
     try:
         spelled = canonical(value)
@@ -141,6 +145,25 @@ def parse_canonical(body: bytes, *, decimals: bool = False) -> tuple[dict[str, A
         _reencode(value)
         raise
     return _object(value), spelled
+
+
+def _orjson_spelled(body: bytes) -> dict[str, Any] | None:
+    """The object of a body that is, byte for byte, orjson's compact spelling of what orjson
+    reads in it; None for any other body (for the standard parser to read or refuse).
+
+    Such a body has no key twice (the spelling of what was read would be shorter), no
+    number out of range or spelled otherwise (a large integer reads as a float, spelled with
+    an exponent; ``1e400`` is refused), no escape, space or nesting orjson would not write,
+    and is valid UTF-8 JSON: the standard parser reads the same values from it, and they
+    serialise back. orjson reads and writes a small body in a fraction of the standard
+    parser's time, for a signed JSON body written compactly (Revolut's)."""
+    try:
+        value = orjson.loads(body)
+        if type(value) is not dict or orjson.dumps(value) != body:
+            return None
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    return value
 
 
 def _parse(body: bytes, decimals: bool) -> Any:

@@ -153,6 +153,22 @@ def test_a_status_table_must_cover_every_status_and_read_what_it_sends() -> None
         table.to_provider(S.CREATED, Side.SELL)
 
 
+def _tables() -> list[StatusTable]:
+    from rampwire.dialects import fireblocks, koywe, revolut, saber, transak
+
+    return [module.TABLE for module in (revolut, transak, saber, fireblocks, koywe)]
+
+
+@pytest.mark.parametrize("table", _tables(), ids=lambda t: t.provider.value)
+def test_status_of_is_from_provider_without_the_event(table: StatusTable) -> None:
+    names = {e.name for e in table.inbound} | {"UNKNOWN", ""}
+    statuses = {e.status for e in table.inbound} | {None, "UNKNOWN", ""}
+    for name in names:
+        for status in statuses:
+            event = ProviderEvent(name=name, status=status)
+            assert table.status_of(name, status) is table.from_provider(event), event
+
+
 def test_provider_events_print_as_name_or_name_and_status() -> None:
     assert str(ProviderEvent(name="ORDER_FAILED", status="EXPIRED")) == "ORDER_FAILED/EXPIRED"
     assert str(ProviderEvent(name="crypto_delivered")) == "crypto_delivered"

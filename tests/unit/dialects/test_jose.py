@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import binascii
 import itertools
 from collections.abc import Callable
@@ -90,6 +91,26 @@ def test_b64url_decoding_accepts_and_refuses_what_two_passes_did() -> None:
 @given(st.text(alphabet=st.characters(max_codepoint=0x17F), max_size=24))
 def test_b64url_decoding_matches_two_passes_on_any_text(value: str) -> None:
     assert _outcome(b64url_decode, value) == _outcome(_b64url_decode_by_two_passes, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=24) | st.text(alphabet="AQ_-=+/ \n*9.", max_size=24).map(str.encode))
+def test_b64url_decoding_of_bytes_is_that_of_their_text(value: bytes) -> None:
+    """Bytes decode as the same characters do; a byte outside ASCII is refused, as a
+    character outside ASCII is."""
+    as_text = value.decode("latin-1")
+    expected = _outcome(b64url_decode, as_text)
+    try:
+        found: bytes | str = b64url_decode(value)
+    except ValueError as exc:
+        found = f"refused: {exc}"
+    assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=70))
+def test_b64url_encoding_is_the_standard_librarys(data: bytes) -> None:
+    assert b64url_encode(data) == base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def test_b64url_round_trips() -> None:

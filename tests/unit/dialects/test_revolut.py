@@ -21,6 +21,7 @@ from rampwire.dialects import (
     SignatureMismatch,
     TimestampOutOfWindow,
     UnsupportedEvent,
+    wire,
 )
 from rampwire.dialects import revolut as rv
 from rampwire.dialects.wire import canonical, to_ms
@@ -233,3 +234,37 @@ def test_random_requests_raise_only_dialect_errors(headers: dict[str, str], body
 def test_authentic_garbage_raises_only_dialect_errors(value: Any) -> None:
     body = orjson.dumps(value)
     decode_or_dialect_error(DialectName.REVOLUT, sign(body), body)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"order_id": "o-1", "event": "ORDER_COMPLETED", "wallet": "0xab"},
+        {"order_id": "o-1", "event": "ORDER_COMPLETED"},
+        {"order_id": "o-1", "event": "ORDER_COMPLETED", "wallet": None},
+        {"order_id": "", "event": "ORDER_COMPLETED"},
+        {"order_id": 7, "event": "ORDER_COMPLETED"},
+        {"order_id": None, "event": 7},
+        {"event": "ORDER_COMPLETED"},
+        {"order_id": "o-1", "event": ""},
+        {"order_id": "o-1", "event": ["x"]},
+        {"order_id": "o-1"},
+        {"order_id": "o-1", "event": "ORDER_COMPLETED", "wallet": 1},
+        {"order_id": "o-1", "event": "ORDER_COMPLETED", "wallet": ""},
+        {"order_id": "", "event": "", "wallet": 1},
+    ],
+)
+def test_the_fields_are_read_as_text_and_required_text_read_them(fields: dict[str, Any]) -> None:
+    body = orjson.dumps(fields)
+    try:
+        [event] = rv.decode(sign(body), body, CREDS, now=NOW)
+    except MalformedPayload as exc:
+        with pytest.raises((TypeError, ValueError)) as expected:
+            wire.required_text(fields, "order_id")
+            wire.required_text(fields, "event")
+            wire.text(fields, "wallet")
+        assert exc.message == f"Revolut webhook: {expected.value}"
+        return
+    assert event.provider_order_id == wire.required_text(fields, "order_id")
+    assert event.provider_event == wire.required_text(fields, "event")
+    assert event.patch.get("wallet_address") == wire.text(fields, "wallet")

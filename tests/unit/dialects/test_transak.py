@@ -302,3 +302,103 @@ def test_random_bodies_raise_only_dialect_errors(body: bytes) -> None:
 def test_authentic_garbage_raises_only_dialect_errors(data: Any, event_id: Any) -> None:
     payload = orjson.dumps({"eventID": event_id, "webhookData": data})
     decode_or_dialect_error(DialectName.TRANSAK, {}, pyjwt_body(payload))
+
+
+# --- the plain body's path, against the general one ----------------------------------------------
+
+
+def _outcome(body: bytes, *, general: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """What decode makes of ``body``: its events, or its error's type and message."""
+    with monkeypatch.context() as patched:
+        if general:
+            patched.setattr(tk, "verify_plain_body", lambda *args, **kwargs: None)
+        try:
+            return tk.decode({}, body, CREDS, now=NOW)
+        except Exception as exc:  # the type and the message are what must agree
+            return (type(exc), str(exc), getattr(exc, "status", None))
+
+
+def _same_either_way(body: bytes, monkeypatch: pytest.MonkeyPatch) -> Any:
+    plain = _outcome(body, general=False, monkeypatch=monkeypatch)
+    assert plain == _outcome(body, general=True, monkeypatch=monkeypatch)
+    return plain
+
+
+def _signed(token_text: str, key: str = ACCESS_TOKEN) -> str:
+    """``header.payload`` with its HS256 signature."""
+    mac = hmac.new(key.encode(), token_text.encode(), hashlib.sha256).digest()
+    return f"{token_text}.{b64url_encode(mac)}"
+
+
+_HEADER = b64url_encode(b'{"alg":"HS256","typ":"JWT"}')
+_PAYLOAD = b64url_encode(claims())
+
+
+def test_the_plain_path_reads_transaks_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = pyjwt_body(claims())
+    assert tk.verify_plain_body(body, CREDS, now=NOW) is not None
+    events = _same_either_way(body, monkeypatch)
+    assert isinstance(events, list)
+    assert events[0].provider_order_id == "37969614-900e-4032-af62-c1e558137f4e"
+    by_old_token = pyjwt_body(claims(), key=OLD_ACCESS_TOKEN)  # the second token verifies too
+    assert tk.verify_plain_body(by_old_token, CREDS, now=NOW) is not None
+    assert _same_either_way(by_old_token, monkeypatch) == events
+    only_old = tk.credentials_from_secrets([OLD_ACCESS_TOKEN])
+    assert tk.verify_plain_body(body, only_old, now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}")}),
+        orjson.dumps({"data": " " + _signed(f"{_HEADER}.{_PAYLOAD}")}),  # stripped, then read
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}") + "\n"}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}") + "\u001f"}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}") + ".x"}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}", key="t" * 40)}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}")[:-1]}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.")}),  # an empty payload
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}=")}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD[:-1]}")}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{b64url_encode(b'[1]')}")}),
+        orjson.dumps({"data": f"{_HEADER}.{_PAYLOAD}."}),
+        orjson.dumps({"data": f"{_HEADER}.{_PAYLOAD}"}),
+        orjson.dumps({"data": f"{_HEADER}."}),
+        orjson.dumps({"data": f"{_HEADER}"}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}"), "data2": 1}),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}")}).replace(b".", b"\\u002e", 1),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}")}).replace(b":", b": ", 1),
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}")}) + b"\n",
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}")}) + b'{"data":"x"}',
+        orjson.dumps({"data": _signed(f"{_HEADER}.{_PAYLOAD}")})[:-2] + b'","data":"x"}',
+        b'{"data":"' + _HEADER.encode() + b'.\xff.x"}',
+        b'{"data":"' + _HEADER.encode() + b'.a.\xc3\xa9"}',
+        b'{"data":"' + _HEADER.encode() + b'."}',
+        b'{"data":"' + _HEADER.encode() + b'.a"b.c"}',
+    ],
+)
+def test_the_plain_path_and_the_general_agree(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    _same_either_way(body, monkeypatch)
+
+
+_PIECES = st.sampled_from(
+    [b'"', b"\\", b"\\u0041", b".", b"-", b"_", b"=", b" ", b"\n", b"\x00", b"\xff", b"A", b"}"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(at=st.integers(min_value=0), cut=st.integers(0, 3), piece=_PIECES | st.just(b""))
+def test_a_changed_body_is_read_alike_either_way(at: int, cut: int, piece: bytes) -> None:
+    body = pyjwt_body(claims())
+    at %= len(body) + 1
+    changed = body[:at] + piece + body[at + cut :]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _same_either_way(changed, monkeypatch)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=strategies.json_values, event_id=strategies.json_values)
+def test_authentic_garbage_is_read_alike_either_way(data: Any, event_id: Any) -> None:
+    payload = orjson.dumps({"eventID": event_id, "createdAt": iso_ms(NOW), "webhookData": data})
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _same_either_way(pyjwt_body(payload), monkeypatch)

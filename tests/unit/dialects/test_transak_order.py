@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rampwire.dialects import transak_order
+from rampwire.dialects.wire import compact
 from rampwire.domain.money import Fee, FeeAmountType, FeeType, Money
 from rampwire.domain.orders import OrderStatus, Provider, Side
 
@@ -72,3 +76,56 @@ def test_amounts_are_exact_json_numbers() -> None:
     )
     body = orjson.dumps(transak_order.webhook_data(order, "X"))
     assert b'"fiatAmount":0.30,' in body and b'"conversionPrice":3150.1200,' in body
+
+
+def _order_patch_with_compact(data: dict[str, Any]) -> dict[str, Any]:
+    """order_patch as it was written with wire.compact, which it now spells out."""
+    fiat_currency, crypto_currency = data.get("fiatCurrency"), data.get("cryptoCurrency")
+    fee = data.get("totalFeeInFiat")
+    payment = compact(
+        [("option_id", data.get("paymentOptionId")), ("amount_paid", data.get("amountPaid"))]
+    )
+    references = compact(
+        [
+            ("partner_order_id", data.get("partnerOrderId")),
+            ("partner_customer_id", data.get("partnerCustomerId")),
+            ("quote_id", data.get("quoteId")),
+        ]
+    )
+    return {
+        "fiat": None
+        if fiat_currency is None
+        else {"currency": fiat_currency, "amount": data.get("fiatAmount")},
+        "crypto": None
+        if crypto_currency is None
+        else {
+            "asset": crypto_currency,
+            "network": data.get("network"),
+            "amount": data.get("cryptoAmount"),
+        },
+        "wallet_address": data.get("walletAddress"),
+        "exchange_rate": data.get("conversionPrice"),
+        "fees": None if fee is None else [{"type": "total", "amount": fee, "asset": fiat_currency}],
+        "payment": payment or None,
+        "references": references or None,
+        "transaction_hash": data.get("transactionHash"),
+        "transaction_link": data.get("transactionLink"),
+        "expires_at": data.get("autoExpiresAt"),
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.dictionaries(
+        st.sampled_from(DOCUMENTED),
+        st.none() | st.text(max_size=4) | st.integers() | st.decimals(allow_nan=False),
+    )
+)
+def test_order_patch_is_what_compact_made(data: dict[str, Any]) -> None:
+    patch = transak_order.order_patch(data)
+    expected = _order_patch_with_compact(data)
+    assert patch == expected
+    assert list(patch) == list(expected)
+    for name in ("payment", "references"):
+        if patch[name] is not None:
+            assert list(patch[name]) == list(expected[name])

@@ -169,3 +169,86 @@ def test_a_keyed_hmac_of_rfc_4231() -> None:
         .hex()
         == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
     )
+
+
+# --- orjson's own spelling, read by orjson, against the standard parser -------------------------
+
+
+def _parsed(body: bytes, *, general: bool) -> object:
+    """parse_canonical's value and spelling, or its error's type and message."""
+    with pytest.MonkeyPatch.context() as patched:
+        if general:
+            patched.setattr(wire, "_orjson_spelled", lambda body: None)
+        try:
+            return wire.parse_canonical(body)
+        except Exception as exc:  # the type and the message are what must agree
+            return (type(exc), str(exc))
+
+
+def _read_alike(body: bytes) -> object:
+    found = _parsed(body, general=False)
+    expected = _parsed(body, general=True)
+    assert found == expected
+    if isinstance(found, tuple) and isinstance(found[0], dict):  # the same types, too
+        assert repr(found) == repr(expected)
+    return found
+
+
+_JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63 - 2, max_value=2**64 + 2)
+    | st.integers(max_value=-(2**63) + 2)
+    | st.floats()
+    | st.text(st.characters(codec="utf-8"), max_size=6)
+)
+_JSON = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.dictionaries(st.text(max_size=4), _JSON, max_size=4))
+def test_a_compact_body_reads_as_the_standard_parser_reads_it(value: dict[str, object]) -> None:
+    for body in (
+        json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace"),
+        json.dumps(value, separators=(",", ":")).encode(),
+        json.dumps(value).encode(),
+    ):
+        _read_alike(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"order_id":"o-1","wallet":"0xab","event":"ORDER_COMPLETED"}',
+        b'{"a":1,"a":2}',
+        b'{"a":{"b":1,"b":1}}',
+        b'{"a":123456789012345678901234567890}',
+        b'{"a":18446744073709551615}',
+        b'{"a":18446744073709551616}',
+        b'{"a":-9223372036854775809}',
+        b'{"a":1e400}',
+        b'{"a":-0}',
+        b'{"a":-0.0}',
+        b'{"a":1.0}',
+        b'{"a":1E5}',
+        b'{"a":NaN}',
+        b'{"a":"\\ud800"}',
+        b'{"a":"\\u0041"}',
+        b'{"a":"\xe2\x80\xa8"}',
+        b'{"a":"\xff"}',
+        b'\xef\xbb\xbf{"a":1}',
+        b'{"a":1}\n',
+        b"[1]",
+        b'"a"',
+        b"{}",
+        b'{"a":' + b"[" * 300 + b"]" * 300 + b"}",
+        b'{"a":' + b"[" * 2000 + b"]" * 2000 + b"}",
+    ],
+)
+def test_a_compact_body_edge_cases(body: bytes) -> None:
+    _read_alike(body)
