@@ -107,15 +107,17 @@ def change_entry(
     seq: int = 0,
     actor: str | None = None,
     note: str | None = None,
+    kind: EntryKind | None = None,
 ) -> TimelineEntry:
-    """The entry of a merge, ``seq`` in its order's timeline (0: set where it is written)."""
+    """The entry of a merge, ``seq`` in its order's timeline (0: set where it is written);
+    ``kind``: :func:`entry_kind`, if the caller knows it already."""
     new = outcome.order
     anomaly = outcome.anomaly
     return _entry(
         (
             new.id,  # order_id
             seq,
-            entry_kind(outcome),  # kind
+            entry_kind(outcome) if kind is None else kind,
             now,  # recorded_at
             change.occurred_at,  # occurred_at
             None if change.status is None else str(change.status),  # status
