@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Annotated, Any, TypeAlias, TypeVar, cast
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
@@ -161,17 +162,44 @@ def slot_function(
     fields = dataclasses.fields(cls)
     if len(values) != len(fields):
         raise TypeError(f"{cls.__name__} has {len(fields)} fields, not {len(values)}")
-    scope: dict[str, Any] = {**(names or {}), "_new": object.__new__, "_cls": cls}
+    builder = _builder(cls)
+    scope: dict[str, Any] = {
+        **(names or {}),
+        "_new": object.__new__,
+        "_cls": cls,
+        "_builder": builder,
+    }
     lines = [f"def make({', '.join(params)}):", *(f"    {line}" for line in prologue)]
-    lines.append("    record = _new(_cls)")
-    for n, (field, value) in enumerate(zip(fields, values, strict=True)):
-        scope[f"_set_{n}"] = getattr(cls, field.name).__set__
-        lines.append(f"    _set_{n}(record, {value})")
+    lines.append("    record = _new(_builder)")
+    for field, value in zip(fields, values, strict=True):
+        lines.append(f"    record.{field.name} = {value}")
+    if builder is not cls:
+        lines.append("    record.__class__ = _cls")
     if post_init:
         lines.append("    record.__post_init__()")
     lines.append("    return record")
     exec("\n".join(lines), scope)  # code of field names and the caller's expressions
     return cast("Callable[..., R]", scope["make"])
+
+
+@cache
+def _builder(cls: type[R]) -> type[R]:
+    """What :func:`slot_function` makes a record as before it becomes a ``cls``: ``cls``
+    itself when its instances take plain attribute stores, else (a frozen dataclass, whose
+    ``__setattr__`` raises) a subclass of it that adds no slots and restores ``object``'s
+    ``__setattr__`` and ``__delattr__``. Its stores are then the interpreter's own (a slot's
+    store, specialised), a quarter of the cost of calling each slot's ``__set__``; the record's
+    class is then set to ``cls``, which a subclass of the same layout allows."""
+    if cls.__setattr__ is object.__setattr__ and cls.__delattr__ is object.__delattr__:
+        return cls
+    namespace = {
+        "__slots__": (),
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+        "__module__": cls.__module__,
+        "__qualname__": f"{cls.__qualname__}._Builder",
+    }
+    return cast("type[R]", type(f"{cls.__name__}Builder", (cls,), namespace))
 
 
 def keyword_maker(cls: type[R]) -> Callable[..., R]:

@@ -70,3 +70,11 @@ def test_micros_is_to_us_for_every_time_kept_or_not() -> None:
     equal = datetime(2026, 12, 6, 11, 0, 0, 123456, tzinfo=UTC)  # equal to NOW, another object
     assert micros(equal) == micros(NOW) == to_us(NOW)
     assert len(order_rows._MICROS) <= MICROS_KEPT
+
+
+def test_micros_looked_up_inline_is_micros() -> None:
+    """The rows' inline form, ``_MICROS_KEPT(t) or micros(t)``: the same number, a kept 0
+    (the epoch) included."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for at in [NOW, NOW, epoch, epoch, NOW + timedelta(days=1), datetime(1, 1, 1, tzinfo=UTC)]:
+        assert (order_rows._MICROS_KEPT(at) or micros(at)) == to_us(at)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Context, Decimal
+from typing import Any
 
 import pytest
 from hypothesis import example, given
@@ -17,8 +18,10 @@ from rampwire.types import (
     MAX_AMOUNT_PLACES,
     Amount,
     format_decimal,
+    keyword_maker,
     parse_decimal,
     record_maker,
+    slot_function,
 )
 
 # Longest plain notation of an accepted value: sign, digits before and after the point, point.
@@ -162,3 +165,71 @@ def test_record_maker_refuses_what_it_cannot_make() -> None:
     assert make((1, "x")) == Pair(a=1, b="x")
     with pytest.raises(TypeError):
         make((1,))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class _Frozen:
+    a: int
+    b: str = "b"
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            raise ValueError("negative")
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class _Open:
+    a: int
+    b: list[int] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class _Child(_Frozen):
+    c: tuple[int, ...] = ()
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [(_Frozen, {"a": 1, "b": "x"}), (_Open, {"a": 2, "b": [3]}), (_Child, {"a": 3, "c": (4,)})],
+)
+def test_a_slot_function_makes_what_the_constructor_makes(
+    cls: type[Any], values: dict[str, Any]
+) -> None:
+    """Of the class itself, not of the builder it is stored through: no ``__dict__``, the
+    same fields, the same objects, and a frozen one still refuses changes."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    made = keyword_maker(cls)(**values) if cls is not _Open else _open_maker(**values)
+    expected = cls(**values)
+    assert type(made) is cls and made == expected
+    assert not hasattr(made, "__dict__")
+    assert all(getattr(made, n) is getattr(expected, n) or n not in values for n in names)
+    if cls is not _Open:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.a = 9
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del made.a
+    else:
+        made.a = 9  # an open class is made as it is: nothing to restore
+        assert made.a == 9
+
+
+_open_maker = slot_function(_Open, ["*", "a", "b"], ["a", "b"])
+
+
+def test_a_slot_function_runs_post_init_on_the_class_itself() -> None:
+    seen: list[type[Any]] = []
+
+    @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+    class Seen:
+        a: int
+
+        def __post_init__(self) -> None:
+            seen.append(type(self))
+            if self.a < 0:
+                raise ValueError("negative")
+
+    make = keyword_maker(Seen)
+    assert make(a=1) == Seen(a=1)
+    assert seen == [Seen, Seen]
+    with pytest.raises(ValueError, match="negative"):
+        make(a=-1)

@@ -72,7 +72,7 @@ def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Eve
         order = outcome.order
         if found is not None:  # the anomaly takes the last version, each its own
             order = order.evolve(version=order.version - 1)
-        events.append(_order_event(event_type, order, outcome.previous_status, source, now))
+        events.append(order_event(event_type, order, outcome.previous_status, source, now))
     if found is not None:
         anomaly = {
             "code": found.code,
@@ -80,7 +80,7 @@ def order_events(outcome: Outcome, source: Source, *, now: datetime) -> list[Eve
             "statuses": list(found.statuses),
         }
         events.append(
-            _order_event(
+            order_event(
                 "order.anomaly", outcome.order, outcome.previous_status, source, now, anomaly
             )
         )
@@ -108,12 +108,12 @@ def endpoint_disabled_event(endpoint_id: str, url: str, reason: str, *, now: dat
 
 def created_event(order: Order, source: Source, *, now: datetime) -> Event:
     """The event for a new order: ``order.<status>`` with no previous status."""
-    return _order_event(f"order.{order.status}", order, None, source, now)
+    return order_event(f"order.{order.status}", order, None, source, now)
 
 
 def stuck_event(order: Order, stuck: JSONObject, source: Source, *, now: datetime) -> Event:
     """``order.stuck``: the order stayed in its status past that status's SLA."""
-    return _order_event("order.stuck", order, order.status, source, now, stuck=stuck)
+    return order_event("order.stuck", order, order.status, source, now, stuck=stuck)
 
 
 def source_values(source: Source) -> JSONObject:
@@ -127,7 +127,7 @@ def source_values(source: Source) -> JSONObject:
     }
 
 
-def _order_event(
+def order_event(
     event_type: str,
     order: Order,
     previous: OrderStatus | None,
@@ -136,6 +136,8 @@ def _order_event(
     anomaly: JSONObject | None = None,
     stuck: JSONObject | None = None,
 ) -> Event:
+    """An event of ``event_type`` about ``order`` (after the change; ``previous``: its status
+    before), with the members its type carries."""
     event_id = new_id(EVENT_ID_PREFIX)
     data: JSONObject = {
         "order": serde.order_fragment(order),  # the bytes of the order's row, made once
@@ -163,7 +165,7 @@ def example_event(event_type: str, order: Order, *, now: datetime) -> Event:
             "detail": "an example: completed, then failed",
             "statuses": ["completed", "failed"],
         }
-        return _order_event(event_type, order, order.status, source, now, anomaly=anomaly)
+        return order_event(event_type, order, order.status, source, now, anomaly=anomaly)
     if event_type == "order.stuck":
         stuck: JSONObject = {
             "status": order.status.value,
@@ -171,5 +173,5 @@ def example_event(event_type: str, order: Order, *, now: datetime) -> Event:
             "sla_seconds": 3600,
             "for_seconds": 3600,
         }
-        return _order_event(event_type, order, order.status, source, now, stuck=stuck)
-    return _order_event(event_type, order, None, source, now)
+        return order_event(event_type, order, order.status, source, now, stuck=stuck)
+    return order_event(event_type, order, None, source, now)

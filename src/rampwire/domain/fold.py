@@ -10,10 +10,28 @@ from datetime import datetime
 from ..ids import new_id
 from ..types import record_maker
 from . import serde
-from .events import Event, Source, created_event, order_events
-from .lifecycle import Change, Outcome, Stamps, merge, stamps_of
-from .orders import ORDER_ID_PREFIX, Order, OrderStatus, Provider, Side, order_of_fields
-from .timeline import TimelineEntry, change_entry, created_entry
+from .events import Event, Source, created_event, order_event, order_events
+from .lifecycle import (
+    Change,
+    Outcome,
+    Stamps,
+    StatusResult,
+    merge,
+    new_outcome,
+    stamps_of,
+    step,
+)
+from .orders import (
+    ORDER_ID_PREFIX,
+    PATCHABLE_FIELDS,
+    Order,
+    OrderStatus,
+    Provider,
+    Side,
+    order_of_fields,
+    stepped,
+)
+from .timeline import EntryKind, TimelineEntry, change_entry, created_entry
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,6 +100,59 @@ def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event
     held = _held((order, stamps_of((change.occurred_at, {}, {})), 1, True, False))
     created = created_event(order, update.source, now=now)
     return held, created, created_entry(order, change.occurred_at, created, update.source)
+
+
+_PATCHABLE = frozenset(PATCHABLE_FIELDS)
+# A first change naming one of these (or none) is left to the general path: the status a new
+# order has changes nothing; amount_mismatch raises an anomaly.
+_NOT_ADVANCING = frozenset({OrderStatus.CREATED, OrderStatus.AMOUNT_MISMATCH})
+
+
+def first_change(
+    update: ProviderUpdate, now: datetime
+) -> tuple[HeldOrder, Event, TimelineEntry, ChangeResult]:
+    """:func:`first_sight` of ``update``, then its :func:`fold` (not strict): the same order,
+    stamps, events and timeline entries, made without the merge when the change names a
+    status a new order advances to with no anomaly (a provider's first webhook, the usual
+    case). Its fields are then the order's own objects, so none of them changes, each is
+    stamped with the change's time, and the status advances from ``created``; otherwise, and
+    when a field is not patchable, it is the two calls."""
+    change = update.change
+    status = change.status
+    patch = change.patch
+    side = update.side
+    if status is None or status in _NOT_ADVANCING or side is None or not patch.keys() <= _PATCHABLE:
+        held, created, entry = first_sight(update, now)
+        return held, created, entry, fold(held, change, source=update.source, strict=False, now=now)
+    source = update.source
+    at = change.occurred_at
+    order = order_of_fields(
+        patch,
+        side=side,
+        provider=update.provider,
+        provider_order_id=update.provider_order_id,
+        id=new_id(ORDER_ID_PREFIX),
+        status=OrderStatus.CREATED,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        partner_id=update.partner_id,
+    )
+    created = created_event(order, source, now=now)
+    first = created_entry(order, at, created, source)
+    # merge's result: each field stamped at the change's time (with its step if untimed), the
+    # status advanced a version, updated_at now (the order's own, max(now, now))
+    stamps = stamps_of(
+        (at, dict.fromkeys(patch, at), {} if change.timed else dict.fromkeys(patch, step(status)))
+    )
+    new = stepped(order, status, 2, now)
+    # order, stamps, previous_status, status_result, changed_fields, anomaly
+    outcome = new_outcome((new, stamps, OrderStatus.CREATED, StatusResult.ADVANCED, (), None))
+    serde.evolved(order, new)
+    events = [order_event(f"order.{status}", new, OrderStatus.CREATED, source, now)]
+    entry = change_entry(outcome, change, events, source, now, seq=2, kind=EntryKind.APPLIED)
+    held = _held((new, stamps, 2, True, True))  # order, stamps, seq, new, changed
+    return held, created, first, _change_result((new, outcome, events, entry))
 
 
 def fold(

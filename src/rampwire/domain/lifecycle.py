@@ -191,7 +191,9 @@ class Outcome:
         return None
 
 
-_outcome = record_maker(Outcome)
+new_outcome = record_maker(Outcome)
+"""An :class:`Outcome` of (order, stamps, previous_status, status_result, changed_fields,
+anomaly), through its slots (a change makes one)."""
 
 
 def check_transition(current: OrderStatus, new: OrderStatus) -> None:
@@ -303,7 +305,7 @@ def merge(
     else:
         new_order = order
     # order, stamps, previous_status, status_result, changed_fields, anomaly
-    return _outcome((new_order, new_stamps, current, result, changed_fields, anomaly))
+    return new_outcome((new_order, new_stamps, current, result, changed_fields, anomaly))
 
 
 def _amount_mismatch(updates: Mapping[str, Any], reached: OrderStatus | None) -> Anomaly | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain.events import Event
-from ..domain.fold import ChangeResult, HeldOrder, ProviderUpdate, first_sight, fold
+from ..domain.fold import ChangeResult, HeldOrder, ProviderUpdate, first_change, fold
 from ..domain.orders import Provider
 from ..domain.timeline import TimelineEntry
 from ..storage import Connection, Row
@@ -95,20 +95,23 @@ async def apply(
     for update in updates:
         key = (str(update.provider), update.provider_order_id)  # str(): the value, in C
         order = held.get(key)
-        created: Event | None = None
-        if order is None:
-            if update.side is None:
-                changes.append(ProviderChange(result=None, events=[]))
-                continue
-            order, created, entry = first_sight(update, now)
-            held[key] = order
-            entries.append(entry)
-        result = fold(order, update.change, source=update.source, strict=False, now=now)
+        if order is not None:
+            result = fold(order, update.change, source=update.source, strict=False, now=now)
+            entries.append(result.entry)
+            # result, events, created, partner_id
+            changes.append(
+                _provider_change((result, result.events, False, result.order.partner_id))
+            )
+            continue
+        if update.side is None:
+            changes.append(ProviderChange(result=None, events=[]))
+            continue
+        order, created, entry, result = first_change(update, now)  # first_sight, then fold
+        held[key] = order
+        entries.append(entry)
         entries.append(result.entry)
-        events = result.events if created is None else [created, *result.events]
-        # result, events, created, partner_id
         changes.append(
-            _provider_change((result, events, created is not None, result.order.partner_id))
+            _provider_change((result, [created, *result.events], True, result.order.partner_id))
         )
     write_held(writes, list(held.values()), entries)
     return changes
