@@ -43,6 +43,12 @@ def parse_decimal(value: object) -> Decimal:
         raise ValueError('must be a decimal string such as "10.50", not a boolean')
     if isinstance(value, Decimal):
         result = value
+        if result and result.is_finite():  # (str() of a NaN or an infinity has no "E" either)
+            text = str(result)  # in C: less than _bounded's as_tuple(), a named tuple's make
+            if len(text) <= _SHORT_PLAIN and "E" not in text:
+                if result.adjusted() >= MAX_AMOUNT_INTEGER_DIGITS:  # as for a short string
+                    raise ValueError(_too_large())
+                return result
     elif isinstance(value, int):
         if abs(value) >= 10**MAX_AMOUNT_INTEGER_DIGITS:
             raise ValueError(_too_large())

@@ -98,6 +98,28 @@ def test_decimal_values_are_refused_exactly_when_they_break_a_bound(value: Decim
     assert parse_decimal(format_decimal(parsed)) == parsed
 
 
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+@example(Decimal("1" * 30))  # 30 integer digits: too large, 31 characters
+@example(Decimal("-" + "9" * 29))
+@example(Decimal("0." + "1" * 29))  # 31 characters, 29 places
+@example(Decimal("1." + "0" * 29))
+@example(Decimal("0.000001"))  # the smallest str() writes plainly
+@example(Decimal("1E-7"))
+@example(Decimal("1E+2"))
+@example(Decimal("-0.00"))
+@example(Decimal("123.4500"))
+def test_a_decimal_reads_as_its_string_does(value: Decimal) -> None:
+    """The Decimal branch's shortcut (its str() when short and plain) and the string branch
+    give the same digits and exponent, or both refuse."""
+    try:
+        from_text = parse_decimal(str(value))
+    except ValueError:
+        with pytest.raises(ValueError):
+            parse_decimal(value)
+        return
+    assert parse_decimal(value).as_tuple() == from_text.as_tuple()
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
