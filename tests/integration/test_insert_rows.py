@@ -28,18 +28,30 @@ COLUMNS = Columns.of(COLUMNS_SPEC)
 TABLE = "CREATE TABLE rows_test (id TEXT PRIMARY KEY, n BIGINT, s TEXT, j {json})"
 
 
-def test_postgresql_takes_one_typed_array_per_column_whatever_the_count() -> None:
+def test_postgresql_takes_one_array_per_column_whatever_the_count() -> None:
+    """Text columns as one text each, split by the server (``split_texts``), then the
+    separator and the text that stands for NULL (None where no value is NULL)."""
     many = rows_clause("postgresql", COLUMNS, PG_VALUES_MAX_ROWS + 1)
     assert many == rows_clause("postgresql", COLUMNS, 500)
     assert many == (
-        "WITH v (id, n, s, j) AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[],"
-        " $4::jsonb[]))"
+        "WITH v (id, n, s, j) AS (SELECT * FROM unnest(string_to_array($1, $5, $6),"
+        " $2::bigint[], string_to_array($3, $5, $6), $4::jsonb[]))"
     )
     assert row_arguments("postgresql", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, None, "[]")]) == [
-        ["a", "b"],
+        "a\x1fb",
         [1, 2],
-        ["x", None],
+        "x\x1f\x1e",
         ["{}", "[]"],
+        "\x1f",
+        "\x1e",
+    ]
+    assert row_arguments("postgresql", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, "", "[]")]) == [
+        "a\x1fb",
+        [1, 2],
+        "x\x1f",
+        ["{}", "[]"],
+        "\x1f",
+        None,
     ]
 
 
@@ -59,7 +71,7 @@ def test_sqlite_numbers_each_rows_placeholders_after_the_last() -> None:
 
 def test_placeholders_can_start_after_other_parameters() -> None:
     assert rows_clause("postgresql", Columns.of("id text, n bigint"), 0, 5) == (
-        "WITH v (id, n) AS (SELECT * FROM unnest($5::text[], $6::bigint[]))"
+        "WITH v (id, n) AS (SELECT * FROM unnest(string_to_array($5, $7, $8), $6::bigint[]))"
     )
     assert (
         rows_clause("sqlite", Columns.of("id text"), 2, 3) == "WITH v (id) AS (VALUES ($3), ($4))"

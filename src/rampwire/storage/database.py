@@ -120,9 +120,12 @@ class Columns:
     types: tuple[str, ...]
     row_type: str | None = None
     listed: str = field(init=False, repr=False)  # the names, comma-separated
+    texts: tuple[int, ...] = field(init=False, repr=False)  # the positions of ``text`` columns
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "listed", ", ".join(self.names))
+        texts = tuple(n for n, kind in enumerate(self.types) if kind == "text")
+        object.__setattr__(self, "texts", texts)
 
     @classmethod
     def of(cls, spec: str, *, row_type: str | None = None) -> Columns:
@@ -136,8 +139,8 @@ def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) 
     ``$first`` (:func:`row_arguments` lays them out). On SQLite, a ``VALUES`` list (preparing is
     in-process there). On PostgreSQL, up to :data:`PG_VALUES_MAX_ROWS` rows a typed ``VALUES``
     list too, one statement text per count; more, one array of rows (``columns.row_type``) or one
-    typed array per column, read by ``unnest``, so the statement is the same text, and prepared
-    once, whatever the count."""
+    array per column (a ``text`` column's values as one text, :func:`split_texts`), read by
+    ``unnest``, so the statement is the same text, and prepared once, whatever the count."""
     return _rows_clause(dialect, columns, _shape_count(dialect, count), first)
 
 
@@ -154,9 +157,11 @@ def _rows_clause(dialect: Dialect, columns: Columns, count: int, first: int) -> 
     if dialect == "postgresql" and count == 0:
         if columns.row_type is not None:
             arrays = f"${first}::{columns.row_type}[]"
-        else:
+        else:  # the texts' separator and null after the columns (:func:`row_arguments`)
+            split = f"${first + len(columns.types)}, ${first + len(columns.types) + 1}"
             arrays = ", ".join(
-                f"${n}::{kind}[]" for n, kind in enumerate(columns.types, start=first)
+                f"string_to_array(${n}, {split})" if kind == "text" else f"${n}::{kind}[]"
+                for n, kind in enumerate(columns.types, start=first)
             )
         return f"WITH v ({columns.listed}) AS (SELECT * FROM unnest({arrays}))"
     width = len(columns.names)
@@ -170,12 +175,79 @@ def _rows_clause(dialect: Dialect, columns: Columns, count: int, first: int) -> 
 
 def row_arguments(dialect: Dialect, columns: Columns, rows: Sequence[Sequence[Any]]) -> list[Any]:
     """The parameters of :func:`rows_clause` for ``rows``: their values row by row, or, where
-    it takes arrays, one array of row tuples (``columns.row_type``) or one list per column."""
+    it takes arrays, one array of row tuples (``columns.row_type``) or one list per column,
+    each ``text`` column's as one text, then their separator and null (:func:`split_texts`)."""
     if dialect == "postgresql" and _shape_count(dialect, len(rows)) == 0:
         if columns.row_type is not None:
             return [[row if type(row) is tuple else tuple(row) for row in rows]]
-        return [list(column) for column in zip(*rows, strict=True)]
+        values: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+        if not columns.texts:
+            return values
+        split = split_texts([values[n] for n in columns.texts])
+        if split is None:  # a value not a string: the driver refuses it, as it did in an array
+            return [*values, TEXT_SEPARATOR, None]
+        texts, separator, null = split
+        for n, text in zip(columns.texts, texts, strict=True):
+            values[n] = text
+        return [*values, separator, null]
     return [value for row in rows for value in row]
+
+
+# PostgreSQL: text values many at a time travel as one text, which the server splits
+# (``string_to_array``): asyncpg's array encoder checks each element of an array against
+# abstract base classes (two Python calls for a string); a text is one value, joined in C.
+# Numbers stay arrays (one check each; parsed from text they would cost the server more).
+TEXT_SEPARATOR = "\x1f"  # ASCII's unit separator; another character where a value holds it
+_NULL_TEXT = "\x1e"  # stands for NULL where a column holds None, unless a value is this text
+# characters tried in turn when a value holds the separator (not the surrogates: not UTF-8)
+_SPARE_CODES = (range(0x1F, 0, -1), range(0x7F, 0xD800), range(0xE000, 0x110000))
+
+
+def split_texts(columns: Sequence[Sequence[Any]]) -> tuple[list[str], str, str | None] | None:
+    """Columns of text values (None for NULL) as ``(texts, separator, null)`` such that
+    PostgreSQL's ``string_to_array(texts[i], separator, null)`` is ``columns[i]``; ``null`` is
+    None where no value is (no element is then read as NULL). None when no text says them: a
+    value that is not a string, or a column of one empty string (an empty text is no values)."""
+    separator, nulls = TEXT_SEPARATOR, False
+    texts: list[str] = []
+    for column in columns:
+        try:
+            text = separator.join(column)
+        except TypeError:  # a NULL (or a value not a string)
+            try:
+                text = separator.join([_NULL_TEXT if v is None else v for v in column])
+            except TypeError:
+                return None
+            nulls = True
+        if (text.count(separator) + 1 if text else 0) != len(column):  # a value holds it
+            return _split_slowly(columns)
+        texts.append(text)
+    if not nulls:
+        return texts, separator, None
+    if any(_NULL_TEXT in column for column in columns):  # a value that would read as NULL
+        return _split_slowly(columns)
+    return texts, separator, _NULL_TEXT
+
+
+def _split_slowly(columns: Sequence[Sequence[Any]]) -> tuple[list[str], str, str | None] | None:
+    """:func:`split_texts` with a separator and a null that no value holds."""
+    held: set[str] = set()
+    nulls = False
+    for column in columns:
+        if len(column) == 1 and column[0] == "":
+            return None
+        for value in column:
+            if value is None:
+                nulls = True
+            elif isinstance(value, str):
+                held.update(value)
+            else:
+                return None
+    spare = (c for codes in _SPARE_CODES for c in map(chr, codes) if c not in held)
+    separator = next(spare)
+    null = next(spare) if nulls else ""  # "": no value is None
+    texts = [separator.join([null if v is None else v for v in column]) for column in columns]
+    return texts, separator, null if nulls else None
 
 
 def _statements(
