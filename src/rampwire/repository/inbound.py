@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 from ..dialects.base import DecodedEvent
 from ..domain import serde
@@ -149,7 +150,7 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
             None if first is None else first.provider_order_id,  # provider_order_id
             applied.order_id,  # order_id
             None if first is None else first.provider_event,  # provider_event
-            tuple(e.id for e in applied.events),  # event_ids
+            tuple(map(_EVENT_ID, applied.events)),  # event_ids
             kept_headers(request.headers),  # headers
             request.body.decode("utf-8", "replace"),  # body
             request.peer_ip,  # peer_ip
@@ -158,6 +159,7 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
     )
 
 
+_EVENT_ID = attrgetter("id")
 # Made through their slots (types.record_maker), in field order: each once or more a request.
 _record = record_maker(InboundRecord)
 _result = record_maker(IngestResult)
@@ -182,6 +184,9 @@ class _Job:
     now: datetime
     key: tuple[str, str]  # (source id, de-duplication key): the log's unique key
     trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
+
+
+_job = record_maker(_Job)
 
 
 class _Raced(Exception):
@@ -224,14 +229,9 @@ class InboundRepository:
         the duplicate check, the locks, publishing, the log rows, commit) are paid once per
         batch. Each caller waits for its own request's commit. A batch that fails is written
         again one request at a time, so a request only ever fails for its own reasons."""
-        job = _Job(
-            source=source,
-            request=request,
-            events=events,
-            now=now,
-            key=(source.id, dedupe_key(source.provider, events, request.body)),
-            trace=trace_context(),
-        )
+        key = (source.id, dedupe_key(source.provider, events, request.body))
+        # source, request, events, now, key, trace
+        job = _job((source, request, events, now, key, trace_context()))
         return await self._commits.submit(job)
 
     async def _write(self, batch: list[_Job]) -> list[IngestResult]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ..domain import serde
 from ..domain.orders import Provider
 from ..ingest.inbound import InboundOutcome, InboundRecord, kept_headers
@@ -35,8 +37,9 @@ def inbound_row(record: InboundRecord) -> tuple[Any, ...]:
         record.provider_order_id,
         record.order_id,
         record.provider_event,
-        serde.to_json(list(record.event_ids)).decode(),
-        serde.to_json(record.headers).decode(),
+        # strings only: orjson itself, as serde.to_json would write them (a tuple as a list)
+        orjson.dumps(record.event_ids).decode(),
+        orjson.dumps(record.headers).decode(),
         record.body,
         record.peer_ip,
         record.attempts,
