@@ -22,10 +22,10 @@ from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.errors import ConfigError
-from rampwire.repository.inbound import _OPEN, _OPEN_ARRAYS
+from rampwire.repository.inbound_rows import OPEN_BATCH, OPEN_BATCH_ARRAYS
 from rampwire.settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS, Secret, Settings
 from rampwire.storage import Database
-from rampwire.storage.database import split_texts
+from rampwire.storage.texts import split_texts
 from rampwire.types import utcnow
 
 S = OrderStatus
@@ -283,8 +283,8 @@ async def test_a_batch_opens_the_same_with_its_lists_as_texts_or_as_arrays(
     assert split is not None
     texts, separator, null = split
     async with db.transaction() as conn:
-        as_texts = await conn.fetchrow(_OPEN, *texts, separator, null)
-        as_arrays = await conn.fetchrow(_OPEN_ARRAYS, *lists)
+        as_texts = await conn.fetchrow(OPEN_BATCH, *texts, separator, null)
+        as_arrays = await conn.fetchrow(OPEN_BATCH_ARRAYS, *lists)
     assert as_texts is not None and as_arrays is not None
     assert as_texts["locked"] == as_arrays["locked"] == 3
     assert sorted(json.loads(as_texts["logged"])) == sorted(json.loads(as_arrays["logged"]))

@@ -161,6 +161,32 @@ async def test_row_typed_rows_are_written_and_read_like_column_arrays(db: Databa
     assert [json.loads(r["j"]) for r in found] == [{"k": [1]}, {}, [], None]
 
 
+@pytest.mark.parametrize(("count", "width"), [(2, 1), (7, 1), (12, 3), (42, 6), (64, 8)])
+async def test_row_typed_rows_in_lines_are_written_in_order(
+    db: Database, count: int, width: int
+) -> None:
+    """Many rows of a row type go as a two-dimensional array (lines of the largest divisor of
+    their count not above its square root; a prime count as a list): ``v`` holds each, in
+    order, as it does a list's."""
+    await _table(db)
+    typed = Columns.of(COLUMNS_SPEC, row_type="rows_test")
+    rows = [(f"r{n:03}", n if n % 5 else None, f"s{n}", f'{{"n": {n}}}') for n in range(count)]
+    lines = [rows[i : i + width] for i in range(0, count, width)] if width > 1 else rows
+    assert row_arguments("postgresql", typed, rows) == [lines]
+    async with db.transaction() as conn:
+        found = await fetch_rows(
+            conn, typed, rows, "SELECT id, n, s, j, row_number() OVER () AS at FROM v"
+        )
+        assert await insert_rows(conn, "rows_test", typed, rows) == count
+    assert [(r["id"], r["n"], r["s"]) for r in found] == [row[:3] for row in rows]
+    assert [r["at"] for r in found] == list(range(1, count + 1))
+    async with db.connection() as conn:
+        stored = await conn.fetch("SELECT id, n, s, j FROM rows_test ORDER BY id")
+    assert [(r["id"], r["n"], r["s"], json.loads(r["j"])) for r in stored] == [
+        (*row[:3], json.loads(row[3])) for row in rows
+    ]
+
+
 async def insert_rows(
     conn: Connection, table: str, columns: Columns, rows: list[Any], tail: str = ""
 ) -> int:

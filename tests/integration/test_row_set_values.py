@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from rampwire.storage import Database
-from rampwire.storage.database import Columns, Writes, execute_rows, fetch_rows, split_texts
+from rampwire.storage.database import Columns, Writes, execute_rows, fetch_rows
+from rampwire.storage.texts import split_texts
 
 COLUMNS = Columns.of("id text, n bigint, i integer, s text, j json, b jsonb")
 TABLE = (

@@ -35,17 +35,23 @@ from ..ingest.sources import IngestSource
 from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database
-from ..storage.database import Columns, Where, Writes, fetch_rows, split_texts, to_us
+from ..storage.database import Columns, Where, Writes, to_us
 from ..tracing import trace_context
 from ..types import record_maker
 from . import provider_orders
 from .batching import GroupCommit
-from .inbound_rows import COLUMNS, INBOUND, inbound_record, inbound_row
+from .inbound_rows import (
+    COLUMNS,
+    INBOUND,
+    inbound_record,
+    inbound_row,
+    logged_keys,
+    open_batch,
+)
 from .orders import OrderRepository
 from .outbox import (
     Subscriber,
     live_endpoints,
-    live_endpoints_json,
     outbox,
     subscribers,
     traces,
@@ -53,7 +59,6 @@ from .outbox import (
 
 log = logging.getLogger("rampwire.ingest")
 
-_LOG_KEY = Columns.of("source_id text, dedupe_key text")
 _PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
 _RANK = (
     InboundOutcome.APPLIED,
@@ -87,38 +92,6 @@ class _Applied:
     @property
     def outcome(self) -> InboundOutcome:
         return min(self.outcomes or [InboundOutcome.UNMAPPED], key=_RANK.index)
-
-
-async def _logged(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of these (source id, de-duplication key) pairs the log holds already."""
-    rows = await fetch_rows(
-        conn,
-        _LOG_KEY,
-        keys,
-        "SELECT source_id, dedupe_key FROM inbound"
-        " WHERE (source_id, dedupe_key) IN (SELECT source_id, dedupe_key FROM v)",
-    )
-    return {(row["source_id"], row["dedupe_key"]) for row in rows}
-
-
-def _open_statement(source_ids: str, keys: str, locks: str, partners: str) -> str:
-    """-- open_batch --: PostgreSQL, a batch's first statement (:meth:`InboundRepository._open`),
-    with the text arrays of its source ids, de-duplication keys, lock keys and partners."""
-    return (
-        f"WITH locked (n) AS ({provider_orders.lock_statement(locks)})"
-        " SELECT (SELECT n FROM locked) AS locked,"
-        " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
-        "  WHERE (i.source_id, i.dedupe_key) IN"
-        f" (SELECT * FROM unnest({source_ids}::text[], {keys}::text[])))"
-        f" AS logged, ({live_endpoints_json(partners)}) AS endpoints"
-    )
-
-
-# Made once: the same text objects each time, which the driver's statement cache finds by
-# their cached hash. The lists go as texts (storage.database.split_texts: no array for the
-# driver to check element by element), or as arrays where no text can say them.
-_OPEN = _open_statement(*(f"string_to_array(${n}, $5, $6)" for n in range(1, 5)))
-_OPEN_ARRAYS = _open_statement("$1", "$2", "$3", "$4")
 
 
 def _waiting(writes: Writes, orders: set[tuple[Provider, str]]) -> int:
@@ -327,21 +300,9 @@ class InboundRepository:
         keys = [job.key for job in batch]
         orders = {(job.source.provider, e.provider_order_id) for job in batch for e in job.events}
         if conn.dialect != "postgresql":  # one writer at a time: no locks
-            return await _logged(conn, keys), None
+            return await logged_keys(conn, keys), None
         partners = frozenset(job.source.partner_id for job in batch if job.source.partner_id)
-        lists = (
-            [source_id for source_id, _ in keys],
-            [key for _, key in keys],
-            provider_orders.lock_keys(orders),
-            sorted(partners),
-        )
-        split = split_texts(lists)
-        if split is not None:
-            texts, separator, null = split
-            row = await conn.fetchrow(_OPEN, *texts, separator, null)
-        else:
-            row = await conn.fetchrow(_OPEN_ARRAYS, *lists)
-        assert row is not None
+        row = await open_batch(conn, keys, provider_orders.lock_keys(orders), sorted(partners))
         logged = {(source_id, key) for source_id, key in serde.from_json(row["logged"] or "[]")}
         return logged, _Endpoints(partners=partners, found=subscribers(row["endpoints"]))
 

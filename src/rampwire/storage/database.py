@@ -8,6 +8,7 @@ payloads as text so they are sent byte for byte as written.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -19,6 +20,7 @@ from typing import Any, Literal, Protocol
 import orjson
 
 from ..errors import StorageError
+from .texts import TEXT_SEPARATOR, split_texts
 
 
 class Row(Protocol):
@@ -179,7 +181,11 @@ def row_arguments(dialect: Dialect, columns: Columns, rows: Sequence[Sequence[An
     each ``text`` column's as one text, then their separator and null (:func:`split_texts`)."""
     if dialect == "postgresql" and _shape_count(dialect, len(rows)) == 0:
         if columns.row_type is not None:
-            return [[row if type(row) is tuple else tuple(row) for row in rows]]
+            records = [row if type(row) is tuple else tuple(row) for row in rows]
+            width = _width(len(records))
+            if width == 1:
+                return [records]
+            return [[records[start : start + width] for start in range(0, len(records), width)]]
         values: list[Any] = [list(column) for column in zip(*rows, strict=True)]
         if not columns.texts:
             return values
@@ -193,61 +199,17 @@ def row_arguments(dialect: Dialect, columns: Columns, rows: Sequence[Sequence[An
     return [value for row in rows for value in row]
 
 
-# PostgreSQL: text values many at a time travel as one text, which the server splits
-# (``string_to_array``): asyncpg's array encoder checks each element of an array against
-# abstract base classes (two Python calls for a string); a text is one value, joined in C.
-# Numbers stay arrays (one check each; parsed from text they would cost the server more).
-TEXT_SEPARATOR = "\x1f"  # ASCII's unit separator; another character where a value holds it
-_NULL_TEXT = "\x1e"  # stands for NULL where a column holds None, unless a value is this text
-# characters tried in turn when a value holds the separator (not the surrogates: not UTF-8)
-_SPARE_CODES = (range(0x1F, 0, -1), range(0x7F, 0xD800), range(0xE000, 0x110000))
-
-
-def split_texts(columns: Sequence[Sequence[Any]]) -> tuple[list[str], str, str | None] | None:
-    """Columns of text values (None for NULL) as ``(texts, separator, null)`` such that
-    PostgreSQL's ``string_to_array(texts[i], separator, null)`` is ``columns[i]``; ``null`` is
-    None where no value is (no element is then read as NULL). None when no text says them: a
-    value that is not a string, or a column of one empty string (an empty text is no values)."""
-    separator, nulls = TEXT_SEPARATOR, False
-    texts: list[str] = []
-    for column in columns:
-        try:
-            text = separator.join(column)
-        except TypeError:  # a NULL (or a value not a string)
-            try:
-                text = separator.join([_NULL_TEXT if v is None else v for v in column])
-            except TypeError:
-                return None
-            nulls = True
-        if (text.count(separator) + 1 if text else 0) != len(column):  # a value holds it
-            return _split_slowly(columns)
-        texts.append(text)
-    if not nulls:
-        return texts, separator, None
-    if any(_NULL_TEXT in column for column in columns):  # a value that would read as NULL
-        return _split_slowly(columns)
-    return texts, separator, _NULL_TEXT
-
-
-def _split_slowly(columns: Sequence[Sequence[Any]]) -> tuple[list[str], str, str | None] | None:
-    """:func:`split_texts` with a separator and a null that no value holds."""
-    held: set[str] = set()
-    nulls = False
-    for column in columns:
-        if len(column) == 1 and column[0] == "":
-            return None
-        for value in column:
-            if value is None:
-                nulls = True
-            elif isinstance(value, str):
-                held.update(value)
-            else:
-                return None
-    spare = (c for codes in _SPARE_CODES for c in map(chr, codes) if c not in held)
-    separator = next(spare)
-    null = next(spare) if nulls else ""  # "": no value is None
-    texts = [separator.join([null if v is None else v for v in column]) for column in columns]
-    return texts, separator, null if nulls else None
+@lru_cache(maxsize=1024)
+def _width(count: int) -> int:
+    """The rows of each line when ``count`` rows of a row type go as a two-dimensional array
+    (``unnest`` reads it in order, as it does a list): the largest divisor of ``count`` not
+    above its square root, 1 for a list. asyncpg checks each line of such an array against
+    abstract base classes, and each element of the first line only; of a list, each element:
+    64 rows are 8 lines of 8, 3 x 8 + 3 x 8 checks, not 3 x 64."""
+    for width in range(math.isqrt(count), 1, -1):
+        if count % width == 0:
+            return width
+    return 1
 
 
 def _statements(

@@ -1,4 +1,4 @@
-"""storage.database.split_texts: columns of text values as one text each, which PostgreSQL's
+"""storage.texts.split_texts: columns of text values as one text each, which PostgreSQL's
 ``string_to_array(text, separator, null)`` gives back value for value (modelled here; the
 server's own reading is in tests/integration/test_row_set_values.py)."""
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rampwire.storage.database import TEXT_SEPARATOR, split_texts
+from rampwire.storage.texts import TEXT_SEPARATOR, split_texts
 
 
 def string_to_array(text: str, separator: str, null: str | None) -> list[str | None]:
