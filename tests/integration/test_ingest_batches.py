@@ -4,6 +4,7 @@ succeeds, fails or is a duplicate on its own."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,8 +22,10 @@ from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
 from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.errors import ConfigError
+from rampwire.repository.inbound_rows import OPEN_BATCH, OPEN_BATCH_ARRAYS
 from rampwire.settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS, Secret, Settings
 from rampwire.storage import Database
+from rampwire.storage.texts import split_texts
 from rampwire.types import utcnow
 
 S = OrderStatus
@@ -252,3 +255,38 @@ async def test_a_change_to_an_order_stored_unreadable_fails_alone_with_a_retryab
     after = await table_counts(db)
     assert after["orders"] == before["orders"]
     assert after["inbound"] == before["inbound"] + AT_ONCE - 1
+
+
+async def test_a_batch_opens_the_same_with_its_lists_as_texts_or_as_arrays(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """PostgreSQL's opening statement (``-- open_batch --``) takes its lists as texts to split
+    (``split_texts``), or as arrays where no text says them: the same locks and reads."""
+    if db.dialect != "postgresql":
+        pytest.skip("the opening statement is PostgreSQL's")
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    now = utcnow()
+    for made in orders(3):
+        assert (
+            await send(api, source, webhook(Provider.TRANSAK, made, S.PROCESSING, now=now))
+        ).status_code == 200
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT source_id, dedupe_key FROM inbound ORDER BY id")
+    logged = [[row["source_id"], row["dedupe_key"]] for row in rows]
+    lists = (
+        [*(s for s, _ in logged), source],
+        [*(k for _, k in logged), "not logged \x1f"],
+        ["transak:a", "transak:b", "transak:a\x1e"],
+        ["ptn_none"],
+    )
+    split = split_texts(lists)
+    assert split is not None
+    texts, separator, null = split
+    async with db.transaction() as conn:
+        as_texts = await conn.fetchrow(OPEN_BATCH, *texts, separator, null)
+        as_arrays = await conn.fetchrow(OPEN_BATCH_ARRAYS, *lists)
+    assert as_texts is not None and as_arrays is not None
+    assert as_texts["locked"] == as_arrays["locked"] == 3
+    assert sorted(json.loads(as_texts["logged"])) == sorted(json.loads(as_arrays["logged"]))
+    assert sorted(json.loads(as_texts["logged"])) == sorted(logged)
+    assert as_texts["endpoints"] == as_arrays["endpoints"]

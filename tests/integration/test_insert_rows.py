@@ -28,18 +28,30 @@ COLUMNS = Columns.of(COLUMNS_SPEC)
 TABLE = "CREATE TABLE rows_test (id TEXT PRIMARY KEY, n BIGINT, s TEXT, j {json})"
 
 
-def test_postgresql_takes_one_typed_array_per_column_whatever_the_count() -> None:
+def test_postgresql_takes_one_array_per_column_whatever_the_count() -> None:
+    """Text columns as one text each, split by the server (``split_texts``), then the
+    separator and the text that stands for NULL (None where no value is NULL)."""
     many = rows_clause("postgresql", COLUMNS, PG_VALUES_MAX_ROWS + 1)
     assert many == rows_clause("postgresql", COLUMNS, 500)
     assert many == (
-        "WITH v (id, n, s, j) AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[],"
-        " $4::jsonb[]))"
+        "WITH v (id, n, s, j) AS (SELECT * FROM unnest(string_to_array($1, $5, $6),"
+        " $2::bigint[], string_to_array($3, $5, $6), $4::jsonb[]))"
     )
     assert row_arguments("postgresql", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, None, "[]")]) == [
-        ["a", "b"],
+        "a\x1fb",
         [1, 2],
-        ["x", None],
+        "x\x1f\x1e",
         ["{}", "[]"],
+        "\x1f",
+        "\x1e",
+    ]
+    assert row_arguments("postgresql", COLUMNS, [("a", 1, "x", "{}"), ("b", 2, "", "[]")]) == [
+        "a\x1fb",
+        [1, 2],
+        "x\x1f",
+        ["{}", "[]"],
+        "\x1f",
+        None,
     ]
 
 
@@ -59,7 +71,7 @@ def test_sqlite_numbers_each_rows_placeholders_after_the_last() -> None:
 
 def test_placeholders_can_start_after_other_parameters() -> None:
     assert rows_clause("postgresql", Columns.of("id text, n bigint"), 0, 5) == (
-        "WITH v (id, n) AS (SELECT * FROM unnest($5::text[], $6::bigint[]))"
+        "WITH v (id, n) AS (SELECT * FROM unnest(string_to_array($5, $7, $8), $6::bigint[]))"
     )
     assert (
         rows_clause("sqlite", Columns.of("id text"), 2, 3) == "WITH v (id) AS (VALUES ($3), ($4))"
@@ -147,6 +159,32 @@ async def test_row_typed_rows_are_written_and_read_like_column_arrays(db: Databa
         ("d", 4, "w"),
     ]
     assert [json.loads(r["j"]) for r in found] == [{"k": [1]}, {}, [], None]
+
+
+@pytest.mark.parametrize(("count", "width"), [(2, 1), (7, 1), (12, 3), (42, 6), (64, 8)])
+async def test_row_typed_rows_in_lines_are_written_in_order(
+    db: Database, count: int, width: int
+) -> None:
+    """Many rows of a row type go as a two-dimensional array (lines of the largest divisor of
+    their count not above its square root; a prime count as a list): ``v`` holds each, in
+    order, as it does a list's."""
+    await _table(db)
+    typed = Columns.of(COLUMNS_SPEC, row_type="rows_test")
+    rows = [(f"r{n:03}", n if n % 5 else None, f"s{n}", f'{{"n": {n}}}') for n in range(count)]
+    lines = [rows[i : i + width] for i in range(0, count, width)] if width > 1 else rows
+    assert row_arguments("postgresql", typed, rows) == [lines]
+    async with db.transaction() as conn:
+        found = await fetch_rows(
+            conn, typed, rows, "SELECT id, n, s, j, row_number() OVER () AS at FROM v"
+        )
+        assert await insert_rows(conn, "rows_test", typed, rows) == count
+    assert [(r["id"], r["n"], r["s"]) for r in found] == [row[:3] for row in rows]
+    assert [r["at"] for r in found] == list(range(1, count + 1))
+    async with db.connection() as conn:
+        stored = await conn.fetch("SELECT id, n, s, j FROM rows_test ORDER BY id")
+    assert [(r["id"], r["n"], r["s"], json.loads(r["j"])) for r in stored] == [
+        (*row[:3], json.loads(row[3])) for row in rows
+    ]
 
 
 async def insert_rows(

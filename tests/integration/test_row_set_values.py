@@ -10,6 +10,7 @@ import pytest
 
 from rampwire.storage import Database
 from rampwire.storage.database import Columns, Writes, execute_rows, fetch_rows
+from rampwire.storage.texts import split_texts
 
 COLUMNS = Columns.of("id text, n bigint, i integer, s text, j json, b jsonb")
 TABLE = (
@@ -86,3 +87,31 @@ async def test_a_query_over_a_row_set_matches_each_value(db: Database) -> None:
             "SELECT r.id FROM row_values r JOIN v ON r.s = v.s AND r.n = v.n ORDER BY r.id",
         )
     assert [row["id"] for row in found] == sorted(row[0] for row in ROWS if row[1] is not None)
+
+
+TEXTS: list[list[str | None]] = [
+    ["a", "b", "", None, "é 漢字 😀", 'quote " back \\ slash {x,y} NULL'],
+    ["\x1f holds the separator", "\x1e", None, "\x01\x1d"],
+    ["\x1e", ""],  # the text that stands for NULL, where nothing is NULL: a value
+    [],
+    ["one"],
+]
+
+
+@pytest.mark.parametrize("together", [False, True])
+async def test_postgresql_splits_texts_back_into_their_values(db: Database, together: bool) -> None:
+    """``split_texts`` as the server reads it, ``string_to_array(text, separator, null)``: each
+    column alone, and all of them with one separator and null."""
+    if db.dialect != "postgresql":
+        pytest.skip("string_to_array is PostgreSQL's")
+    groups = [TEXTS] if together else [[column] for column in TEXTS]
+    async with db.connection() as conn:
+        for group in groups:
+            split = split_texts(group)
+            assert split is not None
+            texts, separator, null = split
+            for text, column in zip(texts, group, strict=True):
+                found = await conn.fetchval(
+                    "SELECT string_to_array($1, $2, $3)", text, separator, null
+                )
+                assert found == column

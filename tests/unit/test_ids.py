@@ -46,13 +46,66 @@ def test_new_ids_carry_their_prefix() -> None:
     assert not has_prefix(new_id("evt"), "ord")
 
 
-def test_the_random_part_is_the_next_80_bits_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    drawn = bytes(range(256)) * 10
+def test_the_random_part_is_the_next_16_bytes_read_five_bits_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn = bytes(range(256)) * 16
     monkeypatch.setattr(ids.os, "urandom", lambda n: drawn[:n])
     ids._Monotonic.forget()
     for n in range(3):
         ms = 1_733_000_000_000 + n
-        assert value_of(ulid(ms)) == (ms << 80) | int.from_bytes(drawn[10 * n : 10 * n + 10])
+        random = 0
+        for byte in drawn[16 * n : 16 * n + 16]:
+            random = random << 5 | byte & 31
+        assert value_of(ulid(ms)) == (ms << 80) | random
+
+
+class Clock:
+    """``time.time_ns`` for ids: the time it is set to."""
+
+    def __init__(self, ns: int) -> None:
+        self.ns = ns
+
+    def time_ns(self) -> int:
+        return self.ns
+
+
+def set_clock(monkeypatch: pytest.MonkeyPatch, ns: int) -> Clock:
+    """A clock for ids, and a process that has made no id yet (its last id is later)."""
+    clock = Clock(ns)
+    monkeypatch.setattr(ids, "time", clock)
+    monkeypatch.setattr(ids, "_STATE", ids._Monotonic())
+    return clock
+
+
+def test_ids_within_a_millisecond_count_up_by_one_across_carries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each id of the same millisecond is the one before plus one, its last character carried
+    into the others (one id in 32 carries), and a clock that went back changes nothing."""
+    clock = set_clock(monkeypatch, 1_733_000_000_000_123_456)
+    made = [value_of(new_id("evt")[4:]) for _ in range(200)]
+    clock.ns -= 5_000_000  # back by 5 ms: still counting up
+    made += [value_of(new_id("evt")[4:]) for _ in range(100)]
+    assert made[0] >> 80 == 1_733_000_000_000
+    assert made == list(range(made[0], made[0] + 300))
+
+
+def test_a_random_part_counted_past_its_80_bits_carries_into_the_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ms = 1_733_000_000_000
+    clock = set_clock(monkeypatch, ms * 1_000_000)
+    first = value_of(new_id("evt")[4:])
+    state = ids._STATE
+    state.stem = state.stem[:10] + "Z" * 15  # the largest random part, less its last character
+    state.last = 30
+    assert value_of(new_id("evt")[4:]) == (ms << 80) | (2**80 - 1)
+    assert value_of(new_id("evt")[4:]) == (ms + 1) << 80  # the next millisecond, random 0
+    assert value_of(new_id("evt")[4:]) == ((ms + 1) << 80) + 1
+    assert first >> 80 == ms
+    clock.ns = (ms + 2) * 1_000_000  # a later millisecond: drawn anew
+    assert value_of(new_id("evt")[4:]) >> 80 == ms + 2
 
 
 def test_a_forked_child_does_not_reuse_its_parents_randomness() -> None:

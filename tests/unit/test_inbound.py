@@ -7,6 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 
 from rampwire.dialects import koywe as ky
 from rampwire.dialects import transak as tk
@@ -15,7 +16,7 @@ from rampwire.dialects.jsjson import stringify
 from rampwire.dialects.samples import sample_order
 from rampwire.dialects.wire import canonical
 from rampwire.domain.orders import OrderStatus, Provider, Side
-from rampwire.ingest.inbound import dedupe_key
+from rampwire.ingest.inbound import KEPT_HEADERS_EXCLUDED, dedupe_key, kept_headers
 from rampwire.settings import Secret
 
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
@@ -83,9 +84,36 @@ def test_a_dialects_kept_canonical_json_is_the_one_the_key_would_make() -> None:
     events = tk.decode({}, _transak_body(), TRANSAK, now=NOW)
     assert events[0].raw_json == canonical(events[0].raw)
     without = [dataclasses.replace(e, raw_json=None) for e in events]
-    for batch, plain in ((events, without), (events * 2, without * 2)):
+    mixed = [*events, *without]  # some kept, some not
+    for batch, plain in ((events, without), (events * 2, without * 2), (mixed, without * 2)):
         assert dedupe_key(Provider.TRANSAK, batch, b"") == dedupe_key(Provider.TRANSAK, plain, b"")
         content = canonical([e.raw for e in plain])
         assert dedupe_key(Provider.TRANSAK, batch, b"").endswith(
             hashlib.sha256(content).hexdigest()[:32]
         )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"content-type": "application/json", "x-signature": "s", "authorization": "Bearer t"},
+        {"Content-Type": "application/json", "Authorization": "t", "X-Api-Key": "k"},
+        {"x-a": "1", "X-A": "2", "cookie": "c"},  # one name once lower-cased: the last value
+        {"1-2": "digits only", "x-b": "b"},
+        {"İ-header": "dotted capital I", "ǅ": "titlecase"},
+        {"proxy-authorization": "p", "x-api-key": "k", "x-webhook-token": "t"},
+    ],
+)
+def test_kept_headers_are_the_lower_cased_names_without_credentials(
+    headers: dict[str, str],
+) -> None:
+    expected = {
+        name.lower(): value
+        for name, value in headers.items()
+        if name.lower() not in KEPT_HEADERS_EXCLUDED
+    }
+    kept = kept_headers(headers)
+    assert kept == expected
+    assert list(kept) == list(expected)  # in the order received
+    assert kept is not headers

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 
 from ..dialects.base import DecodedEvent
 from ..dialects.saber import TOKEN_HEADER
@@ -78,6 +79,11 @@ class InboundRecord:
 
 def kept_headers(headers: dict[str, str]) -> dict[str, str]:
     """The headers the log keeps: lower-cased names, credentials left out."""
+    if "".join(headers).islower():  # lower-cased already (as ASGI gives them): copied in C
+        kept = headers.copy()
+        for name in KEPT_HEADERS_EXCLUDED.intersection(headers):
+            del kept[name]
+        return kept
     return {
         lowered: value
         for name, value in headers.items()
@@ -92,11 +98,21 @@ def dedupe_key(provider: Provider, events: Sequence[DecodedEvent], body: bytes) 
     JWT's claims, not the body around them); a request that decoded to no event falls back on
     its body's bytes.
     """
-    keys = ",".join(sorted(event.dedupe_key for event in events)) or "-"
+    keys = ",".join(sorted(map(_DEDUPE_KEY, events))) or "-"
     if provider is Provider.FIREBLOCKS:
         return keys
-    content = b"[" + b",".join(map(_canonical, events)) + b"]" if events else body
+    if events:
+        raws = list(map(_RAW_JSON, events))  # each canonical(raw), where its dialect made it
+        if None in raws:
+            raws = list(map(_canonical, events))
+        content = b"[" + b",".join(raws) + b"]"
+    else:
+        content = body
     return f"{keys}:{hashlib.sha256(content).hexdigest()[:32]}"
+
+
+_DEDUPE_KEY = attrgetter("dedupe_key")
+_RAW_JSON = attrgetter("raw_json")
 
 
 def _canonical(event: DecodedEvent) -> bytes:

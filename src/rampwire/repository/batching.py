@@ -8,7 +8,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..metrics import Metrics
@@ -21,12 +20,9 @@ WriteBatch = Callable[[list[J]], Awaitable[Sequence[R | Exception]]]
 (nothing of that job written). Raising fails the whole batch."""
 
 
-@dataclass(eq=False, slots=True)
-class _Entry(Generic[J, R]):
-    job: J
-    result: asyncio.Future[R] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+# A job queued, and the future its caller waits on: a pair, made in C (no record's
+# ``__init__`` and factory calls for each request).
+_Entry = tuple[J, "asyncio.Future[R]"]
 
 
 class GroupCommit(Generic[J, R]):
@@ -62,14 +58,14 @@ class GroupCommit(Generic[J, R]):
     async def submit(self, job: J) -> R:
         """Queue ``job`` and wait for its batch's commit: its result, or its error. The job is
         written even if this caller goes away meanwhile (its batch holds other callers' jobs)."""
-        entry: _Entry[J, R] = _Entry(job)
-        self._queue.append(entry)
+        result: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append((job, result))
         if self._active < self._max_writers:
             self._active += 1
             writing = asyncio.create_task(self._drain())
             self._writing.add(writing)
             writing.add_done_callback(self._writing.discard)
-        return await entry.result
+        return await result
 
     async def _drain(self) -> None:
         """One writer: batches from the queue, one after the other, until it is empty (so what
@@ -81,8 +77,8 @@ class GroupCommit(Generic[J, R]):
                 try:
                     await self._write(batch)
                 except BaseException:  # cancelled (shutdown): no caller may wait forever
-                    for entry in batch:
-                        entry.result.cancel()
+                    for _, result in batch:
+                        result.cancel()
                     raise
         finally:
             self._active -= 1
@@ -98,13 +94,13 @@ class GroupCommit(Generic[J, R]):
         self.transactions += 1
         started = time.perf_counter()
         try:
-            outcomes = await self._write_batch([entry.job for entry in batch])
+            outcomes = await self._write_batch([job for job, _ in batch])
             if self._metrics is not None:
                 elapsed = time.perf_counter() - started
                 self._metrics.committed(writer=self._name, size=len(batch), seconds=elapsed)
         except Exception as exc:
             if len(batch) == 1:
-                _settle(batch[0].result, exc)
+                _settle(batch[0][1], exc)
                 return
             self._log.warning(
                 "a batch of %d writes failed (%s); writing each alone", len(batch), exc
@@ -112,8 +108,13 @@ class GroupCommit(Generic[J, R]):
             for entry in batch:
                 await self._write([entry])
             return
-        for entry, outcome in zip(batch, outcomes, strict=True):
-            _settle(entry.result, outcome)
+        for (_, result), outcome in zip(batch, outcomes, strict=True):
+            if result.done():  # as _settle, inline: once per job
+                continue
+            if isinstance(outcome, Exception):
+                result.set_exception(outcome)
+            else:
+                result.set_result(outcome)
 
 
 def _settle(result: asyncio.Future[R], outcome: R | Exception) -> None:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 from ..dialects.base import DecodedEvent
 from ..domain import serde
@@ -34,17 +35,23 @@ from ..ingest.sources import IngestSource
 from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
 from ..storage import Connection, Database
-from ..storage.database import Columns, Where, Writes, fetch_rows, to_us
+from ..storage.database import Columns, Where, Writes, to_us
 from ..tracing import trace_context
 from ..types import record_maker
 from . import provider_orders
 from .batching import GroupCommit
-from .inbound_rows import COLUMNS, INBOUND, inbound_record, inbound_row
+from .inbound_rows import (
+    COLUMNS,
+    INBOUND,
+    inbound_record,
+    inbound_row,
+    logged_keys,
+    open_batch,
+)
 from .orders import OrderRepository
 from .outbox import (
     Subscriber,
     live_endpoints,
-    live_endpoints_json,
     outbox,
     subscribers,
     traces,
@@ -52,7 +59,6 @@ from .outbox import (
 
 log = logging.getLogger("rampwire.ingest")
 
-_LOG_KEY = Columns.of("source_id text, dedupe_key text")
 _PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
 _RANK = (
     InboundOutcome.APPLIED,
@@ -88,30 +94,6 @@ class _Applied:
         return min(self.outcomes or [InboundOutcome.UNMAPPED], key=_RANK.index)
 
 
-async def _logged(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of these (source id, de-duplication key) pairs the log holds already."""
-    rows = await fetch_rows(
-        conn,
-        _LOG_KEY,
-        keys,
-        "SELECT source_id, dedupe_key FROM inbound"
-        " WHERE (source_id, dedupe_key) IN (SELECT source_id, dedupe_key FROM v)",
-    )
-    return {(row["source_id"], row["dedupe_key"]) for row in rows}
-
-
-# -- open_batch --: PostgreSQL, a batch's first statement (:meth:`InboundRepository._open`).
-# Made once: the same text object each time, which the driver's statement cache finds by its
-# cached hash.
-_OPEN = (
-    f"WITH locked (n) AS ({provider_orders.lock_statement('$3')})"
-    " SELECT (SELECT n FROM locked) AS locked,"
-    " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
-    "  WHERE (i.source_id, i.dedupe_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))"
-    f" AS logged, ({live_endpoints_json('$4')}) AS endpoints"
-)
-
-
 def _waiting(writes: Writes, orders: set[tuple[Provider, str]]) -> int:
     """Add to ``writes`` the read of which of these orders, made just now, have requests
     logged ``unapplied`` before they existed (those named no side): each has committed, as
@@ -141,7 +123,7 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
             None if first is None else first.provider_order_id,  # provider_order_id
             applied.order_id,  # order_id
             None if first is None else first.provider_event,  # provider_event
-            tuple(e.id for e in applied.events),  # event_ids
+            tuple(map(_EVENT_ID, applied.events)),  # event_ids
             kept_headers(request.headers),  # headers
             request.body.decode("utf-8", "replace"),  # body
             request.peer_ip,  # peer_ip
@@ -150,6 +132,7 @@ def _new_record(job: _Job, applied: _Applied) -> InboundRecord:
     )
 
 
+_EVENT_ID = attrgetter("id")
 # Made through their slots (types.record_maker), in field order: each once or more a request.
 _record = record_maker(InboundRecord)
 _result = record_maker(IngestResult)
@@ -174,6 +157,9 @@ class _Job:
     now: datetime
     key: tuple[str, str]  # (source id, de-duplication key): the log's unique key
     trace: str | None  # the caller's producing span (rampwire.tracing.trace_context)
+
+
+_job = record_maker(_Job)
 
 
 class _Raced(Exception):
@@ -216,14 +202,9 @@ class InboundRepository:
         the duplicate check, the locks, publishing, the log rows, commit) are paid once per
         batch. Each caller waits for its own request's commit. A batch that fails is written
         again one request at a time, so a request only ever fails for its own reasons."""
-        job = _Job(
-            source=source,
-            request=request,
-            events=events,
-            now=now,
-            key=(source.id, dedupe_key(source.provider, events, request.body)),
-            trace=trace_context(),
-        )
+        key = (source.id, dedupe_key(source.provider, events, request.body))
+        # source, request, events, now, key, trace
+        job = _job((source, request, events, now, key, trace_context()))
         return await self._commits.submit(job)
 
     async def _write(self, batch: list[_Job]) -> list[IngestResult]:
@@ -319,16 +300,9 @@ class InboundRepository:
         keys = [job.key for job in batch]
         orders = {(job.source.provider, e.provider_order_id) for job in batch for e in job.events}
         if conn.dialect != "postgresql":  # one writer at a time: no locks
-            return await _logged(conn, keys), None
+            return await logged_keys(conn, keys), None
         partners = frozenset(job.source.partner_id for job in batch if job.source.partner_id)
-        row = await conn.fetchrow(
-            _OPEN,
-            [source_id for source_id, _ in keys],
-            [key for _, key in keys],
-            provider_orders.lock_keys(orders),
-            sorted(partners),
-        )
-        assert row is not None
+        row = await open_batch(conn, keys, provider_orders.lock_keys(orders), sorted(partners))
         logged = {(source_id, key) for source_id, key in serde.from_json(row["logged"] or "[]")}
         return logged, _Endpoints(partners=partners, found=subscribers(row["endpoints"]))
 

@@ -1,15 +1,22 @@
-"""The raw inbound log's columns, and its rows to and from :class:`InboundRecord`."""
+"""The raw inbound log's columns, its rows to and from :class:`InboundRecord`, and the reads of
+which requests it holds already (a batch's first statement on PostgreSQL, ``-- open_batch --``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from ..domain import serde
 from ..domain.orders import Provider
 from ..ingest.inbound import InboundOutcome, InboundRecord, kept_headers
-from ..storage import Row
-from ..storage.database import Columns, from_us
+from ..storage import Connection, Row
+from ..storage.database import Columns, fetch_rows, from_us
+from ..storage.texts import split_texts
+from . import provider_orders
 from .order_rows import micros
+from .outbox import live_endpoints_json
 
 INBOUND = Columns.of(
     "id text, source_id text, provider text, dedupe_key text, received_at bigint,"
@@ -35,8 +42,9 @@ def inbound_row(record: InboundRecord) -> tuple[Any, ...]:
         record.provider_order_id,
         record.order_id,
         record.provider_event,
-        serde.to_json(list(record.event_ids)).decode(),
-        serde.to_json(record.headers).decode(),
+        # strings only: orjson itself, as serde.to_json would write them (a tuple as a list)
+        orjson.dumps(record.event_ids).decode(),
+        orjson.dumps(record.headers).decode(),
         record.body,
         record.peer_ip,
         record.attempts,
@@ -64,4 +72,66 @@ def inbound_record(row: Row) -> InboundRecord:
     )
 
 
-__all__ = ["COLUMNS", "INBOUND", "inbound_record", "inbound_row"]
+_LOG_KEY = Columns.of("source_id text, dedupe_key text")
+
+
+async def logged_keys(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (source id, de-duplication key) pairs the log holds already."""
+    rows = await fetch_rows(
+        conn,
+        _LOG_KEY,
+        keys,
+        "SELECT source_id, dedupe_key FROM inbound"
+        " WHERE (source_id, dedupe_key) IN (SELECT source_id, dedupe_key FROM v)",
+    )
+    return {(row["source_id"], row["dedupe_key"]) for row in rows}
+
+
+def _open_statement(source_ids: str, keys: str, locks: str, partners: str) -> str:
+    """-- open_batch --, with the text arrays of its source ids, de-duplication keys, lock keys
+    and partners."""
+    return (
+        f"WITH locked (n) AS ({provider_orders.lock_statement(locks)})"
+        " SELECT (SELECT n FROM locked) AS locked,"
+        " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
+        "  WHERE (i.source_id, i.dedupe_key) IN"
+        f" (SELECT * FROM unnest({source_ids}::text[], {keys}::text[])))"
+        f" AS logged, ({live_endpoints_json(partners)}) AS endpoints"
+    )
+
+
+# Made once: the same text objects each time, which the driver's statement cache finds by
+# their cached hash. The lists go as texts (storage.texts.split_texts: no array for the
+# driver to check element by element), or as arrays where no text can say them.
+OPEN_BATCH = _open_statement(*(f"string_to_array(${n}, $5, $6)" for n in range(1, 5)))
+OPEN_BATCH_ARRAYS = _open_statement("$1", "$2", "$3", "$4")
+
+
+async def open_batch(
+    conn: Connection, keys: Sequence[tuple[str, str]], locks: list[str], partners: list[str]
+) -> Row:
+    """PostgreSQL, a batch's first statement: take the advisory locks of ``locks``
+    (:func:`.provider_orders.lock_keys`), and read which of ``keys`` the log holds (``logged``,
+    a JSON array of pairs, NULL when none) and the live endpoints of the operator and of
+    ``partners`` (``endpoints``: :func:`.outbox.subscribers` reads it)."""
+    lists = ([source_id for source_id, _ in keys], [key for _, key in keys], locks, partners)
+    split = split_texts(lists)
+    if split is None:
+        row = await conn.fetchrow(OPEN_BATCH_ARRAYS, *lists)
+    else:
+        texts, separator, null = split
+        row = await conn.fetchrow(OPEN_BATCH, *texts, separator, null)
+    assert row is not None
+    return row
+
+
+__all__ = [
+    "COLUMNS",
+    "INBOUND",
+    "OPEN_BATCH",
+    "OPEN_BATCH_ARRAYS",
+    "inbound_record",
+    "inbound_row",
+    "logged_keys",
+    "open_batch",
+]

@@ -182,7 +182,19 @@ def outbox(
     id to the context of the span that produced it (:func:`traces`), stored with the event
     so that its attempts join that trace; an event not in it has none."""
     traced = traces or {}
-    writes.insert("events", _EVENT, [_event_row(e, traced.get(e.id)) for e in events])
+    rows = [  # the columns of _EVENT, inline: a row per event
+        (
+            e.id,
+            e.type,
+            e.order_id,
+            e.sequence,
+            micros(e.created_at),
+            e.payload.decode(),
+            traced.get(e.id),
+        )
+        for e in events
+    ]
+    writes.insert("events", _EVENT, rows)
     return fan_out(writes, events, endpoints, now=now, owners=owners)
 
 
@@ -267,19 +279,6 @@ _EVENT = Columns.of(
     " trace_context text",
     row_type="events_row",
 )
-
-
-def _event_row(event: Event, trace: str | None) -> tuple[Any, ...]:
-    """The columns of :data:`_EVENT`."""
-    return (
-        event.id,
-        event.type,
-        event.order_id,
-        event.sequence,
-        micros(event.created_at),
-        event.payload.decode(),
-        trace,
-    )
 
 
 _NEW_DELIVERY = Columns.of(

@@ -8,6 +8,7 @@ payloads as text so they are sent byte for byte as written.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -19,6 +20,7 @@ from typing import Any, Literal, Protocol
 import orjson
 
 from ..errors import StorageError
+from .texts import TEXT_SEPARATOR, split_texts
 
 
 class Row(Protocol):
@@ -120,9 +122,12 @@ class Columns:
     types: tuple[str, ...]
     row_type: str | None = None
     listed: str = field(init=False, repr=False)  # the names, comma-separated
+    texts: tuple[int, ...] = field(init=False, repr=False)  # the positions of ``text`` columns
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "listed", ", ".join(self.names))
+        texts = tuple(n for n, kind in enumerate(self.types) if kind == "text")
+        object.__setattr__(self, "texts", texts)
 
     @classmethod
     def of(cls, spec: str, *, row_type: str | None = None) -> Columns:
@@ -136,8 +141,8 @@ def rows_clause(dialect: Dialect, columns: Columns, count: int, first: int = 1) 
     ``$first`` (:func:`row_arguments` lays them out). On SQLite, a ``VALUES`` list (preparing is
     in-process there). On PostgreSQL, up to :data:`PG_VALUES_MAX_ROWS` rows a typed ``VALUES``
     list too, one statement text per count; more, one array of rows (``columns.row_type``) or one
-    typed array per column, read by ``unnest``, so the statement is the same text, and prepared
-    once, whatever the count."""
+    array per column (a ``text`` column's values as one text, :func:`split_texts`), read by
+    ``unnest``, so the statement is the same text, and prepared once, whatever the count."""
     return _rows_clause(dialect, columns, _shape_count(dialect, count), first)
 
 
@@ -154,9 +159,11 @@ def _rows_clause(dialect: Dialect, columns: Columns, count: int, first: int) -> 
     if dialect == "postgresql" and count == 0:
         if columns.row_type is not None:
             arrays = f"${first}::{columns.row_type}[]"
-        else:
+        else:  # the texts' separator and null after the columns (:func:`row_arguments`)
+            split = f"${first + len(columns.types)}, ${first + len(columns.types) + 1}"
             arrays = ", ".join(
-                f"${n}::{kind}[]" for n, kind in enumerate(columns.types, start=first)
+                f"string_to_array(${n}, {split})" if kind == "text" else f"${n}::{kind}[]"
+                for n, kind in enumerate(columns.types, start=first)
             )
         return f"WITH v ({columns.listed}) AS (SELECT * FROM unnest({arrays}))"
     width = len(columns.names)
@@ -170,12 +177,39 @@ def _rows_clause(dialect: Dialect, columns: Columns, count: int, first: int) -> 
 
 def row_arguments(dialect: Dialect, columns: Columns, rows: Sequence[Sequence[Any]]) -> list[Any]:
     """The parameters of :func:`rows_clause` for ``rows``: their values row by row, or, where
-    it takes arrays, one array of row tuples (``columns.row_type``) or one list per column."""
+    it takes arrays, one array of row tuples (``columns.row_type``) or one list per column,
+    each ``text`` column's as one text, then their separator and null (:func:`split_texts`)."""
     if dialect == "postgresql" and _shape_count(dialect, len(rows)) == 0:
         if columns.row_type is not None:
-            return [[row if type(row) is tuple else tuple(row) for row in rows]]
-        return [list(column) for column in zip(*rows, strict=True)]
+            records = [row if type(row) is tuple else tuple(row) for row in rows]
+            width = _width(len(records))
+            if width == 1:
+                return [records]
+            return [[records[start : start + width] for start in range(0, len(records), width)]]
+        values: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+        if not columns.texts:
+            return values
+        split = split_texts([values[n] for n in columns.texts])
+        if split is None:  # a value not a string: the driver refuses it, as it did in an array
+            return [*values, TEXT_SEPARATOR, None]
+        texts, separator, null = split
+        for n, text in zip(columns.texts, texts, strict=True):
+            values[n] = text
+        return [*values, separator, null]
     return [value for row in rows for value in row]
+
+
+@lru_cache(maxsize=1024)
+def _width(count: int) -> int:
+    """The rows of each line when ``count`` rows of a row type go as a two-dimensional array
+    (``unnest`` reads it in order, as it does a list): the largest divisor of ``count`` not
+    above its square root, 1 for a list. asyncpg checks each line of such an array against
+    abstract base classes, and each element of the first line only; of a list, each element:
+    64 rows are 8 lines of 8, 3 x 8 + 3 x 8 checks, not 3 x 64."""
+    for width in range(math.isqrt(count), 1, -1):
+        if count % width == 0:
+            return width
+    return 1
 
 
 def _statements(
