@@ -52,7 +52,10 @@ class _Monotonic:
 
     @staticmethod
     def forget() -> None:
+        """In a forked child: neither the parent's randomness read ahead nor its place in the
+        current millisecond (the parent's next id would be the same as the child's)."""
         _STATE.pool, _STATE.text, _STATE.taken = b"", "", _RANDOM_CHUNK
+        _STATE.next_ns = 0
 
 
 _STATE = _Monotonic()

@@ -122,6 +122,26 @@ def test_a_forked_child_does_not_reuse_its_parents_randomness() -> None:
     assert child[10:] != ulid(1)[10:]
 
 
+def test_a_forked_child_does_not_continue_its_parents_millisecond(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parent and child each make their next id in the same millisecond: the parent's is its
+    last one plus one, and the child's must not be that same id."""
+    set_clock(monkeypatch, 1_733_000_000_000_123_456)  # stopped, in both processes
+    new_id("evt")
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(writer, new_id("evt").encode())
+        os._exit(0)
+    ours = new_id("evt")
+    os.close(writer)
+    child = os.read(reader, 64).decode()
+    os.close(reader)
+    os.waitpid(pid, 0)
+    assert child != ours
+
+
 @pytest.mark.parametrize(
     "value",
     [
