@@ -61,20 +61,17 @@ class Loaded(Generic[K, V]):
         return len(self._values)
 
     async def get(self, key: K) -> V:
-        cached = self._values.get(key)
-        if cached is not None:
-            left = cached[0] - time.monotonic()
-            if left > 0:
-                if left < self._refresh_s:
-                    self._start(key)
-                return cached[1]
+        found = self.fresh(key)
+        if found is not None:
+            return found
         # Shielded: other callers wait for the same load, so it goes on if this one is cancelled.
         return await asyncio.shield(self._start(key))
 
     def fresh(self, key: K) -> V | None:
-        """What :meth:`get` returns without waiting, when ``key``'s value is kept and has not
-        expired (its reload started in its last ``refresh_s``); None otherwise (or when the
-        value kept is None): then ``await get(key)``. A plain call, for the hot path."""
+        """``key``'s value when it is kept and has not expired (its reload started in its last
+        ``refresh_s``), without waiting; None otherwise (or when the value kept is None, which
+        :meth:`get` then loads again): then ``await get(key)``. A plain call, for the hot
+        path."""
         cached = self._values.get(key)
         if cached is not None:
             left = cached[0] - time.monotonic()

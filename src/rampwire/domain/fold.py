@@ -84,9 +84,19 @@ def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event
     change = update.change
     if update.side is None:
         raise ValueError("a provider order is created on first sight only with its side")
-    order = order_of_fields(
-        change.patch,  # its patchable fields; the others are the defaults
-        side=update.side,
+    order = _new_order(update, update.side, now)
+    # The fields are stamped by the merge of ``change`` that follows (with its step if untimed).
+    held = _held((order, stamps_of((change.occurred_at, {}, {})), 1, True, False))
+    created = created_event(order, update.source, now=now)
+    return held, created, created_entry(order, change.occurred_at, created, update.source)
+
+
+def _new_order(update: ProviderUpdate, side: Side, now: datetime) -> Order:
+    """A provider's order as first seen: ``created``, holding the change's patchable fields
+    (the others are the defaults)."""
+    return order_of_fields(
+        update.change.patch,
+        side=side,
         provider=update.provider,
         provider_order_id=update.provider_order_id,
         id=new_id(ORDER_ID_PREFIX),
@@ -96,10 +106,6 @@ def first_sight(update: ProviderUpdate, now: datetime) -> tuple[HeldOrder, Event
         updated_at=now,
         partner_id=update.partner_id,
     )
-    # The fields are stamped by the merge of ``change`` that follows (with its step if untimed).
-    held = _held((order, stamps_of((change.occurred_at, {}, {})), 1, True, False))
-    created = created_event(order, update.source, now=now)
-    return held, created, created_entry(order, change.occurred_at, created, update.source)
 
 
 _PATCHABLE = frozenset(PATCHABLE_FIELDS)
@@ -126,18 +132,7 @@ def first_change(
         return held, created, entry, fold(held, change, source=update.source, strict=False, now=now)
     source = update.source
     at = change.occurred_at
-    order = order_of_fields(
-        patch,
-        side=side,
-        provider=update.provider,
-        provider_order_id=update.provider_order_id,
-        id=new_id(ORDER_ID_PREFIX),
-        status=OrderStatus.CREATED,
-        version=1,
-        created_at=now,
-        updated_at=now,
-        partner_id=update.partner_id,
-    )
+    order = _new_order(update, side, now)
     created = created_event(order, source, now=now)
     first = created_entry(order, at, created, source)
     # merge's result: each field stamped at the change's time (with its step if untimed), the
