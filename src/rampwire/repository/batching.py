@@ -109,12 +109,7 @@ class GroupCommit(Generic[J, R]):
                 await self._write([entry])
             return
         for (_, result), outcome in zip(batch, outcomes, strict=True):
-            if result.done():  # as _settle, inline: once per job
-                continue
-            if isinstance(outcome, Exception):
-                result.set_exception(outcome)
-            else:
-                result.set_result(outcome)
+            _settle(result, outcome)
 
 
 def _settle(result: asyncio.Future[R], outcome: R | Exception) -> None:
