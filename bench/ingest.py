@@ -24,9 +24,11 @@ each creates an order with two canonical events. Then:
 3. baseline (once per run): a bare ASGI app that reads the body and answers 200, on the same
    server stack, driven by the same client with the same requests, as in 1 (its levels too).
 
-CPU seconds per request are printed for the server, PostgreSQL's backends and the load
-generator, with the machine's other load, because the machine may be shared. Every loop has a
-count and a deadline; every process started is stopped by its pid. What the benchmarks share
+Each phase starts from clean storage (``settle``: a ``CHECKPOINT`` and a sync), so that the
+write-back of an earlier phase's writes does not land in it. CPU seconds per request are
+printed for the server, PostgreSQL's backends and the load generator, with the machine's other
+load, because the machine may be shared. Every loop has a count and a deadline; every process
+started is stopped by its pid. What the benchmarks share
 (CPU accounting, databases, percentiles, the machine's description) is in ``bench/harness/``.
 
 ``--costs metrics,tracing`` runs only the cost of metrics, and of tracing at 10 % sampling:
@@ -465,6 +467,21 @@ async def postgres_pids(database_url: str | None) -> list[int]:
     return [row["pid"] for row in rows]
 
 
+async def settle(database_url: str | None) -> None:
+    """Before a phase: what earlier phases wrote is put on disk, so that its write-back does not
+    land in this one. PostgreSQL's ``CHECKPOINT`` writes and fsyncs its dirty pages, and
+    ``os.sync`` the rest (SQLite's files). Here, without it, the page cache's write-back of
+    three max phases' ~500 MB stalled the WAL's fsyncs of the paced phase after them for
+    100-150 ms, most of its p99 (docs/benchmarks.md). For every system alike."""
+    if database_url is not None:
+        conn = await asyncpg.connect(database_url, timeout=10)
+        try:
+            await conn.execute("CHECKPOINT")
+        finally:
+            await conn.close()
+    await asyncio.to_thread(os.sync)
+
+
 @contextlib.contextmanager
 def load_generator(spec: dict[str, Any]) -> Iterator[tuple[Process, str]]:
     """A load generator process for ``spec`` (a result file added as its "out"), its requests
@@ -506,6 +523,7 @@ async def measure(
         "in_flight": config.in_flight if not paced else max(config.in_flight, 256),
     }
     with load_generator(spec) as (load, out):
+        await settle(pg_url)
         pg_pids = await postgres_pids(pg_url)
         pg_before = {pid: pid_cpu(pid) for pid in pg_pids}
         server_before = sum(pid_cpu(pid) for pid in server_pids)
@@ -712,6 +730,7 @@ async def _sliced_load(
         "stamps": True,
     }
     with load_generator(spec) as (load, out):
+        await settle(pg_url)
         pg_pids = await postgres_pids(pg_url)
 
         def read() -> dict[str, float]:
