@@ -24,9 +24,11 @@ each creates an order with two canonical events. Then:
 3. baseline (once per run): a bare ASGI app that reads the body and answers 200, on the same
    server stack, driven by the same client with the same requests, as in 1 (its levels too).
 
-CPU seconds per request are printed for the server, PostgreSQL's backends and the load
-generator, with the machine's other load, because the machine may be shared. Every loop has a
-count and a deadline; every process started is stopped by its pid. What the benchmarks share
+Each phase starts from clean storage (``settle``: a ``CHECKPOINT`` and a sync), so that the
+write-back of an earlier phase's writes does not land in it. CPU seconds per request are
+printed for the server, PostgreSQL's backends and the load generator, with the machine's other
+load, because the machine may be shared. Every loop has a count and a deadline; every process
+started is stopped by its pid. What the benchmarks share
 (CPU accounting, databases, percentiles, the machine's description) is in ``bench/harness/``.
 
 ``--costs metrics,tracing`` runs only the cost of metrics, and of tracing at 10 % sampling:
@@ -35,10 +37,11 @@ off by signal a slice at a time (``harness/slices.py``), each slice's requests/s
 request, and the median of the pairs' on/off ratios; ``--control`` switches off both ways
 (an A/A run).
 
-``--ab-rounds R`` runs only max throughput of two servers, alternating, R rounds: "off" with
-``--against DIR``'s ``src`` first on ``PYTHONPATH`` (``git archive <commit> src | tar -x -C
-DIR``), "on" this tree with each ``--ab-env KEY=VALUE`` added; each round's rate and server +
-PostgreSQL CPU per request, and the median of the rounds' on/off ratios.
+``--ab-rounds R`` runs only max throughput (with ``--rate``: paced at that rate) of two servers,
+alternating, R rounds: "off" with ``--against DIR``'s ``src`` first on ``PYTHONPATH`` (``git
+archive <commit> src | tar -x -C DIR``), "on" this tree with each ``--ab-env KEY=VALUE`` added;
+each round's rate, server + PostgreSQL CPU per request and p99, and the median of the rounds'
+on/off ratios.
 """
 
 from __future__ import annotations
@@ -465,6 +468,21 @@ async def postgres_pids(database_url: str | None) -> list[int]:
     return [row["pid"] for row in rows]
 
 
+async def settle(database_url: str | None) -> None:
+    """Before a phase: what earlier phases wrote is put on disk, so that its write-back does not
+    land in this one. PostgreSQL's ``CHECKPOINT`` writes and fsyncs its dirty pages, and
+    ``os.sync`` the rest (SQLite's files). Here, without it, the page cache's write-back of
+    three max phases' ~500 MB stalled the WAL's fsyncs of the paced phase after them for
+    100-150 ms, most of its p99 (docs/benchmarks.md). For every system alike."""
+    if database_url is not None:
+        conn = await asyncpg.connect(database_url, timeout=10)
+        try:
+            await conn.execute("CHECKPOINT")
+        finally:
+            await conn.close()
+    await asyncio.to_thread(os.sync)
+
+
 @contextlib.contextmanager
 def load_generator(spec: dict[str, Any]) -> Iterator[tuple[Process, str]]:
     """A load generator process for ``spec`` (a result file added as its "out"), its requests
@@ -506,6 +524,7 @@ async def measure(
         "in_flight": config.in_flight if not paced else max(config.in_flight, 256),
     }
     with load_generator(spec) as (load, out):
+        await settle(pg_url)
         pg_pids = await postgres_pids(pg_url)
         pg_before = {pid: pid_cpu(pid) for pid in pg_pids}
         server_before = sum(pid_cpu(pid) for pid in server_pids)
@@ -712,6 +731,7 @@ async def _sliced_load(
         "stamps": True,
     }
     with load_generator(spec) as (load, out):
+        await settle(pg_url)
         pg_pids = await postgres_pids(pg_url)
 
         def read() -> dict[str, float]:
@@ -807,17 +827,19 @@ async def cost(
     target_pct: float,
 ) -> None:
     """Max throughput with the server's environment each way ("off" and "on"), alternating
-    which goes first in each round, on one database per back-end. One long-lived server per
-    way, both started before the first window and each warmed by a window that is not counted,
-    so neither a process start nor its first requests fall in one way's windows only; the
-    database grows by the same amount before each way's window over a pair of rounds (rounds
-    are made even for that). The cost is the median over the rounds of each round's on/off
-    ratio, with every round's, the mean's 95 % interval and the order effect
+    which goes first in each round, on one database per back-end; with ``--rate``, each way's
+    window is paced at that rate instead (CPU per request and p99 at a given load). One
+    long-lived server per way, both started before the first window and each warmed by a window
+    that is not counted, so neither a process start nor its first requests fall in one way's
+    windows only; the database grows by the same amount before each way's window over a pair of
+    rounds (rounds are made even for that). The cost is the median over the rounds of each
+    round's on/off ratio, with every round's, the mean's 95 % interval and the order effect
     (:mod:`harness.paired`)."""
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         rates: dict[str, list[float]] = {name: [] for name in variants}
         cpus: dict[str, list[float]] = {name: [] for name in variants}
+        p99s: dict[str, list[float]] = {name: [] for name in variants}
         async with fresh_database_url(backend, args.postgres_url) as (db_url, folder):
             token = await prepare(db_url)
             pg = db_url if backend == "postgresql" else None
@@ -839,14 +861,16 @@ async def cost(
                         urls, procs = started[name]
                         pids = [p.pid for p in procs]
                         measured = await measure(
-                            urls, pids, sources, config, paced=False, pg_url=pg
+                            urls, pids, sources, config, paced=bool(config.rate), pg_url=pg
                         )
                         rates[name].append(measured.rate)
                         cpus[name].append(measured.cpu_us)
+                        p99s[name].append(measured.p99_ms)
                         print(
                             f"  {backend} {what} {name}: {measured.rate:,.0f}/s,"
                             f" {measured.cpu_us:,.0f} us CPU per request (server and"
-                            f" database); load average {loadavg()}\n    [{measured.note}]",
+                            f" database), p99 {measured.p99_ms:.1f} ms; load average"
+                            f" {loadavg()}\n    [{measured.note}]",
                             flush=True,
                         )
         for label, paired in (
@@ -861,7 +885,8 @@ async def cost(
         for name in variants:
             print(
                 f"{backend:10} {what} {name}: median {median(rates[name]):,.0f}/s"
-                f" [{', '.join(f'{r:,.0f}' for r in rates[name])}]",
+                f" [{', '.join(f'{r:,.0f}' for r in rates[name])}], p99 median"
+                f" {median(p99s[name]):.1f} ms [{', '.join(f'{p:.1f}' for p in p99s[name])}]",
                 flush=True,
             )
 
@@ -1040,8 +1065,9 @@ def main() -> None:
         "--ab-rounds",
         type=int,
         default=0,
-        help="measure only max throughput and CPU per request of two servers, alternating:"
-        " 'off' runs --against's source tree (a `git archive` of another commit), 'on' this one",
+        help="measure only max throughput (with --rate: paced at that rate) and CPU per request"
+        " of two servers, alternating: 'off' runs --against's source tree (a `git archive` of"
+        " another commit), 'on' this one",
     )
     parser.add_argument("--against", default="", help="--ab-rounds: the other tree's root")
     parser.add_argument(

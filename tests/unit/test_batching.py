@@ -1,6 +1,7 @@
-"""Group commit's batching: a job that arrives while a writer is free is written at once and
-alone; jobs queue only while every writer is busy, and a writer that finishes takes them itself.
-The writes here are a fake transaction that waits for the test to let it finish."""
+"""Group commit's batching: a job that arrives while no writer runs is written at once and
+alone; while one runs, jobs queue, a writer that finishes takes them itself, and a further writer
+starts only for a backlog. The writes here are a fake transaction that waits for the test to let
+it finish."""
 
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ class Writes:
             await self.started.wait()
 
 
-def commits(writes: Writes, *, writers: int, max_batch: int = 64) -> GroupCommit[int, int]:
-    return GroupCommit(writes, max_batch=max_batch, writers=writers, log=log)
+def commits(
+    writes: Writes, *, writers: int, max_batch: int = 64, backlog: int | None = None
+) -> GroupCommit[int, int]:
+    return GroupCommit(writes, max_batch=max_batch, writers=writers, log=log, backlog=backlog)
 
 
 async def test_a_lone_job_is_written_at_once_in_a_batch_of_its_own() -> None:
@@ -51,25 +54,46 @@ async def test_a_lone_job_is_written_at_once_in_a_batch_of_its_own() -> None:
     assert group.transactions == 2
 
 
-async def test_jobs_queue_only_while_every_writer_is_busy() -> None:
+async def test_a_further_writer_starts_only_for_a_backlog() -> None:
+    writes = Writes(hold=True)
+    group = commits(writes, writers=2, backlog=2)
+    first = asyncio.create_task(group.submit(1))
+    await writes.wait_for_batches(1)
+    second = asyncio.create_task(group.submit(2))  # one waits: for the running writer
+    await asyncio.sleep(0)
+    assert writes.batches == [[1]]
+    third = asyncio.create_task(group.submit(3))  # two wait, the backlog: a second writer
+    await writes.wait_for_batches(2)
+    assert writes.batches == [[1], [2, 3]]
+    queued = [asyncio.create_task(group.submit(n)) for n in (4, 5, 6)]
+    await asyncio.sleep(0)
+    assert writes.batches == [[1], [2, 3]]  # both writers busy: 4, 5, 6 wait
+    writes.gates[1].set()  # the second writer finishes and takes the queue itself
+    await writes.wait_for_batches(3)
+    assert writes.batches[2] == [4, 5, 6]
+    assert await asyncio.gather(second, third) == [20, 30]
+    assert not first.done()
+    writes.gates[0].set()
+    writes.gates[2].set()
+    assert await asyncio.gather(first, *queued) == [10, 40, 50, 60]
+    assert writes.batches == [[1], [2, 3], [4, 5, 6]]
+
+
+async def test_below_the_backlog_jobs_wait_for_the_one_writer_and_share_its_next_batch() -> None:
+    """The default backlog is an eighth of ``max_batch``: with 64, seven jobs that arrive
+    during a transaction are the next one, not seven more transactions."""
     writes = Writes(hold=True)
     group = commits(writes, writers=2)
     first = asyncio.create_task(group.submit(1))
     await writes.wait_for_batches(1)
-    second = asyncio.create_task(group.submit(2))  # the second writer is free: at once
-    await writes.wait_for_batches(2)
-    queued = [asyncio.create_task(group.submit(n)) for n in (3, 4, 5)]
+    waiting = [asyncio.create_task(group.submit(n)) for n in range(2, 9)]
     await asyncio.sleep(0)
-    assert writes.batches == [[1], [2]]  # both writers busy: 3, 4, 5 wait
-    writes.gates[1].set()  # the second writer finishes and takes the queue itself
-    await writes.wait_for_batches(3)
-    assert writes.batches[2] == [3, 4, 5]
-    assert await second == 20
-    assert not first.done()
+    assert writes.batches == [[1]]
     writes.gates[0].set()
-    writes.gates[2].set()
-    assert await asyncio.gather(first, *queued) == [10, 30, 40, 50]
-    assert writes.batches == [[1], [2], [3, 4, 5]]
+    await writes.wait_for_batches(2)
+    assert writes.batches[1] == list(range(2, 9))
+    writes.gates[1].set()
+    assert await asyncio.gather(first, *waiting) == [n * 10 for n in range(1, 9)]
 
 
 async def test_a_writer_takes_at_most_max_batch_jobs_at_a_time() -> None:

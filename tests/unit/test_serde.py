@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, get_type_hints
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -223,3 +224,16 @@ def test_a_patch_is_read_as_field_by_field_validation_reads_it(
     if isinstance(found, dict):
         assert list(found) == list(raw)
         assert [type(v) for v in found.values()] == [type(v) for v in expected.values()]
+
+
+def test_prepare_patches_builds_every_patch_validator_up_front(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server builds them all before its first request; until then a patch builds only its
+    own fields' (a CLI command pays for none)."""
+    monkeypatch.setattr(serde, "_FIELD_VALIDATORS", {})
+    serde.load_patch({"wallet_address": "0xabc"})
+    assert set(serde._FIELD_VALIDATORS) == {"wallet_address"}
+    serde.prepare_patches()
+    assert set(serde._FIELD_VALIDATORS) == set(PATCHABLE_FIELDS)
+    assert serde.load_patch({"wallet_address": "0xdef"}) == {"wallet_address": "0xdef"}

@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 from .. import heap, logs
 from ..authorization import AuthorizationClient
 from ..crypto import secret_box
+from ..domain import serde
 from ..repository import KeyRepository, OrderRepository
 from ..repository.authorization import AuthorizationRepository
 from ..repository.deliveries import DeliveryRepository
@@ -142,6 +143,7 @@ def create_app(
             ingest_quotas=_quotas(settings.ingest_rate_limit, settings.rate_burst),
         )
         fatal = asyncio.create_task(_on_failure(supervisor, on_fatal), name="rampwire-fatal")
+        serde.prepare_patches()  # before the first request, and among what the heap freezes
         try:
             with heap.settled():
                 yield
