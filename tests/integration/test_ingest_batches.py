@@ -264,6 +264,26 @@ async def test_a_change_to_an_order_stored_unreadable_fails_alone_with_a_retryab
     assert after["inbound"] == before["inbound"] + AT_ONCE - 1
 
 
+async def test_a_copy_of_a_request_for_an_order_stored_unreadable_is_still_a_duplicate(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """A batch reads (and on PostgreSQL locks) the orders of its copies too; only the orders
+    its changes name are validated, so a copy is answered as one whatever its order's body."""
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    [order] = orders(1)
+    request = webhook(Provider.TRANSAK, order, S.PROCESSING, now=utcnow())
+    assert (await send(api, source, request)).json()["outcome"] == "applied"
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE orders SET body = $1 WHERE provider_order_id = $2",
+            '{"id": "not an order"}',
+            order.provider_order_id,
+        )
+    again = await send(api, source, request)
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is True
+
+
 async def test_a_batch_opens_the_same_with_its_lists_as_texts_or_as_arrays(
     api: httpx.AsyncClient, db: Database
 ) -> None:

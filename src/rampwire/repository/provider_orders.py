@@ -102,8 +102,9 @@ def apply(
 ) -> list[ProviderChange]:
     """Fold providers' changes into their orders, in the order given, inside the caller's
     transaction; an order is created (status ``created``, with the change's fields) on
-    first sight. ``rows`` are the orders, as :func:`read` (or :func:`locked_read`) read them:
-    the caller holds their locks (:func:`lock`), and publishes the events
+    first sight. ``rows`` are the orders, as :func:`read` (or :func:`locked_read`) read them;
+    one that no update names is left unread (a duplicate request's: its body is not even
+    validated). The caller holds their locks (:func:`lock`), and publishes the events
     (:func:`~rampwire.repository.outbox.outbox`) and runs ``writes`` once it has added its own.
 
     Set-based: one statement read every order concerned, and each order is written once,
@@ -114,15 +115,15 @@ def apply(
     longer validates fails the transaction with :class:`~rampwire.errors.UnreadableOrder`
     (ingest answers 503, so the provider sends it again; the group commit then writes the
     batch's other requests without it)."""
-    held: dict[tuple[str, str], HeldOrder] = {
-        (row["provider"], row["provider_order_id"]): held_from_row(row, bodies.load(row["id"], row))
-        for row in rows
-    }
+    found = {(row["provider"], row["provider_order_id"]): row for row in rows}
+    held: dict[tuple[str, str], HeldOrder] = {}
     entries: list[TimelineEntry] = []
     changes: list[ProviderChange] = []
     for update in updates:
         key = (str(update.provider), update.provider_order_id)  # str(): the value, in C
         order = held.get(key)
+        if order is None and (row := found.pop(key, None)) is not None:
+            order = held[key] = held_from_row(row, bodies.load(row["id"], row))
         if order is not None:
             result = fold(order, update.change, source=update.source, strict=False, now=now)
             entries.append(result.entry)
