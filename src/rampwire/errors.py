@@ -51,9 +51,12 @@ class DatabaseUnavailable(StorageError):
 class DuplicateRow(StorageError):
     """A row with the same unique key exists already; the statement wrote nothing."""
 
-    def __init__(self, message: str | None = None, *, table: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, table: str | None = None, constraint: str | None = None
+    ) -> None:
         super().__init__(message)
         self.table = table  # the table whose key was taken, when the back-end says
+        self.constraint = constraint  # its unique constraint or index, when the back-end says
 
 
 class ClientError(RampwireError):

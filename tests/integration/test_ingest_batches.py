@@ -20,11 +20,17 @@ from tests.support.scrape import scrape, value
 from rampwire.api import create_app
 from rampwire.dialects.base import DialectName
 from rampwire.dialects.samples import sample_order
+from rampwire.domain.events import Source
+from rampwire.domain.fold import ProviderUpdate
+from rampwire.domain.lifecycle import Change
 from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.errors import ConfigError
+from rampwire.repository import provider_orders
 from rampwire.repository.inbound_rows import OPEN_BATCH, OPEN_BATCH_ARRAYS
+from rampwire.repository.order_rows import OrderBodies
 from rampwire.settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS, Secret, Settings
 from rampwire.storage import Database
+from rampwire.storage.database import Writes
 from rampwire.storage.texts import split_texts
 from rampwire.types import utcnow
 
@@ -34,6 +40,7 @@ S = OrderStatus
 AT_ONCE = GROUP_COMMIT_WRITERS + 10
 METRICS_TOKEN = "scrape-token-0123456789"
 BATCHES = "rampwire_group_commit_batch_size"
+log = logging.getLogger(__name__)
 
 POISON = {
     "sqlite": "CREATE TRIGGER poison BEFORE INSERT ON orders"
@@ -257,6 +264,26 @@ async def test_a_change_to_an_order_stored_unreadable_fails_alone_with_a_retryab
     assert after["inbound"] == before["inbound"] + AT_ONCE - 1
 
 
+async def test_a_copy_of_a_request_for_an_order_stored_unreadable_is_still_a_duplicate(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """A batch reads (and on PostgreSQL locks) the orders of its copies too; only the orders
+    its changes name are validated, so a copy is answered as one whatever its order's body."""
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    [order] = orders(1)
+    request = webhook(Provider.TRANSAK, order, S.PROCESSING, now=utcnow())
+    assert (await send(api, source, request)).json()["outcome"] == "applied"
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE orders SET body = $1 WHERE provider_order_id = $2",
+            '{"id": "not an order"}',
+            order.provider_order_id,
+        )
+    again = await send(api, source, request)
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is True
+
+
 async def test_a_batch_opens_the_same_with_its_lists_as_texts_or_as_arrays(
     api: httpx.AsyncClient, db: Database
 ) -> None:
@@ -266,27 +293,157 @@ async def test_a_batch_opens_the_same_with_its_lists_as_texts_or_as_arrays(
         pytest.skip("the opening statement is PostgreSQL's")
     source = (await make_source(api, Provider.TRANSAK))["id"]
     now = utcnow()
-    for made in orders(3):
+    made = orders(3)
+    for order in made:
         assert (
-            await send(api, source, webhook(Provider.TRANSAK, made, S.PROCESSING, now=now))
+            await send(api, source, webhook(Provider.TRANSAK, order, S.PROCESSING, now=now))
         ).status_code == 200
     async with db.connection() as conn:
         rows = await conn.fetch("SELECT source_id, dedupe_key FROM inbound ORDER BY id")
     logged = [[row["source_id"], row["dedupe_key"]] for row in rows]
+    known = [order.provider_order_id for order in made[:2]]
     lists = (
         [*(s for s, _ in logged), source],
         [*(k for _, k in logged), "not logged \x1f"],
         ["transak:a", "transak:b", "transak:a\x1e"],
         ["ptn_none"],
+        ["transak", "transak", "transak"],
+        [*known, "not an order \x1e"],
     )
     split = split_texts(lists)
     assert split is not None
     texts, separator, null = split
-    async with db.transaction() as conn:
-        as_texts = await conn.fetchrow(OPEN_BATCH, *texts, separator, null)
-        as_arrays = await conn.fetchrow(OPEN_BATCH_ARRAYS, *lists)
-    assert as_texts is not None and as_arrays is not None
-    assert as_texts["locked"] == as_arrays["locked"] == 3
-    assert sorted(json.loads(as_texts["logged"])) == sorted(json.loads(as_arrays["logged"]))
-    assert sorted(json.loads(as_texts["logged"])) == sorted(logged)
-    assert as_texts["endpoints"] == as_arrays["endpoints"]
+    opened = []
+    for statement, args in ((OPEN_BATCH, (*texts, separator, null)), (OPEN_BATCH_ARRAYS, lists)):
+        async with db.transaction() as conn:
+            found = await conn.fetch(statement, *args)
+            locks = await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND pid = pg_backend_pid()"
+            )
+        [batch] = [row for row in found if row["id"] is None]
+        read = sorted(row["provider_order_id"] for row in found if row["id"] is not None)
+        opened.append((locks, sorted(json.loads(batch["logged"])), batch["endpoints"], read))
+    assert opened[0] == opened[1]
+    assert opened[0][:2] == (3, sorted(logged))
+    assert opened[0][3] == sorted(known)
+
+
+async def advisory_waits(db: Database) -> int:
+    async with db.connection() as conn:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        pytest.param(Provider.TRANSAK, id="the request makes the order again"),
+        pytest.param(Provider.KOYWE, id="the request names no side"),
+    ],
+)
+async def test_an_order_made_while_a_batch_waits_for_its_lock_is_changed_not_made_again(
+    api: httpx.AsyncClient, db: Database, caplog: pytest.LogCaptureFixture, provider: Provider
+) -> None:
+    """PostgreSQL's first statement reads a batch's orders after their locks, on a snapshot
+    taken before it waited for them: an order that the lock's holder made meanwhile is not
+    read. The batch is then written again, and changes it: Transak's request (which names its
+    side) would make the order a second time, Koywe's processing (which does not) would wait,
+    logged unapplied, for an order that exists."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer and no locks")
+    source = (await make_source(api, provider))["id"]
+    now = utcnow()
+    order = sample_order(DialectName(provider.value), S.CREATED, Side.BUY, now=now)
+    key = {(provider, order.provider_order_id)}
+    made = ProviderUpdate(  # another process's first sight of the order, as ingest makes it
+        provider=provider,
+        provider_order_id=order.provider_order_id,
+        side=Side.BUY,
+        change=Change(occurred_at=now, status=S.CREATED, patch={}, timed=True),
+        source=Source(provider=str(provider), provider_event="created", received_at=now),
+        partner_id=None,
+    )
+    request = webhook(provider, order, S.PROCESSING, now=now + timedelta(seconds=1))
+    with caplog.at_level(logging.DEBUG, logger="rampwire.ingest"):
+        async with db.transaction() as other:
+            await provider_orders.lock(other, key)
+            writes = Writes(other.dialect)
+            provider_orders.apply(writes, [made], [], now=now, bodies=OrderBodies(log))
+            await writes.run(other)
+            sent = asyncio.create_task(send(api, source, request))
+            for _ in range(500):  # until its first statement waits for the lock held here
+                if await advisory_waits(db):
+                    break
+                await asyncio.sleep(0.01)
+            assert await advisory_waits(db) == 1
+            assert not sent.done()
+        answer = await sent
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcome"] == "applied"
+    assert any("made an order of this batch" in r.getMessage() for r in caplog.records)
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT id, status FROM orders WHERE provider_order_id = $1", order.provider_order_id
+        )
+    [row] = rows  # made once, by the other process, and changed by the request
+    assert (row["id"], row["status"] != "created") == (answer.json()["order_id"], True)
+
+
+async def test_an_order_changed_while_a_batch_waits_for_its_lock_is_changed_after_that(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """The batch's first statement takes the advisory locks before it reads the orders: the
+    order's row is not locked while the batch waits (the lock's holder changes it at once),
+    and the batch reads the row as the holder left it."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer and no locks")
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    now = utcnow()
+    [order] = orders(1)
+    first = webhook(Provider.TRANSAK, order, S.AWAITING_PAYMENT, now=now)
+    assert (await send(api, source, first)).json()["outcome"] == "applied"
+    key = {(Provider.TRANSAK, order.provider_order_id)}
+    changed = ProviderUpdate(  # another process's change of the order
+        provider=Provider.TRANSAK,
+        provider_order_id=order.provider_order_id,
+        side=None,
+        change=Change(
+            occurred_at=now + timedelta(seconds=1), status=S.PROCESSING, patch={}, timed=True
+        ),
+        source=Source(provider="transak", provider_event="processing", received_at=now),
+        partner_id=None,
+    )
+    request = webhook(Provider.TRANSAK, order, S.COMPLETED, now=now + timedelta(seconds=2))
+    async with db.transaction() as other:
+        await provider_orders.lock(other, key)
+        sent = asyncio.create_task(send(api, source, request))
+        for _ in range(500):  # until its first statement waits for the lock held here
+            if await advisory_waits(db):
+                break
+            await asyncio.sleep(0.01)
+        assert await advisory_waits(db) == 1
+        await other.execute("SET LOCAL lock_timeout = '5s'")  # a row locked: fail, not hang
+        rows = await provider_orders.read(other, key)
+        writes = Writes(other.dialect)
+        [change] = provider_orders.apply(writes, [changed], rows, now=now, bodies=OrderBodies(log))
+        await writes.run(other)
+        assert change.result is not None
+        version = change.result.order.version
+    answer = await sent
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcome"] == "applied"
+    async with db.connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT status, version, seq FROM orders WHERE id = $1", answer.json()["order_id"]
+        )
+        entries = await conn.fetch(
+            "SELECT seq FROM timeline WHERE order_id = $1 ORDER BY seq", answer.json()["order_id"]
+        )
+    assert row is not None
+    assert (row["status"], row["version"]) == ("completed", version + 1)
+    assert [entry["seq"] for entry in entries] == list(range(1, row["seq"] + 1))

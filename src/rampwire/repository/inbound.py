@@ -21,7 +21,7 @@ from ..domain import serde
 from ..domain.events import Event, Source
 from ..domain.fold import ProviderUpdate
 from ..domain.orders import Order, Provider, Side
-from ..errors import NotFound
+from ..errors import DuplicateRow, NotFound
 from ..ids import new_id
 from ..ingest.inbound import (
     INBOUND_ID_PREFIX,
@@ -34,7 +34,7 @@ from ..ingest.inbound import (
 from ..ingest.sources import IngestSource
 from ..metrics import Metrics
 from ..settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS
-from ..storage import Connection, Database
+from ..storage import Connection, Database, Row
 from ..storage.database import Columns, Where, Writes, to_us
 from ..tracing import trace_context
 from ..types import record_maker
@@ -48,6 +48,7 @@ from .inbound_rows import (
     logged_keys,
     open_batch,
 )
+from .order_rows import PROVIDER_REF
 from .orders import OrderRepository
 from .outbox import (
     Subscriber,
@@ -82,6 +83,7 @@ class _Applied:
     order_id: str | None = None
     events: list[Event] = field(default_factory=list)  # to publish
     created: list[tuple[Provider, str]] = field(default_factory=list)  # orders made
+    unknown: list[tuple[Provider, str]] = field(default_factory=list)  # not found, not made
     owners: dict[str, str | None] = field(default_factory=dict)  # its orders' partners
     orders: dict[str, Order] = field(default_factory=dict)  # by id, as its changes left them
 
@@ -141,12 +143,14 @@ _update = record_maker(ProviderUpdate)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class _Endpoints:
-    """The live endpoints of the operator and of ``partners``, read before the orders: a
-    batch whose orders are all theirs publishes to these (the others reach none of them)."""
+class _Read:
+    """What a batch's first statement read on PostgreSQL besides the log: the live endpoints
+    of the operator and of ``partners`` (a batch whose orders are all theirs publishes to these:
+    the others reach none of them), and the orders, locked (:func:`.provider_orders.apply`)."""
 
     partners: frozenset[str]
     found: list[Subscriber]
+    orders: list[Row]
 
 
 @dataclass(kw_only=True, slots=True)  # not frozen: never changed, and made per request
@@ -163,7 +167,7 @@ _job = record_maker(_Job)
 
 
 class _Raced(Exception):
-    """Another process logged one of the batch's requests after the batch looked."""
+    """Another process logged a request of the batch, or made one of its orders, meanwhile."""
 
 
 class InboundRepository:
@@ -211,7 +215,7 @@ class InboundRepository:
         try:
             return await self._write_batch(batch)
         except _Raced:  # written again, the duplicate check sees what raced it
-            log.debug("another process logged a request of this batch meanwhile; again")
+            log.debug("another process logged a request or made an order of this batch; again")
             return await self._write_batch(batch)
 
     async def _write_batch(self, batch: list[_Job]) -> list[IngestResult]:
@@ -248,6 +252,9 @@ class InboundRepository:
             )
             created = {order for applied in every for order in applied.created}
             asked = _waiting(writes, created)
+            unknown = {order for applied in every for order in applied.unknown}
+            # PostgreSQL read the orders before it waited for their locks: one made meanwhile
+            meanwhile = None if read is None else provider_orders.made_meanwhile(writes, unknown)
             records = {
                 index: (_new_record(job, applied), applied)
                 for (index, job), applied in zip(fresh, every, strict=True)
@@ -260,7 +267,13 @@ class InboundRepository:
             made = outbox(writes, events, endpoints, now=now, owners=owners, traces=produced)
             rows = [inbound_row(record) for record, _ in records.values()]
             logged = writes.insert("inbound", INBOUND, rows, " ON CONFLICT DO NOTHING")
-            if (await writes.run(conn))[logged] < len(rows):
+            try:
+                written = await writes.run(conn)
+            except DuplicateRow as exc:  # an order the batch made, made meanwhile
+                if exc.constraint != PROVIDER_REF:
+                    raise
+                raise _Raced from exc
+            if written[logged] < len(rows) or (meanwhile is not None and writes.found(meanwhile)):
                 raise _Raced
             awaited = {(Provider(provider), key) for provider, key in writes.found(asked)}
         self._wrote(every)
@@ -287,24 +300,28 @@ class InboundRepository:
 
     async def _open(
         self, conn: Connection, batch: list[_Job]
-    ) -> tuple[set[tuple[str, str]], _Endpoints | None]:
+    ) -> tuple[set[tuple[str, str]], _Read | None]:
         """A batch's first statement: lock its provider orders (duplicates' too, which does no
         harm), and read which of its requests the log holds already. The read sees the database
         as the statement began, maybe before a lock wait: a request logged meanwhile by another
         process is caught by the log's unique key when the batch writes (:class:`_Raced`).
 
-        On PostgreSQL the same statement reads the live endpoints of the operator and of the
-        batch's sources' partners, the owners of the orders it will make: one round trip fewer
-        than reading them after the orders (:meth:`_apply` reads them there only when an order
-        belongs to another partner). SQLite reads them there; its round trips are in process."""
+        On PostgreSQL the same statement reads the orders, after their locks
+        (:func:`.provider_orders.locked_read`: an order made by another process while it waited
+        for them is caught when the batch writes, :meth:`_write_batch`), and the live endpoints
+        of the operator and of the batch's sources' partners, the owners of the orders it will
+        make: two round trips fewer than reading each after the locks (:meth:`_apply` reads the
+        endpoints there only when an order belongs to another partner). SQLite reads them in
+        :meth:`_apply` (its round trips are in process, and it has a single writer: no locks)."""
         keys = [job.key for job in batch]
-        orders = {(job.source.provider, e.provider_order_id) for job in batch for e in job.events}
-        if conn.dialect != "postgresql":  # one writer at a time: no locks
+        if conn.dialect != "postgresql":
             return await logged_keys(conn, keys), None
+        orders = {(job.source.provider, e.provider_order_id) for job in batch for e in job.events}
         partners = frozenset(job.source.partner_id for job in batch if job.source.partner_id)
-        row = await open_batch(conn, keys, provider_orders.lock_keys(orders), sorted(partners))
-        logged = {(source_id, key) for source_id, key in serde.from_json(row["logged"] or "[]")}
-        return logged, _Endpoints(partners=partners, found=subscribers(row["endpoints"]))
+        opened = await open_batch(conn, keys, orders, sorted(partners))
+        logged = {(source_id, key) for source_id, key in serde.from_json(opened.logged or "[]")}
+        found = subscribers(opened.endpoints)
+        return logged, _Read(partners=partners, found=found, orders=opened.orders)
 
     async def reprocess(
         self,
@@ -358,13 +375,14 @@ class InboundRepository:
             tuple[Provider, InboundRequest, Sequence[DecodedEvent], Side | None, str | None]
         ],
         now: datetime,
-        read: _Endpoints | None = None,
+        read: _Read | None = None,
     ) -> tuple[list[_Applied], list[Subscriber]]:
         """Fold each request's events (provider, request, events, side for orders not known
         yet) into their orders, in the order given, in one set-based pass
         (:func:`.provider_orders.apply`), whose writes go to ``writes``; and the live endpoints
         their events may go to: ``read`` when it holds every partner of those orders, else
-        read now, after the orders' locks."""
+        read now, after the orders' locks. The orders are ``read``'s, else read now (the
+        caller holds their locks)."""
         every = [_Applied() for _ in requests]
         updates: list[ProviderUpdate] = []
         owners: list[tuple[_Applied, Provider, DecodedEvent]] = []
@@ -395,11 +413,16 @@ class InboundRepository:
                     )
                 )
                 owners.append((applied, provider, event))
-        changes = await provider_orders.apply(
-            conn, writes, updates, now=now, bodies=self._orders.bodies
-        )
+        if read is None:
+            rows = await provider_orders.read(
+                conn, {(u.provider, u.provider_order_id): None for u in updates}
+            )
+        else:
+            rows = read.orders
+        changes = provider_orders.apply(writes, updates, rows, now=now, bodies=self._orders.bodies)
         for (applied, provider, event), change in zip(owners, changes, strict=True):
             if change.result is None:
+                applied.unknown.append((provider, event.provider_order_id))
                 applied.outcomes.append(InboundOutcome.UNAPPLIED)
                 applied.details.append(
                     f"order {event.provider_order_id!r} is not known yet and the request does"

@@ -3,7 +3,8 @@ which requests it holds already (a batch's first statement on PostgreSQL, ``-- o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -87,42 +88,69 @@ async def logged_keys(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[
     return {(row["source_id"], row["dedupe_key"]) for row in rows}
 
 
-def _open_statement(source_ids: str, keys: str, locks: str, partners: str) -> str:
-    """-- open_batch --, with the text arrays of its source ids, de-duplication keys, lock keys
-    and partners."""
+def _open_statement(
+    source_ids: str, keys: str, locks: str, partners: str, providers: str, order_ids: str
+) -> str:
+    """-- open_batch --, with the text arrays of its source ids, de-duplication keys, lock keys,
+    partners, and its orders' providers and provider order ids. Its rows: one with ``logged``
+    and ``endpoints`` (its order columns NULL), and one per order found (those two NULL)."""
     return (
-        f"WITH locked (n) AS ({provider_orders.lock_statement(locks)})"
-        " SELECT (SELECT n FROM locked) AS locked,"
+        f"WITH v (provider, provider_order_id) AS"
+        f" (SELECT * FROM unnest({providers}::text[], {order_ids}::text[])),"
+        f" held AS ({provider_orders.locked_read(locks)})"
+        " SELECT b.*, h.* FROM (SELECT"
         " (SELECT json_agg(json_build_array(i.source_id, i.dedupe_key)) FROM inbound i"
         "  WHERE (i.source_id, i.dedupe_key) IN"
         f" (SELECT * FROM unnest({source_ids}::text[], {keys}::text[])))"
-        f" AS logged, ({live_endpoints_json(partners)}) AS endpoints"
+        f" AS logged, ({live_endpoints_json(partners)}) AS endpoints) AS b"
+        " FULL JOIN held h ON false"  # the batch's row, then the orders', side by side
     )
 
 
 # Made once: the same text objects each time, which the driver's statement cache finds by
 # their cached hash. The lists go as texts (storage.texts.split_texts: no array for the
 # driver to check element by element), or as arrays where no text can say them.
-OPEN_BATCH = _open_statement(*(f"string_to_array(${n}, $5, $6)" for n in range(1, 5)))
-OPEN_BATCH_ARRAYS = _open_statement("$1", "$2", "$3", "$4")
+OPEN_BATCH = _open_statement(*(f"string_to_array(${n}, $7, $8)" for n in range(1, 7)))
+OPEN_BATCH_ARRAYS = _open_statement(*(f"${n}" for n in range(1, 7)))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Opened:
+    """What a batch's first statement read (:func:`open_batch`)."""
+
+    logged: str | None  # a JSON array of the (source id, key) pairs logged, NULL when none
+    endpoints: str | None  # :func:`.outbox.subscribers` reads it
+    orders: list[Row]  # as :func:`.provider_orders.apply` takes them
 
 
 async def open_batch(
-    conn: Connection, keys: Sequence[tuple[str, str]], locks: list[str], partners: list[str]
-) -> Row:
-    """PostgreSQL, a batch's first statement: take the advisory locks of ``locks``
-    (:func:`.provider_orders.lock_keys`), and read which of ``keys`` the log holds (``logged``,
-    a JSON array of pairs, NULL when none) and the live endpoints of the operator and of
-    ``partners`` (``endpoints``: :func:`.outbox.subscribers` reads it)."""
-    lists = ([source_id for source_id, _ in keys], [key for _, key in keys], locks, partners)
+    conn: Connection,
+    keys: Sequence[tuple[str, str]],
+    orders: Collection[tuple[Provider, str]],
+    partners: list[str],
+) -> Opened:
+    """PostgreSQL, a batch's first statement: take the advisory locks of ``orders``
+    (:func:`.provider_orders.lock`), then read them (:func:`.provider_orders.locked_read`,
+    whose caller must catch an order made while it waited for the locks), and read which of
+    ``keys`` the log holds and the live endpoints of the operator and of ``partners``."""
+    locks = provider_orders.lock_keys(orders)
+    lists = (
+        [source_id for source_id, _ in keys],
+        [key for _, key in keys],
+        locks,
+        partners,
+        [str(provider) for provider, _ in orders],  # str(): a StrEnum's value, in C
+        [order_id for _, order_id in orders],
+    )
     split = split_texts(lists)
     if split is None:
-        row = await conn.fetchrow(OPEN_BATCH_ARRAYS, *lists)
+        rows = await conn.fetch(OPEN_BATCH_ARRAYS, *lists)
     else:
         texts, separator, null = split
-        row = await conn.fetchrow(OPEN_BATCH, *texts, separator, null)
-    assert row is not None
-    return row
+        rows = await conn.fetch(OPEN_BATCH, *texts, separator, null)
+    found = [row for row in rows if row["id"] is not None]
+    [batch] = [row for row in rows if row["id"] is None]
+    return Opened(logged=batch["logged"], endpoints=batch["endpoints"], orders=found)
 
 
 __all__ = [
@@ -130,6 +158,7 @@ __all__ = [
     "INBOUND",
     "OPEN_BATCH",
     "OPEN_BATCH_ARRAYS",
+    "Opened",
     "inbound_record",
     "inbound_row",
     "logged_keys",

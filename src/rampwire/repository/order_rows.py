@@ -195,6 +195,7 @@ def owned(order: Order, row: Row) -> Order:
 
 
 PROVIDER_KEY = Columns.of("provider text, provider_order_id text")
+PROVIDER_REF = "orders_provider_ref"  # the unique index of (provider, provider_order_id)
 # The orders of the (provider, provider order id) pairs of a PROVIDER_KEY row set ``v``, by the
 # orders_provider_ref index. That index is partial (WHERE provider IS NOT NULL), and SQLite uses
 # a partial index only where the query's own WHERE implies its condition: the row-value IN does

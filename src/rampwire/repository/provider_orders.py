@@ -64,20 +64,50 @@ async def lock(conn: Connection, orders: Iterable[tuple[Provider, str]]) -> None
         await conn.execute(lock_statement("$1"), keys)
 
 
-async def apply(
-    conn: Connection,
+def locked_read(locks: str) -> str:
+    """PostgreSQL: ``-- read_provider_orders --`` (:func:`read`) after the advisory locks of
+    :func:`lock` (their keys in parameter ``locks``), in one statement, for a caller that sends
+    it inside a statement of its own where ``v`` is the orders' :data:`.order_rows.PROVIDER_KEY`
+    rows: a batch's first round trip does both.
+
+    The locks are an uncorrelated scalar subquery in the ``WHERE``, which PostgreSQL runs once,
+    as a one-time filter, before it scans orders: no row is locked before the advisory locks.
+    But the statement's snapshot is taken before it waits for them: an order that another
+    transaction changed meanwhile is read as it committed (``FOR UPDATE`` follows a row to
+    its newest version), one that it *made* is not read at all. The caller must catch that
+    case (:func:`made_meanwhile`)."""
+    return f"{_READ} AND ({lock_statement(locks)}) IS NOT NULL ORDER BY o.id FOR UPDATE"
+
+
+def made_meanwhile(writes: Writes, unseen: Iterable[tuple[Provider, str]]) -> int | None:
+    """After :func:`locked_read`, added to the caller's ``writes`` (no round trip of its own,
+    and their snapshot is taken after the locks): which of the orders it did not find and did
+    not make either (a change that says no side) exist now, made by another transaction while
+    the read waited for their locks. Its index in ``writes``, None when there are none. An
+    order it did make is caught by the ``orders_provider_ref`` index instead
+    (:data:`.order_rows.PROVIDER_REF`). The caller writes again when either finds one."""
+    keys = [(str(provider), order_id) for provider, order_id in unseen]
+    if not keys:
+        return None
+    return writes.read(PROVIDER_KEY, keys, f"SELECT o.id FROM orders o WHERE {BY_PROVIDER_REF}")
+
+
+def apply(
     writes: Writes,
     updates: Sequence[ProviderUpdate],
+    rows: Sequence[Row],
     *,
     now: datetime,
     bodies: OrderBodies,
 ) -> list[ProviderChange]:
     """Fold providers' changes into their orders, in the order given, inside the caller's
     transaction; an order is created (status ``created``, with the change's fields) on
-    first sight. The caller holds the orders' locks (:func:`lock`), and publishes the events
+    first sight. ``rows`` are the orders, as :func:`read` (or :func:`locked_read`) read them;
+    one that no update names is left unread (a duplicate request's: its body is not even
+    validated). The caller holds their locks (:func:`lock`), and publishes the events
     (:func:`~rampwire.repository.outbox.outbox`) and runs ``writes`` once it has added its own.
 
-    Set-based: one statement reads every order concerned, and each order is written once,
+    Set-based: one statement read every order concerned, and each order is written once,
     in its final state, whatever the number of changes (:func:`~.order_rows.write_held`).
 
     A stored body is read as the record this process wrote (``bodies``, told by the caller
@@ -85,16 +115,15 @@ async def apply(
     longer validates fails the transaction with :class:`~rampwire.errors.UnreadableOrder`
     (ingest answers 503, so the provider sends it again; the group commit then writes the
     batch's other requests without it)."""
-    rows = await _read(conn, updates)
-    held: dict[tuple[str, str], HeldOrder] = {
-        (row["provider"], row["provider_order_id"]): held_from_row(row, bodies.load(row["id"], row))
-        for row in rows
-    }
+    found = {(row["provider"], row["provider_order_id"]): row for row in rows}
+    held: dict[tuple[str, str], HeldOrder] = {}
     entries: list[TimelineEntry] = []
     changes: list[ProviderChange] = []
     for update in updates:
         key = (str(update.provider), update.provider_order_id)  # str(): the value, in C
         order = held.get(key)
+        if order is None and (row := found.pop(key, None)) is not None:
+            order = held[key] = held_from_row(row, bodies.load(row["id"], row))
         if order is not None:
             result = fold(order, update.change, source=update.source, strict=False, now=now)
             entries.append(result.entry)
@@ -117,14 +146,17 @@ async def apply(
     return changes
 
 
-async def _read(conn: Connection, updates: Sequence[ProviderUpdate]) -> list[Row]:
-    """-- read_provider_orders --: the orders of ``updates`` (row-locked, in id order, on
-    PostgreSQL)."""
-    keys = list({(str(u.provider), u.provider_order_id): None for u in updates})
-    select = (
-        f"SELECT o.id, o.provider, o.provider_order_id, {HELD} FROM orders o"
-        f" WHERE {BY_PROVIDER_REF} ORDER BY o.id"
-    )
+# -- read_provider_orders --
+_READ = (
+    f"SELECT o.id, o.provider, o.provider_order_id, {HELD} FROM orders o WHERE {BY_PROVIDER_REF}"
+)
+
+
+async def read(conn: Connection, orders: Iterable[tuple[Provider, str]]) -> list[Row]:
+    """``-- read_provider_orders --``: these orders, as :func:`apply` takes them (row-locked,
+    in id order, on PostgreSQL); the caller holds their locks (:func:`lock`)."""
+    keys = [(str(provider), order_id) for provider, order_id in orders]
+    select = f"{_READ} ORDER BY o.id"
     if conn.dialect == "postgresql":
         select += " FOR UPDATE"
     return await fetch_rows(conn, PROVIDER_KEY, keys, select)

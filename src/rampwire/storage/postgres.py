@@ -55,7 +55,9 @@ def _translated(exc: BaseException) -> StorageError:
     if isinstance(exc, _UNAVAILABLE):
         return DatabaseUnavailable(f"PostgreSQL unavailable: {_describe(exc)}")
     if isinstance(exc, asyncpg.UniqueViolationError):
-        return DuplicateRow(f"PostgreSQL: {exc}", table=exc.table_name)
+        return DuplicateRow(
+            f"PostgreSQL: {exc}", table=exc.table_name, constraint=exc.constraint_name
+        )
     return StorageError(f"PostgreSQL: {exc}")
 
 
