@@ -48,8 +48,8 @@ _entry = record_maker(TimelineEntry)  # through its slots, in field order: one p
 
 
 def entry_body(entry: TimelineEntry) -> dict[str, Any]:
-    """What an entry says beyond its place (seq, kind, times): as stored and as shown. Its
-    tuples as they are: orjson writes a tuple as an array, as it writes a list."""
+    """What an entry says beyond its place (seq, kind, times): as stored (its JSON) and as
+    shown. Its tuples as they are: orjson writes a tuple as an array, as it writes a list."""
     return {
         "status": entry.status,
         "from_status": entry.from_status,
@@ -62,11 +62,6 @@ def entry_body(entry: TimelineEntry) -> dict[str, Any]:
         "actor": entry.actor,
         "note": entry.note,
     }
-
-
-def entry_json(entry: TimelineEntry) -> bytes:
-    """The entry's body as stored (:func:`entry_body`, read back by :func:`stored_entry`)."""
-    return serde.to_json(entry_body(entry))
 
 
 def entry_kind(outcome: Outcome) -> EntryKind:
