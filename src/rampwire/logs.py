@@ -81,9 +81,13 @@ def enter(ids: Mapping[str, str | None]) -> Token[Mapping[str, str]]:
     """The one merge of log ids: every log line carries ``ids``, added to those bound here (a
     None leaves its key as it was), until ``token.var.reset(token)`` with the token returned.
     :class:`bind`'s entry; the hottest caller (the ingest front) calls it without the object."""
-    if None in ids.values():  # an id not known (rare): left out
-        ids = {key: value for key, value in ids.items() if value is not None}
-    return _context.set({**_context.get(), **ids})  # type: ignore[dict-item]  # no None left
+    if None not in ids.values():  # every id known, as a request's are: merged in C
+        return _context.set({**_context.get(), **ids})  # type: ignore[dict-item]
+    merged = dict(_context.get())
+    for key, value in ids.items():
+        if value is not None:
+            merged[key] = value
+    return _context.set(merged)
 
 
 def context() -> Mapping[str, str]:

@@ -175,11 +175,26 @@ def _by_enter(ids: dict[str, str | None]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("merge", [_by_bind, _by_tag, _by_enter])
-def test_a_none_leaves_a_bound_id_as_it_was_whichever_way_ids_are_merged(
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (  # every id known: a bound one is replaced in place, a new one added at the end
+            {"order_id": "ord_6", "source_id": "src_6"},
+            [("request_id", "req_5"), ("order_id", "ord_6"), ("source_id", "src_6")],
+        ),
+        (  # a None leaves a bound id as it was, and binds nothing new
+            {"order_id": None, "event_id": None, "source_id": "src_5"},
+            [("request_id", "req_5"), ("order_id", "ord_5"), ("source_id", "src_5")],
+        ),
+    ],
+)
+def test_ids_merge_the_same_whichever_way_they_are_bound(
     merge: Callable[[dict[str, str | None]], list[tuple[str, str]]],
+    ids: dict[str, str | None],
+    expected: list[tuple[str, str]],
 ) -> None:
     with logs.bind(request_id="req_5", order_id="ord_5"):
-        merged = merge({"order_id": None, "event_id": None, "source_id": "src_5"})
+        merged = merge(ids)
         assert list(logs.context().items()) == [("request_id", "req_5"), ("order_id", "ord_5")]
-    assert merged == [("request_id", "req_5"), ("order_id", "ord_5"), ("source_id", "src_5")]
+    assert merged == expected
     assert not logs.context()
