@@ -50,7 +50,8 @@ _context: ContextVar[Mapping[str, str]] = ContextVar(
 
 
 class bind:  # lower case: read as a function, as contextlib.suppress is
-    """Within the block (and the tasks it starts), every log line carries these ids.
+    """Within the block (and the tasks it starts), every log line carries these ids (a None
+    leaves its key as it was).
 
     A class rather than ``@contextmanager``: it wraps every request, and a generator with its
     wrapper costs several calls more than these three methods."""
@@ -62,7 +63,7 @@ class bind:  # lower case: read as a function, as contextlib.suppress is
         self._token: Token[Mapping[str, str]] | None = None
 
     def __enter__(self) -> None:
-        self._token = _context.set(_merged(self._ids))
+        self._token = enter(self._ids)
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
         if self._token is not None:
@@ -71,29 +72,22 @@ class bind:  # lower case: read as a function, as contextlib.suppress is
 
 
 def tag(**ids: str | None) -> None:
-    """From here to the end of the current task, every log line carries these ids."""
-    # _merged() written out: a request tags two or three times
+    """From here to the end of the current task, every log line carries these ids (a None
+    leaves its key as it was)."""
+    enter(ids)
+
+
+def enter(ids: Mapping[str, str | None]) -> Token[Mapping[str, str]]:
+    """The one merge of log ids: every log line carries ``ids``, added to those bound here (a
+    None leaves its key as it was), until ``token.var.reset(token)`` with the token returned.
+    :class:`bind`'s entry; the hottest caller (the ingest front) calls it without the object."""
+    if None not in ids.values():  # every id known, as a request's are: merged in C
+        return _context.set({**_context.get(), **ids})  # type: ignore[dict-item]
     merged = dict(_context.get())
     for key, value in ids.items():
         if value is not None:
             merged[key] = value
-    _context.set(merged)
-
-
-def enter(ids: Mapping[str, str]) -> Token[Mapping[str, str]]:
-    """What :class:`bind` does on entry, for the hottest caller (the ingest front), without
-    its object and methods: every log line carries ``ids`` (added to those bound here, none of
-    them None) until ``token.var.reset(token)`` with the token returned."""
-    return _context.set({**_context.get(), **ids})
-
-
-def _merged(ids: dict[str, str | None]) -> dict[str, str]:
-    """The ids bound here, with ``ids`` added (a None leaves its key as it was)."""
-    merged = dict(_context.get())
-    for key, value in ids.items():
-        if value is not None:
-            merged[key] = value
-    return merged
+    return _context.set(merged)
 
 
 def context() -> Mapping[str, str]:

@@ -1,5 +1,6 @@
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -55,19 +56,31 @@ async def test_an_expired_value_is_loaded_again() -> None:
     assert source.calls == 2
 
 
-async def test_a_value_about_to_expire_is_served_while_it_is_reloaded() -> None:
+async def _get(cache: Loaded[str, str], key: str) -> str | None:
+    return await cache.get(key)
+
+
+async def _fresh(cache: Loaded[str, str], key: str) -> str | None:
+    return cache.fresh(key)  # a plain call: nothing awaited
+
+
+@pytest.mark.parametrize("read", [_get, _fresh], ids=["get", "fresh"])
+async def test_a_value_about_to_expire_is_served_while_it_is_reloaded(
+    read: Callable[[Loaded[str, str], str], Awaitable[str | None]],
+) -> None:
+    """By get(), and by fresh() as get() does."""
     source = _Source()
     cache = _cache(source, ttl_s=60.0, refresh_s=61.0)  # always in its refresh window
     assert await cache.get("a") == "a:v1"
     source.value = "v2"
     source.release.clear()
-    assert await cache.get("a") == "a:v1"  # served at once; the reload waits
-    assert await cache.get("a") == "a:v1"  # one reload at a time
+    assert await read(cache, "a") == "a:v1"  # served at once; the reload waits
+    assert await read(cache, "a") == "a:v1"  # one reload at a time
     await asyncio.sleep(0)
     assert source.calls == 2
     source.release.set()
     await asyncio.sleep(0.01)
-    assert await cache.get("a") == "a:v2"
+    assert await read(cache, "a") == "a:v2"
 
 
 async def test_forget_reads_again_and_a_load_in_progress_does_not_cache_its_answer() -> None:
@@ -168,18 +181,3 @@ async def test_fresh_is_what_get_answers_without_waiting_and_none_when_get_would
     await asyncio.sleep(0.06)
     assert cache.fresh("a") is None  # expired: get() loads it again
     assert source.calls == 1
-
-
-async def test_fresh_starts_the_reload_of_a_value_about_to_expire_as_get_does() -> None:
-    source = _Source()
-    cache = _cache(source, ttl_s=60.0, refresh_s=61.0)  # always in its refresh window
-    assert await cache.get("a") == "a:v1"
-    source.value = "v2"
-    source.release.clear()
-    assert cache.fresh("a") == "a:v1"  # served at once; the reload waits
-    assert cache.fresh("a") == "a:v1"  # one reload at a time
-    await asyncio.sleep(0)
-    assert source.calls == 2
-    source.release.set()
-    await asyncio.sleep(0.01)
-    assert cache.fresh("a") == "a:v2"

@@ -3,10 +3,11 @@ print statement parameters), whichever handler receives the record."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -149,4 +150,51 @@ def test_tag_adds_ids_in_place_and_leaves_none_out() -> None:
             ("source_id", "src_4"),
             ("partner_id", "ptn_4"),
         ]
+    assert not logs.context()
+
+
+def _by_bind(ids: dict[str, str | None]) -> list[tuple[str, str]]:
+    with logs.bind(**ids):
+        return list(logs.context().items())
+
+
+def _by_tag(ids: dict[str, str | None]) -> list[tuple[str, str]]:
+    def tagged() -> list[tuple[str, str]]:
+        logs.tag(**ids)
+        return list(logs.context().items())
+
+    return contextvars.copy_context().run(tagged)  # as a task's own context: the tag ends with it
+
+
+def _by_enter(ids: dict[str, str | None]) -> list[tuple[str, str]]:
+    token = logs.enter(ids)
+    try:
+        return list(logs.context().items())
+    finally:
+        token.var.reset(token)
+
+
+@pytest.mark.parametrize("merge", [_by_bind, _by_tag, _by_enter])
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (  # every id known: a bound one is replaced in place, a new one added at the end
+            {"order_id": "ord_6", "source_id": "src_6"},
+            [("request_id", "req_5"), ("order_id", "ord_6"), ("source_id", "src_6")],
+        ),
+        (  # a None leaves a bound id as it was, and binds nothing new
+            {"order_id": None, "event_id": None, "source_id": "src_5"},
+            [("request_id", "req_5"), ("order_id", "ord_5"), ("source_id", "src_5")],
+        ),
+    ],
+)
+def test_ids_merge_the_same_whichever_way_they_are_bound(
+    merge: Callable[[dict[str, str | None]], list[tuple[str, str]]],
+    ids: dict[str, str | None],
+    expected: list[tuple[str, str]],
+) -> None:
+    with logs.bind(request_id="req_5", order_id="ord_5"):
+        merged = merge(ids)
+        assert list(logs.context().items()) == [("request_id", "req_5"), ("order_id", "ord_5")]
+    assert merged == expected
     assert not logs.context()

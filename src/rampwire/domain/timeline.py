@@ -48,39 +48,20 @@ _entry = record_maker(TimelineEntry)  # through its slots, in field order: one p
 
 
 def entry_body(entry: TimelineEntry) -> dict[str, Any]:
-    """What an entry says beyond its place (seq, kind, times): as stored and as shown."""
+    """What an entry says beyond its place (seq, kind, times): as stored (its JSON) and as
+    shown. Its tuples as they are: orjson writes a tuple as an array, as it writes a list."""
     return {
         "status": entry.status,
         "from_status": entry.from_status,
         "to_status": entry.to_status,
         "version": entry.version,
-        "changed_fields": list(entry.changed_fields),
-        "event_ids": list(entry.event_ids),
+        "changed_fields": entry.changed_fields,
+        "event_ids": entry.event_ids,
         "source": source_values(entry.source),
         "anomaly": entry.anomaly,
         "actor": entry.actor,
         "note": entry.note,
     }
-
-
-def entry_json(entry: TimelineEntry) -> bytes:
-    """``serde.to_json(entry_body(entry))``, the body as stored, byte for byte, of the entry's
-    own values: orjson writes a tuple as an array, as it writes a list (a test holds the two
-    to it)."""
-    return serde.to_json(
-        {
-            "status": entry.status,
-            "from_status": entry.from_status,
-            "to_status": entry.to_status,
-            "version": entry.version,
-            "changed_fields": entry.changed_fields,
-            "event_ids": entry.event_ids,
-            "source": source_values(entry.source),
-            "anomaly": entry.anomaly,
-            "actor": entry.actor,
-            "note": entry.note,
-        }
-    )
 
 
 def entry_kind(outcome: Outcome) -> EntryKind:

@@ -12,7 +12,7 @@ from ..domain import serde
 from ..domain.fold import HeldOrder
 from ..domain.lifecycle import Stamps, Step
 from ..domain.orders import Order
-from ..domain.timeline import TimelineEntry, entry_json, stored_entry
+from ..domain.timeline import TimelineEntry, entry_body, stored_entry
 from ..errors import UnreadableOrder
 from ..storage import Row
 from ..storage.database import Columns, Dialect, Writes, from_us, to_us
@@ -315,7 +315,7 @@ def entry_row(entry: TimelineEntry) -> tuple[Any, ...]:
         _MICROS_KEPT(recorded_at) or micros(recorded_at),  # micros(), its lookup inline
         _MICROS_KEPT(occurred_at) or micros(occurred_at),
         str(entry.kind),
-        entry_json(entry).decode(),
+        serde.to_json(entry_body(entry)).decode(),
     )
 
 
