@@ -208,11 +208,22 @@ def add_latency(report: Report, who: str, found: Latency) -> None:
         )
 
 
-def judge_p99(report: Report, name: str, p99: float) -> None:
+def judge_p99(report: Report, name: str, rounds: list[float]) -> None:
+    """The median of the rounds' p99s against the target, each round's listed."""
+    p99 = median(rounds)
     met = p99 <= P99_AT_HALF_MS
-    over = "" if met else f"over by {100 * (p99 / P99_AT_HALF_MS - 1):.0f} % of the target"
+    over = "" if met else f"; over by {100 * (p99 / P99_AT_HALF_MS - 1):.0f} % of the target"
+    listed = "median of the rounds' " + ", ".join(f"{v:.1f}" for v in rounds)
     report.add(
-        Row("postgresql", name, p99, "ms", target=f"<= {P99_AT_HALF_MS:.0f}", met=met, note=over)
+        Row(
+            "postgresql",
+            name,
+            p99,
+            "ms",
+            target=f"<= {P99_AT_HALF_MS:.0f}",
+            met=met,
+            note=f"{listed}{over}",
+        )
     )
 
 
@@ -422,7 +433,7 @@ async def ingest_part(args: argparse.Namespace, report: Report) -> None:
         )
     )
     p99s = [o.half.p99_ms for o, _ in rounds if o.half is not None]
-    judge_p99(report, "rampwire ingest: p99 at half of its max", median(p99s))
+    judge_p99(report, "rampwire ingest: p99 at half of its max", p99s)
 
 
 def _rounds(values: list[float]) -> str:
