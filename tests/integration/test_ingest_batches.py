@@ -25,7 +25,8 @@ from rampwire.domain.fold import ProviderUpdate
 from rampwire.domain.lifecycle import Change
 from rampwire.domain.orders import Order, OrderStatus, Provider, Side
 from rampwire.errors import ConfigError
-from rampwire.repository import provider_orders
+from rampwire.repository import inbound, provider_orders
+from rampwire.repository.inbound import InboundRepository
 from rampwire.repository.inbound_rows import OPEN_BATCH, OPEN_BATCH_ARRAYS
 from rampwire.repository.order_rows import OrderBodies
 from rampwire.settings import GROUP_COMMIT_BATCH, GROUP_COMMIT_WRITERS, Secret, Settings
@@ -35,8 +36,8 @@ from rampwire.storage.texts import split_texts
 from rampwire.types import utcnow
 
 S = OrderStatus
-# Sent at once: the first GROUP_COMMIT_WRITERS requests are written as they come, the rest
-# queue meanwhile and are written together, in one transaction, when a writer is free.
+# Sent at once: the first request is written as it comes, the rest queue meanwhile (a backlog
+# starts the other writers) and are written together, a batch a transaction, as writers free.
 AT_ONCE = GROUP_COMMIT_WRITERS + 10
 METRICS_TOKEN = "scrape-token-0123456789"
 BATCHES = "rampwire_group_commit_batch_size"
@@ -153,6 +154,29 @@ async def test_a_request_that_fails_in_a_batch_fails_alone(
         "events": 2 * (AT_ONCE - 1),
         "timeline": 2 * (AT_ONCE - 1),
     }
+
+
+async def test_a_request_raced_twice_is_answered_503_and_nothing_is_written(
+    api: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process logged its request or made its order meanwhile, and again on the
+    batch's second try (busy processes on one database): the provider is asked to send it
+    again, as for any storage failure, not answered 500. The race is forced here."""
+    source = (await make_source(api, Provider.TRANSAK))["id"]
+    tries = 0
+
+    async def raced(self: InboundRepository, batch: list[object]) -> list[object]:
+        nonlocal tries
+        tries += 1
+        raise inbound._Raced
+
+    monkeypatch.setattr(InboundRepository, "_write_batch", raced)
+    [order] = orders(1)
+    answer = await send(api, source, webhook(Provider.TRANSAK, order, S.PROCESSING, now=utcnow()))
+    assert answer.status_code == 503
+    assert answer.json()["type"].endswith("storage_unavailable")
+    assert tries == 2
+    assert await table_counts(db) == {"orders": 0, "inbound": 0, "events": 0, "timeline": 0}
 
 
 @asynccontextmanager

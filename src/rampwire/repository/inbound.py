@@ -21,7 +21,7 @@ from ..domain import serde
 from ..domain.events import Event, Source
 from ..domain.fold import ProviderUpdate
 from ..domain.orders import Order, Provider, Side
-from ..errors import DuplicateRow, NotFound
+from ..errors import DuplicateRow, NotFound, StorageError
 from ..ids import new_id
 from ..ingest.inbound import (
     INBOUND_ID_PREFIX,
@@ -166,8 +166,10 @@ class _Job:
 _job = record_maker(_Job)
 
 
-class _Raced(Exception):
-    """Another process logged a request of the batch, or made one of its orders, meanwhile."""
+class _Raced(StorageError):
+    """Another process logged a request of the batch, or made one of its orders, meanwhile.
+    The batch is written again once; raced again (busy processes on one database), its
+    requests fail as a storage error does: answered 503, so the provider sends them again."""
 
 
 class InboundRepository:
