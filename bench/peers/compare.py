@@ -213,7 +213,6 @@ def judge_p99(report: Report, name: str, rounds: list[float]) -> None:
     p99 = median(rounds)
     met = p99 <= P99_AT_HALF_MS
     over = "" if met else f"; over by {100 * (p99 / P99_AT_HALF_MS - 1):.0f} % of the target"
-    listed = "median of the rounds' " + ", ".join(f"{v:.1f}" for v in rounds)
     report.add(
         Row(
             "postgresql",
@@ -222,7 +221,7 @@ def judge_p99(report: Report, name: str, rounds: list[float]) -> None:
             "ms",
             target=f"<= {P99_AT_HALF_MS:.0f}",
             met=met,
-            note=f"{listed}{over}",
+            note=f"{_rounds(rounds, 1)}{over}",
         )
     )
 
@@ -436,8 +435,8 @@ async def ingest_part(args: argparse.Namespace, report: Report) -> None:
     judge_p99(report, "rampwire ingest: p99 at half of its max", p99s)
 
 
-def _rounds(values: list[float]) -> str:
-    return "median of the rounds' " + ", ".join(f"{v:.2f}" for v in values)
+def _rounds(values: list[float], digits: int = 2) -> str:
+    return "median of the rounds' " + ", ".join(f"{v:.{digits}f}" for v in values)
 
 
 async def run(args: argparse.Namespace, config: Config) -> Report:

@@ -353,14 +353,22 @@ async def test_a_batch_opens_the_same_with_its_lists_as_texts_or_as_arrays(
     assert opened[0][3] == sorted(known)
 
 
-async def advisory_waits(db: Database) -> int:
-    async with db.connection() as conn:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+async def wait_for_one_advisory_wait(db: Database) -> None:
+    """Until a backend waits for an advisory lock (a batch's first statement, for the lock a
+    test holds); then exactly one does."""
+    waiting = 0
+    for _ in range(500):
+        async with db.connection() as conn:
+            waiting = int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                )
             )
-        )
+        if waiting:
+            break
+        await asyncio.sleep(0.01)
+    assert waiting == 1
 
 
 @pytest.mark.parametrize(
@@ -400,11 +408,7 @@ async def test_an_order_made_while_a_batch_waits_for_its_lock_is_changed_not_mad
             provider_orders.apply(writes, [made], [], now=now, bodies=OrderBodies(log))
             await writes.run(other)
             sent = asyncio.create_task(send(api, source, request))
-            for _ in range(500):  # until its first statement waits for the lock held here
-                if await advisory_waits(db):
-                    break
-                await asyncio.sleep(0.01)
-            assert await advisory_waits(db) == 1
+            await wait_for_one_advisory_wait(db)  # its first statement, for the lock held here
             assert not sent.done()
         answer = await sent
     assert answer.status_code == 200, answer.text
@@ -446,11 +450,7 @@ async def test_an_order_changed_while_a_batch_waits_for_its_lock_is_changed_afte
     async with db.transaction() as other:
         await provider_orders.lock(other, key)
         sent = asyncio.create_task(send(api, source, request))
-        for _ in range(500):  # until its first statement waits for the lock held here
-            if await advisory_waits(db):
-                break
-            await asyncio.sleep(0.01)
-        assert await advisory_waits(db) == 1
+        await wait_for_one_advisory_wait(db)  # its first statement, for the lock held here
         await other.execute("SET LOCAL lock_timeout = '5s'")  # a row locked: fail, not hang
         rows = await provider_orders.read(other, key)
         writes = Writes(other.dialect)

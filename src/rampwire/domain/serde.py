@@ -183,7 +183,7 @@ def _built_validator(name: str) -> Callable[[Any], Any]:
 def prepare_patches() -> None:
     """Build every patchable field's validator now, for a process about to take requests:
     built at a field's first use, each costs the request that meets it several milliseconds
-    (the twenty took 125 ms together here), which a new server's first requests would pay."""
+    (the twenty took 56-125 ms together here), which a new server's first requests would pay."""
     for name in PATCHABLE_FIELDS:
         if name not in _FIELD_VALIDATORS:
             _built_validator(name)
